@@ -1,0 +1,5 @@
+"""``python -m nndsl``: the same as the ``nndsl`` command."""
+
+from .cli import entry
+
+entry()

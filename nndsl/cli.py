@@ -1,0 +1,149 @@
+"""The ``nndsl`` command line: ``compile`` and ``check``.
+
+Exit codes: 0 ok, 1 diagnostics, 2 usage (bad flags, unreadable file), 3 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .diagnostics import Diagnostic, render_json, render_short, render_text
+from .syntax import Span
+
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line and exit 2, as documented
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="nndsl",
+        description="Compile .nn network descriptions to readable, standalone PyTorch.",
+    )
+    parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    fmt = {
+        "choices": ("text", "short", "json"),
+        "default": "text",
+        "help": "how to print diagnostics: text (with source and caret), short (one line each), json",
+    }
+    c = sub.add_parser("compile", help="write the PyTorch module for a .nn file")
+    c.add_argument("file", help="the .nn source file")
+    c.add_argument("-o", "--output", default="-", help="output .py file; `-` (default) for stdout")
+    c.add_argument("--format", **fmt)
+    k = sub.add_parser("check", help="check a .nn file and print each model's layer table")
+    k.add_argument("file", help="the .nn source file")
+    k.add_argument("--format", **fmt)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        text = _read(args.file)
+        if text is None:
+            return EXIT_USAGE
+        if isinstance(text, Diagnostic):
+            _report([text], "", args)
+            return EXIT_DIAGNOSTICS
+        return _COMMANDS[args.command](args, text)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # a bug in nndsl, never the user's fault
+        if os.environ.get("NNDSL_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"nndsl: internal error while processing {args.file}: {sys.exc_info()[1]!r}\n"
+            "This is a bug in nndsl; set NNDSL_DEBUG=1 for the traceback and please report it.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+def _read(path: str) -> str | Diagnostic | None:
+    """The file's text; a Diagnostic when it is not UTF-8; None (after a message) when unreadable."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as err:
+        print(f"nndsl: error: cannot read {path}: {err.strerror or err}", file=sys.stderr)
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        return Diagnostic(
+            "E0004",
+            f"the file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
+            Span(line, col, line, col + 1),
+            help="save the file as UTF-8",
+        )
+
+
+def _report(diagnostics: list[Diagnostic], text: str, args) -> None:
+    if not diagnostics:
+        return
+    if args.format == "json":
+        sys.stderr.write(render_json(diagnostics, args.file))
+    elif args.format == "short":
+        sys.stderr.write(render_short(diagnostics, args.file))
+    else:
+        sys.stderr.write(render_text(diagnostics, text, args.file))
+
+
+def _compile(args, text: str) -> int:
+    from .compiler import analyze, generate
+
+    result = analyze(text)
+    _report(result.diagnostics, text, args)
+    if not result.ok:
+        return EXIT_DIAGNOSTICS
+    code = generate(result.program, Path(args.file).name)
+    if args.output == "-":
+        sys.stdout.write(code)
+    else:
+        write_atomic(Path(args.output), code)
+    return EXIT_OK
+
+
+def _check(args, text: str) -> int:
+    from .compiler import analyze
+    from .summary import summary_table
+
+    result = analyze(text)
+    _report(result.diagnostics, text, args)
+    if not result.ok:
+        return EXIT_DIAGNOSTICS
+    sys.stdout.write(summary_table(result.program))
+    return EXIT_OK
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_COMMANDS = {"compile": _compile, "check": _check}

@@ -1,0 +1,60 @@
+"""The pipeline in one place: parse -> check -> render -> format -> header.
+
+Each stage is a pure function of the previous stage's value. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass
+
+from . import codegen, ir
+from .check import check
+from .diagnostics import CompileError, Diagnostic, has_errors, sort
+from .formatting import black_format
+from .parser import parse
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The checked program and every diagnostic; ``program`` is None when there are errors."""
+
+    program: ir.ProgramIR | None
+    diagnostics: list[Diagnostic]
+
+    @property
+    def ok(self) -> bool:
+        return self.program is not None
+
+
+def analyze(text: str) -> Analysis:
+    """Parse and check source text."""
+    enabled = gc.isenabled()
+    gc.disable()  # the syntax tree is acyclic; collection passes only slow large files down
+    try:
+        try:
+            program = parse(text)
+        except CompileError as err:
+            return Analysis(None, err.diagnostics)
+        checked, diagnostics = check(program, text)
+    finally:
+        if enabled:
+            gc.enable()
+    diagnostics = sort(diagnostics)
+    return Analysis(None if has_errors(diagnostics) else checked, diagnostics)
+
+
+def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> str:
+    """Generated module text for a checked program."""
+    body = codegen.render(program)
+    if format:
+        body = black_format(body)
+    return codegen.with_header(body, filename)
+
+
+def compile_source(text: str, filename: str, *, format: bool = True) -> str:
+    """Source text to generated PyTorch; raises CompileError when there are errors."""
+    result = analyze(text)
+    if not result.ok:
+        raise CompileError(result.diagnostics)
+    return generate(result.program, filename, format=format)

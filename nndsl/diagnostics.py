@@ -1,0 +1,143 @@
+"""Diagnostics as values, and their three renderings: rustc-style text, one line, JSON.
+
+Every stage reports problems as :class:`Diagnostic` values; only the CLI turns them into text.
+Codes are grouped by stage: E00xx syntax, E01xx names and arguments, E03xx shapes and dtypes,
+W01xx warnings, E09xx internal.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from .syntax import Span
+
+
+@dataclass(frozen=True)
+class Label:
+    """A secondary span with a note, drawn with ``-`` under the source."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None
+    severity: str = "error"
+    label: str = ""  # text beside the primary caret
+    labels: tuple[Label, ...] = ()
+    help: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+class CompileError(Exception):
+    """Raised by a stage that cannot go on; carries every diagnostic found so far."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+def _sort_key(d: Diagnostic) -> tuple:
+    s = d.span
+    return (0, 0) if s is None else (s.line, s.column)
+
+
+def sort(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics in source order, stable for equal positions."""
+    return sorted(diagnostics, key=_sort_key)
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+
+def _display_line(text: str) -> str:
+    """A source line made safe to print: tabs expanded, control characters shown as escapes."""
+    out = []
+    for ch in text.expandtabs(4):
+        out.append(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1])
+    return "".join(out)
+
+
+def _width(line: str, start: int, end: int) -> tuple[int, int]:
+    """Column offset and width of [start, end) (1-based columns) after tab expansion."""
+    prefix = _display_line(line[: start - 1])
+    body = _display_line(line[start - 1 : end - 1])
+    return len(prefix), max(1, len(body))
+
+
+def render_text(diagnostics: list[Diagnostic], source: str, filename: str) -> str:
+    """rustc-style rendering with the source line, a caret and labels."""
+    lines = source.splitlines()
+    return "\n".join(_render_one(d, lines, filename) for d in diagnostics)
+
+
+def _render_one(d: Diagnostic, lines: list[str], filename: str) -> str:
+    head = f"{d.severity}[{d.code}]: {d.message}"
+    if d.span is None:
+        out = [head, f"  --> {filename}"]
+        out += [f"  = note: {n}" for n in d.notes]
+        if d.help:
+            out.append(f"  = help: {d.help}")
+        return "\n".join(out) + "\n"
+    marks = [(d.span, "^", d.label)] + [(lab.span, "-", lab.message) for lab in d.labels]
+    marks.sort(key=lambda m: (m[0].line, m[0].column))
+    gutter = len(str(max(m[0].line for m in marks)))
+    pad = " " * gutter
+    out = [head, f"{pad}--> {filename}:{d.span.line}:{d.span.column}", f"{pad} |"]
+    shown: set[int] = set()
+    for span, char, text in marks:
+        line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+        end = span.end_column if span.end_line == span.line else len(line) + 1
+        if span.line not in shown:
+            out.append(f"{span.line:>{gutter}} | {_display_line(line)}".rstrip())
+            shown.add(span.line)
+        offset, width = _width(line, span.column, max(end, span.column + 1))
+        out.append(f"{pad} | {' ' * offset}{char * width} {text}".rstrip())
+    if d.notes or d.help:
+        out.append(f"{pad} |")
+    out += [f"{pad} = note: {n}" for n in d.notes]
+    if d.help:
+        out.append(f"{pad} = help: {d.help}")
+    return "\n".join(out) + "\n"
+
+
+def render_short(diagnostics: list[Diagnostic], filename: str) -> str:
+    """One line per diagnostic: ``file:line:col: error[E0301]: message``."""
+    rows = []
+    for d in diagnostics:
+        where = filename if d.span is None else f"{filename}:{d.span.line}:{d.span.column}"
+        rows.append(f"{where}: {d.severity}[{d.code}]: {d.message}")
+    return "\n".join(rows) + ("\n" if rows else "")
+
+
+def to_dict(d: Diagnostic, filename: str) -> dict:
+    s = d.span
+    return {
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+        "file": filename,
+        "line": s.line if s else None,
+        "column": s.column if s else None,
+        "end": {"line": s.end_line, "column": s.end_column} if s else None,
+        "label": d.label or None,
+        "labels": [
+            {"line": lab.span.line, "column": lab.span.column, "message": lab.message}
+            for lab in d.labels
+        ],
+        "help": d.help,
+        "notes": list(d.notes),
+    }
+
+
+def render_json(diagnostics: list[Diagnostic], filename: str) -> str:
+    """A JSON array with one object per diagnostic."""
+    return json.dumps([to_dict(d, filename) for d in diagnostics], indent=2) + "\n"

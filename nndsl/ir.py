@@ -1,0 +1,137 @@
+"""The typed IR the checker produces and the code generator reads.
+
+Everything here is resolved: every constructor argument is known and written as Python code,
+every shape is known, every name is legal and unique. Nodes are frozen and compare by value,
+which is how identical block specialisations share one generated class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True)
+class ArgCode:
+    """One emitted constructor argument; ``name`` is None when emitted positionally."""
+
+    name: str | None
+    code: str
+
+
+@dataclass(frozen=True)
+class LayerNew:
+    """``nn.Linear(2, 8)``: a registry layer's constructor."""
+
+    ctor: str
+    args: tuple[ArgCode, ...]
+
+
+@dataclass(frozen=True)
+class BlockNew:
+    """``Block1(4, width=8)``: an instance of a generated block class."""
+
+    class_name: str
+    args: tuple[ArgCode, ...]
+
+
+@dataclass(frozen=True)
+class SharedRef:
+    """A shared module used inside a repeat: ``self.tied``."""
+
+    attr: str
+
+
+@dataclass(frozen=True)
+class RepeatNew:
+    """``nn.Sequential(*(... for i in range(n)))``; ``items`` make one iteration."""
+
+    count: str
+    var: str
+    items: tuple["ModuleNew", ...]
+    lists: tuple[tuple[str, str], ...] = ()  # hoisted per-iteration values: (name, "[4, 8, 16]")
+
+
+ModuleNew = Union[LayerNew, BlockNew, SharedRef, RepeatNew]
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ``self.<attr> = <module>`` line of ``__init__``."""
+
+    attr: str
+    module: ModuleNew
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a stack-style ``forward``.
+
+    ``target`` is the module attribute called (``fc1``) or None for a functional call ``func``
+    (``F.relu``) with ``args``; ``call`` is ``tensor``, ``rnn`` or ``attention``. ``shape`` is the
+    output shape as written in the comment, ``changed`` says whether it differs from the input.
+    """
+
+    target: str | None
+    func: str | None
+    args: tuple[ArgCode, ...]
+    call: str
+    shape: str
+    changed: bool
+    line: int
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """A constructor parameter of a generated block class."""
+
+    name: str
+    annotation: str
+    default: str | None
+
+
+@dataclass(frozen=True)
+class ClassDef:
+    """One generated ``nn.Module`` subclass."""
+
+    name: str
+    params: tuple[ParamDecl, ...]
+    members: tuple[Member, ...]
+    input: str
+    steps: tuple[Step, ...]
+    doc: str
+    in_shape: str
+    out_shape: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary table: a module path (or a functional call), its type,
+    output shape and trainable parameters (0 for a later use of a shared module)."""
+
+    path: str
+    type: str
+    shape: str
+    params: int
+    shared: bool = False
+    depth: int = 0
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``nndsl check`` reports about one model."""
+
+    name: str
+    input_name: str
+    input_shape: tuple  # dims: int or "B" or another symbol
+    input_dtype: str
+    output_shape: tuple
+    output_dtype: str
+    rows: tuple[Row, ...]
+    total_params: int
+
+
+@dataclass(frozen=True)
+class ProgramIR:
+    classes: tuple[ClassDef, ...]  # dependencies first
+    models: tuple[ModelInfo, ...]

@@ -1,0 +1,145 @@
+"""The types of the layer registry, and the small helpers its entries share.
+
+The registry itself, and the conventions entries follow, are in :mod:`nndsl.layers`; the entries
+live in ``layers_dense`` (linear, shape, activation, dropout, normalisation, embedding),
+``layers_conv`` (convolution, pooling) and ``layers_seq`` (recurrent, attention).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .shapes import ShapeError, Shape, conv_out, ntuple, normalize_dim
+
+REQUIRED = object()  # sentinel default: the argument must be given or inferred
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One constructor argument of a layer.
+
+    ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (an int or a tuple of ints,
+    e.g. a kernel size), ``int?`` / ``float?`` / ``ints?`` (may be ``none``). ``emit`` forces the
+    argument into generated code even when left at its default (``batch_first=True``, which differs
+    from torch's own default). ``infer`` computes the value from the input shape.
+    """
+
+    name: str
+    type: str
+    default: object = REQUIRED
+    infer: Callable[[Shape], object] | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple = ()
+    emit: bool = False
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One built-in layer.
+
+    ``ranks``: the input ranks accepted (batch included), with ``layout`` describing them in
+    messages, e.g. ``(B, C, H, W)``. ``functional`` is the stateless call used when the layer is
+    anonymous and has no parameters (``F.relu``), taking the same argument names.
+    ``call`` says how a stack model calls it: ``tensor`` (``x = m(x)``), ``rnn`` (``x, _ = m(x)``)
+    or ``attention`` (self-attention, ``x, _ = m(x, x, x, need_weights=False)``).
+    ``in_dtype`` is ``float`` or ``long``; ``out_dtype`` is ``None`` (same as input) or a dtype.
+    """
+
+    name: str
+    args: tuple[Arg, ...]
+    shape: Callable[[dict, Shape], Shape]
+    params: Callable[[dict], int]
+    doc: str
+    positional: int = 0
+    ranks: tuple[int, ...] | None = None
+    layout: str = ""
+    functional: str | None = None
+    call: str = "tensor"
+    inputs: int = 1
+    in_dtype: str = "float"
+    out_dtype: str | None = None
+    example: str = ""
+    torch: str = field(default="")
+
+    @property
+    def ctor(self) -> str:
+        """The emitted constructor, e.g. ``nn.Linear``."""
+        return self.torch or f"nn.{self.name}"
+
+    def arg(self, name: str) -> Arg | None:
+        return next((a for a in self.args if a.name == name), None)
+
+
+# --- helpers shared by entries ---------------------------------------------------------------
+
+
+def _last(shape: Shape) -> object:
+    return shape[-1]
+
+
+def _channels(shape: Shape) -> object:
+    return shape[1]
+
+
+def _no_params(a: dict) -> int:
+    return 0
+
+
+def _same(a: dict, x: Shape) -> Shape:
+    return x
+
+
+def _dim_index(a: dict, name: str, rank: int) -> int:
+    """The dim argument ``name`` as a non-negative index into a rank-``rank`` input.
+
+    >>> _dim_index({"end_dim": -1}, "end_dim", 4)
+    3
+    >>> _dim_index({"dim": 4}, "dim", 4)
+    Traceback (most recent call last):
+    ...
+    nndsl.shapes.ShapeError: dim 4 is out of range for a 4-D tensor
+    """
+    try:
+        return normalize_dim(a[name], rank)
+    except ShapeError as e:
+        raise ShapeError(e.message.replace("dim", name, 1), help=e.help, arg=name) from None
+
+
+def _tuple(a: dict, name: str, n: int) -> tuple:
+    """The int-or-tuple argument ``name`` expanded to ``n`` values, blaming ``name`` when it cannot be."""
+    try:
+        return ntuple(a[name], n)
+    except ShapeError as e:
+        raise ShapeError(f"{name}: {e.message}", help=f"give one value or {n}", arg=name) from None
+
+
+def _window(size: object, kernel: int, stride: int, padding: int, dilation: int = 1) -> object:
+    """``conv_out`` with the error pointed at ``kernel_size``."""
+    try:
+        return conv_out(size, kernel, stride, padding, dilation)
+    except ShapeError as e:
+        raise ShapeError(e.message, help=e.help, arg="kernel_size") from None
+
+
+def _check(ok: bool, message: str, arg: str | None = None, help: str | None = None) -> None:
+    if not ok:
+        raise ShapeError(message, help=help, arg=arg)
+
+
+def _elementwise(
+    name: str, doc: str, *args: Arg, functional: str | None = None, positional: int = 0, example: str = ""
+) -> Layer:
+    """An entry for a parameterless layer that keeps the input shape."""
+    return Layer(
+        name=name,
+        args=args,
+        positional=positional,
+        layout="(B, *)",
+        shape=_same,
+        params=_no_params,
+        functional=functional,
+        doc=doc,
+        example=example or f"{name}()",
+    )

@@ -1,0 +1,243 @@
+"""Source text to the typed syntax tree (:mod:`nndsl.syntax`), or syntax diagnostics.
+
+The transformer only builds structure; every semantic judgement belongs to the checker.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import syntax as s
+from .diagnostics import CompileError, Diagnostic
+from .resources import resource_dir
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = (resource_dir("grammar") / "nndsl.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        transformer=_ToSyntax(),
+    )
+
+
+def _span(tok: Token) -> s.Span:
+    return s.Span(tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _cover(*parts) -> s.Span:
+    """The span from the first to the last of tokens and nodes (None entries skipped)."""
+    spans = [_span(p) if isinstance(p, Token) else p.span for p in parts if p is not None]
+    return spans[0].to(spans[-1])
+
+
+def _number(text: str) -> int | float:
+    clean = text.replace("_", "")
+    return float(clean) if any(c in clean for c in ".eE") else int(clean)
+
+
+class _ToSyntax(Transformer):
+    """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept)."""
+
+    # -- expressions
+    def int_lit(self, c):
+        return s.Num(_number(c[0]), str(c[0]), _span(c[0]))
+
+    float_lit = int_lit
+
+    def str_lit(self, c):
+        return s.Str(pyast.literal_eval(str(c[0])), _span(c[0]))
+
+    def true_lit(self, c):
+        return s.Const(True, _span(c[0]))
+
+    def false_lit(self, c):
+        return s.Const(False, _span(c[0]))
+
+    def none_lit(self, c):
+        return s.Const(None, _span(c[0]))
+
+    def name(self, c):
+        return s.Name(str(c[0]), _span(c[0]))
+
+    def _bin(op):  # noqa: N805 - a method factory used only in this class body
+        def build(self, c):
+            return s.BinOp(op, c[0], c[1], _cover(c[0], c[1]))
+
+        return build
+
+    add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+    floordiv, mod, pow = _bin("//"), _bin("%"), _bin("**")
+
+    def neg(self, c):
+        return s.Unary("-", c[1], _cover(c[0], c[1]))
+
+    def pos(self, c):
+        return s.Unary("+", c[1], _cover(c[0], c[1]))
+
+    def tuple_lit(self, c):
+        return s.TupleLit(tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1]))
+
+    def list_lit(self, c):
+        return s.ListLit(tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1]))
+
+    # -- calls and statements
+    def kwarg(self, c):
+        return s.Arg(str(c[0]), c[1], _cover(c[0], c[1]))
+
+    def args(self, c):
+        return tuple(
+            x if isinstance(x, s.Arg) else s.Arg(None, x, x.span) for x in c if x is not None
+        )
+
+    def call(self, c):
+        return s.Call(str(c[0]), c[1] or (), _span(c[0]), _cover(c[0], c[2]))
+
+    def layer_stmt(self, c):
+        name, call = c
+        return s.LayerStmt(
+            str(name) if name else None, _span(name) if name else None, call, _cover(name, call)
+        )
+
+    def shared_stmt(self, c):
+        return s.SharedStmt(str(c[0]), _span(c[0]), c[1], _cover(c[0], c[1]))
+
+    def use_stmt(self, c):
+        return s.UseStmt(str(c[0]), _span(c[0]))
+
+    def repeat_stmt(self, c):
+        name, keyword, count, var, body = c
+        return s.RepeatStmt(
+            str(name) if name else None,
+            _span(name) if name else None,
+            count,
+            str(var) if var else None,
+            _span(var) if var else None,
+            body,
+            _cover(name or keyword, count),
+        )
+
+    def body(self, c):
+        return tuple(c[:-1])
+
+    # -- definitions
+    def dim(self, c):
+        tok = c[0]
+        value = _number(tok) if tok.type == "INT" else str(tok)
+        return s.DimDecl(value, _span(tok))
+
+    def shape(self, c):
+        return tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1])
+
+    def input(self, c):
+        name, (shape, shape_span), dtype = c
+        return s.Input(
+            str(name),
+            shape,
+            str(dtype) if dtype else None,
+            _span(dtype) if dtype else None,
+            _cover(name, dtype) if dtype else _span(name).to(shape_span),
+        )
+
+    def inputs(self, c):
+        return tuple(x for x in c if x is not None)
+
+    def param(self, c):
+        return s.Param(str(c[0]), c[1], _cover(c[0], c[1]))
+
+    params = inputs
+
+    def model(self, c):
+        return s.Model(str(c[0]), _span(c[0]), c[1] or (), c[2], _span(c[0]))
+
+    def block(self, c):
+        return s.Block(str(c[0]), _span(c[0]), c[1] or (), c[2], _span(c[0]))
+
+    def start(self, c):
+        return s.Program(tuple(c))
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+_TOKEN_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "COLON": "`:`",
+    "EQUAL": "`=`",
+    "$END": "end of file",
+}
+
+
+def _describe(names: set[str]) -> str:
+    words = []
+    for n in sorted(names):
+        if n in _TOKEN_WORDS:
+            words.append(_TOKEN_WORDS[n])
+        elif n.startswith("__ANON") or n.isupper():
+            pattern = _parser().get_terminal(n).pattern
+            words.append(f"`{pattern.value}`" if pattern.type == "str" else n.lower())
+    operators = {"`%`", "`*`", "`**`", "`+`", "`-`", "`/`", "`//`"}
+    if len(operators & set(words)) > 2:
+        words = [w for w in words if w not in operators] + ["an operator"]
+    closers = ["`)`", "`]`", "`}`", "`,`"]
+    ordered = [w for w in closers if w in words] + sorted(set(words) - set(closers))
+    return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
+
+
+def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
+    line, col = max(err.line, 1), max(err.column, 1)
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        span = s.Span(line, col, line, col + 1)
+        shown = repr(ch)
+        hint = None
+        if ch and not ch.isascii():
+            hint = "names and keywords are ASCII letters, digits and `_`"
+        return Diagnostic("E0002", f"unexpected character {shown}", span, help=hint)
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
+        tok = err.token
+        span = s.Span(tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        expected = _describe(set(err.accepts or err.expected))
+        return Diagnostic(
+            "E0001",
+            f"unexpected `{tok}`",
+            span,
+            label=f"expected {expected}" if expected else "",
+        )
+    expected = _describe(set(getattr(err, "expected", ()) or ()))
+    lines = text.splitlines() or [""]
+    last = len(lines)
+    end_col = len(lines[-1]) + 1
+    return Diagnostic(
+        "E0003",
+        "unexpected end of file",
+        s.Span(last, end_col, last, end_col + 1),
+        label=f"expected {expected}" if expected else "",
+        help="check that every `{`, `(` and `[` is closed",
+    )
+
+
+def parse(text: str) -> s.Program:
+    """Parse source text; raise :class:`CompileError` with a syntax diagnostic on failure."""
+    try:
+        return _parser().parse(text)
+    except UnexpectedEOF as err:
+        raise CompileError([_syntax_error(err, text)]) from None
+    except UnexpectedInput as err:
+        raise CompileError([_syntax_error(err, text)]) from None

@@ -1,0 +1,30 @@
+"""The per-model layer table printed by ``nndsl check``, built from the IR without torch."""
+
+from __future__ import annotations
+
+from . import ir
+from .shapes import fmt_shape
+
+
+def summary_table(program: ir.ProgramIR) -> str:
+    return "\n".join(_model_table(m) for m in program.models)
+
+
+def _model_table(m: ir.ModelInfo) -> str:
+    head = ("Layer", "Type", "Output shape", "Params")
+    rows = [
+        ("  " * r.depth + (r.path or "-"), r.type, r.shape,
+         "(shared)" if r.shared and not r.params else f"{r.params:,}")
+        for r in m.rows
+    ]  # fmt: skip
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+
+    def line(cells) -> str:
+        left = "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths))
+        return f"  {left}  {cells[3].rjust(widths[3])}"
+
+    rule = "  " + "-" * (sum(widths) + 6)
+    out = [f"model {m.name}: {fmt_shape(m.input_shape)} -> {fmt_shape(m.output_shape)}"]
+    out += [line(head), rule] + [line(r) for r in rows] + [rule]
+    out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
+    return "\n".join(out) + "\n"

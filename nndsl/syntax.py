@@ -1,0 +1,194 @@
+"""The typed, frozen syntax tree of a .nn file.
+
+Every node carries the :class:`Span` of the text it came from. Nothing after parsing sees a lark
+``Tree`` or ``Token``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+
+@dataclass(frozen=True)
+class Span:
+    """A region of the source: 1-based line and column, end column exclusive."""
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+
+    def to(self, other: "Span") -> "Span":
+        """The span from the start of this one to the end of ``other``."""
+        return Span(self.line, self.column, other.end_line, other.end_column)
+
+
+# ---- expressions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Num:
+    value: int | float
+    text: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Str:
+    value: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Const:
+    """``true``, ``false`` or ``none``."""
+
+    value: bool | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Name:
+    id: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class BinOp:
+    op: str  # one of + - * / // % **
+    left: "Expr"
+    right: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class Unary:
+    op: str  # - or +
+    operand: "Expr"
+    span: Span
+
+
+@dataclass(frozen=True)
+class TupleLit:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class ListLit:
+    items: tuple["Expr", ...]
+    span: Span
+
+
+Expr = Union[Num, Str, Const, Name, BinOp, Unary, TupleLit, ListLit]
+
+
+# ---- statements -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One call argument; ``name`` is None for a positional one."""
+
+    name: str | None
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[Arg, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True)
+class LayerStmt:
+    """``name = Layer(...)`` or an anonymous ``Layer(...)``; also a block instance."""
+
+    name: str | None
+    name_span: Span | None
+    call: Call
+    span: Span
+
+
+@dataclass(frozen=True)
+class SharedStmt:
+    """``shared name = Layer(...)``: declares one module that later statements use by name."""
+
+    name: str
+    name_span: Span
+    call: Call
+    span: Span
+
+
+@dataclass(frozen=True)
+class UseStmt:
+    """A bare name in a body: a use of a shared layer."""
+
+    name: str
+    span: Span
+
+
+@dataclass(frozen=True)
+class RepeatStmt:
+    name: str | None
+    name_span: Span | None
+    count: Expr
+    var: str | None
+    var_span: Span | None
+    body: tuple["Stmt", ...]
+    span: Span
+
+
+Stmt = Union[LayerStmt, SharedStmt, UseStmt, RepeatStmt]
+
+
+# ---- definitions ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DimDecl:
+    value: int | str
+    span: Span
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str
+    shape: tuple[DimDecl, ...]
+    dtype: str | None
+    dtype_span: Span | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class Model:
+    name: str
+    name_span: Span
+    inputs: tuple[Input, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Block:
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Program:
+    items: tuple[Model | Block, ...]
