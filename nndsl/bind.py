@@ -4,27 +4,11 @@ parameters, evaluated, and checked for type and range. Problems become diagnosti
 
 from __future__ import annotations
 
-import difflib
-
 from . import syntax as s
 from .diagnostics import Diagnostic
 from .layers import REQUIRED, Layer
+from .naming import suggest
 from .pyexpr import EvalError, Value, evaluate
-
-
-def suggest(name: str, candidates) -> str | None:
-    """A ``did you mean`` hint for a misspelt name.
-
-    >>> suggest("Conv2D", ["Conv1d", "Conv2d", "Linear"])
-    'did you mean `Conv2d`?'
-    """
-    pool = list(candidates)
-    folded = {c.lower(): c for c in pool}
-    match = folded.get(name.lower())
-    if match is None:
-        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-        match = close[0] if close else None
-    return f"did you mean `{match}`?" if match else None
 
 
 def eval_diag(err: EvalError) -> Diagnostic:

@@ -27,7 +27,6 @@ DTYPES = {
     "half": "float16", "float16": "float16", "bfloat16": "bfloat16", "long": "int64",
     "int64": "int64", "int": "int32", "int32": "int32", "bool": "bool",
 }  # fmt: skip
-_INPUT_DIMS = {"in_features": -1, "in_channels": 1}
 
 
 @dataclass
@@ -438,13 +437,16 @@ class Checker:
         if out.shape is None:
             return None
         class_name, inferred = self._specialise(block, scope, params, start, out, values)
-        args = [ir.ArgCode(None, expr_of(flow.shape[_INPUT_DIMS[n]])) for n in inferred]
+        dims = _input_dims(len(flow.shape))
+        args = [ir.ArgCode(None, expr_of(flow.shape[dims[n]])) for n in inferred]
         for position, a in enumerate(call.args):
             pname = a.name or names[position]
             args.append(ir.ArgCode(a.name and local(a.name), values[pname].code))
+        mapping = {n: expr_of(flow.shape[i]) for n, i in dims.items()}
+        mapping.update({local(p.name): values[p.name].code for p in block.params})
         return Built(
             ir.BlockNew(class_name, tuple(args)),
-            Flow(tuple(_plain(d) for d in out.shape), out.dtype, call.span),
+            Flow(tuple(_export(d, mapping) for d in out.shape), out.dtype, call.span),
             scope.params,
             block.name,
             rows=list(scope.rows),
@@ -471,7 +473,8 @@ class Checker:
     def _specialise(self, block, scope, params, start, out, values) -> tuple[str, list[str]]:
         body = self._class_def(scope, "x", (), start, out, f"block {block.name}")
         text = repr(body)
-        inferred = [n for n in _INPUT_DIMS if re.search(rf"\b{n}\b", text) and n not in params]
+        dims = _input_dims(len(start.shape))
+        inferred = [n for n in dims if re.search(rf"\b{n}\b", text) and n not in params]
         decls = [ir.ParamDecl(n, "int", None) for n in inferred]
         for p in block.params:
             default = params[p.name]
@@ -576,7 +579,7 @@ class Checker:
             if stmt.var:
                 env[stmt.var] = Value(k, code_var)
             sub = Scope(env=env, ns=scope.ns, shared=scope.shared, named=scope.named)
-            cur = Flow(_strip(out.shape, code_var), out.dtype, out.span)
+            cur = Flow(_strip(out.shape, code_var), out.dtype, out.span)  # k-1's sizes
             items = []
             for j, inner in enumerate(stmt.body):
                 built = self._repeat_item(inner, cur, sub)
@@ -594,7 +597,8 @@ class Checker:
                 total += built.params
                 cur = built.out
             iterations.append(tuple(items))
-            out = Flow(tuple(_plain(d) for d in cur.shape), cur.dtype, stmt.span)
+            out = Flow(cur.shape, cur.dtype, stmt.span)
+        out = Flow(_strip(out.shape, code_var), out.dtype, stmt.span)
         module = _merge(iterations, count.code, code_var, scope.ns)
         return Built(module, out, total, f"repeat {count.py}", rows=rows)
 
@@ -632,9 +636,9 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def code_shape(shape: tuple) -> str:
-    """A shape as generated code's comments write it: sizes that are constructor parameters
-    keep their names, so a block class documents every use, e.g. ``(B, width)``."""
-    dims = [d.expr if isinstance(d, Dim) and d.expr and _IDENT.fullmatch(d.expr) else d for d in shape]
+    """A shape as generated code's comments write it: sizes computed from constructor
+    parameters keep their formula, so a block class documents every use: ``(B, width * 2)``."""
+    dims = [d.expr if isinstance(d, Dim) and d.expr and _IDENT.search(d.expr) else d for d in shape]
     return fmt_shape(tuple(dims))
 
 
@@ -655,15 +659,45 @@ def _strip(shape: tuple, var: str) -> tuple:
     )
 
 
+def _input_dims(rank: int) -> dict[str, int]:
+    """Which input size a block takes as a parameter: the features of (B, F) and (B, T, F),
+    the channels of (B, C, H, W) and larger."""
+    if rank < 2:
+        return {}
+    return {"in_features": -1} if rank <= 3 else {"in_channels": 1}
+
+
 def _block_input(shape: tuple, taken: set[str]) -> tuple:
-    """The input shape as seen inside a block: its feature/channel sizes named as parameters."""
+    """The input shape as seen inside a block: its feature/channel size named as a parameter."""
     out = [_plain(d) for d in shape]
-    for name, index in _INPUT_DIMS.items():
-        if name in taken or len(shape) < 2 or (index == 1 and len(shape) < 3):
-            continue
-        if known(out[index]):
+    for name, index in _input_dims(len(shape)).items():
+        if name not in taken and known(out[index]):
             out[index] = Dim(int(out[index]), name)
     return tuple(out)
+
+
+def _export(d, mapping: dict[str, str]):
+    """A dim leaving a block, its expression rewritten in the caller's terms when possible.
+
+    >>> _export(Dim(16, "width * 2"), {"width": "w + 1"}).expr
+    '(w + 1) * 2'
+    """
+    if not isinstance(d, Dim) or not d.expr:
+        return _plain(d)
+    if d.expr in mapping:
+        return Dim(int(d), mapping[d.expr])
+    missing = False
+
+    def sub(m: re.Match) -> str:
+        nonlocal missing
+        code = mapping.get(m.group(0))
+        if code is None:
+            missing = True
+            return m.group(0)
+        return code if _IDENT.fullmatch(code) or code.isdigit() else f"({code})"
+
+    text = _IDENT.sub(sub, d.expr)
+    return _plain(d) if missing else Dim(int(d), text)
 
 
 def _declared_names(body: tuple) -> set[str]:
@@ -757,6 +791,9 @@ def _merge_column(column: list, var: str, ns: Namespace, lists: list) -> ir.Modu
         codes = [m.args[pos].code for m in column]
         if all(c == codes[0] for c in codes):
             args.append(arg)
+            continue
+        if all(c == codes[1] for c in codes[1:]):  # only the first differs: true for any count
+            args.append(ir.ArgCode(arg.name, f"{codes[0]} if {index} == 0 else {codes[1]}"))
             continue
         name = ns.unique("sizes" if arg.name is None else f"{arg.name}_values")
         lists.append((name, _list_code(codes)))

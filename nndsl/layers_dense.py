@@ -34,8 +34,10 @@ LINEAR = Layer(
         Arg("bias", "bool", True),
     ),
     positional=2,
-    ranks=(2, 3, 4, 5),
-    layout="(B, *, in_features)",
+    # torch accepts any rank, but a Linear straight after a conv stack is almost always a
+    # missing Flatten: the checker accepts features (B, F) and sequences (B, T, F) only.
+    ranks=(2, 3),
+    layout="(B, in_features) or (B, T, in_features)",
     shape=_linear_shape,
     params=_linear_params,
     doc="Affine map y = x W^T + b over the last dim; in_features is inferred.",

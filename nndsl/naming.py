@@ -8,6 +8,7 @@ names that would only shadow a builtin are renamed with a trailing underscore.
 from __future__ import annotations
 
 import builtins
+import difflib
 import keyword
 import re
 
@@ -126,3 +127,18 @@ class Namespace:
 
     def for_layer(self, type_name: str) -> str:
         return self.fresh(_SHORT.get(type_name, snake(type_name)))
+
+
+def suggest(name: str, candidates) -> str | None:
+    """A ``did you mean`` hint for a misspelt name.
+
+    >>> suggest("Conv2D", ["Conv1d", "Conv2d", "Linear"])
+    'did you mean `Conv2d`?'
+    """
+    pool = list(candidates)
+    folded = {c.lower(): c for c in pool}
+    match = folded.get(name.lower())
+    if match is None:
+        close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+        match = close[0] if close else None
+    return f"did you mean `{match}`?" if match else None

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from . import syntax as s
+from .naming import suggest
 
 ATOM, POWER, UNARY, TERM, SUM = 5, 4, 3, 2, 1
 _PREC = {"+": SUM, "-": SUM, "*": TERM, "/": TERM, "//": TERM, "%": TERM, "**": POWER}
@@ -67,7 +68,8 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
             return literal(value)
         case s.Name(id=name, span=span):
             if name not in env:
-                raise EvalError(f"`{name}` is not defined", span)
+                hint = suggest(name, env) or (f"names in scope: {', '.join(env)}" if env else None)
+                raise EvalError(f"`{name}` is not defined", span, help=hint)
             return env[name]
         case s.Unary(op=op, operand=operand):
             v = evaluate(operand, env)

@@ -88,8 +88,9 @@ def product(dims: tuple) -> DimLike:
     parts = []
     for d in dims:
         text = expr_of(d)
-        parts.append(f"({text})" if any(op in text for op in "+-") else text)
-    return Dim(value, " * ".join(parts))
+        if text != "1":  # a literal factor of one says nothing
+            parts.append(f"({text})" if any(op in text for op in "+-") else text)
+    return Dim(value, " * ".join(parts) or "1")
 
 
 def fmt_dim(d: DimLike) -> str:

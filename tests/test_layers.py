@@ -35,7 +35,7 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
     "Linear": [
         ({"out_features": 8}, ("B", 16)),
         ({"out_features": 4, "bias": False}, ("B", 5, 16)),
-        ({"in_features": 16, "out_features": 1}, ("B", 2, 3, 16)),
+        ({"in_features": 16, "out_features": 1}, ("B", 3, 16)),
     ],
     "Bilinear": [
         ({"in2_features": 6, "out_features": 8}, ("B", 5)),
