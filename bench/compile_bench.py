@@ -55,7 +55,9 @@ def row(label: str, value: str, target: str, status: str) -> None:
 def bench_startup(rounds: int) -> bool | None:
     print(f"(a) startup, whole process, {rounds} interleaved rounds")
     if not CNN.is_file():
-        print(f"  skipped: {CNN.relative_to(REPO)} does not exist yet (the example ships with the compiler)")
+        print(
+            f"  skipped: {CNN.relative_to(REPO)} does not exist yet (the example ships with the compiler)"
+        )
         return None
     BUILD.mkdir(exist_ok=True)
     torch_cmd = [sys.executable, "-c", "import torch"]
@@ -73,14 +75,21 @@ def bench_startup(rounds: int) -> bool | None:
         for cmd, out in order if r % 2 == 0 else order[::-1]:
             seconds, proc = timed_process(cmd)
             if proc.returncode != 0:
-                print(f"  failed: `{' '.join(cmd[1:])}` exited {proc.returncode}: {proc.stderr.strip()}")
+                print(
+                    f"  failed: `{' '.join(cmd[1:])}` exited {proc.returncode}: {proc.stderr.strip()}"
+                )
                 return False
             out.append(seconds)
     t, n = statistics.median(torch_s), statistics.median(nndsl_s)
     ratio = n / t
     row("python -c 'import torch' (median)", f"{t * 1000:.0f} ms", "", "")
     row("nndsl compile cnn.nn (median)", f"{n * 1000:.0f} ms", "", "")
-    row("ratio nndsl / torch", f"{ratio:.3f}", f"<= {STARTUP_RATIO_MAX}", verdict(ratio <= STARTUP_RATIO_MAX))
+    row(
+        "ratio nndsl / torch",
+        f"{ratio:.3f}",
+        f"<= {STARTUP_RATIO_MAX}",
+        verdict(ratio <= STARTUP_RATIO_MAX),
+    )
     return ratio <= STARTUP_RATIO_MAX
 
 
@@ -115,15 +124,23 @@ def bench_throughput(compile_source, sizes: list[int]) -> bool | None:
             best = min(best, time.perf_counter() - start)
         rate = lines / best
         ok &= rate >= LINES_PER_S_MIN
-        row(f"{size:,} layers ({best:.2f} s)", f"{rate:,.0f} lines/s", f">= {LINES_PER_S_MIN:,}",
-            verdict(rate >= LINES_PER_S_MIN))
+        row(
+            f"{size:,} layers ({best:.2f} s)",
+            f"{rate:,.0f} lines/s",
+            f">= {LINES_PER_S_MIN:,}",
+            verdict(rate >= LINES_PER_S_MIN),
+        )
         results.append((size, lines, best))
     if len(results) >= 2:
         (s0, l0, t0), (s1, l1, t1) = results[0], results[-1]
         ratio = (t1 / l1) / (t0 / l0)
         ok &= ratio <= PER_LINE_RATIO_MAX
-        row(f"per-line cost {s1:,} / {s0:,}", f"{ratio:.2f}x", f"<= {PER_LINE_RATIO_MAX}x",
-            verdict(ratio <= PER_LINE_RATIO_MAX))
+        row(
+            f"per-line cost {s1:,} / {s0:,}",
+            f"{ratio:.2f}x",
+            f"<= {PER_LINE_RATIO_MAX}x",
+            verdict(ratio <= PER_LINE_RATIO_MAX),
+        )
     return ok
 
 
@@ -138,9 +155,16 @@ def bench_format(compile_source) -> bool | None:
     result: bool | None = None
     if proc.returncode == 0:
         result = seconds <= FORMAT_1K_MAX_S
-        row("nndsl compile, whole process", f"{seconds:.2f} s", f"<= {FORMAT_1K_MAX_S} s", verdict(result))
+        row(
+            "nndsl compile, whole process",
+            f"{seconds:.2f} s",
+            f"<= {FORMAT_1K_MAX_S} s",
+            verdict(result),
+        )
     else:
-        print(f"  CLI skipped: `-m nndsl compile` exited {proc.returncode}: {proc.stderr.strip()[-300:]}")
+        print(
+            f"  CLI skipped: `-m nndsl compile` exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
+        )
     if compile_source is None:
         print(f"  in-process figure skipped: {MISSING}")
     else:
@@ -148,7 +172,12 @@ def bench_format(compile_source) -> bool | None:
         compile_source(source.read_text(), source.name, format=True)
         seconds = time.perf_counter() - start
         ok = seconds <= FORMAT_1K_MAX_S
-        row("compile_source(format=True)", f"{seconds:.2f} s", f"<= {FORMAT_1K_MAX_S} s", verdict(ok))
+        row(
+            "compile_source(format=True)",
+            f"{seconds:.2f} s",
+            f"<= {FORMAT_1K_MAX_S} s",
+            verdict(ok),
+        )
         result = ok if result is None else result and ok
     return result
 
@@ -178,8 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     results.append(bench_throughput(compile_source, sizes))
     results.append(bench_format(compile_source))
     measured = [r for r in results if r is not None]
-    print(f"{sum(measured)}/{len(measured)} measured sections met their targets"
-          + (f"; {len(results) - len(measured)} skipped" if len(measured) < len(results) else ""))
+    print(
+        f"{sum(measured)}/{len(measured)} measured sections met their targets"
+        + (f"; {len(results) - len(measured)} skipped" if len(measured) < len(results) else "")
+    )
     return 0 if measured and all(measured) else 1
 
 

@@ -162,11 +162,19 @@ def check_value(name, kind, v, lo, hi, choices) -> tuple[str, str, str | None] |
     """(code, message, help) when ``v`` does not fit, else None."""
     if not type_ok(kind, v):
         word = _TYPE_WORDS.get(kind, kind)
-        hint = "use `//` for integer division" if kind.startswith("int") and isinstance(v, float) else None
+        hint = (
+            "use `//` for integer division"
+            if kind.startswith("int") and isinstance(v, float)
+            else None
+        )
         return "E0106", f"`{name}` must be {word}, not {_show(v)}", hint
     if choices and v not in choices:
         options = ", ".join(repr(c) for c in choices)
-        return "E0107", f"`{name}` must be one of {options}, not {_show(v)}", suggest(str(v), [str(c) for c in choices])
+        return (
+            "E0107",
+            f"`{name}` must be one of {options}, not {_show(v)}",
+            suggest(str(v), [str(c) for c in choices]),
+        )
     for x in _numbers(v):
         if lo is not None and x < lo:
             return "E0107", f"`{name}` must be at least {_num(lo)}, not {_num(x)}", None
@@ -190,4 +198,8 @@ def _show(v: object) -> str:
 
 def missing_required(layer: Layer, given: dict) -> list[str]:
     """Required, non-inferred arguments the user did not give."""
-    return [a.name for a in layer.args if a.default is REQUIRED and a.infer is None and a.name not in given]
+    return [
+        a.name
+        for a in layer.args
+        if a.default is REQUIRED and a.infer is None and a.name not in given
+    ]

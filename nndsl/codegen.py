@@ -31,16 +31,22 @@ def _environment() -> jinja2.Environment:
 def render(program: ir.ProgramIR) -> str:
     """The module source, before formatting and without the header."""
     classes = [_class_view(c) for c in program.classes]
-    uses_functional = any(step.func and step.func.startswith("F.") for c in program.classes for step in c.steps)
-    return _environment().get_template("model.py.j2").render(
-        classes=classes, uses_functional=uses_functional
+    uses_functional = any(
+        step.func and step.func.startswith("F.") for c in program.classes for step in c.steps
+    )
+    return (
+        _environment()
+        .get_template("model.py.j2")
+        .render(classes=classes, uses_functional=uses_functional)
     )
 
 
 def _class_view(c: ir.ClassDef) -> dict:
     params = ["self"]
     for p in c.params:
-        params.append(f"{p.name}: {p.annotation}" + (f" = {p.default}" if p.default is not None else ""))
+        params.append(
+            f"{p.name}: {p.annotation}" + (f" = {p.default}" if p.default is not None else "")
+        )
     init_lines = []
     for m in c.members:
         if isinstance(m.module, ir.RepeatNew):
@@ -120,7 +126,9 @@ def comment_safe(text: str) -> str:
     >>> comment_safe("a\\nb\\u2028c")
     'a\\\\nb\\\\u2028c'
     """
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
 
 
 def body_hash(body: str) -> str:

@@ -71,7 +71,15 @@ from .layers_dense import (
     TANH,
     UNFLATTEN,
 )
-from .layers_seq import ATTENTION_ENTRIES, GRU, LSTM, MULTIHEAD_ATTENTION, RECURRENT_ENTRIES, RNN, TRANSFORMER_ENCODER_LAYER
+from .layers_seq import (
+    ATTENTION_ENTRIES,
+    GRU,
+    LSTM,
+    MULTIHEAD_ATTENTION,
+    RECURRENT_ENTRIES,
+    RNN,
+    TRANSFORMER_ENCODER_LAYER,
+)
 from .shapes import Shape, ShapeError, known
 
 __all__ = [
@@ -95,7 +103,9 @@ def check_rank(layer: Layer, x: Shape) -> None:
     if layer.ranks is not None and len(x) not in layer.ranks:
         want = " or ".join(f"{r}-D" for r in layer.ranks)
         raise ShapeError(
-            f"{layer.name} expects a {want} input {layer.layout} but receives a {len(x)}-D one".replace("  ", " "),
+            f"{layer.name} expects a {want} input {layer.layout} but receives a {len(x)}-D one".replace(
+                "  ", " "
+            ),
         )
 
 

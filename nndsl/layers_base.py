@@ -129,7 +129,12 @@ def _check(ok: bool, message: str, arg: str | None = None, help: str | None = No
 
 
 def _elementwise(
-    name: str, doc: str, *args: Arg, functional: str | None = None, positional: int = 0, example: str = ""
+    name: str,
+    doc: str,
+    *args: Arg,
+    functional: str | None = None,
+    positional: int = 0,
+    example: str = "",
 ) -> Layer:
     """An entry for a parameterless layer that keeps the input shape."""
     return Layer(

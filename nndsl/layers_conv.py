@@ -29,7 +29,9 @@ def _conv_args(nd: int) -> tuple[Arg, ...]:
 def _groups_ok(a: dict) -> None:
     for name in ("in_channels", "out_channels"):
         if a[name] % a["groups"]:
-            raise ShapeError(f"{name} ({a[name]}) is not divisible by groups ({a['groups']})", arg="groups")
+            raise ShapeError(
+                f"{name} ({a[name]}) is not divisible by groups ({a['groups']})", arg="groups"
+            )
 
 
 def _conv_shape(nd: int) -> Callable[[dict, Shape], Shape]:
@@ -41,11 +43,17 @@ def _conv_shape(nd: int) -> Callable[[dict, Shape], Shape]:
         mode, sizes = a["padding_mode"], x[2:]
         for size, pad in zip(sizes, p):  # torch pads these modes from the input itself
             _check(
-                not known(size) or mode not in ("reflect", "circular") or pad < size + (mode == "circular"),
+                not known(size)
+                or mode not in ("reflect", "circular")
+                or pad < size + (mode == "circular"),
                 f"padding {pad} is too large for padding_mode={mode!r} on an input of size {size}",
                 arg="padding",
             )
-        return (x[0], a["out_channels"], *(_window(sizes[i], k[i], s[i], p[i], d[i]) for i in range(nd)))
+        return (
+            x[0],
+            a["out_channels"],
+            *(_window(sizes[i], k[i], s[i], p[i], d[i]) for i in range(nd)),
+        )
 
     return shape
 
@@ -79,7 +87,9 @@ CONV2D = _conv(2, "Conv2d(16, 5, padding=2)")
 
 def _conv_transpose2d_shape(a: dict, x: Shape) -> Shape:
     _groups_ok(a)
-    k, s, p, op, d = (_tuple(a, n, 2) for n in ("kernel_size", "stride", "padding", "output_padding", "dilation"))
+    k, s, p, op, d = (
+        _tuple(a, n, 2) for n in ("kernel_size", "stride", "padding", "output_padding", "dilation")
+    )
     out = []
     for i, size in enumerate(x[2:]):
         _check(

@@ -104,7 +104,8 @@ def _unflatten_shape(a: dict, x: Shape) -> Shape:
     )
     sizes = tuple(sizes)
     _check(
-        all(isinstance(s, int) and (s >= 1 or s == -1) for s in sizes) and list(sizes).count(-1) <= 1,
+        all(isinstance(s, int) and (s >= 1 or s == -1) for s in sizes)
+        and list(sizes).count(-1) <= 1,
         f"unflattened_size {sizes} must hold sizes >= 1, and at most one -1",
         arg="unflattened_size",
     )
@@ -161,8 +162,12 @@ GELU = _elementwise(
     Arg("approximate", "str", "none", choices=("none", "tanh")),
     functional="F.gelu",
 )
-SILU = _elementwise("SiLU", "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.", functional="F.silu")
-SIGMOID = _elementwise("Sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)), element-wise.", functional="torch.sigmoid")
+SILU = _elementwise(
+    "SiLU", "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.", functional="F.silu"
+)
+SIGMOID = _elementwise(
+    "Sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)), element-wise.", functional="torch.sigmoid"
+)
 TANH = _elementwise("Tanh", "Hyperbolic tangent, element-wise.", functional="torch.tanh")
 
 
@@ -185,8 +190,12 @@ def _softmax(name: str, functional: str, doc: str) -> Layer:
     )
 
 
-SOFTMAX = _softmax("Softmax", "F.softmax", "Softmax along dim (the last by default): exp(x) / sum(exp(x)).")
-LOG_SOFTMAX = _softmax("LogSoftmax", "F.log_softmax", "Log of the softmax along dim (the last by default).")
+SOFTMAX = _softmax(
+    "Softmax", "F.softmax", "Softmax along dim (the last by default): exp(x) / sum(exp(x))."
+)
+LOG_SOFTMAX = _softmax(
+    "LogSoftmax", "F.log_softmax", "Log of the softmax along dim (the last by default)."
+)
 SOFTPLUS = _elementwise(
     "Softplus",
     "Smooth ReLU log(1 + exp(beta * x)) / beta, linear above threshold, element-wise.",
@@ -342,7 +351,18 @@ EMBEDDING = Layer(
 
 LINEAR_ENTRIES = (LINEAR, BILINEAR)
 SHAPE_ENTRIES = (IDENTITY, FLATTEN, UNFLATTEN)
-ACTIVATION_ENTRIES = (RELU, LEAKY_RELU, ELU, GELU, SILU, SIGMOID, TANH, SOFTMAX, LOG_SOFTMAX, SOFTPLUS)
+ACTIVATION_ENTRIES = (
+    RELU,
+    LEAKY_RELU,
+    ELU,
+    GELU,
+    SILU,
+    SIGMOID,
+    TANH,
+    SOFTMAX,
+    LOG_SOFTMAX,
+    SOFTPLUS,
+)
 DROPOUT_ENTRIES = (DROPOUT, DROPOUT2D)
 NORM_ENTRIES = (BATCH_NORM1D, BATCH_NORM2D, LAYER_NORM, GROUP_NORM)
 EMBEDDING_ENTRIES = (EMBEDDING,)

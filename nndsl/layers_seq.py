@@ -60,7 +60,7 @@ RNN = _rnn(
     "RNN",
     1,
     "Elman recurrent network over (B, T, F), batch first; the stack passes on the outputs.",
-    "RNN(64, nonlinearity=\"relu\")",
+    'RNN(64, nonlinearity="relu")',
     Arg("nonlinearity", "str", "tanh", choices=("tanh", "relu")),
 )
 # proj_size is left out: it changes the output width and the hidden state shapes.

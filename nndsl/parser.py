@@ -212,7 +212,9 @@ def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
         return Diagnostic("E0002", f"unexpected character {shown}", span, help=hint)
     if isinstance(err, UnexpectedToken) and err.token.type != "$END":
         tok = err.token
-        span = s.Span(tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1)
+        span = s.Span(
+            tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+        )
         expected = _describe(set(err.accepts or err.expected))
         return Diagnostic(
             "E0001",

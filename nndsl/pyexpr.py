@@ -80,7 +80,9 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
         case s.TupleLit(items=items):
             vals = [evaluate(x, env) for x in items]
             inner = ", ".join(v.code for v in vals)
-            return Value(tuple(v.py for v in vals), f"({inner},)" if len(vals) == 1 else f"({inner})")
+            return Value(
+                tuple(v.py for v in vals), f"({inner},)" if len(vals) == 1 else f"({inner})"
+            )
         case s.ListLit(items=items):
             vals = [evaluate(x, env) for x in items]
             return Value([v.py for v in vals], "[" + ", ".join(v.code for v in vals) + "]")

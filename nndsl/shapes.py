@@ -169,7 +169,12 @@ def normalize_dim(dim: int, rank: int) -> int:
 
 
 def pool_out(
-    size: DimLike, kernel: int, stride: int, padding: int, dilation: int = 1, ceil_mode: bool = False
+    size: DimLike,
+    kernel: int,
+    stride: int,
+    padding: int,
+    dilation: int = 1,
+    ceil_mode: bool = False,
 ) -> DimLike:
     """Output length of a pooling window along one axis, with torch's ``ceil_mode`` rule.
 

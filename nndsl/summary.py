@@ -17,7 +17,9 @@ def _model_table(m: ir.ModelInfo) -> str:
          "(shared)" if r.shared and not r.params else f"{r.params:,}")
         for r in m.rows
     ]  # fmt: skip
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)
+    ]
 
     def line(cells) -> str:
         left = "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths))

@@ -22,7 +22,9 @@ def compile_file(path: Path):
 
 
 def concrete(shape: tuple) -> tuple[int, ...]:
-    return tuple(BATCH if d == "B" else SYMBOL_SIZE if isinstance(d, str) else int(d) for d in shape)
+    return tuple(
+        BATCH if d == "B" else SYMBOL_SIZE if isinstance(d, str) else int(d) for d in shape
+    )
 
 
 def shape_text(shape) -> str:

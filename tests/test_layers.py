@@ -96,24 +96,55 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
     "Embedding": [
         ({"num_embeddings": 100, "embedding_dim": 16}, ("B", 12)),
         ({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 0}, ("B",)),
-        ({"num_embeddings": 10, "embedding_dim": 4, "padding_idx": -1, "max_norm": 1.0}, ("B", 2, 5)),
+        (
+            {"num_embeddings": 10, "embedding_dim": 4, "padding_idx": -1, "max_norm": 1.0},
+            ("B", 2, 5),
+        ),
     ],
     # convolution
     "Conv1d": [
         ({"out_channels": 32, "kernel_size": 3, "padding": 1}, ("B", 16, 50)),
-        ({"out_channels": 8, "kernel_size": 5, "stride": 2, "dilation": 2, "groups": 4, "bias": False}, ("B", 4, 40)),
-        ({"out_channels": 4, "kernel_size": 3, "padding": 2, "padding_mode": "reflect"}, ("B", 2, 10)),
+        (
+            {
+                "out_channels": 8,
+                "kernel_size": 5,
+                "stride": 2,
+                "dilation": 2,
+                "groups": 4,
+                "bias": False,
+            },
+            ("B", 4, 40),
+        ),
+        (
+            {"out_channels": 4, "kernel_size": 3, "padding": 2, "padding_mode": "reflect"},
+            ("B", 2, 10),
+        ),
     ],
     "Conv2d": [
         ({"out_channels": 16, "kernel_size": 5, "padding": 2}, ("B", 1, 28, 28)),
-        ({"out_channels": 8, "kernel_size": (3, 5), "stride": (2, 1), "padding": (1, 0)}, ("B", 4, 15, 16)),
-        ({"out_channels": 6, "kernel_size": 3, "dilation": 2, "groups": 3, "bias": False}, ("B", 6, 12, 12)),
-        ({"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "circular"}, ("B", 3, 4, 4)),
+        (
+            {"out_channels": 8, "kernel_size": (3, 5), "stride": (2, 1), "padding": (1, 0)},
+            ("B", 4, 15, 16),
+        ),
+        (
+            {"out_channels": 6, "kernel_size": 3, "dilation": 2, "groups": 3, "bias": False},
+            ("B", 6, 12, 12),
+        ),
+        (
+            {"out_channels": 2, "kernel_size": 3, "padding": 4, "padding_mode": "circular"},
+            ("B", 3, 4, 4),
+        ),
     ],
     "ConvTranspose2d": [
         ({"out_channels": 8, "kernel_size": 2, "stride": 2}, ("B", 16, 7, 7)),
-        ({"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1}, ("B", 8, 5, 6)),
-        ({"out_channels": 6, "kernel_size": (3, 2), "groups": 2, "dilation": 2, "bias": False}, ("B", 4, 5, 5)),
+        (
+            {"out_channels": 4, "kernel_size": 3, "stride": 2, "padding": 1, "output_padding": 1},
+            ("B", 8, 5, 6),
+        ),
+        (
+            {"out_channels": 6, "kernel_size": (3, 2), "groups": 2, "dilation": 2, "bias": False},
+            ("B", 4, 5, 5),
+        ),
     ],
     # pooling
     "MaxPool1d": [
@@ -140,7 +171,10 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
     # recurrent
     "RNN": [
         ({"hidden_size": 8}, ("B", 5, 4)),
-        ({"hidden_size": 6, "num_layers": 2, "nonlinearity": "relu", "bidirectional": True}, ("B", 5, 4)),
+        (
+            {"hidden_size": 6, "num_layers": 2, "nonlinearity": "relu", "bidirectional": True},
+            ("B", 5, 4),
+        ),
         ({"hidden_size": 3, "bias": False}, ("B", 2, 7)),
     ],
     "LSTM": [
@@ -161,7 +195,16 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
     ],
     "TransformerEncoderLayer": [
         ({"nhead": 2, "dim_feedforward": 32}, ("B", 5, 8)),
-        ({"nhead": 4, "dim_feedforward": 16, "activation": "gelu", "norm_first": True, "bias": False}, ("B", 3, 16)),
+        (
+            {
+                "nhead": 4,
+                "dim_feedforward": 16,
+                "activation": "gelu",
+                "norm_first": True,
+                "bias": False,
+            },
+            ("B", 3, 16),
+        ),
         ({"nhead": 1}, ("B", 2, 6)),
     ],
 }
@@ -209,7 +252,9 @@ def make_input(layer: Layer, a: dict, shape: tuple) -> torch.Tensor:
     return torch.randn(shape)
 
 
-def build_and_run(layer: Layer, a: dict, shape: tuple, device: str) -> tuple[nn.Module, torch.Tensor]:
+def build_and_run(
+    layer: Layer, a: dict, shape: tuple, device: str
+) -> tuple[nn.Module, torch.Tensor]:
     """Build the module from the emitted call and run it the way a stack model calls it."""
     pos, kw = emitted_call(layer, a)
     with torch.device(device):
@@ -306,7 +351,9 @@ def test_functional_matches_module(name, given, shape):
 
 def test_dims_flow_through():
     width, t = Dim(8, "width"), Dim(5, "T")
-    out = REGISTRY["Linear"].shape({"in_features": 16, "out_features": width, "bias": True}, ("B", t, 16))
+    out = REGISTRY["Linear"].shape(
+        {"in_features": 16, "out_features": width, "bias": True}, ("B", t, 16)
+    )
     assert out == ("B", 5, 8) and out[1] is t and out[2].expr == "width"
     flat = REGISTRY["Flatten"].shape({"start_dim": 1, "end_dim": -1}, ("B", Dim(32), 7, 7))
     assert flat == ("B", 1568) and flat[1].expr == "32 * 7 * 7"
@@ -400,7 +447,14 @@ def test_errors(name, given, shape, words, arg, torch_rejects):
 
 @pytest.mark.parametrize(
     "module",
-    [nndsl.shapes, nndsl.layers, nndsl.layers_base, nndsl.layers_dense, nndsl.layers_conv, nndsl.layers_seq],
+    [
+        nndsl.shapes,
+        nndsl.layers,
+        nndsl.layers_base,
+        nndsl.layers_dense,
+        nndsl.layers_conv,
+        nndsl.layers_seq,
+    ],
     ids=lambda m: m.__name__,
 )
 def test_doctests(module):

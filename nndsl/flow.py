@@ -1,0 +1,169 @@
+"""The values the checker passes between statements, and small pure helpers over them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from . import ir
+from . import syntax as s
+from .diagnostics import Label
+from .layers import Layer
+from .naming import Namespace
+from .pyexpr import Value
+from .shapes import Dim, fmt_shape, known
+
+MAX_REPEAT = 10_000
+
+
+@dataclass
+class Flow:
+    """The tensor flowing through a stack: shape (None once an error made it unknown), dtype,
+    and where it was produced, for secondary labels."""
+
+    shape: tuple | None
+    dtype: str
+    span: s.Span | None = None
+
+
+@dataclass
+class Shared:
+    decl: s.SharedStmt
+    slot: int  # index of its placeholder in the owner's members
+    attr: str
+    owner: list  # the members list holding the placeholder
+    first: s.Span | None = None
+    layer: Layer | None = None
+    args: dict | None = None
+    in_shape: tuple | None = None
+    module: ir.ModuleNew | None = None
+
+
+@dataclass
+class Scope:
+    """One generated class under construction."""
+
+    env: dict[str, Value]
+    ns: Namespace
+    members: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    shared: dict[str, Shared] = field(default_factory=dict)
+    named: dict[str, s.Span] = field(default_factory=dict)
+    params: int = 0
+
+
+@dataclass
+class Built:
+    """A constructed module and what a stack needs to call it."""
+
+    module: ir.ModuleNew
+    out: Flow
+    params: int
+    type: str
+    call: str = "tensor"
+    func: str | None = None
+    func_args: tuple = ()
+    rows: list = field(default_factory=list)
+    args: dict | None = None  # a registry layer's complete arguments
+
+
+class Reported(Exception):
+    """A diagnostic was already added; unwind to the statement."""
+
+
+# ---- helpers --------------------------------------------------------------------------------
+
+
+def kind_of(item) -> str:
+    return "model" if isinstance(item, s.Model) else "block"
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def from_label(flow: Flow) -> tuple[Label, ...]:
+    if flow.span is None or flow.shape is None:
+        return ()
+    return (Label(flow.span, f"produces {fmt_shape(flow.shape)}"),)
+
+
+IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def code_shape(shape: tuple) -> str:
+    """A shape as generated code's comments write it: sizes computed from constructor
+    parameters keep their formula, so a block class documents every use: ``(B, width * 2)``."""
+    dims = [d.expr if isinstance(d, Dim) and d.expr and IDENT.search(d.expr) else d for d in shape]
+    return fmt_shape(tuple(dims))
+
+
+def nested_rows(rows: list[ir.Row], prefix: str) -> list[ir.Row]:
+    """Rows of a sub-module, their module paths under ``prefix`` (functional rows have none)."""
+    return [replace(r, path=r.path and f"{prefix}.{r.path}", depth=r.depth + 1) for r in rows]
+
+
+def plain(d):
+    return Dim(int(d)) if known(d) else d
+
+
+def strip_var(shape: tuple, var: str) -> tuple:
+    """Drop dim expressions that mention the loop variable (they belong to another iteration)."""
+    pattern = re.compile(rf"\b{re.escape(var)}\b")
+    return tuple(
+        Dim(int(d)) if isinstance(d, Dim) and d.expr and pattern.search(d.expr) else d
+        for d in shape
+    )
+
+
+def declared_names(body: tuple) -> set[str]:
+    return {st.name for st in body if getattr(st, "name", None) and not isinstance(st, s.UseStmt)}
+
+
+def input_dims(rank: int) -> dict[str, int]:
+    """Which input size a block takes as a parameter: the features of (B, F) and (B, T, F),
+    the channels of (B, C, H, W) and larger."""
+    if rank < 2:
+        return {}
+    return {"in_features": -1} if rank <= 3 else {"in_channels": 1}
+
+
+def block_input(shape: tuple, taken: set[str]) -> tuple:
+    """The input shape as seen inside a block: its feature/channel size named as a parameter."""
+    out = [plain(d) for d in shape]
+    for name, index in input_dims(len(shape)).items():
+        if name not in taken and known(out[index]):
+            out[index] = Dim(int(out[index]), name)
+    return tuple(out)
+
+
+def export_dim(d, mapping: dict[str, str]):
+    """A dim leaving a block, its expression rewritten in the caller's terms when possible.
+
+    >>> export_dim(Dim(16, "width * 2"), {"width": "w + 1"}).expr
+    '(w + 1) * 2'
+    """
+    if not isinstance(d, Dim) or not d.expr:
+        return plain(d)
+    if d.expr in mapping:
+        return Dim(int(d), mapping[d.expr])
+    missing = False
+
+    def sub(m: re.Match) -> str:
+        nonlocal missing
+        code = mapping.get(m.group(0))
+        if code is None:
+            missing = True
+            return m.group(0)
+        return code if IDENT.fullmatch(code) or code.isdigit() else f"({code})"
+
+    text = IDENT.sub(sub, d.expr)
+    return plain(d) if missing else Dim(int(d), text)
+
+
+def annotation(v: object) -> str:
+    for t, name in ((bool, "bool"), (int, "int"), (float, "float"), (str, "str")):
+        if isinstance(v, t):
+            return name
+    return "tuple" if isinstance(v, tuple) else "list" if isinstance(v, list) else "object"
