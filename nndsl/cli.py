@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         text = _read(args.file)
         if text is None:
             return EXIT_USAGE
-        if isinstance(text, Diagnostic):
-            _report([text], "", args)
+        if isinstance(text, tuple):
+            _report([text[0]], text[1], args)
             return EXIT_DIAGNOSTICS
         return _COMMANDS[args.command](args, text)
     except KeyboardInterrupt:
@@ -73,8 +73,9 @@ def entry() -> None:
     sys.exit(main())
 
 
-def _read(path: str) -> str | Diagnostic | None:
-    """The file's text; a Diagnostic when it is not UTF-8; None (after a message) when unreadable."""
+def _read(path: str) -> str | tuple[Diagnostic, str] | None:
+    """The file's text; for a file that is not UTF-8, a diagnostic and the text with the bad
+    bytes replaced (to show the line); None, after a message, when the file cannot be read."""
     try:
         data = Path(path).read_bytes()
     except OSError as err:
@@ -83,14 +84,17 @@ def _read(path: str) -> str | Diagnostic | None:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
+        line_start = data.rfind(b"\n", 0, err.start) + 1
+        before = data[line_start : err.start].decode("utf-8", errors="replace")
         line = data.count(b"\n", 0, err.start) + 1
-        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        return Diagnostic(
+        col = len(before) + 1
+        diagnostic = Diagnostic(
             "E0004",
             f"the file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
             Span(line, col, line, col + 1),
             help="save the file as UTF-8",
         )
+        return diagnostic, data.decode("utf-8", errors="replace")
 
 
 def _report(diagnostics: list[Diagnostic], text: str, args) -> None:

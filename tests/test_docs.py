@@ -50,3 +50,13 @@ def test_layer_table_matches_registry(update_golden):
         text = fresh
     assert START in text and END in text
     assert text == fresh, "docs/LANGUAGE.md's layer table is stale: run pytest --update-golden"
+
+
+def test_readme_shows_what_compile_writes():
+    readme = (DOC.parent.parent / "README.md").read_text(encoding="utf-8")
+    shown = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    example = DOC.parent.parent / "examples" / "add.nn"
+    assert example.read_text(encoding="utf-8").split("\n", 1)[1].strip() in readme
+    from compiled import compile_file
+
+    assert shown in compile_file(example)[0]

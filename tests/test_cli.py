@@ -1,0 +1,204 @@
+"""The ``nndsl`` command line, run for real as ``python -m nndsl`` in a fresh directory."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import nndsl
+from compiled import ROOT
+
+EXAMPLES = ROOT / "examples"
+BAD_SOURCE = "model M(x: [2]) { Linear(3, 4) }\n"  # Linear receives 2 features, not 3
+
+
+def nndsl_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``python -m nndsl ARGS`` in cwd; never a traceback, whatever the outcome."""
+    env = dict(os.environ)
+    env.pop("NNDSL_DEBUG", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "nndsl", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+@pytest.fixture
+def bad_file(tmp_path: Path) -> str:
+    """A source with one E0301, at a path relative to tmp_path (which is the cwd)."""
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "bad.nn").write_text(BAD_SOURCE, encoding="utf-8")
+    return "src/bad.nn"
+
+
+BAD_LINE, BAD_COLUMN = 1, BAD_SOURCE.index("Linear(3") + len("Linear(") + 1  # at the 3: 26
+
+
+def test_help_lists_the_commands(tmp_path):
+    proc = nndsl_cli("--help", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "compile" in proc.stdout and "check" in proc.stdout
+
+
+def test_version(tmp_path):
+    proc = nndsl_cli("--version", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.strip() == f"nndsl {nndsl.__version__}"
+    assert re.fullmatch(r"nndsl \d+\.\d+\.\d+\S*", proc.stdout.strip())
+
+
+def test_compile_to_stdout(tmp_path):
+    proc = nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "-", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "class AddNet(nn.Module)" in proc.stdout
+    ast.parse(proc.stdout)
+    assert proc.stderr == ""
+
+
+def test_compile_to_file_creates_parents_and_leaves_no_temporaries(tmp_path):
+    stdout = nndsl_cli("compile", str(EXAMPLES / "add.nn"), cwd=tmp_path).stdout
+    proc = nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "out/model.py", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    out = tmp_path / "out" / "model.py"
+    assert out.read_text(encoding="utf-8") == stdout
+    assert os.listdir(tmp_path / "out") == ["model.py"]
+
+
+def test_check_prints_the_table(tmp_path):
+    proc = nndsl_cli("check", str(EXAMPLES / "nested_blocks.nn"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    block = 4 * 8 + 8 + 8 * 4 + 4  # Linear(4, 8) and Linear(8, 4): 76
+    total = 4 * block + (4 * 1 + 1)  # four blocks, then Linear(4, 1): 309
+    assert "RGNet" in proc.stdout
+    assert f"Total params: {total:,}" in proc.stdout
+    assert total == 309
+
+
+def test_error_in_text_format(tmp_path, bad_file):
+    existing = tmp_path / "out.py"
+    existing.write_text("# keep me\n", encoding="utf-8")
+    before = sorted(os.listdir(tmp_path))
+    proc = nndsl_cli("compile", bad_file, "-o", "out.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    err = proc.stderr
+    assert "error[E0301]" in err
+    assert f"{bad_file}:{BAD_LINE}:{BAD_COLUMN}" in err  # the path as given
+    lines = err.splitlines()
+    source = next(line for line in lines if line.endswith(BAD_SOURCE.rstrip()))
+    caret = next(line for line in lines if "^" in line)
+    assert caret.index("^") == source.index("Linear(3") + len("Linear(")  # under the 3
+    assert existing.read_text(encoding="utf-8") == "# keep me\n"
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_error_writes_no_new_file(tmp_path, bad_file):
+    proc = nndsl_cli("compile", bad_file, "-o", "new/out.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert not (tmp_path / "new" / "out.py").exists()
+    assert not (tmp_path / "new").exists() or os.listdir(tmp_path / "new") == []
+
+
+@pytest.mark.parametrize("command", ["compile", "check"])
+def test_error_in_short_format(tmp_path, bad_file, command):
+    proc = nndsl_cli(command, bad_file, "--format", "short", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"{bad_file}:{BAD_LINE}:{BAD_COLUMN}: error[E0301]: ")
+
+
+def test_error_in_json_format(tmp_path, bad_file):
+    proc = nndsl_cli("compile", bad_file, "--format", "json", cwd=tmp_path)
+    assert proc.returncode == 1
+    data = json.loads(proc.stderr)
+    assert isinstance(data, list) and len(data) == 1
+    d = data[0]
+    assert {"code", "severity", "message", "file", "line", "column", "end", "help"} <= d.keys()
+    assert (d["code"], d["severity"], d["file"]) == ("E0301", "error", bad_file)
+    assert (d["line"], d["column"]) == (BAD_LINE, BAD_COLUMN)
+    assert d["end"]["line"] == BAD_LINE and d["end"]["column"] > BAD_COLUMN
+
+
+def test_missing_file(tmp_path):
+    proc = nndsl_cli("compile", "missing.nn", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "missing.nn" in proc.stderr
+
+
+def test_unknown_flag(tmp_path):
+    proc = nndsl_cli("compile", str(EXAMPLES / "add.nn"), "--bogus", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "--bogus" in proc.stderr
+    assert proc.stdout == ""
+
+
+def test_invalid_utf8(tmp_path):
+    (tmp_path / "latin1.nn").write_bytes(b"model M(x: [2]) {\n    Linear(4)  # caf\xe9\n}\n")
+    proc = nndsl_cli("compile", "latin1.nn", "-o", "out.py", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "E0004" in proc.stderr
+    assert "latin1.nn:2:" in proc.stderr
+    assert not (tmp_path / "out.py").exists()
+
+
+def test_empty_file_compiles_to_imports_only(tmp_path):
+    (tmp_path / "empty.nn").write_text("", encoding="utf-8")
+    proc = nndsl_cli("compile", "empty.nn", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tree = ast.parse(proc.stdout)
+    assert tree.body, "the imports are there"
+    assert all(isinstance(node, (ast.Import, ast.ImportFrom)) for node in tree.body)
+
+
+def test_compile_and_check_never_import_torch(tmp_path):
+    out = tmp_path / "cnn.py"
+    script = (
+        "import sys; from nndsl.cli import main; "
+        f"rc = main(['compile', {str(EXAMPLES / 'cnn.nn')!r}, '-o', {str(out)!r}]); "
+        f"rc2 = main(['check', {str(EXAMPLES / 'cnn.nn')!r}]); "
+        "assert (rc, rc2) == (0, 0), (rc, rc2); "
+        "assert 'torch' not in sys.modules, 'torch was imported'; print('ok')"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "ok"
+    assert "class CNN(nn.Module)" in out.read_text(encoding="utf-8")
+
+
+def test_invalid_utf8_column_counts_characters(tmp_path):
+    # "é" is two bytes in UTF-8, then a lone 0xff
+    (tmp_path / "mixed.nn").write_bytes(
+        b"model M(x: [2]) {\n    Linear(4)  # caf\xc3\xa9 \xff\n}\n"
+    )
+    proc = nndsl_cli("compile", "mixed.nn", "--format", "short", cwd=tmp_path)
+    assert proc.returncode == 1
+    column = len("    Linear(4)  # café ") + 1  # the bad byte is the 23rd character
+    assert proc.stderr.startswith(f"mixed.nn:2:{column}: error[E0004]: "), proc.stderr
+
+
+def test_invalid_utf8_text_shows_the_line_and_caret(tmp_path):
+    (tmp_path / "latin1.nn").write_bytes(b"model M(x: [2]) {\n    Linear(4)  # caf\xe9\n}\n")
+    proc = nndsl_cli("compile", "latin1.nn", cwd=tmp_path)
+    assert proc.returncode == 1
+    lines = proc.stderr.splitlines()
+    source = next(line for line in lines if line.lstrip().startswith("2 |"))
+    assert "Linear(4)  # caf" in source, proc.stderr
+    caret = next(line for line in lines if "^" in line)
+    assert caret.index("^") == source.index("caf") + len("caf"), proc.stderr
