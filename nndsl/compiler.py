@@ -34,14 +34,25 @@ def analyze(text: str) -> Analysis:
     try:
         try:
             program = parse(text)
+            checked, diagnostics = check(program, text)
         except CompileError as err:
             return Analysis(None, err.diagnostics)
-        checked, diagnostics = check(program, text)
+        except RecursionError:
+            return Analysis(None, [_too_deep()])
     finally:
         if enabled:
             gc.enable()
     diagnostics = sort(diagnostics)
     return Analysis(None if has_errors(diagnostics) else checked, diagnostics)
+
+
+def _too_deep() -> Diagnostic:
+    return Diagnostic(
+        "E0005",
+        "the program is nested too deeply to check",
+        None,
+        help="split deeply nested expressions or blocks into simpler ones",
+    )
 
 
 def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> str:

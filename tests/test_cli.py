@@ -202,3 +202,10 @@ def test_invalid_utf8_text_shows_the_line_and_caret(tmp_path):
     assert "Linear(4)  # caf" in source, proc.stderr
     caret = next(line for line in lines if "^" in line)
     assert caret.index("^") == source.index("caf") + len("caf"), proc.stderr
+
+
+def test_deep_nesting_is_a_diagnostic_not_a_crash(tmp_path):
+    (tmp_path / "deep.nn").write_text("model M(x: [2]) { Linear(" + "-" * 5000 + "1) }\n")
+    proc = nndsl_cli("check", "deep.nn", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "error[E0005]" in proc.stderr and "Traceback" not in proc.stderr
