@@ -283,6 +283,14 @@ class Checker(BlockRules, RepeatRules):
         bound = layer_args(call, layer, env, self.diags)
         if bound is None or flow.shape is None:
             return None
+        if layer.inputs > 1:
+            self._error(
+                "E0118",
+                f"{layer.name} takes {layer.inputs} inputs but a stack passes on one",
+                call.span,
+                help="use it from a model's hand-written forward; stacks chain one tensor",
+            )
+            return None
         values, nodes = bound
         label = f"`{attr}`" if attr else layer.name
         given = {k: (Dim(v.py, v.code) if is_int(v.py) else v.py) for k, v in values.items()}
