@@ -4,6 +4,8 @@ parameters, evaluated, and checked for type and range. Problems become diagnosti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from . import syntax as s
 from .diagnostics import Diagnostic
 from .layers import REQUIRED, Layer
@@ -17,8 +19,8 @@ def eval_diag(err: EvalError) -> Diagnostic:
 
 def match_args(
     call: s.Call,
-    names: list[str],
-    skippable: list[str],
+    names: Sequence[str],
+    skippable: Sequence[str],
     what: str,
     diags: list[Diagnostic],
     lead: int = 0,
@@ -30,10 +32,12 @@ def match_args(
     of ``names`` in order instead: the explicit form, ``Linear(2, 8)``.
     Returns None when the call is malformed (a diagnostic was added).
     """
+    if not call.args:
+        return {}  # nothing to match, so nothing can be wrong
     positional = [a for a in call.args if a.name is None]
     keyword = [a for a in call.args if a.name is not None]
     ok = True
-    if any(a.name is None for a in call.args[len(positional) :]):
+    if keyword and any(a.name is None for a in call.args[len(positional) :]):
         first = next(a for a in call.args if a.name is not None)
         diags.append(
             Diagnostic("E0104", "positional argument after a keyword argument", first.span)
@@ -54,7 +58,7 @@ def match_args(
             )
         )
         return None
-    bound = {name: arg for name, arg in zip(slots, positional)}
+    bound = dict(zip(slots, positional))
     for arg in keyword:
         if arg.name not in names:
             hint = suggest(arg.name, names) or (
@@ -134,8 +138,7 @@ def layer_args(
 
     Returns the values and the syntax node of each, or None after adding diagnostics.
     """
-    names = [a.name for a in layer.args]
-    inferred = [a.name for a in layer.args if a.infer is not None]
+    names, inferred = layer.arg_names, layer.inferred_names
     bound = match_args(call, names, inferred, layer.name, diags, lead=layer.positional)
     if bound is None:
         return None

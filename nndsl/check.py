@@ -15,7 +15,7 @@ from .bind import layer_args
 from .check_blocks import BlockRules
 from .check_repeat import RepeatRules
 from .diagnostics import Diagnostic, Label
-from .flow import Built, Flow, Reported, Scope, Shared, code_shape, declared_names, from_label
+from .flow import Built, Flow, Reported, Scope, Shared, declared_names, from_label
 from .flow import is_int, kind_of, nested_rows
 from .layers import REGISTRY, Layer, check_rank, complete_args
 from .naming import Namespace, local, problem, suggest
@@ -165,7 +165,7 @@ class Checker(BlockRules, RepeatRules):
         members = tuple(m for m in scope.members if m is not None)
         return ir.ClassDef(
             "", params, members, input_name, tuple(scope.steps), doc,
-            code_shape(start.shape), code_shape(out.shape),
+            start.code(), out.code(),
         )  # fmt: skip
 
     def _name_ok(self, name: str, span: s.Span, role: str) -> bool:
@@ -245,24 +245,22 @@ class Checker(BlockRules, RepeatRules):
         scope.params += built.params
         out = built.out
         if out.shape is not None and flow.shape is not None:
-            shape_text = code_shape(out.shape)
             scope.steps.append(
                 ir.Step(
                     None if use_func else attr,
                     built.func if use_func else None,
                     built.func_args if use_func else (),
                     built.call,
-                    shape_text,
-                    shape_text != code_shape(flow.shape) or out.dtype != flow.dtype,
+                    out.code(),
+                    out.code() != flow.code() or out.dtype != flow.dtype,
                     span.line,
                 )
             )
             path = "" if use_func else attr
-            scope.rows.append(
-                ir.Row(path, built.type, fmt_shape(out.shape), built.params, not member)
-            )
-            scope.rows.extend(nested_rows(built.rows, attr))
-        return Flow(out.shape, out.dtype, span)
+            scope.rows.append(ir.Row(path, built.type, out.text(), built.params, not member))
+            if built.rows:
+                scope.rows.extend(nested_rows(built.rows, attr))
+        return out.at(span)
 
     # ---- building one module ------------------------------------------------------------
 
@@ -308,7 +306,7 @@ class Checker(BlockRules, RepeatRules):
         emitted = _emit_args(layer, args, values)
         return Built(
             ir.LayerNew(layer.ctor, emitted),
-            Flow(tuple(out), layer.out_dtype or flow.dtype, call.span),
+            flow.then(tuple(out), layer.out_dtype or flow.dtype, call.span),
             layer.params(args),
             layer.name,
             layer.call,

@@ -65,7 +65,17 @@ def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> st
 
 def compile_source(text: str, filename: str, *, format: bool = True) -> str:
     """Source text to generated PyTorch; raises CompileError when there are errors."""
-    result = analyze(text)
-    if not result.ok:
-        raise CompileError(result.diagnostics)
-    return generate(result.program, filename, format=format)
+    enabled = gc.isenabled()
+    gc.disable()  # as in analyze, until the IR is freed: then no collection pass walks it
+    try:
+        result = analyze(text)
+        if not result.ok:
+            raise CompileError(result.diagnostics)
+        body = codegen.render(result.program)
+        del result
+    finally:
+        if enabled:
+            gc.enable()
+    if format:
+        body = black_format(body)
+    return codegen.with_header(body, filename)

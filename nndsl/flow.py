@@ -25,6 +25,34 @@ class Flow:
     dtype: str
     span: s.Span | None = None
 
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
+    _code: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def text(self) -> str:
+        """The shape as messages and summaries write it (:func:`fmt_shape`), formatted once."""
+        if self._text is None:
+            self._text = fmt_shape(self.shape)
+        return self._text
+
+    def code(self) -> str:
+        """The shape as generated comments write it (:func:`code_shape`), formatted once."""
+        if self._code is None:
+            formula = any(map(_is_formula, self.shape))
+            self._code = code_shape(self.shape) if formula else self.text()
+        return self._code
+
+    def at(self, span: s.Span | None) -> Flow:
+        """The same tensor, produced at ``span``; shape texts already formatted come along."""
+        return self.then(self.shape, self.dtype, span)
+
+    def then(self, shape: tuple, dtype: str, span: s.Span | None) -> Flow:
+        """What a layer makes of this tensor; a shape passed on as it is (the very same tuple)
+        keeps the texts already formatted."""
+        made = Flow(shape, dtype, span)
+        if shape is self.shape:
+            made._text, made._code = self._text, self._code
+        return made
+
 
 @dataclass
 class Shared:
@@ -92,11 +120,15 @@ def from_label(flow: Flow) -> tuple[Label, ...]:
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+def _is_formula(d) -> bool:
+    """Whether generated comments write dim ``d`` as its formula (it names a parameter)."""
+    return isinstance(d, Dim) and bool(d.expr) and IDENT.search(d.expr) is not None
+
+
 def code_shape(shape: tuple) -> str:
     """A shape as generated code's comments write it: sizes computed from constructor
     parameters keep their formula, so a block class documents every use: ``(B, width * 2)``."""
-    dims = [d.expr if isinstance(d, Dim) and d.expr and IDENT.search(d.expr) else d for d in shape]
-    return fmt_shape(tuple(dims))
+    return fmt_shape(tuple(d.expr if _is_formula(d) else d for d in shape))
 
 
 def nested_rows(rows: list[ir.Row], prefix: str) -> list[ir.Row]:

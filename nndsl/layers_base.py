@@ -8,6 +8,7 @@ live in ``layers_dense`` (linear, shape, activation, dropout, normalisation, emb
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from .shapes import ShapeError, Shape, conv_out, ntuple, normalize_dim
@@ -63,13 +64,32 @@ class Layer:
     example: str = ""
     torch: str = field(default="")
 
-    @property
+    @cached_property
     def ctor(self) -> str:
         """The emitted constructor, e.g. ``nn.Linear``."""
         return self.torch or f"nn.{self.name}"
 
+    @cached_property
+    def arg_names(self) -> tuple[str, ...]:
+        """The constructor arguments' names, in order."""
+        return tuple(a.name for a in self.args)
+
+    @cached_property
+    def inferred_names(self) -> tuple[str, ...]:
+        """The names of the arguments inferred from the input shape, in order."""
+        return tuple(a.name for a in self.args if a.infer is not None)
+
+    @cached_property
+    def _args_by_name(self) -> dict[str, Arg]:
+        """Each argument by its name, for :meth:`arg`."""
+        by_name: dict[str, Arg] = {}
+        for a in self.args:
+            by_name.setdefault(a.name, a)  # the first of a name, as a search would find
+        return by_name
+
     def arg(self, name: str) -> Arg | None:
-        return next((a for a in self.args if a.name == name), None)
+        """The argument called ``name``, or None."""
+        return self._args_by_name.get(name)
 
 
 # --- helpers shared by entries ---------------------------------------------------------------

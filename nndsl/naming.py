@@ -11,6 +11,7 @@ import builtins
 import difflib
 import keyword
 import re
+from functools import lru_cache
 
 # Names the generated module itself binds or relies on.
 MODULE_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super"})
@@ -88,6 +89,7 @@ def local(name: str) -> str:
     return name
 
 
+@lru_cache(maxsize=1024)
 def snake(name: str) -> str:
     """``Block1`` -> ``block1``, ``ResBlock`` -> ``res_block``.
 

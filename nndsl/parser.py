@@ -13,6 +13,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from . import syntax as s
 from .diagnostics import CompileError, Diagnostic
+from .fastparse import FastParser, GiveUp
 from .resources import resource_dir
 
 
@@ -22,38 +23,52 @@ def _parser() -> Lark:
     return Lark(
         grammar,
         parser="lalr",
-        propagate_positions=True,
         maybe_placeholders=True,
         transformer=_ToSyntax(),
     )
+
+
+@lru_cache(maxsize=1)
+def _fast_parser() -> FastParser | None:
+    """The fast path over :func:`_parser`'s own tables (:mod:`nndsl.fastparse`), or None when
+    this version of lark is laid out differently inside: then lark alone parses."""
+    try:
+        return FastParser(_parser())
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
 def _span(tok: Token) -> s.Span:
     return s.Span(tok.line, tok.column, tok.end_line, tok.end_column)
 
 
-def _cover(*parts) -> s.Span:
-    """The span from the first to the last of tokens and nodes (None entries skipped)."""
-    spans = [_span(p) if isinstance(p, Token) else p.span for p in parts if p is not None]
-    return spans[0].to(spans[-1])
+def _cover(first, last) -> s.Span:
+    """The span from the start of ``first`` to the end of ``last``, each a token or a node."""
+    a = first if isinstance(first, Token) else first.span
+    b = last if isinstance(last, Token) else last.span
+    return s.Span(a.line, a.column, b.end_line, b.end_column)
 
 
 def _number(text: str) -> int | float:
     clean = text.replace("_", "")
-    return float(clean) if any(c in clean for c in ".eE") else int(clean)
+    return int(clean) if clean.isdigit() else float(clean)  # INT is [0-9]+ once `_` is gone
 
 
 class _ToSyntax(Transformer):
-    """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept)."""
+    """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept).
+
+    A token's ``value`` is its text as a plain ``str``.
+    """
 
     # -- expressions
     def int_lit(self, c):
-        return s.Num(_number(c[0]), str(c[0]), _span(c[0]))
+        tok = c[0]
+        return s.Num(_number(tok.value), tok.value, _span(tok))
 
     float_lit = int_lit
 
     def str_lit(self, c):
-        return s.Str(pyast.literal_eval(str(c[0])), _span(c[0]))
+        return s.Str(pyast.literal_eval(c[0].value), _span(c[0]))
 
     def true_lit(self, c):
         return s.Const(True, _span(c[0]))
@@ -65,7 +80,7 @@ class _ToSyntax(Transformer):
         return s.Const(None, _span(c[0]))
 
     def name(self, c):
-        return s.Name(str(c[0]), _span(c[0]))
+        return s.Name(c[0].value, _span(c[0]))
 
     def _bin(op):  # noqa: N805 - a method factory used only in this class body
         def build(self, c):
@@ -90,35 +105,36 @@ class _ToSyntax(Transformer):
 
     # -- calls and statements
     def kwarg(self, c):
-        return s.Arg(str(c[0]), c[1], _cover(c[0], c[1]))
+        return s.Arg(c[0].value, c[1], _cover(c[0], c[1]))
 
     def args(self, c):
         return tuple(
-            x if isinstance(x, s.Arg) else s.Arg(None, x, x.span) for x in c if x is not None
+            [x if isinstance(x, s.Arg) else s.Arg(None, x, x.span) for x in c if x is not None]
         )
 
     def call(self, c):
-        return s.Call(str(c[0]), c[1] or (), _span(c[0]), _cover(c[0], c[2]))
+        name = c[0]
+        return s.Call(name.value, c[1] or (), _span(name), _cover(name, c[2]))
 
     def layer_stmt(self, c):
         name, call = c
-        return s.LayerStmt(
-            str(name) if name else None, _span(name) if name else None, call, _cover(name, call)
-        )
+        if name is None:
+            return s.LayerStmt(None, None, call, call.span)
+        return s.LayerStmt(name.value, _span(name), call, _cover(name, call))
 
     def shared_stmt(self, c):
-        return s.SharedStmt(str(c[0]), _span(c[0]), c[1], _cover(c[0], c[1]))
+        return s.SharedStmt(c[0].value, _span(c[0]), c[1], _cover(c[0], c[1]))
 
     def use_stmt(self, c):
-        return s.UseStmt(str(c[0]), _span(c[0]))
+        return s.UseStmt(c[0].value, _span(c[0]))
 
     def repeat_stmt(self, c):
         name, keyword, count, var, body = c
         return s.RepeatStmt(
-            str(name) if name else None,
+            name.value if name else None,
             _span(name) if name else None,
             count,
-            str(var) if var else None,
+            var.value if var else None,
             _span(var) if var else None,
             body,
             _cover(name or keyword, count),
@@ -130,7 +146,7 @@ class _ToSyntax(Transformer):
     # -- definitions
     def dim(self, c):
         tok = c[0]
-        value = _number(tok) if tok.type == "INT" else str(tok)
+        value = _number(tok.value) if tok.type == "INT" else tok.value
         return s.DimDecl(value, _span(tok))
 
     def shape(self, c):
@@ -139,9 +155,9 @@ class _ToSyntax(Transformer):
     def input(self, c):
         name, (shape, shape_span), dtype = c
         return s.Input(
-            str(name),
+            name.value,
             shape,
-            str(dtype) if dtype else None,
+            dtype.value if dtype else None,
             _span(dtype) if dtype else None,
             _cover(name, dtype) if dtype else _span(name).to(shape_span),
         )
@@ -150,15 +166,15 @@ class _ToSyntax(Transformer):
         return tuple(x for x in c if x is not None)
 
     def param(self, c):
-        return s.Param(str(c[0]), c[1], _cover(c[0], c[1]))
+        return s.Param(c[0].value, c[1], _span(c[0]) if c[1] is None else _cover(c[0], c[1]))
 
     params = inputs
 
     def model(self, c):
-        return s.Model(str(c[0]), _span(c[0]), c[1] or (), c[2], _span(c[0]))
+        return s.Model(c[0].value, _span(c[0]), c[1] or (), c[2], _span(c[0]))
 
     def block(self, c):
-        return s.Block(str(c[0]), _span(c[0]), c[1] or (), c[2], _span(c[0]))
+        return s.Block(c[0].value, _span(c[0]), c[1] or (), c[2], _span(c[0]))
 
     def start(self, c):
         return s.Program(tuple(c))
@@ -237,6 +253,12 @@ def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
 
 def parse(text: str) -> s.Program:
     """Parse source text; raise :class:`CompileError` with a syntax diagnostic on failure."""
+    fast = _fast_parser()
+    if fast is not None:
+        try:
+            return fast.parse(text)
+        except GiveUp:
+            pass  # lark parses it its own way or says precisely what is wrong
     try:
         return _parser().parse(text)
     except UnexpectedEOF as err:

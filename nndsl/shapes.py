@@ -110,7 +110,7 @@ def fmt_shape(shape: Shape) -> str:
     >>> fmt_shape(("B", 16, 14, 14))
     '(B, 16, 14, 14)'
     """
-    return "(" + ", ".join(fmt_dim(d) for d in shape) + ")"
+    return "(" + ", ".join([fmt_dim(d) for d in shape]) + ")"
 
 
 def ntuple(value: object, n: int) -> tuple:
