@@ -384,6 +384,7 @@ class Checker(BlockRules, RepeatRules):
                 info.module = ir.SharedRef(info.attr)  # reported; don't report again
                 return None
             info.module, info.first, info.in_shape = built.module, stmt.span, flow.shape
+            info.out, info.rows = built.out, built.rows
             info.layer, info.args = REGISTRY.get(info.decl.call.name), built.args
             info.owner[info.slot] = ir.Member(info.attr, built.module)
             return replace(built, func=None)
@@ -400,11 +401,9 @@ class Checker(BlockRules, RepeatRules):
                         stmt.span, labels=first + from_label(flow))  # fmt: skip
             return None
         if layer is None:
+            again = [replace(r, params=0, shared=True) for r in info.rows]
             return Built(
-                ir.SharedRef(info.attr),
-                Flow(flow.shape, flow.dtype, stmt.span),
-                0,
-                info.decl.call.name,
+                ir.SharedRef(info.attr), info.out.at(stmt.span), 0, info.decl.call.name, rows=again
             )
         # a registry layer: its fixed arguments must fit the new input
         try:

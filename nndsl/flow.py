@@ -64,6 +64,8 @@ class Shared:
     layer: Layer | None = None
     args: dict | None = None
     in_shape: tuple | None = None
+    out: Flow | None = None  # what the first use produced; every use of a block produces it
+    rows: list = field(default_factory=list)  # the first use's summary rows of sub-modules
     module: ir.ModuleNew | None = None
 
 
