@@ -20,7 +20,7 @@ from .flow import is_int, kind_of, nested_rows
 from .layers import REGISTRY, Layer, check_rank, complete_args
 from .naming import Namespace, local, problem, suggest
 from .pyexpr import Value, literal
-from .shapes import Dim, ShapeError, expr_of, fmt_shape, known
+from .shapes import Dim, RankError, ShapeError, expr_of, fmt_shape, known
 
 DTYPES = {
     "float": "float32", "float32": "float32", "double": "float64", "float64": "float64",
@@ -354,7 +354,7 @@ class Checker(BlockRules, RepeatRules):
 
     def _shape_error(self, err: ShapeError, call, nodes, flow: Flow, layer: Layer) -> None:
         span = nodes[err.arg].span if err.arg in nodes else call.span
-        rank = err.message.startswith(f"{layer.name} expects a")
+        rank = isinstance(err, RankError)
         hint = err.help
         if rank and hint is None:
             if len(flow.shape) > 2 and layer.ranks and min(layer.ranks) == 2:

@@ -51,8 +51,9 @@ def _sort_key(d: Diagnostic) -> tuple:
 
 
 def sort(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
-    """Diagnostics in source order, stable for equal positions."""
-    return sorted(diagnostics, key=_sort_key)
+    """Diagnostics in source order, stable for equal positions, each reported once (a block
+    checked for several uses would otherwise report a mistake in its body once per use)."""
+    return sorted(dict.fromkeys(diagnostics), key=_sort_key)
 
 
 # ---- rendering ------------------------------------------------------------------------------

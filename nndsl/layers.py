@@ -80,7 +80,7 @@ from .layers_seq import (
     RNN,
     TRANSFORMER_ENCODER_LAYER,
 )
-from .shapes import Shape, ShapeError, known
+from .shapes import RankError, Shape, ShapeError, known
 
 __all__ = [
     "REQUIRED", "Arg", "Layer", "ALL", "REGISTRY", "lookup", "check_rank", "complete_args",
@@ -98,14 +98,13 @@ def check_rank(layer: Layer, x: Shape) -> None:
     >>> check_rank(CONV2D, ("B", 2))
     Traceback (most recent call last):
     ...
-    nndsl.shapes.ShapeError: Conv2d expects a 4-D input (B, C, H, W) but receives a 2-D one
+    nndsl.shapes.RankError: Conv2d expects a 4-D input (B, C, H, W) but receives a 2-D one
     """
     if layer.ranks is not None and len(x) not in layer.ranks:
         want = " or ".join(f"{r}-D" for r in layer.ranks)
-        raise ShapeError(
-            f"{layer.name} expects a {want} input {layer.layout} but receives a {len(x)}-D one".replace(
-                "  ", " "
-            ),
+        layout = f" {layer.layout}" if layer.layout else ""
+        raise RankError(
+            f"{layer.name} expects a {want} input{layout} but receives a {len(x)}-D one"
         )
 
 

@@ -50,6 +50,10 @@ class ShapeError(Exception):
         self.arg = arg
 
 
+class RankError(ShapeError):
+    """The input has a rank the layer does not accept."""
+
+
 def known(*dims: DimLike) -> bool:
     """True when every dim is a concrete int.
 
