@@ -57,10 +57,12 @@ def _too_deep() -> Diagnostic:
 
 def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> str:
     """Generated module text for a checked program."""
-    body = codegen.render(program)
-    if format:
-        body = black_format(body)
-    return codegen.with_header(body, filename)
+    return _finish(codegen.render(program), filename, format)
+
+
+def _finish(body: str, filename: str, format: bool) -> str:
+    """Format rendered code (unless asked not to) and put the header on it."""
+    return codegen.with_header(black_format(body) if format else body, filename)
 
 
 def compile_source(text: str, filename: str, *, format: bool = True) -> str:
@@ -76,6 +78,4 @@ def compile_source(text: str, filename: str, *, format: bool = True) -> str:
     finally:
         if enabled:
             gc.enable()
-    if format:
-        body = black_format(body)
-    return codegen.with_header(body, filename)
+    return _finish(body, filename, format)
