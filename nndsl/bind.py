@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from . import syntax as s
 from .diagnostics import Diagnostic
-from .layers import REQUIRED, Layer
+from .layers import Layer
 from .naming import suggest
 from .pyexpr import EvalError, Value, evaluate
 
@@ -197,12 +197,3 @@ def _show(v: object) -> str:
     elif v is None:
         text = "none"
     return text if len(text) <= 40 else text[:37] + "..."
-
-
-def missing_required(layer: Layer, given: dict) -> list[str]:
-    """Required, non-inferred arguments the user did not give."""
-    return [
-        a.name
-        for a in layer.args
-        if a.default is REQUIRED and a.infer is None and a.name not in given
-    ]
