@@ -13,6 +13,7 @@ from . import ir
 from . import syntax as s
 from .bind import layer_args
 from .check_blocks import BlockRules
+from .check_graph import GraphRules, annotation_of, tensor_of, type_text
 from .check_repeat import RepeatRules
 from .diagnostics import Diagnostic, Label
 from .flow import Built, Flow, Reported, Scope, Shared, declared_names, from_label
@@ -21,6 +22,7 @@ from .layers import REGISTRY, Layer, check_rank, complete_args
 from .naming import Namespace, local, problem, suggest
 from .pyexpr import Value, literal
 from .shapes import Dim, RankError, ShapeError, expr_of, fmt_shape, known
+from .tensors import Tensor
 
 DTYPES = {
     "float": "float32", "float32": "float32", "double": "float64", "float64": "float64",
@@ -34,7 +36,7 @@ def check(program: s.Program, source: str) -> tuple[ir.ProgramIR, list[Diagnosti
     return Checker(program, source).run()
 
 
-class Checker(BlockRules, RepeatRules):
+class Checker(BlockRules, RepeatRules, GraphRules):
     def __init__(self, program: s.Program, source: str):
         self.program = program
         self.lines = source.splitlines()
@@ -45,15 +47,17 @@ class Checker(BlockRules, RepeatRules):
         self.class_names: set[str] = set()
         self.stack: list[str] = []
         self.used_blocks: set[str] = set()
+        self.model_defs: dict[str, s.Model] = {}
+        self.model_infos: dict[str, ir.ModelInfo | None] = {}
 
     # ---- driver -------------------------------------------------------------------------
 
     def run(self) -> tuple[ir.ProgramIR, list[Diagnostic]]:
         models = self._collect()
-        infos = [info for m in models if (info := self._model(m)) is not None]
+        infos = [info for m in models if (info := self._checked_model(m)) is not None]
         for name, block in self.blocks.items():
             if name not in self.used_blocks:
-                self._warn("W0102", f"block `{name}` is never used", block.name_span)
+                self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
         return ir.ProgramIR(tuple(self.out_classes), tuple(infos)), self.diags
 
     def _error(self, code, message, span, **kw) -> None:
@@ -93,10 +97,59 @@ class Checker(BlockRules, RepeatRules):
             if isinstance(item, s.Block):
                 self.blocks[item.name] = item
             else:
+                self.model_defs[item.name] = item
                 models.append(item)
         return models
 
     # ---- models -------------------------------------------------------------------------
+
+    def _checked_model(self, model: s.Model) -> ir.ModelInfo | None:
+        """Check a model once, on its first use or in file order; None after errors."""
+        if model.name not in self.model_infos:
+            self.stack.append(model.name)
+            self.model_infos[model.name] = None  # a use of itself, met while checking, fails
+            try:
+                info = self._graph_model(model) if model.forward else self._model(model)
+            finally:
+                self.stack.pop()
+            self.model_infos[model.name] = info
+        return self.model_infos[model.name]
+
+    def _graph_model(self, model: s.Model) -> ir.ModelInfo | None:
+        if model.forward.params is not None:
+            self._error("E0117", "a model's forward takes the inputs its header declares",
+                        model.forward.span, help="write `forward { ... }`")  # fmt: skip
+            return None
+        inputs = []
+        for inp in model.inputs:
+            shape, dtype = self._input_shape(inp)
+            if shape is None:
+                return None
+            inputs.append(ir.TensorInfo(shape, dtype, inp.name, inp.optional))
+        scope = Scope(env={}, ns=Namespace(declared_names(model.body)))
+        feature = None
+        if inputs and len(inputs[0].shape) >= 2:
+            dim = inputs[0].shape[-1 if len(inputs[0].shape) <= 3 else 1]
+            feature = Value(int(dim), str(int(dim))) if known(dim) else None
+        g = self._graph(
+            model.body, model.forward,
+            [(i.name, Tensor(i.shape, i.dtype), inp.span, i.optional) for i, inp in zip(inputs, model.inputs)],
+            scope, feature,
+        )  # fmt: skip
+        if g.returned is None:
+            return None
+        self.out_classes.append(self._graph_class(model.name, f"model {model.name}", (), inputs, g))
+        return ir.ModelInfo(model.name, tuple(inputs), _infos(g.returned), tuple(scope.rows),
+                            scope.params)  # fmt: skip
+
+    def _graph_class(self, name, doc, params, inputs, g) -> ir.ClassDef:
+        members = tuple(m for m in g.scope.members if m is not None)
+        shown = ", ".join(type_text(Tensor(i.shape, i.dtype)) for i in inputs)
+        return ir.ClassDef(
+            name, params, members, inputs[0].name if inputs else "", (), doc, shown,
+            type_text(g.returned), tuple(ir.InputDecl(local(i.name), i.optional) for i in inputs),
+            tuple(g.lines), annotation_of(g.returned),
+        )  # fmt: skip
 
     def _model(self, model: s.Model) -> ir.ModelInfo | None:
         if len(model.inputs) != 1:
@@ -105,12 +158,16 @@ class Checker(BlockRules, RepeatRules):
                 "E0117",
                 f"a stack model takes exactly one input, `{model.name}` has {len(model.inputs)}",
                 span,
-                help="declare one input, e.g. `model Net(x: [784])`",
+                help="declare one input, or write a `forward` to connect several",
             )
             return None
         inp = model.inputs[0]
         shape, dtype = self._input_shape(inp)
         if shape is None or not self._name_ok(inp.name, inp.span, "local"):
+            return None
+        if shape[0] != "B" or inp.optional:
+            self._error("E0117", "a stack model takes one tensor, its batch first", inp.span,
+                        help="write a `forward` to take other inputs")  # fmt: skip
             return None
         scope = Scope(env={}, ns=Namespace(declared_names(model.body)))
         start = Flow(shape, dtype, inp.span)
@@ -121,31 +178,24 @@ class Checker(BlockRules, RepeatRules):
         self.out_classes.append(replace(body, name=model.name))
         return ir.ModelInfo(
             model.name,
-            inp.name,
-            shape,
-            dtype,
-            out.shape,
-            out.dtype,
+            (ir.TensorInfo(shape, dtype, inp.name),),
+            ir.TensorInfo(out.shape, out.dtype),
             tuple(scope.rows),
             scope.params,
         )
 
     def _input_shape(self, inp: s.Input) -> tuple[tuple | None, str]:
-        dims: list = ["B"]
+        batch = [d for d in inp.shape if d.value == "B"]
+        dims: list = [] if batch else ["B"]
+        if len(batch) > 1:
+            self._error("E0107", "`B` (the batch) appears twice", batch[1].span)
+            return None, "float32"
         for d in inp.shape:
             if isinstance(d.value, int):
                 if d.value < 1:
                     self._error("E0107", f"a size must be at least 1, not {d.value}", d.span)
                     return None, "float32"
                 dims.append(Dim(d.value))
-            elif d.value == "B":
-                self._error(
-                    "E0107",
-                    "`B` is the batch dimension, which every input has implicitly",
-                    d.span,
-                    help="leave it out: `x: [3, 32, 32]` means (B, 3, 32, 32)",
-                )
-                return None, "float32"
             else:
                 dims.append(d.value)
         dtype = "float32"
@@ -237,6 +287,10 @@ class Checker(BlockRules, RepeatRules):
         """Add a built module to the class: a member line, a forward step, summary rows."""
         if built is None:
             return Flow(None, flow.dtype)
+        if built.result is not None:
+            self._error("E0118", f"{built.type} returns {type_text(built.result)}, but a stack passes on one tensor",
+                        span, help="call it from a `forward`, where its results can be named")  # fmt: skip
+            return Flow(None, flow.dtype)
         use_func = anonymous and built.func is not None and built.params == 0
         if not use_func and attr is None:
             attr = scope.ns.for_layer(built.type)
@@ -264,35 +318,47 @@ class Checker(BlockRules, RepeatRules):
 
     # ---- building one module ------------------------------------------------------------
 
-    def _build(self, call: s.Call, flow: Flow, scope: Scope, attr: str | None) -> Built | None:
+    def _build(
+        self, call: s.Call, flow: Flow, scope: Scope, attr: str | None, extra: tuple = ()
+    ) -> Built | None:
+        """Build a module for ``call`` at its first use; ``extra``: inputs after the first,
+        which only a forward passes."""
         layer = REGISTRY.get(call.name)
         if layer is not None:
-            return self._layer(call, layer, flow, scope.env, attr)
+            return self._layer(call, layer, flow, scope.env, attr, extra)
         if call.name in self.blocks:
-            return self._block(call, self.blocks[call.name], flow, scope.env)
-        candidates = list(REGISTRY) + list(self.blocks)
+            return self._block(call, self.blocks[call.name], flow, scope.env, extra)
+        if call.name in self.model_defs:
+            return self._model_use(call, flow, extra)
+        candidates = list(REGISTRY) + list(self.blocks) + list(self.model_defs)
         hint = suggest(call.name, candidates)
-        if hint is None and call.name in self.class_names:
-            hint = "a model cannot be used as a layer; make it a `block`"
         self._error("E0101", f"unknown layer `{call.name}`", call.name_span, help=hint)
         return None
 
-    def _layer(self, call, layer: Layer, flow: Flow, env, attr) -> Built | None:
+    def _inputs_ok(self, call, layer: Layer, extra: tuple) -> bool:
+        if len(extra) + 1 == layer.inputs:
+            return True
+        where = "a stack passes on one" if not extra else f"{1 + len(extra)} are given"
+        self._error(
+            "E0118",
+            f"{layer.name} takes {layer.inputs} input{'s' if layer.inputs > 1 else ''} but {where}",
+            call.span,
+            help="call it from a `forward` with all its inputs" if not extra else None,
+        )
+        return False
+
+    def _layer(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple = ()) -> Built | None:
         bound = layer_args(call, layer, env, self.diags)
         if bound is None or flow.shape is None:
             return None
-        if layer.inputs > 1:
-            self._error(
-                "E0118",
-                f"{layer.name} takes {layer.inputs} inputs but a stack passes on one",
-                call.span,
-                help="use it from a model's hand-written forward; stacks chain one tensor",
-            )
+        if layer.call == "tensor" and not self._inputs_ok(call, layer, extra):
             return None
         values, nodes = bound
         label = f"`{attr}`" if attr else layer.name
         given = {k: (Dim(v.py, v.code) if is_int(v.py) else v.py) for k, v in values.items()}
         try:
+            if extra:
+                self._second_input(layer, given, extra[0], label)
             check_rank(layer, flow.shape)
             self._dtype_ok(layer, flow, call)
             args = complete_args(layer, given, flow.shape)
@@ -314,6 +380,19 @@ class Checker(BlockRules, RepeatRules):
             emitted,
             args=args,
         )
+
+    def _second_input(self, layer: Layer, given: dict, second: Flow, label: str) -> None:
+        """Bilinear's in2_features: inferred from the second input, or checked against it."""
+        check_rank(layer, second.shape)
+        size = second.shape[-1]
+        if "in2_features" not in given:
+            given["in2_features"] = size if known(size) else None
+        elif known(size) and int(size) != int(given["in2_features"]):
+            raise ShapeError(
+                f"{label} expects in2_features={int(given['in2_features'])} but its second input "
+                f"has {int(size)}",
+                arg="in2_features",
+            )
 
     def _dtype_ok(self, layer: Layer, flow: Flow, call: s.Call) -> None:
         floating = flow.dtype.startswith(("float", "bfloat"))
@@ -357,7 +436,9 @@ class Checker(BlockRules, RepeatRules):
         rank = isinstance(err, RankError)
         hint = err.help
         if rank and hint is None:
-            if len(flow.shape) > 2 and layer.ranks and min(layer.ranks) == 2:
+            if layer.call == "rnn":
+                hint = "a recurrent layer reads (B, T, features): give the input a time axis, e.g. `[T, 4]`"
+            elif len(flow.shape) > 2 and layer.ranks and min(layer.ranks) == 2:
                 hint = "add `Flatten()` before it"
             elif len(flow.shape) == 2 and layer.ranks and min(layer.ranks) > 2:
                 hint = "add `Unflatten(1, (C, H, W))` before it, or check the model input"
@@ -378,19 +459,23 @@ class Checker(BlockRules, RepeatRules):
         if info is None:
             self._unknown_use(stmt, scope)
             return None
+        return self._call_shared(info, stmt, flow, scope)
+
+    def _call_shared(self, info: Shared, node, flow: Flow, scope: Scope, extra=()) -> Built | None:
+        """A use of a module declared once: the first builds it, later ones must fit it."""
         if info.module is None:  # first use builds it
-            built = self._build(info.decl.call, flow, scope, info.attr)
+            built = self._build(info.decl.call, flow, scope, info.attr, extra)
             if built is None:
                 info.module = ir.SharedRef(info.attr)  # reported; don't report again
                 return None
-            info.module, info.first, info.in_shape = built.module, stmt.span, flow.shape
-            info.out, info.rows = built.out, built.rows
+            info.module, info.first, info.in_shape = built.module, node.span, flow.shape
+            info.out, info.rows, info.result = built.out, built.rows, built.result
             info.layer, info.args = REGISTRY.get(info.decl.call.name), built.args
             info.owner[info.slot] = ir.Member(info.attr, built.module)
             return replace(built, func=None)
         if flow.shape is None or info.in_shape is None:
             return None
-        return self._reuse(info, stmt, flow)
+        return self._reuse(info, node, flow)
 
     def _reuse(self, info: Shared, stmt: s.UseStmt, flow: Flow) -> Built | None:
         first = (Label(info.first, f"first used here with input {fmt_shape(info.in_shape)}"),)
@@ -402,9 +487,8 @@ class Checker(BlockRules, RepeatRules):
             return None
         if layer is None:
             again = [replace(r, params=0, shared=True) for r in info.rows]
-            return Built(
-                ir.SharedRef(info.attr), info.out.at(stmt.span), 0, info.decl.call.name, rows=again
-            )
+            return Built(ir.SharedRef(info.attr), info.out.at(stmt.span), 0, info.decl.call.name,
+                         rows=again, result=info.result)  # fmt: skip
         # a registry layer: its fixed arguments must fit the new input
         try:
             check_rank(layer, flow.shape)
@@ -414,13 +498,13 @@ class Checker(BlockRules, RepeatRules):
                 now, then = spec.infer(flow.shape), info.args[spec.name]
                 if known(now) and int(now) != int(then):
                     raise ShapeError(
-                        f"shared layer `{info.attr}` was built with {spec.name}={int(then)} "
+                        f"layer `{info.attr}` was built with {spec.name}={int(then)} "
                         f"but receives {int(now)} here"
                     )
             out = layer.shape(info.args, flow.shape)
         except ShapeError as err:
             self._error("E0304", err.message, stmt.span, labels=first + from_label(flow),
-                        help="a shared layer must receive the same sizes at every use")  # fmt: skip
+                        help="a layer used twice shares its weights, so it must receive the same sizes each time")  # fmt: skip
             return None
         return Built(
             ir.SharedRef(info.attr),
@@ -445,6 +529,13 @@ class Checker(BlockRules, RepeatRules):
         else:
             hint = suggest(stmt.name, list(scope.shared) + list(REGISTRY) + list(self.blocks))
             self._error("E0108", f"`{stmt.name}` is not defined", stmt.span, help=hint)
+
+
+def _infos(t):
+    """A forward's return type as the TensorInfo structure ModelInfo keeps."""
+    if isinstance(t, tuple):
+        return tuple(_infos(x) for x in t)
+    return ir.TensorInfo(t.shape, t.dtype)
 
 
 def _emit_args(layer: Layer, args: dict, values: dict[str, Value]) -> tuple[ir.ArgCode, ...]:

@@ -6,6 +6,7 @@ The template holds no logic; this module turns IR nodes into the strings it loop
 from __future__ import annotations
 
 import hashlib
+import re
 from functools import lru_cache
 
 import jinja2
@@ -32,7 +33,7 @@ def render(program: ir.ProgramIR) -> str:
     """The module source, before formatting and without the header."""
     classes = [_class_view(c) for c in program.classes]
     uses_functional = any(
-        step.func and step.func.startswith("F.") for c in program.classes for step in c.steps
+        re.search(r"\bF\.", line) for c in classes for line in c["forward_lines"]
     )
     return (
         _environment()
@@ -51,15 +52,28 @@ def _class_view(c: ir.ClassDef) -> dict:
     for m in c.members:
         if isinstance(m.module, ir.RepeatNew):
             init_lines += [f"{name} = {code}" for name, code in _lists(m.module)]
-        init_lines.append(f"self.{m.attr} = {module_code(m.module)}")
+        if isinstance(m.module, ir.TensorNew) and m.module.kind == "buffer":
+            init_lines.append(f'self.register_buffer("{m.attr}", {_tensor(m.module)})')
+        else:
+            init_lines.append(f"self.{m.attr} = {module_code(m.module)}")
+    inputs = c.inputs or (ir.InputDecl(c.input),)
+    forward = ["self"] + [
+        f"{i.name}: torch.Tensor | None = None" if i.optional else f"{i.name}: torch.Tensor"
+        for i in inputs
+    ]
     return {
         "name": c.name,
         "doc": f"{c.doc}: {c.in_shape} -> {c.out_shape}.",
         "signature": ", ".join(params),
         "init_lines": init_lines,
-        "input": c.input,
-        "forward_lines": _forward(c),
+        "forward_signature": ", ".join(forward),
+        "returns": c.returns,
+        "forward_lines": list(c.lines) if c.lines else _forward(c),
     }
+
+
+def _tensor(t: ir.TensorNew) -> str:
+    return f"torch.{t.init}({', '.join(t.dims)})"
 
 
 def _lists(r: ir.RepeatNew) -> list[tuple[str, str]]:
@@ -83,6 +97,10 @@ def module_code(m: ir.ModuleNew) -> str:
             return f"{name}({_args(args)})"
         case ir.SharedRef(attr=attr):
             return f"self.{attr}"
+        case ir.TensorNew():
+            return f"nn.Parameter({_tensor(m)})"
+        case ir.Stored(code=code):
+            return code
         case ir.RepeatNew(count="", items=iterations):
             return "nn.Sequential(" + ", ".join(_iteration(it.items) for it in iterations) + ")"
         case ir.RepeatNew(count=count, var=var, items=items):

@@ -1,10 +1,12 @@
-"""The layer reference in docs/LANGUAGE.md, written from the registry so the two cannot drift."""
+"""The layer and function references in docs/LANGUAGE.md, written from the registry and the
+function table so the two cannot drift."""
 
 from __future__ import annotations
 
 from .layers import ALL, REQUIRED, Layer
 
 START, END = "<!-- layers:start -->", "<!-- layers:end -->"
+FUNCTIONS_START, FUNCTIONS_END = "<!-- functions:start -->", "<!-- functions:end -->"
 
 
 def _dsl(value: object) -> str:
@@ -39,8 +41,22 @@ def layer_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+def function_table() -> str:
+    """Markdown: one row per built-in function of a forward."""
+    from .functions import function_rows
+
+    rows = ["| Function | What it does | Generated code |", "| --- | --- | --- |"]
+    rows += [f"| `{sig}` | {doc} | `{code}` |" for sig, doc, code in function_rows()]
+    return "\n".join(rows) + "\n"
+
+
+def _replace(document: str, start: str, end: str, table: str) -> str:
+    head, rest = document.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{table}{end}{tail}"
+
+
 def splice(document: str) -> str:
-    """The document with the text between the layer markers replaced by a fresh table."""
-    head, rest = document.split(START, 1)
-    _, tail = rest.split(END, 1)
-    return f"{head}{START}\n{layer_table()}{END}{tail}"
+    """The document with the text between each pair of markers replaced by a fresh table."""
+    document = _replace(document, START, END, layer_table())
+    return _replace(document, FUNCTIONS_START, FUNCTIONS_END, function_table())

@@ -67,6 +67,7 @@ class Shared:
     out: Flow | None = None  # what the first use produced; every use of a block produces it
     rows: list = field(default_factory=list)  # the first use's summary rows of sub-modules
     module: ir.ModuleNew | None = None
+    result: object = None  # a graph-style block's return type, when not `out`
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Built:
     func_args: tuple = ()
     rows: list = field(default_factory=list)
     args: dict | None = None  # a registry layer's complete arguments
+    result: object = None  # a graph-style block's or model's return type, when not `out`
 
 
 class Reported(Exception):

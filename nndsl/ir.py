@@ -52,7 +52,24 @@ class RepeatNew:
     lists: tuple[tuple[str, str], ...] = ()  # hoisted per-iteration values: (name, "[4, 8, 16]")
 
 
-ModuleNew = Union[LayerNew, BlockNew, SharedRef, RepeatNew]
+@dataclass(frozen=True)
+class TensorNew:
+    """A tensor a custom layer owns: ``nn.Parameter(torch.randn(in_features, units))``, or for a
+    buffer the ``torch.rand(20, 20)`` that ``register_buffer`` keeps."""
+
+    kind: str  # "param" or "buffer"
+    init: str  # the torch creation function: randn, rand, zeros, ones
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A constructor parameter the forward reads, kept as ``self.<name> = <name>``."""
+
+    code: str
+
+
+ModuleNew = Union[LayerNew, BlockNew, SharedRef, RepeatNew, TensorNew, Stored]
 
 
 @dataclass(frozen=True)
@@ -91,8 +108,21 @@ class ParamDecl:
 
 
 @dataclass(frozen=True)
+class InputDecl:
+    """A parameter of a graph-style ``forward``; an optional one defaults to None."""
+
+    name: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class ClassDef:
-    """One generated ``nn.Module`` subclass."""
+    """One generated ``nn.Module`` subclass.
+
+    A stack-style class has ``steps``; a graph-style one has ``inputs`` and ``lines``: the body
+    of its forward as Python lines, indented four spaces per level of nesting, and ``returns``,
+    the return annotation.
+    """
 
     name: str
     params: tuple[ParamDecl, ...]
@@ -102,6 +132,9 @@ class ClassDef:
     doc: str
     in_shape: str
     out_shape: str
+    inputs: tuple[InputDecl, ...] = ()
+    lines: tuple[str, ...] = ()
+    returns: str = "torch.Tensor"
 
 
 @dataclass(frozen=True)
@@ -118,17 +151,42 @@ class Row:
 
 
 @dataclass(frozen=True)
+class TensorInfo:
+    """A tensor a model takes or returns: its shape (dims: int, "B" or another symbol) and
+    dtype; an optional input may be None."""
+
+    shape: tuple
+    dtype: str
+    name: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class ModelInfo:
-    """What ``nndsl check`` reports about one model."""
+    """What ``nndsl check`` reports about one model; ``returns`` is a TensorInfo or a tuple
+    (nested as the forward returns it)."""
 
     name: str
-    input_name: str
-    input_shape: tuple  # dims: int or "B" or another symbol
-    input_dtype: str
-    output_shape: tuple
-    output_dtype: str
+    inputs: tuple[TensorInfo, ...]
+    returns: object
     rows: tuple[Row, ...]
     total_params: int
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.inputs[0].shape
+
+    @property
+    def input_dtype(self) -> str:
+        return self.inputs[0].dtype
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.returns.shape
+
+    @property
+    def output_dtype(self) -> str:
+        return self.returns.dtype
 
 
 @dataclass(frozen=True)

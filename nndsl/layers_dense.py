@@ -13,7 +13,7 @@ from .layers_base import (
     _no_params,
     _same,
 )
-from .shapes import Shape, fmt_shape, known, product
+from .shapes import Shape, fmt_shape, known, merged, product
 
 # --- linear ----------------------------------------------------------------------------------
 
@@ -77,7 +77,7 @@ def _flatten_shape(a: dict, x: Shape) -> Shape:
         f"start_dim ({a['start_dim']}) comes after end_dim ({a['end_dim']}) for a {len(x)}-D input",
         arg="start_dim",
     )
-    return (*x[:start], product(tuple(x[start : end + 1])), *x[end + 1 :])
+    return (*x[:start], merged(tuple(x[start : end + 1])), *x[end + 1 :])
 
 
 FLATTEN = Layer(

@@ -6,6 +6,7 @@ The transformer only builds structure; every semantic judgement belongs to the c
 from __future__ import annotations
 
 import ast as pyast
+import re
 from functools import lru_cache
 
 from lark import Lark, Token, Transformer
@@ -89,7 +90,27 @@ class _ToSyntax(Transformer):
         return build
 
     add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
-    floordiv, mod, pow = _bin("//"), _bin("%"), _bin("**")
+    floordiv, mod, pow, matmul = _bin("//"), _bin("%"), _bin("**"), _bin("@")
+
+    def cmp(self, c):
+        return s.BinOp(c[1].value, c[0], c[2], _cover(c[0], c[2]))
+
+    def call_expr(self, c):
+        return s.CallExpr(c[0], c[1] or (), _cover(c[0], c[2]))
+
+    def index(self, c):
+        return s.Index(c[0], c[2], _cover(c[0], c[3]))
+
+    def subscripts(self, c):
+        return tuple(x for x in c if x is not None)
+
+    def slice(self, c):
+        start, colon, stop, colon2, step = c
+        parts = [x for x in c if x is not None]
+        return s.SliceExpr(start, stop, step, _cover(parts[0], parts[-1]))
+
+    def ellipsis(self, c):
+        return s.EllipsisLit(_span(c[0]))
 
     def neg(self, c):
         return s.Unary("-", c[1], _cover(c[0], c[1]))
@@ -141,7 +162,47 @@ class _ToSyntax(Transformer):
         )
 
     def body(self, c):
+        *stmts, forward, _ = c
+        return tuple(stmts), forward
+
+    def stmts(self, c):
         return tuple(c[:-1])
+
+    # -- forward
+    def target(self, c):
+        return s.Name(c[0].value, _span(c[0]))
+
+    def target_tuple(self, c):
+        return s.TupleTarget(tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1]))
+
+    def assign(self, c):
+        first, *rest, value = c
+        head = s.Name(first.value, _span(first))
+        items = [x for x in rest if x is not None]
+        if not items:
+            return s.Assign(head, value, _cover(first, value))
+        target = s.TupleTarget((head, *items), _cover(first, items[-1]))
+        return s.Assign(target, value, _cover(first, value))
+
+    def return_stmt(self, c):
+        values = tuple(x for x in c[1:] if x is not None)
+        return s.Return(values, _cover(c[0], values[-1]) if values else _span(c[0]))
+
+    def while_stmt(self, c):
+        keyword, cond, body = c
+        return s.While(cond, body, _cover(keyword, cond))
+
+    def fbody(self, c):
+        return tuple(c[:-1])
+
+    def forward_expr(self, c):
+        keyword, params, value = c
+        body = (s.Return((value,), value.span),)
+        return s.Forward(params or (), body, _span(keyword))
+
+    def forward_body(self, c):
+        keyword, params, body = c
+        return s.Forward(params, body, _span(keyword))
 
     # -- definitions
     def dim(self, c):
@@ -153,13 +214,14 @@ class _ToSyntax(Transformer):
         return tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1])
 
     def input(self, c):
-        name, (shape, shape_span), dtype = c
+        name, (shape, shape_span), dtype, optional = c
         return s.Input(
             name.value,
             shape,
             dtype.value if dtype else None,
             _span(dtype) if dtype else None,
             _cover(name, dtype) if dtype else _span(name).to(shape_span),
+            optional is not None,
         )
 
     def inputs(self, c):
@@ -171,10 +233,19 @@ class _ToSyntax(Transformer):
     params = inputs
 
     def model(self, c):
-        return s.Model(c[0].value, _span(c[0]), c[1] or (), c[2], _span(c[0]))
+        name, inputs, (stmts, forward) = c
+        return s.Model(name.value, _span(name), inputs or (), stmts, _span(name), forward)
 
     def block(self, c):
-        return s.Block(c[0].value, _span(c[0]), c[1] or (), c[2], _span(c[0]))
+        keyword, name, params, (stmts, forward) = c
+        return s.Block(
+            name.value, _span(name), params or (), stmts, _span(name), forward, keyword.value
+        )
+
+    def layer_expr(self, c):
+        keyword, name, params, value = c
+        forward = s.Forward(params or (), (s.Return((value,), value.span),), value.span)
+        return s.Block(name.value, _span(name), (), (), _span(name), forward, keyword.value)
 
     def start(self, c):
         return s.Program(tuple(c))
@@ -216,6 +287,20 @@ def _describe(names: set[str]) -> str:
     return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
 
 
+KEYWORDS = ("forward", "return", "while", "layer", "block", "model", "repeat", "shared")
+
+
+def _keyword_hint(text: str, pos: int | None) -> str | None:
+    """A hint when the token before the error is a keyword the user meant as a name."""
+    if pos is None:
+        return None
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text[max(0, pos - 40) : pos])
+    before = text[:pos].rstrip()
+    if words and before.endswith(words[-1]) and words[-1] in KEYWORDS:
+        return f"`{words[-1]}` is a keyword of the language; choose another name"
+    return None
+
+
 def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
     line, col = max(err.line, 1), max(err.column, 1)
     if isinstance(err, UnexpectedCharacters):
@@ -237,6 +322,7 @@ def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
             f"unexpected `{tok}`",
             span,
             label=f"expected {expected}" if expected else "",
+            help=_keyword_hint(text, tok.start_pos) if tok.type == "EQUAL" else None,
         )
     expected = _describe(set(getattr(err, "expected", ()) or ()))
     lines = text.splitlines() or [""]

@@ -14,6 +14,7 @@ from . import syntax as s
 from .naming import suggest
 
 ATOM, POWER, UNARY, TERM, SUM = 5, 4, 3, 2, 1
+COMPARE = 0
 _PREC = {"+": SUM, "-": SUM, "*": TERM, "/": TERM, "//": TERM, "%": TERM, "**": POWER}
 MAX_MAGNITUDE = 10**60  # larger numbers are refused: no real size is this big
 
@@ -86,6 +87,11 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
         case s.ListLit(items=items):
             vals = [evaluate(x, env) for x in items]
             return Value([v.py for v in vals], "[" + ", ".join(v.code for v in vals) + "]")
+        case s.CallExpr() | s.Index():
+            raise EvalError(
+                "calls and indexing compute tensors, which only a forward has", e.span,
+                code="E0106", help="write a number, or a formula of numbers and parameters",
+            )  # fmt: skip
     raise TypeError(f"not an expression: {e!r}")
 
 
@@ -95,6 +101,9 @@ def _need_number(v: Value, span: s.Span) -> None:
 
 
 def _binop(e: s.BinOp, env: dict[str, Value]) -> Value:
+    if e.op not in _PREC:
+        raise EvalError(f"`{e.op}` works on tensors, which only a forward has", e.span,
+                        code="E0106")  # fmt: skip
     left, right = evaluate(e.left, env), evaluate(e.right, env)
     _need_number(left, e.left.span)
     _need_number(right, e.right.span)

@@ -97,6 +97,21 @@ def product(dims: tuple) -> DimLike:
     return Dim(value, " * ".join(parts) or "1")
 
 
+def merged(dims: tuple) -> DimLike:
+    """The size of dims merged into one (flatten): their :func:`product`, or with symbolic
+    sizes among them a symbol naming the product, so ``(B, T, 6)`` flattens to ``(B, T * 6)``.
+
+    >>> merged((4, "T")), merged(("T",)), merged((3, None)) is None
+    ('4 * T', 'T', True)
+    """
+    if known(*dims) or any(d is None for d in dims):
+        return product(dims)
+    if len(dims) == 1:
+        return dims[0]
+    return " * ".join(d if isinstance(d, str) and d.isidentifier() else f"({d})"
+                      if isinstance(d, str) else str(int(d)) for d in dims)  # fmt: skip
+
+
 def fmt_dim(d: DimLike) -> str:
     """How a dim reads in messages and shape comments.
 

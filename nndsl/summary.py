@@ -26,7 +26,14 @@ def _model_table(m: ir.ModelInfo) -> str:
         return f"  {left}  {cells[3].rjust(widths[3])}"
 
     rule = "  " + "-" * (sum(widths) + 6)
-    out = [f"model {m.name}: {fmt_shape(m.input_shape)} -> {fmt_shape(m.output_shape)}"]
+    inputs = ", ".join(fmt_shape(t.shape) for t in m.inputs)
+    out = [f"model {m.name}: {inputs} -> {_returns(m.returns)}"]
     out += [line(head), rule] + [line(r) for r in rows] + [rule]
     out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
     return "\n".join(out) + "\n"
+
+
+def _returns(t) -> str:
+    if isinstance(t, tuple):
+        return "(" + ", ".join(_returns(x) for x in t) + ")"
+    return fmt_shape(t.shape)

@@ -56,7 +56,7 @@ class Name:
 
 @dataclass(frozen=True)
 class BinOp:
-    op: str  # one of + - * / // % **
+    op: str  # one of + - * / // % ** @ == != < <= > >=
     left: "Expr"
     right: "Expr"
     span: Span
@@ -81,7 +81,40 @@ class ListLit:
     span: Span
 
 
-Expr = Union[Num, Str, Const, Name, BinOp, Unary, TupleLit, ListLit]
+@dataclass(frozen=True)
+class CallExpr:
+    """``f(a, b=c)`` inside an expression: a layer call or a built-in function in a forward."""
+
+    func: "Expr"
+    args: tuple["Arg", ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class SliceExpr:
+    """``start:stop:step`` inside brackets; absent parts are None."""
+
+    start: "Expr | None"
+    stop: "Expr | None"
+    step: "Expr | None"
+    span: Span
+
+
+@dataclass(frozen=True)
+class EllipsisLit:
+    span: Span
+
+
+@dataclass(frozen=True)
+class Index:
+    """``value[items]``; each item is an expression, a :class:`SliceExpr` or ``...``."""
+
+    value: "Expr"
+    items: tuple["Expr | SliceExpr | EllipsisLit", ...]
+    span: Span
+
+
+Expr = Union[Num, Str, Const, Name, BinOp, Unary, TupleLit, ListLit, CallExpr, Index]
 
 
 # ---- statements -----------------------------------------------------------------------------
@@ -146,6 +179,55 @@ class RepeatStmt:
 Stmt = Union[LayerStmt, SharedStmt, UseStmt, RepeatStmt]
 
 
+# ---- forward --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TupleTarget:
+    """``(h, c)`` on the left of ``=``: unpacks a tuple value."""
+
+    items: tuple["Target", ...]
+    span: Span
+
+
+Target = Union[Name, TupleTarget]
+
+
+@dataclass(frozen=True)
+class Assign:
+    """``h = expr``, or an unpacking ``r, (h, c) = expr`` (``target`` a :class:`TupleTarget`)."""
+
+    target: Target
+    value: Expr
+    span: Span
+
+
+@dataclass(frozen=True)
+class Return:
+    values: tuple[Expr, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class While:
+    cond: Expr
+    body: tuple["FStmt", ...]
+    span: Span
+
+
+FStmt = Union[Assign, Return, While]
+
+
+@dataclass(frozen=True)
+class Forward:
+    """A body's forward: its inputs (none for a model, which declares them in its header) and
+    statements. ``forward(x) = e`` is kept as a body of one ``return e``."""
+
+    params: tuple["Param", ...] | None
+    body: tuple[FStmt, ...]
+    span: Span
+
+
 # ---- definitions ----------------------------------------------------------------------------
 
 
@@ -162,6 +244,7 @@ class Input:
     dtype: str | None
     dtype_span: Span | None
     span: Span
+    optional: bool = False  # declared ``= none``: the caller may pass None
 
 
 @dataclass(frozen=True)
@@ -178,6 +261,7 @@ class Model:
     inputs: tuple[Input, ...]
     body: tuple[Stmt, ...]
     span: Span
+    forward: Forward | None = None
 
 
 @dataclass(frozen=True)
@@ -187,6 +271,8 @@ class Block:
     params: tuple[Param, ...]
     body: tuple[Stmt, ...]
     span: Span
+    forward: Forward | None = None
+    keyword: str = "block"  # or "layer": the same construct, named as the user wrote it
 
 
 @dataclass(frozen=True)

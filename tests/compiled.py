@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from nndsl.compiler import analyze, generate
@@ -32,11 +33,33 @@ def shape_text(shape) -> str:
 
 
 def expected_text(text: str) -> str:
-    """A checker shape string with B and symbols replaced by the sizes the oracle uses."""
-    inner = text.strip("()")
-    dims = [d.strip() for d in inner.split(",")] if inner else []
-    out = [str(BATCH) if d == "B" else str(SYMBOL_SIZE) if d.isidentifier() else d for d in dims]
-    return "(" + ", ".join(out) + ")"
+    """A checker shape string (possibly a nested tuple of shapes) with B and other symbols
+    replaced by the sizes the oracle uses."""
+    sized = re.sub(
+        r"\b[A-Za-z_]\w*\b", lambda m: str(BATCH if m.group(0) == "B" else SYMBOL_SIZE), text
+    )
+    while True:  # multiply out merged sizes such as (5 * 6) * 2
+        done = re.sub(r"\d+(?: \* \d+)+", lambda m: str(_product(m.group(0))), sized)
+        done = re.sub(r"\((\d+)\)(?= \* )|(?<= \* )\((\d+)\)", lambda m: m[1] or m[2], done)
+        if done == sized:
+            return done
+        sized = done
+
+
+def _product(text: str) -> int:
+    value = 1
+    for factor in re.findall(r"\d+", text):
+        value *= int(factor)
+    return value
+
+
+def structure_text(value) -> str:
+    """What a forward returned, written as the checker writes types: ``((3, 1), (1, 3, 32))``."""
+    if isinstance(value, (tuple, list)):
+        return "(" + ", ".join(structure_text(v) for v in value) + ")"
+    if value is None:
+        return "None"
+    return shape_text(tuple(value.shape))
 
 
 def load_module(code: str, name: str) -> dict:

@@ -32,7 +32,8 @@ def test_doc_example(kind, source):
 
 
 CONSTRUCTS = ["Files, comments, white space", "Models", "Layers and arguments", "Blocks", "Repeat",
-              "Shared layers"]  # fmt: skip
+              "Shared layers", "Forward: connecting layers by hand", "Custom layers", "Loops",
+              "Recurrent state", "Models inside models"]  # fmt: skip
 
 
 @pytest.mark.parametrize("section", CONSTRUCTS)

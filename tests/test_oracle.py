@@ -8,18 +8,47 @@ from collections import defaultdict
 import pytest
 import torch
 
-from compiled import CASES, EXAMPLES, compile_file, concrete, expected_text, load_module, shape_text
+from compiled import (
+    CASES,
+    EXAMPLES,
+    compile_file,
+    concrete,
+    expected_text,
+    load_module,
+    shape_text,
+    structure_text,
+)
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
-          "int32": torch.int32, "float16": torch.float16, "bfloat16": torch.bfloat16}  # fmt: skip
+          "int32": torch.int32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "bool": torch.bool}  # fmt: skip
 
 
-def _input(info) -> torch.Tensor:
-    shape = concrete(info.input_shape)
+def _input(t):
+    shape = concrete(t.shape)
+    if t.dtype == "bool":
+        return torch.rand(shape) > 0.5
+    if t.dtype.startswith("int"):
+        return torch.randint(0, 2, shape, dtype=DTYPES[t.dtype])
+    return torch.randn(shape, dtype=DTYPES[t.dtype])
+
+
+def _inputs(info) -> list:
+    """Random tensors for the model's inputs; an optional input gets None."""
     torch.manual_seed(0)
-    if info.input_dtype.startswith("int"):
-        return torch.randint(0, 2, shape, dtype=DTYPES[info.input_dtype])
-    return torch.randn(shape, dtype=DTYPES[info.input_dtype])
+    return [None if t.optional else _input(t) for t in info.inputs]
+
+
+def _type_text(t) -> str:
+    if isinstance(t, tuple):
+        return "(" + ", ".join(_type_text(x) for x in t) + ")"
+    return "(" + ", ".join(str(d) for d in t.shape) + ")"
+
+
+def _dtypes_match(out, t) -> bool:
+    if isinstance(t, tuple):
+        return all(_dtypes_match(o, x) for o, x in zip(out, t))
+    return out.dtype == DTYPES.get(t.dtype, out.dtype)
 
 
 @pytest.mark.parametrize("path", EXAMPLES + CASES, ids=lambda p: p.stem)
@@ -38,20 +67,25 @@ def test_forward_matches_checker(path):
         for row in info.rows:
             if not row.path:
                 continue
+            if row.type in ("Parameter", "Buffer"):
+                get = model.get_parameter if row.type == "Parameter" else model.get_buffer
+                assert shape_text(tuple(get(row.path).shape)) == expected_text(row.shape)
+                continue
             module = model.get_submodule(row.path)
             expected[id(module)].append((row.path, expected_text(row.shape)))
             if id(module) not in hooked:
                 hooked.add(id(module))
                 module.register_forward_hook(
                     lambda m, a, out, key=id(module): seen[key].append(
-                        shape_text(tuple((out[0] if isinstance(out, tuple) else out).shape))
+                        (structure_text(out), structure_text(out[0]) if isinstance(out, tuple) else "")
                     )
                 )
         with torch.no_grad():
-            out = model(_input(info))
-        assert shape_text(tuple(out.shape)) == expected_text(
-            "(" + ", ".join(str(d) for d in info.output_shape) + ")"
-        )
-        assert out.dtype == DTYPES.get(info.output_dtype, out.dtype)
+            out = model(*_inputs(info))
+        assert structure_text(out) == expected_text(_type_text(info.returns))
+        assert _dtypes_match(out, info.returns)
         for key, rows in expected.items():
-            assert seen[key] == [shape for _, shape in rows], rows
+            got = seen[key]
+            assert len(got) == len(rows), rows
+            for (whole, first), (path, shape) in zip(got, rows):
+                assert shape in (whole, first), (path, shape, whole)

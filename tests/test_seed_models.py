@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from compiled import ROOT, compile_file, load_module
+from test_graph_models import GRAPH_MODELS  # the graph-style examples
 
 # ---- the reference networks, as the tutorials write them -----------------------------------
 
@@ -269,7 +270,7 @@ def test_every_example_model_has_a_reference():
         result = analyze(path.read_text(encoding="utf-8"))
         assert result.ok, path.name
         found |= {(path.name, m.name) for m in result.program.models}
-    assert found == table
+    assert found == table | {(g.example, g.model) for g in GRAPH_MODELS}
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=IDS)
