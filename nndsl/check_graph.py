@@ -282,8 +282,9 @@ class GraphRules:
         if isinstance(t, s.TupleTarget):
             if not isinstance(typ, tuple) or len(typ) != len(t.items):
                 have = f"{len(typ)} values" if isinstance(typ, tuple) else "one value"
+                what = "the matching part is" if nested else "this is"
                 self._error("E0305", f"cannot unpack {have} into {len(t.items)} names", t.span,
-                            labels=(Label(value_span, f"this is {type_text(typ) or 'a number'}"),))  # fmt: skip
+                            labels=(Label(value_span, f"{what} {type_text(typ) or 'a number'}"),))  # fmt: skip
                 raise Reported
             parts = [self._target(x, y, g, value_span) for x, y in zip(t.items, typ)]
             for x in t.items:  # like Python linters: unpacking may leave parts unused
@@ -385,7 +386,13 @@ class GraphRules:
                 case s.BinOp(op=op, left=left, right=right):
                     a, b = self._fx(left, g), self._fx(right, g)
                     self._no_maybe((a, left), (b, right))
-                    return binary(op, a, b)
+                    try:
+                        return binary(op, a, b)
+                    except ShapeError as err:
+                        shown = [(n, v) for n, v in ((left, a), (right, b)) if isinstance(v.py, Tensor)]
+                        labels = tuple(Label(n.span, fmt_shape(v.py.shape)) for n, v in shown)
+                        self._op_error(err, e, labels if err.arg is None else ())
+                        raise Reported from None
                 case s.Unary(op=op, operand=operand):
                     a = self._fx(operand, g)
                     self._no_maybe((a, operand))
@@ -420,7 +427,7 @@ class GraphRules:
                 return Slice(*(None if p is None else self._fx(p, g) for p in (a, b, c)))
         return self._fx(x, g)
 
-    def _op_error(self, err: ShapeError, e) -> None:
+    def _op_error(self, err: ShapeError, e, labels: tuple = ()) -> None:
         span = e.span
         if isinstance(e, s.BinOp) and err.arg in ("left", "right"):
             span = getattr(e, err.arg).span
@@ -428,7 +435,7 @@ class GraphRules:
             span = e.operand.span if isinstance(e, s.Unary) else e.value.span
         elif isinstance(e, s.CallExpr) and err.arg is not None:
             span = _arg_span(e, err.arg) or span
-        self._error("E0303", err.message, span, help=err.help)
+        self._error("E0303", err.message, span, labels=labels, help=err.help)
 
     def _fname(self, e: s.Name, g: Graph) -> Value:
         name = e.id
