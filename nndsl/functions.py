@@ -10,25 +10,18 @@ readable PyTorch with no more parentheses than Python needs. The type rules live
 from __future__ import annotations
 
 import ast
-import math
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import tensors as t
 from .naming import suggest
-from .pyexpr import ATOM, COMPARE, MAX_MAGNITUDE, POWER, SUM, TERM, UNARY, Value, literal, wrap
+from .pyexpr import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Value, literal, wrap
 from .shapes import Dim, fmt_shape
 from .tensors import ELLIPSIS, NEWAXIS, OpError, Slice, Tensor
 
 _PREC = {"+": SUM, "-": SUM, "*": TERM, "/": TERM, "//": TERM, "%": TERM, "@": TERM, "**": POWER}
 _PREC.update({op: COMPARE for op in t.COMPARISONS})
-_PY_OPS = {
-    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
-    "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
-}  # fmt: skip
 
 
 def describe(py: object) -> str:
@@ -58,10 +51,7 @@ def binary(op: str, left: Value, right: Value) -> Value:
     for side, v in (("left", left), ("right", right)):
         if not isinstance(v.py, Tensor) and not _is_number(v.py):
             raise OpError(f"`{op}` needs tensors or numbers, got {describe(v.py)}", arg=side)
-    if isinstance(left.py, Tensor) or isinstance(right.py, Tensor):
-        py = t.binary_type(op, left.py, right.py)
-    else:
-        py = _numbers(op, left.py, right.py)
+    py = t.binary_type(op, left.py, right.py)
     prec = _PREC[op]
     if op == "**":  # right-associative, binds tighter than a unary minus on its left
         code = f"{wrap(left, ATOM)} ** {wrap(right, UNARY)}"
@@ -70,22 +60,6 @@ def binary(op: str, left: Value, right: Value) -> Value:
     else:
         code = f"{wrap(left, prec)} {op} {wrap(right, prec + 1)}"
     return Value(py, code, prec)
-
-
-def _numbers(op: str, a: float, b: float) -> object:
-    """``a op b`` on two Python numbers, computed as Python does: ints stay ints."""
-    if op == "@":
-        raise OpError("`@` needs two tensors, got two numbers")
-    if (op in ("/", "//", "%") and b == 0) or (op == "**" and a == 0 and b < 0):
-        raise OpError("division by zero", arg="right")
-    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 200)):
-        raise OpError("this power is too large")
-    result = _PY_OPS[op](a, b)
-    if isinstance(result, complex):
-        raise OpError("this power is not a real number")
-    if math.isfinite(result) and abs(result) > MAX_MAGNITUDE:
-        raise OpError("this number is too large")
-    return result
 
 
 def unary(op: str, operand: Value) -> Value:
@@ -118,12 +92,8 @@ def index(base: Value, items: tuple) -> Value:
 def _item_code(item: object) -> str:
     if not isinstance(item, Slice):
         return item.code
-    start, stop, step = (p.code if p is not None else "" for p in _parts(item))
+    start, stop, step = (p.code if p is not None else "" for p in item)
     return f"{start}:{stop}:{step}" if step else f"{start}:{stop}"
-
-
-def _parts(s: Slice) -> tuple:
-    return s.start, s.stop, s.step
 
 
 def _native(item: object, pos: int) -> object:
@@ -131,7 +101,7 @@ def _native(item: object, pos: int) -> object:
     if item is ELLIPSIS or item is NEWAXIS:
         return Ellipsis if item is ELLIPSIS else None
     if isinstance(item, Slice):
-        return slice(*(_slice_part(part, pos) for part in _parts(item)))
+        return slice(*(_slice_part(part, pos) for part in item))
     if isinstance(item.py, Tensor):
         raise OpError("indexing with a tensor is not supported yet", arg=pos)
     if not _is_int(item.py):
@@ -325,7 +295,7 @@ def _bind(func: Func, args: list[Value], kwargs: dict[str, Value]) -> Bound:
             raise OpError(f"`{func.name}` got two values for `{key}`", arg=key)
         given[key], places[key] = v, key
     for p in func.params:
-        if p.default is REQUIRED and given.get(p.name, ()) == ():
+        if p.default is REQUIRED and (p.name not in given or given[p.name] == ()):
             what = f"at least one of `{p.name}`" if p.variadic else f"`{p.name}`"
             raise OpError(f"`{func.name}` needs {what}", help=f"e.g. `{func.example}`")
     bound = Bound(func, given, places)
@@ -359,10 +329,8 @@ def _check_dtype(func: Func, bound: Bound) -> None:
     else:
         return
     code = bound.given[first].code
-    shown = code if code.isidentifier() else "x"
-    raise OpError(
-        problem, help=f"convert first: `{func.name}(float({shown}))`", arg=bound.where(first)
-    )
+    fix = f"convert first: `{func.name}(float({code if code.isidentifier() else 'x'}))`"
+    raise OpError(problem, help=fix, arg=bound.where(first))
 
 
 def call(name: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
@@ -381,9 +349,6 @@ def call(name: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
     except OpError as e:
         raise OpError(e.message, help=e.help, arg=bound.where(e.arg)) from None
     return Value(py, func.emit(bound), ATOM)
-
-
-call_function = call  # the name nndsl.check_graph imports
 
 
 def function_rows() -> list[tuple[str, str, str]]:
@@ -411,20 +376,17 @@ def _example_value(node: ast.expr) -> Value:
 # ---- functions: how calls are written ---------------------------------------------------------
 
 
-def _fn(target: str, *positional: str, keywords: tuple = (), always: tuple = ()) -> Callable:
-    """Write ``target(a, b, key=value)``: a keyword only when changed, or in ``always``."""
-    return lambda b: f"{target}({_args(b, positional, keywords, always)})"
+def _write(target: str, *positional: str, keywords: tuple = (), always: tuple = ()) -> Callable:
+    """Write ``target(a, b, key=value)``: ``keywords`` when changed, ``always`` always. A target
+    ``.name`` is a method of the first argument."""
 
+    def emit(b: Bound) -> str:
+        parts = [b.text(n) for n in positional]
+        parts += [f"{n}={b.text(n)}" for n in keywords if b.changed(n)]
+        parts += [f"{n}={b.text(n)}" for n in always]
+        return f"{b.receiver if target[0] == '.' else ''}{target}({', '.join(parts)})"
 
-def _method(name: str, *positional: str, keywords: tuple = ()) -> Callable:
-    """Write ``x.name(a, key=value)`` on the first argument."""
-    return lambda b: f"{b.receiver}.{name}({_args(b, positional, keywords, ())})"
-
-
-def _args(b: Bound, positional: tuple, keywords: tuple, always: tuple) -> str:
-    parts = [b.text(n) for n in positional]
-    parts += [f"{n}={b.text(n)}" for n in keywords if n in always or b.changed(n)]
-    return ", ".join(parts)
+    return emit
 
 
 def _reduction(method: str, whole: str = "") -> Callable:
@@ -440,7 +402,10 @@ def _reduction(method: str, whole: str = "") -> Callable:
 
 
 def _flatten(b: Bound) -> str:
-    shown = ("start_dim", "end_dim")[: 2 if b.changed("end_dim") else int(b.changed("start_dim"))]
+    """``x.flatten()``, ``x.flatten(1)``, ``x.flatten(0, 2)``: ``end_dim`` needs ``start_dim``."""
+    shown = ["start_dim", "end_dim"] if b.changed("end_dim") else ["start_dim"]
+    if not b.changed("start_dim") and not b.changed("end_dim"):
+        shown = []
     return f"{b.receiver}.flatten({', '.join(b.text(n) for n in shown)})"
 
 
@@ -527,45 +492,44 @@ _SOFTMAX = (*_X, Param("dim", "dim", -1))
 _CLAMP = (*_X, Param("min", "number?", None), Param("max", "number?", None))
 _ONE_DIM = (*_X, Param("dim", "dim"))
 _JOIN = (Param("tensors", "tensors"), Param("dim", "dim", 0))
-_TO_FLOAT = "; ints give float32"
+_WHERE = (Param("cond", "tensor"), *_AB)
+_FL, _WIDE = "; ints give float32", "; bools and ints give int64"
 _OVER = " over `dim` (all dims when none)"
 
 FUNCTIONS: dict[str, Func] = {
     f.name: f
     for f in (
-        Func("relu", _X, _same, _fn("F.relu", "x"), "max(x, 0)", "nonbool"),
-        Func("gelu", _X, _same, _fn("F.gelu", "x"), "Gaussian error linear unit", "float"),
-        Func("silu", _X, _same, _fn("F.silu", "x"), "x * sigmoid(x)", "float"),
-        Func("sigmoid", _X, _floating, _fn("torch.sigmoid", "x"), "1 / (1 + exp(-x))" + _TO_FLOAT),
-        Func("tanh", _X, _floating, _fn("torch.tanh", "x"), "hyperbolic tangent" + _TO_FLOAT),
-        Func("softmax", _SOFTMAX, _along, _fn("F.softmax", "x", keywords=("dim",), always=("dim",)),
+        Func("relu", _X, _same, _write("F.relu", "x"), "max(x, 0)", "nonbool"),
+        Func("gelu", _X, _same, _write("F.gelu", "x"), "Gaussian error linear unit", "float"),
+        Func("silu", _X, _same, _write("F.silu", "x"), "x * sigmoid(x)", "float"),
+        Func("sigmoid", _X, _floating, _write("torch.sigmoid", "x"), "1 / (1 + exp(-x))" + _FL),
+        Func("tanh", _X, _floating, _write("torch.tanh", "x"), "hyperbolic tangent" + _FL),
+        Func("softmax", _SOFTMAX, _along, _write("F.softmax", "x", always=("dim",)),
              "exponentials scaled to sum to 1 along `dim`", "float", "softmax(x, dim=1)"),
-        Func("log_softmax", _SOFTMAX, _along,
-             _fn("F.log_softmax", "x", keywords=("dim",), always=("dim",)),
+        Func("log_softmax", _SOFTMAX, _along, _write("F.log_softmax", "x", always=("dim",)),
              "the log of `softmax`, computed stably", "float", "log_softmax(x, dim=1)"),
-        Func("abs", _X, _same, _method("abs"), "absolute value", "nonbool"),
-        Func("exp", _X, _floating, _method("exp"), "e to the power x" + _TO_FLOAT),
-        Func("log", _X, _floating, _method("log"), "natural logarithm" + _TO_FLOAT),
-        Func("sqrt", _X, _floating, _method("sqrt"), "square root" + _TO_FLOAT),
-        Func("sin", _X, _floating, _method("sin"), "sine" + _TO_FLOAT),
-        Func("cos", _X, _floating, _method("cos"), "cosine" + _TO_FLOAT),
-        Func("clamp", _CLAMP, _clamp, _method("clamp", keywords=("min", "max")),
+        Func("abs", _X, _same, _write(".abs"), "absolute value", "nonbool"),
+        Func("exp", _X, _floating, _write(".exp"), "e to the power x" + _FL),
+        Func("log", _X, _floating, _write(".log"), "natural logarithm" + _FL),
+        Func("sqrt", _X, _floating, _write(".sqrt"), "square root" + _FL),
+        Func("sin", _X, _floating, _write(".sin"), "sine" + _FL),
+        Func("cos", _X, _floating, _write(".cos"), "cosine" + _FL),
+        Func("clamp", _CLAMP, _clamp, _write(".clamp", keywords=("min", "max")),
              "limit values to [min, max]; give one bound or both", example="clamp(x, min=0)"),
-        Func("maximum", _AB, _pair, _fn("torch.maximum", "a", "b"),
+        Func("maximum", _AB, _pair, _write("torch.maximum", "a", "b"),
              "the larger of a and b, element by element", example="maximum(a, b)"),
-        Func("minimum", _AB, _pair, _fn("torch.minimum", "a", "b"),
+        Func("minimum", _AB, _pair, _write("torch.minimum", "a", "b"),
              "the smaller of a and b, element by element", example="minimum(a, b)"),
-        Func("where", (Param("cond", "tensor"), *_AB), _where, _fn("torch.where", "cond", "a", "b"),
+        Func("where", _WHERE, _where, _write("torch.where", "cond", "a", "b"),
              "a where the bool `cond` is true, else b", example="where(mask, a, b)"),
-        Func("float", _X, _cast("float32"), _method("float"), "convert to float32"),
-        Func("long", _X, _cast("int64"), _method("long"), "convert to int64"),
+        Func("float", _X, _cast("float32"), _write(".float"), "convert to float32"),
+        Func("long", _X, _cast("int64"), _write(".long"), "convert to int64"),
         Func("mean", _REDUCE, _reduce(_kept), _reduction("mean"), "mean" + _OVER, "float",
              "mean(x, dim=1)"),
-        Func("sum", _REDUCE, _reduce(_wide), _reduction("sum"),
-             "sum" + _OVER + "; bools and ints give int64", example="sum(x, dim=1)"),
+        Func("sum", _REDUCE, _reduce(_wide), _reduction("sum"), "sum" + _OVER + _WIDE,
+             example="sum(x, dim=1)"),
         Func("prod", _REDUCE1, _prod, _reduction("prod"),
-             "product over one `dim` (all dims when none); bools and ints give int64",
-             example="prod(x, dim=1)"),
+             "product over one `dim` (all dims when none)" + _WIDE, example="prod(x, dim=1)"),
         Func("amax", _REDUCE, _reduce(_kept), _reduction("amax"), "largest value" + _OVER,
              example="amax(x, dim=1)"),
         Func("amin", _REDUCE, _reduce(_kept), _reduction("amin"), "smallest value" + _OVER,
@@ -578,30 +542,33 @@ FUNCTIONS: dict[str, Func] = {
              "int64 index of the largest value along `dim` (in the flattened tensor when none)",
              "nonbool", "argmax(x, dim=1)"),
         Func("reshape", (*_X, Param("sizes", "*size")), _shaped(t.reshape_shape, "sizes"),
-             _method("reshape", "sizes"), "the same elements in a new shape; one size may be -1",
+             _write(".reshape", "sizes"), "the same elements in a new shape; one size may be -1",
              example="reshape(x, -1, 28, 28)"),
         Func("flatten", (*_X, Param("start_dim", "dim", 0), Param("end_dim", "dim", -1)),
              _shaped(t.flatten_shape, "start_dim", "end_dim"), _flatten,
              "merge dims `start_dim` to `end_dim` into one", example="flatten(x, 1)"),
         Func("transpose", (*_X, Param("dim0", "dim"), Param("dim1", "dim")),
-             _shaped(t.transpose_shape, "dim0", "dim1"), _method("transpose", "dim0", "dim1"),
+             _shaped(t.transpose_shape, "dim0", "dim1"), _write(".transpose", "dim0", "dim1"),
              "swap two dims", example="transpose(x, 1, 2)"),
         Func("permute", (*_X, Param("dims", "*dim")), _shaped(t.permute_shape, "dims"),
-             _method("permute", "dims"), "reorder the dims, naming each once",
+             _write(".permute", "dims"), "reorder the dims, naming each once",
              example="permute(x, 0, 2, 1)"),
-        Func("squeeze", _ONE_DIM, _shaped(t.squeeze_shape, "dim"), _method("squeeze", "dim"),
+        Func("squeeze", _ONE_DIM, _shaped(t.squeeze_shape, "dim"), _write(".squeeze", "dim"),
              "remove `dim`, which must have size 1", example="squeeze(x, 1)"),
-        Func("unsqueeze", _ONE_DIM, _shaped(t.unsqueeze_shape, "dim"), _method("unsqueeze", "dim"),
-             "insert a dim of size 1 at `dim`", example="unsqueeze(x, 1)"),
-        Func("cat", _JOIN, _joined(t.cat_shape), _fn("torch.cat", "tensors", keywords=("dim",)),
+        Func("unsqueeze", _ONE_DIM, _shaped(t.unsqueeze_shape, "dim"),
+             _write(".unsqueeze", "dim"), "insert a dim of size 1 at `dim`",
+             example="unsqueeze(x, 1)"),
+        Func("cat", _JOIN, _joined(t.cat_shape), _write("torch.cat", "tensors", keywords=("dim",)),
              "join tensors along an existing `dim`", example="cat([a, b], dim=1)"),
-        Func("stack", _JOIN, _joined(t.stack_shape), _fn("torch.stack", "tensors", keywords=("dim",)),
+        Func("stack", _JOIN, _joined(t.stack_shape),
+             _write("torch.stack", "tensors", keywords=("dim",)),
              "join equal-shaped tensors along a new `dim`", example="stack([a, b], dim=1)"),
-        Func("zeros_like", _X, _same, _fn("torch.zeros_like", "x"), "zeros of x's shape and dtype"),
-        Func("ones_like", _X, _same, _fn("torch.ones_like", "x"), "ones of x's shape and dtype"),
-        Func("randn_like", _X, _same, _fn("torch.randn_like", "x"),
+        Func("zeros_like", _X, _same, _write("torch.zeros_like", "x"),
+             "zeros of x's shape and dtype"),
+        Func("ones_like", _X, _same, _write("torch.ones_like", "x"), "ones of x's shape and dtype"),
+        Func("randn_like", _X, _same, _write("torch.randn_like", "x"),
              "standard normal samples of x's shape and dtype", "float"),
-        Func("rand_like", _X, _same, _fn("torch.rand_like", "x"),
+        Func("rand_like", _X, _same, _write("torch.rand_like", "x"),
              "uniform samples in [0, 1) of x's shape and dtype", "float"),
     )
 }  # fmt: skip

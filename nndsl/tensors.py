@@ -12,9 +12,12 @@ Errors are :class:`OpError`, whose ``arg`` names the operand at fault: ``"left"`
 
 from __future__ import annotations
 
+import math
+import operator
 from dataclasses import dataclass
 
-from .shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged, product
+from .pyexpr import MAX_MAGNITUDE
+from .shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
@@ -23,8 +26,12 @@ DEFAULT_FLOAT = "float32"  # torch's default dtype: what Python floats and int t
 _BITS = {"float64": 64, "float32": 32, "float16": 16, "bfloat16": 16}
 _BITS.update({"int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8})
 
-ARITHMETIC = ("+", "-", "*", "/", "//", "%", "**")
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+_PYTHON_OPS = {
+    "+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+    "//": operator.floordiv, "%": operator.mod, "**": operator.pow, "<": operator.lt,
+    "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,19 +41,12 @@ class Tensor:
     shape: tuple
     dtype: str
 
-    def __str__(self) -> str:
-        return f"{fmt_shape(self.shape)} {self.dtype}"
-
 
 Operand = Tensor | int | float  # a tensor or a Python number (bool included)
 
 
 class OpError(ShapeError):
     """An operation that torch would refuse, or that cannot be known to work."""
-
-    def __init__(self, message: str, *, help: str | None = None, arg: object = None):
-        super().__init__(message, help=help)
-        self.arg = arg
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,9 @@ class Slice:
     start: object = None
     stop: object = None
     step: object = None
+
+    def __iter__(self):
+        return iter((self.start, self.stop, self.step))
 
 
 class _Marker:
@@ -138,7 +141,7 @@ def to_float(dtype: str) -> str:
 
 
 def _conflict(x: DimLike, y: DimLike) -> str | None:
-    """None when dims x and y can be equal; otherwise what to add to a message saying they differ."""
+    """None when dims x and y can be equal; else the words a message that they differ ends with."""
     if x is None or y is None or x == y:
         return None
     for sym, other in ((x, y), (y, x)):
@@ -226,13 +229,15 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return Tensor(batch + rows + cols, a.dtype)
 
 
-def binary_type(op: str, a: Operand, b: Operand) -> Tensor:
-    """The type of ``a op b`` where at least one side is a tensor; ``op`` is an arithmetic or a
-    comparison operator, or ``@``.
+def binary_type(op: str, a: Operand, b: Operand) -> Operand:
+    """The type of ``a op b`` for an arithmetic or comparison operator or ``@``; on two Python
+    numbers, the number Python computes.
 
     >>> binary_type("/", Tensor(("B", 4), "int64"), Tensor((4,), "int64"))
     Tensor(shape=('B', 4), dtype='float32')
     """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        return _numbers(op, a, b)
     if op == "@":
         for side, v in (("left", a), ("right", b)):
             if not isinstance(v, Tensor):
@@ -268,6 +273,22 @@ def _binary_dtype(op: str, a: Operand, b: Operand) -> str:
             arg="right",
         )
     return dtype
+
+
+def _numbers(op: str, a: float, b: float) -> object:
+    """``a op b`` on two Python numbers, computed as Python does: ints stay ints."""
+    if op == "@":
+        raise OpError("`@` needs two tensors, got two numbers")
+    if (op in ("/", "//", "%") and b == 0) or (op == "**" and a == 0 and b < 0):
+        raise OpError("division by zero", arg="right")
+    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 200)):
+        raise OpError("this power is too large")
+    result = _PYTHON_OPS[op](a, b)
+    if isinstance(result, complex):
+        raise OpError("this power is not a real number")
+    if math.isfinite(result) and abs(result) > MAX_MAGNITUDE:
+        raise OpError("this number is too large")
+    return result
 
 
 def unary_type(op: str, t: Tensor) -> Tensor:
@@ -417,9 +438,9 @@ def flatten_shape(shape: Shape, start: int, end: int) -> Shape:
     >>> flatten_shape(("B", 32, 7, 7), 1, -1)[1].expr
     '32 * 7 * 7'
     """
+    s, e = axis(start, shape, "start_dim"), axis(end, shape, "end_dim")
     if not shape:
         return (1,)
-    s, e = axis(start, shape, "start_dim"), axis(end, shape, "end_dim")
     if s > e:
         raise OpError(
             f"start_dim {start} comes after end_dim {end} in {fmt_shape(shape)}", arg="start_dim"

@@ -1,0 +1,378 @@
+"""The built-in functions of a forward against real torch, and how their calls are written.
+
+For every function, generated arguments go through :func:`nndsl.functions.call` and the code it
+writes is run by torch on real tensors: where torch raises, ``call`` must raise OpError; where it
+gives a result, ``call`` must give its shape and dtype exactly. The exact code, the binding of
+arguments and the messages are checked by tables.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+import torch
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from test_tensors import SETTINGS, dtypes, forms, operand, outcome, shape_pairs
+
+from nndsl.functions import FUNCTIONS, Func, _bind, call, function_rows
+from nndsl.pyexpr import ATOM, SUM, UNARY, Value, literal
+from nndsl.shapes import Dim
+from nndsl.tensors import DTYPES, OpError, Tensor
+
+FEW = settings(SETTINGS, max_examples=12)  # per function; `test_every_dtype` covers dtypes
+SOME = settings(SETTINGS, max_examples=30)
+
+ELEMENTWISE = [n for n, f in FUNCTIONS.items() if f.params == FUNCTIONS["relu"].params]
+REDUCTIONS = ["mean", "sum", "prod", "amax", "amin", "max", "min", "argmax"]
+
+
+def bind_values(args: list, kwargs: dict, data) -> tuple[list[Value], dict[str, Value], dict]:
+    """Values for call arguments: each tensor type becomes a real tensor with a name (the first
+    written in a drawn code form), lists of tensors a list literal, other values literals."""
+    gen = torch.Generator().manual_seed(0)
+    ns: dict = {}
+    count = iter(range(100))
+
+    def value(x: object) -> Value:
+        if isinstance(x, Tensor):
+            form = data.draw(st.sampled_from(forms(x.dtype))) if not ns else "atom"
+            return operand(f"t{next(count)}", x, form, ns, gen)
+        if isinstance(x, list):
+            items = [value(t) for t in x]
+            return Value([v.py for v in items], "[" + ", ".join(v.code for v in items) + "]")
+        return literal(x)
+
+    return [value(a) for a in args], {k: value(v) for k, v in kwargs.items()}, ns
+
+
+def check(name: str, args: list, kwargs: dict, data) -> None:
+    """``call`` agrees with torch running the code it writes."""
+    values, keywords, ns = bind_values(args, kwargs, data)
+    func = FUNCTIONS[name]
+    code = func.emit(_bind(func, values, keywords))
+    expected = outcome(code, ns)
+    if name == "squeeze" and args[0].shape and expected and expected[0] == args[0].shape:
+        with pytest.raises(OpError, match="squeeze would do nothing"):  # torch keeps the dim
+            call(name, values, keywords)
+        return
+    if expected is None:
+        with pytest.raises(OpError):
+            call(name, values, keywords)
+        return
+    result = call(name, values, keywords)
+    assert result.code == code
+    assert (tuple(result.py.shape), result.py.dtype) == expected, code
+
+
+# Without empty dims: torch skips its dtype checks on a tensor with no elements.
+shapes = st.lists(st.sampled_from([1, 1, 2, 3]), max_size=4).map(tuple)
+tensors = st.builds(Tensor, shapes, dtypes)
+dims = st.integers(-5, 4)
+
+
+# ---- against torch ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@FEW
+@given(x=tensors, data=st.data())
+def test_elementwise(name, x, data):
+    check(name, [x], {}, data)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax"])
+@FEW
+@given(x=tensors, dim=st.one_of(st.none(), dims), data=st.data())
+def test_softmax(name, x, dim, data):
+    check(name, [x], {} if dim is None else {"dim": dim}, data)
+
+
+@FEW
+@given(x=tensors, low=st.sampled_from([None, 0, -1, 1.5]), high=st.sampled_from([None, 2, 0.5]))
+def test_clamp(x, low, high):
+    bounds = {k: v for k, v in (("min", low), ("max", high)) if v is not None}
+    check("clamp", [x], bounds, _Atoms())
+
+
+class _Atoms:
+    """Stands in for hypothesis' ``data`` where every tensor is written as a plain name."""
+
+    def draw(self, strategy):
+        return "atom"
+
+
+@pytest.mark.parametrize("name", ["maximum", "minimum"])
+@FEW
+@given(pair=shape_pairs(), da=dtypes, db=dtypes, data=st.data())
+def test_maximum(name, pair, da, db, data):
+    check(name, [Tensor(pair[0], da), Tensor(pair[1], db)], {}, data)
+
+
+@FEW
+@given(pair=shape_pairs(), cond=st.sampled_from(["bool", "bool", "float32"]), da=dtypes, db=dtypes)
+def test_where(pair, cond, da, db):
+    args = [Tensor(pair[0], cond), Tensor(pair[1], da), Tensor(pair[0][1:], db)]
+    check("where", args, {}, _Atoms())
+
+
+@st.composite
+def reduction_dims(draw, one: bool) -> object:
+    if one or draw(st.booleans()):
+        return draw(st.one_of(st.none(), dims))
+    return tuple(draw(st.lists(st.integers(-4, 3), min_size=1, max_size=3)))
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+@settings(SETTINGS, max_examples=20)
+@given(x=tensors, keepdim=st.booleans(), data=st.data())
+def test_reductions(name, x, keepdim, data):
+    dim = data.draw(reduction_dims(one=name in ("prod", "argmax")))
+    kwargs = {k: v for k, v in (("dim", dim), ("keepdim", keepdim)) if v not in (None, False)}
+    check(name, [x], kwargs, data)
+
+
+@SOME
+@given(
+    shape=st.lists(st.sampled_from([1, 2, 3, 4]), max_size=4).map(tuple),
+    sizes=st.lists(st.sampled_from([1, 2, 3, 4, 6, 12, -1]), min_size=1, max_size=4),
+    dtype=dtypes,
+    data=st.data(),
+)
+def test_reshape(shape, sizes, dtype, data):
+    check("reshape", [Tensor(shape, dtype), *sizes], {}, data)
+
+
+@SOME
+@given(
+    x=tensors, start=st.one_of(st.none(), dims), end=st.one_of(st.none(), dims), named=st.booleans()
+)
+def test_flatten(x, start, end, named):
+    given_dims = {k: v for k, v in (("start_dim", start), ("end_dim", end)) if v is not None}
+    if named or start is None:
+        check("flatten", [x], given_dims, _Atoms())
+    else:
+        check("flatten", [x, *given_dims.values()], {}, _Atoms())
+
+
+@SOME
+@given(x=tensors, dim0=dims, dim1=dims, data=st.data())
+def test_transpose(x, dim0, dim1, data):
+    check("transpose", [x, dim0, dim1], {}, data)
+
+
+@SOME
+@given(x=tensors, data=st.data())
+def test_permute(x, data):
+    rank = len(x.shape)
+    order = data.draw(st.permutations(range(rank)))
+    order = [d - rank if data.draw(st.booleans()) else d for d in order]
+    if data.draw(st.integers(0, 3)) == 0:
+        order = data.draw(st.lists(st.integers(-4, 3), max_size=4))
+    assume(order)  # `permute(x)` names no dims: binding refuses it, as torch does
+    check("permute", [x, *order], {}, data)
+
+
+@pytest.mark.parametrize("name", ["squeeze", "unsqueeze"])
+@SOME
+@given(x=tensors, dim=st.integers(-6, 5), data=st.data())
+def test_squeeze(name, x, dim, data):
+    check(name, [x, dim], {}, data)
+
+
+@pytest.mark.parametrize("name", ["cat", "stack"])
+@SOME
+@given(
+    base=st.lists(st.sampled_from([1, 2, 3]), max_size=3),
+    dim=st.integers(-4, 3),
+    count=st.integers(1, 3),
+    data=st.data(),
+)
+def test_cat_stack(name, base, dim, count, data):
+    items = []
+    for _ in range(count):
+        shape = list(base)
+        if shape and data.draw(st.booleans()):
+            shape[data.draw(st.integers(0, len(shape) - 1))] = data.draw(st.sampled_from([1, 2]))
+        if data.draw(st.integers(0, 5)) == 0:
+            shape = shape[1:]
+        items.append(Tensor(tuple(shape), data.draw(dtypes)))
+    check(name, [items], {"dim": dim} if dim else {}, data)
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_dtype(name):
+    """Each function on each dtype of its first argument, with the arguments of its example."""
+    for dtype in DTYPES:
+        args, kwargs = example_args(FUNCTIONS[name], dtype)
+        check(name, args, kwargs, _Atoms())
+
+
+def example_args(func: Func, dtype: str) -> tuple[list, dict]:
+    """The example's arguments, its names standing for (2, 1, 3) tensors; `where`'s condition is
+    bool and `reshape` gets sizes that fit."""
+    node = ast.parse(func.example.replace("none", "None"), mode="eval").body
+
+    def arg(n: ast.expr) -> object:
+        if isinstance(n, ast.Name):
+            return Tensor((2, 1, 3), "bool" if n.id == "mask" else dtype)
+        if isinstance(n, ast.List):
+            return [arg(e) for e in n.elts]
+        return ast.literal_eval(n)
+
+    args = [arg(n) for n in node.args]
+    if func.name == "reshape":
+        args = [args[0], -1, 3]
+    return args, {k.arg: arg(k.value) for k in node.keywords}
+
+
+# ---- code --------------------------------------------------------------------------------------
+
+
+def x_(shape=("B", 4, 5), dtype="float32", code="x", prec=ATOM) -> Value:
+    return Value(Tensor(shape, dtype), code, prec)
+
+
+CODE = [
+    ("relu", [x_()], {}, "F.relu(x)"),
+    ("softmax", [x_()], {}, "F.softmax(x, dim=-1)"),
+    ("softmax", [x_()], {"dim": Value(1, "axis")}, "F.softmax(x, dim=1)"),  # dims as ints
+    ("log_softmax", [x_(), literal(1)], {}, "F.log_softmax(x, dim=1)"),
+    ("sigmoid", [x_(code="a + b", prec=SUM)], {}, "torch.sigmoid(a + b)"),
+    ("abs", [x_(code="a - b", prec=SUM)], {}, "(a - b).abs()"),
+    ("abs", [x_(code="-x", prec=UNARY)], {}, "(-x).abs()"),
+    ("sum", [x_(code="x + y", prec=SUM)], {}, "(x + y).sum()"),
+    ("clamp", [x_()], {"min": literal(0)}, "x.clamp(min=0)"),
+    ("clamp", [x_()], {"max": literal(1.5), "min": literal(-1)}, "x.clamp(min=-1, max=1.5)"),
+    ("maximum", [x_(code="a"), x_(code="b")], {}, "torch.maximum(a, b)"),
+    ("float", [x_(dtype="int64")], {}, "x.float()"),
+    ("mean", [x_()], {}, "x.mean()"),
+    ("sum", [x_(), literal(1)], {}, "x.sum(dim=1)"),
+    ("mean", [x_()], {"dim": literal((1, 2)), "keepdim": literal(True)},
+     "x.mean(dim=(1, 2), keepdim=True)"),
+    ("mean", [x_()], {"keepdim": literal(True)}, "x.mean(dim=None, keepdim=True)"),
+    ("mean", [x_()], {"keepdim": literal(False)}, "x.mean()"),
+    ("max", [x_()], {}, "x.max()"),
+    ("max", [x_()], {"dim": literal(-1)}, "x.amax(dim=-1)"),
+    ("argmax", [x_()], {"dim": literal(1)}, "x.argmax(dim=1)"),
+    ("reshape", [x_(("B", 784)), literal(-1), literal(28), literal(28)], {},
+     "x.reshape(-1, 28, 28)"),
+    ("flatten", [x_()], {}, "x.flatten()"),
+    ("flatten", [x_(), literal(1)], {}, "x.flatten(1)"),
+    ("flatten", [x_()], {"start_dim": literal(1)}, "x.flatten(1)"),
+    ("flatten", [x_()], {"end_dim": literal(1)}, "x.flatten(0, 1)"),
+    ("flatten", [x_(), literal(0), literal(-1)], {}, "x.flatten()"),
+    ("transpose", [x_(), literal(1), literal(2)], {}, "x.transpose(1, 2)"),
+    ("permute", [x_(), literal(0), literal(2), literal(1)], {}, "x.permute(0, 2, 1)"),
+    ("squeeze", [x_(("B", 1, 4)), literal(1)], {}, "x.squeeze(1)"),
+    ("unsqueeze", [x_()], {"dim": literal(1)}, "x.unsqueeze(1)"),
+    ("cat", [Value([Tensor(("B", 4), "float32")] * 2, "[a, b]")], {"dim": literal(1)},
+     "torch.cat([a, b], dim=1)"),
+    ("stack", [Value([Tensor(("B", 4), "float32")] * 2, "[a, b]")], {}, "torch.stack([a, b])"),
+    ("zeros_like", [x_()], {}, "torch.zeros_like(x)"),
+    ("where", [x_(dtype="bool", code="m"), x_(code="a"), x_(code="b")], {},
+     "torch.where(m, a, b)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, args, kwargs, code", CODE, ids=[c[3] for c in CODE])
+def test_code(name, args, kwargs, code):
+    assert call(name, args, kwargs).code == code
+
+
+def test_dims_keep_their_code():
+    x = x_(("B", Dim(8, "units")))
+    assert call("relu", [x], {}).py.shape[1].expr == "units"
+    assert call("unsqueeze", [x, literal(1)], {}).py.shape[2].expr == "units"
+    assert call("sum", [x], {"dim": literal(0)}).py.shape[0].expr == "units"
+    out = call("reshape", [x_(("B", 32)), literal(-1), Value(8, "units")], {})
+    assert out.code == "x.reshape(-1, units)"
+    assert out.py.shape == (None, 8) and out.py.shape[1].expr == "units"
+    flat = call("flatten", [x_(("B", 32, Dim(7, "k"))), literal(1)], {}).py.shape
+    assert flat == ("B", 224) and flat[1].expr == "32 * k"
+
+
+def test_symbolic_shapes():
+    x = x_(("B", "T", 4))
+    assert call("mean", [x], {"dim": literal(1)}).py.shape == ("B", 4)
+    assert call("transpose", [x, literal(0), literal(1)], {}).py.shape == ("T", "B", 4)
+    assert call("cat", [Value([x.py, x.py], "[x, x]")], {"dim": literal(-1)}).py.shape == (
+        "B",
+        "T",
+        8,
+    )
+    assert call("cat", [Value([x.py, x.py], "[x, x]")], {"dim": literal(1)}).py.shape[1] is None
+    with pytest.raises(OpError, match="B is not known to be 1"):
+        call("squeeze", [x, literal(0)], {})
+    with pytest.raises(OpError, match="T is not known to be 5"):
+        call("cat", [Value([x.py, Tensor(("B", 5, 4), "float32")], "[x, y]")], {})
+
+
+# ---- binding and messages ---------------------------------------------------------------------
+
+
+def error(name: str, args: list, kwargs: dict) -> OpError:
+    with pytest.raises(OpError) as err:
+        call(name, args, kwargs)
+    return err.value
+
+
+def test_binding_errors():
+    x = x_()
+    e = error("softmax", [x], {"dimm": literal(1)})
+    assert (e.arg, e.help) == ("dimm", "did you mean `dim`?")
+    e = error("softmax", [x, literal(1)], {"dim": literal(1)})
+    assert e.arg == "dim" and "two values" in e.message
+    e = error("transpose", [x, literal(1)], {})
+    assert e.arg is None and "`dim1`" in e.message
+    e = error("relu", [x, x], {})
+    assert e.arg == 1 and e.message == "`relu` takes 1 argument, but 2 were given"
+    e = error("reshape", [x], {})
+    assert "at least one of `sizes`" in e.message
+    e = error("relu", [literal(2)], {})
+    assert (e.message, e.arg) == ("`relu` needs a tensor, got the number 2", 0)
+    e = error("mean", [x], {"keepdim": literal(1)})
+    assert e.arg == "keepdim" and "`true` or `false`" in e.message
+    e = error("reshape", [x, literal(-1), literal(2.5)], {})
+    assert e.arg == 2
+    e = error("relu", [], {"x": literal(2)})
+    assert e.arg == "x"
+    e = error("rleu", [x], {})
+    assert e.help == "did you mean `relu`?"
+
+
+def test_rule_errors_point_at_the_argument():
+    x = x_()
+    assert error("softmax", [x, literal(5)], {}).arg == 1
+    assert error("softmax", [x], {"dim": literal(5)}).arg == "dim"
+    assert error("permute", [x, literal(0), literal(1), literal(1)], {}).arg == 3
+    assert error("reshape", [x, literal(-1), literal(-1)], {}).arg == 2
+    e = error("mean", [x_(dtype="int64", code="tokens")], {})
+    assert e.help == "convert first: `mean(float(tokens))`" and e.arg == 0
+    e = error("where", [x, x, x], {})
+    assert e.arg == 0 and "bool condition" in e.message
+    e = error("squeeze", [x, literal(1)], {})
+    assert e.message == "dim 1 of (B, 4, 5) has size 4, squeeze would do nothing"
+
+
+def test_list_items_are_named():
+    a, b = Tensor(("B", 4), "float32"), Tensor(("B", 5), "float32")
+    e = error("cat", [Value([a, a, b], "[a, a, b]")], {})
+    assert e.arg == 0 and "item 2" in e.message and "(B, 5)" in e.message
+    e = error("stack", [], {"tensors": Value([a, 2], "[a, 2]")})
+    assert e.arg == "tensors" and "item 1 is the number 2" in e.message
+    e = error("cat", [Value([a, Tensor(("B", 4, 1), "float32")], "[a, c]")], {"dim": literal(1)})
+    assert "item 1" in e.message
+
+
+def test_function_rows():
+    rows = function_rows()
+    assert [r[0].split("(")[0] for r in rows] == list(FUNCTIONS)
+    table = {r[0]: r[2] for r in rows}
+    assert table["mean(x, dim=none, keepdim=false)"] == "x.mean(dim=1)"
+    assert table["reshape(x, *sizes)"] == "x.reshape(-1, 28, 28)"
+    assert table["cat(tensors, dim=0)"] == "torch.cat([a, b], dim=1)"
+    for signature, doc, code in rows:
+        ast.parse(code)
+        assert doc and "\n" not in doc
