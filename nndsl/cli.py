@@ -28,6 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nndsl",
         description="Compile .nn network descriptions to readable, standalone PyTorch.",
+        epilog=(
+            "environment: NNDSL_CACHE_DIR is where parse tables are cached "
+            "(default ~/.cache/nndsl; empty turns the cache off); "
+            "NNDSL_DEBUG=1 shows the traceback of an internal error."
+        ),
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
