@@ -31,14 +31,16 @@ DTYPES = {
 }  # fmt: skip
 
 
-def check(program: s.Program, source: str) -> tuple[ir.ProgramIR, list[Diagnostic]]:
-    """Check a parsed program. Returns the IR and every diagnostic (errors and warnings)."""
-    return Checker(program, source).run()
+def check(program: s.Program, source: str, base=None) -> tuple[ir.ProgramIR, list[Diagnostic]]:
+    """Check a parsed program. Returns the IR and every diagnostic (errors and warnings).
+    Data files are read relative to ``base``."""
+    return Checker(program, source, base).run()
 
 
 class Checker(BlockRules, RepeatRules, GraphRules):
-    def __init__(self, program: s.Program, source: str):
+    def __init__(self, program: s.Program, source: str, base=None):
         self.program = program
+        self.base = base
         self.lines = source.splitlines()
         self.diags: list[Diagnostic] = []
         self.blocks: dict[str, s.Block] = {}
@@ -58,7 +60,29 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         for name, block in self.blocks.items():
             if name not in self.used_blocks:
                 self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
-        return ir.ProgramIR(tuple(self.out_classes), tuple(infos)), self.diags
+        trains = self._trains() if self.trains_defs else ()
+        return ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains), self.diags
+
+    def _trains(self) -> tuple[ir.TrainIR, ...]:
+        from .check_data import DataRules
+        from .check_train import TrainRules
+
+        data_rules = DataRules(self.diags, self.base)
+        datas = {d.name: data_rules.data(d) for d in self.data_defs}
+        rules = TrainRules(self.diags, self.model_infos, datas)
+        rules.lines = self.lines
+        out, seen = [], {}
+        for node in self.trains_defs:
+            if node.model in seen:
+                self._error("E0410", f"`{node.model}` already has a train section", node.model_span,
+                            labels=(Label(seen[node.model], "the first one"),),
+                            help="one train section per model: each becomes its own script")  # fmt: skip
+                continue
+            seen[node.model] = node.model_span
+            t = rules.train(node)
+            if t is not None:
+                out.append(t)
+        return tuple(out)
 
     def _error(self, code, message, span, **kw) -> None:
         self.diags.append(Diagnostic(code, message, span, **kw))
@@ -69,7 +93,21 @@ class Checker(BlockRules, RepeatRules, GraphRules):
     def _collect(self) -> list[s.Model]:
         seen: dict[str, s.Span] = {}
         models = []
+        self.data_defs: list[s.Data] = []
+        self.trains_defs: list[s.Train] = []
+        data_seen: dict[str, s.Span] = {}
         for item in self.program.items:
+            if isinstance(item, s.Train):
+                self.trains_defs.append(item)
+                continue
+            if isinstance(item, s.Data):
+                if item.name in data_seen:
+                    self._error("E0113", f"data `{item.name}` is defined twice", item.name_span,
+                                labels=(Label(data_seen[item.name], "first defined here"),))  # fmt: skip
+                    continue
+                data_seen[item.name] = item.name_span
+                self.data_defs.append(item)
+                continue
             why = problem(item.name, "class")
             if why:
                 self._error(
@@ -311,7 +349,9 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 )
             )
             path = "" if use_func else attr
-            scope.rows.append(ir.Row(path, built.type, out.text(), built.params, not member))
+            slot = len(scope.members) - 1 if member else scope.shared[attr].slot
+            scope.rows.append(ir.Row(path, built.type, out.text(), built.params, not member,
+                                     tensors=built.tensors, slot=slot, line=built.line))  # fmt: skip
             if built.rows:
                 scope.rows.extend(nested_rows(built.rows, attr))
         return out.at(span)
@@ -379,6 +419,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             layer.functional,
             emitted,
             args=args,
+            tensors=layer.tensors(args),
         )
 
     def _second_input(self, layer: Layer, given: dict, second: Flow, label: str) -> None:
@@ -512,6 +553,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             0,
             layer.name,
             layer.call,
+            tensors=layer.tensors(info.args),
         )
 
     def _unknown_use(self, stmt: s.UseStmt, scope: Scope) -> None:

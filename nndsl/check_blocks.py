@@ -115,12 +115,16 @@ class BlockRules:
             return None
         required = [p for p in fparams if p.default is None]
         if not len(required) <= len(flows) <= len(fparams):
-            count = f"{len(required)}" + (f" to {len(fparams)}" if len(fparams) > len(required) else "")
+            count = f"{len(required)}" + (
+                f" to {len(fparams)}" if len(fparams) > len(required) else ""
+            )
             self._error("E0118", f"{block.keyword} `{block.name}` takes {count} input(s) but receives {len(flows)}",
                         call.span)  # fmt: skip
             return None
         for p in fparams:
-            if p.default is not None and not (isinstance(p.default, s.Const) and p.default.value is None):
+            if p.default is not None and not (
+                isinstance(p.default, s.Const) and p.default.value is None
+            ):
                 self._error("E0106", "an input's default can only be `none`", p.default.span)
                 return None
         if any(f.shape is None for f in flows):
@@ -143,7 +147,7 @@ class BlockRules:
             self.stack.pop()
         if g.returned is None:
             return None
-        missing = [ir.InputDecl(local(p.name), True) for p in fparams[len(flows):]]
+        missing = [ir.InputDecl(local(p.name), True) for p in fparams[len(flows) :]]
         body = self._graph_class("", f"{block.keyword} {block.name}", (), inputs, g)
         body = replace(body, inputs=body.inputs + tuple(missing))
         class_name, inferred = self._specialise(block, body, params, values, len(first))

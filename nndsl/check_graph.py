@@ -149,7 +149,9 @@ class GraphRules:
                 self._warn("W0101", f"layer `{decl.name}` is never called", decl.span)
             elif not decl.called:
                 self._warn("W0101", f"{decl.kind} `{decl.name}` is never used", decl.span)
-        for name, span in sorted(set(g.unused) if ok else (), key=lambda u: (u[1].line, u[1].column)):
+        for name, span in sorted(
+            set(g.unused) if ok else (), key=lambda u: (u[1].line, u[1].column)
+        ):
             self._warn("W0103", f"the value `{name}` is never used", span,
                        help="remove it, or prefix its name with `_`")  # fmt: skip
         if not ok:
@@ -169,7 +171,9 @@ class GraphRules:
             if self._attr(name, st.name_span, scope) is None:
                 continue
             if name in scope.env:
-                self._error("E0109", f"`{name}` is also a parameter of this definition", st.name_span)
+                self._error(
+                    "E0109", f"`{name}` is also a parameter of this definition", st.name_span
+                )
                 continue
             if isinstance(st, s.RepeatStmt):
                 g.decls[name] = Decl(name, st.name_span, "module", repeat=st)
@@ -231,8 +235,12 @@ class GraphRules:
         if kind == "param":
             scope.params += count
         scope.rows.append(ir.Row(st.name, "Parameter" if kind == "param" else "Buffer",
-                                 fmt_shape(dims), count if kind == "param" else 0))  # fmt: skip
-        return Decl(st.name, st.name_span, kind, value=Value(Tensor(dims, "float32"), f"self.{st.name}"))
+                                 fmt_shape(dims), count if kind == "param" else 0,
+                                 tensors=((st.name, tuple(map(int, dims)), kind == "param"),),
+                                 slot=len(scope.members) - 1, line=st.name_span.line))  # fmt: skip
+        return Decl(
+            st.name, st.name_span, kind, value=Value(Tensor(dims, "float32"), f"self.{st.name}")
+        )
 
     # ---- statements -----------------------------------------------------------------------
 
@@ -367,7 +375,11 @@ class GraphRules:
         cond = self._fx(e, g)
         t = cond.py
         if not isinstance(t, Tensor) or t.dtype != "bool" or len(t.shape) != 0:
-            what = f"a {t.dtype} tensor of shape {fmt_shape(t.shape)}" if isinstance(t, Tensor) else "not a tensor"
+            what = (
+                f"a {t.dtype} tensor of shape {fmt_shape(t.shape)}"
+                if isinstance(t, Tensor)
+                else "not a tensor"
+            )
             self._error("E0308", f"a `while` condition must be one true/false value; this is {what}",
                         e.span, help="reduce it to one value, e.g. `sum(abs(h)) > 1`")  # fmt: skip
             raise Reported
@@ -389,7 +401,9 @@ class GraphRules:
                     try:
                         return binary(op, a, b)
                     except ShapeError as err:
-                        shown = [(n, v) for n, v in ((left, a), (right, b)) if isinstance(v.py, Tensor)]
+                        shown = [
+                            (n, v) for n, v in ((left, a), (right, b)) if isinstance(v.py, Tensor)
+                        ]
                         labels = tuple(Label(n.span, fmt_shape(v.py.shape)) for n, v in shown)
                         self._op_error(err, e, labels if err.arg is None else ())
                         raise Reported from None
@@ -402,7 +416,9 @@ class GraphRules:
                     inner = ", ".join(v.code for v in vals)
                     if isinstance(e, s.ListLit):
                         return Value([v.py for v in vals], f"[{inner}]")
-                    return Value(tuple(v.py for v in vals), f"({inner},)" if len(vals) == 1 else f"({inner})")
+                    return Value(
+                        tuple(v.py for v in vals), f"({inner},)" if len(vals) == 1 else f"({inner})"
+                    )
                 case s.Index(value=base, items=items):
                     b = self._fx(base, g)
                     self._no_maybe((b, base))
@@ -450,7 +466,9 @@ class GraphRules:
             decl.called = True
             return decl.value
         if decl is not None:
-            self._error("E0120", f"`{name}` is a layer; call it", e.span, help=f"write `{name}(...)`")
+            self._error(
+                "E0120", f"`{name}` is a layer; call it", e.span, help=f"write `{name}(...)`"
+            )
             raise Reported
         if name in g.scope.env:
             v = g.scope.env[name]
@@ -478,7 +496,9 @@ class GraphRules:
 
     def _fcall(self, e: s.CallExpr, g: Graph) -> Value:
         if not isinstance(e.func, s.Name):
-            self._error("E0120", "only declared layers and built-in functions can be called", e.func.span)
+            self._error(
+                "E0120", "only declared layers and built-in functions can be called", e.func.span
+            )
             raise Reported
         name = e.func.id
         decl = g.decls.get(name)
@@ -511,7 +531,9 @@ class GraphRules:
             self._error("E0104", "layers are called with positional arguments only", e.span)
             raise Reported
         if not e.args:
-            self._error("E0103", f"`{decl.name}` needs an input", e.span, help=f"write `{decl.name}(x)`")
+            self._error(
+                "E0103", f"`{decl.name}` needs an input", e.span, help=f"write `{decl.name}(x)`"
+            )
             raise Reported
         args = [self._fx(a.value, g) for a in e.args]
         decl.called = True
@@ -591,8 +613,12 @@ class GraphRules:
                 decl.result = built.result
         again = decl.called and info.first is not e.span
         scope.params += built.params
-        shape_text = type_text(built.result, False) if built.result is not None else built.out.text()
-        scope.rows.append(ir.Row(decl.name, built.type, shape_text, built.params, built.params == 0 and again))
+        shape_text = (
+            type_text(built.result, False) if built.result is not None else built.out.text()
+        )
+        scope.rows.append(ir.Row(decl.name, built.type, shape_text, built.params,
+                                 built.params == 0 and again, tensors=built.tensors,
+                                 slot=info.slot, line=decl.span.line))  # fmt: skip
         if built.rows:
             scope.rows.extend(nested_rows(built.rows, decl.name))
         return built
@@ -691,7 +717,9 @@ def _fits(have: tuple, want: tuple, symbols: dict) -> bool:
         return False
     for h, w in zip(have, want):
         if w == "B" or not isinstance(w, str):
-            if h is not None and (h != w if isinstance(h, str) or isinstance(w, str) else int(h) != int(w)):
+            if h is not None and (
+                h != w if isinstance(h, str) or isinstance(w, str) else int(h) != int(w)
+            ):
                 return False
         elif symbols.setdefault(w, h) != h:
             return False
@@ -728,4 +756,3 @@ def _arg_span(e: s.CallExpr, arg) -> s.Span | None:
         if a.name == arg:
             return a.span
     return None
-

@@ -60,8 +60,11 @@ class RepeatRules:
                     return None
                 items.append(built.module)
                 suffix = f"{k}.{j}" if len(stmt.body) > 1 else f"{k}"
+                ref = sub.shared[inner.name] if isinstance(inner, s.UseStmt) else None
                 rows.append(ir.Row(suffix, built.type, fmt_shape(built.out.shape), built.params,
-                               isinstance(built.module, ir.SharedRef)))  # fmt: skip
+                               isinstance(built.module, ir.SharedRef), tensors=built.tensors,
+                               slot=ref.slot if ref else j, alias=ref.attr if ref else "",
+                               line=built.line))  # fmt: skip
                 rows.extend(nested_rows(built.rows, suffix))
                 total += built.params
                 cur = built.out

@@ -1,6 +1,7 @@
-"""The ``nndsl`` command line: ``compile`` and ``check``.
+"""The ``nndsl`` command line: ``compile``, ``check`` and ``run``.
 
-Exit codes: 0 ok, 1 diagnostics, 2 usage (bad flags, unreadable file), 3 internal error.
+Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file),
+3 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -45,9 +46,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="the .nn source file")
     c.add_argument("-o", "--output", default="-", help="output .py file; `-` (default) for stdout")
     c.add_argument("--format", **fmt)
+    c.add_argument(
+        "--no-train",
+        action="store_true",
+        help="write only the model; by default each `train` section also becomes "
+        "train_<model>.py beside the -o file",
+    )
     k = sub.add_parser("check", help="check a .nn file and print each model's layer table")
     k.add_argument("file", help="the .nn source file")
     k.add_argument("--format", **fmt)
+    r = sub.add_parser(
+        "run",
+        help="compile a .nn file and train it (the same code `compile` writes)",
+        description="Compile in memory, write the sources into a run folder and train there. "
+        "The folder keeps model.py, train_<model>.py, metrics.csv, loss.png, config.json and "
+        "the weights.",
+    )
+    r.add_argument("file", help="the .nn source file")
+    r.add_argument("--model", help="run only this model's train section (default: every one, in order)")
+    r.add_argument(
+        "--out",
+        help="the run folder (default: runs/<model>/<date-time>/; with several train sections, "
+        "one subfolder per model)",
+    )
+    r.add_argument("--epochs", type=int, help="override the number of epochs")
+    r.add_argument("--max-steps", type=int, help="stop after this many optimizer steps")
+    r.add_argument("--device", help="override the device: auto, cpu, cuda, cuda:N, mps")
+    r.add_argument("--seed", type=int, help="override the seed")
+    r.add_argument("--batch-size", type=int, help="override the batch size")
+    r.add_argument("--lr", type=float, help="override the learning rate")
+    r.add_argument("--eval", metavar="WEIGHTS", help="evaluate saved weights instead of training")
+    r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    r.add_argument("--format", **fmt)
     return parser
 
 
@@ -114,25 +144,44 @@ def _report(diagnostics: list[Diagnostic], text: str, args) -> None:
 
 
 def _compile(args, text: str) -> int:
-    from .compiler import analyze, generate
+    from .compiler import analyze, generate, generate_train
 
-    result = analyze(text)
+    source = Path(args.file)
+    result = analyze(text, source.parent)
     _report(result.diagnostics, text, args)
     if not result.ok:
         return EXIT_DIAGNOSTICS
-    code = generate(result.program, Path(args.file).name)
+    code = generate(result.program, source.name)
     if args.output == "-":
         sys.stdout.write(code)
-    else:
-        write_atomic(Path(args.output), code)
+        return EXIT_OK
+    out = Path(args.output)
+    trains = () if args.no_train else result.program.trains
+    if trains and not out.stem.isidentifier():
+        print(f"nndsl: error: the training script imports the model as `{out.stem}`, which is "
+              "not a Python name; choose another -o name or pass --no-train", file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    files = [(out, code)]
+    data_dir = os.path.relpath(source.parent.resolve(), out.parent.resolve())
+    for t in trains:
+        script = generate_train(t, source.name, out.stem, data_dir=Path(data_dir).as_posix())
+        files.append((out.parent / f"{t.script}.py", script))
+    for path, text_out in files:
+        write_atomic(path, text_out)
     return EXIT_OK
+
+
+def _run(args, text: str) -> int:
+    from .run import run
+
+    return run(args, text, lambda diags: _report(diags, text, args))
 
 
 def _check(args, text: str) -> int:
     from .compiler import analyze
     from .summary import summary_table
 
-    result = analyze(text)
+    result = analyze(text, Path(args.file).parent)
     _report(result.diagnostics, text, args)
     if not result.ok:
         return EXIT_DIAGNOSTICS
@@ -155,4 +204,4 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
-_COMMANDS = {"compile": _compile, "check": _check}
+_COMMANDS = {"compile": _compile, "check": _check, "run": _run}

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from functools import lru_cache
 
 import jinja2
 
 from . import ir
+from .pyexpr import literal
 from .resources import resource_dir
 
 HASH_PREFIX = "# nndsl-hash: "
@@ -32,14 +34,67 @@ def _environment() -> jinja2.Environment:
 def render(program: ir.ProgramIR) -> str:
     """The module source, before formatting and without the header."""
     classes = [_class_view(c) for c in program.classes]
-    uses_functional = any(
-        re.search(r"\bF\.", line) for c in classes for line in c["forward_lines"]
-    )
+    uses_functional = any(re.search(r"\bF\.", line) for c in classes for line in c["forward_lines"])
     return (
         _environment()
         .get_template("model.py.j2")
         .render(classes=classes, uses_functional=uses_functional)
     )
+
+
+def render_train(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str = ".") -> str:
+    """The training script's source, before formatting and without the header."""
+    datas = [t.data] + ([t.validation] if t.validation else [])
+    config = tuple(
+        replace(f, default=literal(data_dir).code) if f.name == "data_dir" else f
+        for f in t.config
+        if f.name != "data_dir" or t.readers
+    )
+    t = replace(t, config=config)
+    view = {
+        "t": t,
+        "source": comment_safe(source_name),
+        "model_module": model_module,
+        "datas": datas,
+        "numpy": bool({"npy", "npz"} & set(t.readers)),
+        "drop_last": t.drop_last,
+        "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
+        "improved": _improved(t.early_stop),
+    }
+    sets = {
+        "init": [_param_set(p, False) for p in t.init],
+        "groups": [_param_set(p, True) for p in t.groups],
+    }
+    view["t"] = _Overlay(t, sets)
+    return _environment().get_template("train.py.j2").render(**view)
+
+
+class _Overlay:
+    """The TrainIR with its parameter sets shaped for the template."""
+
+    def __init__(self, t: ir.TrainIR, sets: dict):
+        self._t, self._sets = t, sets
+
+    def __getattr__(self, name: str):
+        return self._sets[name] if name in self._sets else getattr(self._t, name)
+
+
+def _param_set(p: ir.ParamSet, group: bool) -> dict:
+    names = "(" + ", ".join(f'"{n}"' for n in p.names) + ("," if len(p.names) == 1 else "") + ")"
+    dict_code = ", ".join(
+        f'"{k}": {v}' for k, v in (kv.split("=", 1) for kv in p.code.split(", ") if kv)
+    ) if group else ""  # fmt: skip
+    names_list = "[" + ", ".join(f'"{n}"' for n in p.names) + "]"
+    return {"names_code": names, "names_list": names_list, "code": p.code, "mask": p.mask, "source": comment_safe(p.source),
+            "dict_code": dict_code}  # fmt: skip
+
+
+def _improved(early: tuple | None) -> str:
+    if early is None:
+        return ""
+    _, mode, _, delta = early
+    op, sign = ("<", "-") if mode == "min" else (">", "+")
+    return f"watched {op} record {sign} {delta!r}" if delta else f"watched {op} record"
 
 
 def _class_view(c: ir.ClassDef) -> dict:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import codegen, ir
 from .check import check
@@ -27,14 +28,15 @@ class Analysis:
         return self.program is not None
 
 
-def analyze(text: str) -> Analysis:
-    """Parse and check source text."""
+def analyze(text: str, base: Path | None = None) -> Analysis:
+    """Parse and check source text; data file paths are relative to ``base`` (the folder of
+    the .nn file; the working directory when None)."""
     enabled = gc.isenabled()
     gc.disable()  # the syntax tree is acyclic; collection passes only slow large files down
     try:
         try:
             program = parse(text)
-            checked, diagnostics = check(program, text)
+            checked, diagnostics = check(program, text, base)
         except CompileError as err:
             return Analysis(None, err.diagnostics)
         except RecursionError:
@@ -58,6 +60,14 @@ def _too_deep() -> Diagnostic:
 def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> str:
     """Generated module text for a checked program."""
     return _finish(codegen.render(program), filename, format)
+
+
+def generate_train(
+    t: ir.TrainIR, filename: str, model_module: str, *, data_dir: str = ".", format: bool = True
+) -> str:
+    """The training script for one train section; it imports the model from ``model_module``
+    and reads data files from ``data_dir``, relative to the script's own folder."""
+    return _finish(codegen.render_train(t, filename, model_module, data_dir), filename, format)
 
 
 def _finish(body: str, filename: str, format: bool) -> str:

@@ -98,6 +98,12 @@ class Built:
     rows: list = field(default_factory=list)
     args: dict | None = None  # a registry layer's complete arguments
     result: object = None  # a graph-style block's or model's return type, when not `out`
+    tensors: tuple = ()  # a registry layer's parameters and buffers (Layer.tensors)
+
+    @property
+    def line(self) -> int:
+        """The source line of the call that built it (for a later use, of that use)."""
+        return self.out.span.line if self.out.span is not None else 0
 
 
 class Reported(Exception):

@@ -140,7 +140,14 @@ class ClassDef:
 @dataclass(frozen=True)
 class Row:
     """One line of the summary table: a module path (or a functional call), its type,
-    output shape and trainable parameters (0 for a later use of a shared module)."""
+    output shape and trainable parameters (0 for a later use of a shared module).
+
+    The rest feeds :mod:`nndsl.parameters`. ``tensors``: the module's own parameters and buffers
+    as ``(kind, shape, trainable)`` in torch's order, on every use of it (a block's are on the
+    rows of its layers); a ``Parameter`` or ``Buffer`` row holds its one tensor, its kind the
+    row's last name. ``slot``: where the module is registered among its class's members.
+    ``alias``: for a use of a shared module inside a repeat, the attribute torch registers it
+    under, in the class that holds the repeat. ``line``: the source line that declares it."""
 
     path: str
     type: str
@@ -148,6 +155,10 @@ class Row:
     params: int
     shared: bool = False
     depth: int = 0
+    tensors: tuple[tuple[str, tuple[int, ...], bool], ...] = ()
+    slot: int = 0
+    alias: str = ""
+    line: int = 0
 
 
 @dataclass(frozen=True)
@@ -193,3 +204,77 @@ class ModelInfo:
 class ProgramIR:
     classes: tuple[ClassDef, ...]  # dependencies first
     models: tuple[ModelInfo, ...]
+    trains: tuple["TrainIR", ...] = ()
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One field of the training script's ``Config`` dataclass (and its command-line flag)."""
+
+    name: str
+    type: str
+    default: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """Parameter names that one optimizer group or init rule takes, with the Python that applies
+    to them and the source line it came from."""
+
+    names: tuple[str, ...]
+    code: str
+    source: str
+    mask: str = ""  # init rules: the `keep` mask over `w`
+
+
+@dataclass(frozen=True)
+class DataCode:
+    """The lines of a ``load_*`` function that builds one data section's tensors."""
+
+    name: str
+    lines: tuple[str, ...]
+    returns: tuple[tuple[str, str], ...]  # (key, code): {"x": x.float(), "y": y}
+    samples: int
+    random: bool
+    seed: int
+
+
+@dataclass(frozen=True)
+class TrainIR:
+    """Everything the training-script template needs, as code strings; see
+    ``templates/train.py.j2``."""
+
+    model: str
+    script: str  # the module name of the script, e.g. train_addnet
+    source_line: int
+    summary: str  # one line for the docstring
+    data: DataCode
+    validation: DataCode | None
+    readers: tuple[str, ...]
+    inputs: tuple[str, ...]  # the model's forward inputs, in order: keys of the data dicts
+    output: str  # "" or "[0]": the model output the loss reads
+    config: tuple[ConfigField, ...]
+    loss: str
+    task: str  # regression, classes, binary, binary_logits
+    metrics: tuple[str, ...]
+    optimizer: str
+    optimizer_args: str
+    groups: tuple[ParamSet, ...]
+    init: tuple[ParamSet, ...]
+    scheduler: str
+    scheduler_step: str  # "", "epoch", "batch", "plateau"
+    clip: str
+    accumulate: int
+    precision: str  # fp32, bf16, fp16
+    compile: bool
+    deterministic: bool
+    early_stop: tuple[str, str, int, float] | None  # metric, mode (min/max), patience, min_delta
+    predict: str  # code of the input tensor(s) for predictions after training, or ""
+    save: str  # file name of the final weights
+    monitor: str  # metric that decides the best weights: val_loss, or loss without validation
+    drop_last: bool = False
+    shuffle: bool = True

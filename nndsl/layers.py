@@ -1,6 +1,6 @@
 """The layer registry: every built-in layer described once.
 
-The checker reads ``args``, ``ranks``, ``shape`` and ``params``; the codegen reads ``torch``,
+The checker reads ``args``, ``ranks``, ``shape`` and ``tensors``; the codegen reads ``torch``,
 ``positional``, ``functional`` and ``call``; the docs and summary read ``doc``. Adding a layer is
 adding one entry (in ``layers_dense``, ``layers_conv`` or ``layers_seq``, next to its family),
 listing it in ``ALL`` below, and adding its cases to ``tests/test_layers.py`` plus a golden test.
@@ -24,7 +24,10 @@ Conventions for entries:
   wherever torch would reject it. Dims copied from the input flow through unchanged (a ``Dim``
   keeps its text, ``"B"`` stays ``"B"``); a dim computed from a symbolic one is ``None``.
   For a layer with ``inputs=2`` (``Bilinear``), ``x`` is the first input's shape.
-- ``params(a)`` is the number of trainable parameters, exactly as torch counts them.
+- ``tensors(a)`` lists the module's parameters and buffers as ``(kind, shape, trainable)``,
+  exactly as torch's ``named_parameters()`` then ``named_buffers()`` list them (names, shapes,
+  order); a tensor of a torch-internal submodule is named by its dotted path
+  (``out_proj.weight``). ``Layer.params(a)``, the trainable count, is derived from it.
 """
 
 from __future__ import annotations

@@ -15,6 +15,11 @@ from .shapes import ShapeError, Shape, conv_out, ntuple, normalize_dim
 
 REQUIRED = object()  # sentinel default: the argument must be given or inferred
 
+# One tensor a layer owns: (kind, shape, trainable). ``kind`` is the name torch gives it inside
+# the layer (``weight``, ``running_mean``, ``out_proj.weight``); trainable ones are parameters,
+# the others buffers.
+TensorSpec = tuple[str, tuple[int, ...], bool]
+
 
 @dataclass(frozen=True)
 class Arg:
@@ -46,12 +51,14 @@ class Layer:
     ``call`` says how a stack model calls it: ``tensor`` (``x = m(x)``), ``rnn`` (``x, _ = m(x)``)
     or ``attention`` (self-attention, ``x, _ = m(x, x, x, need_weights=False)``).
     ``in_dtype`` is ``float`` or ``long``; ``out_dtype`` is ``None`` (same as input) or a dtype.
+    ``tensors(a)`` lists the parameters and buffers the torch module holds, as
+    ``model.named_parameters()`` then ``named_buffers()`` list them; :meth:`params` counts them.
     """
 
     name: str
     args: tuple[Arg, ...]
     shape: Callable[[dict, Shape], Shape]
-    params: Callable[[dict], int]
+    tensors: Callable[[dict], tuple[TensorSpec, ...]]
     doc: str
     positional: int = 0
     ranks: tuple[int, ...] | None = None
@@ -91,6 +98,23 @@ class Layer:
         """The argument called ``name``, or None."""
         return self._args_by_name.get(name)
 
+    def params(self, a: dict) -> int:
+        """The number of trainable parameters, as torch counts them.
+
+        >>> from nndsl.layers import LINEAR
+        >>> LINEAR.params({"in_features": 2, "out_features": 8, "bias": True})
+        24
+        """
+        return sum(size(shape) for _, shape, trainable in self.tensors(a) if trainable)
+
+
+def size(shape: tuple[int, ...]) -> int:
+    """The number of values in a tensor of ``shape``; ``()`` holds one."""
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
 
 # --- helpers shared by entries ---------------------------------------------------------------
 
@@ -103,8 +127,18 @@ def _channels(shape: Shape) -> object:
     return shape[1]
 
 
-def _no_params(a: dict) -> int:
-    return 0
+def _no_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    return ()
+
+
+def _weight_bias(weight: tuple, bias: object = None) -> tuple[TensorSpec, ...]:
+    """``weight`` of the given dims, then a ``bias`` of ``bias`` values unless it is falsy.
+
+    >>> _weight_bias((8, 2), 8)
+    (('weight', (8, 2), True), ('bias', (8,), True))
+    """
+    out = (("weight", tuple(int(d) for d in weight), True),)
+    return out + ((("bias", (int(bias),), True),) if bias else ())
 
 
 def _same(a: dict, x: Shape) -> Shape:
@@ -163,7 +197,7 @@ def _elementwise(
         positional=positional,
         layout="(B, *)",
         shape=_same,
-        params=_no_params,
+        tensors=_no_tensors,
         functional=functional,
         doc=doc,
         example=example or f"{name}()",

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .layers_base import Arg, Layer, _channels, _check, _no_params, _tuple, _window
-from .shapes import Shape, ShapeError, conv_transpose_out, known, pool_out, product
+from .layers_base import (
+    Arg,
+    Layer,
+    TensorSpec,
+    _channels,
+    _check,
+    _no_tensors,
+    _tuple,
+    _weight_bias,
+    _window,
+)
+from .shapes import Shape, ShapeError, conv_transpose_out, known, pool_out
 
 _LAYOUTS = {1: "(B, C, L)", 2: "(B, C, H, W)"}
 
@@ -58,13 +68,16 @@ def _conv_shape(nd: int) -> Callable[[dict, Shape], Shape]:
     return shape
 
 
-def _conv_params(nd: int) -> Callable[[dict], int]:
-    def count(a: dict) -> int:  # conv and transposed conv weights hold the same number of values
-        k = _tuple(a, "kernel_size", nd)
-        weight = a["out_channels"] * (a["in_channels"] // a["groups"]) * int(product(tuple(k)))
-        return weight + (a["out_channels"] if a["bias"] else 0)
+def _conv_tensors(nd: int, transposed: bool = False) -> Callable[[dict], tuple[TensorSpec, ...]]:
+    """weight (out, in / groups, *kernel), or (in, out / groups, *kernel) when transposed."""
 
-    return count
+    def tensors(a: dict) -> tuple[TensorSpec, ...]:
+        k = _tuple(a, "kernel_size", nd)
+        cin, cout, g = a["in_channels"], a["out_channels"], a["groups"]
+        lead = (cin, cout // g) if transposed else (cout, cin // g)
+        return _weight_bias((*lead, *k), a["bias"] and cout)
+
+    return tensors
 
 
 def _conv(nd: int, example: str) -> Layer:
@@ -75,7 +88,7 @@ def _conv(nd: int, example: str) -> Layer:
         ranks=(nd + 2,),
         layout=_LAYOUTS[nd],
         shape=_conv_shape(nd),
-        params=_conv_params(nd),
+        tensors=_conv_tensors(nd),
         doc=f"{nd}-D convolution over {_LAYOUTS[nd]}; in_channels is inferred.",
         example=example,
     )
@@ -124,7 +137,7 @@ CONV_TRANSPOSE2D = Layer(
     ranks=(4,),
     layout="(B, C, H, W)",
     shape=_conv_transpose2d_shape,
-    params=_conv_params(2),
+    tensors=_conv_tensors(2, transposed=True),
     doc="2-D transposed convolution (learned upsampling) over (B, C, H, W); in_channels is inferred.",
     example="ConvTranspose2d(16, 2, stride=2)",
 )
@@ -169,7 +182,7 @@ def _max_pool(nd: int, example: str) -> Layer:
         ranks=(nd + 2,),
         layout=_LAYOUTS[nd],
         shape=_pool_shape(nd),
-        params=_no_params,
+        tensors=_no_tensors,
         functional=f"F.max_pool{nd}d",
         doc=f"{nd}-D max pooling over {_LAYOUTS[nd]}; stride defaults to kernel_size.",
         example=example,
@@ -193,7 +206,7 @@ AVG_POOL2D = Layer(
     ranks=(4,),
     layout="(B, C, H, W)",
     shape=_pool_shape(2),
-    params=_no_params,
+    tensors=_no_tensors,
     functional="F.avg_pool2d",
     doc="2-D average pooling over (B, C, H, W); stride defaults to kernel_size.",
     example="AvgPool2d(2)",
@@ -212,7 +225,7 @@ ADAPTIVE_AVG_POOL2D = Layer(
     ranks=(4,),
     layout="(B, C, H, W)",
     shape=_adaptive_shape,
-    params=_no_params,
+    tensors=_no_tensors,
     functional="F.adaptive_avg_pool2d",
     doc="Average pooling to a fixed output_size (H_out, W_out), whatever the input size.",
     example="AdaptiveAvgPool2d(1)",

@@ -5,13 +5,15 @@ from __future__ import annotations
 from .layers_base import (
     Arg,
     Layer,
+    TensorSpec,
     _channels,
     _check,
     _dim_index,
     _elementwise,
     _last,
-    _no_params,
+    _no_tensors,
     _same,
+    _weight_bias,
 )
 from .shapes import Shape, fmt_shape, known, merged, product
 
@@ -22,8 +24,9 @@ def _linear_shape(a: dict, x: Shape) -> Shape:
     return (*x[:-1], a["out_features"])
 
 
-def _linear_params(a: dict) -> int:
-    return a["in_features"] * a["out_features"] + (a["out_features"] if a["bias"] else 0)
+def _linear_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    out = a["out_features"]
+    return _weight_bias((out, a["in_features"]), a["bias"] and out)
 
 
 LINEAR = Layer(
@@ -39,7 +42,7 @@ LINEAR = Layer(
     ranks=(2, 3),
     layout="(B, in_features) or (B, T, in_features)",
     shape=_linear_shape,
-    params=_linear_params,
+    tensors=_linear_tensors,
     doc="Affine map y = x W^T + b over the last dim; in_features is inferred.",
     example="Linear(8)",
 )
@@ -59,8 +62,9 @@ BILINEAR = Layer(
     layout="(B, *, in1_features) and (B, *, in2_features)",
     inputs=2,
     shape=_linear_shape,
-    params=lambda a: a["in1_features"] * a["in2_features"] * a["out_features"]
-    + (a["out_features"] if a["bias"] else 0),
+    tensors=lambda a: _weight_bias(
+        (a["out_features"], a["in1_features"], a["in2_features"]), a["bias"] and a["out_features"]
+    ),
     doc="Bilinear map x1^T A x2 + b of two inputs; in1_features is inferred, in2_features is not.",
     example="Bilinear(16, 8)",
 )
@@ -87,7 +91,7 @@ FLATTEN = Layer(
     positional=1,
     layout="(B, *)",
     shape=_flatten_shape,
-    params=_no_params,
+    tensors=_no_tensors,
     functional="torch.flatten",
     doc="Flattens dims start_dim..end_dim into one, by default all but the batch.",
     example="Flatten()",
@@ -134,7 +138,7 @@ UNFLATTEN = Layer(
     positional=2,
     layout="(B, *)",
     shape=_unflatten_shape,
-    params=_no_params,
+    tensors=_no_tensors,
     doc="Splits dim into the sizes unflattened_size (one of them may be -1).",
     example="Unflatten(1, (32, 7, 7))",
 )
@@ -183,7 +187,7 @@ def _softmax(name: str, functional: str, doc: str) -> Layer:
         args=(Arg("dim", "int", -1, emit=True),),
         layout="(B, *)",
         shape=_softmax_shape,
-        params=_no_params,
+        tensors=_no_tensors,
         functional=functional,
         doc=doc,
         example=f"{name}()",
@@ -220,12 +224,20 @@ DROPOUT2D = Layer(
     ranks=(4,),
     layout="(B, C, H, W)",
     shape=_same,
-    params=_no_params,
+    tensors=_no_tensors,
     doc="Zeroes whole channels with probability p while training (spatial dropout).",
     example="Dropout2d(0.2)",
 )
 
 # --- normalisation ---------------------------------------------------------------------------
+
+
+def _batch_norm_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    c = int(a["num_features"])
+    affine = _weight_bias((c,), a["bias"] and c) if a["affine"] else ()
+    stats = (("running_mean", (c,), False), ("running_var", (c,), False))
+    counter = (("num_batches_tracked", (), False),)
+    return affine + (stats + counter if a["track_running_stats"] else ())
 
 
 def _batch_norm(name: str, ranks: tuple[int, ...], layout: str) -> Layer:
@@ -243,7 +255,7 @@ def _batch_norm(name: str, ranks: tuple[int, ...], layout: str) -> Layer:
         ranks=ranks,
         layout=layout,
         shape=_same,
-        params=lambda a: a["num_features"] * (1 + bool(a["bias"])) if a["affine"] else 0,
+        tensors=_batch_norm_tensors,
         doc=f"Batch normalisation over {layout} per channel; num_features is inferred.",
         example=f"{name}()",
     )
@@ -266,10 +278,12 @@ def _layer_norm_shape(a: dict, x: Shape) -> Shape:
     return x
 
 
-def _layer_norm_params(a: dict) -> int:
+def _layer_norm_tensors(a: dict) -> tuple[TensorSpec, ...]:
     ns = a["normalized_shape"]
-    n = int(product(tuple(ns))) if isinstance(ns, (tuple, list)) else ns
-    return n * (1 + bool(a["bias"])) if a["elementwise_affine"] else 0
+    dims = tuple(int(d) for d in ns) if isinstance(ns, (tuple, list)) else (int(ns),)
+    if not a["elementwise_affine"]:
+        return ()
+    return (("weight", dims, True),) + ((("bias", dims, True),) if a["bias"] else ())
 
 
 LAYER_NORM = Layer(
@@ -284,7 +298,7 @@ LAYER_NORM = Layer(
     ranks=(2, 3, 4, 5),
     layout="(B, *, normalized_shape)",
     shape=_layer_norm_shape,
-    params=_layer_norm_params,
+    tensors=_layer_norm_tensors,
     doc="Layer normalisation over the last dim (normalized_shape is inferred from it).",
     example="LayerNorm()",
 )
@@ -309,7 +323,9 @@ GROUP_NORM = Layer(
     ranks=(2, 3, 4, 5),
     layout="(B, C, *)",
     shape=_group_norm_shape,
-    params=lambda a: a["num_channels"] * (1 + bool(a["bias"])) if a["affine"] else 0,
+    tensors=lambda a: (
+        _weight_bias((a["num_channels"],), a["bias"] and a["num_channels"]) if a["affine"] else ()
+    ),
     doc="Group normalisation: channels split into num_groups groups; num_channels is inferred.",
     example="GroupNorm(8)",
 )
@@ -344,7 +360,7 @@ EMBEDDING = Layer(
     in_dtype="long",
     out_dtype="float32",
     shape=_embedding_shape,
-    params=lambda a: a["num_embeddings"] * a["embedding_dim"],
+    tensors=lambda a: _weight_bias((a["num_embeddings"], a["embedding_dim"])),
     doc="Lookup table mapping token ids (long) to embedding_dim-vectors.",
     example="Embedding(10000, 128)",
 )

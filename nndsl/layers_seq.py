@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .layers_base import Arg, Layer, _check, _last
+from .layers_base import Arg, Layer, TensorSpec, _check, _last
 from .shapes import Shape
 
 # --- recurrent -------------------------------------------------------------------------------
@@ -15,17 +15,25 @@ def _rnn_shape(a: dict, x: Shape) -> Shape:
     return (*x[:-1], a["hidden_size"] * directions)
 
 
-def _rnn_params(gates: int) -> Callable[[dict], int]:
-    def count(a: dict) -> int:
-        h, directions = a["hidden_size"], 2 if a["bidirectional"] else 1
-        total = 0
-        for layer in range(a["num_layers"]):
-            inp = a["input_size"] if layer == 0 else h * directions
-            per = gates * h * (inp + h) + (2 * gates * h if a["bias"] else 0)
-            total += per * directions
-        return total
+def _rnn_tensors(gates: int) -> Callable[[dict], tuple[TensorSpec, ...]]:
+    """Per layer k and direction: weight_ih_lk, weight_hh_lk, bias_ih_lk, bias_hh_lk, the
+    reverse direction's with the suffix ``_reverse``."""
 
-    return count
+    def tensors(a: dict) -> tuple[TensorSpec, ...]:
+        h, directions = int(a["hidden_size"]), 2 if a["bidirectional"] else 1
+        out: list[TensorSpec] = []
+        for layer in range(a["num_layers"]):
+            inp = int(a["input_size"]) if layer == 0 else h * directions
+            for suffix in ("", "_reverse")[:directions]:
+                out += [(f"weight_ih_l{layer}{suffix}", (gates * h, inp), True),
+                        (f"weight_hh_l{layer}{suffix}", (gates * h, h), True)]  # fmt: skip
+                if a["bias"]:
+                    out += [
+                        (f"bias_{w}_l{layer}{suffix}", (gates * h,), True) for w in ("ih", "hh")
+                    ]
+        return tuple(out)
+
+    return tensors
 
 
 def _rnn_args(*extra: Arg) -> tuple[Arg, ...]:
@@ -49,7 +57,7 @@ def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg) -> Layer:
         ranks=(3,),
         layout="(B, T, input_size)",
         shape=_rnn_shape,
-        params=_rnn_params(gates),
+        tensors=_rnn_tensors(gates),
         call="rnn",
         doc=doc,
         example=example,
@@ -89,9 +97,17 @@ def _heads_ok(a: dict, dim: str, heads: str) -> None:
     )
 
 
-def _attention_params(e: int, bias: bool) -> int:
-    """in_proj (3 e x e) and out_proj (e x e), with their biases."""
-    return 4 * e * e + (4 * e if bias else 0)
+def _attention_tensors(e: int, bias: bool, bias_kv: bool = False) -> tuple[TensorSpec, ...]:
+    """in_proj (3 e x e), bias_k and bias_v, then out_proj (e x e), as torch registers them.
+
+    >>> [kind for kind, _, _ in _attention_tensors(8, True)]
+    ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias']
+    """
+    e, bias, bias_kv = int(e), bool(bias), bool(bias_kv)
+    own = (("in_proj_weight", (3 * e, e), True),) + ((("in_proj_bias", (3 * e,), True),) * bias)
+    own += (("bias_k", (1, 1, e), True), ("bias_v", (1, 1, e), True)) * bias_kv
+    out = (("out_proj.weight", (e, e), True),) + ((("out_proj.bias", (e,), True),) * bias)
+    return own + out
 
 
 # kdim / vdim are left out: the stack calls it as self-attention, m(x, x, x).
@@ -110,19 +126,26 @@ MULTIHEAD_ATTENTION = Layer(
     ranks=(3,),
     layout="(B, T, embed_dim)",
     shape=lambda a, x: (_heads_ok(a, "embed_dim", "num_heads"), x)[1],
-    params=lambda a: _attention_params(a["embed_dim"], a["bias"])
-    + (2 * a["embed_dim"] if a["add_bias_kv"] else 0),
+    tensors=lambda a: _attention_tensors(a["embed_dim"], a["bias"], a["add_bias_kv"]),
     call="attention",
     doc="Multi-head self-attention over (B, T, E), batch first; embed_dim is inferred.",
     example="MultiheadAttention(8)",
 )
 
 
-def _encoder_params(a: dict) -> int:
-    e, ff, bias = a["d_model"], a["dim_feedforward"], a["bias"]
-    linears = 2 * e * ff + (ff + e if bias else 0)
-    norms = 2 * e * (2 if bias else 1)
-    return _attention_params(e, bias) + linears + norms
+def _encoder_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    """self_attn, linear1, linear2, norm1, norm2: torch's registration order."""
+    e, ff, bias = int(a["d_model"]), int(a["dim_feedforward"]), bool(a["bias"])
+    out = tuple((f"self_attn.{k}", shape, True) for k, shape, _ in _attention_tensors(e, bias))
+    for name, shape in (
+        ("linear1", (ff, e)),
+        ("linear2", (e, ff)),
+        ("norm1", (e,)),
+        ("norm2", (e,)),
+    ):
+        out += ((f"{name}.weight", shape, True),)
+        out += ((f"{name}.bias", shape[:1], True),) * bias
+    return out
 
 
 TRANSFORMER_ENCODER_LAYER = Layer(
@@ -142,7 +165,7 @@ TRANSFORMER_ENCODER_LAYER = Layer(
     ranks=(3,),
     layout="(B, T, d_model)",
     shape=lambda a, x: (_heads_ok(a, "d_model", "nhead"), x)[1],
-    params=_encoder_params,
+    tensors=_encoder_tensors,
     doc="Transformer encoder block (self-attention + feed-forward), batch first; d_model is inferred.",
     example="TransformerEncoderLayer(8, dim_feedforward=512)",
 )

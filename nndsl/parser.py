@@ -280,6 +280,72 @@ class _ToSyntax(Transformer):
         forward = s.Forward(params or (), (s.Return((value,), value.span),), value.span)
         return s.Block(name.value, _span(name), (), (), _span(name), forward, keyword.value)
 
+    # -- data and training
+    def setting_args(self, c):
+        return self.args(c)
+
+    def setting(self, c):
+        name, args = c
+        return s.Setting(name.value, args, _span(name), _cover(name, args[-1]))
+
+    def data_assign(self, c):
+        name, value = c
+        return s.DataAssign(name.value, value, _span(name), _cover(name, value))
+
+    def data(self, c):
+        keyword, name, *stmts, close = c
+        return s.Data(name.value, _span(name), tuple(stmts), _cover(keyword, name))
+
+    def selector(self, c):
+        parts: list[str | int] = []
+        negative = False
+        for tok in c:
+            if tok is None or tok.type in ("LSQB", "RSQB"):
+                continue
+            if tok.type == "DOT":
+                if not parts:
+                    parts.append("")
+            elif tok.type == "MINUS":
+                negative = True
+            elif tok.type == "INT":
+                parts.append(-_number(tok.value) if negative else _number(tok.value))
+                negative = False
+            else:
+                parts.append(tok.value)
+        return s.Selector(tuple(parts), _cover(c[0], c[-1]))
+
+    def selectors(self, c):
+        return tuple(c)
+
+    def group(self, c):
+        selectors, colon, args = c
+        return s.Group(selectors, args, _cover(selectors[0], args[-1]))
+
+    def groups(self, c):
+        return tuple(c[:-1])
+
+    def optimizer(self, c):
+        keyword, value, groups = c
+        return s.Optimizer(value, groups or (), _cover(keyword, value))
+
+    def init_rule(self, c):
+        selectors, tilde, value, keep, mask = c
+        return s.InitRule(selectors, "~", value, mask, _cover(selectors[0], mask or value))
+
+    def init_value(self, c):
+        selectors, value = c
+        return s.InitRule(selectors, "=", value, None, _cover(selectors[0], value))
+
+    def init_block(self, c):
+        keyword, *rules, close = c
+        return s.InitBlock(tuple(rules), _cover(keyword, close))
+
+    def train(self, c):
+        keyword, model, on, data, *stmts, close = c
+        return s.Train(
+            model.value, _span(model), data.value, _span(data), tuple(stmts), _cover(keyword, data)
+        )
+
     def start(self, c):
         return s.Program(tuple(c))
 
@@ -320,7 +386,10 @@ def _describe(names: set[str]) -> str:
     return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
 
 
-KEYWORDS = ("forward", "return", "while", "layer", "block", "model", "repeat", "shared")
+KEYWORDS = (
+    "forward", "return", "while", "layer", "block", "model", "repeat", "shared", "data", "train",
+    "on", "optimizer", "init", "keep",
+)  # fmt: skip
 
 
 def _keyword_hint(text: str, pos: int | None) -> str | None:

@@ -275,6 +275,103 @@ class Block:
     keyword: str = "block"  # or "layer": the same construct, named as the user wrote it
 
 
+# ---- data and training ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    """``batch 64``, ``loss cross_entropy(label_smoothing=0.1)``, ``metrics accuracy, mae``."""
+
+    name: str
+    args: tuple[Arg, ...]
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True)
+class DataAssign:
+    """``x = [[1, 2], [3, 4]]`` inside a data section."""
+
+    name: str
+    value: Expr
+    name_span: Span
+    span: Span
+
+
+@dataclass(frozen=True)
+class Data:
+    name: str
+    name_span: Span
+    stmts: tuple[DataAssign | Setting, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Selector:
+    """``hidden.weight``, ``Linear``, ``.bias``, ``layers[0].weight``: ints index, and a leading
+    ``""`` stands for the leading dot."""
+
+    parts: tuple[str | int, ...]
+    span: Span
+
+    @property
+    def text(self) -> str:
+        out = ""
+        for p in self.parts:
+            out += f"[{p}]" if isinstance(p, int) else ("" if not out and p == "" else "." + p)
+        return out.lstrip(".") if self.parts[0] != "" else out
+
+
+@dataclass(frozen=True)
+class InitRule:
+    """``Linear.weight ~ normal(0, 0.01)`` (``op`` "~", optionally ``keep <mask>``) or
+    ``Linear.bias = 0`` (``op`` "=")."""
+
+    selectors: tuple[Selector, ...]
+    op: str
+    value: Expr
+    keep: Expr | None
+    span: Span
+
+
+@dataclass(frozen=True)
+class InitBlock:
+    rules: tuple[InitRule, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Group:
+    """``hidden.weight, out.weight: weight_decay=3`` inside an optimizer's braces."""
+
+    selectors: tuple[Selector, ...]
+    args: tuple[Arg, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    value: Expr
+    groups: tuple[Group, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class Train:
+    """``train AddNet on pairs { ... }``."""
+
+    model: str
+    model_span: Span
+    data: str
+    data_span: Span
+    stmts: tuple[Setting | Optimizer | InitBlock, ...]
+    span: Span
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+
 @dataclass(frozen=True)
 class Program:
-    items: tuple[Model | Block, ...]
+    items: tuple[Model | Block | Data | Train, ...]

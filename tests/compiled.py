@@ -17,7 +17,7 @@ BATCH = 3
 
 def compile_file(path: Path):
     """(generated code, checked program) for a source file that must compile."""
-    result = analyze(path.read_text(encoding="utf-8"))
+    result = analyze(path.read_text(encoding="utf-8"), path.parent)
     assert result.ok, [d.message for d in result.diagnostics]
     return generate(result.program, path.name), result.program
 
@@ -67,3 +67,12 @@ def load_module(code: str, name: str) -> dict:
     namespace: dict = {"__name__": f"generated_{name}"}
     exec(compile(code, f"<generated {name}>", "exec"), namespace)
     return namespace
+
+
+def train_scripts(path: Path) -> list[tuple[str, str]]:
+    """(file name, code) of each training script a source file compiles to, as
+    ``nndsl compile path -o model.py`` writes them beside the .nn file."""
+    from nndsl.compiler import generate_train
+
+    _, program = compile_file(path)
+    return [(f"{t.script}.py", generate_train(t, path.name, "model")) for t in program.trains]

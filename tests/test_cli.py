@@ -71,7 +71,7 @@ def test_compile_to_file_creates_parents_and_leaves_no_temporaries(tmp_path):
     assert proc.stdout == ""
     out = tmp_path / "out" / "model.py"
     assert out.read_text(encoding="utf-8") == stdout
-    assert os.listdir(tmp_path / "out") == ["model.py"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["model.py", "train_addnet.py"]
 
 
 def test_check_prints_the_table(tmp_path):

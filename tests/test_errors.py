@@ -16,7 +16,7 @@ ERRORS = sorted((Path(__file__).parent / "errors").glob("*.nn"))
 @pytest.mark.parametrize("path", ERRORS, ids=lambda p: p.stem)
 def test_error_case(path, update_golden):
     source = path.read_text(encoding="utf-8")
-    result = analyze(source)
+    result = analyze(source, path.parent)
     assert not result.ok, f"{path.name} must not compile"
     rendered = render_text(result.diagnostics, source, path.name)
     expected_file = path.with_suffix(".txt")

@@ -174,6 +174,19 @@ def morvan_sin(step: int) -> torch.Tensor:
     return torch.sin(steps)[None, :, None]
 
 
+class DigitsLSTM(nn.Module):
+    """Each 8x8 digit as 8 time steps of 8 pixels; the last step is classified."""
+
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.LSTM(8, 32, batch_first=True)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x):
+        r, _ = self.rnn(x)
+        return self.head(r[:, -1, :])
+
+
 # ---- the table -----------------------------------------------------------------------------
 
 
@@ -224,6 +237,7 @@ GRAPH_MODELS = [
         "lstm_classifier.nn", "LSTMClassifier", LSTMClassifier, _rand(3, 28, 28),
         LSTM(28, 64) + LIN(64, 10),
     ),  # fmt: skip
+    Graph("digits_lstm.nn", "DigitsLSTM", DigitsLSTM, _rand(3, 8, 8), LSTM(8, 32) + LIN(32, 10)),
     Graph(
         "rnn_regressor.nn", "RNNRegressor", RNNRegressor, lambda: (morvan_sin(0), None),
         RNN(1, 32) + LIN(32, 1),

@@ -138,6 +138,19 @@ class MorvanBNNet(nn.Module):
         return self.predict(x)  # the tutorial also returns the activations, for plotting
 
 
+def digits_cnn() -> nn.Module:
+    # the 8x8 digits CNN, written as a hand-written Sequential
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
+        nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10),
+    )  # fmt: skip
+
+
+def iris_mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+
+
 def tiny_encoder() -> nn.Module:
     # PyTorch tutorial style: an encoder stack of two layers, a final norm and a head
     layer = nn.TransformerEncoderLayer(64, 4, dim_feedforward=128, dropout=0.1, batch_first=True)
@@ -190,6 +203,11 @@ SEEDS = [
         "cnn.nn", "CNN", cnn, _rand(2, 1, 28, 28),
         (1 * 16 * 5 * 5 + 16) + (16 * 32 * 5 * 5 + 32) + LIN(32 * 7 * 7, 10),
     ),  # fmt: skip
+    Seed(
+        "digits_cnn.nn", "DigitsCNN", digits_cnn, _rand(2, 1, 8, 8),
+        (1 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + LIN(32 * 4 * 4, 64) + LIN(64, 10),
+    ),  # fmt: skip
+    Seed("iris.nn", "IrisMLP", iris_mlp, _rand(2, 4), LIN(4, 16) + LIN(16, 3)),
     Seed("dropout.nn", "Overfitting", net_overfitting, _rand(2, 1), MORVAN_DROPOUT),
     Seed("dropout.nn", "Dropped", net_dropped, _rand(2, 1), MORVAN_DROPOUT),
     Seed(
@@ -267,7 +285,7 @@ def test_every_example_model_has_a_reference():
 
     found = set()
     for path in sorted((ROOT / "examples").glob("*.nn")):
-        result = analyze(path.read_text(encoding="utf-8"))
+        result = analyze(path.read_text(encoding="utf-8"), path.parent)
         assert result.ok, path.name
         found |= {(path.name, m.name) for m in result.program.models}
     assert found == table | {(g.example, g.model) for g in GRAPH_MODELS}

@@ -1,0 +1,117 @@
+"""``nndsl run``: compile in memory, write the sources into a run folder, and train there by
+importing the very script ``nndsl compile`` writes and calling its ``main``.
+
+There is no second interpreter: flags become the script's own command-line flags, so a run can
+be repeated by hand with ``python train_<model>.py`` in its folder.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from .codegen import HASH_PREFIX
+
+MODEL_MODULE = "model"
+_FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval")
+
+
+def run(args, text: str, report) -> int:
+    from .cli import EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, write_atomic
+    from .compiler import analyze, generate, generate_train
+
+    source = Path(args.file)
+    result = analyze(text, source.parent)
+    report(result.diagnostics)
+    if not result.ok:
+        return EXIT_DIAGNOSTICS
+    trains = result.program.trains
+    if args.model:
+        trains = tuple(t for t in trains if t.model == args.model)
+    if not trains:
+        names = ", ".join(t.model for t in result.program.trains)
+        why = f"has no train section for `{args.model}` (trains: {names})" if names else "has no train section"
+        print(f"nndsl: error: {args.file} {why}; add `train Model on data {{ ... }}`", file=sys.stderr)
+        return EXIT_USAGE
+    ok = True
+    for t in trains:
+        if args.out:
+            run_dir = Path(args.out) / (t.model.lower() if len(trains) > 1 else "")
+        else:
+            run_dir = _fresh(Path("runs") / t.model.lower())
+        refusal = _refuse(run_dir)
+        if refusal:
+            print(f"nndsl: error: {refusal}", file=sys.stderr)
+            return EXIT_USAGE
+        data_dir = Path(os.path.relpath(source.parent.resolve(), run_dir.resolve())).as_posix()
+        write_atomic(run_dir / f"{MODEL_MODULE}.py", generate(result.program, source.name))
+        script = run_dir / f"{t.script}.py"
+        write_atomic(script, generate_train(t, source.name, MODEL_MODULE, data_dir=data_dir))
+        write_atomic(run_dir / source.name, text)
+        argv = ["--out-dir", str(run_dir)]
+        for flag in _FLAGS:
+            value = getattr(args, flag, None)
+            if value is not None:
+                argv += ["--" + flag.replace("_", "-"), str(value)]
+        if args.quiet:
+            argv.append("--quiet")
+        print(f"{t.model}: run folder {run_dir}", file=sys.stderr)
+        ok = _execute(script, argv) and ok
+    return EXIT_OK if ok else EXIT_DIAGNOSTICS
+
+
+def _fresh(base: Path) -> Path:
+    """``base/<date-time>``, with a suffix when a run of the same second exists."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = base / stamp, 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{n}"
+    return path
+
+
+def _refuse(run_dir: Path) -> str | None:
+    """Why ``run_dir`` must not be used: it holds files a run did not write."""
+    if not run_dir.exists():
+        return None
+    if not run_dir.is_dir():
+        return f"{run_dir} exists and is not a folder"
+    entries = list(run_dir.iterdir())
+    model = run_dir / f"{MODEL_MODULE}.py"
+    if entries and not (
+        model.is_file() and HASH_PREFIX in model.read_text(encoding="utf-8", errors="replace")[:400]
+    ):
+        return f"{run_dir} is not empty and is not an earlier run's folder; choose another --out"
+    return None
+
+
+def _execute(script: Path, argv: list[str]) -> bool:
+    """Import the script from its folder and run ``main(parse_args(argv))``."""
+    folder = str(script.parent.resolve())
+    saved = sys.modules.pop(MODEL_MODULE, None)
+    sys.path.insert(0, folder)
+    try:
+        spec = importlib.util.spec_from_file_location(script.stem, script)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # dataclasses look their module up here
+        spec.loader.exec_module(module)
+        module.main(module.parse_args(argv))
+        return True
+    except KeyboardInterrupt:
+        raise
+    except SystemExit as exit_:
+        return exit_.code in (0, None)
+    except Exception:
+        print("nndsl: training failed:", file=sys.stderr)
+        traceback.print_exc()
+        return False
+    finally:
+        sys.path.remove(folder)
+        sys.modules.pop(script.stem, None)
+        sys.modules.pop(MODEL_MODULE, None)
+        if saved is not None:
+            sys.modules[MODEL_MODULE] = saved
