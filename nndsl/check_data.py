@@ -46,6 +46,7 @@ class ArchiveType:
 
     arrays: dict
     path: str
+    numpy: bool  # npz (numpy arrays, converted with torch.from_numpy) or pt (torch tensors)
 
 
 @dataclass
@@ -403,14 +404,14 @@ class DataRules:
             if name == "npz":
                 return (
                     Value(
-                        ArchiveType(datafiles.inspect_npz(rel, self.base), rel), f"np.load({where})"
+                        ArchiveType(datafiles.inspect_npz(rel, self.base), rel, True), f"np.load({where})"
                     ),
                     None,
                 )
             found = datafiles.inspect_pt(rel, self.base)
             code = f"torch.load({where}, weights_only=True)"
             if isinstance(found, dict):
-                return Value(ArchiveType(found, rel), code), None
+                return Value(ArchiveType(found, rel, False), code), None
             return _array(found, code)
         except datafiles.DataFileError as err:
             hint = err.help
@@ -430,7 +431,7 @@ class DataRules:
                             help=suggest(key, arch.arrays) or f"it has: {names}")  # fmt: skip
         arr = arch.arrays[key]
         code = f"{b.code}[{literal(key).code}]"
-        if b.code.startswith("np.load") or "np" in b.code.split("(")[0]:
+        if arch.numpy:
             code = f"torch.from_numpy({code})"
         lo = getattr(arr, "min", None)
         return Value(Tensor(tuple(arr.shape), arr.dtype), code), (

@@ -278,3 +278,5 @@ class TrainIR:
     monitor: str  # metric that decides the best weights: val_loss, or loss without validation
     drop_last: bool = False
     shuffle: bool = True
+    # for `nndsl check`: (parameter, shape, the init rule that sets it, its optimizer group)
+    table: tuple[tuple[str, tuple, str, str], ...] = ()

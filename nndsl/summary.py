@@ -7,7 +7,23 @@ from .shapes import fmt_shape
 
 
 def summary_table(program: ir.ProgramIR) -> str:
-    return "\n".join(_model_table(m) for m in program.models)
+    tables = [_model_table(m) for m in program.models]
+    tables += [_train_table(t) for t in program.trains]
+    return "\n".join(tables)
+
+
+def _train_table(t: ir.TrainIR) -> str:
+    """Which rule initialises each parameter and which optimizer group holds it."""
+    head = ("Parameter", "Shape", "Init", "Optimizer group")
+    rows = [(name, fmt_shape(shape), init, group) for name, shape, init, group in t.table]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)]
+    out = [t.summary.removesuffix(".")]
+    for cells in [head, None, *rows]:
+        if cells is None:
+            out.append("  " + "-" * (sum(widths) + 6))
+        else:
+            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    return "\n".join(out) + "\n"
 
 
 def _model_table(m: ir.ModelInfo) -> str:

@@ -107,6 +107,19 @@ class _Builder:
             monitor="val_loss" if has_val else "loss",
             drop_last=self.data.drop_last,
             shuffle=self.data.shuffle,
+            table=self.table(groups),
+        )
+
+    def table(self, groups: tuple[ir.ParamSet, ...]) -> tuple:
+        """Each trainable parameter with the rule that initialises it and its group."""
+        from .parameters import model_tensors
+
+        owner = getattr(self, "init_owner", {})
+        group_of = {n: g.source for g in groups for n in g.names}
+        return tuple(
+            (t.name, t.shape, owner.get(t.name, "PyTorch default"), group_of.get(t.name, "default"))
+            for t in model_tensors(self.model)
+            if t.trainable
         )
 
     def summary(self, loss: str, opt: str, other: dict) -> str:

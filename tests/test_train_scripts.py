@@ -129,3 +129,126 @@ def test_eval_reloads_saved_weights(tmp_path, capsys):
     assert nndsl(["run", str(path), "--out", str(tmp_path / "b"), "--eval", str(weights)]) == 0
     printed = capsys.readouterr().out.split()
     assert float(printed[printed.index("accuracy") + 1]) == pytest.approx(float(trained["val_accuracy"]), abs=1e-4)
+
+
+# ---- init rules and optimizer groups, as checked and as run ----------------------------------
+
+
+def load_scripts(path, folder):
+    """Write the model and training scripts of ``path`` into ``folder`` and import them."""
+    import importlib.util
+
+    from compiled import compile_file
+
+    code, _ = compile_file(path)
+    (folder / "model.py").write_text(code, encoding="utf-8")
+    modules = {}
+    sys.path.insert(0, str(folder))
+    try:
+        for name, text in train_scripts(path):
+            (folder / name).write_text(text, encoding="utf-8")
+            spec = importlib.util.spec_from_file_location(name[:-3], folder / name)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+            modules[name[:-3]] = module
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("model", None)
+    return modules
+
+
+def test_check_prints_each_parameters_init_rule_and_group(capsys):
+    assert nndsl(["check", str(EXAMPLES[0].parent / "mlp.nn")]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if "  (" in line}
+    assert "Linear.weight ~ kaiming_uniform" in rows["hidden.weight"]
+    assert "out.weight ~ normal(0, 0.01)" in rows["out.weight"]  # the later rule wins
+    assert "Linear.bias = 0" in rows["out.bias"] and ".bias: weight_decay=0" in rows["out.bias"]
+    assert rows["hidden.weight"].rstrip().endswith("default")
+
+
+def test_init_rules_and_groups_take_effect(tmp_path):
+    import torch
+
+    module = load_scripts(EXAMPLES[0].parent / "mlp.nn", tmp_path)["train_mlp"]
+    cfg = module.parse_args([])
+    torch.manual_seed(0)
+    model = module.MLP().requires_grad_(False)
+    module.init_weights(model)
+    model.requires_grad_(True)
+    assert float(model.out.weight.detach().std()) == pytest.approx(0.01, rel=0.2)
+    hidden = model.hidden.weight.detach()
+    assert float(hidden.abs().max()) <= (6 / 20) ** 0.5  # kaiming bound, fan_in 20
+    assert float(hidden.std()) > 0.1  # not the 0.01 rule
+    assert model.hidden.bias.abs().max() == 0 and model.out.bias.abs().max() == 0
+    optimizer = module.build_optimizer(model, cfg)
+    decays = [(len(g["params"]), g["weight_decay"]) for g in optimizer.param_groups]
+    assert decays == [(2, 0), (2, 0)]  # the biases' group, then the rest with SGD's default 0
+    ids = [id(p) for g in optimizer.param_groups for p in g["params"]]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())  # each exactly once
+
+
+def test_keep_mask_zeroes_small_weights(tmp_path):
+    import torch
+
+    source = tmp_path / "masked.nn"
+    source.write_text(
+        "model M(x: [4]) { a = Linear(50) ReLU() b = Linear(1) }\n"
+        "data d { x = randn(8, 4) y = randn(8, 1) }\n"
+        "train M on d {\n loss mse\n"
+        " optimizer sgd(lr=0.1) { layers[0].weight: weight_decay=0.5 }\n"
+        " init { layers[0].weight ~ uniform(-10, 10) keep abs(w) >= 5 }\n}\n",
+        encoding="utf-8",
+    )
+    module = load_scripts(source, tmp_path)["train_m"]
+    model = module.M()
+    module.init_weights(model)
+    w = model.a.weight
+    assert ((w == 0) | (w.abs() >= 5)).all() and (w == 0).any() and (w != 0).any()
+    optimizer = module.build_optimizer(model, module.parse_args([]))
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.5, 0]
+    assert optimizer.param_groups[0]["params"][0] is model.a.weight
+
+
+def test_file_data_and_every_training_option_run(tmp_path, capsys):
+    """npy, npz and pt data; bf16 and fp16 autocast, accumulation, clipping, three schedulers,
+    early stopping, max steps: each combination trains and writes its metrics."""
+    import numpy as np
+    import torch
+
+    g = np.random.default_rng(0)
+    x = g.normal(size=(64, 3)).astype(np.float32)
+    y = (x.sum(1) > 0).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "d.npz", feats=x, labels=y)
+    torch.save({"x": torch.from_numpy(x), "y": torch.from_numpy(y)}, tmp_path / "d.pt")
+    torch.save(torch.from_numpy(y), tmp_path / "y.pt")
+    source = tmp_path / "files.nn"
+    source.write_text(
+        """
+model M(x: [3]) { Linear(16) ReLU() out = Linear(2) }
+model M2(x: [3]) { Linear(2) }
+model M3(x: [3]) { Linear(2) }
+data a { x = npy("x.npy") y = pt("y.pt") batch 16 }
+data b { z = npz("d.npz") x = z["feats"] y = z["labels"] batch 16 }
+data c { t = pt("d.pt") x = t["x"] y = t["y"] batch 16 drop_last true shuffle false }
+train M on a {
+    loss cross_entropy epochs 3 precision bf16 accumulate 2 clip 1.0
+    scheduler onecycle(max_lr=0.1) log_every 2
+}
+train M2 on b {
+    loss cross_entropy epochs 30 precision fp16 scheduler reduce_on_plateau(patience=1)
+    deterministic true early_stop loss, patience=1, min_delta=10
+}
+train M3 on c { loss cross_entropy steps 5 optimizer rmsprop(lr=0.01, alpha=0.9) seed 3 }
+""",
+        encoding="utf-8",
+    )
+    assert nndsl(["run", str(source), "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "step 2: loss" in out  # log_every
+    assert "early stop: loss has not improved for 1 epochs" in out
+    assert int(last_metrics(tmp_path / "r" / "m")["epoch"]) == 3
+    assert int(last_metrics(tmp_path / "r" / "m2")["epoch"]) == 2  # min_delta 10: never better
+    assert int(last_metrics(tmp_path / "r" / "m3")["epoch"]) == 2  # 3 + 2 of 4 steps per epoch
+    assert float(last_metrics(tmp_path / "r" / "m")["accuracy"]) > 0.6
