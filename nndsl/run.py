@@ -104,6 +104,8 @@ def _execute(script: Path, argv: list[str]) -> bool:
     except KeyboardInterrupt:
         raise
     except SystemExit as exit_:
+        if isinstance(exit_.code, str):
+            print(f"nndsl: {exit_.code}", file=sys.stderr)
         return exit_.code in (0, None)
     except Exception:
         print("nndsl: training failed:", file=sys.stderr)

@@ -252,3 +252,9 @@ train M3 on c { loss cross_entropy steps 5 optimizer rmsprop(lr=0.01, alpha=0.9)
     assert int(last_metrics(tmp_path / "r" / "m2")["epoch"]) == 2  # min_delta 10: never better
     assert int(last_metrics(tmp_path / "r" / "m3")["epoch"]) == 2  # 3 + 2 of 4 steps per epoch
     assert float(last_metrics(tmp_path / "r" / "m")["accuracy"]) > 0.6
+
+
+def test_zero_epochs_is_refused_not_an_endless_run(tmp_path, capsys):
+    path = EXAMPLES[0].parent / "add.nn"
+    assert nndsl(["run", str(path), "--out", str(tmp_path), "--epochs", "0"]) == 1
+    assert "positive number of --epochs or --max-steps" in capsys.readouterr().err
