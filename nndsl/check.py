@@ -60,7 +60,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         for name, block in self.blocks.items():
             if name not in self.used_blocks:
                 self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
-        trains = self._trains() if self.trains_defs else ()
+        trains = self._trains() if self.trains_defs or self.data_defs else ()
         return ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains), self.diags
 
     def _trains(self) -> tuple[ir.TrainIR, ...]:
@@ -69,6 +69,11 @@ class Checker(BlockRules, RepeatRules, GraphRules):
 
         data_rules = DataRules(self.diags, self.base)
         datas = {d.name: data_rules.data(d) for d in self.data_defs}
+        used = {t.data for t in self.trains_defs} | {d.validation for d in datas.values()}
+        for d in self.data_defs:
+            if d.name not in used:
+                self._warn("W0402", f"data `{d.name}` is never used", d.name_span,
+                           help=f"train a model on it: `train Model on {d.name} {{ ... }}`")  # fmt: skip
         rules = TrainRules(self.diags, self.model_infos, datas)
         rules.lines = self.lines
         out, seen = [], {}

@@ -22,7 +22,7 @@ from .tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 
 MAX_INLINE = 100_000  # numbers written inline in one data section
 MAX_GENERATED = 100_000_000  # elements one generated tensor may hold
-DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation")
+DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
 FILE_READERS = ("csv", "npy", "npz", "pt")
 GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")
 
@@ -68,6 +68,9 @@ class DataInfo:
     seed: int = 0
     split: float = 0.0
     validation: str | None = None
+    stream: bool = False
+    plan: object = None  # check_stream.StreamPlan of a streamed section
+    file_bytes: int = 0
     setting_spans: dict[str, s.Span] = field(default_factory=dict)
 
 
@@ -111,6 +114,12 @@ class DataRules:
         for st in node.stmts:
             if isinstance(st, s.Setting):
                 self._setting(st, info)
+        if info.stream:
+            from .check_stream import StreamPlan
+
+            info.plan = StreamPlan()
+        for st in node.stmts:
+            if isinstance(st, s.Setting):
                 continue
             if st.name in env:
                 self._error("E0109", f"`{st.name}` is defined twice in data `{node.name}`",
@@ -138,13 +147,26 @@ class DataRules:
                     info.ranges[st.name] = rng
                 comment = f"  # {fmt_shape(v.py.shape)}" if v.py.shape else ""
                 info.lines.append(f"{st.name} = {v.code}{comment}")
+                if info.plan is not None:
+                    rows = f"  # {fmt_shape(('B', *v.py.shape[1:]))}" if v.py.shape else ""
+                    self._stream(info, st, v.code, rows)
             elif isinstance(v.py, (TableType, ArchiveType)):
                 info.lines.append(f"{st.name} = {v.code}")
+                if info.plan is not None:
+                    self._stream(info, st, v.code, None)
             else:
                 self._error("E0106", f"a data value must be a tensor, not {describe(v.py)}",
                             st.value.span)  # fmt: skip
         self._samples(info)
         return info
+
+    def _stream(self, info: DataInfo, st: s.DataAssign, code: str, comment: str) -> None:
+        from .check_stream import stream_line
+
+        try:
+            stream_line(info.plan, st, code, comment)
+        except EvalError as err:
+            self._error(err.code, err.message, err.span, help=err.help)
 
     # ---- settings -----------------------------------------------------------------------
 
@@ -172,7 +194,7 @@ class DataRules:
         except EvalError as err:
             self._error("E0106", err.message, err.span, help=err.help)
             return
-        want = {"batch": "int", "seed": "int", "split": "float"}.get(st.name, "bool")
+        want = {"batch": "int", "seed": "int", "split": "float"}.get(st.name, "bool")  # else bool
         ok = (
             isinstance(v, bool) if want == "bool"
             else isinstance(v, int) and not isinstance(v, bool) if want == "int"

@@ -56,10 +56,11 @@ def render_train(t: ir.TrainIR, source_name: str, model_module: str, data_dir: s
         "source": comment_safe(source_name),
         "model_module": model_module,
         "datas": datas,
-        "numpy": bool({"npy", "npz"} & set(t.readers)),
+        "numpy": bool({"npy", "npz"} & set(t.readers)) or any("np.load" in line for d in datas for line in d.sources),
         "drop_last": t.drop_last,
         "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
         "improved": _improved(t.early_stop),
+        "stream": t.data.stream,
     }
     sets = {
         "init": [_param_set(p, False) for p in t.init],

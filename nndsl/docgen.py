@@ -1,7 +1,10 @@
-"""The layer and function references in docs/LANGUAGE.md, written from the registry and the
-function table so the two cannot drift."""
+"""The reference tables in docs/LANGUAGE.md, written from the tables the compiler itself uses
+(the layer registry, the built-in functions, and the losses, optimizers, schedulers and init
+functions of a train section) so that the docs cannot drift from the code."""
 
 from __future__ import annotations
+
+import re
 
 from .layers import ALL, REQUIRED, Layer
 
@@ -50,6 +53,66 @@ def function_table() -> str:
     return "\n".join(rows) + "\n"
 
 
+# What each kind of ``Spec.extra`` means to a reader; a new kind without an entry here fails
+# the docs test instead of being left out.
+LOSS_TARGETS = {
+    "regression": "float32, shaped like the output",
+    "classes": "int64 class ids 0 .. C - 1, one per sample",
+    "binary": "0 .. 1, shaped like the output",
+    "binary_logits": "0 .. 1, shaped like the output",
+}
+SCHEDULER_STEPS = {
+    "epoch": "after each epoch",
+    "batch": "after each optimizer step",
+    "plateau": "after each epoch, with the monitored loss",
+}
+
+
+def _init_dims(extra: str) -> str:
+    return "any" if int(extra) == 0 else f"{int(extra)} or more dims"
+
+
+def _table_kinds() -> dict:
+    """Per train table: its rows' source, the header and the last column drawn from ``extra``."""
+    from .train_tables import INITS, LOSSES, OPTIMIZERS, SCHEDULERS
+
+    return {
+        "losses": (LOSSES, ("Loss", "PyTorch", "Compares", "Targets"), LOSS_TARGETS.__getitem__),
+        "optimizers": (OPTIMIZERS, ("Optimizer", "PyTorch", "What it is"), None),
+        "schedulers": (SCHEDULERS, ("Scheduler", "PyTorch", "What it does", "Steps"),
+                       SCHEDULER_STEPS.__getitem__),
+        "inits": (INITS, ("Init", "PyTorch", "What it draws", "Tensors"), _init_dims),
+    }  # fmt: skip
+
+
+TRAIN_TABLES = ("losses", "optimizers", "schedulers", "inits")
+
+
+def markers(name: str) -> tuple[str, str]:
+    """The start and end markers of a generated table."""
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+def _dsl_literals(signature: str) -> str:
+    """Python's spelling of true, false and none in a signature, as a .nn file writes them."""
+    return re.sub(r"\b(True|False|None)\b", lambda m: m.group(0).lower(), signature)
+
+
+def train_table(name: str) -> str:
+    """Markdown: one row per entry of a train section's table (``losses``, ``optimizers``,
+    ``schedulers`` or ``inits``), from :func:`nndsl.train_tables.spec_rows`."""
+    from .train_tables import spec_rows
+
+    table, head, last = _table_kinds()[name]
+    rows = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for (sig, torch, doc), spec in zip(spec_rows(table), table.values()):
+        cells = [f"`{_dsl_literals(sig)}`", f"`{torch}`", doc]
+        if last is not None:
+            cells.append(last(spec.extra))
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
 def _replace(document: str, start: str, end: str, table: str) -> str:
     head, rest = document.split(start, 1)
     _, tail = rest.split(end, 1)
@@ -59,4 +122,7 @@ def _replace(document: str, start: str, end: str, table: str) -> str:
 def splice(document: str) -> str:
     """The document with the text between each pair of markers replaced by a fresh table."""
     document = _replace(document, START, END, layer_table())
-    return _replace(document, FUNCTIONS_START, FUNCTIONS_END, function_table())
+    document = _replace(document, FUNCTIONS_START, FUNCTIONS_END, function_table())
+    for name in TRAIN_TABLES:
+        document = _replace(document, *markers(name), train_table(name))
+    return document

@@ -241,6 +241,8 @@ class DataCode:
     samples: int
     random: bool
     seed: int
+    sources: tuple[str, ...] = ()  # a streamed section: files opened once, memory-mapped
+    stream: bool = False  # then ``lines`` compute one batch from rows ``idx``
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,10 @@ class _Builder:
         returns.append((TARGET, self.target_code(data)))
         if data.samples is None:
             raise self.Reported
+        if data.plan is not None:
+            plan = data.plan
+            return ir.DataCode(data.name, tuple(plan.lines), tuple(returns), data.samples, False,
+                               data.seed, tuple(plan.sources), True)  # fmt: skip
         return ir.DataCode(
             data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
         )
@@ -377,4 +381,4 @@ class _Builder:
             F("out_dir", "str", '"."', "where weights, metrics and plots go"),
             F("eval", "str", '""', "evaluate these saved weights instead of training"),
             F("quiet", "bool", "False", "no progress bars"),
-        )
+        ) + ((F("workers", "int", "2", "processes reading streamed data"),) if self.data.stream else ())

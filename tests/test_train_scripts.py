@@ -258,3 +258,54 @@ def test_zero_epochs_is_refused_not_an_endless_run(tmp_path, capsys):
     path = EXAMPLES[0].parent / "add.nn"
     assert nndsl(["run", str(path), "--out", str(tmp_path), "--epochs", "0"]) == 1
     assert "positive number of --epochs or --max-steps" in capsys.readouterr().err
+
+
+def test_streamed_data_trains_exactly_like_data_in_memory(tmp_path, capsys):
+    """`stream true` reads memory-mapped rows through a DataLoader; with the same order of
+    samples the losses are those of the same data held in memory."""
+    import numpy as np
+    import torch
+
+    g = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", (g.random((300, 1, 4, 4)) * 255).astype(np.uint8))
+    np.save(tmp_path / "y.npy", g.integers(0, 3, 300))
+    torch.save({"x": torch.from_numpy(g.normal(size=(300, 16)).astype(np.float32))}, tmp_path / "f.pt")
+    body = """
+    pixels = npy("x.npy")
+    x = reshape(float(pixels) / 255, -1, 16) * 2 - 1
+    y = npy("y.npy")
+    batch 32
+    shuffle false{stream}
+"""
+    source = tmp_path / "s.nn"
+    source.write_text(
+        "model A(x: [16]) { Linear(8) ReLU() Linear(3) }\n"
+        "model B(x: [16]) { Linear(8) ReLU() Linear(3) }\n"
+        "data memory {" + body.format(stream="") + "}\n"
+        "data streamed {" + body.format(stream="\n    stream true") + "}\n"
+        "train A on memory { loss cross_entropy epochs 2 }\n"
+        "train B on streamed { loss cross_entropy epochs 2 }\n",
+        encoding="utf-8",
+    )
+    assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    script = (tmp_path / "r" / "b" / "train_b.py").read_text(encoding="utf-8")
+    assert 'np.load(data_dir / "x.npy", mmap_mode="r")' in script and "DataLoader(" in script
+    a, b = last_metrics(tmp_path / "r" / "a"), last_metrics(tmp_path / "r" / "b")
+    assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-6)
+    assert a["accuracy"] == b["accuracy"]
+
+
+def test_streamed_data_refuses_what_mixes_samples(tmp_path):
+    from nndsl.compiler import analyze
+
+    import numpy as np
+
+    np.save(tmp_path / "x.npy", np.zeros((10, 4), dtype=np.float32))
+    (tmp_path / "t.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    text = (
+        'data d { x = npy("x.npy") m = mean(x, 0) t = csv("t.csv") w = randn(10, 4) '
+        "y = x[:, 0] stream true }\n"
+    )
+    result = analyze(text, tmp_path)
+    refused = [d.span.column for d in result.diagnostics if d.code == "E0409"]
+    assert refused == [text.index(f) + 1 for f in ("mean", "csv(", "randn")]
