@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
@@ -46,6 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="the .nn source file")
     c.add_argument("-o", "--output", default="-", help="output .py file; `-` (default) for stdout")
     c.add_argument("--format", **fmt)
+    c.add_argument(
+        "--force", action="store_true", help="overwrite generated files even if edited by hand"
+    )
+    c.add_argument(
+        "--diff",
+        action="store_true",
+        help="print how the files on disk would change; write nothing",
+    )
+    c.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if a file on disk is missing or out of date; write nothing",
+    )
     c.add_argument(
         "--no-train",
         action="store_true",
@@ -166,8 +178,31 @@ def _compile(args, text: str) -> int:
     for t in trains:
         script = generate_train(t, source.name, out.stem, data_dir=Path(data_dir).as_posix())
         files.append((out.parent / f"{t.script}.py", script))
-    for path, text_out in files:
-        write_atomic(path, text_out)
+    return _write_outputs(files, args)
+
+
+def _write_outputs(files: list[tuple[Path, str]], args) -> int:
+    """Write (or with --check/--diff, compare) the generated files; never a file nndsl did not
+    write, and a hand-edited one only with --force."""
+    from . import outputs
+
+    planned = outputs.plan(files)
+    if args.check or args.diff:
+        stale = [p for p in planned if p.changes]
+        for p in stale:
+            if args.diff:
+                sys.stdout.write(outputs.diff(p))
+            else:
+                print(f"{p.path} is out of date ({p.state})", file=sys.stderr)
+        return EXIT_DIAGNOSTICS if stale and args.check else EXIT_OK
+    refused = outputs.refusals(planned, args.force)
+    for line in refused:
+        print(f"nndsl: error: {line}", file=sys.stderr)
+    if refused:
+        return EXIT_DIAGNOSTICS
+    for p in planned:
+        if p.changes:
+            outputs.write_atomic(p.path, p.text)
     return EXIT_OK
 
 
@@ -187,21 +222,6 @@ def _check(args, text: str) -> int:
         return EXIT_DIAGNOSTICS
     sys.stdout.write(summary_table(result.program))
     return EXIT_OK
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 _COMMANDS = {"compile": _compile, "check": _check, "run": _run}

@@ -21,7 +21,8 @@ _FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval")
 
 
 def run(args, text: str, report) -> int:
-    from .cli import EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE, write_atomic
+    from .cli import EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE
+    from .outputs import write_atomic
     from .compiler import analyze, generate, generate_train
 
     source = Path(args.file)

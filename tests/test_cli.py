@@ -209,3 +209,61 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash(tmp_path):
     proc = nndsl_cli("check", "deep.nn", cwd=tmp_path)
     assert proc.returncode == 1
     assert "error[E0005]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- hand edits: never lost ------------------------------------------------------------------
+
+
+def _compile(tmp_path, *flags):
+    return nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "out/model.py", *flags, cwd=tmp_path)
+
+
+def test_recompiling_an_unedited_file_replaces_it(tmp_path):
+    assert _compile(tmp_path).returncode == 0
+    model = tmp_path / "out" / "model.py"
+    stale = model.read_text(encoding="utf-8").replace("nn.Linear(2, 8)", "nn.Linear(2, 9)")
+    from nndsl.codegen import with_header
+
+    body = stale.split("\n", 3)[3]
+    model.write_text(with_header(body, "add.nn"), encoding="utf-8")  # as an older nndsl wrote it
+    assert _compile(tmp_path).returncode == 0
+    assert "nn.Linear(2, 8)" in model.read_text(encoding="utf-8")
+
+
+def test_a_hand_edited_file_is_kept_until_forced(tmp_path):
+    assert _compile(tmp_path).returncode == 0
+    model = tmp_path / "out" / "model.py"
+    train = tmp_path / "out" / "train_addnet.py"
+    edited = model.read_text(encoding="utf-8") + "\n# my note\n"
+    model.write_text(edited, encoding="utf-8")
+    train.unlink()
+    proc = _compile(tmp_path)
+    assert proc.returncode == 1
+    assert "has been edited since nndsl wrote it" in proc.stderr and "--force" in proc.stderr
+    assert model.read_text(encoding="utf-8") == edited
+    assert not train.exists()  # nothing is written when one file is refused
+    diff = _compile(tmp_path, "--diff")
+    assert diff.returncode == 0 and "-# my note" in diff.stdout
+    assert model.read_text(encoding="utf-8") == edited
+    assert _compile(tmp_path, "--force").returncode == 0
+    assert "# my note" not in model.read_text(encoding="utf-8") and train.exists()
+
+
+def test_a_file_nndsl_did_not_write_is_never_overwritten(tmp_path):
+    mine = tmp_path / "out" / "model.py"
+    mine.parent.mkdir()
+    mine.write_text("print('my own code')\n", encoding="utf-8")
+    for flags in ((), ("--force",)):
+        proc = _compile(tmp_path, *flags)
+        assert proc.returncode == 1 and "was not written by nndsl" in proc.stderr
+        assert mine.read_text(encoding="utf-8") == "print('my own code')\n"
+
+
+def test_check_flag_reports_stale_files(tmp_path):
+    assert _compile(tmp_path, "--check").returncode == 1  # nothing written yet
+    assert not (tmp_path / "out").exists()
+    assert _compile(tmp_path).returncode == 0
+    assert _compile(tmp_path, "--check").returncode == 0
+    (tmp_path / "out" / "train_addnet.py").unlink()
+    proc = _compile(tmp_path, "--check")
+    assert proc.returncode == 1 and "train_addnet.py is out of date" in proc.stderr
