@@ -15,7 +15,7 @@ from .bind import layer_args
 from .check_blocks import BlockRules
 from .check_graph import GraphRules, annotation_of, tensor_of, type_text
 from .check_repeat import RepeatRules
-from .diagnostics import Diagnostic, Label
+from .diagnostics import Diagnostic, Label, source_lines
 from .flow import Built, Flow, Reported, Scope, Shared, declared_names, from_label
 from .flow import is_int, kind_of, nested_rows
 from .layers import REGISTRY, Layer, check_rank, complete_args
@@ -41,7 +41,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
     def __init__(self, program: s.Program, source: str, base=None):
         self.program = program
         self.base = base
-        self.lines = source.splitlines()
+        self.lines = source_lines(source)
         self.diags: list[Diagnostic] = []
         self.blocks: dict[str, s.Block] = {}
         self.block_classes: dict[ir.ClassDef, str] = {}  # body (name "") -> class name

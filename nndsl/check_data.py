@@ -330,6 +330,8 @@ class DataRules:
             v = evaluate(a.value, {}).py
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise EvalError(f"`{what}` takes numbers here", a.value.span, "E0106")
+            if not math.isfinite(v):
+                raise EvalError(f"`{what}` takes finite numbers, not {v}", a.value.span, "E0107")
             out.append(v)
         return out
 
@@ -345,6 +347,7 @@ class DataRules:
                     "write `linspace(start, end, steps)` with steps >= 1", e.span, "E0106"
                 )
             a, b, n = nums
+            self._dims([n], e)
             return Value(Tensor((n,), "float32"), f"torch.linspace({a!r}, {b!r}, {n})", ATOM), (
                 min(a, b),
                 max(a, b),
@@ -356,10 +359,12 @@ class DataRules:
                     e.span,
                     "E0106",
                 )
-            start, end, step = ([0] + nums + [1])[1:4] if len(nums) == 1 else (nums + [1])[:3]
+            start, end, step = ([0] + nums + [1])[:3] if len(nums) == 1 else (nums + [1])[:3]
             if step == 0:
                 raise EvalError("`arange` needs a step other than 0", e.span, "E0107")
             n = max(0, math.ceil((end - start) / step))
+            if n > MAX_GENERATED:
+                self._dims([n], e)
             if n < 1:
                 raise EvalError(
                     f"`arange` from {start} to {end} by {step} is empty", e.span, "E0107"
@@ -381,6 +386,9 @@ class DataRules:
             low, high, *dims = nums
             if high <= low:
                 raise EvalError("`randint` needs high > low", e.span, "E0107")
+            if low < -(2**63) or high > 2**63 - 1:
+                raise EvalError("`randint` draws int64 values: low and high lie within ±2**63",
+                                e.span, "E0107")  # fmt: skip
             self._dims(dims, e)
             info.random = True
             shape = ", ".join(map(str, dims))

@@ -41,6 +41,8 @@ class RepeatRules:
                 self._error("E0115", "layers inside `repeat` cannot be named or shared", span,
                             help="move them into a `block` and repeat the block")  # fmt: skip
                 return None
+        if flow.shape is None:  # an earlier error: the sizes coming in are unknown
+            return None
         iterations, rows, total = [], [], 0
         out = flow
         for k in range(count.py):

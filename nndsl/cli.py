@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, help="override the batch size")
     r.add_argument("--lr", type=float, help="override the learning rate")
     r.add_argument("--eval", metavar="WEIGHTS", help="evaluate saved weights instead of training")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint of the --out folder (default: the newest run)",
+    )
+    r.add_argument(
+        "--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N optimizer steps"
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     r.add_argument("--format", **fmt)
     return parser

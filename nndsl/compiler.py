@@ -6,10 +6,12 @@ Each stage is a pure function of the previous stage's value. Nothing here import
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
 from . import codegen, ir
+from . import syntax as s
 from .check import check
 from .diagnostics import CompileError, Diagnostic, has_errors, sort
 from .formatting import black_format
@@ -33,14 +35,18 @@ def analyze(text: str, base: Path | None = None) -> Analysis:
     the .nn file; the working directory when None)."""
     enabled = gc.isenabled()
     gc.disable()  # the syntax tree is acyclic; collection passes only slow large files down
+    program = None
     try:
         try:
             program = parse(text)
+            deep = _nesting(text, program)
+            if deep is not None:
+                return Analysis(None, [deep])
             checked, diagnostics = check(program, text, base)
         except CompileError as err:
             return Analysis(None, err.diagnostics)
         except RecursionError:
-            return Analysis(None, [_too_deep()])
+            return Analysis(None, [_too_deep(_deepest(program), "")])
     finally:
         if enabled:
             gc.enable()
@@ -48,11 +54,61 @@ def analyze(text: str, base: Path | None = None) -> Analysis:
     return Analysis(None if has_errors(diagnostics) else checked, diagnostics)
 
 
-def _too_deep() -> Diagnostic:
+MAX_NESTING = 50  # brackets and braces inside one another: Python refuses 200 in generated code
+MAX_LOOPS = 20  # `while` loops inside one another: Python's limit on nested blocks
+_BRACKETS = re.compile(r"""#[^\n\r]*|"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*'|[][(){}]""")
+
+
+def _nesting(text: str, program: s.Program) -> Diagnostic | None:
+    """E0005 at the first bracket nested deeper than MAX_NESTING, or the first `while` nested
+    deeper than MAX_LOOPS: code that deep would not compile once generated."""
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        ch = m.group()
+        if ch in "([{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, m.start()) + 1
+                column = m.start() - text.rfind("\n", 0, m.start())
+                span = s.Span(line, column, line, column + 1)
+                return _too_deep(span, f"more than {MAX_NESTING} brackets and blocks deep")
+        elif ch in ")]}":
+            depth -= 1
+    bodies = [(item.forward.body, 1) for item in program.items if getattr(item, "forward", None)]
+    while bodies:
+        body, depth = bodies.pop()
+        for st in body:
+            if isinstance(st, s.While):
+                if depth > MAX_LOOPS:
+                    return _too_deep(st.span, f"more than {MAX_LOOPS} loops deep")
+                bodies.append((st.body, depth + 1))
+    return None
+
+
+def _deepest(program: s.Program | None) -> s.Span | None:
+    """The span of the most deeply nested node of the syntax tree, found without recursion."""
+    best, best_depth = None, 0
+    stack = [(program, 0)] if program is not None else []
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend((x, depth) for x in reversed(node))
+            continue
+        if not is_dataclass(node) or isinstance(node, s.Span):
+            continue
+        span = getattr(node, "span", None)
+        if isinstance(span, s.Span) and depth > best_depth:
+            best, best_depth = span, depth
+        stack.extend((getattr(node, f.name), depth + 1) for f in reversed(fields(node)))
+    return best
+
+
+def _too_deep(span: s.Span | None, label: str) -> Diagnostic:
     return Diagnostic(
         "E0005",
         "the program is nested too deeply to check",
-        None,
+        span or s.Span(1, 1, 1, 2),
+        label=label,
         help="split deeply nested expressions or blocks into simpler ones",
     )
 

@@ -189,6 +189,8 @@ def cached(kind: str, path, base, read):
     """``read(file, shown)`` for the file, or its result from the last read when the file's
     modification time and size are unchanged. ``shown`` is the path as the user wrote it."""
     shown = os.fspath(path)
+    if "\0" in shown:  # the system would refuse it with a ValueError
+        raise DataFileError("a file path cannot hold a NUL character")
     file = locate(path, base)
     try:
         st = file.stat()

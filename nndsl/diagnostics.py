@@ -59,6 +59,20 @@ def sort(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 # ---- rendering ------------------------------------------------------------------------------
 
 
+def source_lines(text: str) -> list[str]:
+    """The lines of a source as the parser numbers them: only ``\\n`` ends a line (a ``\\r``
+    before it is dropped), where ``str.splitlines`` would also break at a form feed, ``\\x85``,
+    ``\\u2028`` and other separators that may sit in comments and strings.
+
+    >>> source_lines("a\\fb\\r\\nc\\u2028d\\n")
+    ['a\\x0cb', 'c\\u2028d']
+    """
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def _display_line(text: str) -> str:
     """A source line made safe to print: tabs expanded, control characters shown as escapes."""
     out = []
@@ -76,7 +90,7 @@ def _width(line: str, start: int, end: int) -> tuple[int, int]:
 
 def render_text(diagnostics: list[Diagnostic], source: str, filename: str) -> str:
     """rustc-style rendering with the source line, a caret and labels."""
-    lines = source.splitlines()
+    lines = source_lines(source)
     return "\n".join(_render_one(d, lines, filename) for d in diagnostics)
 
 

@@ -10,6 +10,7 @@ import hashlib
 import os
 import re
 import sys
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import syntax as s
-from .diagnostics import CompileError, Diagnostic
+from .diagnostics import CompileError, Diagnostic, source_lines
 from .fastparse import FastParser, GiveUp
+from .pyexpr import MAX_MAGNITUDE
 from .resources import resource_dir
 
 
@@ -83,9 +85,16 @@ def _cover(first, last) -> s.Span:
     return s.Span(a.line, a.column, b.end_line, b.end_column)
 
 
-def _number(text: str) -> int | float:
-    clean = text.replace("_", "")
-    return int(clean) if clean.isdigit() else float(clean)  # INT is [0-9]+ once `_` is gone
+def _number(tok: Token) -> int | float:
+    clean = tok.value.replace("_", "")
+    if not clean.isdigit():  # INT is [0-9]+ once `_` is gone
+        return float(clean)
+    digits = clean.lstrip("0") or "0"
+    value = int(digits) if len(digits) <= 100 else None  # int() refuses 4,300 digits
+    if value is None or value > MAX_MAGNITUDE:
+        raise CompileError([Diagnostic("E0107", "this number is too large", _span(tok),
+                                       help="no size or count in a network is this large")])  # fmt: skip
+    return value
 
 
 class _ToSyntax(Transformer):
@@ -97,12 +106,25 @@ class _ToSyntax(Transformer):
     # -- expressions
     def int_lit(self, c):
         tok = c[0]
-        return s.Num(_number(tok.value), tok.value, _span(tok))
+        return s.Num(_number(tok), tok.value, _span(tok))
 
     float_lit = int_lit
 
     def str_lit(self, c):
-        return s.Str(pyast.literal_eval(c[0].value), _span(c[0]))
+        tok = c[0]
+        try:
+            with warnings.catch_warnings():  # an unknown escape such as \d keeps its backslash
+                warnings.simplefilter("ignore")
+                value = pyast.literal_eval(tok.value)
+        except (SyntaxError, ValueError) as err:  # \x without hex digits, \N{no such name}
+            reason = str(err).split(": ", 1)[-1].split(" (<unknown>")[0]
+            value = None
+        else:
+            reason = "a lone surrogate is not a character"
+        if value is None or any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise CompileError([Diagnostic("E0002", f"invalid escape in a string: {reason}",
+                                           _span(tok), help="write a backslash as `\\\\`")])  # fmt: skip
+        return s.Str(value, _span(tok))
 
     def true_lit(self, c):
         return s.Const(True, _span(c[0]))
@@ -240,7 +262,7 @@ class _ToSyntax(Transformer):
     # -- definitions
     def dim(self, c):
         tok = c[0]
-        value = _number(tok.value) if tok.type == "INT" else tok.value
+        value = _number(tok) if tok.type == "INT" else tok.value
         return s.DimDecl(value, _span(tok))
 
     def shape(self, c):
@@ -308,7 +330,7 @@ class _ToSyntax(Transformer):
             elif tok.type == "MINUS":
                 negative = True
             elif tok.type == "INT":
-                parts.append(-_number(tok.value) if negative else _number(tok.value))
+                parts.append(-_number(tok) if negative else _number(tok))
                 negative = False
             else:
                 parts.append(tok.value)
@@ -427,7 +449,7 @@ def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
             help=_keyword_hint(text, tok.start_pos) if tok.type == "EQUAL" else None,
         )
     expected = _describe(set(getattr(err, "expected", ()) or ()))
-    lines = text.splitlines() or [""]
+    lines = source_lines(text) or [""]
     last = len(lines)
     end_col = len(lines[-1]) + 1
     return Diagnostic(

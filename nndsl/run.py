@@ -17,7 +17,7 @@ from pathlib import Path
 from .codegen import HASH_PREFIX
 
 MODEL_MODULE = "model"
-_FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval")
+_FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval", "checkpoint_every")
 
 
 def run(args, text: str, report) -> int:
@@ -42,6 +42,12 @@ def run(args, text: str, report) -> int:
     for t in trains:
         if args.out:
             run_dir = Path(args.out) / (t.model.lower() if len(trains) > 1 else "")
+        elif args.resume:
+            run_dir = _newest(Path("runs") / t.model.lower())
+            if run_dir is None:
+                print(f"nndsl: error: no earlier run of {t.model} under runs/ to resume; "
+                      "give its folder with --out", file=sys.stderr)  # fmt: skip
+                return EXIT_USAGE
         else:
             run_dir = _fresh(Path("runs") / t.model.lower())
         refusal = _refuse(run_dir)
@@ -60,6 +66,8 @@ def run(args, text: str, report) -> int:
                 argv += ["--" + flag.replace("_", "-"), str(value)]
         if args.quiet:
             argv.append("--quiet")
+        if args.resume:
+            argv.append("--resume")
         print(f"{t.model}: run folder {run_dir}", file=sys.stderr)
         ok = _execute(script, argv) and ok
     return EXIT_OK if ok else EXIT_DIAGNOSTICS
@@ -73,6 +81,12 @@ def _fresh(base: Path) -> Path:
         n += 1
         path = base / f"{stamp}-{n}"
     return path
+
+
+def _newest(base: Path) -> Path | None:
+    """The most recent run folder under ``base`` (names are date-times, so they sort)."""
+    runs = sorted(p for p in base.glob("*") if p.is_dir()) if base.is_dir() else []
+    return runs[-1] if runs else None
 
 
 def _refuse(run_dir: Path) -> str | None:

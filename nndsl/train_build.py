@@ -380,5 +380,9 @@ class _Builder:
             ),
             F("out_dir", "str", '"."', "where weights, metrics and plots go"),
             F("eval", "str", '""', "evaluate these saved weights instead of training"),
+            F("checkpoint_every", "int", str(other["checkpoint"]),
+              "optimizer steps between checkpoints; 0: after an epoch, at most once a minute"),
+            F("keep_checkpoints", "int", "2", "how many of the newest checkpoints to keep (at least 2)"),
+            F("resume", "bool", "False", "continue from the newest checkpoint in out_dir"),
             F("quiet", "bool", "False", "no progress bars"),
         ) + ((F("workers", "int", "2", "processes reading streamed data"),) if self.data.stream else ())

@@ -3,6 +3,8 @@ gradient handling, device and precision, seed, saving and predictions."""
 
 from __future__ import annotations
 
+import math
+
 from . import syntax as s
 from .pyexpr import EvalError, evaluate, literal
 from .shapes import fmt_shape
@@ -32,6 +34,7 @@ def other_settings(b) -> dict:
     take("log_every", lambda st: r._positive(st), 0)
     take("clip", lambda st: literal(float(r._positive(st, "number", 0))).code, "")
     take("accumulate", lambda st: r._positive(st), 1)
+    take("checkpoint", lambda st: r._positive(st), 0)
     take("device", lambda st: _device(b, st), "auto")
     take("precision", lambda st: r._choice(st, PRECISIONS), "fp32")
     take("compile", lambda st: r._one(st, "bool"), False)
@@ -47,7 +50,7 @@ def other_settings(b) -> dict:
 
 def _device(b, st: s.Setting) -> str:
     v = b.r._one(st, "name")
-    if v in DEVICES or (v.startswith("cuda:") and v[5:].isdigit()):
+    if v in DEVICES or (v.startswith("cuda:") and v[5:].isascii() and v[5:].isdigit()):
         return v
     b.r._error("E0107", f'`device` is auto, cpu, cuda, "cuda:N" or mps; got `{v}`', st.args[0].span)
     raise b.Reported
@@ -55,7 +58,13 @@ def _device(b, st: s.Setting) -> str:
 
 def _save(b, st: s.Setting) -> str:
     v = b.r._one(st, "str")
-    if not v or "/" in v or "\\" in v or v in (".", "..") or not v.endswith((".pt", ".pth")):
+    if (
+        not v.isprintable()  # the name is written into the script as it is, between quotes
+        or any(ch in v for ch in "/\\\"")
+        or v in (".", "..")
+        or len(v.encode("utf-8")) > 255
+        or not v.endswith((".pt", ".pth"))
+    ):
         b.r._error("E0107", "`save` takes a file name ending in .pt, written in the run's output folder",
                    st.args[0].span, help='e.g. `save "add.pt"`')  # fmt: skip
         raise b.Reported
@@ -78,7 +87,7 @@ def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
                     "`patience` is a whole number of epochs, at least 1", a.value.span, "E0107"
                 )
             if a.name == "min_delta" and (
-                isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf
             ):
                 raise EvalError("`min_delta` is a number, at least 0", a.value.span, "E0107")
             patience, delta = (v, delta) if a.name == "patience" else (patience, float(v))

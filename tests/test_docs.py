@@ -156,6 +156,13 @@ def test_every_data_setting_generator_and_file_reader_is_documented():
     assert set(FILE_READERS) - files == set()
 
 
+def test_every_streamed_function_is_documented():
+    from nndsl.check_stream import ROW_WISE, STREAM_READERS
+
+    names = _names_in("Data files")
+    assert (set(ROW_WISE) | set(STREAM_READERS)) - names == set()
+
+
 def test_every_train_setting_and_choice_is_documented():
     from nndsl.train_settings import DEVICES, MONITORED, PRECISIONS
     from nndsl.train_tables import METRICS, TRAIN_SETTINGS
@@ -165,13 +172,15 @@ def test_every_train_setting_and_choice_is_documented():
         assert set(group) - names == set(), group
 
 
-def test_every_script_and_run_flag_is_documented():
+def test_every_script_and_run_flag_is_documented(doc_data):
     """Each Config field (a flag of the training script) and each flag of `nndsl run`."""
     from nndsl.cli import build_parser
 
-    example = ROOT / "examples" / "iris.nn"  # reads a file, so its Config has data_dir too
-    program = analyze(example.read_text(encoding="utf-8"), example.parent).program
-    fields = {f.name for f in program.trains[0].config}
+    fields = set()  # of every training example here, streamed and reading files among them
+    for param in TRAIN_SNIPPETS:
+        program = analyze(param.values[1], doc_data).program
+        fields |= {f.name for t in program.trains for f in t.config}
+    assert {"data_dir", "workers"} <= fields
     section = _section("The training script and `nndsl run`")
     for name in sorted(fields):
         assert f"`--{name.replace('_', '-')}" in section, name

@@ -309,3 +309,13 @@ def test_streamed_data_refuses_what_mixes_samples(tmp_path):
     result = analyze(text, tmp_path)
     refused = [d.span.column for d in result.diagnostics if d.code == "E0409"]
     assert refused == [text.index(f) + 1 for f in ("mean", "csv(", "randn")]
+
+
+def test_run_resume_continues_a_finished_run_for_more_epochs(tmp_path, capsys):
+    path = EXAMPLES[0].parent / "iris.nn"
+    assert nndsl(["run", str(path), "--out", str(tmp_path), "--quiet", "--epochs", "2"]) == 0
+    first = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
+    assert nndsl(["run", str(path), "--out", str(tmp_path), "--quiet", "--epochs", "3", "--resume"]) == 0
+    rows = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 4 and rows[:3] == first  # the two earlier epochs kept, one more trained
+    assert "resuming from" in capsys.readouterr().err

@@ -1,0 +1,170 @@
+"""Training faults: kill -9 and resume, Ctrl-C, damaged or hostile checkpoints, NaN losses.
+
+The generated script runs in its own process (as `python train_<model>.py`); the final weights
+and optimizer state after any number of kills and resumes must equal, bit for bit, those of a
+run that was never interrupted (CPU, same thread count).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from nndsl.cli import main as nndsl
+
+SOURCE = """
+model Net(x: [16]) { Linear(64) ReLU() Dropout(0.3) Linear(64) ReLU() out = Linear(4) }
+data d {
+    x = randn(1200, 16)
+    y = argmax(x[:, 0:4], 1)
+    batch 32
+    split 0.1
+}
+train Net on d {
+    loss cross_entropy
+    optimizer adam(lr=0.003)
+    scheduler step(step_size=1, gamma=0.8)
+    epochs 3
+    checkpoint 10
+}
+"""
+STEPS = 3 * -(-1080 // 32)  # 3 epochs of 34 batches
+
+
+@pytest.fixture(scope="module")
+def scripts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("resume")
+    (folder / "net.nn").write_text(SOURCE, encoding="utf-8")
+    assert nndsl(["compile", str(folder / "net.nn"), "-o", str(folder / "model.py")]) == 0
+    return folder
+
+
+def train(folder, out, *flags, kill_at: int | None = None, interrupt_at: int | None = None):
+    """Run the script; with kill_at, SIGKILL it once it has logged that step (or SIGINT with
+    interrupt_at). Returns the process's exit code and its output."""
+    cmd = [sys.executable, "train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        step = int(line.split()[1].rstrip(":")) if line.startswith("  step ") else None
+        if step is not None and kill_at is not None and step >= kill_at:
+            proc.send_signal(signal.SIGKILL)
+            break
+        if step is not None and interrupt_at is not None and step >= interrupt_at:
+            proc.send_signal(signal.SIGINT)
+            interrupt_at = None
+    lines += proc.stdout.readlines()
+    return proc.wait(timeout=300), "".join(lines)
+
+
+def final_state(out) -> dict:
+    newest = sorted(out.glob("checkpoint-*.pt"))[-1]
+    checkpoint = torch.load(newest, weights_only=True)
+    return {"model": checkpoint["model"], "optimizer": checkpoint["optimizer"], "step": checkpoint["step"]}
+
+
+def same(a, b) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, torch.Tensor):
+        return a.dtype == b.dtype and torch.equal(a, b)
+    return a == b
+
+
+@pytest.fixture(scope="module")
+def reference(scripts):
+    code, output = train(scripts, scripts / "reference")
+    assert code == 0, output
+    state = final_state(scripts / "reference")
+    assert state["step"] == STEPS
+    return state
+
+
+def test_kill_and_resume_gives_the_uninterrupted_weights_bit_for_bit(scripts, reference):
+    rng = random.Random(5)
+    trials = [[rng.randrange(12, STEPS - 5)], [4], [rng.randrange(15, 40), rng.randrange(50, STEPS - 5)]]
+    for n, kills in enumerate(trials):  # mid-epoch, before the first checkpoint, twice
+        out = scripts / f"killed{n}"
+        for at in kills:
+            code, output = train(scripts, out, "--resume", kill_at=at)
+            assert code == -signal.SIGKILL, output
+        code, output = train(scripts, out, "--resume")
+        assert code == 0, output
+        assert same(final_state(out), reference), f"kills at {kills} changed the result"
+
+
+def test_without_the_random_state_resuming_would_differ(scripts, reference):
+    """The companion: a script that forgets to restore torch's RNG (dropout masks) after a
+    resume ends with other weights, so the test above can fail."""
+    text = (scripts / "train_net.py").read_text(encoding="utf-8")
+    broken = text.replace('torch.set_rng_state(rng["torch"])', "pass")
+    assert broken != text
+    (scripts / "train_net.py").write_text(broken, encoding="utf-8")
+    try:
+        out = scripts / "forgetful"
+        assert train(scripts, out, kill_at=25)[0] == -signal.SIGKILL
+        assert train(scripts, out, "--resume")[0] == 0
+        assert not same(final_state(out)["model"], reference["model"])
+    finally:
+        (scripts / "train_net.py").write_text(text, encoding="utf-8")
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(scripts, reference):
+    out = scripts / "interrupted"
+    code, output = train(scripts, out, interrupt_at=17)
+    assert code == 130, output
+    assert "Continue with --resume" in output
+    assert train(scripts, out, "--resume")[0] == 0
+    assert same(final_state(out), reference)
+
+
+def test_a_save_killed_midway_leaves_only_loadable_checkpoints(scripts):
+    out = scripts / "save_loop"
+    code, _ = train(scripts, out, "--checkpoint-every", "1", kill_at=30)
+    assert code == -signal.SIGKILL
+    complete = sorted(out.glob("checkpoint-*.pt"))
+    assert len(complete) >= 2
+    for path in complete:
+        torch.load(path, weights_only=True)  # raises if damaged
+    code, output = train(scripts, out, "--resume")
+    assert code == 0 and not list(out.glob("*.tmp")), output
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, ("echo hacked > PWNED",))
+
+
+def test_a_checkpoint_with_a_pickled_payload_is_refused(scripts):
+    out = scripts / "hostile"
+    out.mkdir()
+    with open(out / "checkpoint-000000001.pt", "wb") as f:
+        pickle.dump({"model": _Payload()}, f)
+    code, output = train(scripts, out, "--resume")
+    assert code == 1
+    assert "holds more than tensors and numbers; not loading it" in output
+    assert not (scripts / "PWNED").exists() and not (out / "PWNED").exists()
+
+
+def test_a_nan_loss_stops_with_the_epoch_step_and_last_finite_loss(tmp_path, capsys):
+    source = tmp_path / "nan.nn"
+    source.write_text(
+        "model M(x: [2]) { Linear(8) ReLU() Linear(2) }\n"
+        "data d { x = randn(64, 2) * 1000 y = x * 1000 batch 8 }\n"
+        "train M on d { loss mse optimizer sgd(lr=1000) epochs 5 }\n",
+        encoding="utf-8",
+    )
+    assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "the loss is" in err and "at epoch 1, step" in err and "the last finite loss:" in err
