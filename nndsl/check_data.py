@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import syntax as s
-from .diagnostics import Diagnostic
+from .diagnostics import Diagnostic, Label
 from .functions import FUNCTIONS, binary, describe, index, unary
 from .functions import call as call_function
-from .naming import suggest
+from .naming import problem, suggest
 from .pyexpr import ATOM, EvalError, Value, evaluate, literal
 from .shapes import ShapeError, fmt_shape
 from .tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 
 MAX_INLINE = 100_000  # numbers written inline in one data section
 MAX_GENERATED = 100_000_000  # elements one generated tensor may hold
+# names the generated loader and Dataset use for themselves
+RESERVED = frozenset(("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv"))
 DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
 FILE_READERS = ("csv", "npy", "npz", "pt")
 GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")
@@ -70,7 +72,7 @@ class DataInfo:
     validation: str | None = None
     stream: bool = False
     plan: object = None  # check_stream.StreamPlan of a streamed section
-    file_bytes: int = 0
+    failed: set = field(default_factory=set)  # names whose value had an error
     setting_spans: dict[str, s.Span] = field(default_factory=dict)
 
 
@@ -125,14 +127,22 @@ class DataRules:
                 self._error("E0109", f"`{st.name}` is defined twice in data `{node.name}`",
                             st.name_span)  # fmt: skip
                 continue
+            if st.name in RESERVED or problem(st.name, "local"):
+                why = problem(st.name, "local") or "the generated loader uses it"
+                self._error("E0110", f"cannot name a data tensor `{st.name}`: {why}", st.name_span,
+                            help="choose another name")  # fmt: skip
+                info.failed.add(st.name)
+                continue
             try:
                 v, rng = self._value(st.value, env, info)
             except Reported:
                 env[st.name] = Value(None, st.name)
+                info.failed.add(st.name)
                 continue
             except EvalError as err:
                 self._error(err.code, err.message, err.span, help=err.help)
                 env[st.name] = Value(None, st.name)
+                info.failed.add(st.name)
                 continue
             if isinstance(st.value, s.ListLit):
                 inline += math.prod(v.py.shape) if isinstance(v.py, Tensor) else 0
@@ -158,6 +168,9 @@ class DataRules:
                 self._error("E0106", f"a data value must be a tensor, not {describe(v.py)}",
                             st.value.span)  # fmt: skip
         self._samples(info)
+        if info.split and info.validation is not None:
+            self._error("E0107", "`split` and `validation` both choose the validation data; keep one",
+                        info.setting_spans["split"], labels=(Label(info.setting_spans["validation"], "and here"),))  # fmt: skip
         return info
 
     def _stream(self, info: DataInfo, st: s.DataAssign, code: str, comment: str) -> None:
@@ -336,10 +349,8 @@ class DataRules:
         return out
 
     def _generate(self, name, e, args, kwargs, info: DataInfo) -> tuple[Value, tuple | None]:
-        allowed = {"linspace": (), "arange": (), "randint": ("low", "high")}.get(name, ())
         for k, a in kwargs.items():
-            if k not in allowed:
-                raise EvalError(f"`{name}` takes no argument `{k}`", a.span, "E0102")
+            raise EvalError(f"`{name}` takes its arguments by position, not `{k}=`", a.span, "E0102")
         nums = self._numbers(args, name)
         if name == "linspace":
             if len(nums) != 3 or not isinstance(nums[2], int) or nums[2] < 1:

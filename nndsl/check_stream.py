@@ -19,7 +19,6 @@ ROW_WISE = (
     "float", "long", "abs", "relu", "sigmoid", "tanh", "exp", "log", "sqrt", "sin", "cos",
     "clamp", "gelu", "silu",
 )  # fmt: skip
-MEMORY_BUDGET = 4 * 2**30  # bytes of file data above which a section streams by itself
 
 
 @dataclass

@@ -275,10 +275,11 @@ class TrainIR:
     compile: bool
     deterministic: bool
     early_stop: tuple[str, str, int, float] | None  # metric, mode (min/max), patience, min_delta
-    predict: str  # code of the input tensor(s) for predictions after training, or ""
+    predict: str  # the list of inputs to predict after training, as Python code, or ""
     save: str  # file name of the final weights
     monitor: str  # metric that decides the best weights: val_loss, or loss without validation
     drop_last: bool = False
     shuffle: bool = True
     # for `nndsl check`: (parameter, shape, the init rule that sets it, its optimizer group)
     table: tuple[tuple[str, tuple, str, str], ...] = ()
+    predict_dtype: str = "torch.float32"

@@ -70,6 +70,9 @@ class _Builder:
             raise self.Reported
         opt_ctor, opt_args, lr, groups = optimizer
         has_val = val is not None or self.data.split > 0
+        self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
+        if self.failed:
+            raise self.Reported
         config = self.config(lr, other, has_val)
         return ir.TrainIR(
             model=self.model.name,
@@ -108,6 +111,7 @@ class _Builder:
             drop_last=self.data.drop_last,
             shuffle=self.data.shuffle,
             table=self.table(groups),
+            predict_dtype=getattr(self, "predict_dtype", "torch.float32"),
         )
 
     def table(self, groups: tuple[ir.ParamSet, ...]) -> tuple:
@@ -138,6 +142,8 @@ class _Builder:
             returns.append(
                 (inp.name, self.feed(data, inp.name, Tensor(inp.shape, inp.dtype), span))
             )
+        if TARGET in data.failed:
+            raise self.Reported  # its error is reported
         if TARGET not in data.tensors:
             self.error("E0404", f"data `{data.name}` has no targets `{TARGET}`", data.span,
                        help=f"define `{TARGET} = ...` in data `{data.name}`: one target per sample")  # fmt: skip
@@ -163,6 +169,8 @@ class _Builder:
     def feed(self, data: DataInfo, name: str, want: Tensor, span) -> str:
         """The code of data tensor ``name`` as the model input ``want`` takes it."""
         have = data.tensors.get(name)
+        if name in data.failed:
+            raise self.Reported  # its error is reported
         if have is None:
             self.error("E0404", f"data `{data.name}` has no tensor `{name}` for the input of `{self.model.name}`",
                        data.span, help=f"define `{name} = ...` in data `{data.name}`")  # fmt: skip
@@ -265,6 +273,20 @@ class _Builder:
                 )
                 raise self.Reported
 
+    def watched(self, early_stop, metrics: tuple, has_val: bool) -> None:
+        """early_stop watches something the run measures."""
+        if early_stop is None:
+            return
+        name = early_stop[0]
+        base = name.removeprefix("val_")
+        span = self.setting("early_stop").span
+        if base != "loss" and base not in metrics:
+            self.error("E0405", f"`early_stop` watches `{name}`, which this run does not measure", span,
+                       help=f"add `metrics {base}`, or watch `val_loss`")  # fmt: skip
+        elif name.startswith("val_") and not has_val:
+            self.error("E0405", f"`early_stop` watches `{name}`, but data `{self.data.name}` has no validation part",
+                       span, help=f"add `split 0.2` or `validation <data>` to data `{self.data.name}`, or watch `{base}`")  # fmt: skip
+
     def metrics(self, task) -> tuple[str, ...]:
         st = self.setting("metrics")
         if st is None:
@@ -329,6 +351,10 @@ class _Builder:
         bound = bind_spec(spec, args, name)
         kw = bound.kwargs()
         if name == "cosine" and "T_max" not in kw:
+            if self.setting("epochs") is None and self.setting("steps") is not None:
+                self.error("E0404", "`cosine` over the epochs needs `epochs`, or its own `t_max`", span,
+                           help="write `scheduler cosine(t_max=10)` (in epochs)")  # fmt: skip
+                raise self.Reported
             kw = "T_max=cfg.epochs" + (f", {kw}" if kw else "")
         if name == "onecycle":
             kw = f"{kw}, total_steps=total_steps"

@@ -119,5 +119,5 @@ def _predict(b, st: s.Setting) -> str:
         b.r._error("E0404", f"these inputs have shape {fmt_shape(shape)}, but `{b.model.name}` takes {fmt_shape(want.shape)}",
                    st.args[0].value.span)  # fmt: skip
         raise b.Reported
-    dtype = "torch.float32" if want.dtype.startswith(("float", "bfloat")) else f"torch.{want.dtype}"
-    return f"torch.tensor({lit.code}, dtype={dtype})"
+    b.predict_dtype = "torch.float32" if want.dtype.startswith(("float", "bfloat")) else f"torch.{want.dtype}"
+    return lit.code

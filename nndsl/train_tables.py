@@ -93,7 +93,7 @@ SCHEDULERS = {
     "onecycle": Spec("onecycle", "torch.optim.lr_scheduler.OneCycleLR",
                      (A("max_lr", "number", REQUIRED, min=0, exclusive_min=True),
                       A("pct_start", "number", 0.3, min=0, max=1)),
-                     "warm up to max_lr and anneal, stepped every batch", "batch"),
+                     "warm up to max_lr and anneal, stepped every optimizer step", "batch"),
     "reduce_on_plateau": Spec("reduce_on_plateau", "torch.optim.lr_scheduler.ReduceLROnPlateau",
                               (A("factor", "number", 0.1, min=0, exclusive_min=True), A("patience", "int", 10, min=0)),
                               "divide the rate when the monitored loss stops improving", "plateau"),

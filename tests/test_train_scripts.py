@@ -91,7 +91,7 @@ def test_every_example_trains_a_few_steps(path, tmp_path, capsys):
 
 def test_add_predicts_the_sum(tmp_path, capsys):
     _run(EXAMPLES[0].parent / "add.nn", tmp_path)
-    predicted = float(capsys.readouterr().out.split("predict [10.0, 11.0] -> [")[1].split("]")[0])
+    predicted = float(capsys.readouterr().out.split("predict [10, 11] -> [")[1].split("]")[0])
     assert abs(predicted - 21) < 0.5
 
 
@@ -319,3 +319,18 @@ def test_run_resume_continues_a_finished_run_for_more_epochs(tmp_path, capsys):
     rows = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 4 and rows[:3] == first  # the two earlier epochs kept, one more trained
     assert "resuming from" in capsys.readouterr().err
+
+
+def test_drop_last_drops_only_training_batches(tmp_path, capsys):
+    """Validation data smaller than a batch is still evaluated, whole."""
+    source = tmp_path / "d.nn"
+    source.write_text(
+        "model M(x: [2]) { Linear(3) }\n"
+        "data d { x = randn(50, 2) y = randint(0, 3, 50) batch 32 drop_last true split 0.2 }\n"
+        "train M on d { loss cross_entropy epochs 2 }\n",
+        encoding="utf-8",
+    )
+    last = _run(source, tmp_path / "r")
+    assert float(last["val_accuracy"]) * 10 == pytest.approx(round(float(last["val_accuracy"]) * 10))
+    script = (tmp_path / "r" / "train_m.py").read_text(encoding="utf-8")
+    assert "drop_last=True" in script  # training only

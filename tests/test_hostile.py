@@ -1,0 +1,477 @@
+"""Hostile and broken input: every input, however malformed, ends within seconds with exit 0 and
+correct output, or exit 1 and diagnostics at file:line:col; never a traceback, an internal
+error, a hang or code that escapes its strings."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compiled import EXAMPLES, ROOT
+from fuzzing import check_generated, check_source
+from nndsl.compiler import analyze, generate, generate_train
+from nndsl.naming import SCRIPT_NAMES
+
+LIMIT_S = 60  # a run that takes longer is a hang
+SLOW_S = 20  # "within a few seconds", with room for a slow CI machine
+
+OK = "model M(x: [2]) {\n    hidden = Linear(8)\n    ReLU()\n    out = Linear(1)\n}\n"
+TRAIN = """
+data pairs {
+    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
+    y = [[3], [7], [11], [15]]
+    batch 2
+}
+
+train M on pairs {
+    loss mse
+    %s
+}
+"""
+
+
+def train(setting: str = "", data: str = "") -> str:
+    text = OK + TRAIN % setting
+    return text.replace("    batch 2\n", data + "\n    batch 2\n") if data else text
+
+
+def model(body: str, inputs: str = "x: [2]") -> str:
+    return f"model M({inputs}) {{\n    {body}\n}}\n"
+
+
+def nested(n: int, open_: str, inner: str, close: str) -> str:
+    return open_ * n + inner + close * n
+
+
+LONG = 100_000
+# (id, source text or bytes, expected: 0 or the code of the first error)
+CASES = [
+    ("empty", "", 0),
+    ("only_comments", "# nothing here\n# at all\n", 0),
+    ("only_white_space", " \t\n\f\r\n" * 100, 0),
+    ("binary_garbage", bytes(range(256)) * 4, "E0004"),
+    ("random_bytes", bytes((i * 7919 + 13) % 256 for i in range(4096)), "E0004"),
+    ("nul_in_program", "model M(x: [2]) {\0 Linear(3) }\n", "E0002"),
+    ("only_nul_bytes", b"\0" * 100, "E0002"),
+    ("invalid_utf8", b"model M(x: [2]) {\n    Linear(4)  # caf\xe9\n}\n", "E0004"),
+    ("utf8_surrogate_bytes", b'model M(x: [2]) { Linear(3, name="\xed\xa0\x80") }', "E0004"),
+    ("utf16_file", OK.encode("utf-16"), "E0004"),
+    ("utf8_bom", b"\xef\xbb\xbf" + OK.encode(), 0),
+    ("crlf", OK.replace("\n", "\r\n"), 0),
+    ("crlf_with_error", model("Linear(3, 4)").replace("\n", "\r\n"), "E0301"),
+    ("cr_only", OK.replace("\n", "\r"), 0),
+    ("form_feeds_and_separators", "\f# a\u2028b\x85c\x1c\n" + OK + "\f\n", 0),
+    ("long_comment_line", "# " + "x" * LONG + "\n" + OK, 0),
+    ("long_name", model("a" * LONG + " = Linear(3)"), 0),
+    ("long_model_name", "model " + "A" * LONG + "(x: [2]) { Linear(3) }\n", 0),
+    ("long_garbage_line", "@" * LONG, "E0001"),
+    ("long_line_of_odd_characters", "model M(x: [2]) { " + "\u00e9\u2028$?" * (LONG // 4) + "}", "E0002"),
+    ("long_argument_list", model("ReLU(" + "1, " * (LONG // 3) + ")"), "E0104"),
+    ("long_sum", "layer L(x) = x" + " + x" * (LONG // 4) + "\n" + model("L()"), "E0005"),
+    ("long_save_name", train('save "' + "a" * LONG + '.pt"'), "E0107"),
+    ("nested_parentheses", "layer L(x) = " + nested(5000, "(", "x", ")") + "\n" + model("L()"), "E0005"),
+    ("nested_calls", "layer L(x) = " + nested(5000, "relu(", "x", ")") + "\n" + model("L()"), "E0005"),
+    ("nested_repeats", model(nested(5000, "repeat 1 { ", "ReLU()", " }")), "E0005"),
+    ("nested_lists", train(data="    z = " + nested(5000, "[", "1", "]")), "E0005"),
+    ("nested_braces", nested(5000, "{", "", "}"), "E0001"),
+    ("nested_while", model("f = Linear(2) forward { h = x " + nested(25, "while sum(h) > 1 { ", "h = f(h)", " }") + " return h }"), "E0005"),
+    ("block_chain", "block B0 { ReLU() }\n" + "".join(f"block B{i} {{ B{i - 1}() }}\n" for i in range(1, 2000)) + model("B1999()"), "E0005"),
+    ("unary_chain", "layer L(x) = " + "-" * 5000 + "x\n" + model("L()"), "E0005"),
+    ("digits_400_size", model("Linear(" + "9" * 400 + ")"), "E0107"),
+    ("digits_5000_size", model("Linear(" + "9" * 5000 + ")"), "E0107"),
+    ("digits_400_shape", model("Linear(3)", "x: [" + "9" * 400 + "]"), "E0107"),
+    ("digits_400_float", model("Dropout(0." + "9" * 400 + ")"), 0),
+    ("digits_400_exponent", model("Dropout(1e" + "9" * 400 + ")"), "E0107"),
+    ("digits_400_data", train(data="    z = [" + "9" * 400 + "]"), "E0107"),
+    ("zero_size", model("Linear(0)"), "E0107"),
+    ("negative_size", model("Linear(-3)"), "E0107"),
+    ("zero_input_size", model("Linear(3)", "x: [0]"), "E0107"),
+    ("negative_input_size", model("Linear(3)", "x: [-2]"), "E0001"),
+    ("zero_repeat", model("repeat 0 { ReLU() }"), "E0111"),
+    ("negative_conv", model("Conv2d(-1, 3)", "x: [1, 8, 8]"), "E0107"),
+    ("unknown_layer", model("Foo(3)"), "E0101"),
+    ("unknown_argument", model("Linear(3, bogus=1)"), "E0102"),
+    ("python_keyword_names", "model class(x: [2]) { def = Linear(3) }\n", "E0110"),
+    ("dunder_names", "model __init__(__call__: [2]) { __dict__ = Linear(3) }\n", "E0110"),
+    ("generated_code_names", model("self = Linear(3) torch = ReLU() nn = ReLU() F = ReLU()"), "E0110"),
+    ("builtin_model_name", "model print(x: [2]) { Linear(3) }\n", "E0110"),
+    ("builtin_layer_names", model("print = Linear(3) input = ReLU() len = ReLU()"), 0),
+    ("training_script_model_name", train().replace("M(", "Config(").replace("train M", "train Config"), "E0110"),
+    ("string_holding_code", model('Linear(3, bias="); import os; os.system(\\"touch PWNED\\")#")'), "E0106"),
+    ("string_holding_newline", model('Linear(3, bias="a\\nb")'), "E0106"),
+    ("raw_newline_in_string", model('Linear(3, bias="a\nb")'), "E0002"),
+    ("invalid_escape", model('Linear(3, bias="\\N{no such name}")'), "E0002"),
+    ("save_with_quotes", train('save "a\\"); import os; os.system(\\"touch PWNED\\")#.pt"'), "E0107"),
+    ("save_with_line_break", train('save "a\\u2028b.pt"'), "E0107"),
+    ("save_with_nul", train('save "a\\0b.pt"'), "E0107"),
+    ("save_with_triple_quotes", train("save \"'''.pt\""), 0),
+    ("huge_epochs", train("epochs " + "9" * 50), 0),
+    ("negative_epochs", train("epochs -1"), "E0107"),
+    ("negative_batch", train().replace("batch 2", "batch -1"), "E0107"),
+    ("zero_batch", train().replace("batch 2", "batch 0"), "E0107"),
+    ("huge_batch", train().replace("batch 2", "batch " + "9" * 50), 0),
+    ("infinite_lr", train("optimizer sgd(lr=1e999)"), 0),
+    ("infinite_min_delta", train("early_stop loss, min_delta=1e999"), "E0107"),
+    ("unicode_digit_device", train('device "cuda:\u0661"'), "E0107"),
+    ("path_outside_folder", train(data='    t = csv("../outside.csv")'), 0),
+    ("path_to_passwd", train(data='    t = csv("../../../../../../../../etc/passwd")'), "E0402"),
+    ("absolute_path", train(data='    t = csv("/etc/passwd")'), "E0402"),
+    ("path_with_nul", train(data='    t = csv("a\\0b.csv")'), "E0402"),
+    ("path_to_device", train(data='    t = npy("/dev/zero")'), "E0402"),
+    ("path_to_folder", train(data='    t = csv("")'), "E0402"),
+    ("infinite_linspace", train(data="    t = linspace(0, 1e999, 10)"), "E0107"),
+    ("huge_arange", train(data="    t = arange(0, 10 ** 50)"), "E0107"),
+    ("arange_one_argument", train(data="    t = arange(4)"), 0),
+]
+
+SHORT = re.compile(r"^(?P<file>[^\n:]+):(?P<line>[1-9]\d*):(?P<col>[1-9]\d*): (error|warning)\[[EW]\d{4}\]: ", re.M)
+
+
+def _run(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("NNDSL_DEBUG", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, "-m", "nndsl", *args], cwd=cwd, env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=LIMIT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"{proc.args[3:]} did not end within {LIMIT_S} s")
+    return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+
+
+def _check_outcome(rc: int, err: str, expected, path: str) -> None:
+    """Exit 0, or exit 1 with diagnostics at path:line:col; ``expected``: 0, an error code that
+    must be among the errors, or None for either outcome."""
+    assert rc in (0, 1), f"exit {rc}: {err[-2000:]}"
+    assert "Traceback" not in err and "internal error" not in err and "bug in nndsl" not in err, err
+    if rc == 1:
+        places = [m for m in SHORT.finditer(err) if m["file"] == path]
+        assert places, f"no {path}:line:col diagnostic in: {err[:2000]}"
+    if expected == 0:
+        assert rc == 0, err[:2000]
+    elif expected is not None:
+        assert rc == 1 and f": error[{expected}]: " in err, f"expected {expected}: {err[:2000]}"
+
+
+@pytest.mark.parametrize("name, source, expected", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input(tmp_path, name, source, expected):
+    folder = tmp_path / "src"
+    folder.mkdir()
+    (tmp_path / "outside.csv").write_text("a,b\n1,2\n3,4\n5,6\n7,8\n", encoding="utf-8")
+    data = source if isinstance(source, bytes) else source.encode("utf-8")
+    (folder / "input.nn").write_bytes(data)
+    path = "src/input.nn"
+    start = time.perf_counter()
+    compiling = _run(["compile", path, "--format", "short", "-o", "out/model.py"], tmp_path)
+    checking = _run(["check", path, "--format", "short"], tmp_path)
+    results = [_finish(compiling), _finish(checking)]
+    elapsed = time.perf_counter() - start
+    for rc, _, err in results:
+        _check_outcome(rc, err, expected, path)
+    assert elapsed < SLOW_S, f"took {elapsed:.1f} s"
+    if expected == 0:
+        written = sorted((tmp_path / "out").glob("*.py"))
+        assert written and written[0].name == "model.py"
+        for f in written:
+            check_generated(f.read_text(encoding="utf-8"), f.name)
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+# ---- regressions found by fuzzing (in process: analyze, generate, run) ----------------------------
+
+REGRESSIONS = [
+    # a repeat after a failed statement met unknown sizes: TypeError in strip_var
+    ("repeat_after_error", "model M(tokens: [32] long) {\n    embed\n    Embedding(1000, 64)\n"
+     "    encoder = repeat 2 { TransformerEncoderLayer(4) }\n}\n", "E0108"),  # fmt: skip
+    # `arange(end)`: ValueError (unpacking two values into three)
+    ("arange_end", train(data="    t = arange(4)"), None),
+    # non-finite numbers in generators: OverflowError/ValueError, or `inf` written into code
+    ("arange_nan", train(data="    t = arange(0.5, 1e999, 1e999)"), "E0107"),
+    ("linspace_nan", train(data="    t = linspace(0, 1e999 - 1e999, 10)"), "E0107"),
+    ("randint_overflow", train(data="    t = randint(0, 10 ** 50, 10)"), "E0107"),
+    # Python refuses int() of 4,300 digits: ValueError in the parser
+    ("int_5000_digits", model("Linear(" + "9" * 5000 + ")"), "E0107"),
+    ("selector_5000_digits", train("init { hidden[" + "9" * 5000 + "].weight = 0 }"), "E0107"),
+    # invalid string escapes: SyntaxError from literal_eval in the parser
+    ("escape_x", model('Linear(3, bias="\\x")'), "E0002"),
+    ("escape_surrogate", model('Linear(3, bias="\\ud800")'), "E0002"),
+    # NUL in a data path: ValueError from os.stat
+    ("nul_path", train(data='    t = csv("a\\0b.csv")'), "E0402"),
+    # the save name was written into the script between quotes: code injection
+    ("save_injection", train('save "a\\"); import os #.pt"'), "E0107"),
+    # generated code nested beyond Python's limits: SyntaxError on import
+    ("while_21_deep", model("f = Linear(2) forward { h = x " + nested(21, "while sum(h) > 1 { ", "h = f(h)", " }") + " return h }"), "E0005"),
+    ("while_20_deep", model("f = Linear(2) forward { h = x " + nested(20, "while sum(h) > 1 { ", "h = f(h)", " }") + " return h }"), None),
+    ("calls_60_deep", "layer L(x) = " + nested(60, "relu(", "x", ")") + "\n" + model("L()"), "E0005"),
+    ("calls_48_deep", "layer L(x) = " + nested(48, "relu(", "x", ")") + "\n" + model("L()"), None),
+    ("repeats_48_deep", model(nested(48, "repeat 1 { ReLU() ", "ReLU()", " }")), None),
+    # a model named like the training script's own names: the script broke at run time
+    ("model_named_config", train().replace("M(", "Config(").replace("train M", "train Config"), "E0110"),
+    ("model_named_loader", train().replace("M(", "load_pairs(").replace("train M", "train load_pairs"), "E0110"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, source, expected", REGRESSIONS, ids=[r[0] for r in REGRESSIONS])
+def test_regression(tmp_path, name, source, expected):
+    result = check_source(source, tmp_path)
+    errors = [d.code for d in result.diagnostics if d.severity == "error"]
+    if expected is None:
+        assert result.ok, errors
+    else:
+        assert errors and errors[0] == expected, errors
+
+
+def test_diagnostics_show_the_line_the_parser_counts():
+    """Form feeds and Unicode line separators in comments do not shift the lines shown."""
+    from nndsl.diagnostics import render_text
+
+    text = "# a\u2028b\x0cc\x1dd\x85e\n" + model("Linear(3, 4)")
+    result = analyze(text)
+    shown = render_text(result.diagnostics, text, "f.nn")
+    assert "f.nn:3:12" in shown and "3 |     Linear(3, 4)" in shown, shown
+    assert "write `Linear(4)`" in shown, shown
+
+
+# ---- names the training script relies on ------------------------------------------------------------
+
+
+def _script_names(code: str) -> set[str]:
+    """Names a training script binds at module level and in ``main``."""
+    tree = ast.parse(code)
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        if isinstance(node, ast.FunctionDef) and node.name == "main":
+            for n in ast.walk(node):
+                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
+                    names.add(n.id)
+                elif isinstance(n, ast.arg):
+                    names.add(n.arg)
+    return names
+
+
+@pytest.mark.parametrize("path", [p for p in EXAMPLES if "train " in p.read_text()], ids=lambda p: p.stem)
+def test_script_names_are_known(path):
+    """Every name a training script binds is in naming.SCRIPT_NAMES (which refuses them as model
+    names), apart from the model and the data loaders: update the list when the template grows."""
+    program = analyze(path.read_text(encoding="utf-8"), path.parent).program
+    for t in program.trains:
+        code = generate_train(t, path.name, "model", format=False)
+        own = {t.model} | {f"load_{d.name}" for d in (t.data, t.validation) if d is not None}
+        unknown = _script_names(code) - SCRIPT_NAMES - own
+        assert not unknown, f"add to naming.SCRIPT_NAMES: {sorted(unknown)}"
+
+
+# ---- injection: names, strings and comments built to escape into Python ------------------------
+
+INJECTIONS = [
+    '"); import os; os.system("touch PWNED")#',
+    "'); import os; os.system('touch PWNED')#",
+    '"""; import os; os.system("touch PWNED"); """',
+    "'''; import os; os.system('touch PWNED'); '''",
+    "\\",
+    "\\\\",
+    "\\'",
+    "a\\nimport os",
+    "{{ t.model }}{% if true %}",
+    "__import__('os').system('touch PWNED')",
+    "nan",
+    "inf",
+    "ﬁlter",
+] + [f"a{ch}import os; os.system('touch PWNED')" for ch in "\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85"]
+
+
+def dsl_string(text: str) -> str:
+    """``text`` as a DSL string literal."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+def hostile_program(model="M", layer="hidden", data="d", path="t.csv", column="c", save="s.pt", comment="c"):
+    """A program that trains on a CSV file; every name, string and comment can be replaced."""
+    return f"""# {comment}
+model {model}(x: [2]) {{    # {comment}
+    {layer} = Linear(4)
+    ReLU()
+    out = Linear(1)
+}}
+data {data} {{
+    table = csv({dsl_string(path)})    # {comment}
+    x = table[:, 0:2]
+    y = table[:, [{dsl_string(column)}]]
+    batch 2
+}}
+train {model} on {data} {{
+    loss mse
+    optimizer adam(lr=0.01) {{ {layer}.weight: weight_decay=0 }}
+    init {{
+        {layer}.weight ~ normal(0, 0.01)    # {comment}
+    }}
+    save {dsl_string(save)}
+    predict [[1, 2]]
+}}
+"""
+
+
+def write_csv(folder: Path, path: str, column: str) -> bool:
+    """A small CSV file named ``path`` with columns a, b and ``column``; False if the system
+    refuses the name."""
+    try:
+        file = folder / path
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            w.writerow(["a", "b", column])
+            w.writerows([[1, 2, 3], [4, 5, 9], [2, 2, 4], [0, 1, 1]])
+        return True
+    except (OSError, ValueError, UnicodeError):
+        return False
+
+
+def skeleton(code: str) -> str:
+    """The structure of Python code with every name, attribute and string made the same."""
+    tree = ast.parse(code)
+    for node in ast.walk(tree):
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, str):
+                setattr(node, field, "_")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            node.value = "_"
+    return ast.dump(tree)
+
+
+def compiled_files(source: str, folder: Path) -> dict[str, str] | None:
+    result = analyze(source, folder)
+    if not result.ok:
+        return None
+    files = {"model.py": generate(result.program, "hostile.nn")}
+    for t in result.program.trains:
+        files["train.py"] = generate_train(t, "hostile.nn", "model")
+    return files
+
+
+_BENIGN: dict[str, str] = {}
+
+
+def benign_skeletons() -> dict[str, str]:
+    if not _BENIGN:
+        with tempfile.TemporaryDirectory() as d:
+            write_csv(Path(d), "t.csv", "c")
+            files = compiled_files(hostile_program(), Path(d))
+            assert files is not None
+            _BENIGN.update({k: skeleton(v) for k, v in files.items()})
+    return _BENIGN
+
+
+def check_hostile(folder: Path, **parts) -> bool:
+    """Compile the program with ``parts`` replaced; when it is accepted, its code must keep to
+    the allowed names and have exactly the structure of the benign program. True if accepted."""
+    path, column = parts.get("path", "t.csv"), parts.get("column", "c")
+    if not write_csv(folder, path, column):
+        return False
+    source = hostile_program(**parts)
+    check_source(source, folder, run_models=False)  # never raises; code keeps to allowed names
+    files = compiled_files(source, folder)
+    if files is None:
+        return False
+    for name, code in files.items():
+        assert skeleton(code) == benign_skeletons()[name], f"{name} changed shape for {parts}"
+    return True
+
+
+@pytest.mark.parametrize("text", INJECTIONS, ids=range(len(INJECTIONS)))
+def test_injection_corpus(tmp_path, text):
+    accepted = []
+    for part in ("path", "column", "save", "comment"):
+        value = text + (".csv" if part == "path" else ".pt" if part == "save" else "")
+        if part == "comment" and ("\n" in text or "\r" in text):
+            value = text.replace("\n", " ").replace("\r", " ")  # a line break would end the comment
+        folder = tmp_path / part
+        folder.mkdir()
+        if check_hostile(folder, **{part: value}):
+            accepted.append(part)
+    assert "comment" in accepted  # comments never reach the code
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_injection_corpus_through_the_cli(tmp_path):
+    """Compile the corpus for real, then import every generated module and training script (their
+    module-level code only) in one fresh interpreter: nothing may run, no PWNED file appears."""
+    folders = []
+    for i, text in enumerate(INJECTIONS):
+        for part in ("path", "column", "comment"):
+            value = text + ".csv" if part == "path" else text.replace("\n", " ").replace("\r", " ")
+            folder = tmp_path / f"{i}-{part}"
+            folder.mkdir()
+            if not write_csv(folder, value if part == "path" else "t.csv", value if part == "column" else "c"):
+                continue
+            (folder / "hostile.nn").write_text(hostile_program(**{part: value}), encoding="utf-8")
+            proc = _run(["compile", "hostile.nn", "-o", "model.py", "--format", "short"], folder)
+            rc, _, err = _finish(proc)
+            _check_outcome(rc, err, None, "hostile.nn")
+            if rc == 0:
+                folders.append(str(folder))
+    assert len(folders) >= len(INJECTIONS)
+    probe = (
+        "import importlib, sys\n"
+        "for d in sys.argv[1:]:\n"
+        "    sys.path.insert(0, d)\n"
+        "    for name in ('model', 'train_m'):\n"
+        "        sys.modules.pop(name, None)\n"
+        "        importlib.import_module(name)\n"
+        "    sys.path.remove(d)\n"
+        "print('imported', len(sys.argv) - 1)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, *folders], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()
+
+
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(INJECTIONS),
+    st.text(max_size=20),
+    st.text(alphabet=st.sampled_from("\"'\\\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85#{}()%;:=a_ \t"), max_size=20),
+)
+HOSTILE_NAME = st.one_of(
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
+    st.sampled_from(["class", "print", "__init__", "self", "torch", "nn", "F", "np", "Config", "main",
+                     "ﬁlter", "x", "y", "cfg", "model", "State", "load_d", "os", "eval", "exec"]),
+    st.text(min_size=1, max_size=8),
+)  # fmt: skip
+
+
+@settings(derandomize=True, database=None, max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@given(
+    model=HOSTILE_NAME, layer=HOSTILE_NAME, data=HOSTILE_NAME, path=HOSTILE_TEXT,
+    column=HOSTILE_TEXT, save=HOSTILE_TEXT, comment=HOSTILE_TEXT,
+)  # fmt: skip
+def test_no_statement_comes_from_dsl_text(model, layer, data, path, column, save, comment):
+    """Arbitrary Unicode in names, strings and comments: the program is refused, or its code has
+    the structure of the benign program and names only what is allowed."""
+    with tempfile.TemporaryDirectory() as d:
+        check_hostile(Path(d), model=model, layer=layer, data=data, path=path + ".csv",
+                      column=column, save=save + ".pt", comment=comment)  # fmt: skip
+        assert not list(Path(d).rglob("PWNED"))
