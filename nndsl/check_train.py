@@ -17,7 +17,7 @@ from . import ir
 from . import syntax as s
 from .check_data import DataInfo
 from .diagnostics import Diagnostic, Label
-from .naming import local, script_problem, suggest
+from .naming import local, suggest
 from .pyexpr import EvalError, Value, evaluate, literal
 from .shapes import fmt_shape
 from .tensors import Tensor
@@ -64,11 +64,6 @@ class TrainRules:
         data = self._data(node.data, node.data_span)
         sets = self._settings(node)
         if model is None or data is None:
-            return None
-        why = script_problem(node.model, [d for d in (data.name, data.validation) if d])
-        if why:
-            self._error("E0110", f"cannot train a model named `{node.model}`: {why}",
-                        node.model_span, help="rename the model")  # fmt: skip
             return None
         try:
             t = self._build(node, model, data, sets)

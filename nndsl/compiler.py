@@ -5,6 +5,7 @@ Each stage is a pure function of the previous stage's value. Nothing here import
 
 from __future__ import annotations
 
+import ast as pyast
 import gc
 import re
 from dataclasses import dataclass, fields, is_dataclass
@@ -43,6 +44,7 @@ def analyze(text: str, base: Path | None = None) -> Analysis:
             if deep is not None:
                 return Analysis(None, [deep])
             checked, diagnostics = check(program, text, base)
+            diagnostics += _script_clashes(checked, program)
         except CompileError as err:
             return Analysis(None, err.diagnostics)
         except RecursionError:
@@ -83,6 +85,49 @@ def _nesting(text: str, program: s.Program) -> Diagnostic | None:
                     return _too_deep(st.span, f"more than {MAX_LOOPS} loops deep")
                 bodies.append((st.body, depth + 1))
     return None
+
+
+def _script_clashes(checked: ir.ProgramIR, program: s.Program) -> list[Diagnostic]:
+    """E0110 for a trained model whose training script binds the model's name to something else
+    (``Config``, ``main``, ``load_pairs``; ``model`` where the script builds it), which would
+    hide the imported model."""
+    spans = {item.model: item.model_span for item in program.items if isinstance(item, s.Train)}
+    out = []
+    for t in checked.trains:
+        tree = pyast.parse(codegen.render_train(t, "model.nn", "model"))
+        clash = t.model in _bound(tree.body)
+        for f in pyast.walk(tree):
+            if isinstance(f, pyast.FunctionDef) and not clash:
+                calls = any(
+                    isinstance(c, pyast.Call) and getattr(c.func, "id", None) == t.model
+                    for c in pyast.walk(f)
+                )
+                clash = calls and t.model in _bound([f.args, *f.body])
+        if clash:
+            message = f"cannot train a model named `{t.model}`: its training script uses that name"
+            out.append(Diagnostic("E0110", message, spans.get(t.model), help="rename the model"))
+    return out
+
+
+def _bound(nodes: list) -> set[str]:
+    """Names the statements bind (the import of the model module aside); for a function's own
+    statements, with its arguments first."""
+    names = set()
+    for top in nodes:
+        if isinstance(top, (pyast.FunctionDef, pyast.ClassDef)):
+            names.add(top.name)
+            continue
+        for node in pyast.walk(top):
+            if isinstance(node, (pyast.FunctionDef, pyast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, pyast.arg):
+                names.add(node.arg)
+            elif isinstance(node, pyast.Name) and isinstance(node.ctx, pyast.Store):
+                names.add(node.id)
+            elif isinstance(node, (pyast.Import, pyast.ImportFrom)):
+                if getattr(node, "module", None) != "model":
+                    names.update((a.asname or a.name).split(".")[0] for a in node.names)
+    return names
 
 
 def _deepest(program: s.Program | None) -> s.Span | None:

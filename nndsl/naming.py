@@ -30,17 +30,6 @@ MODULE_MEMBERS = frozenset(
     training type xpu zero_grad""".split()
 )
 
-# Names a training script (templates/train.py.j2) binds at module level or in `main`, where it
-# creates the model: a model trained by a script must not be called one of them.
-SCRIPT_NAMES = frozenset(
-    """Config Path State annotations argparse asdict batches build_optimizer csv dataclass
-    evaluate fields init_weights itertools json main measure nn np os parse_args pick_device
-    plot predict progress_bar read_csv save_weights split summarize sys time torch
-    train_one_epoch write_metrics best cfg device epoch history loss_fn metrics model monitored
-    optimizer out_dir record seconds shown stale start state steps_per_epoch total_steps
-    train_data train_size val_data watched""".split()
-)
-
 _BUILTINS = frozenset(dir(builtins))
 _SHORT = {
     "Linear": "fc",
@@ -86,23 +75,6 @@ def problem(name: str, role: str) -> str | None:
         return f"`{name}` is a method of nn.Module and would be replaced"
     if role == "class" and (name in _BUILTINS or keyword.issoftkeyword(name)):
         return f"`{name}` is a Python builtin"
-    return None
-
-
-def script_problem(model: str, datas) -> str | None:
-    """Why the training script of a model trained on ``datas`` (data section names) cannot
-    import it as ``model``, or None.
-
-    >>> script_problem("Config", ["pairs"])
-    '`Config` is a name the training script relies on'
-    >>> print(script_problem("load_pairs", ["pairs"]))
-    `load_pairs` is the training script's name for data `pairs`
-    """
-    if model in SCRIPT_NAMES:
-        return f"`{model}` is a name the training script relies on"
-    for d in datas:
-        if model in (f"load_{d}", d.title().replace("_", "") + "Rows"):
-            return f"`{model}` is the training script's name for data `{d}`"
     return None
 
 

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from .codegen import HASH_PREFIX
+from .tracing import explain
 
 MODEL_MODULE = "model"
 _FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval", "checkpoint_every")
@@ -38,7 +39,6 @@ def run(args, text: str, report) -> int:
         why = f"has no train section for `{args.model}` (trains: {names})" if names else "has no train section"
         print(f"nndsl: error: {args.file} {why}; add `train Model on data {{ ... }}`", file=sys.stderr)
         return EXIT_USAGE
-    ok = True
     for t in trains:
         if args.out:
             run_dir = Path(args.out) / (t.model.lower() if len(trains) > 1 else "")
@@ -69,8 +69,11 @@ def run(args, text: str, report) -> int:
         if args.resume:
             argv.append("--resume")
         print(f"{t.model}: run folder {run_dir}", file=sys.stderr)
-        ok = _execute(script, argv) and ok
-    return EXIT_OK if ok else EXIT_DIAGNOSTICS
+        model_file = (run_dir / f"{MODEL_MODULE}.py").resolve()
+        code = _execute(script, argv, lambda err: explain(err, model_file, result.program, text, source.name))
+        if code:
+            return code  # a failed or interrupted run ends the command
+    return EXIT_OK
 
 
 def _fresh(base: Path) -> Path:
@@ -104,8 +107,9 @@ def _refuse(run_dir: Path) -> str | None:
     return None
 
 
-def _execute(script: Path, argv: list[str]) -> bool:
-    """Import the script from its folder and run ``main(parse_args(argv))``."""
+def _execute(script: Path, argv: list[str], why) -> int:
+    """Import the script from its folder and run ``main(parse_args(argv))``; the exit code.
+    ``why(err)`` says where in the source a failure came from, or None."""
     folder = str(script.parent.resolve())
     saved = sys.modules.pop(MODEL_MODULE, None)
     sys.path.insert(0, folder)
@@ -115,17 +119,22 @@ def _execute(script: Path, argv: list[str]) -> bool:
         sys.modules[spec.name] = module  # dataclasses look their module up here
         spec.loader.exec_module(module)
         module.main(module.parse_args(argv))
-        return True
+        return 0
     except KeyboardInterrupt:
         raise
     except SystemExit as exit_:
         if isinstance(exit_.code, str):
             print(f"nndsl: {exit_.code}", file=sys.stderr)
-        return exit_.code in (0, None)
-    except Exception:
-        print("nndsl: training failed:", file=sys.stderr)
+            return 1
+        return exit_.code or 0
+    except Exception as err:
+        where = why(err)
+        print(f"nndsl: training failed: {type(err).__name__}: {err}", file=sys.stderr)
+        if where:
+            print(where, file=sys.stderr)
+        print("the original error:", file=sys.stderr)
         traceback.print_exc()
-        return False
+        return 1
     finally:
         sys.path.remove(folder)
         sys.modules.pop(script.stem, None)

@@ -26,6 +26,7 @@ import random
 import re
 import signal
 import sys
+import time
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -61,19 +62,25 @@ class Finding(AssertionError):
     """The compiler broke a promise on this input."""
 
 
-def check_source(text: str, base: Path | None = None, *, run_models: bool = True) -> Analysis:
+def check_source(
+    text: str, base: Path | None = None, *, run_models: bool = True, sources: dict | None = None
+) -> Analysis:
     """Analyze ``text`` and check the outcome against every promise; raises :class:`Finding`
-    (or whatever the compiler raised) when one is broken."""
+    (or whatever the compiler raised) when one is broken. The generated files of an accepted
+    program go into ``sources`` (by file name) when given, and ``sources["seconds"]`` is the
+    time the compiler took (analysis and generation, not the checks)."""
+    start = time.perf_counter()
     result = analyze(text, base)
     if not isinstance(result, Analysis):
         raise Finding(f"analyze returned {result!r}")
+    files = generated_sources(result) if result.ok else {}
+    if sources is not None:
+        sources.update(files, seconds=time.perf_counter() - start)
     check_diagnostics(result, text)
-    if result.ok:
-        sources = generated_sources(result)
-        for name, code in sources.items():
-            check_generated(code, name)
-        if run_models:
-            check_models(sources["model.py"], result.program)
+    for name, code in files.items():
+        check_generated(code, name)
+    if files and run_models:
+        check_models(files["model.py"], result.program)
     return result
 
 
@@ -414,41 +421,48 @@ def tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+MUTATIONS = {  # operation: weight; most keep the program well-formed, so that checks run
+    "number": 30, "name": 18, "duplicate_line": 10, "splice_line": 10, "drop_line": 6,
+    "delete": 8, "duplicate": 5, "swap": 5, "punctuation": 8,
+}  # fmt: skip
+
+
 def mutate(text: str, rng: random.Random, count: int | None = None) -> str:
-    """``text`` with 1 to 4 token-level mutations."""
+    """``text`` with 1 to 4 (or ``count``) token- and line-level mutations."""
     toks = tokens(text)
     words = [t for t in toks if re.fullmatch(r"[A-Za-z_]\w*", t)]
-    for _ in range(count if count is not None else rng.choice([1, 1, 2, 2, 3, 4])):
+    ops, weights = zip(*MUTATIONS.items())
+    for _ in range(count if count is not None else rng.choice([1, 1, 1, 2, 2, 3, 4])):
         solid = [i for i, t in enumerate(toks) if not t.isspace() and not t.startswith("#")]
         if not solid:
             break
         i = rng.choice(solid)
-        op = rng.randrange(9)
-        if op == 0:  # delete
+        op = rng.choices(ops, weights)[0]
+        if op == "number":
+            nums = [k for k in solid if re.fullmatch(r"[\d.][\d_.eE+-]*", toks[k])]
+            toks[rng.choice(nums) if nums else i] = rng.choice(NUMBERS)
+        elif op == "name":
+            names = [k for k in solid if re.fullmatch(r"[A-Za-z_]\w*", toks[k])]
+            toks[rng.choice(names) if names else i] = rng.choice(words + list(vocabulary()))
+        elif op == "delete":
             del toks[i]
-        elif op == 1:  # duplicate
+        elif op == "duplicate":
             toks.insert(i, toks[i] + " ")
-        elif op == 2:  # swap with another token
+        elif op == "swap":
             j = rng.choice(solid)
             toks[i], toks[j] = toks[j], toks[i]
-        elif op in (3, 4):  # a number becomes another number
-            nums = [k for k in solid if re.fullmatch(r"[\d.][\d_.eE+-]*", toks[k])]
-            k = rng.choice(nums) if nums else i
-            toks[k] = rng.choice(NUMBERS)
-        elif op == 5:  # a name becomes another name
-            names = [k for k in solid if re.fullmatch(r"[A-Za-z_]\w*", toks[k])]
-            k = rng.choice(names) if names else i
-            toks[k] = rng.choice(words + list(vocabulary()))
-        elif op == 6:  # insert punctuation
+        elif op == "punctuation":
             toks.insert(i, rng.choice(PUNCTUATION))
-        elif op == 7:  # splice a line of another example
-            _, other = rng.choice(example_texts())
-            line = rng.choice(other.splitlines() or [""])
-            toks.insert(i, "\n" + line + "\n")
-        else:  # drop a whole line
-            joined = "".join(toks)
-            lines = joined.split("\n")
-            del lines[rng.randrange(len(lines))]
+        else:
+            lines = "".join(toks).split("\n")
+            k = rng.randrange(len(lines))
+            if op == "duplicate_line":
+                lines.insert(k, lines[k])
+            elif op == "splice_line":
+                _, other = rng.choice(example_texts())
+                lines.insert(k, rng.choice(other.split("\n")))
+            else:
+                del lines[k]
             toks = tokens("\n".join(lines))
     return "".join(toks)
 
@@ -457,6 +471,6 @@ def mutations():
     """A hypothesis strategy of (example name, mutated text)."""
     from hypothesis import strategies as st
 
-    return st.tuples(st.sampled_from(example_texts()), st.randoms(use_true_random=False)).map(
-        lambda pair: (pair[0][0], mutate(pair[0][1], pair[1]))
+    return st.tuples(st.sampled_from(example_texts()), st.integers(0, 2**32 - 1)).map(
+        lambda pair: (pair[0][0], mutate(pair[0][1], random.Random(pair[1])))
     )

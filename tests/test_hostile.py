@@ -12,16 +12,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiled import EXAMPLES, ROOT
-from fuzzing import check_generated, check_source
+from compiled import ROOT
+from fuzzing import check_generated, check_source, name_problems
 from nndsl.compiler import analyze, generate, generate_train
-from nndsl.naming import SCRIPT_NAMES
 
 LIMIT_S = 60  # a run that takes longer is a hang
 SLOW_S = 20  # "within a few seconds", with room for a slow CI machine
@@ -172,28 +173,41 @@ def _check_outcome(rc: int, err: str, expected, path: str) -> None:
         assert rc == 1 and f": error[{expected}]: " in err, f"expected {expected}: {err[:2000]}"
 
 
-@pytest.mark.parametrize("name, source, expected", CASES, ids=[c[0] for c in CASES])
-def test_hostile_input(tmp_path, name, source, expected):
-    folder = tmp_path / "src"
-    folder.mkdir()
-    (tmp_path / "outside.csv").write_text("a,b\n1,2\n3,4\n5,6\n7,8\n", encoding="utf-8")
+def _run_case(folder: Path, source) -> tuple[list[tuple[int, str, str]], float]:
+    """``nndsl compile`` (to out/model.py) and ``nndsl check`` of src/input.nn, side by side."""
+    (folder / "src").mkdir(parents=True)
+    (folder / "outside.csv").write_text("a,b\n1,2\n3,4\n5,6\n7,8\n", encoding="utf-8")
     data = source if isinstance(source, bytes) else source.encode("utf-8")
-    (folder / "input.nn").write_bytes(data)
-    path = "src/input.nn"
+    (folder / "src" / "input.nn").write_bytes(data)
     start = time.perf_counter()
-    compiling = _run(["compile", path, "--format", "short", "-o", "out/model.py"], tmp_path)
-    checking = _run(["check", path, "--format", "short"], tmp_path)
-    results = [_finish(compiling), _finish(checking)]
-    elapsed = time.perf_counter() - start
+    procs = [
+        _run(["compile", "src/input.nn", "--format", "short", "-o", "out/model.py"], folder),
+        _run(["check", "src/input.nn", "--format", "short"], folder),
+    ]
+    return [_finish(p) for p in procs], time.perf_counter() - start
+
+
+@pytest.fixture(scope="module")
+def cli_results(tmp_path_factory):
+    """Every case run through the command line, several at a time (each run is a fresh process)."""
+    root = tmp_path_factory.mktemp("hostile")
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        futures = {name: pool.submit(_run_case, root / name, source) for name, source, _ in CASES}
+        return {name: (root / name, f.result()) for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("name, source, expected", CASES, ids=[c[0] for c in CASES])
+def test_hostile_input(cli_results, name, source, expected):
+    folder, (results, elapsed) = cli_results[name]
     for rc, _, err in results:
-        _check_outcome(rc, err, expected, path)
+        _check_outcome(rc, err, expected, "src/input.nn")
     assert elapsed < SLOW_S, f"took {elapsed:.1f} s"
     if expected == 0:
-        written = sorted((tmp_path / "out").glob("*.py"))
+        written = sorted((folder / "out").glob("*.py"))
         assert written and written[0].name == "model.py"
         for f in written:
             check_generated(f.read_text(encoding="utf-8"), f.name)
-    assert not list(tmp_path.rglob("PWNED"))
+    assert not list(folder.rglob("PWNED"))
 
 
 # ---- regressions found by fuzzing (in process: analyze, generate, run) ----------------------------
@@ -251,37 +265,22 @@ def test_diagnostics_show_the_line_the_parser_counts():
     assert "write `Linear(4)`" in shown, shown
 
 
-# ---- names the training script relies on ------------------------------------------------------------
+# ---- names the training script relies on -----------------------------------------------------
 
 
-def _script_names(code: str) -> set[str]:
-    """Names a training script binds at module level and in ``main``."""
-    tree = ast.parse(code)
-    names = set()
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
-            names.update((a.asname or a.name).split(".")[0] for a in node.names)
-        if isinstance(node, ast.FunctionDef) and node.name == "main":
-            for n in ast.walk(node):
-                if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store):
-                    names.add(n.id)
-                elif isinstance(n, ast.arg):
-                    names.add(n.arg)
-    return names
-
-
-@pytest.mark.parametrize("path", [p for p in EXAMPLES if "train " in p.read_text()], ids=lambda p: p.stem)
-def test_script_names_are_known(path):
-    """Every name a training script binds is in naming.SCRIPT_NAMES (which refuses them as model
-    names), apart from the model and the data loaders: update the list when the template grows."""
-    program = analyze(path.read_text(encoding="utf-8"), path.parent).program
-    for t in program.trains:
-        code = generate_train(t, path.name, "model", format=False)
-        own = {t.model} | {f"load_{d.name}" for d in (t.data, t.validation) if d is not None}
-        unknown = _script_names(code) - SCRIPT_NAMES - own
-        assert not unknown, f"add to naming.SCRIPT_NAMES: {sorted(unknown)}"
+@pytest.mark.parametrize(
+    "name, clash",
+    [("Config", True), ("State", True), ("main", True), ("os", True), ("Path", True),
+     ("cfg", True), ("model", True), ("device", True), ("load_pairs", True), ("x", False),
+     ("y", False), ("g", False), ("np", False), ("Pairs", False), ("fit_model", False)],
+)  # fmt: skip
+def test_model_named_like_the_training_script(name, clash):
+    """A trained model cannot take a name its training script binds where the model is built
+    (the import would be hidden: the script broke at run time); other names are fine."""
+    source = train().replace("model M(", f"model {name}(").replace("train M ", f"train {name} ")
+    result = check_source(source, None, run_models=False)
+    errors = [(d.code, d.span.line) for d in result.diagnostics if d.severity == "error"]
+    assert errors == ([("E0110", source[: source.index("train ")].count("\n") + 1)] if clash else [])
 
 
 # ---- injection: names, strings and comments built to escape into Python ------------------------
@@ -371,68 +370,74 @@ def compiled_files(source: str, folder: Path) -> dict[str, str] | None:
     return files
 
 
-_BENIGN: dict[str, str] = {}
-
-
+@lru_cache(maxsize=1)
 def benign_skeletons() -> dict[str, str]:
-    if not _BENIGN:
-        with tempfile.TemporaryDirectory() as d:
-            write_csv(Path(d), "t.csv", "c")
-            files = compiled_files(hostile_program(), Path(d))
-            assert files is not None
-            _BENIGN.update({k: skeleton(v) for k, v in files.items()})
-    return _BENIGN
+    with tempfile.TemporaryDirectory() as d:
+        write_csv(Path(d), "t.csv", "c")
+        files = compiled_files(hostile_program(), Path(d))
+    assert files is not None
+    return {k: skeleton(v) for k, v in files.items()}
 
 
 def check_hostile(folder: Path, **parts) -> bool:
-    """Compile the program with ``parts`` replaced; when it is accepted, its code must keep to
-    the allowed names and have exactly the structure of the benign program. True if accepted."""
-    path, column = parts.get("path", "t.csv"), parts.get("column", "c")
-    if not write_csv(folder, path, column):
+    """Compile the program with ``parts`` replaced. A refused program must say where; an
+    accepted one must compile to code that names only what is allowed and has exactly the
+    structure of the benign program: no statement comes from DSL text. True if accepted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if not write_csv(folder, parts.get("path", "t.csv"), parts.get("column", "c")):
         return False
     source = hostile_program(**parts)
-    check_source(source, folder, run_models=False)  # never raises; code keeps to allowed names
-    files = compiled_files(source, folder)
-    if files is None:
+    result = analyze(source, folder)
+    if not result.ok:
+        assert result.diagnostics and all(d.span is not None for d in result.diagnostics)
         return False
+    files = compiled_files(source, folder)
     for name, code in files.items():
+        compile(code, name, "exec")
+        assert not name_problems(ast.parse(code)), (name, name_problems(ast.parse(code)), parts)
         assert skeleton(code) == benign_skeletons()[name], f"{name} changed shape for {parts}"
+    assert not list(folder.rglob("PWNED"))
     return True
+
+
+def corpus_parts(text: str) -> dict[str, str]:
+    """The corpus entry in every string and the comments of the program (a line break would end
+    a comment and make the rest DSL text, so there it becomes a space)."""
+    return {"path": text + ".csv", "column": text, "save": text + ".pt",
+            "comment": text.replace("\n", " ").replace("\r", " ")}  # fmt: skip
 
 
 @pytest.mark.parametrize("text", INJECTIONS, ids=range(len(INJECTIONS)))
 def test_injection_corpus(tmp_path, text):
-    accepted = []
-    for part in ("path", "column", "save", "comment"):
-        value = text + (".csv" if part == "path" else ".pt" if part == "save" else "")
-        if part == "comment" and ("\n" in text or "\r" in text):
-            value = text.replace("\n", " ").replace("\r", " ")  # a line break would end the comment
-        folder = tmp_path / part
-        folder.mkdir()
-        if check_hostile(folder, **{part: value}):
-            accepted.append(part)
-    assert "comment" in accepted  # comments never reach the code
-    assert not list(tmp_path.rglob("PWNED"))
+    """Each entry everywhere at once; where that is refused, without the save name; then in
+    the comments alone, which never reach the code and so are always accepted."""
+    parts = corpus_parts(text)
+    attempts = [parts, {k: v for k, v in parts.items() if k != "save"}, {"comment": parts["comment"]}]
+    accepted = [i for i, p in enumerate(attempts) if check_hostile(tmp_path / str(i), **p)]
+    assert accepted, "the program with only a hostile comment must compile"
 
 
 def test_injection_corpus_through_the_cli(tmp_path):
     """Compile the corpus for real, then import every generated module and training script (their
-    module-level code only) in one fresh interpreter: nothing may run, no PWNED file appears."""
-    folders = []
+    module-level code) in one fresh interpreter: nothing may run, no PWNED file appears."""
+    jobs = []
     for i, text in enumerate(INJECTIONS):
-        for part in ("path", "column", "comment"):
-            value = text + ".csv" if part == "path" else text.replace("\n", " ").replace("\r", " ")
-            folder = tmp_path / f"{i}-{part}"
-            folder.mkdir()
-            if not write_csv(folder, value if part == "path" else "t.csv", value if part == "column" else "c"):
-                continue
-            (folder / "hostile.nn").write_text(hostile_program(**{part: value}), encoding="utf-8")
-            proc = _run(["compile", "hostile.nn", "-o", "model.py", "--format", "short"], folder)
-            rc, _, err = _finish(proc)
-            _check_outcome(rc, err, None, "hostile.nn")
-            if rc == 0:
-                folders.append(str(folder))
-    assert len(folders) >= len(INJECTIONS)
+        parts = {k: v for k, v in corpus_parts(text).items() if k != "save"}
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        if not write_csv(folder, parts["path"], parts["column"]):
+            parts, _ = {"comment": parts["comment"]}, write_csv(folder, "t.csv", "c")
+        (folder / "hostile.nn").write_text(hostile_program(**parts), encoding="utf-8")
+        jobs.append(folder)
+
+    def compile_one(folder: Path):
+        rc, _, err = _finish(_run(["compile", "hostile.nn", "-o", "model.py", "--format", "short"], folder))
+        _check_outcome(rc, err, None, "hostile.nn")
+        return folder if rc == 0 else None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        folders = [str(f) for f in pool.map(compile_one, jobs) if f is not None]
+    assert len(folders) >= len(INJECTIONS) // 2
     probe = (
         "import importlib, sys\n"
         "for d in sys.argv[1:]:\n"
@@ -441,7 +446,6 @@ def test_injection_corpus_through_the_cli(tmp_path):
         "        sys.modules.pop(name, None)\n"
         "        importlib.import_module(name)\n"
         "    sys.path.remove(d)\n"
-        "print('imported', len(sys.argv) - 1)\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe, *folders], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -469,9 +473,8 @@ HOSTILE_NAME = st.one_of(
     column=HOSTILE_TEXT, save=HOSTILE_TEXT, comment=HOSTILE_TEXT,
 )  # fmt: skip
 def test_no_statement_comes_from_dsl_text(model, layer, data, path, column, save, comment):
-    """Arbitrary Unicode in names, strings and comments: the program is refused, or its code has
-    the structure of the benign program and names only what is allowed."""
+    """Arbitrary Unicode in names, strings and comments: the program is refused with a place, or
+    its code has the structure of the benign program and names only what is allowed."""
     with tempfile.TemporaryDirectory() as d:
         check_hostile(Path(d), model=model, layer=layer, data=data, path=path + ".csv",
                       column=column, save=save + ".pt", comment=comment)  # fmt: skip
-        assert not list(Path(d).rglob("PWNED"))

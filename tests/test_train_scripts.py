@@ -334,3 +334,24 @@ def test_drop_last_drops_only_training_batches(tmp_path, capsys):
     assert float(last["val_accuracy"]) * 10 == pytest.approx(round(float(last["val_accuracy"]) * 10))
     script = (tmp_path / "r" / "train_m.py").read_text(encoding="utf-8")
     assert "drop_last=True" in script  # training only
+
+
+def test_a_runtime_error_names_the_source_line(tmp_path, capsys):
+    """Token ids beyond the embedding fail only on real data: the report leads to the layer."""
+    source = tmp_path / "bag.nn"
+    source.write_text(
+        "model Bag(x: [5] long) {\n"
+        "    emb = Embedding(10, 4)\n"
+        "    Flatten()\n"
+        "    out = Linear(2)\n"
+        "}\n"
+        "data tokens { x = randint(0, 20, 100, 5) y = randint(0, 2, 100) }\n"
+        "train Bag on tokens { loss cross_entropy epochs 1 }\n",
+        encoding="utf-8",
+    )
+    assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "nndsl: training failed: IndexError" in err
+    assert "in model.py, line " in err and "x = self.emb(x)" in err
+    assert "from bag.nn:2: emb = Embedding(10, 4)" in err
+    assert err.index("from bag.nn:2") < err.index("Traceback")  # the original error below

@@ -1,0 +1,59 @@
+"""A short, fixed slice of fuzzing (bench/fuzz.py runs the long campaign by hand): programs from
+the grammar itself and mutations of the examples. Whatever they are, ``analyze`` returns
+diagnostics with a place in the file or a program whose generated code parses, compiles, is
+black-stable, stays inside the allowed names, and whose models return the predicted shapes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import torch  # noqa: F401 - imported once here, not inside the first example's deadline
+from hypothesis import HealthCheck, given, settings
+
+from fuzzing import EXAMPLES_DIR, check_source, grammar, grammar_programs, mutate, mutations
+from nndsl.parser import _parser
+
+
+
+def fixed_slice(examples: int) -> settings:
+    """The same inputs on every run, no example database, generous per-input deadlines."""
+    return settings(
+        derandomize=True,
+        database=None,
+        max_examples=examples,
+        deadline=timedelta(seconds=10),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+def test_fuzz_grammar_is_the_parsers():
+    """The generator's grammar is the parser's: same terminals, rules and LALR states."""
+    ours, theirs = grammar(), _parser()
+    assert [t.name for t in ours.terminals] == [t.name for t in theirs.terminals]
+    assert len(ours.rules) == len(theirs.rules)
+    states = lambda p: len(p.parser.parser.parser.parse_table.states)  # noqa: E731
+    assert states(ours) == states(theirs)
+
+
+@fixed_slice(200)
+@given(grammar_programs())
+def test_programs_from_the_grammar(text):
+    check_source(text, EXAMPLES_DIR)
+
+
+@fixed_slice(200)
+@given(mutations())
+def test_mutated_examples(mutated):
+    _, text = mutated
+    check_source(text, EXAMPLES_DIR)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_heavily_mutated_examples(seed):
+    """Many mutations on top of one another, from a fixed seed, on every example."""
+    import random
+
+    rng = random.Random(seed)
+    for path in sorted(EXAMPLES_DIR.glob("*.nn")):
+        check_source(mutate(path.read_text(encoding="utf-8"), rng, count=8), EXAMPLES_DIR)
