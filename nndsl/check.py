@@ -7,6 +7,7 @@ passed between statements in :mod:`nndsl.flow`.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 
 from . import ir
@@ -15,7 +16,7 @@ from .bind import layer_args
 from .check_blocks import BlockRules
 from .check_graph import GraphRules, annotation_of, tensor_of, type_text
 from .check_repeat import RepeatRules
-from .diagnostics import Diagnostic, Label, source_lines
+from .diagnostics import CompileError, Diagnostic, Label, source_lines
 from .flow import Built, Flow, Reported, Scope, Shared, declared_names, from_label
 from .flow import is_int, kind_of, nested_rows
 from .layers import REGISTRY, Layer, check_rank, complete_args
@@ -24,6 +25,7 @@ from .pyexpr import Value, literal
 from .shapes import Dim, RankError, ShapeError, expr_of, fmt_shape, known
 from .tensors import Tensor
 
+MAX_BUILT = 200_000  # layers built and summary rows copied in all: about 3 s of checking
 DTYPES = {
     "float": "float32", "float32": "float32", "double": "float64", "float64": "float64",
     "half": "float16", "float16": "float16", "bfloat16": "bfloat16", "long": "int64",
@@ -42,7 +44,9 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         self.program = program
         self.base = base
         self.lines = source_lines(source)
+        self.source_sha256 = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
         self.diags: list[Diagnostic] = []
+        self.built = 0  # modules built so far, every use of a block and iteration of a repeat
         self.blocks: dict[str, s.Block] = {}
         self.block_classes: dict[ir.ClassDef, str] = {}  # body (name "") -> class name
         self.out_classes: list[ir.ClassDef] = []  # dependencies first
@@ -86,7 +90,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             seen[node.model] = node.model_span
             t = rules.train(node)
             if t is not None:
-                out.append(t)
+                out.append(replace(t, source_sha256=self.source_sha256))
         return tuple(out)
 
     def _error(self, code, message, span, **kw) -> None:
@@ -368,6 +372,24 @@ class Checker(BlockRules, RepeatRules, GraphRules):
     ) -> Built | None:
         """Build a module for ``call`` at its first use; ``extra``: inputs after the first,
         which only a forward passes."""
+        self._grow(call, 1)
+        built = self._build_module(call, flow, scope, attr, extra)
+        if built is not None:
+            self._grow(call, len(built.rows))  # each use of a block copies the rows inside
+        return built
+
+    def _grow(self, call: s.Call, size: int) -> None:
+        """Count what is built; repeats and blocks multiply, so that a few lines can ask for
+        years of work (`repeat 10000 { repeat 10000 { ... } }`): refuse beyond MAX_BUILT."""
+        self.built += size
+        if self.built > MAX_BUILT:
+            raise CompileError([Diagnostic(
+                "E0107", f"the program is too large to check: it expands to more than {MAX_BUILT:,} layers",
+                call.span, help="repeats and uses of blocks multiply the layers inside them")])  # fmt: skip
+
+    def _build_module(
+        self, call: s.Call, flow: Flow, scope: Scope, attr: str | None, extra: tuple = ()
+    ) -> Built | None:
         layer = REGISTRY.get(call.name)
         if layer is not None:
             return self._layer(call, layer, flow, scope.env, attr, extra)

@@ -53,7 +53,7 @@ def render_train(t: ir.TrainIR, source_name: str, model_module: str, data_dir: s
     t = replace(t, config=config)
     view = {
         "t": t,
-        "source": comment_safe(source_name),
+        "source": string_safe(source_name),
         "model_module": model_module,
         "datas": datas,
         "numpy": bool({"npy", "npz"} & set(t.readers)) or any("np.load" in line for d in datas for line in d.sources),
@@ -203,6 +203,17 @@ def comment_safe(text: str) -> str:
     return "".join(
         ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
     )
+
+
+def string_safe(text: str) -> str:
+    """Text that can sit in a comment and between double quotes, in a string or a docstring:
+    as :func:`comment_safe`, with backslashes and double quotes escaped too (a file name may
+    hold them).
+
+    >>> print(string_safe('a"; b\\\\c'))
+    a\\"; b\\\\c
+    """
+    return comment_safe(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def body_hash(body: str) -> str:

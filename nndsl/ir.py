@@ -283,3 +283,4 @@ class TrainIR:
     # for `nndsl check`: (parameter, shape, the init rule that sets it, its optimizer group)
     table: tuple[tuple[str, tuple, str, str], ...] = ()
     predict_dtype: str = "torch.float32"
+    source_sha256: str = ""  # of the .nn text, recorded with the final weights

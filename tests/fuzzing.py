@@ -41,13 +41,16 @@ EXAMPLES_DIR = ROOT / "examples"
 
 # ---- the checks -----------------------------------------------------------------------------
 
-ALLOWED_IMPORTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "model", "tqdm", "matplotlib"}
+ALLOWED_IMPORTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "model"}
+OPTIONAL_IMPORTS = frozenset({"tqdm", "matplotlib", "safetensors"})  # in functions, if installed
 # Builtins generated code may name (the templates use a few dozen); any other name must be
 # defined in the file.
-TEMPLATE_BUILTINS = frozenset(dir(builtins)) - frozenset(
-    """eval exec compile __import__ breakpoint input globals locals help exit quit
-    copyright credits license""".split()
-) | {"__file__", "__name__", "__doc__"}
+TEMPLATE_BUILTINS = (
+    frozenset(dir(builtins))
+    - frozenset("""eval exec compile __import__ breakpoint input globals locals help exit quit
+    copyright credits license""".split())
+    | {"__file__", "__name__", "__doc__"}
+)
 # Attributes no generated code may reach, whatever it is called on.
 FORBIDDEN_ATTRIBUTES = frozenset(
     """system popen spawnl spawnv execv execl execve fork kill rmtree putenv check_output
@@ -67,15 +70,16 @@ def check_source(
 ) -> Analysis:
     """Analyze ``text`` and check the outcome against every promise; raises :class:`Finding`
     (or whatever the compiler raised) when one is broken. The generated files of an accepted
-    program go into ``sources`` (by file name) when given, and ``sources["seconds"]`` is the
-    time the compiler took (analysis and generation, not the checks)."""
-    start = time.perf_counter()
+    program go into ``sources`` (by file name) when given, and ``sources["seconds"]`` and
+    ``sources["cpu"]`` are the wall and CPU time the compiler took (analysis and generation,
+    not the checks)."""
+    start, cpu = time.perf_counter(), time.process_time()
     result = analyze(text, base)
     if not isinstance(result, Analysis):
         raise Finding(f"analyze returned {result!r}")
     files = generated_sources(result) if result.ok else {}
     if sources is not None:
-        sources.update(files, seconds=time.perf_counter() - start)
+        sources.update(files, seconds=time.perf_counter() - start, cpu=time.process_time() - cpu)
     check_diagnostics(result, text)
     for name, code in files.items():
         check_generated(code, name)
@@ -129,7 +133,8 @@ def check_generated(code: str, name: str = "model.py") -> ast.Module:
 
 
 def name_problems(tree: ast.AST) -> list[str]:
-    """Imports outside torch, numpy, the standard library and the model module; names neither
+    """Imports outside torch, numpy, the standard library and the model module (and, inside a
+    function, the optional extras the templates try); names neither
     defined in the file nor among the builtins the templates use; forbidden attributes."""
     defined: set[str] = set()
     for node in ast.walk(tree):
@@ -144,12 +149,16 @@ def name_problems(tree: ast.AST) -> list[str]:
         elif isinstance(node, ast.ExceptHandler) and node.name:
             defined.add(node.name)
     out = []
+    top = {id(node) for node in getattr(tree, "body", ())}
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            roots = [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import) else []
+            roots = (
+                [a.name.split(".")[0] for a in node.names] if isinstance(node, ast.Import) else []
+            )
             if isinstance(node, ast.ImportFrom):
                 roots.append((node.module or "").split(".")[0])
-            out += [f"imports {r}" for r in roots if r not in ALLOWED_IMPORTS]
+            allowed = ALLOWED_IMPORTS | (OPTIONAL_IMPORTS if id(node) not in top else set())
+            out += [f"imports {r}" for r in roots if r not in allowed]
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             if node.id not in defined and node.id not in TEMPLATE_BUILTINS:
                 out.append(f"undefined name {node.id!r} (line {node.lineno})")
@@ -190,7 +199,9 @@ def time_limit(seconds: float):
 
 
 def _size(dim, symbols: dict) -> int:
-    return BATCH if dim == "B" else symbols.get(dim, SYMBOL_SIZE) if isinstance(dim, str) else int(dim)
+    return (
+        BATCH if dim == "B" else symbols.get(dim, SYMBOL_SIZE) if isinstance(dim, str) else int(dim)
+    )
 
 
 def shape_value(text: str) -> object:
@@ -280,7 +291,9 @@ def check_models(code: str, program) -> int:
         model = namespace[info.name]().eval()
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if params != info.total_params:
-            raise Finding(f"{info.name}: torch counts {params} parameters, the checker {info.total_params}")
+            raise Finding(
+                f"{info.name}: torch counts {params} parameters, the checker {info.total_params}"
+            )
         try:
             with torch.no_grad(), time_limit(RUN_SECONDS):
                 out = model(*inputs)
@@ -288,7 +301,9 @@ def check_models(code: str, program) -> int:
             continue  # the model's own loop runs long: not the compiler's doing
         want = shape_value(_type_text(info.returns))
         if _structure(out) != want:
-            raise Finding(f"{info.name} returns {structure_text(out)}; the checker predicted {_type_text(info.returns)}")
+            raise Finding(
+                f"{info.name} returns {structure_text(out)}; the checker predicted {_type_text(info.returns)}"
+            )
         _dtypes(out, info.returns, dtypes, info.name)
         ran += 1
     return ran
@@ -354,13 +369,27 @@ def grammar_programs():
     )
     number = st.one_of(
         st.integers(0, 40).map(str),
-        st.sampled_from(["64", "128", "1_000", "0", "1", "2", "3", "10000", "9" * 61, "99999999"]),
+        st.sampled_from(
+            ["64", "128", "1_000", "0", "1", "2", "3", "10000", "9" * 61, "99999999", "007", "0_0"]
+        ),
     )
     floats = st.sampled_from(["0.5", "0.1", "1e-3", "2.", ".25", "1e999", "0.0", "3e5", "1_0.5"])
     strings = st.one_of(
         st.sampled_from(
-            ['"relu"', '"a.pt"', '"data/iris.csv"', '"label"', "'cuda:1'", '""', '"fan_in"',
-             '"data/digits.csv"', '"\\x"', '"a\\"b"', '"\\u2028"', '"/etc/passwd"']
+            [
+                '"relu"',
+                '"a.pt"',
+                '"data/iris.csv"',
+                '"label"',
+                "'cuda:1'",
+                '""',
+                '"fan_in"',
+                '"data/digits.csv"',
+                '"\\x"',
+                '"a\\"b"',
+                '"\\u2028"',
+                '"/etc/passwd"',
+            ]
         ),
         st.text(max_size=8).map(_dsl_string),
     )
@@ -399,7 +428,11 @@ ITEM_RULES = ("model", "block", "layer_expr", "data", "train")
 
 def _dsl_string(text: str) -> str:
     """``text`` as a DSL string literal (the escapes are Python's)."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+    return (
+        '"'
+        + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+        + '"'
+    )
 
 
 # ---- generator (b): mutations of the examples -------------------------------------------------
@@ -408,7 +441,7 @@ _TOKEN = re.compile(
     r"""\s+|#[^\n]*|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+|[A-Za-z_]\w*|\.\.\.|\*\*|//|[=!<>]=|."""
 )
 NUMBERS = ["0", "-1", "1", "2", "3", "7", "0.5", "1e-3", "2.5", "1e999", "-0.0", "100000",
-           "123456789", "10 ** 9", "9" * 61, "9" * 400, "1_0", "0.0"]  # fmt: skip
+           "123456789", "10 ** 9", "9" * 61, "9" * 400, "1_0", "0.0", "007", "0_8", "00.5"]  # fmt: skip
 PUNCTUATION = ["(", ")", "[", "]", "{", "}", ",", "=", ":", ".", "-", "*", "~", "...", "**"]
 
 

@@ -57,7 +57,7 @@ def test_training_script_invariants(path, name):
         for n in ast.walk(tree)
         if isinstance(n, (ast.Import, ast.ImportFrom)) and n not in tree.body
     ]
-    assert set(optional) <= {"tqdm", "matplotlib", "matplotlib.pyplot"}, optional
+    assert set(optional) <= {"tqdm", "matplotlib", "matplotlib.pyplot", "safetensors.torch"}, optional
     assert "nndsl" not in code.split("\n", 3)[3]
 
 
@@ -355,3 +355,20 @@ def test_a_runtime_error_names_the_source_line(tmp_path, capsys):
     assert "in model.py, line " in err and "x = self.emb(x)" in err
     assert "from bag.nn:2: emb = Embedding(10, 4)" in err
     assert err.index("from bag.nn:2") < err.index("Traceback")  # the original error below
+
+
+def test_final_weights_are_also_safetensors_tagged_with_the_source(tmp_path):
+    import hashlib
+
+    import torch
+    from safetensors import safe_open
+
+    path = EXAMPLES[0].parent / "tied.nn"
+    _run(path, tmp_path, "--epochs", "1")
+    pickled = torch.load(tmp_path / "model.pt", weights_only=True)
+    with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
+        meta = f.metadata()
+        assert meta["source"] == "tied.nn"
+        assert meta["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        for name in f.keys():
+            assert torch.equal(f.get_tensor(name), pickled[name])
