@@ -96,6 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N optimizer steps"
     )
+    r.add_argument(
+        "--nproc",
+        type=int,
+        metavar="N",
+        help="train with N processes on this machine (torchrun, DistributedDataParallel)",
+    )
+    r.add_argument(
+        "--max-restarts",
+        type=int,
+        metavar="K",
+        help="with --nproc: restart the processes up to K times after a failure, resuming "
+        "from the newest checkpoint",
+    )
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     r.add_argument("--format", **fmt)
     return parser

@@ -61,6 +61,7 @@ def render_train(t: ir.TrainIR, source_name: str, model_module: str, data_dir: s
         "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
         "improved": _improved(t.early_stop),
         "stream": t.data.stream,
+        "dist": t.distributed,
     }
     sets = {
         "init": [_param_set(p, False) for p in t.init],

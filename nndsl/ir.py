@@ -284,3 +284,4 @@ class TrainIR:
     table: tuple[tuple[str, tuple, str, str], ...] = ()
     predict_dtype: str = "torch.float32"
     source_sha256: str = ""  # of the .nn text, recorded with the final weights
+    distributed: bool = False  # DDP-ready: one process per rank under torchrun

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 
 from .codegen import HASH_PREFIX
@@ -57,23 +59,40 @@ def run(args, text: str, report) -> int:
         data_dir = Path(os.path.relpath(source.parent.resolve(), run_dir.resolve())).as_posix()
         write_atomic(run_dir / f"{MODEL_MODULE}.py", generate(result.program, source.name))
         script = run_dir / f"{t.script}.py"
+        if args.nproc and args.nproc > 1:
+            t = replace(t, distributed=True)
         write_atomic(script, generate_train(t, source.name, MODEL_MODULE, data_dir=data_dir))
         write_atomic(run_dir / source.name, text)
-        argv = ["--out-dir", str(run_dir)]
+        argv = ["--out-dir", str(run_dir.resolve())]
         for flag in _FLAGS:
             value = getattr(args, flag, None)
             if value is not None:
                 argv += ["--" + flag.replace("_", "-"), str(value)]
         if args.quiet:
             argv.append("--quiet")
-        if args.resume:
-            argv.append("--resume")
+        if args.resume or args.max_restarts:
+            argv.append("--resume")  # a restarted process continues from the newest checkpoint
         print(f"{t.model}: run folder {run_dir}", file=sys.stderr)
+        if t.distributed and args.nproc and args.nproc > 1:
+            code = _torchrun(script, argv, args.nproc, args.max_restarts or 0)
+            if code:
+                return code
+            continue
         model_file = (run_dir / f"{MODEL_MODULE}.py").resolve()
         code = _execute(script, argv, lambda err: explain(err, model_file, result.program, text, source.name))
         if code:
             return code  # a failed or interrupted run ends the command
     return EXIT_OK
+
+
+def _torchrun(script: Path, argv: list[str], nproc: int, restarts: int) -> int:
+    """Run the script as ``nproc`` processes on this machine under torchrun."""
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+        f"--max-restarts={restarts}", str(script.resolve()), *argv,
+    ]  # fmt: skip
+    print("running: torchrun " + " ".join(cmd[3:]), file=sys.stderr)
+    return subprocess.run(cmd, cwd=script.parent).returncode
 
 
 def _fresh(base: Path) -> Path:

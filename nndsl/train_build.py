@@ -112,6 +112,7 @@ class _Builder:
             shuffle=self.data.shuffle,
             table=self.table(groups),
             predict_dtype=getattr(self, "predict_dtype", "torch.float32"),
+            distributed=other["distributed"],
         )
 
     def table(self, groups: tuple[ir.ParamSet, ...]) -> tuple:

@@ -35,6 +35,7 @@ def other_settings(b) -> dict:
     take("clip", lambda st: literal(float(r._positive(st, "number", 0))).code, "")
     take("accumulate", lambda st: r._positive(st), 1)
     take("checkpoint", lambda st: r._positive(st), 0)
+    take("distributed", lambda st: r._choice(st, ("none", "ddp")) == "ddp", False)
     take("device", lambda st: _device(b, st), "auto")
     take("precision", lambda st: r._choice(st, PRECISIONS), "fp32")
     take("compile", lambda st: r._one(st, "bool"), False)

@@ -122,7 +122,7 @@ INITS = {
 
 TRAIN_SETTINGS = (
     "loss", "optimizer", "scheduler", "init", "epochs", "steps", "metrics", "log_every", "early_stop",
-    "clip", "accumulate", "checkpoint", "device", "precision", "compile", "seed", "deterministic", "save", "predict",
+    "clip", "accumulate", "checkpoint", "distributed", "device", "precision", "compile", "seed", "deterministic", "save", "predict",
 )  # fmt: skip
 METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
 

@@ -147,6 +147,10 @@ def digits_cnn() -> nn.Module:
     )  # fmt: skip
 
 
+def digits_mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
 def iris_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
 
@@ -208,6 +212,7 @@ SEEDS = [
         (1 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + LIN(32 * 4 * 4, 64) + LIN(64, 10),
     ),  # fmt: skip
     Seed("iris.nn", "IrisMLP", iris_mlp, _rand(2, 4), LIN(4, 16) + LIN(16, 3)),
+    Seed("digits_mlp.nn", "DigitsMLP", digits_mlp, _rand(2, 64), LIN(64, 128) + LIN(128, 10)),
     Seed("dropout.nn", "Overfitting", net_overfitting, _rand(2, 1), MORVAN_DROPOUT),
     Seed("dropout.nn", "Dropped", net_dropped, _rand(2, 1), MORVAN_DROPOUT),
     Seed(

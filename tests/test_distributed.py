@@ -1,0 +1,154 @@
+"""Training with several processes: torchrun, DistributedDataParallel, gloo on the CPU.
+
+Two processes must end with identical parameters on both ranks, equal to a single process on
+the same global batches (within 1e-6: the all-reduce adds the two halves' gradients in another
+order than one process does); shards are disjoint and cover each batch; a rank killed mid-run
+is restarted by torchrun and training resumes from the newest checkpoint to the same result.
+(The model has no dropout: each rank draws the masks for its own share of a batch, so with
+dropout two processes match one only in distribution.)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from nndsl.cli import main as nndsl
+
+SOURCE = """
+model Net(x: [16]) { Linear(32) ReLU() out = Linear(4) }
+data d {
+    x = randn(512, 16)
+    y = argmax(x[:, 0:4], 1)
+    batch 64
+}
+train Net on d {
+    loss cross_entropy
+    optimizer sgd(lr=0.05, momentum=0.9)
+    epochs 3
+    checkpoint 4
+    distributed ddp
+}
+"""
+
+# Runs the generated script's main under torchrun, and afterwards writes each rank's digest
+# of its parameters; with KILL_AT, rank 1 kills itself at that step of its first attempt.
+DRIVER = textwrap.dedent(
+    """
+    import hashlib, importlib.util, os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("train_net", "train_net.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_net"] = module
+    spec.loader.exec_module(module)
+    cfg = module.parse_args(sys.argv[1:])
+    fit, measure = module.fit, module.measure
+    kill_at = int(os.environ.get("KILL_AT", "0"))
+    first = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+    calls = []
+
+    def measure_and_maybe_die(*args):
+        calls.append(1)
+        if kill_at and first and os.environ.get("RANK") == "1" and len(calls) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        measure(*args)
+
+    def fit_and_digest(state, *args):
+        fit(state, *args)
+        blob = b"".join(p.detach().numpy().tobytes() for p in state.model.parameters())
+        Path(cfg.out_dir, f"digest-{state.rank}.txt").write_text(hashlib.sha256(blob).hexdigest())
+
+    module.measure, module.fit = measure_and_maybe_die, fit_and_digest
+    module.main(cfg)
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    (folder / "net.nn").write_text(SOURCE, encoding="utf-8")
+    assert nndsl(["compile", str(folder / "net.nn"), "-o", str(folder / "model.py")]) == 0
+    (folder / "driver.py").write_text(DRIVER, encoding="utf-8")
+    return folder
+
+
+def launch(folder, out, nproc: int, *extra, env=None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           *extra, "driver.py", "--out-dir", str(out), "--quiet", "--resume"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
+    return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+
+
+def weights(out) -> dict:
+    return torch.load(out / "model.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def single(folder):
+    proc = launch(folder, folder / "single", 1)
+    assert proc.returncode == 0, proc.stderr
+    return weights(folder / "single")
+
+
+@pytest.fixture(scope="module")
+def double(folder):
+    proc = launch(folder, folder / "double", 2)
+    assert proc.returncode == 0, proc.stderr
+    return folder / "double"
+
+
+def test_two_processes_agree_with_each_other_and_with_one(single, double):
+    digests = [(double / f"digest-{r}.txt").read_text() for r in (0, 1)]
+    assert digests[0] == digests[1]
+    two = weights(double)
+    for name, tensor in single.items():
+        torch.testing.assert_close(two[name], tensor, rtol=0, atol=1e-6)
+    # the metrics are reduced over both ranks: the same figures as one process
+    one_rows = (double.parent / "single" / "metrics.csv").read_text().splitlines()
+    two_rows = (double / "metrics.csv").read_text().splitlines()
+    for a, b in zip(one_rows[1:], two_rows[1:]):
+        assert [round(float(v), 5) for v in a.split(",")[:3]] == [round(float(v), 5) for v in b.split(",")[:3]]
+
+
+def test_shards_are_disjoint_and_cover_each_batch(folder):
+    spec = importlib.util.spec_from_file_location("train_net_shards", folder / "train_net.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    sys.path.insert(0, str(folder))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("model", None)
+    for world in (2, 3, 4):
+        for size in (64, 65, 7):
+            batch = {"x": torch.arange(size), "y": torch.arange(size)}
+            parts = [module.shard(batch, rank, world)["x"] for rank in range(world)]
+            assert torch.equal(torch.cat(parts), batch["x"])  # in order: disjoint and complete
+
+
+def test_a_killed_rank_is_restarted_and_resumes_to_the_same_weights(folder, single):
+    out = folder / "restarted"
+    proc = launch(folder, out, 2, "--max-restarts=1", env={"KILL_AT": "13"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "resuming from" in proc.stderr
+    for name, tensor in single.items():
+        torch.testing.assert_close(weights(out)[name], tensor, rtol=0, atol=1e-6)
+
+
+def test_nndsl_run_nproc_launches_torchrun(tmp_path, capsys):
+    source = tmp_path / "net.nn"
+    source.write_text(SOURCE.replace("    distributed ddp\n", ""), encoding="utf-8")
+    code = nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--nproc", "2", "--quiet", "--epochs", "1"])
+    assert code == 0
+    assert "torchrun --standalone --nproc_per_node=2" in capsys.readouterr().err
+    script = (tmp_path / "r" / "train_net.py").read_text(encoding="utf-8")
+    assert "DistributedDataParallel(model)" in script and (tmp_path / "r" / "model.pt").exists()
