@@ -73,6 +73,10 @@ def source_lines(text: str) -> list[str]:
     return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
+LONG_LINE = 200  # longer source lines are shown in part, around the place of the diagnostic
+LONG_LINE_CONTEXT = 60
+
+
 def _display_line(text: str) -> str:
     """A source line made safe to print: tabs expanded, control characters shown as escapes."""
     out = []
@@ -107,14 +111,20 @@ def _render_one(d: Diagnostic, lines: list[str], filename: str) -> str:
     gutter = len(str(max(m[0].line for m in marks)))
     pad = " " * gutter
     out = [head, f"{pad}--> {filename}:{d.span.line}:{d.span.column}", f"{pad} |"]
-    shown: set[int] = set()
+    cuts: dict[int, int] = {}  # line -> characters left out before the part shown
     for span, char, text in marks:
-        line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
-        end = span.end_column if span.end_line == span.line else len(line) + 1
-        if span.line not in shown:
-            out.append(f"{span.line:>{gutter}} | {_display_line(line)}".rstrip())
-            shown.add(span.line)
-        offset, width = _width(line, span.column, max(end, span.column + 1))
+        full = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+        end = span.end_column if span.end_line == span.line else len(full) + 1
+        if span.line not in cuts:  # a long line is shown around its first mark
+            cut = max(0, span.column - 1 - LONG_LINE_CONTEXT) if len(full) > LONG_LINE else 0
+            cuts[span.line] = cut
+            shown = ("..." if cut else "") + _display_line(full[cut : cut + LONG_LINE])
+            shown += "..." if len(full) > cut + LONG_LINE else ""
+            out.append(f"{span.line:>{gutter}} | {shown}".rstrip())
+        cut = cuts[span.line]
+        line, column = full[cut : cut + LONG_LINE], max(1, span.column - cut)
+        offset, width = _width(line, column, max(min(end - cut, len(line) + 1), column + 1))
+        offset += 3 if cut else 0
         out.append(f"{pad} | {' ' * offset}{char * width} {text}".rstrip())
     if d.notes or d.help:
         out.append(f"{pad} |")

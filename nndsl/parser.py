@@ -106,7 +106,9 @@ class _ToSyntax(Transformer):
     # -- expressions
     def int_lit(self, c):
         tok = c[0]
-        return s.Num(_number(tok), tok.value, _span(tok))
+        value = _number(tok)
+        text = str(value) if tok.type == "INT" and tok.value[0] == "0" else tok.value  # 007: 7
+        return s.Num(value, text, _span(tok))
 
     float_lit = int_lit
 

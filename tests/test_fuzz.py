@@ -15,7 +15,6 @@ from fuzzing import EXAMPLES_DIR, check_source, grammar, grammar_programs, mutat
 from nndsl.parser import _parser
 
 
-
 def fixed_slice(examples: int) -> settings:
     """The same inputs on every run, no example database, generous per-input deadlines."""
     return settings(

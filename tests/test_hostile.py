@@ -56,7 +56,7 @@ def nested(n: int, open_: str, inner: str, close: str) -> str:
 
 
 LONG = 100_000
-# (id, source text or bytes, expected: 0 or the code of the first error)
+# (id, source text or bytes, expected: exit 0, or the code of an error it must report)
 CASES = [
     ("empty", "", 0),
     ("only_comments", "# nothing here\n# at all\n", 0),
@@ -77,17 +77,55 @@ CASES = [
     ("long_name", model("a" * LONG + " = Linear(3)"), 0),
     ("long_model_name", "model " + "A" * LONG + "(x: [2]) { Linear(3) }\n", 0),
     ("long_garbage_line", "@" * LONG, "E0001"),
-    ("long_line_of_odd_characters", "model M(x: [2]) { " + "\u00e9\u2028$?" * (LONG // 4) + "}", "E0002"),
+    (
+        "long_line_of_odd_characters",
+        "model M(x: [2]) { " + "\u00e9\u2028$?" * (LONG // 4) + "}",
+        "E0002",
+    ),
     ("long_argument_list", model("ReLU(" + "1, " * (LONG // 3) + ")"), "E0104"),
     ("long_sum", "layer L(x) = x" + " + x" * (LONG // 4) + "\n" + model("L()"), "E0005"),
     ("long_save_name", train('save "' + "a" * LONG + '.pt"'), "E0107"),
-    ("nested_parentheses", "layer L(x) = " + nested(5000, "(", "x", ")") + "\n" + model("L()"), "E0005"),
-    ("nested_calls", "layer L(x) = " + nested(5000, "relu(", "x", ")") + "\n" + model("L()"), "E0005"),
+    (
+        "nested_parentheses",
+        "layer L(x) = " + nested(5000, "(", "x", ")") + "\n" + model("L()"),
+        "E0005",
+    ),
+    (
+        "nested_calls",
+        "layer L(x) = " + nested(5000, "relu(", "x", ")") + "\n" + model("L()"),
+        "E0005",
+    ),
     ("nested_repeats", model(nested(5000, "repeat 1 { ", "ReLU()", " }")), "E0005"),
     ("nested_lists", train(data="    z = " + nested(5000, "[", "1", "]")), "E0005"),
     ("nested_braces", nested(5000, "{", "", "}"), "E0001"),
-    ("nested_while", model("f = Linear(2) forward { h = x " + nested(25, "while sum(h) > 1 { ", "h = f(h)", " }") + " return h }"), "E0005"),
-    ("block_chain", "block B0 { ReLU() }\n" + "".join(f"block B{i} {{ B{i - 1}() }}\n" for i in range(1, 2000)) + model("B1999()"), "E0005"),
+    (
+        "nested_while",
+        model(
+            "f = Linear(2) forward { h = x "
+            + nested(25, "while sum(h) > 1 { ", "h = f(h)", " }")
+            + " return h }"
+        ),
+        "E0005",
+    ),
+    (
+        "block_chain",
+        "block B0 { ReLU() }\n"
+        + "".join(f"block B{i} {{ B{i - 1}() }}\n" for i in range(1, 2000))
+        + model("B1999()"),
+        "E0005",
+    ),
+    (
+        "repeat_explosion",
+        model("repeat 10000 { repeat 10000 { repeat 10000 { ReLU() } } }"),
+        "E0107",
+    ),
+    (
+        "block_explosion",
+        "block B0 { ReLU() }\n"
+        + "".join(f"block B{i} {{ B{i - 1}() B{i - 1}() }}\n" for i in range(1, 40))
+        + model("B39()"),
+        "E0107",
+    ),
     ("unary_chain", "layer L(x) = " + "-" * 5000 + "x\n" + model("L()"), "E0005"),
     ("digits_400_size", model("Linear(" + "9" * 400 + ")"), "E0107"),
     ("digits_5000_size", model("Linear(" + "9" * 5000 + ")"), "E0107"),
@@ -105,15 +143,31 @@ CASES = [
     ("unknown_argument", model("Linear(3, bogus=1)"), "E0102"),
     ("python_keyword_names", "model class(x: [2]) { def = Linear(3) }\n", "E0110"),
     ("dunder_names", "model __init__(__call__: [2]) { __dict__ = Linear(3) }\n", "E0110"),
-    ("generated_code_names", model("self = Linear(3) torch = ReLU() nn = ReLU() F = ReLU()"), "E0110"),
+    (
+        "generated_code_names",
+        model("self = Linear(3) torch = ReLU() nn = ReLU() F = ReLU()"),
+        "E0110",
+    ),
     ("builtin_model_name", "model print(x: [2]) { Linear(3) }\n", "E0110"),
     ("builtin_layer_names", model("print = Linear(3) input = ReLU() len = ReLU()"), 0),
-    ("training_script_model_name", train().replace("M(", "Config(").replace("train M", "train Config"), "E0110"),
-    ("string_holding_code", model('Linear(3, bias="); import os; os.system(\\"touch PWNED\\")#")'), "E0106"),
+    (
+        "training_script_model_name",
+        train().replace("M(", "Config(").replace("train M", "train Config"),
+        "E0110",
+    ),
+    (
+        "string_holding_code",
+        model('Linear(3, bias="); import os; os.system(\\"touch PWNED\\")#")'),
+        "E0106",
+    ),
     ("string_holding_newline", model('Linear(3, bias="a\\nb")'), "E0106"),
     ("raw_newline_in_string", model('Linear(3, bias="a\nb")'), "E0002"),
     ("invalid_escape", model('Linear(3, bias="\\N{no such name}")'), "E0002"),
-    ("save_with_quotes", train('save "a\\"); import os; os.system(\\"touch PWNED\\")#.pt"'), "E0107"),
+    (
+        "save_with_quotes",
+        train('save "a\\"); import os; os.system(\\"touch PWNED\\")#.pt"'),
+        "E0107",
+    ),
     ("save_with_line_break", train('save "a\\u2028b.pt"'), "E0107"),
     ("save_with_nul", train('save "a\\0b.pt"'), "E0107"),
     ("save_with_triple_quotes", train("save \"'''.pt\""), 0),
@@ -136,7 +190,9 @@ CASES = [
     ("arange_one_argument", train(data="    t = arange(4)"), 0),
 ]
 
-SHORT = re.compile(r"^(?P<file>[^\n:]+):(?P<line>[1-9]\d*):(?P<col>[1-9]\d*): (error|warning)\[[EW]\d{4}\]: ", re.M)
+SHORT = re.compile(
+    r"^(?P<file>[^\n:]+):(?P<line>[1-9]\d*):(?P<col>[1-9]\d*): (error|warning)\[[EW]\d{4}\]: ", re.M
+)
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -149,13 +205,14 @@ def _run(args: list[str], cwd: Path) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def _finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+def _finish(proc: subprocess.Popen) -> tuple[int | None, str, str]:
+    """Exit code (None for a run that did not end), stdout and stderr."""
     try:
         out, err = proc.communicate(timeout=LIMIT_S)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.communicate()
-        pytest.fail(f"{proc.args[3:]} did not end within {LIMIT_S} s")
+        return None, "", f"{proc.args[3:]} did not end within {LIMIT_S} s"
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
@@ -238,6 +295,8 @@ REGRESSIONS = [
     ("calls_60_deep", "layer L(x) = " + nested(60, "relu(", "x", ")") + "\n" + model("L()"), "E0005"),
     ("calls_48_deep", "layer L(x) = " + nested(48, "relu(", "x", ")") + "\n" + model("L()"), None),
     ("repeats_48_deep", model(nested(48, "repeat 1 { ReLU() ", "ReLU()", " }")), None),
+    # leading zeros were copied into the code, where Python refuses them: SyntaxError on import
+    ("leading_zeros", "block B(w=08) { Linear(w * 0_2) }\n" + model("B(w=009) Linear(007)"), None),
     # a model named like the training script's own names: the script broke at run time
     ("model_named_config", train().replace("M(", "Config(").replace("train M", "train Config"), "E0110"),
     ("model_named_loader", train().replace("M(", "load_pairs(").replace("train M", "train load_pairs"), "E0110"),
@@ -265,6 +324,49 @@ def test_diagnostics_show_the_line_the_parser_counts():
     assert "write `Linear(4)`" in shown, shown
 
 
+PYTHON_NAMES = ["class", "print", "__init__", "self", "torch", "nn", "F", "np", "math", "super",
+                "input", "__import__", "eval", "os", "Config", "main", "None", "match"]  # fmt: skip
+ROLES = {
+    "model": "model {n}(x: [2]) {{ Linear(3) }}",
+    "layer": "model M(x: [2]) {{ {n} = Linear(3) }}",
+    "input": "model M({n}: [2]) {{ Linear(3) }}",
+    "block": "block {n} {{ Linear(3) }}\nmodel M(x: [2]) {{ {n}() }}",
+    "parameter": "block B({n}=3) {{ Linear({n}) }}\nmodel M(x: [2]) {{ B({n}=4) }}",
+    "local": "model M(x: [2]) {{ f = Linear(2) forward {{ {n} = f(x) return {n} }} }}",
+    "loop": "model M(x: [2]) {{ body = repeat 2 as {n} {{ Linear(2 + {n}) }} }}",
+    "data": "model M(x: [2]) {{ Linear(1) }}\ndata {n} {{ x = [[1, 2]] y = [[3]] }}\ntrain M on {n} {{ loss mse }}",
+    "tensor": "model M(x: [2]) {{ Linear(1) }}\ndata d {{ {n} = [[1, 2]] x = {n} y = [[3]] }}\ntrain M on d {{ loss mse }}",
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_python_names_in_every_role(tmp_path, role):
+    """Keywords, builtins, dunders and the generated code's own names, as every kind of name:
+    refused with a place, or compiled to code that works (the models are run)."""
+    trained = role in ("data", "tensor")  # a training script each: a shorter list
+    for name in PYTHON_NAMES[::3] if trained else PYTHON_NAMES:
+        result = check_source(ROLES[role].format(n=name), tmp_path)
+        reserved = name in ("class", "__init__", "self", "torch", "nn", "F", "None", "__import__")
+        if reserved and role != "data":  # a data section's name only ever follows `load_`
+            assert not result.ok, (role, name)
+
+
+def test_many_errors_on_a_long_line_render_briefly():
+    """12,500 errors on one 100,000-character line: each shows the part of the line around it
+    (the whole line each time was 2 GB of text and minutes of work)."""
+    from nndsl.diagnostics import render_text
+
+    text = model("ReLU(" + ", ".join(f"a{i}=1" for i in range(LONG // 8)) + ")")
+    result = analyze(text)
+    start = time.perf_counter()
+    shown = render_text(result.diagnostics, text, "f.nn")
+    assert time.perf_counter() - start < SLOW_S
+    assert len(result.diagnostics) == LONG // 8 and len(shown) < 1000 * len(result.diagnostics)
+    last = shown.rsplit("error[E0102]", 1)[1].splitlines()
+    assert last[3].startswith("2 | ...") and len(last[3]) < 300
+    assert last[4].index("^") == last[3].index(f"a{LONG // 8 - 1}=")
+
+
 # ---- names the training script relies on -----------------------------------------------------
 
 
@@ -280,7 +382,9 @@ def test_model_named_like_the_training_script(name, clash):
     source = train().replace("model M(", f"model {name}(").replace("train M ", f"train {name} ")
     result = check_source(source, None, run_models=False)
     errors = [(d.code, d.span.line) for d in result.diagnostics if d.severity == "error"]
-    assert errors == ([("E0110", source[: source.index("train ")].count("\n") + 1)] if clash else [])
+    assert errors == (
+        [("E0110", source[: source.index("train ")].count("\n") + 1)] if clash else []
+    )
 
 
 # ---- injection: names, strings and comments built to escape into Python ------------------------
@@ -299,15 +403,23 @@ INJECTIONS = [
     "nan",
     "inf",
     "ﬁlter",
-] + [f"a{ch}import os; os.system('touch PWNED')" for ch in "\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85"]
+] + [
+    f"a{ch}import os; os.system('touch PWNED')" for ch in "\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85"
+]
 
 
 def dsl_string(text: str) -> str:
     """``text`` as a DSL string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+    return (
+        '"'
+        + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+        + '"'
+    )
 
 
-def hostile_program(model="M", layer="hidden", data="d", path="t.csv", column="c", save="s.pt", comment="c"):
+def hostile_program(
+    model="M", layer="hidden", data="d", path="t.csv", column="c", save="s.pt", comment="c"
+):
     """A program that trains on a CSV file; every name, string and comment can be replaced."""
     return f"""# {comment}
 model {model}(x: [2]) {{    # {comment}
@@ -412,7 +524,11 @@ def test_injection_corpus(tmp_path, text):
     """Each entry everywhere at once; where that is refused, without the save name; then in
     the comments alone, which never reach the code and so are always accepted."""
     parts = corpus_parts(text)
-    attempts = [parts, {k: v for k, v in parts.items() if k != "save"}, {"comment": parts["comment"]}]
+    attempts = [
+        parts,
+        {k: v for k, v in parts.items() if k != "save"},
+        {"comment": parts["comment"]},
+    ]
     accepted = [i for i, p in enumerate(attempts) if check_hostile(tmp_path / str(i), **p)]
     assert accepted, "the program with only a hostile comment must compile"
 
@@ -431,32 +547,76 @@ def test_injection_corpus_through_the_cli(tmp_path):
         jobs.append(folder)
 
     def compile_one(folder: Path):
-        rc, _, err = _finish(_run(["compile", "hostile.nn", "-o", "model.py", "--format", "short"], folder))
+        rc, _, err = _finish(
+            _run(["compile", "hostile.nn", "-o", "model.py", "--format", "short"], folder)
+        )
         _check_outcome(rc, err, None, "hostile.nn")
         return folder if rc == 0 else None
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         folders = [str(f) for f in pool.map(compile_one, jobs) if f is not None]
     assert len(folders) >= len(INJECTIONS) // 2
+    import_in_fresh_interpreter(folders, "train_m", tmp_path)
+    assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()
+
+
+def import_in_fresh_interpreter(folders: list[str], script: str, cwd) -> None:
+    """Import each folder's model.py and training script in a new Python: nothing may fail or
+    run on import."""
     probe = (
         "import importlib, sys\n"
-        "for d in sys.argv[1:]:\n"
+        "for d in sys.argv[2:]:\n"
         "    sys.path.insert(0, d)\n"
-        "    for name in ('model', 'train_m'):\n"
+        "    for name in ('model', sys.argv[1]):\n"
         "        sys.modules.pop(name, None)\n"
         "        importlib.import_module(name)\n"
         "    sys.path.remove(d)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe, *folders], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, "-c", probe, script, *folders], cwd=cwd,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert not list(tmp_path.rglob("PWNED")) and not Path("PWNED").exists()
+
+
+FILE_NAMES = [
+    'x", "y": __import__("os").system("touch PWNED"), "z": "',
+    "a\"); import os; os.system('touch PWNED')#",
+    'b"""c',
+    "a\\N",
+    "back\\slash\\",
+    "line\nbreak\u2028and\x85more\x0c",
+    "{{ source }}{% raw %}",
+    "ﬁlter é",
+]
+
+
+def test_hostile_file_names(tmp_path):
+    """The .nn file's own name reaches comments, docstrings and strings of the training script:
+    whatever it holds, the scripts compile, keep to the allowed names and run nothing on import."""
+    source = (ROOT / "examples" / "add.nn").read_text(encoding="utf-8")
+    folders = []
+    for i, name in enumerate(FILE_NAMES):
+        folder = tmp_path / str(i)
+        folder.mkdir()
+        try:
+            (folder / f"{name}.nn").write_text(source, encoding="utf-8")
+        except (OSError, UnicodeError):  # a file system that refuses the name
+            continue
+        rc, _, err = _finish(_run(["compile", f"{name}.nn", "-o", "model.py"], folder))
+        assert rc == 0, err
+        for f in sorted(folder.glob("*.py")):
+            check_generated(f.read_text(encoding="utf-8"), f.name)
+        folders.append(str(folder))
+    import_in_fresh_interpreter(folders, "train_addnet", tmp_path)
+    assert not list(tmp_path.rglob("PWNED"))
 
 
 HOSTILE_TEXT = st.one_of(
     st.sampled_from(INJECTIONS),
     st.text(max_size=20),
-    st.text(alphabet=st.sampled_from("\"'\\\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85#{}()%;:=a_ \t"), max_size=20),
+    st.text(
+        alphabet=st.sampled_from("\"'\\\n\r\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85#{}()%;:=a_ \t"),
+        max_size=20,
+    ),
 )
 HOSTILE_NAME = st.one_of(
     st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
