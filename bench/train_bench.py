@@ -9,7 +9,7 @@ every round (their order rotated), so ratios hold on a shared machine even when 
 move. On top of that, each timed run first waits (up to 3 s) for a quiet machine and records how
 much CPU *other* processes used while it ran (from /proc/stat, Linux only): two busy OpenMP
 threads that share their cores with another process slow down 10-50x, far beyond what
-interleaving evens out. Runs during which others took more than half a core are set aside; the
+interleaving evens out. Runs during which others took more than 0.15 cores are set aside; the
 medians come from the undisturbed runs, or from all runs, flagged "machine busy", when fewer than
 3 are undisturbed. About 2.5 minutes on an idle 2-core machine; longer when it is busy.
 
@@ -58,9 +58,12 @@ medians come from the undisturbed runs, or from all runs, flagged "machine busy"
     (mlp-b256), >= 1.1 (cnn), lstm for reference; runner/hand >= 0.98 in every case (the
     generated code carries no overhead over the same loop written by hand).
 
---profile CASE measures, interleaved, the premade loop growing step by step into the hand loop
-(+ shuffle gather and slicing, + loss sum, + accuracy) and on to a per-batch ``loss.item()``,
-beside the runner, in microseconds per batch; then it prints a cProfile of the runner.
+--profile CASE is for chasing a MISS: it times each piece of a batch alone (the training step,
+the shuffle, ``batches()``, ``measure()``, the finite-loss check, and whole epochs of each loop
+with a 10-weight model, which leaves only the loop itself), best of 15, which a busy machine
+barely moves; then, interleaved, the premade loop growing step by step into the hand loop
+(+ shuffle gather and slicing, + loss sum, + accuracy, + ``loss.item()``) beside the runner, in
+microseconds per batch; then a cProfile of the runner.
 
 Writes only under build/train_bench/ (git-ignored). Exits 0 when every target is met, 1
 otherwise.
@@ -96,7 +99,7 @@ STARTUP_MAX_S = 0.3
 PREMADE_MIN = 0.95
 HAND_MIN = 0.98
 TUTORIAL_MIN = {"mlp-b64": 1.4, "mlp-b256": 2.5, "cnn": 1.1}
-BUSY_CORES = 0.5  # a run during which other processes used more CPU than this is set aside
+BUSY_CORES = 0.15  # a run during which other processes used more CPU than this is set aside
 MIN_CLEAN = 3  # fewer undisturbed runs than this: use them all and flag the figure
 VARIANTS = ("runner", "premade", "tutorial", "hand")
 
@@ -239,6 +242,12 @@ def spread(runs: list[tuple[float, float]]) -> float:
     return (q3 - q1) / statistics.median(walls)
 
 
+def fastest(runs: list[tuple[float, float]]) -> float:
+    """The fastest undisturbed run (of all runs if too few were undisturbed)."""
+    walls = [w for w, other in runs if other <= BUSY_CORES]
+    return min(walls if len(walls) >= MIN_CLEAN else [w for w, _ in runs])
+
+
 def paired(runner: list[tuple[float, float]], other: list[tuple[float, float]]) -> float:
     """Median over rounds of other's time / runner's time, in rounds where both ran undisturbed
     (all rounds if fewer than 3): a cross-check on the ratio of medians."""
@@ -289,13 +298,116 @@ def compile_case(source: str, filename: str, folder: Path):
     return import_script(script), t
 
 
+def runner_loop(module, t, model, optimizer, cfg, data: dict):
+    """One call, one epoch of the generated ``train_one_epoch``, with the ``State`` the
+    script's ``main`` builds and the loss of the train section."""
+    import torch
+
+    state_fields = {f.name for f in fields(module.State)}
+    extra = {"scheduler": None} if "scheduler" in state_fields else {}
+    if "net" in state_fields:
+        extra["net"] = model
+    state = module.State(
+        model=model,
+        optimizer=optimizer,
+        loss_fn=eval(t.loss, vars(module)),  # noqa: S307 - the loss main() builds
+        generator=torch.Generator().manual_seed(cfg.seed),
+        **extra,
+    )
+    takes_epoch = "epoch" in inspect.signature(module.train_one_epoch).parameters
+    epoch = [0]
+
+    def runner():
+        epoch[0] += 1
+        if hasattr(state, "batch"):  # what the script's loop does between epochs
+            state.epoch, state.batch = epoch[0], 0
+        if takes_epoch:
+            return module.train_one_epoch(state, data, cfg, epoch[0])
+        return module.train_one_epoch(state, data, cfg)
+
+    runner.state = state
+    return runner
+
+
+def premade_loop(model, optimizer, loss_fn, x, y, bs: int):
+    """The physical limit: batches ready in a list; forward, loss, backward, step, zero_grad."""
+    ready = [(x[i : i + bs].clone(), y[i : i + bs].clone()) for i in range(0, len(y), bs)]
+
+    def premade():
+        model.train()
+        for xb, yb in ready:
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    return premade
+
+
+def tutorial_loop(model, optimizer, loss_fn, x, y, bs: int, seed: int):
+    """The classic PyTorch tutorial loop."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    loader = DataLoader(
+        TensorDataset(x, y),
+        batch_size=bs,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+    def tutorial():
+        model.train()
+        running_loss = 0.0
+        for inputs, labels in loader:
+            outputs = model(inputs)
+            loss = loss_fn(outputs, labels)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad()
+            running_loss += loss.item()
+        return running_loss
+
+    return tutorial
+
+
+def hand_loop(model, optimizer, loss_fn, x, y, bs: int, seed: int, accuracy: bool):
+    """The generated loop written by hand: one shuffled gather per epoch, slices, and the same
+    loss (and accuracy) sums, kept as tensors until the epoch ends."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+
+    def hand():
+        model.train()
+        n = len(y)
+        order = torch.randperm(n, generator=g)
+        xs, ys = x[order], y[order]
+        loss_sum, correct = 0.0, 0
+        for start in range(0, n, bs):
+            xb, yb = xs[start : start + bs], ys[start : start + bs]
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            loss_sum = loss_sum + loss.detach() * len(yb)
+            if accuracy:
+                correct = correct + (out.argmax(1) == yb).sum()
+        metrics = {"loss": float(loss_sum) / n}
+        if accuracy:
+            metrics["accuracy"] = float(correct) / n
+        return metrics
+
+    return hand
+
+
 class Loops:
     """The four training loops of one case, each training its own copy of the same model."""
 
     def __init__(self, case: Case, module, t):
         import torch
         import torch.nn as nn
-        from torch.utils.data import DataLoader, TensorDataset
 
         self.case, self.module, self.t = case, module, t
         cfg = module.parse_args(
@@ -310,7 +422,9 @@ class Loops:
             raise SystemExit(
                 f"{case.name}: the hand-written loops expect one input `x`, no compile"
             )
+        self.cfg = cfg
         data = getattr(module, f"load_{t.data.name}")(cfg)
+        self.data = data
         x, y = data["x"], data["y"]
         self.x, self.y, self.samples = x, y, len(y)
         torch.manual_seed(cfg.seed)
@@ -318,99 +432,27 @@ class Loops:
         if hasattr(module, "init_weights"):
             module.init_weights(base)
         self.base = base
-        bs = case.batch_size
-        accuracy = "accuracy" in t.metrics
+        bs, seed = case.batch_size, cfg.seed
+        self.accuracy = "accuracy" in t.metrics
 
-        # runner: the generated train_one_epoch, set up as the script's main() sets it up
         model = copy.deepcopy(base)
-        runner_loss = eval(t.loss, vars(module))  # noqa: S307 - the loss main() builds
-        state_fields = {f.name for f in fields(module.State)}
-        extra = {"scheduler": None} if "scheduler" in state_fields else {}
-        if "net" in state_fields:
-            extra["net"] = model
-        state = module.State(
-            model=model,
-            optimizer=module.build_optimizer(model, cfg),
-            loss_fn=runner_loss,
-            generator=torch.Generator().manual_seed(cfg.seed),
-            **extra,
-        )
-        takes_epoch = "epoch" in inspect.signature(module.train_one_epoch).parameters
-        epoch = [0]
-
-        def runner():
-            epoch[0] += 1
-            if hasattr(state, "batch"):  # what the script's loop does between epochs
-                state.epoch, state.batch = epoch[0], 0
-            if takes_epoch:
-                return module.train_one_epoch(state, data, cfg, epoch[0])
-            return module.train_one_epoch(state, data, cfg)
-
+        runner = runner_loop(module, t, model, module.build_optimizer(model, cfg), cfg, data)
         # the other loops build the same loss and optimizer by hand
         loss_fn = nn.CrossEntropyLoss()
-        if repr(runner_loss) != repr(loss_fn):
-            raise SystemExit(f"{case.name}: the train section's loss is {runner_loss!r}")
-        check_optimizer(case, state.optimizer, case.optimizer(copy.deepcopy(base).parameters()))
+        if repr(runner.state.loss_fn) != repr(loss_fn):
+            raise SystemExit(f"{case.name}: the train section's loss is {runner.state.loss_fn!r}")
+        check_optimizer(case, runner.state.optimizer, case.optimizer(base.parameters()))
 
-        pm = copy.deepcopy(base)
-        po = case.optimizer(pm.parameters())
-        ready = [(x[i : i + bs].clone(), y[i : i + bs].clone()) for i in range(0, len(y), bs)]
+        def loop(make, *args):
+            m = copy.deepcopy(base)
+            return make(m, case.optimizer(m.parameters()), loss_fn, x, y, bs, *args)
 
-        def premade():
-            pm.train()
-            for xb, yb in ready:
-                loss = loss_fn(pm(xb), yb)
-                loss.backward()
-                po.step()
-                po.zero_grad(set_to_none=True)
-
-        tm = copy.deepcopy(base)
-        to = case.optimizer(tm.parameters())
-        loader = DataLoader(
-            TensorDataset(x, y),
-            batch_size=bs,
-            shuffle=True,
-            generator=torch.Generator().manual_seed(cfg.seed),
-        )
-
-        def tutorial():
-            tm.train()
-            running_loss = 0.0
-            for inputs, labels in loader:
-                outputs = tm(inputs)
-                loss = loss_fn(outputs, labels)
-                loss.backward()
-                to.step()
-                to.zero_grad()
-                running_loss += loss.item()
-            return running_loss
-
-        hm = copy.deepcopy(base)
-        ho = case.optimizer(hm.parameters())
-        hg = torch.Generator().manual_seed(cfg.seed)
-
-        def hand():
-            hm.train()
-            n = len(y)
-            order = torch.randperm(n, generator=hg)
-            xs, ys = x[order], y[order]
-            loss_sum, correct = 0.0, 0
-            for start in range(0, n, bs):
-                xb, yb = xs[start : start + bs], ys[start : start + bs]
-                out = hm(xb)
-                loss = loss_fn(out, yb)
-                loss.backward()
-                ho.step()
-                ho.zero_grad(set_to_none=True)
-                loss_sum = loss_sum + loss.detach() * len(yb)
-                if accuracy:
-                    correct = correct + (out.argmax(1) == yb).sum()
-            metrics = {"loss": float(loss_sum) / n}
-            if accuracy:
-                metrics["accuracy"] = float(correct) / n
-            return metrics
-
-        self.variants = {"runner": runner, "premade": premade, "tutorial": tutorial, "hand": hand}
+        self.variants = {
+            "runner": runner,
+            "premade": loop(premade_loop),
+            "tutorial": loop(tutorial_loop, seed),
+            "hand": loop(hand_loop, seed, self.accuracy),
+        }
 
 
 def check_optimizer(case: Case, generated, written) -> None:
@@ -622,7 +664,7 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
     total = len(next(iter(runs.values())))
     print(f"  {total} rounds in {time.perf_counter() - start:.0f} s; medians of the epochs during "
           f"which other processes used <= {BUSY_CORES} cores; spread: interquartile range / "
-          "median; paired: median of the per-round ratios")  # fmt: skip
+          "median; paired: median of the per-round ratios; best: ratio of the fastest epochs")  # fmt: skip
     for lp in loops:
         c = lp.case.name
         med = {v: clean_median(runs[c, v]) for v in lp.variants}
@@ -635,10 +677,14 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
             f"epochs used {used} of {total}" + ("; MACHINE BUSY: unreliable" if flagged else "")
         )
         print("    samples/s  " + "  ".join(f"{v} {rate[v]:,.0f}" for v in VARIANTS))
-        print("    spread     " + "  ".join(f"{v} {spread(runs[c, v]):.1%}" for v in VARIANTS))
+        if total >= 4:
+            print("    spread     " + "  ".join(f"{v} {spread(runs[c, v]):.1%}" for v in VARIANTS))
         for other in ("premade", "tutorial", "hand"):
             ratio = rate["runner"] / rate[other]
-            note = f"paired {paired(runs[c, 'runner'], runs[c, other]):.3f}x"
+            note = ""
+            if total >= MIN_CLEAN:
+                note = f"paired {paired(runs[c, 'runner'], runs[c, other]):.3f}x, best "
+                note += f"{fastest(runs[c, other]) / fastest(runs[c, 'runner']):.3f}x"
             target = {"premade": PREMADE_MIN, "hand": HAND_MIN}.get(other, TUTORIAL_MIN.get(c))
             if target is None:
                 row(f"  runner / {other}", f"{ratio:.3f}x", "reference", "", note)
@@ -657,12 +703,125 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
 # ---- --profile --------------------------------------------------------------------------------
 
 
+def best_us(fn, number: int, repeat: int = 15) -> float:
+    """Microseconds per call of fn(), the best of `repeat` timings of `number` calls: a busy
+    machine only ever adds time, so the best is the closest to the code's own cost."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - start) / number)
+    return best * 1e6
+
+
+def components(lp: Loops) -> None:
+    """What one batch of each loop costs, piece by piece, measured in isolation."""
+    import types
+
+    import torch
+
+    module, x, y, bs = lp.module, lp.x, lp.y, lp.case.batch_size
+    data, n = {"x": x, "y": y}, len(y)
+    batches = -(-n // bs)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    m = copy.deepcopy(lp.base)
+    opt = lp.case.optimizer(m.parameters())
+    xb, yb = x[:bs].clone(), y[:bs].clone()
+    g = torch.Generator().manual_seed(0)
+
+    def step():
+        loss = loss_fn(m(xb), yb)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def gather(index_select: bool):
+        order = torch.randperm(n, generator=g)
+        if index_select:
+            return {k: v.index_select(0, order) for k, v in data.items()}
+        return {k: v[order] for k, v in data.items()}
+
+    out = m(xb)
+    loss = loss_fn(out, yb)
+    sums: dict = {}
+    state = types.SimpleNamespace(last_loss=None, epoch=1, step=0)
+    cost = {
+        "train step: forward, loss, backward, step, zero_grad": best_us(step, 20),
+        "shuffle: randperm + v[order] per epoch, per batch": best_us(lambda: gather(False), 3)
+        / batches,
+        "  the same with v.index_select(0, order)": best_us(lambda: gather(True), 3) / batches,
+        "batches(): a dict of slices from a generator": best_us(
+            lambda: [None for _ in module.batches(data, bs, None)], 3
+        )
+        / batches,
+        "the hand loop's loss and accuracy sums": best_us(
+            lambda: (
+                0.0 + loss.detach() * len(yb),
+                0 + (out.argmax(1) == yb).sum(),
+            ),
+            200,
+        ),
+        "measure(out, y, loss, sums)": best_us(lambda: module.measure(out, yb, loss, sums), 200),
+        "loss.item()": best_us(loss.item, 200),
+    }
+    if hasattr(module, "stop_if_not_finite"):
+        cost["stop_if_not_finite(loss, state)"] = best_us(
+            lambda: module.stop_if_not_finite(loss, state), 200
+        )
+
+    class Tiny(torch.nn.Module):
+        """Next to no compute: what is left of an epoch is the loop itself."""
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(10))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :10] * self.w
+
+    def tiny(make, *args):
+        m = Tiny()
+        return make(m, torch.optim.SGD(m.parameters(), lr=0.01), loss_fn, x, y, bs, *args)
+
+    def tiny_runner(m, optimizer, *_):
+        return runner_loop(module, lp.t, m, optimizer, lp.cfg, data)
+
+    loops = {
+        "premade": tiny(premade_loop),
+        "hand": tiny(hand_loop, 0, lp.accuracy),
+        "runner": tiny(tiny_runner),
+    }
+    for f in loops.values():
+        f()
+    for name, f in loops.items():
+        cost[f"a whole {name} epoch with a 10-weight model, per batch"] = best_us(f, 1) / batches
+    print(f"{lp.case.name}: cost per batch of each piece alone, best of 15 timings")
+    for label, us in cost.items():
+        print(f"  {label:<56} {us:8.1f} us")
+    base = cost["train step: forward, loss, backward, step, zero_grad"]
+    shuffle = cost["shuffle: randperm + v[order] per epoch, per batch"]
+    hand = base + shuffle + cost["the hand loop's loss and accuracy sums"]
+    runner = base + shuffle + cost["batches(): a dict of slices from a generator"]
+    runner += cost["measure(out, y, loss, sums)"] + cost.get("stop_if_not_finite(loss, state)", 0)
+    tiny_extra = (
+        cost["a whole runner epoch with a 10-weight model, per batch"]
+        - cost["a whole hand epoch with a 10-weight model, per batch"]
+    )
+    print(
+        f"  pieces added up: runner / premade {base / runner:.3f}x, runner / hand "
+        f"{hand / runner:.3f}x; the runner's loop costs {tiny_extra:+.1f} us per batch more than "
+        "the hand loop's"
+    )
+
+
 def profile(name: str, samples: int | None, rounds: int, budget: float, patience: float) -> None:
     """The premade loop grown step by step into the hand loop, beside the runner; then where
     the runner's Python time goes."""
     import torch
 
     (lp,) = prepare(samples, (name,))
+    components(lp)
     x, y, bs = lp.x, lp.y, lp.case.batch_size
     loss_fn = torch.nn.CrossEntropyLoss()
 
