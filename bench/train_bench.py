@@ -1,17 +1,19 @@
 """By-hand benchmark of the training scripts nndsl generates (not a test; run it from anywhere):
 
-    python bench/train_bench.py [--rounds 13] [--samples N] [--startup-rounds 7] [--budget 120]
+    python bench/train_bench.py [--rounds 21] [--samples N] [--startup-rounds 7] [--budget 120]
     python bench/train_bench.py --quick           # 1 round, 2,048 samples: a smoke run, < 1 min
     python bench/train_bench.py --profile mlp-b64 # where the runner's time goes, for a MISS
 
-Everything runs on the CPU with torch's default thread count. The variants are interleaved in
-every round (their order rotated), so ratios hold on a shared machine even when absolute figures
-move. On top of that, each timed run first waits (up to 3 s) for a quiet machine and records how
-much CPU *other* processes used while it ran (from /proc/stat, Linux only): two busy OpenMP
-threads that share their cores with another process slow down 10-50x, far beyond what
-interleaving evens out. Runs during which others took more than 0.15 cores are set aside; the
-medians come from the undisturbed runs, or from all runs, flagged "machine busy", when fewer than
-3 are undisturbed. About 2.5 minutes on an idle 2-core machine; longer when it is busy.
+Everything runs on the CPU with torch's default thread count, in rounds that interleave the
+variants (their order rotated), and the ratios with a verdict are medians over the rounds of the
+per-round ratio, so they hold on a shared machine even when absolute figures move. Two busy
+OpenMP threads that share their cores with another process slow down 10-50x, far beyond what
+interleaving evens out, so each timed run first waits (up to 3 s) for a quiet machine and records
+how much CPU *other* processes used while it ran (from /proc/stat, Linux only); runs during which
+they took more than 0.15 cores are set aside, and a figure is flagged "machine busy" when fewer
+than 3 runs were undisturbed. Even undisturbed epochs of a 2-core VM vary by 10-30%; the spread
+is printed, and so are the ratio of the medians and of the fastest epochs as cross-checks. About
+3.5 minutes on an idle 2-core machine; longer when it is busy.
 
 (a) start-up of ``nndsl run`` beyond ``import torch`` (targets < 0.3 s):
     (a1) in process, after torch is imported: ``import nndsl.compiler``, ``analyze`` +
@@ -54,16 +56,18 @@ medians come from the undisturbed runs, or from all runs, flagged "machine busy"
       lstm               examples/digits_lstm.nn verbatim (batch 64), x = rand(N, 8, 8); N = 8,192.
     Rounds continue past --rounds until every loop has --rounds undisturbed epochs; once --budget
     seconds have gone by, (b) neither waits for quiet nor adds rounds.
-    Targets: runner/premade >= 0.95 in every case; runner/tutorial >= 1.4 (mlp-b64), >= 2.5
-    (mlp-b256), >= 1.1 (cnn), lstm for reference; runner/hand >= 0.98 in every case (the
-    generated code carries no overhead over the same loop written by hand).
+    Targets, on the runner's samples/s over the other loop's: runner/premade >= 0.95 in every
+    case; runner/tutorial >= 1.4 (mlp-b64), >= 2.5 (mlp-b256), >= 1.1 (cnn), lstm for reference;
+    runner/hand >= 0.98 in every case (the generated code carries no overhead over the same loop
+    written by hand).
 
---profile CASE is for chasing a MISS: it times each piece of a batch alone (the training step,
-the shuffle, ``batches()``, ``measure()``, the finite-loss check, and whole epochs of each loop
-with a 10-weight model, which leaves only the loop itself), best of 15, which a busy machine
-barely moves; then, interleaved, the premade loop growing step by step into the hand loop
-(+ shuffle gather and slicing, + loss sum, + accuracy, + ``loss.item()``) beside the runner, in
-microseconds per batch; then a cProfile of the runner.
+--profile CASE is for chasing a MISS: each piece of a batch timed alone (the training step, the
+shuffle, ``batches()``, ``measure()``, the finite-loss check); then whole epochs, interleaved,
+of the premade loop grown step by step into the hand loop (+ slicing, + shuffled gather, + loss
+sum, + accuracy, + ``loss.item()``) beside the runner and beside a variant that keeps the
+batches' losses and outputs and reduces them every 64 batches, each with the case's model and
+with a 10-weight one that leaves only the loop's own cost; best of 15 (a busy machine only ever
+adds time); then a cProfile of the runner.
 
 Writes only under build/train_bench/ (git-ignored). Exits 0 when every target is met, 1
 otherwise.
@@ -249,8 +253,9 @@ def fastest(runs: list[tuple[float, float]]) -> float:
 
 
 def paired(runner: list[tuple[float, float]], other: list[tuple[float, float]]) -> float:
-    """Median over rounds of other's time / runner's time, in rounds where both ran undisturbed
-    (all rounds if fewer than 3): a cross-check on the ratio of medians."""
+    """Median over rounds of other's time / runner's time (the runner's speed over the other's),
+    in rounds where both ran undisturbed (all rounds if fewer than 3). Steadier than the ratio of
+    the medians when the machine's speed drifts: both epochs of a pair ran seconds apart."""
     both = [(r, o) for r, o in zip(runner, other) if max(r[1], o[1]) <= BUSY_CORES]
     both = both if len(both) >= MIN_CLEAN else list(zip(runner, other))
     return statistics.median(o[0] / r[0] for r, o in both)
@@ -662,9 +667,10 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
     start = time.perf_counter()
     runs = interleave(loops, rounds, budget, patience, warmup=False)
     total = len(next(iter(runs.values())))
-    print(f"  {total} rounds in {time.perf_counter() - start:.0f} s; medians of the epochs during "
-          f"which other processes used <= {BUSY_CORES} cores; spread: interquartile range / "
-          "median; paired: median of the per-round ratios; best: ratio of the fastest epochs")  # fmt: skip
+    print(f"  {total} rounds in {time.perf_counter() - start:.0f} s. Only epochs during which other "
+          f"processes used <= {BUSY_CORES} cores count. ratio: median over the rounds of the "
+          "runner's samples/s over the other loop's (the verdict); medians: ratio of the median "
+          "samples/s; best: of the fastest epochs; spread: interquartile range / median")  # fmt: skip
     for lp in loops:
         c = lp.case.name
         med = {v: clean_median(runs[c, v]) for v in lp.variants}
@@ -674,16 +680,19 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
         batches = -(-lp.samples // lp.case.batch_size)
         print(
             f"  {c}: batch {lp.case.batch_size}, {lp.samples:,} samples, {batches} batches; "
-            f"epochs used {used} of {total}" + ("; MACHINE BUSY: unreliable" if flagged else "")
+            f"epochs counted {used} of {total}" + ("; MACHINE BUSY: unreliable" if flagged else "")
         )
-        print("    samples/s  " + "  ".join(f"{v} {rate[v]:,.0f}" for v in VARIANTS))
+        print("    median samples/s  " + "  ".join(f"{v} {rate[v]:,.0f}" for v in VARIANTS))
         if total >= 4:
-            print("    spread     " + "  ".join(f"{v} {spread(runs[c, v]):.1%}" for v in VARIANTS))
+            print(
+                "    spread            "
+                + "  ".join(f"{v} {spread(runs[c, v]):.1%}" for v in VARIANTS)
+            )
         for other in ("premade", "tutorial", "hand"):
-            ratio = rate["runner"] / rate[other]
+            ratio = paired(runs[c, "runner"], runs[c, other])
             note = ""
             if total >= MIN_CLEAN:
-                note = f"paired {paired(runs[c, 'runner'], runs[c, other]):.3f}x, best "
+                note = f"medians {rate['runner'] / rate[other]:.3f}x, best "
                 note += f"{fastest(runs[c, other]) / fastest(runs[c, 'runner']):.3f}x"
             target = {"premade": PREMADE_MIN, "hand": HAND_MIN}.get(other, TUTORIAL_MIN.get(c))
             if target is None:
@@ -715,8 +724,23 @@ def best_us(fn, number: int, repeat: int = 15) -> float:
     return best * 1e6
 
 
-def components(lp: Loops) -> None:
-    """What one batch of each loop costs, piece by piece, measured in isolation."""
+def tiny_model():
+    """A 10-weight model: next to no compute, so what is left of an epoch is the loop."""
+    import torch
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(10))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :10] * self.w
+
+    return Tiny()
+
+
+def pieces(lp: Loops) -> None:
+    """What each piece of a batch costs alone."""
     import types
 
     import torch
@@ -748,139 +772,141 @@ def components(lp: Loops) -> None:
     state = types.SimpleNamespace(last_loss=None, epoch=1, step=0)
     cost = {
         "train step: forward, loss, backward, step, zero_grad": best_us(step, 20),
-        "shuffle: randperm + v[order] per epoch, per batch": best_us(lambda: gather(False), 3)
+        "shuffle: randperm + v[order] once an epoch, per batch": best_us(lambda: gather(False), 3)
         / batches,
         "  the same with v.index_select(0, order)": best_us(lambda: gather(True), 3) / batches,
         "batches(): a dict of slices from a generator": best_us(
             lambda: [None for _ in module.batches(data, bs, None)], 3
         )
         / batches,
-        "the hand loop's loss and accuracy sums": best_us(
-            lambda: (
-                0.0 + loss.detach() * len(yb),
-                0 + (out.argmax(1) == yb).sum(),
-            ),
-            200,
-        ),
         "measure(out, y, loss, sums)": best_us(lambda: module.measure(out, yb, loss, sums), 200),
+        "the hand loop's loss and accuracy sums": best_us(
+            lambda: (0.0 + loss.detach() * len(yb), 0 + (out.argmax(1) == yb).sum()), 200
+        ),
         "loss.item()": best_us(loss.item, 200),
     }
     if hasattr(module, "stop_if_not_finite"):
         cost["stop_if_not_finite(loss, state)"] = best_us(
             lambda: module.stop_if_not_finite(loss, state), 200
         )
-
-    class Tiny(torch.nn.Module):
-        """Next to no compute: what is left of an epoch is the loop itself."""
-
-        def __init__(self):
-            super().__init__()
-            self.w = torch.nn.Parameter(torch.ones(10))
-
-        def forward(self, x):
-            return x.flatten(1)[:, :10] * self.w
-
-    def tiny(make, *args):
-        m = Tiny()
-        return make(m, torch.optim.SGD(m.parameters(), lr=0.01), loss_fn, x, y, bs, *args)
-
-    def tiny_runner(m, optimizer, *_):
-        return runner_loop(module, lp.t, m, optimizer, lp.cfg, data)
-
-    loops = {
-        "premade": tiny(premade_loop),
-        "hand": tiny(hand_loop, 0, lp.accuracy),
-        "runner": tiny(tiny_runner),
-    }
-    for f in loops.values():
-        f()
-    for name, f in loops.items():
-        cost[f"a whole {name} epoch with a 10-weight model, per batch"] = best_us(f, 1) / batches
-    print(f"{lp.case.name}: cost per batch of each piece alone, best of 15 timings")
+    print(f"{lp.case.name}: each piece alone, microseconds per batch, best of 15 timings")
     for label, us in cost.items():
-        print(f"  {label:<56} {us:8.1f} us")
-    base = cost["train step: forward, loss, backward, step, zero_grad"]
-    shuffle = cost["shuffle: randperm + v[order] per epoch, per batch"]
-    hand = base + shuffle + cost["the hand loop's loss and accuracy sums"]
-    runner = base + shuffle + cost["batches(): a dict of slices from a generator"]
-    runner += cost["measure(out, y, loss, sums)"] + cost.get("stop_if_not_finite(loss, state)", 0)
-    tiny_extra = (
-        cost["a whole runner epoch with a 10-weight model, per batch"]
-        - cost["a whole hand epoch with a 10-weight model, per batch"]
-    )
-    print(
-        f"  pieces added up: runner / premade {base / runner:.3f}x, runner / hand "
-        f"{hand / runner:.3f}x; the runner's loop costs {tiny_extra:+.1f} us per batch more than "
-        "the hand loop's"
-    )
+        print(f"  {label:<56} {us:8.1f}")
 
 
-def profile(name: str, samples: int | None, rounds: int, budget: float, patience: float) -> None:
-    """The premade loop grown step by step into the hand loop, beside the runner; then where
-    the runner's Python time goes."""
+def grown(lp: Loops, level: str, real: bool):
+    """One epoch of the premade loop grown up to `level` (see LEVELS), with the case's model
+    or the 10-weight one."""
+    import torch
+
+    x, y, bs, n = lp.x, lp.y, lp.case.batch_size, lp.samples
+    loss_fn = torch.nn.CrossEntropyLoss()
+    m = copy.deepcopy(lp.base) if real else tiny_model()
+    opt = lp.case.optimizer(m.parameters()) if real else torch.optim.SGD(m.parameters(), lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    ready = [(x[i : i + bs].clone(), y[i : i + bs].clone()) for i in range(0, n, bs)]
+    k = LEVELS.index(level)
+    deferred = level == LEVELS[-1]
+
+    def epoch():
+        m.train()
+        if k == 0:
+            pairs = ready
+        elif k == 1:
+            pairs = ((x[s : s + bs], y[s : s + bs]) for s in range(0, n, bs))
+        else:
+            order = torch.randperm(n, generator=g)
+            xs, ys = x[order], y[order]
+            pairs = ((xs[s : s + bs], ys[s : s + bs]) for s in range(0, n, bs))
+        loss_sum, correct, losses, outs, done = 0.0, 0, [], [], 0
+        for xb, yb in pairs:
+            out = m(xb)
+            loss = loss_fn(out, yb)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if deferred:  # keep references; reduce every 64 batches and at the end
+                losses.append(loss.detach())
+                outs.append(out.detach())
+                if len(losses) == 64 or done + len(losses) * bs >= n:
+                    kept = torch.cat(outs)
+                    loss_sum = loss_sum + torch.stack(losses).sum() * bs
+                    correct = correct + (kept.argmax(1) == ys[done : done + len(kept)]).sum()
+                    done += len(kept)
+                    losses.clear()
+                    outs.clear()
+                continue
+            if k >= 3:
+                loss_sum = loss_sum + loss.detach() * len(yb)
+            if k >= 4:
+                correct = correct + (out.argmax(1) == yb).sum()
+            if k >= 5 and not math.isfinite(loss.item()):
+                raise SystemExit("the loss is not finite")
+        return loss_sum, correct
+
+    return epoch
+
+
+LEVELS = (
+    "premade",
+    "+ slicing views of x, y",
+    "+ shuffled gather once an epoch",
+    "+ loss sum",
+    "+ accuracy sum (= the hand loop)",
+    "+ loss.item() per batch",
+    "(shuffle + sums deferred, 64 batches)",
+)
+
+
+def profile(name: str, samples: int | None, rounds: int) -> None:
+    """Where the runner's time goes beyond the premade loop."""
     import torch
 
     (lp,) = prepare(samples, (name,))
-    components(lp)
-    x, y, bs = lp.x, lp.y, lp.case.batch_size
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def grown(level: int):
-        m = copy.deepcopy(lp.base)
-        opt = lp.case.optimizer(m.parameters())
-        g = torch.Generator().manual_seed(0)
-        ready = [(x[i : i + bs].clone(), y[i : i + bs].clone()) for i in range(0, len(y), bs)]
-
-        def f():
-            m.train()
-            if level == 0:
-                pairs = ready
-            else:
-                order = torch.randperm(len(y), generator=g)
-                xs, ys = x[order], y[order]
-                pairs = ((xs[s : s + bs], ys[s : s + bs]) for s in range(0, len(y), bs))
-            loss_sum, correct = 0.0, 0
-            for xb, yb in pairs:
-                out = m(xb)
-                loss = loss_fn(out, yb)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                if level >= 2:
-                    loss_sum = loss_sum + loss.detach() * len(yb)
-                if level >= 3:
-                    correct = correct + (out.argmax(1) == yb).sum()
-                if level >= 4 and not math.isfinite(loss.item()):
-                    raise SystemExit("the loss is not finite")
-            return float(loss_sum), float(correct)
-
-        return f
-
-    class Steps:
-        case = lp.case
-        variants = {
-            "premade": grown(0),
-            "+ shuffle gather, slicing": grown(1),
-            "+ loss sum": grown(2),
-            "+ accuracy (= hand)": grown(3),
-            "+ loss.item() per batch": grown(4),
-            "runner": lp.variants["runner"],
-        }
-
-    runs = interleave([Steps], rounds, budget, patience)
-    batches = -(-lp.samples // bs)
-    base = clean_median(runs[name, "premade"])[0]
-    print(f"{name}: batch {bs}, {lp.samples:,} samples, {batches} batches per epoch; medians of "
-          f"undisturbed epochs, interleaved")  # fmt: skip
-    for v in Steps.variants:
-        m, used, flagged = clean_median(runs[name, v])
-        print(
-            f"  {v:<28} {m * 1000:8.2f} ms/epoch  {m / batches * 1e6:7.1f} us/batch  "
-            f"{(m - base) / batches * 1e6:+7.1f} us/batch vs premade  x{base / m:.3f}  "
-            f"({used} epochs{', busy' if flagged else ''})"
+    pieces(lp)
+    batches = -(-lp.samples // lp.case.batch_size)
+    print(
+        f"{name}: whole epochs ({batches} batches), interleaved, microseconds per batch, best of "
+        f"{rounds}; the 10-weight model leaves only the loop's own cost"
+    )
+    print(f"  {'':<40} {'10 weights':>10} {'+/-':>7} {'the model':>10} {'+/-':>7}")
+    loops = {}
+    for real in (False, True):
+        for level in LEVELS:
+            loops[level, real] = grown(lp, level, real)
+        m = copy.deepcopy(lp.base) if real else tiny_model()
+        loops["runner", real] = runner_loop(
+            lp.module,
+            lp.t,
+            m,
+            lp.case.optimizer(m.parameters()) if real else torch.optim.SGD(m.parameters(), lr=0.01),
+            lp.cfg,
+            lp.data,
         )
-    runner = lp.variants["runner"]
+    best = {key: float("inf") for key in loops}
+    for f in loops.values():
+        f()
+    for r in range(rounds):
+        keys = list(loops)
+        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
+            start = time.perf_counter()
+            loops[key]()
+            best[key] = min(best[key], time.perf_counter() - start)
+    for level in (*LEVELS[:-1], "runner", LEVELS[-1]):
+        cells = []
+        for real in (False, True):
+            us = best[level, real] / batches * 1e6
+            cells.append(f"{us:10.1f} {us - best['premade', real] / batches * 1e6:+7.1f}")
+        print(f"  {level:<40} {'  '.join(cells)}")
+    tiny = {k: best[k, False] - best["premade", False] for k in ("runner", LEVELS[4])}
+    premade = best["premade", True]
+    print(
+        f"  the model's premade epoch plus the loops' own costs: runner / premade "
+        f"{premade / (premade + tiny['runner']):.3f}x, runner / hand "
+        f"{(premade + tiny[LEVELS[4]]) / (premade + tiny['runner']):.3f}x"
+    )
     prof = cProfile.Profile()
+    runner = loops["runner", True]
     prof.enable()
     for _ in range(3):
         runner()
@@ -895,7 +921,7 @@ def profile(name: str, samples: int | None, rounds: int, budget: float, patience
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--rounds", type=int, help="undisturbed interleaved rounds (>= 7; default 13)"
+        "--rounds", type=int, help="undisturbed interleaved rounds (>= 7; default 21)"
     )
     parser.add_argument(
         "--samples", type=int, help="samples per epoch in every case (default: MLP 32,768, CNN "
@@ -911,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="profile one case instead: " + ", ".join(CASE_NAMES))  # fmt: skip
     args = parser.parse_args(argv)
     quick = args.quick
-    rounds = args.rounds or (1 if quick else 13)
+    rounds = args.rounds or (1 if quick else 21)
     samples = args.samples or (2048 if quick else None)
     startup_rounds = args.startup_rounds or (1 if quick else 7)
     budget = args.budget if args.budget is not None else (0.0 if quick else 120.0)
@@ -928,7 +954,7 @@ def main(argv: list[str] | None = None) -> int:
     torch_s = time.perf_counter() - began
     BUILD.mkdir(parents=True, exist_ok=True)
     if args.profile:
-        profile(args.profile, samples, rounds, budget, patience)
+        profile(args.profile, samples, max(rounds, 15))
         return 0
     print(
         f"nndsl training benchmark{' --quick: one round, indicative figures only' if quick else ''}"
