@@ -14,7 +14,7 @@ from . import ir
 from . import syntax as s
 from .bind import layer_args
 from .check_blocks import BlockRules
-from .check_graph import GraphRules, annotation_of, tensor_of, type_text
+from .check_graph import GraphRules, annotation_of, type_text
 from .check_repeat import RepeatRules
 from .diagnostics import CompileError, Diagnostic, Label, source_lines
 from .flow import Built, Flow, Reported, Scope, Shared, declared_names, from_label

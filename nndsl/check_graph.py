@@ -19,7 +19,7 @@ from .functions import FUNCTIONS, binary, index, unary
 from .functions import call as call_function
 from .layers import REGISTRY
 from .naming import local, suggest
-from .pyexpr import ATOM, EvalError, Value, evaluate, literal
+from .pyexpr import ATOM, EvalError, Value, evaluate
 from .shapes import Dim, ShapeError, fmt_shape, known
 from .tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 

@@ -10,36 +10,17 @@ groups, is an error with a location before any training runs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from . import ir
 from . import syntax as s
 from .check_data import DataInfo
 from .diagnostics import Diagnostic, Label
-from .naming import local, suggest
-from .pyexpr import EvalError, Value, evaluate, literal
-from .shapes import fmt_shape
-from .tensors import Tensor
-from .train_tables import (
-    INITS,
-    LOSSES,
-    OPTIMIZERS,
-    SCHEDULERS,
-    TRAIN_SETTINGS,
-    Spec,
-    bind_spec,
-)
+from .naming import suggest
+from .pyexpr import EvalError, evaluate
+from .train_tables import TRAIN_SETTINGS
 
 
 class Reported(Exception):
     """A diagnostic is recorded; the train section produces no script."""
-
-
-@dataclass
-class _State:
-    values: dict
-    spans: dict
 
 
 class TrainRules:

@@ -9,16 +9,12 @@ from . import syntax as s
 from .check_data import DataInfo
 from .diagnostics import Label
 from .naming import suggest
-from .pyexpr import EvalError, evaluate, literal
+from .pyexpr import EvalError, literal
 from .shapes import fmt_shape
 from .tensors import FLOAT_DTYPES, Tensor
-from .train_tables import INITS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
+from .train_tables import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 
 TARGET = "y"
-
-
-class _Fail(Exception):
-    pass
 
 
 def build(rules, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR:

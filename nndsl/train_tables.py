@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from . import syntax as s
-from .pyexpr import EvalError, Value, evaluate, literal
+from .pyexpr import EvalError, evaluate, literal
 
 REQUIRED = object()
 
@@ -229,6 +229,3 @@ def spec_rows(table: dict[str, Spec]) -> list[tuple[str, str, str]]:
         rows.append((f"{spec.name}({params})" if params else spec.name, spec.torch, spec.doc))
     return rows
 
-
-def value_code(v: Value) -> str:
-    return v.code
