@@ -65,7 +65,12 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             if name not in self.used_blocks:
                 self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
         trains = self._trains() if self.trains_defs or self.data_defs else ()
-        return ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains), self.diags
+        checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains)
+        if not any(d.severity == "error" for d in self.diags):
+            from .lints import lint  # warnings only: the IR stays as it is
+
+            self.diags += lint(self.program, checked)
+        return checked, self.diags
 
     def _trains(self) -> tuple[ir.TrainIR, ...]:
         from .check_data import DataRules
@@ -360,7 +365,8 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             path = "" if use_func else attr
             slot = len(scope.members) - 1 if member else scope.shared[attr].slot
             scope.rows.append(ir.Row(path, built.type, out.text(), built.params, not member,
-                                     tensors=built.tensors, slot=slot, line=built.line))  # fmt: skip
+                                     tensors=built.tensors, slot=slot, line=built.line,
+                                     inputs=(flow.text(),)))  # fmt: skip
             if built.rows:
                 scope.rows.extend(nested_rows(built.rows, attr))
         return out.at(span)

@@ -618,7 +618,8 @@ class GraphRules:
         )
         scope.rows.append(ir.Row(decl.name, built.type, shape_text, built.params,
                                  built.params == 0 and again, tensors=built.tensors,
-                                 slot=info.slot, line=decl.span.line))  # fmt: skip
+                                 slot=info.slot, line=decl.span.line,
+                                 inputs=tuple(f.text() for f in flows)))  # fmt: skip
         if built.rows:
             scope.rows.extend(nested_rows(built.rows, decl.name))
         return built

@@ -66,7 +66,7 @@ class RepeatRules:
                 rows.append(ir.Row(suffix, built.type, fmt_shape(built.out.shape), built.params,
                                isinstance(built.module, ir.SharedRef), tensors=built.tensors,
                                slot=ref.slot if ref else j, alias=ref.attr if ref else "",
-                               line=built.line))  # fmt: skip
+                               line=built.line, inputs=(cur.text(),)))  # fmt: skip
                 rows.extend(nested_rows(built.rows, suffix))
                 total += built.params
                 cur = built.out

@@ -1,4 +1,5 @@
-"""The ``nndsl`` command line: ``compile``, ``check`` and ``run``.
+"""The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
+(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``).
 
 Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file),
 3 internal error, 130 interrupted.
@@ -111,12 +112,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     r.add_argument("--format", **fmt)
+    fm = sub.add_parser(
+        "fmt",
+        help="rewrite .nn files in the canonical layout",
+        description="Rewrite each file in the canonical layout (indentation, spacing, blank "
+        "lines), keeping every comment and the meaning; only changed files are written.",
+    )
+    fm.add_argument(
+        "files", nargs="+", metavar="FILE", help="a .nn file; `-` reads stdin, writes stdout"
+    )
+    fm.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if a file would change"
+    )
+    fm.add_argument("--diff", action="store_true", help="print a unified diff; write nothing")
+    fm.add_argument("--format", **fmt)
+    gr = sub.add_parser(
+        "graph",
+        help="draw a model's dataflow graph: DOT, Mermaid, or SVG/PNG through Graphviz",
+        description="Write the dataflow graph of the models of a .nn file, every edge labelled "
+        "with its shape. The -o suffix picks the format: .dot, .mmd, or .svg/.png (which need "
+        "the `dot` program of Graphviz).",
+    )
+    gr.add_argument("file", help="the .nn source file")
+    gr.add_argument("-o", "--output", default="-", help="output file; `-` (default) prints DOT")
+    gr.add_argument("--format", choices=("dot", "mermaid"), help="the text format (default: from -o)")
+    gr.add_argument("--model", help="draw only this model (default: every model)")
+    sm = sub.add_parser(
+        "summary",
+        help="print each model's layers with parameters, MACs and activation memory",
+    )
+    sm.add_argument("file", help="the .nn source file")
+    sm.add_argument("--batch", type=int, default=64, help="the batch size B (default: 64)")
+    sm.add_argument("--model", help="summarise only this model (default: every model)")
+    sm.add_argument(
+        "--size", action="append", metavar="NAME=N", help="a size for a symbol such as T; repeatable"
+    )
+    e = sub.add_parser(
+        "explain",
+        help="explain a diagnostic code, with a wrong and a fixed example",
+        description="Print the long explanation of a diagnostic code such as E0301; with no "
+        "code, list every code and its meaning.",
+    )
+    e.add_argument("code", nargs="?", help="the code, e.g. E0301 (default: list every code)")
+    e.add_argument("--list", action="store_true", help="list every code and its meaning")
+    n = sub.add_parser(
+        "new",
+        help="write a starter NAME.nn (a model, data and a train section) that trains as it is",
+    )
+    n.add_argument("name", help="the model's name, also the file's: NAME.nn")
+    n.add_argument("--dir", default=".", help="the folder to write it in (default: the current)")
+    sh = sub.add_parser(
+        "completion",
+        help="print a shell completion script",
+        description="Print a completion script for the shell; for bash, add "
+        '`eval "$(nndsl completion bash)"` to ~/.bashrc.',
+    )
+    sh.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in _TOOLS:  # commands that take other arguments than one .nn file
+            return _TOOLS[args.command](args)
         text = _read(args.file)
         if text is None:
             return EXIT_USAGE
@@ -129,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:  # a bug in nndsl, never the user's fault
         if os.environ.get("NNDSL_DEBUG"):
             traceback.print_exc()
+        what = getattr(args, "file", None) or args.command
         print(
-            f"nndsl: internal error while processing {args.file}: {sys.exc_info()[1]!r}\n"
+            f"nndsl: internal error while processing {what}: {sys.exc_info()[1]!r}\n"
             "This is a bug in nndsl; set NNDSL_DEBUG=1 for the traceback and please report it.",
             file=sys.stderr,
         )
@@ -245,4 +305,48 @@ def _check(args, text: str) -> int:
     return EXIT_OK
 
 
-_COMMANDS = {"compile": _compile, "check": _check, "run": _run}
+def _graph(args, text: str) -> int:
+    from .graph import command
+
+    return command(args, text, lambda diags: _report(diags, text, _text_format(args)))
+
+
+def _summary(args, text: str) -> int:
+    from .summary_full import command
+
+    return command(args, text, lambda diags: _report(diags, text, _text_format(args)))
+
+
+def _text_format(args):
+    """Diagnostics as text, for commands whose --format means something else."""
+    return argparse.Namespace(**{**vars(args), "format": "text"})
+
+
+def _new(args) -> int:
+    from .new import new
+
+    return new(args)
+
+
+def _completion(args) -> int:
+    from .completion import completion
+
+    return completion(args)
+
+
+def _explain(args) -> int:
+    from .explain import main as explain
+
+    return explain(args)
+
+
+def _fmt(args) -> int:
+    from .fmt import main as fmt
+
+    return fmt(args)
+
+
+# Commands over one .nn file: handler(args, text of the file) -> exit code.
+_COMMANDS = {"compile": _compile, "check": _check, "run": _run, "graph": _graph, "summary": _summary}
+# Commands that take other arguments (several files, a name, a code): handler(args) -> exit code.
+_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion}

@@ -147,7 +147,8 @@ class Row:
     rows of its layers); a ``Parameter`` or ``Buffer`` row holds its one tensor, its kind the
     row's last name. ``slot``: where the module is registered among its class's members.
     ``alias``: for a use of a shared module inside a repeat, the attribute torch registers it
-    under, in the class that holds the repeat. ``line``: the source line that declares it."""
+    under, in the class that holds the repeat. ``line``: the source line that declares it.
+    ``inputs``: the shapes the module receives (``fmt_shape`` texts), for ``nndsl summary``."""
 
     path: str
     type: str
@@ -159,6 +160,7 @@ class Row:
     slot: int = 0
     alias: str = ""
     line: int = 0
+    inputs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

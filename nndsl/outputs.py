@@ -82,12 +82,14 @@ def diff(p: Planned) -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and a rename: never a half-written file."""
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write via a temporary file in the same folder and a rename: never a half-written file.
+    Text is written as UTF-8, bytes as they are."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    binary = isinstance(text, bytes)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -105,7 +105,8 @@ ACTIVATION = torch.tanh
 
 
 class MorvanBNNet(nn.Module):
-    """Morvan 504_batch_normalization.py's ``Net``, minus its custom init and plotting lists."""
+    """Morvan 504_batch_normalization.py's ``Net``, minus its custom init and plotting lists,
+    and minus the hidden layers' biases when batch norm follows them."""
 
     def __init__(self, batch_normalization=False):
         super().__init__()
@@ -117,7 +118,8 @@ class MorvanBNNet(nn.Module):
 
         for i in range(N_HIDDEN):  # build hidden layers and BN layers
             input_size = 1 if i == 0 else 10
-            fc = nn.Linear(input_size, 10)
+            # without the bias that the batch norm after it cancels (W0105), as the example has it
+            fc = nn.Linear(input_size, 10, bias=not self.do_bn)
             setattr(self, "fc%i" % i, fc)  # IMPORTANT set layer to the Module
             self.fcs.append(fc)
             if self.do_bn:
@@ -217,7 +219,7 @@ SEEDS = [
     Seed("dropout.nn", "Dropped", net_dropped, _rand(2, 1), MORVAN_DROPOUT),
     Seed(
         "batchnorm.nn", "WithBatchNorm", lambda: MorvanBNNet(batch_normalization=True),
-        _rand(4, 1), NORM(1) + LIN(1, 10) + 7 * LIN(10, 10) + N_HIDDEN * NORM(10) + LIN(10, 1),
+        _rand(4, 1), NORM(1) + 1 * 10 + 7 * 10 * 10 + N_HIDDEN * NORM(10) + LIN(10, 1),
     ),  # fmt: skip
     Seed(
         "batchnorm.nn", "WithoutBatchNorm", lambda: MorvanBNNet(batch_normalization=False),

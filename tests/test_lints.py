@@ -1,0 +1,322 @@
+"""Lint warnings: each is reported where it should be and nowhere else, never on a program with
+errors, and never changes the generated code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nndsl import lints
+from nndsl.compiler import analyze, generate
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA_FOLDER = ROOT / "examples"  # for data/iris.csv
+
+REGRESSION_DATA = """
+data pairs {
+    x = randn(64, 4)
+    y = sum(x, 1, keepdim=true)
+}
+"""
+CLASS_DATA = """
+data iris {
+    table = csv("data/iris.csv")
+    x = table[:, 0:4]
+    y = table[:, "species"]
+}
+"""
+BINARY_DATA = """
+data coins {
+    x = randn(64, 4)
+    y = float(sum(x, 1, keepdim=true) > 0)
+}
+"""
+
+
+def _codes(source: str) -> list[tuple[str, int]]:
+    result = analyze(source, DATA_FOLDER)
+    assert result.ok, [f"{d.code} {d.message}" for d in result.diagnostics]
+    return [(d.code, d.span.line) for d in result.diagnostics]
+
+
+def _warnings(source: str, code: str) -> list[int]:
+    """The lines where ``code`` is reported; every one of them a warning."""
+    result = analyze(source, DATA_FOLDER)
+    assert result.ok, [f"{d.code} {d.message}" for d in result.diagnostics]
+    found = [d for d in result.diagnostics if d.code == code]
+    assert all(d.severity == "warning" for d in found)
+    return [d.span.line for d in found]
+
+
+# ---- W0403: an activation the loss applies itself -------------------------------------------
+
+
+@pytest.mark.parametrize("last", ["Softmax(dim=1)", "LogSoftmax(dim=1)"])
+def test_softmax_before_cross_entropy(last):
+    source = f"model Net(x: [4]) {{\n    Linear(16) ReLU() Linear(3)\n    {last}\n}}\n"
+    source += CLASS_DATA + "train Net on iris { loss cross_entropy }\n"
+    assert _warnings(source, "W0403") == [3]
+
+
+def test_softmax_in_a_forward_and_inside_a_block():
+    source = (
+        "block Head { Linear(3) Softmax(dim=1) }\n"
+        "model Net(x: [4]) { Linear(8) ReLU() Head() }\n"
+        "model Graph(x: [4]) {\n    fc = Linear(3)\n    forward {\n"
+        "        h = fc(x)\n        p = log_softmax(h, 1)\n        return p\n    }\n}\n"
+        + CLASS_DATA
+        + "train Net on iris { loss cross_entropy }\n"
+        + 'data iris2 {\n    t = csv("data/iris.csv")\n    x = t[:, 0:4]\n'
+        + '    y = t[:, "species"]\n}\n'
+        + "train Graph on iris2 { loss cross_entropy }\n"
+    )
+    assert _warnings(source, "W0403") == [1, 7]
+
+
+def test_log_softmax_before_nll_and_logits_before_cross_entropy_are_fine():
+    nll = "model Net(x: [4]) { Linear(16) ReLU() Linear(3) LogSoftmax(dim=1) }\n"
+    assert _warnings(nll + CLASS_DATA + "train Net on iris { loss nll }\n", "W0403") == []
+    logits = "model Net(x: [4]) { Linear(16) ReLU() Linear(3) }\n"
+    assert _codes(logits + CLASS_DATA + "train Net on iris { loss cross_entropy }\n") == []
+
+
+def test_sigmoid_before_bce_with_logits():
+    model = "model Net(x: [4]) {\n    Linear(8) ReLU() Linear(1)\n    Sigmoid()\n}\n"
+    source = model + BINARY_DATA + "train Net on coins { loss bce_with_logits }\n"
+    assert _warnings(source, "W0403") == [3]
+    assert _codes(model + BINARY_DATA + "train Net on coins { loss bce }\n") == []
+
+
+def test_a_model_without_a_train_section_is_not_judged_by_a_loss():
+    assert _codes("model Net(x: [4]) { Linear(3) Softmax(dim=1) }\n") == []
+
+
+# ---- W0404: a clipped regression output -----------------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["mse", "l1", "smooth_l1", "huber(delta=0.5)"])
+@pytest.mark.parametrize("last", ["ReLU()", "Sigmoid()", "Tanh()"])
+def test_activation_after_the_output_of_a_regression(loss, last):
+    source = f"model Net(x: [4]) {{\n    Linear(8) ReLU() Linear(1)\n    {last}\n}}\n"
+    source += REGRESSION_DATA + f"train Net on pairs {{ loss {loss} }}\n"
+    assert _warnings(source, "W0404") == [3]
+
+
+def test_functional_activation_returned_by_a_forward():
+    source = (
+        "model Net(x: [4]) {\n    fc = Linear(1)\n    forward {\n        return relu(fc(x))\n"
+        "    }\n}\n" + REGRESSION_DATA + "train Net on pairs { loss mse }\n"
+    )
+    assert _warnings(source, "W0404") == [4]
+
+
+def test_regression_ending_in_its_output_layer_is_fine():
+    source = "model Net(x: [4]) { Linear(8) ReLU() Linear(1) }\n" + REGRESSION_DATA
+    assert _codes(source + "train Net on pairs { loss mse }\n") == []
+
+
+def test_activation_before_a_classification_loss_is_not_w0404():
+    source = "model Net(x: [4]) { Linear(8) ReLU() Linear(1) Sigmoid() }\n" + BINARY_DATA
+    assert _codes(source + "train Net on coins { loss bce }\n") == []
+
+
+# ---- W0105: a bias batch norm cancels -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "layers, norm",
+    [("Linear(8)", "BatchNorm1d()"), ("Conv2d(8, 3)", "BatchNorm2d()"),
+     ("Conv2d(8, 3, bias=true)", "BatchNorm2d(momentum=0.5)")],
+)  # fmt: skip
+def test_bias_before_batch_norm(layers, norm):
+    shape = "[4]" if layers.startswith("Linear") else "[1, 8, 8]"
+    source = f"model Net(x: {shape}) {{\n    {layers}\n    {norm}\n    ReLU()\n}}\n"
+    assert _warnings(source, "W0105") == [2]
+
+
+def test_bias_before_batch_norm_in_a_repeat_and_a_forward():
+    source = (
+        "model Stack(x: [4]) {\n    repeat 2 {\n        Linear(8)\n        BatchNorm1d()\n    }\n}\n"
+        "model Graph(x: [4]) {\n    fc = Linear(8)\n    bn = BatchNorm1d()\n"
+        "    forward { return relu(bn(fc(x))) }\n}\n"
+    )
+    assert _warnings(source, "W0105") == [3, 8]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["Linear(8, bias=false) BatchNorm1d()", "Linear(8) ReLU() BatchNorm1d()",
+     "BatchNorm1d() Linear(8)", "Linear(8) LayerNorm()"],
+)  # fmt: skip
+def test_no_bias_warning(body):
+    assert _codes(f"model Net(x: [4]) {{ {body} }}\n") == []
+
+
+def test_bias_given_by_a_block_parameter_is_not_judged():
+    source = (
+        "block Dense(b) { Linear(8, bias=b) BatchNorm1d() }\n"
+        "model Net(x: [4]) { Dense(false) }\n"
+    )
+    assert _codes(source) == []
+
+
+# ---- W0104: dropout last ----------------------------------------------------------------------
+
+
+def test_dropout_as_the_last_layer():
+    source = "model Net(x: [4]) {\n    Linear(8) ReLU() Linear(1)\n    Dropout(0.5)\n}\n"
+    assert _warnings(source, "W0104") == [3]
+
+
+def test_dropout_last_inside_a_block_or_a_forward():
+    source = (
+        "block Out { Linear(1) Dropout(0.2) }\n"
+        "model Net(x: [4]) { Linear(8) ReLU() Out() }\n"
+        "model Graph(x: [4]) {\n    fc = Linear(8)\n    drop = Dropout(0.5)\n"
+        "    forward { return drop(fc(x)) }\n}\n"
+    )
+    assert _warnings(source, "W0104") == [1, 5]  # the Dropout, where it is declared
+
+
+def test_dropout_between_layers_is_fine():
+    assert _codes("model Net(x: [4]) { Linear(8) ReLU() Dropout(0.5) Linear(1) }\n") == []
+
+
+# ---- W0405: validating on the training data ---------------------------------------------------
+
+
+MODEL = "model Net(x: [4]) { Linear(8) ReLU() Linear(1) }\n"
+
+
+def test_data_validated_on_itself():
+    source = MODEL + (
+        "data pairs {\n    x = randn(64, 4)\n    y = sum(x, 1, keepdim=true)\n"
+        "    validation pairs\n}\ntrain Net on pairs { loss mse }\n"
+    )
+    assert _warnings(source, "W0405") == [5]
+
+
+def test_validation_computing_the_same_tensors():
+    source = (
+        "model Net(x: [4]) { Linear(16) ReLU() Linear(3) }\n"
+        'data iris {\n    t = csv("data/iris.csv")\n    x = t[:, 0:4]\n    y = t[:, "species"]\n'
+        "    validation again\n}\n"
+        'data again {\n    x = csv("data/iris.csv")[:, 0:4]\n'
+        '    y = csv("data/iris.csv")[:, "species"]\n    batch 8\n}\n'
+        "train Net on iris { loss cross_entropy }\n"
+    )
+    assert _warnings(source, "W0405") == [6]
+
+
+def test_same_random_draws_from_the_same_seed():
+    data = "data {name} {{\n    x = randn(64, 4)\n    y = sum(x, 1, keepdim=true)\n{extra}}}\n"
+    same = data.format(name="a", extra="    validation b\n") + data.format(name="b", extra="")
+    assert _warnings(MODEL + same + "train Net on a { loss mse }\n", "W0405") == [5]
+    other = data.format(name="a", extra="    validation b\n") + data.format(
+        name="b", extra="    seed 1\n"
+    )
+    assert _codes(MODEL + other + "train Net on a { loss mse }\n") == []
+
+
+def test_other_validation_data_is_fine():
+    source = MODEL + (
+        "data a {\n    x = randn(64, 4)\n    y = sum(x, 1, keepdim=true)\n    validation b\n}\n"
+        "data b {\n    x = randn(16, 4)\n    y = sum(x, 1, keepdim=true)\n}\n"
+        "train Net on a { loss mse }\n"
+    )
+    assert _codes(source) == []
+
+
+def test_same_inputs_with_other_targets_are_not_the_same_data():
+    """As examples/dropout.nn: the same x, targets drawn with another seed."""
+    assert not [
+        c for c, _ in _codes((ROOT / "examples" / "dropout.nn").read_text()) if c == "W0405"
+    ]
+
+
+# ---- covered by existing codes ----------------------------------------------------------------
+
+
+def test_unused_layer_and_value_are_w0101_and_w0103():
+    """A layer whose output is never used: a stack always feeds each layer to the next, so only
+    a forward can leave one unused, which W0101 (never called) and W0103 (result never read)
+    report; no lint repeats them."""
+    source = (
+        "model Net(x: [4]) {\n    fc = Linear(8)\n    spare = Linear(2)\n    out = Linear(1)\n"
+        "    forward {\n        h = fc(x)\n        skip = out(h)\n        return out(h)\n    }\n}\n"
+    )
+    assert sorted(_codes(source)) == [("W0101", 3), ("W0103", 7)]
+    used = (
+        "model Net(x: [4]) {\n    fc = Linear(8)\n    out = Linear(1)\n"
+        "    forward {\n        h = fc(x)\n        return out(h)\n    }\n}\n"
+    )
+    assert _codes(used) == []
+
+
+def test_shared_layer_never_used_is_w0101():
+    assert _codes("model Net(x: [4]) {\n    shared t = Linear(4)\n    Linear(1)\n}\n") == [
+        ("W0101", 2)
+    ]
+    assert _codes("model Net(x: [4]) {\n    shared t = Linear(4)\n    t\n    Linear(1)\n}\n") == []
+
+
+def test_init_rule_matching_nothing_is_already_the_error_e0407():
+    source = (
+        MODEL
+        + REGRESSION_DATA
+        + (
+            "train Net on pairs {\n    loss mse\n    init {\n        Conv2d.weight ~ normal(0, 0.01)\n"
+            "    }\n}\n"
+        )
+    )
+    result = analyze(source, DATA_FOLDER)
+    assert [d.code for d in result.diagnostics] == ["E0407"]
+
+
+def test_parameters_outside_every_group_form_the_default_group_without_a_warning():
+    source = (
+        MODEL
+        + REGRESSION_DATA
+        + (
+            "train Net on pairs {\n    loss mse\n    optimizer sgd(lr=0.1) {\n"
+            "        .bias: weight_decay=0\n    }\n}\n"
+        )
+    )
+    result = analyze(source, DATA_FOLDER)
+    assert result.ok and result.diagnostics == []
+    groups = {name: group for name, _, _, group in result.program.trains[0].table}
+    assert {g for n, g in groups.items() if n.endswith(".weight")} == {"default"}
+    assert {g for n, g in groups.items() if n.endswith(".bias")} != {"default"}
+
+
+# ---- lints in general -------------------------------------------------------------------------
+
+
+def test_no_lint_on_a_program_with_errors():
+    source = (
+        "model Net(x: [4]) {\n    Linear(8) ReLU() Linaer(1)\n}\nmodel B(x: [4]) { Dropout(0.5) }\n"
+    )
+    result = analyze(source, DATA_FOLDER)
+    assert [d.code for d in result.diagnostics] == ["E0101"]
+
+
+def test_lints_do_not_change_the_generated_code(monkeypatch):
+    source = (
+        "model Net(x: [1, 8, 8]) {\n    Conv2d(8, 3)\n    BatchNorm2d()\n    ReLU()\n"
+        "    Flatten()\n    Linear(3)\n    Softmax(dim=1)\n    Dropout(0.1)\n}\n"
+    )
+    linted = analyze(source, DATA_FOLDER)
+    assert {d.code for d in linted.diagnostics} == {"W0104", "W0105"}
+    monkeypatch.setattr(lints, "lint", lambda program, checked: [])
+    plain = analyze(source, DATA_FOLDER)
+    assert plain.diagnostics == []
+    assert generate(linted.program, "net.nn") == generate(plain.program, "net.nn")
+
+
+def test_no_bundled_example_triggers_a_lint():
+    found = {}
+    for path in sorted((ROOT / "examples").glob("*.nn")):
+        result = analyze(path.read_text(encoding="utf-8"), path.parent)
+        found[path.name] = sorted({d.code for d in result.diagnostics})
+    assert {k: v for k, v in found.items() if v} == {}
