@@ -20,7 +20,7 @@ from .pyexpr import ATOM, EvalError, Value, evaluate, literal
 from .shapes import ShapeError, fmt_shape
 from .tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 
-MAX_INLINE = 100_000  # numbers written inline in one data section
+MAX_INLINE = 10_000  # numbers written inline in one data section: beyond, a file is better
 MAX_GENERATED = 100_000_000  # elements one generated tensor may hold
 # names the generated loader and Dataset use for themselves
 RESERVED = frozenset(("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv"))
@@ -259,8 +259,7 @@ class DataRules:
                 dtype = "int64" if ints else "float32"
                 if any(isinstance(x, bool) for x in _flat(lit.py)):
                     dtype = "bool" if all(isinstance(x, bool) for x in _flat(lit.py)) else dtype
-                code = f"torch.tensor({lit.code})" if ints else f"torch.tensor({lit.code})"
-                return Value(Tensor(shape, dtype), code), rng
+                return Value(Tensor(shape, dtype), f"torch.tensor({lit.code})"), rng
             case s.Num() | s.Const() | s.Str():
                 return evaluate(e, {}), None
             case s.Name(id=name):

@@ -30,8 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nndsl",
         description="Compile .nn network descriptions to readable, standalone PyTorch.",
         epilog=(
-            "environment: NNDSL_CACHE_DIR is where parse tables are cached "
-            "(default ~/.cache/nndsl; empty turns the cache off); "
+            "environment: NNDSL_CACHE_DIR is where parse tables, compiled templates and "
+            "formatted code are cached (default ~/.cache/nndsl; empty turns the cache off); "
             "NNDSL_DEBUG=1 shows the traceback of an internal error."
         ),
     )

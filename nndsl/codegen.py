@@ -13,6 +13,7 @@ from functools import lru_cache
 import jinja2
 
 from . import ir
+from .cache import cache_folder
 from .pyexpr import literal
 from .resources import resource_dir
 
@@ -21,14 +22,31 @@ HASH_PREFIX = "# nndsl-hash: "
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
+        bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["packed"] = packed
+    return env
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiled templates kept in the user's cache folder: compiling the training template
+    takes longer than the rest of a compile. Jinja checks each entry against the template's
+    source, so an edited template is compiled again."""
+    folder = cache_folder()
+    if folder is None:
+        return None
+    try:
+        (folder / "jinja").mkdir(exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(folder / "jinja"))
 
 
 def render(program: ir.ProgramIR) -> str:
@@ -204,6 +222,60 @@ def comment_safe(text: str) -> str:
     return "".join(
         ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
     )
+
+
+PACK_OVER = 300  # statements longer than this (inline data tables) are packed, not exploded
+WIDTH = 88  # black's line length for generated code
+
+
+def packed(line: str, indent: int) -> str:
+    """A long statement (an inline data table) as rows packed to the line width between
+    ``# fmt: off`` and ``# fmt: on``: black would put every number on a line of its own, and
+    takes seconds to do it. Lines break after commas inside brackets, at the shallowest
+    bracket depth whose pieces fit; a trailing comment stays on the last line."""
+    if len(line) <= PACK_OVER:
+        return line
+    code, comment = line, ""
+    commas: list[tuple[int, int]] = []  # (position, depth)
+    depth, quote, i = 0, "", 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth > 0:
+            commas.append((i, depth))
+        elif ch == "#":
+            code, comment = line[:i].rstrip(), "  " + line[i:]
+            break
+        i += 1
+    room = WIDTH - indent - 4
+    for level in sorted({d for _, d in commas}):
+        cuts = [pos + 1 for pos, d in commas if d <= level]
+        pieces = [code[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(code)])]
+        pieces[-1] += comment
+        if all(len(piece) <= room for piece in pieces[1:]):
+            break
+    else:
+        return line  # nothing to break at: leave it to black
+    rows, row = [], pieces[0]
+    for piece in pieces[1:]:
+        if len(row) + 1 + len(piece) > room:
+            rows.append(row)
+            row = piece
+        else:
+            row += " " + piece
+    rows.append(row)
+    pad = " " * indent
+    return f"# fmt: off\n{pad}" + f"\n{pad}    ".join(rows) + f"\n{pad}# fmt: on"
 
 
 def string_safe(text: str) -> str:

@@ -14,8 +14,8 @@ from pathlib import Path
 from . import codegen, ir
 from . import syntax as s
 from .check import check
-from .diagnostics import CompileError, Diagnostic, has_errors, sort
-from .formatting import black_format
+from .diagnostics import CompileError, Diagnostic, has_errors, normalize_newlines, sort
+from .formatting import black_format, without_regions
 from .parser import parse
 
 
@@ -34,6 +34,7 @@ class Analysis:
 def analyze(text: str, base: Path | None = None) -> Analysis:
     """Parse and check source text; data file paths are relative to ``base`` (the folder of
     the .nn file; the working directory when None)."""
+    text = normalize_newlines(text)  # a lone \r ends a line, as in Python
     enabled = gc.isenabled()
     gc.disable()  # the syntax tree is acyclic; collection passes only slow large files down
     program = None
@@ -94,7 +95,8 @@ def _script_clashes(checked: ir.ProgramIR, program: s.Program) -> list[Diagnosti
     spans = {item.model: item.model_span for item in program.items if isinstance(item, s.Train)}
     out = []
     for t in checked.trains:
-        tree = pyast.parse(codegen.render_train(t, "model.nn", "model"))
+        # data tables bind nothing the check needs, and may hold ten thousand numbers
+        tree = pyast.parse(without_regions(codegen.render_train(t, "model.nn", "model")))
         clash = t.model in _bound(tree.body)
         for f in pyast.walk(tree):
             if isinstance(f, pyast.FunctionDef) and not clash:

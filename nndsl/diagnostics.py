@@ -60,17 +60,22 @@ def sort(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
 
 
 def source_lines(text: str) -> list[str]:
-    """The lines of a source as the parser numbers them: only ``\\n`` ends a line (a ``\\r``
-    before it is dropped), where ``str.splitlines`` would also break at a form feed, ``\\x85``,
-    ``\\u2028`` and other separators that may sit in comments and strings.
+    r"""The lines of a source as the parser numbers them: ``\n``, ``\r\n`` and a lone ``\r``
+    end a line (as in Python), where ``str.splitlines`` would also break at a form feed,
+    ``\x85``, ``\u2028`` and other separators that may sit in comments and strings.
 
-    >>> source_lines("a\\fb\\r\\nc\\u2028d\\n")
-    ['a\\x0cb', 'c\\u2028d']
+    >>> source_lines("a\fb\r\nc\u2028d\re\n")
+    ['a\x0cb', 'c\u2028d', 'e']
     """
-    lines = text.split("\n")
+    lines = normalize_newlines(text).split("\n")
     if lines[-1] == "":
         lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+    return lines
+
+
+def normalize_newlines(text: str) -> str:
+    r"""``\r\n`` and a lone ``\r`` (old Mac files) as ``\n``, the only line end the parser knows."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 LONG_LINE = 200  # longer source lines are shown in part, around the place of the diagnostic

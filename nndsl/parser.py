@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import ast as pyast
 import hashlib
-import os
 import re
 import sys
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import syntax as s
+from .cache import cache_folder
 from .diagnostics import CompileError, Diagnostic, source_lines
 from .fastparse import FastParser, GiveUp
 from .pyexpr import MAX_MAGNITUDE
@@ -44,24 +43,14 @@ def _table_cache(grammar: str) -> str | bool:
 
     ``NNDSL_CACHE_DIR`` chooses the folder; set it empty to turn the cache off.
     """
-    folder = os.environ.get("NNDSL_CACHE_DIR")
+    folder = cache_folder()
     if folder is None:
-        base = os.environ.get("XDG_CACHE_HOME") or os.environ.get("LOCALAPPDATA")
-        try:
-            folder = str(Path(base or Path.home() / ".cache") / "nndsl")
-        except RuntimeError:  # no home folder to be found
-            return False
-    if not folder:
         return False
     import lark
 
     key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
     name = f"grammar-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:16]}.lark-cache"
-    try:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return False
-    return str(Path(folder) / name)
+    return str(folder / name)
 
 
 @lru_cache(maxsize=1)

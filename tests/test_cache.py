@@ -1,5 +1,5 @@
-"""The parse-table cache: later processes load it, and a damaged or foreign file never changes
-what nndsl compiles."""
+"""The user's cache (parse tables, formatted code): later processes load it, and a damaged or
+foreign file never changes what nndsl compiles."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_first_run_writes_the_cache_and_later_runs_compile_the_same(tmp_path):
     cache = tmp_path / "cache"
     first = compile_with(str(cache), tmp_path / "a.py")
     assert first.returncode == 0, first.stderr
-    files = list(cache.iterdir())
+    files = list(cache.glob("*.lark-cache"))
     assert len(files) == 1 and files[0].stat().st_size > 1000
     stamp = files[0].stat().st_mtime_ns
     second = compile_with(str(cache), tmp_path / "b.py")
@@ -34,7 +34,7 @@ def test_first_run_writes_the_cache_and_later_runs_compile_the_same(tmp_path):
 def test_a_damaged_cache_is_rebuilt_silently(tmp_path):
     cache = tmp_path / "cache"
     assert compile_with(str(cache), tmp_path / "a.py").returncode == 0
-    [entry] = cache.iterdir()
+    [entry] = cache.glob("*.lark-cache")
     good = entry.read_bytes()
     for damage in (b"", b"not a cache\n", good[: len(good) // 2]):
         entry.write_bytes(damage)
@@ -50,3 +50,44 @@ def test_an_empty_setting_turns_the_cache_off(tmp_path, monkeypatch):
     result = compile_with("", tmp_path / "a.py")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.py"]
+
+
+def test_formatted_code_is_cached_and_read_back_without_black(tmp_path):
+    cache = tmp_path / "cache"
+    assert compile_with(str(cache), tmp_path / "a.py").returncode == 0
+    entries = list((cache / "black").glob("*.py"))
+    assert len(entries) == 1
+    stamp = entries[0].stat().st_mtime_ns
+    env = dict(os.environ, NNDSL_CACHE_DIR=str(cache))
+    probe = (
+        "import sys; from nndsl.cli import main; "
+        f"code = main(['compile', {str(CNN)!r}, '-o', {str(tmp_path / 'b.py')!r}]); "
+        "print(code, 'black' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert result.stdout.split() == ["0", "False"], result.stderr
+    assert entries[0].stat().st_mtime_ns == stamp
+    assert (tmp_path / "a.py").read_text() == (tmp_path / "b.py").read_text()
+
+
+def test_the_formatting_cache_is_keyed_by_the_code_and_bounded(tmp_path, monkeypatch):
+    from nndsl import formatting
+
+    monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(formatting, "KEEP", 3)
+    sources = [f"x = {i}+1\n" for i in range(5)]
+    assert [formatting.black_format(c) for c in sources] == [f"x = {i} + 1\n" for i in range(5)]
+    entries = sorted((tmp_path / "black").glob("*.py"), key=lambda p: p.stat().st_mtime_ns)
+    assert [e.read_text() for e in entries] == [f"x = {i} + 1\n" for i in (2, 3, 4)]
+    entries[-1].write_text("planted\n")  # proves a hit is read back, not formatted again
+    assert formatting.black_format(sources[4]) == "planted\n"
+    assert formatting.black_format(sources[4], cache=False) == "x = 4 + 1\n"
+    assert not list((tmp_path / "black").glob("*.tmp"))
+
+
+def test_an_unwritable_cache_still_formats(tmp_path, monkeypatch):
+    from nndsl import formatting
+
+    (tmp_path / "black").write_text("a file where the folder would go")
+    monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))
+    assert formatting.black_format("y=( 1 )\n") == "y = 1\n"

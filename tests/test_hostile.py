@@ -42,6 +42,15 @@ train M on pairs {
 """
 
 
+def table(rows: int) -> str:
+    """A data section of `rows` rows of 3 inline numbers (the targets generated)."""
+    x = ", ".join(["[1.5, -2, 3]"] * rows)
+    return (
+        f"model T(x: [3]) {{ Linear(1) }}\ndata d {{\n    x = [{x}]\n    y = zeros({rows}, 1)\n}}\n"
+        "train T on d { loss mse optimizer sgd(lr=0.1) epochs 1 }\n"
+    )
+
+
 def train(setting: str = "", data: str = "") -> str:
     text = OK + TRAIN % setting
     return text.replace("    batch 2\n", data + "\n    batch 2\n") if data else text
@@ -72,6 +81,7 @@ CASES = [
     ("crlf", OK.replace("\n", "\r\n"), 0),
     ("crlf_with_error", model("Linear(3, 4)").replace("\n", "\r\n"), "E0301"),
     ("cr_only", OK.replace("\n", "\r"), 0),
+    ("cr_only_with_error", model("Linear(3, 4)").replace("\n", "\r"), "E0301"),
     ("form_feeds_and_separators", "\f# a\u2028b\x85c\x1c\n" + OK + "\f\n", 0),
     ("long_comment_line", "# " + "x" * LONG + "\n" + OK, 0),
     ("long_name", model("a" * LONG + " = Linear(3)"), 0),
@@ -133,6 +143,8 @@ CASES = [
     ("digits_400_float", model("Dropout(0." + "9" * 400 + ")"), 0),
     ("digits_400_exponent", model("Dropout(1e" + "9" * 400 + ")"), "E0107"),
     ("digits_400_data", train(data="    z = [" + "9" * 400 + "]"), "E0107"),
+    ("inline_data_at_limit", table(3333), 0),
+    ("inline_data_over_limit", table(3334), "E0107"),
     ("zero_size", model("Linear(0)"), "E0107"),
     ("negative_size", model("Linear(-3)"), "E0107"),
     ("zero_input_size", model("Linear(3)", "x: [0]"), "E0107"),
@@ -251,6 +263,22 @@ def cli_results(tmp_path_factory):
     with ThreadPoolExecutor(max_workers=3) as pool:
         futures = {name: pool.submit(_run_case, root / name, source) for name, source, _ in CASES}
         return {name: (root / name, f.result()) for name, f in futures.items()}
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_every_line_ending_numbers_lines_alike(cli_results, ending):
+    """A lone CR ends a line as in Python, so old Mac files get the right line numbers."""
+    name = {"\n": None, "\r\n": "crlf_with_error", "\r": "cr_only_with_error"}[ending]
+    text = model("Linear(3, 4)").replace("\n", ending)
+    if name is None:
+        from nndsl.compiler import analyze
+
+        [d] = analyze(text).diagnostics
+        assert (d.code, d.span.line, d.span.column) == ("E0301", 2, 12)
+        return
+    _, (results, _) = cli_results[name]
+    for _, _, err in results:
+        assert "src/input.nn:2:12: error[E0301]" in err, err
 
 
 @pytest.mark.parametrize("name, source, expected", CASES, ids=[c[0] for c in CASES])

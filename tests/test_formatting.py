@@ -1,0 +1,60 @@
+"""Formatting generated code: long inline data tables are packed into rows and kept out of
+black's way, and the result is exactly what black alone would leave."""
+
+from __future__ import annotations
+
+import ast
+import random
+
+import pytest
+
+from nndsl import codegen, formatting
+from nndsl.compiler import analyze
+
+
+def script_body(rows: int) -> str:
+    rng = random.Random(rows)
+    x = ", ".join(f"[{rng.uniform(-9, 9):.3f}, {rng.randint(-99, 99)}]" for _ in range(rows))
+    text = (
+        f"model T(x: [2]) {{ Linear(1) }}\ndata d {{\n    x = [{x}]\n    y = zeros({rows}, 1)\n}}\n"
+        "train T on d { loss mse optimizer sgd(lr=0.1) epochs 1 }\n"
+    )
+    result = analyze(text)
+    assert result.ok, result.diagnostics
+    return codegen.render_train(result.program.trains[0], "t.nn", "model")
+
+
+@pytest.mark.parametrize("rows", [3, 40, 400])
+def test_cutting_regions_out_changes_nothing_black_would_write(rows):
+    body = script_body(rows)
+    assert ("# fmt: off" in body) == (rows > 3)
+    whole = formatting._format(body, cache=False)  # black over every token
+    assert formatting.black_format(body, cache=False) == whole
+    assert formatting.black_format(whole, cache=False) == whole  # stable
+
+
+LINES = [
+    "x = torch.tensor([" + ", ".join(f"[{i}, {i * 0.5}]" for i in range(200)) + "])  # (200, 2)",
+    "x = torch.tensor([" + ", ".join(str(i) for i in range(300)) + "]) * 2 + 1",
+    'y = read_csv(data_dir / "a, b # c.csv", skip=1) + torch.tensor(['
+    + ", ".join(["[1, 2, 3]"] * 100)
+    + "])  # a comment, with commas",
+    "z = torch.tensor([[[" + "], [".join(", ".join(["7"] * 30) for _ in range(8)) + "]]])",
+]
+
+
+@pytest.mark.parametrize("line", LINES, ids=["rows", "flat", "string", "deep"])
+def test_a_packed_statement_means_the_same_and_fits_the_width(line):
+    out = codegen.packed(line, 4)
+    lines = out.splitlines()
+    assert lines[0] == "# fmt: off" and lines[-1] == "    # fmt: on"
+    body = "\n".join(lines[1:-1])
+    assert max(len(x) for x in lines[1:-1]) <= codegen.WIDTH
+    assert ast.dump(ast.parse(body.strip())) == ast.dump(ast.parse(line))
+    if "#" in line.split('"')[-1]:
+        assert lines[-2].endswith(line[line.rindex("  #") :])  # the comment stays at the end
+
+
+def test_short_statements_are_left_to_black():
+    line = "x = torch.tensor([[1, 2], [3, 4]])  # (2, 2)"
+    assert codegen.packed(line, 4) == line
