@@ -62,7 +62,7 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
     written by hand).
 
 --profile CASE is for chasing a MISS: each piece of a batch timed alone (the training step, the
-shuffle, ``batches()``, ``measure()``, the finite-loss check); then whole epochs, interleaved,
+shuffle, ``batches()``, ``keep_for_metrics()``/``measure()``, the finite-loss check); then whole epochs, interleaved,
 of the premade loop grown step by step into the hand loop (+ slicing, + shuffled gather, + loss
 sum, + accuracy, + ``loss.item()``) beside the runner and beside a variant that keeps the
 batches' losses and outputs and reduces them every 64 batches, each with the case's model and
@@ -766,9 +766,14 @@ def pieces(lp: Loops) -> None:
             return {k: v.index_select(0, order) for k, v in data.items()}
         return {k: v[order] for k, v in data.items()}
 
+    def metrics():
+        pending, sums = [], {}
+        for _ in range(64):
+            module.keep_for_metrics(pending, sums, out, yb, loss)
+        module.measure(pending, sums)
+
     out = m(xb)
     loss = loss_fn(out, yb)
-    sums: dict = {}
     state = types.SimpleNamespace(last_loss=None, epoch=1, step=0)
     cost = {
         "train step: forward, loss, backward, step, zero_grad": best_us(step, 20),
@@ -779,15 +784,15 @@ def pieces(lp: Loops) -> None:
             lambda: [None for _ in module.batches(data, bs, None)], 3
         )
         / batches,
-        "measure(out, y, loss, sums)": best_us(lambda: module.measure(out, yb, loss, sums), 200),
+        "keep_for_metrics() each batch + measure() of 64": best_us(metrics, 20) / 64,
         "the hand loop's loss and accuracy sums": best_us(
             lambda: (0.0 + loss.detach() * len(yb), 0 + (out.argmax(1) == yb).sum()), 200
         ),
         "loss.item()": best_us(loss.item, 200),
     }
     if hasattr(module, "stop_if_not_finite"):
-        cost["stop_if_not_finite(loss, state)"] = best_us(
-            lambda: module.stop_if_not_finite(loss, state), 200
+        cost["stop_if_not_finite(loss, state, batch)"] = best_us(
+            lambda: module.stop_if_not_finite(loss, state, {"x": xb, "y": yb}), 200
         )
     print(f"{lp.case.name}: each piece alone, microseconds per batch, best of 15 timings")
     for label, us in cost.items():

@@ -79,7 +79,7 @@ def run(args, text: str, report) -> int:
                 return code
             continue
         model_file = (run_dir / f"{MODEL_MODULE}.py").resolve()
-        code = _execute(script, argv, lambda err: explain(err, model_file, result.program, text, source.name))
+        code = _execute(script, argv, lambda err: explain(err, model_file, result.program, text, source.name, t.model))
         if code:
             return code  # a failed or interrupted run ends the command
     return EXIT_OK
@@ -144,6 +144,9 @@ def _execute(script: Path, argv: list[str], why) -> int:
     except SystemExit as exit_:
         if isinstance(exit_.code, str):
             print(f"nndsl: {exit_.code}", file=sys.stderr)
+            where = why(exit_)
+            if where:
+                print(where, file=sys.stderr)
             return 1
         return exit_.code or 0
     except Exception as err:

@@ -168,3 +168,18 @@ def test_a_nan_loss_stops_with_the_epoch_step_and_last_finite_loss(tmp_path, cap
     assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "the loss is" in err and "at epoch 1, step" in err and "the last finite loss:" in err
+
+
+def test_a_nan_loss_names_the_first_layer_whose_output_is_not_finite(tmp_path, capsys):
+    source = tmp_path / "inf.nn"
+    source.write_text(
+        "model M(x: [2]) {\n    first = Linear(8)\n    ReLU()\n    last = Linear(2)\n}\n"
+        "data d { x = randn(64, 2) y = x batch 8 }\n"
+        "train M on d {\n    loss mse\n    optimizer sgd(lr=0.01)\n    epochs 1\n"
+        "    init { last.weight = 1e308 * 10 }\n}\n",
+        encoding="utf-8",
+    )
+    assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "the first layer whose output is not finite: `last` (Linear)" in err, err
+    assert "from inf.nn:4: last = Linear(2)" in err, err
