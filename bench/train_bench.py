@@ -574,7 +574,10 @@ def startup_in_process(warm_rounds: int, patience: float) -> bool:
 
 
 def run_process(cmd: list[str]):
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    # As installed, Python caches compiled modules (__pycache__); an environment that turns
+    # that off would have every run compile nndsl's sources again, which no user's run does.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         tail = (proc.stderr.strip() or proc.stdout.strip())[-800:].replace("\n", "\n    ")
         raise RuntimeError(f"`{' '.join(cmd[1:])}` exited {proc.returncode}:\n    {tail}")

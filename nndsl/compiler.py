@@ -97,6 +97,8 @@ def _script_clashes(checked: ir.ProgramIR, program: s.Program) -> list[Diagnosti
     for t in checked.trains:
         # data tables bind nothing the check needs, and may hold ten thousand numbers
         tree = pyast.parse(without_regions(codegen.render_train(t, "model.nn", "model")))
+        if t.model not in _bound([tree]):
+            continue  # bound nowhere, the usual case: one walk instead of two per function
         clash = t.model in _bound(tree.body)
         for f in pyast.walk(tree):
             if isinstance(f, pyast.FunctionDef) and not clash:
