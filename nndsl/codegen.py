@@ -148,7 +148,8 @@ def _class_view(c: ir.ClassDef) -> dict:
 
 
 def _tensor(t: ir.TensorNew) -> str:
-    return f"torch.{t.init}({', '.join(t.dims)})"
+    """``torch.randn(3, 4)``; a scalar (``param([])``) is ``torch.randn(())``."""
+    return f"torch.{t.init}({', '.join(t.dims) or '()'})"
 
 
 def _lists(r: ir.RepeatNew) -> list[tuple[str, str]]:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nndsl.compiler import analyze, generate
+
 from compiled import ROOT, compile_file, load_module
 
 # ---- the reference networks, as the tutorials write them -----------------------------------
@@ -402,3 +404,22 @@ def test_rnn_regressor_carries_the_state():
             assert_same((got, h_ours), (prediction, h_ref), f"step {step}")
             assert h_ours.shape == (1, 1, 32)
             h_ref, h_ours = h_ref.data, h_ours.data  # repack the hidden state
+
+
+@pytest.mark.parametrize("init", ["randn", "rand", "zeros", "ones"])
+def test_a_scalar_parameter_is_made_with_an_empty_shape(init):
+    """`param([])` is one learnable number (a temperature, a scale); torch's factories need
+    the empty shape spelled `()`."""
+    source = (
+        f"layer Scaled() {{\n    scale = param([], init={init})\n    forward(x) = x * scale\n}}\n"
+        "model M(x: [4]) {\n    Scaled()\n}\n"
+    )
+    result = analyze(source)
+    assert result.ok, result.diagnostics
+    namespace: dict = {}
+    exec(compile(generate(result.program, "s.nn"), "s.nn", "exec"), namespace)
+    model = namespace["M"]()
+    [(name, p)] = list(model.named_parameters())
+    assert p.shape == () and name.endswith("scale")
+    x = torch.randn(3, 4)
+    assert torch.equal(model(x), x * p)
