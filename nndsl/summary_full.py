@@ -143,7 +143,18 @@ def _attention(t: dict, b: int, length: int, source: int) -> int:
 
 
 def _containers(rows) -> set[int]:
-    return {i for i in range(len(rows) - 1) if rows[i + 1].depth > rows[i].depth}
+    """Rows whose layers are rows of their own below them (blocks, repeats, nested models):
+    counting them too would count their last layer's output twice. A custom layer, whose only
+    rows below are its own parameters and buffers, is a layer."""
+    out = set()
+    for i, row in enumerate(rows):
+        for below in rows[i + 1 :]:
+            if below.depth <= row.depth:
+                break
+            if below.type not in TENSOR_ROWS:
+                out.add(i)
+                break
+    return out
 
 
 def _fmt(n: int | None) -> str:

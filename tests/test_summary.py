@@ -80,6 +80,15 @@ def test_activation_memory_by_hand():
     assert totals(m, 4)["memory"] == 4 * (30 + 30 + 5) * 4
     half = _model("model M(x: [20] float64) { Linear(30) }")
     assert totals(half, 4)["memory"] == 4 * 30 * 8
+    # a custom layer's output counts once, its parameter rows not at all
+    custom = _model(
+        "layer Scale(n) {\n    w = param([n])\n    forward(x) = x * w\n}\n"
+        "model M(x: [6]) {\n    Scale(6)\n    Linear(2)\n}\n"
+    )
+    assert totals(custom, 4)["memory"] == 4 * (6 + 2) * 4
+    # a block's output is its last layer's: counted once
+    block = _model("block B { Linear(7) ReLU() }\nmodel M(x: [3]) { B() }")
+    assert totals(block, 4)["memory"] == 4 * (7 + 7) * 4
 
 
 def test_shared_layers_counted_once(tmp_path):
