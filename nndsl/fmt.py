@@ -360,8 +360,6 @@ def main(args) -> int:
 def _one(name: str, args) -> int:
     import argparse
     import difflib
-    import os
-    import stat
     import sys
     from pathlib import Path
 
@@ -408,8 +406,6 @@ def _one(name: str, args) -> int:
         return 0
     if changed:
         path = Path(name).resolve()  # through a symbolic link: rewrite the file it names
-        mode = stat.S_IMODE(path.stat().st_mode)
-        outputs.write_atomic(path, new)
-        os.chmod(path, mode)
+        outputs.write_atomic(path, new)  # keeps the file's permissions
         print(f"reformatted {shown}", file=sys.stderr)
     return 0

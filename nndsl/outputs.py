@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,8 +85,13 @@ def diff(p: Planned) -> str:
 
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write via a temporary file in the same folder and a rename: never a half-written file.
-    Text is written as UTF-8, bytes as they are."""
+    Text is written as UTF-8, bytes as they are. A file replaced keeps its permissions; a new
+    one gets those any new file gets (0666 less the umask), not the temporary file's 0600."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = isinstance(text, bytes)
     try:
@@ -93,7 +99,15 @@ def write_atomic(path: Path, text: str | bytes) -> None:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask

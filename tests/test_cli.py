@@ -74,6 +74,24 @@ def test_compile_to_file_creates_parents_and_leaves_no_temporaries(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["model.py", "train_addnet.py"]
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_written_files_get_the_usual_permissions_and_keep_changed_ones(tmp_path):
+    from nndsl.outputs import write_atomic
+
+    old = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "new.py", "x = 1\n")
+        assert (tmp_path / "new.py").stat().st_mode & 0o777 == 0o640  # not mkstemp's 0600
+        (tmp_path / "new.py").chmod(0o755)
+        write_atomic(tmp_path / "new.py", "x = 2\n")
+        assert (tmp_path / "new.py").stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(old)
+    assert nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "m.py", cwd=tmp_path).returncode == 0
+    for name in ("m.py", "train_addnet.py"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~old
+
+
 def test_check_prints_the_table(tmp_path):
     proc = nndsl_cli("check", str(EXAMPLES / "nested_blocks.nn"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
@@ -204,6 +205,17 @@ def test_svg_without_dot_is_a_clear_error(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "`dot`" in err
     assert not out.exists()
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_svg_and_png_through_graphviz(tmp_path):
+    svg, png = tmp_path / "tied.svg", tmp_path / "tied.png"
+    assert main(["graph", str(_example("tied")), "-o", str(svg)]) == 0
+    text = svg.read_text(encoding="utf-8")
+    assert "<svg" in text and "(B, 8)" in text  # an edge's shape label, drawn
+    assert main(["graph", str(_example("tied")), "-o", str(png)]) == 0
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tied.png", "tied.svg"]
 
 
 def test_unknown_suffix_is_a_usage_error(tmp_path, capsys):
