@@ -58,3 +58,32 @@ def test_a_packed_statement_means_the_same_and_fits_the_width(line):
 def test_short_statements_are_left_to_black():
     line = "x = torch.tensor([[1, 2], [3, 4]])  # (2, 2)"
     assert codegen.packed(line, 4) == line
+
+
+def bodies():
+    """The rendered model module and training scripts of every example, before formatting."""
+    from compiled import EXAMPLES
+
+    for path in EXAMPLES:
+        result = analyze(path.read_text(encoding="utf-8"), path.parent)
+        yield pytest.param(codegen.render(result.program), id=f"{path.stem}.model")
+        for t in result.program.trains:
+            yield pytest.param(codegen.render_train(t, path.name, "model"), id=f"{path.stem}.{t.script}")
+
+
+@pytest.mark.parametrize("body", list(bodies()))
+def test_formatting_piece_by_piece_gives_what_black_gives_the_whole(body, tmp_path, monkeypatch):
+    monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))
+    whole = formatting.black_format(body, cache=False)
+    assert formatting.black_format(body) == whole  # formatted piece by piece, stored
+    assert formatting.black_format(body) == whole  # read back
+    assert len(formatting.pieces(body)) > 1
+
+
+def test_pieces_start_at_definitions_with_their_decorators_and_comments():
+    code = 'import x\n\nA = 1\n# about f\n@dec\ndef f():\n    """d\ndef g(): not a def\n"""\n\n\nclass C: pass\n'
+    assert formatting.pieces(code) == [
+        "import x\n\nA = 1\n",
+        '# about f\n@dec\ndef f():\n    """d\ndef g(): not a def\n"""\n\n\n',
+        "class C: pass\n",
+    ]
