@@ -22,7 +22,7 @@ from .flow import is_int, kind_of, nested_rows
 from .layers import REGISTRY, Layer, check_rank, complete_args
 from .naming import Namespace, local, problem, suggest
 from .pyexpr import Value, literal
-from .shapes import Dim, RankError, ShapeError, expr_of, fmt_shape, known
+from .shapes import Dim, MissingArgument, RankError, ShapeError, expr_of, fmt_shape, known
 from .tensors import Tensor
 
 MAX_BUILT = 200_000  # layers built and summary rows copied in all: about 3 s of checking
@@ -516,9 +516,8 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 hint = "add `Flatten()` before it"
             elif len(flow.shape) == 2 and layer.ranks and min(layer.ranks) > 2:
                 hint = "add `Unflatten(1, (C, H, W))` before it, or check the model input"
-        self._error(
-            "E0302" if rank else "E0303", err.message, span, labels=from_label(flow), help=hint
-        )
+        code = "E0302" if rank else "E0103" if isinstance(err, MissingArgument) else "E0303"
+        self._error(code, err.message, span, labels=from_label(flow), help=hint)
 
     def _text(self, span: s.Span) -> str:
         line = self.lines[span.line - 1] if span.line <= len(self.lines) else ""

@@ -20,7 +20,7 @@ from .functions import call as call_function
 from .layers import REGISTRY
 from .naming import local, suggest
 from .pyexpr import ATOM, EvalError, Value, evaluate
-from .shapes import Dim, ShapeError, fmt_shape, known
+from .shapes import Dim, MissingArgument, ShapeError, fmt_shape, known
 from .tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 
 INITS = ("randn", "rand", "zeros", "ones")
@@ -451,7 +451,8 @@ class GraphRules:
             span = e.operand.span if isinstance(e, s.Unary) else e.value.span
         elif isinstance(e, s.CallExpr) and err.arg is not None:
             span = _arg_span(e, err.arg) or span
-        self._error("E0303", err.message, span, labels=labels, help=err.help)
+        code = "E0103" if isinstance(err, MissingArgument) else "E0303"
+        self._error(code, err.message, span, labels=labels, help=err.help)
 
     def _fname(self, e: s.Name, g: Graph) -> Value:
         name = e.id

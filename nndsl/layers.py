@@ -83,7 +83,7 @@ from .layers_seq import (
     RNN,
     TRANSFORMER_ENCODER_LAYER,
 )
-from .shapes import RankError, Shape, ShapeError, known
+from .shapes import MissingArgument, RankError, Shape, ShapeError, known
 
 __all__ = [
     "REQUIRED", "Arg", "Layer", "ALL", "REGISTRY", "lookup", "check_rank", "complete_args",
@@ -134,7 +134,11 @@ def complete_args(layer: Layer, given: dict, x: Shape) -> dict:
                 )
             out[arg.name] = value
         elif arg.default is REQUIRED:
-            raise ShapeError(f"{layer.name} needs the argument `{arg.name}`", arg=arg.name)
+            raise MissingArgument(
+                f"{layer.name} needs the argument `{arg.name}`",
+                help=f"write `{layer.name}({arg.name}=...)`",
+                arg=arg.name,
+            )
         else:
             out[arg.name] = arg.default
     return out

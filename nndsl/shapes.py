@@ -54,6 +54,10 @@ class RankError(ShapeError):
     """The input has a rank the layer does not accept."""
 
 
+class MissingArgument(ShapeError):
+    """A layer was called without an argument it needs and cannot infer (E0103, not E0303)."""
+
+
 def known(*dims: DimLike) -> bool:
     """True when every dim is a concrete int.
 
