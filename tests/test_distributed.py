@@ -49,23 +49,23 @@ DRIVER = textwrap.dedent(
     sys.modules["train_net"] = module
     spec.loader.exec_module(module)
     cfg = module.parse_args(sys.argv[1:])
-    fit, keep = module.fit, module.keep_for_metrics
+    fit, check = module.fit, module.stop_if_not_finite
     kill_at = int(os.environ.get("KILL_AT", "0"))
     first = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
     calls = []
 
-    def keep_and_maybe_die(*args):  # called once per batch
+    def check_and_maybe_die(*args):  # called once per batch on the CPU
         calls.append(1)
         if kill_at and first and os.environ.get("RANK") == "1" and len(calls) == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        keep(*args)
+        check(*args)
 
     def fit_and_digest(state, *args):
         fit(state, *args)
         blob = b"".join(p.detach().numpy().tobytes() for p in state.model.parameters())
         Path(cfg.out_dir, f"digest-{state.rank}.txt").write_text(hashlib.sha256(blob).hexdigest())
 
-    module.keep_for_metrics, module.fit = keep_and_maybe_die, fit_and_digest
+    module.stop_if_not_finite, module.fit = check_and_maybe_die, fit_and_digest
     module.main(cfg)
     """
 )
