@@ -36,6 +36,7 @@ from functools import lru_cache
 
 from lark import Lark, Token, Tree
 
+from .diagnostics import normalize_newlines
 from .parser import parse
 from .resources import resource_dir
 
@@ -110,7 +111,7 @@ def format_source(text: str) -> str:
     """``text`` in the canonical layout. Raises :class:`~nndsl.diagnostics.CompileError` with
     the syntax diagnostics when the text does not parse (as ``nndsl check`` reports them)."""
     parse(text)  # the project's own diagnostics for a syntax error
-    text = text.replace("\r\n", "\n").replace("\r", "\n")  # a lone \r ends a comment too
+    text = normalize_newlines(text)  # a lone \r ends a line (and a comment) too
     tree = _tree_parser().parse(text)
     out = _layout(_tokens(text), _notes(tree))
     try:
