@@ -287,3 +287,5 @@ class TrainIR:
     predict_dtype: str = "torch.float32"
     source_sha256: str = ""  # of the .nn text, recorded with the final weights
     distributed: bool = False  # DDP-ready: one process per rank under torchrun
+    # the 4-D inputs of a model with 2-D convolutions, kept in channels-last (NHWC) memory
+    channels_last: tuple[str, ...] = ()

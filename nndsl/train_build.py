@@ -109,7 +109,16 @@ class _Builder:
             table=self.table(groups),
             predict_dtype=getattr(self, "predict_dtype", "torch.float32"),
             distributed=other["distributed"],
+            channels_last=self.channels_last(data),
         )
+
+    def channels_last(self, data: ir.DataCode) -> tuple[str, ...]:
+        """The inputs to keep in channels-last memory: the 4-D ones of a model with Conv2d
+        layers, when the data is held in memory (convolutions run faster on NHWC images; the
+        values do not change)."""
+        if data.stream or not any(row.type == "Conv2d" for row in self.model.rows):
+            return ()
+        return tuple(t.name for t in self.model.inputs if len(t.shape) == 4 and not t.optional)
 
     def table(self, groups: tuple[ir.ParamSet, ...]) -> tuple:
         """Each trainable parameter with the rule that initialises it and its group."""
