@@ -372,3 +372,29 @@ def test_final_weights_are_also_safetensors_tagged_with_the_source(tmp_path):
         assert meta["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         for name in f.keys():
             assert torch.equal(f.get_tensor(name), pickled[name])
+
+
+def test_conv_models_train_in_channels_last_memory(tmp_path, capsys):
+    import torch
+
+    source = tmp_path / "rgb.nn"
+    source.write_text(
+        "model Rgb(x: [3, 8, 8]) {\n    Conv2d(4, 3, padding=1)\n    ReLU()\n    Flatten()\n"
+        "    Linear(2)\n}\n"
+        "data d {\n    x = randn(32, 3, 8, 8)\n    y = randint(0, 2, 32)\n    batch 8\n}\n"
+        "train Rgb on d {\n    loss cross_entropy\n    optimizer sgd(lr=0.1)\n    epochs 2\n}\n",
+        encoding="utf-8",
+    )
+    module = load_scripts(source, tmp_path)["train_rgb"]
+    data = {"x": torch.randn(32, 3, 8, 8), "y": torch.zeros(32, dtype=torch.long)}
+    shuffled = list(module.batches(data, 8, torch.Generator().manual_seed(0)))
+    assert all(b["x"].is_contiguous(memory_format=torch.channels_last) for b in shuffled)
+    assert not data["x"].is_contiguous(memory_format=torch.channels_last)  # 3 channels: differs
+    got = torch.cat([b["x"] for b in shuffled]).contiguous()  # the same samples, reordered
+    order = torch.randperm(32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(got, data["x"][order])
+    assert nndsl(["run", str(source), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    # a model without convolutions leaves the layout alone
+    (tmp_path / "mlp").mkdir()
+    mlp = load_scripts(EXAMPLES[0].parent / "mlp.nn", tmp_path / "mlp")["train_mlp"]
+    assert not hasattr(mlp, "channels_last")
