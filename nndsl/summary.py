@@ -27,26 +27,35 @@ def _train_table(t: ir.TrainIR) -> str:
 
 
 def _model_table(m: ir.ModelInfo) -> str:
-    head = ("Layer", "Type", "Output shape", "Params")
+    out = layer_table(m)
+    out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
+    return "\n".join(out) + "\n"
+
+
+def layer_table(m: ir.ModelInfo, extra: tuple[str, list[str]] | None = None) -> list[str]:
+    """The lines of a model's layer table: its signature, the heading, a rule, a row per
+    layer, a rule. ``extra``: one more right-aligned column, its heading and a cell per row
+    (``nndsl summary`` adds the MACs)."""
+    head = ["Layer", "Type", "Output shape", "Params"]
     rows = [
-        ("  " * r.depth + (r.path or "-"), r.type, r.shape,
-         "(shared)" if r.shared and not r.params else f"{r.params:,}")
+        ["  " * r.depth + (r.path or "-"), r.type, r.shape,
+         "(shared)" if r.shared and not r.params else f"{r.params:,}"]
         for r in m.rows
     ]  # fmt: skip
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)
-    ]
+    if extra is not None:
+        head.append(extra[0])
+        for row, cell in zip(rows, extra[1]):
+            row.append(cell)
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
 
     def line(cells) -> str:
         left = "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths))
-        return f"  {left}  {cells[3].rjust(widths[3])}"
+        return "  " + "  ".join([left, *(c.rjust(w) for c, w in zip(cells[3:], widths[3:]))])
 
-    rule = "  " + "-" * (sum(widths) + 6)
+    rule = "  " + "-" * (sum(widths) + 2 * (len(head) - 1))
     inputs = ", ".join(fmt_shape(t.shape) for t in m.inputs)
     out = [f"model {m.name}: {inputs} -> {_returns(m.returns)}"]
-    out += [line(head), rule] + [line(r) for r in rows] + [rule]
-    out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
-    return "\n".join(out) + "\n"
+    return out + [line(head), rule] + [line(r) for r in rows] + [rule]
 
 
 def _returns(t) -> str:

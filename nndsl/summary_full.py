@@ -30,7 +30,7 @@ import re
 
 from . import ir
 from .parameters import model_tensors
-from .summary import _returns
+from .summary import layer_table
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 TENSOR_ROWS = ("Parameter", "Buffer")
@@ -183,23 +183,8 @@ def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = No
                 below.append(shown[j])
         shown[i] = None if None in below else sum(below)
 
-    head = ("Layer", "Type", "Output shape", "Params", "MACs")
-    cells = [
-        ("  " * r.depth + (r.path or "-"), r.type, r.shape,
-         "(shared)" if r.shared and not r.params else f"{r.params:,}",
-         "-" if r.type in TENSOR_ROWS else _fmt(shown[i]))
-        for i, r in enumerate(rows)
-    ]  # fmt: skip
-    widths = [max([len(h)] + [len(c[k]) for c in cells]) for k, h in enumerate(head)]
-
-    def line(c) -> str:
-        left = "  ".join(x.ljust(w) for x, w in zip(c[:3], widths))
-        return f"  {left}  {c[3].rjust(widths[3])}  {c[4].rjust(widths[4])}"
-
-    rule = "  " + "-" * (sum(widths) + 8)
-    inputs = ", ".join(_shape_text(t.shape) for t in m.inputs)
-    out = [f"model {m.name}: {inputs} -> {_returns(m.returns)}"]
-    out += [line(head), rule] + [line(c) for c in cells] + [rule]
+    cells = ["-" if r.type in TENSOR_ROWS else _fmt(shown[i]) for i, r in enumerate(rows)]
+    out = layer_table(m, ("MACs", cells))
 
     n = totals(m, batch, sizes)
     dtype = n["dtype"]
@@ -215,12 +200,6 @@ def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = No
                f"({_human(n['memory'], ('B', 'KiB', 'MiB', 'GiB'), 1024)}): every layer "
                f"output, {dtype} ({DTYPE_BYTES[dtype]} bytes a value){partial}")  # fmt: skip
     return "\n".join(out) + "\n"
-
-
-def _shape_text(shape: tuple) -> str:
-    from .shapes import fmt_shape
-
-    return fmt_shape(shape)
 
 
 def _per_row(rows, containers: set[int], sizes: dict[str, int]) -> tuple[list, list, set]:
