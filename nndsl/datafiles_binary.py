@@ -135,7 +135,8 @@ def open_zip(file: Path, shown: str, kind: str) -> zipfile.ZipFile:
     if head[:1] == b"\x80" and kind == "pt":
         raise DataFileError(
             f"{shown} is in torch's legacy format (before torch 1.6), which is not read",
-            help="load it with torch and save it again: torch.save(torch.load(path), path)",
+            help="load it with torch and save it again: "
+            "torch.save(torch.load(path, weights_only=True), path)",
         )
     raise DataFileError(
         f"{shown} is not a zip archive (it is damaged or another format)",
