@@ -110,8 +110,8 @@ def _tree_parser() -> Lark:
 def format_source(text: str) -> str:
     """``text`` in the canonical layout. Raises :class:`~nndsl.diagnostics.CompileError` with
     the syntax diagnostics when the text does not parse (as ``nndsl check`` reports them)."""
-    parse(text)  # the project's own diagnostics for a syntax error
     text = normalize_newlines(text)  # a lone \r ends a line (and a comment) too
+    parse(text)  # the project's own diagnostics for a syntax error
     tree = _tree_parser().parse(text)
     out = _layout(_tokens(text), _notes(tree))
     try:

@@ -454,3 +454,12 @@ def test_respaced_examples_keep_their_meaning():
         assert re.sub(r" +#", " #", out) == re.sub(r" +#", " #", text), path.name
         assert compiled(out, path.name) == compiled(text, path.name)
         check_program(mutate(text, rng))
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+def test_a_syntax_error_is_on_its_line_whatever_the_line_ending(ending):
+    text = ending.join(["model M(x: [4]) {", "    Linear(8", "}", ""])
+    with pytest.raises(CompileError) as err:
+        format_source(text)
+    [d] = err.value.diagnostics
+    assert (d.code, d.span.line, d.span.column) == ("E0001", 3, 1)
