@@ -56,7 +56,8 @@ def bench_startup(rounds: int) -> bool | None:
     print(f"(a) startup, whole process, {rounds} interleaved rounds")
     if not CNN.is_file():
         print(
-            f"  skipped: {CNN.relative_to(REPO)} does not exist yet (the example ships with the compiler)"
+            f"  skipped: {CNN.relative_to(REPO)} does not exist yet "
+            "(the example ships with the compiler)"
         )
         return None
     BUILD.mkdir(exist_ok=True)
@@ -76,7 +77,8 @@ def bench_startup(rounds: int) -> bool | None:
             seconds, proc = timed_process(cmd)
             if proc.returncode != 0:
                 print(
-                    f"  failed: `{' '.join(cmd[1:])}` exited {proc.returncode}: {proc.stderr.strip()}"
+                    f"  failed: `{' '.join(cmd[1:])}` exited {proc.returncode}: "
+                    f"{proc.stderr.strip()}"
                 )
                 return False
             out.append(seconds)
@@ -163,7 +165,8 @@ def bench_format(compile_source) -> bool | None:
         )
     else:
         print(
-            f"  CLI skipped: `-m nndsl compile` exited {proc.returncode}: {proc.stderr.strip()[-300:]}"
+            f"  CLI skipped: `-m nndsl compile` exited {proc.returncode}: "
+            f"{proc.stderr.strip()[-300:]}"
         )
     if compile_source is None:
         print(f"  in-process figure skipped: {MISSING}")

@@ -95,7 +95,6 @@ def _work(task: tuple[str, int, int, bool, float]) -> dict:
     import random
 
     import fuzzing
-
     import torch
 
     torch.set_num_threads(1)  # idle threads spinning after a model ran would count as CPU time
@@ -120,15 +119,27 @@ def _work(task: tuple[str, int, int, bool, float]) -> dict:
         from hypothesis import seed as hypothesis_seed
 
         @hypothesis_seed(seed)
-        @settings(max_examples=count, database=None, deadline=None, phases=[Phase.generate],
-                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        @settings(
+            max_examples=count,
+            database=None,
+            deadline=None,
+            phases=[Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         @given(fuzzing.grammar_programs())
         def draw(text):
             stats.one(text, fuzzing.EXAMPLES_DIR, run_models, slow)
 
         draw()
-    return {"kind": kind, "tried": stats.tried, "accepted": stats.accepted, "models": stats.models,
-            "crashes": stats.crashes, "slowest": stats.slowest + (kind,), "over": stats.over}  # fmt: skip
+    return {
+        "kind": kind,
+        "tried": stats.tried,
+        "accepted": stats.accepted,
+        "models": stats.models,
+        "crashes": stats.crashes,
+        "slowest": stats.slowest + (kind,),
+        "over": stats.over,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     slowest = (0.0, "", 0.0, "")  # CPU seconds, input, wall seconds, generator
     began = time.perf_counter()
     print(
-        f"fuzzing {args.n:,} inputs with {args.jobs} worker(s); crashes go to {OUT.relative_to(REPO)}/"
+        f"fuzzing {args.n:,} inputs with {args.jobs} worker(s); "
+        f"crashes go to {OUT.relative_to(REPO)}/"
     )
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         for r in pool.imap_unordered(_work, tasks):
@@ -162,13 +174,18 @@ def main(argv: list[str] | None = None) -> int:
             crashes += r["crashes"]
             slowest = max(slowest, r["slowest"])
             done = sum(t["tried"] for t in totals.values())
-            print(f"  {done:>7,} tried  {len(crashes)} crashes  slowest {slowest[0]:.3f} s CPU  "
-                  f"({time.perf_counter() - began:,.0f} s)", flush=True)  # fmt: skip
+            print(
+                f"  {done:>7,} tried  {len(crashes)} crashes  slowest {slowest[0]:.3f} s CPU  "
+                f"({time.perf_counter() - began:,.0f} s)",
+                flush=True,
+            )
 
     print()
     for kind, t in totals.items():
-        print(f"{kind:>9}: {t['tried']:,} tried, {t['accepted']:,} accepted, "
-              f"{t['models']:,} models run, {t['over']:,} slower than {args.slow} s")  # fmt: skip
+        print(
+            f"{kind:>9}: {t['tried']:,} tried, {t['accepted']:,} accepted, "
+            f"{t['models']:,} models run, {t['over']:,} slower than {args.slow} s"
+        )
     tried = sum(t["tried"] for t in totals.values())
     print(f"    total: {tried:,} inputs in {time.perf_counter() - began:,.0f} s")
     print(f"  crashes: {len(crashes)}")

@@ -62,12 +62,12 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
     written by hand).
 
 --profile CASE is for chasing a MISS: each piece of a batch timed alone (the training step, the
-shuffle, ``batches()``, ``keep_for_metrics()``/``measure()``, the finite-loss check); then whole epochs, interleaved,
-of the premade loop grown step by step into the hand loop (+ slicing, + shuffled gather, + loss
-sum, + accuracy, + ``loss.item()``) beside the runner and beside a variant that keeps the
-batches' losses and outputs and reduces them every 64 batches, each with the case's model and
-with a 10-weight one that leaves only the loop's own cost; best of 15 (a busy machine only ever
-adds time); then a cProfile of the runner.
+shuffle, ``batches()``, ``keep_for_metrics()``/``measure()``, the finite-loss check); then whole
+epochs, interleaved, of the premade loop grown step by step into the hand loop (+ slicing,
++ shuffled gather, + loss sum, + accuracy, + ``loss.item()``) beside the runner and beside a
+variant that keeps the batches' losses and outputs and reduces them every 64 batches, each with
+the case's model and with a 10-weight one that leaves only the loop's own cost; best of 15 (a busy
+machine only ever adds time); then a cProfile of the runner.
 
 Writes only under build/train_bench/ (git-ignored). Exits 0 when every target is met, 1
 otherwise.
@@ -265,8 +265,8 @@ def paired(runner: list[tuple[float, float]], other: list[tuple[float, float]]) 
 
 
 def import_script(script: Path):
-    """Import a generated script from its folder as ``nndsl.run._execute`` does: its ``model``
-    module is popped from sys.modules afterwards (every case has one), the script stays
+    """Import a generated script from its folder as ``nndsl.run.runner._execute`` does: its
+    ``model`` module is popped from sys.modules afterwards (every case has one), the script stays
     registered under its own name (its dataclasses look their module up there)."""
     folder = str(script.parent.resolve())
     saved = sys.modules.pop("model", None)
@@ -416,8 +416,15 @@ class Loops:
 
         self.case, self.module, self.t = case, module, t
         cfg = module.parse_args(
-            ["--device", "cpu", "--quiet", "--batch-size", str(case.batch_size),
-             "--out-dir", str(BUILD / case.key / "out")]  # fmt: skip
+            [
+                "--device",
+                "cpu",
+                "--quiet",
+                "--batch-size",
+                str(case.batch_size),
+                "--out-dir",
+                str(BUILD / case.key / "out"),
+            ]
         )
         if t.scheduler_step == "batch" or t.clip or t.accumulate > 1 or t.precision != "fp32":
             raise SystemExit(
@@ -490,7 +497,7 @@ def prepare(samples: int | None, names=CASE_NAMES) -> list[Loops]:
 
 def _write_atomic():
     """The file writer ``nndsl run`` uses (it has moved between modules)."""
-    for name in ("nndsl.outputs", "nndsl.cli"):
+    for name in ("nndsl.codegen.outputs", "nndsl.cli"):
         try:
             return importlib.import_module(name).write_atomic
         except (ImportError, AttributeError):
@@ -554,7 +561,7 @@ def startup_in_process(warm_rounds: int, patience: float) -> bool:
         for r in range(warm_rounds):
             wait_quiet(patience)
             folder = BUILD / "startup_inproc" / f"warm{r}"
-            warm.append(timed(lambda: sum(s for _, s in once(folder))))
+            warm.append(timed(lambda folder=folder: sum(s for _, s in once(folder))))
     finally:
         gc.callbacks.remove(on_gc)
     for name, seconds in cold:
@@ -602,7 +609,7 @@ def startup_process(rounds: int, patience: float) -> bool | None:
         for r in range(rounds):
             for name in ("torch", "eval") if r % 2 == 0 else ("eval", "torch"):
                 wait_quiet(patience)
-                wall, other, _ = timed(lambda: run_process(cmds[name]))
+                wall, other, _ = timed(lambda cmd=cmds[name]: run_process(cmd))
                 runs[name].append((wall, other))
         wait_quiet(patience)
         train_wall, train_other, _ = timed(lambda: run_process(cmds["train"]))
@@ -664,16 +671,20 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
         got = {name: f() for name, f in lp.variants.items()}
         r, h = got["runner"], got["hand"]
         if abs(r["loss"] - h["loss"]) > 1e-4 * max(1.0, abs(h["loss"])):
-            print(f"  {lp.case.name}: runner loss {r['loss']:.6f} != hand loss {h['loss']:.6f}: "
-                  "the hand loop no longer mirrors the generated one")  # fmt: skip
+            print(
+                f"  {lp.case.name}: runner loss {r['loss']:.6f} != hand loss {h['loss']:.6f}: "
+                "the hand loop no longer mirrors the generated one"
+            )
             ok = False
     start = time.perf_counter()
     runs = interleave(loops, rounds, budget, patience, warmup=False)
     total = len(next(iter(runs.values())))
-    print(f"  {total} rounds in {time.perf_counter() - start:.0f} s. Only epochs during which other "
-          f"processes used <= {BUSY_CORES} cores count. ratio: median over the rounds of the "
-          "runner's samples/s over the other loop's (the verdict); medians: ratio of the median "
-          "samples/s; best: of the fastest epochs; spread: interquartile range / median")  # fmt: skip
+    print(
+        f"  {total} rounds in {time.perf_counter() - start:.0f} s. Only epochs during which other "
+        f"processes used <= {BUSY_CORES} cores count. ratio: median over the rounds of the "
+        "runner's samples/s over the other loop's (the verdict); medians: ratio of the median "
+        "samples/s; best: of the fastest epochs; spread: interquartile range / median"
+    )
     for lp in loops:
         c = lp.case.name
         med = {v: clean_median(runs[c, v]) for v in lp.variants}
@@ -932,8 +943,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rounds", type=int, help="undisturbed interleaved rounds (>= 7; default 21)"
     )
     parser.add_argument(
-        "--samples", type=int, help="samples per epoch in every case (default: MLP 32,768, CNN "
-        "4,096, LSTM 8,192; --quick 2,048)")  # fmt: skip
+        "--samples",
+        type=int,
+        help="samples per epoch in every case (default: MLP 32,768, CNN "
+        "4,096, LSTM 8,192; --quick 2,048)",
+    )
     parser.add_argument("--startup-rounds", type=int, help="whole-process rounds (>= 7; default 7)")
     parser.add_argument(
         "--budget",
@@ -941,8 +955,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds (b) may spend waiting for quiet and on extra rounds (default 120)",
     )
     parser.add_argument("--quick", action="store_true", help="1 round, 2,048 samples: a smoke run")
-    parser.add_argument("--profile", metavar="CASE", choices=CASE_NAMES,
-                        help="profile one case instead: " + ", ".join(CASE_NAMES))  # fmt: skip
+    parser.add_argument(
+        "--profile",
+        metavar="CASE",
+        choices=CASE_NAMES,
+        help="profile one case instead: " + ", ".join(CASE_NAMES),
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 21)

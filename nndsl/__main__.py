@@ -1,5 +1,5 @@
 """``python -m nndsl``: the same as the ``nndsl`` command."""
 
-from .cli import entry
+from nndsl.cli import entry
 
 entry()

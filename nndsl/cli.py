@@ -13,11 +13,16 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import __version__
-from .diagnostics import Diagnostic, render_json, render_short, render_text
-from .syntax import Span
-
-EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from nndsl import __version__
+from nndsl.diagnostics.core import (
+    EXIT_DIAGNOSTICS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    Diagnostic,
+    report,
+)
+from nndsl.lang.source import read_source
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,7 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = {
         "choices": ("text", "short", "json"),
         "default": "text",
-        "help": "how to print diagnostics: text (with source and caret), short (one line each), json",
+        "help": "how to print diagnostics: text (with source and caret), "
+        "short (one line each), json",
     }
     c = sub.add_parser("compile", help="write the PyTorch module for a .nn file")
     c.add_argument("file", help="the .nn source file")
@@ -76,7 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
         "the weights.",
     )
     r.add_argument("file", help="the .nn source file")
-    r.add_argument("--model", help="run only this model's train section (default: every one, in order)")
+    r.add_argument(
+        "--model", help="run only this model's train section (default: every one, in order)"
+    )
     r.add_argument(
         "--out",
         help="the run folder (default: runs/<model>/<date-time>/; with several train sections, "
@@ -95,7 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the newest checkpoint of the --out folder (default: the newest run)",
     )
     r.add_argument(
-        "--checkpoint-every", type=int, metavar="N", help="write a checkpoint every N optimizer steps"
+        "--checkpoint-every",
+        type=int,
+        metavar="N",
+        help="write a checkpoint every N optimizer steps",
     )
     r.add_argument(
         "--nproc",
@@ -135,7 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gr.add_argument("file", help="the .nn source file")
     gr.add_argument("-o", "--output", default="-", help="output file; `-` (default) prints DOT")
-    gr.add_argument("--format", choices=("dot", "mermaid"), help="the text format (default: from -o)")
+    gr.add_argument(
+        "--format", choices=("dot", "mermaid"), help="the text format (default: from -o)"
+    )
     gr.add_argument("--model", help="draw only this model (default: every model)")
     sm = sub.add_parser(
         "summary",
@@ -145,7 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--batch", type=int, default=64, help="the batch size B (default: 64)")
     sm.add_argument("--model", help="summarise only this model (default: every model)")
     sm.add_argument(
-        "--size", action="append", metavar="NAME=N", help="a size for a symbol such as T; repeatable"
+        "--size",
+        action="append",
+        metavar="NAME=N",
+        help="a size for a symbol such as T; repeatable",
     )
     e = sub.add_parser(
         "explain",
@@ -176,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command in _TOOLS:  # commands that take other arguments than one .nn file
             return _TOOLS[args.command](args)
-        text = _read(args.file)
+        text = read_source(args.file)
         if text is None:
             return EXIT_USAGE
         if isinstance(text, tuple):
@@ -201,43 +217,12 @@ def entry() -> None:
     sys.exit(main())
 
 
-def _read(path: str) -> str | tuple[Diagnostic, str] | None:
-    """The file's text; for a file that is not UTF-8, a diagnostic and the text with the bad
-    bytes replaced (to show the line); None, after a message, when the file cannot be read."""
-    try:
-        data = Path(path).read_bytes()
-    except OSError as err:
-        print(f"nndsl: error: cannot read {path}: {err.strerror or err}", file=sys.stderr)
-        return None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line_start = data.rfind(b"\n", 0, err.start) + 1
-        before = data[line_start : err.start].decode("utf-8", errors="replace")
-        line = data.count(b"\n", 0, err.start) + 1
-        col = len(before) + 1
-        diagnostic = Diagnostic(
-            "E0004",
-            f"the file is not valid UTF-8 (byte 0x{data[err.start]:02x})",
-            Span(line, col, line, col + 1),
-            help="save the file as UTF-8",
-        )
-        return diagnostic, data.decode("utf-8", errors="replace")
-
-
 def _report(diagnostics: list[Diagnostic], text: str, args) -> None:
-    if not diagnostics:
-        return
-    if args.format == "json":
-        sys.stderr.write(render_json(diagnostics, args.file))
-    elif args.format == "short":
-        sys.stderr.write(render_short(diagnostics, args.file))
-    else:
-        sys.stderr.write(render_text(diagnostics, text, args.file))
+    report(diagnostics, text, args.file, args.format)
 
 
 def _compile(args, text: str) -> int:
-    from .compiler import analyze, generate, generate_train
+    from nndsl.compiler import analyze, generate, generate_train
 
     source = Path(args.file)
     result = analyze(text, source.parent)
@@ -251,8 +236,11 @@ def _compile(args, text: str) -> int:
     out = Path(args.output)
     trains = () if args.no_train else result.program.trains
     if trains and not out.stem.isidentifier():
-        print(f"nndsl: error: the training script imports the model as `{out.stem}`, which is "
-              "not a Python name; choose another -o name or pass --no-train", file=sys.stderr)  # fmt: skip
+        print(
+            f"nndsl: error: the training script imports the model as `{out.stem}`, which is "
+            "not a Python name; choose another -o name or pass --no-train",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     files = [(out, code)]
     data_dir = os.path.relpath(source.parent.resolve(), out.parent.resolve())
@@ -265,7 +253,7 @@ def _compile(args, text: str) -> int:
 def _write_outputs(files: list[tuple[Path, str]], args) -> int:
     """Write (or with --check/--diff, compare) the generated files; never a file nndsl did not
     write, and a hand-edited one only with --force."""
-    from . import outputs
+    from nndsl.codegen import outputs
 
     planned = outputs.plan(files)
     if args.check or args.diff:
@@ -288,14 +276,14 @@ def _write_outputs(files: list[tuple[Path, str]], args) -> int:
 
 
 def _run(args, text: str) -> int:
-    from .run import run
+    from nndsl.run.runner import run
 
     return run(args, text, lambda diags: _report(diags, text, args))
 
 
 def _check(args, text: str) -> int:
-    from .compiler import analyze
-    from .summary import summary_table
+    from nndsl.compiler import analyze
+    from nndsl.tools.summary import summary_table
 
     result = analyze(text, Path(args.file).parent)
     _report(result.diagnostics, text, args)
@@ -306,13 +294,13 @@ def _check(args, text: str) -> int:
 
 
 def _graph(args, text: str) -> int:
-    from .graph import command
+    from nndsl.tools.graph import command
 
     return command(args, text, lambda diags: _report(diags, text, _text_format(args)))
 
 
 def _summary(args, text: str) -> int:
-    from .summary_full import command
+    from nndsl.tools.summary_full import command
 
     return command(args, text, lambda diags: _report(diags, text, _text_format(args)))
 
@@ -323,30 +311,36 @@ def _text_format(args):
 
 
 def _new(args) -> int:
-    from .new import new
+    from nndsl.tools.new import new
 
     return new(args)
 
 
 def _completion(args) -> int:
-    from .completion import completion
+    from nndsl.tools.completion import completion
 
-    return completion(args)
+    return completion(args, build_parser())
 
 
 def _explain(args) -> int:
-    from .explain import main as explain
+    from nndsl.tools.explain import main as explain
 
     return explain(args)
 
 
 def _fmt(args) -> int:
-    from .fmt import main as fmt
+    from nndsl.tools.fmt import main as fmt
 
     return fmt(args)
 
 
 # Commands over one .nn file: handler(args, text of the file) -> exit code.
-_COMMANDS = {"compile": _compile, "check": _check, "run": _run, "graph": _graph, "summary": _summary}
+_COMMANDS = {
+    "compile": _compile,
+    "check": _check,
+    "run": _run,
+    "graph": _graph,
+    "summary": _summary,
+}
 # Commands that take other arguments (several files, a name, a code): handler(args) -> exit code.
 _TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion}

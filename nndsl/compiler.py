@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
-from . import codegen, ir
-from . import syntax as s
-from .check import check
-from .diagnostics import CompileError, Diagnostic, has_errors, normalize_newlines, sort
-from .formatting import black_format, without_regions
-from .parser import parse
+from nndsl.check.checker import check
+from nndsl.codegen import render as codegen
+from nndsl.codegen.formatting import black_format, without_regions
+from nndsl.diagnostics.core import CompileError, Diagnostic, has_errors, normalize_newlines, sort
+from nndsl.ir import nodes as ir
+from nndsl.lang import syntax as s
+from nndsl.lang.parser import parse
 
 
 @dataclass(frozen=True)

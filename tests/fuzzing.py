@@ -31,10 +31,11 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from compiled import ROOT, SYMBOL_SIZE, BATCH
+from compiled import BATCH, ROOT, SYMBOL_SIZE
+
+from nndsl.codegen.formatting import black_format
 from nndsl.compiler import Analysis, analyze, generate, generate_train
-from nndsl.diagnostics import render_json, render_short, render_text, source_lines
-from nndsl.formatting import black_format
+from nndsl.diagnostics.core import render_json, render_short, render_text, source_lines
 
 EXAMPLE_FILES = sorted((ROOT / "examples").glob("*.nn"))
 EXAMPLES_DIR = ROOT / "examples"
@@ -116,7 +117,7 @@ def check_diagnostics(result: Analysis, text: str) -> None:
 
 def generated_sources(result: Analysis) -> dict[str, str]:
     """The files ``nndsl compile x.nn -o model.py`` writes, by name."""
-    from nndsl.summary import summary_table
+    from nndsl.tools.summary import summary_table
 
     summary_table(result.program)  # what `nndsl check` prints
     sources = {"model.py": generate(result.program, "fuzz.nn")}
@@ -275,7 +276,6 @@ def _too_big(info) -> bool:
 def check_models(code: str, program) -> int:
     """Build and run each model that is small enough; returns how many ran."""
     import torch
-
     from compiled import load_module, structure_text
 
     dtypes = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
@@ -339,7 +339,7 @@ def _dtypes(out, t, dtypes, name) -> None:
 
 @lru_cache(maxsize=1)
 def grammar():
-    """grammar/nndsl.lark with the options of nndsl.parser._parser(), without the transformer."""
+    """grammar/nndsl.lark with the options of nndsl.lang.parser._parser(), without the transformer."""
     from lark import Lark
 
     return Lark(
@@ -352,10 +352,17 @@ def grammar():
 @lru_cache(maxsize=1)
 def vocabulary() -> tuple[str, ...]:
     """Names the language gives meaning to, and a few it refuses."""
-    from nndsl.check_data import DATA_SETTINGS, FILE_READERS, GENERATORS
-    from nndsl.functions import FUNCTIONS
-    from nndsl.layers import REGISTRY
-    from nndsl.train_tables import INITS, LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, TRAIN_SETTINGS
+    from nndsl.check.data import DATA_SETTINGS, FILE_READERS, GENERATORS
+    from nndsl.registry.functions import FUNCTIONS
+    from nndsl.registry.layers import REGISTRY
+    from nndsl.registry.training import (
+        INITS,
+        LOSSES,
+        METRICS,
+        OPTIMIZERS,
+        SCHEDULERS,
+        TRAIN_SETTINGS,
+    )
 
     words = set(REGISTRY) | set(FUNCTIONS) | set(INITS) | set(LOSSES) | set(METRICS)
     words |= set(OPTIMIZERS) | set(SCHEDULERS) | set(TRAIN_SETTINGS) | set(DATA_SETTINGS)

@@ -71,7 +71,7 @@ def test_formatted_code_is_cached_and_read_back_without_black(tmp_path):
 
 
 def test_the_formatting_cache_is_keyed_by_the_code_and_bounded(tmp_path, monkeypatch):
-    from nndsl import formatting
+    from nndsl.codegen import formatting
 
     monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(formatting, "KEEP", 3)
@@ -86,7 +86,7 @@ def test_the_formatting_cache_is_keyed_by_the_code_and_bounded(tmp_path, monkeyp
 
 
 def test_an_unwritable_cache_still_formats(tmp_path, monkeypatch):
-    from nndsl import formatting
+    from nndsl.codegen import formatting
 
     (tmp_path / "black").write_text("a file where the folder would go")
     monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))

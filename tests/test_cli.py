@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from compiled import ROOT
 
 import nndsl
-from compiled import ROOT
 
 EXAMPLES = ROOT / "examples"
 BAD_SOURCE = "model M(x: [2]) { Linear(3, 4) }\n"  # Linear receives 2 features, not 3
@@ -76,7 +76,7 @@ def test_compile_to_file_creates_parents_and_leaves_no_temporaries(tmp_path):
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
 def test_written_files_get_the_usual_permissions_and_keep_changed_ones(tmp_path):
-    from nndsl.outputs import write_atomic
+    from nndsl.codegen.outputs import write_atomic
 
     old = os.umask(0o027)
     try:
@@ -87,7 +87,9 @@ def test_written_files_get_the_usual_permissions_and_keep_changed_ones(tmp_path)
         assert (tmp_path / "new.py").stat().st_mode & 0o777 == 0o755
     finally:
         os.umask(old)
-    assert nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "m.py", cwd=tmp_path).returncode == 0
+    assert (
+        nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "m.py", cwd=tmp_path).returncode == 0
+    )
     for name in ("m.py", "train_addnet.py"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~old
 
@@ -233,14 +235,16 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash(tmp_path):
 
 
 def _compile(tmp_path, *flags):
-    return nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "out/model.py", *flags, cwd=tmp_path)
+    return nndsl_cli(
+        "compile", str(EXAMPLES / "add.nn"), "-o", "out/model.py", *flags, cwd=tmp_path
+    )
 
 
 def test_recompiling_an_unedited_file_replaces_it(tmp_path):
     assert _compile(tmp_path).returncode == 0
     model = tmp_path / "out" / "model.py"
     stale = model.read_text(encoding="utf-8").replace("nn.Linear(2, 8)", "nn.Linear(2, 9)")
-    from nndsl.codegen import with_header
+    from nndsl.codegen.render import with_header
 
     body = stale.split("\n", 3)[3]
     model.write_text(with_header(body, "add.nn"), encoding="utf-8")  # as an older nndsl wrote it

@@ -10,7 +10,7 @@ import pytest
 
 from nndsl.cli import build_parser
 from nndsl.cli import main as nndsl
-from nndsl.completion import SHELLS
+from nndsl.tools.completion import SHELLS
 
 
 def _subcommands() -> dict[str, argparse.ArgumentParser]:

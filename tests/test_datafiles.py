@@ -1,4 +1,4 @@
-"""nndsl.datafiles: data files inspected at compile time, checked against numpy and torch."""
+"""nndsl.datafiles.inspect: data files inspected at compile time, checked against numpy and torch."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ import pytest
 import torch
 from compiled import ROOT
 
-from nndsl import datafiles, datafiles_binary, datafiles_pt
-from nndsl.datafiles import (
+from nndsl.datafiles import binary as datafiles_binary
+from nndsl.datafiles import inspect as datafiles
+from nndsl.datafiles import pt as datafiles_pt
+from nndsl.datafiles.inspect import (
     Array,
     DataFileError,
     clear_cache,
@@ -527,7 +529,7 @@ def test_no_torch_or_numpy(tmp_path):
     torch.save({"a": torch.arange(3)}, tmp_path / "c.pt")
     code = (
         "import sys\n"
-        "from nndsl.datafiles import inspect_csv, inspect_npy, inspect_npz, inspect_pt\n"
+        "from nndsl.datafiles.inspect import inspect_csv, inspect_npy, inspect_npz, inspect_pt\n"
         f"inspect_csv({str(DATA / 'iris.csv')!r})\n"
         f"inspect_npy({str(tmp_path / 'a.npy')!r}); inspect_npz({str(tmp_path / 'b.npz')!r})\n"
         f"inspect_pt({str(tmp_path / 'c.pt')!r})\n"

@@ -39,8 +39,7 @@ train Net on d {
 
 # Runs the generated script's main under torchrun, and afterwards writes each rank's digest
 # of its parameters; with KILL_AT, rank 1 kills itself at that step of its first attempt.
-DRIVER = textwrap.dedent(
-    """
+DRIVER = textwrap.dedent("""
     import hashlib, importlib.util, os, signal, sys
     from pathlib import Path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -67,8 +66,7 @@ DRIVER = textwrap.dedent(
 
     module.stop_if_not_finite, module.fit = check_and_maybe_die, fit_and_digest
     module.main(cfg)
-    """
-)
+    """)
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +113,9 @@ def test_two_processes_agree_with_each_other_and_with_one(single, double):
     one_rows = (double.parent / "single" / "metrics.csv").read_text().splitlines()
     two_rows = (double / "metrics.csv").read_text().splitlines()
     for a, b in zip(one_rows[1:], two_rows[1:]):
-        assert [round(float(v), 5) for v in a.split(",")[:3]] == [round(float(v), 5) for v in b.split(",")[:3]]
+        assert [round(float(v), 5) for v in a.split(",")[:3]] == [
+            round(float(v), 5) for v in b.split(",")[:3]
+        ]
 
 
 def test_shards_are_disjoint_and_cover_each_batch(folder):
@@ -147,7 +147,19 @@ def test_a_killed_rank_is_restarted_and_resumes_to_the_same_weights(folder, sing
 def test_nndsl_run_nproc_launches_torchrun(tmp_path, capsys):
     source = tmp_path / "net.nn"
     source.write_text(SOURCE.replace("    distributed ddp\n", ""), encoding="utf-8")
-    code = nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--nproc", "2", "--quiet", "--epochs", "1"])
+    code = nndsl(
+        [
+            "run",
+            str(source),
+            "--out",
+            str(tmp_path / "r"),
+            "--nproc",
+            "2",
+            "--quiet",
+            "--epochs",
+            "1",
+        ]
+    )
     assert code == 0
     assert "torchrun --standalone --nproc_per_node=2" in capsys.readouterr().err
     script = (tmp_path / "r" / "train_net.py").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from nndsl.compiler import analyze
-from nndsl.docgen import END, START, TRAIN_TABLES, markers, splice
+from nndsl.tools.docgen import END, START, TRAIN_TABLES, markers, splice
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "LANGUAGE.md"
@@ -114,7 +114,7 @@ def test_generated_tables_are_fresh(update_golden):
 
 @pytest.mark.parametrize("name", TRAIN_TABLES)
 def test_train_table_lists_every_entry(name):
-    from nndsl import train_tables
+    from nndsl.registry import training as train_tables
 
     start, end = markers(name)
     table = _text().split(start, 1)[1].split(end, 1)[0]
@@ -148,7 +148,7 @@ def _names_in(section: str) -> set[str]:
 
 
 def test_every_data_setting_generator_and_file_reader_is_documented():
-    from nndsl.check_data import DATA_SETTINGS, FILE_READERS, GENERATORS
+    from nndsl.check.data import DATA_SETTINGS, FILE_READERS, GENERATORS
 
     data, files = _names_in("Data"), _names_in("Data files")
     assert set(DATA_SETTINGS) - data == set()
@@ -157,15 +157,15 @@ def test_every_data_setting_generator_and_file_reader_is_documented():
 
 
 def test_every_streamed_function_is_documented():
-    from nndsl.check_stream import ROW_WISE, STREAM_READERS
+    from nndsl.check.stream import ROW_WISE, STREAM_READERS
 
     names = _names_in("Data files")
     assert (set(ROW_WISE) | set(STREAM_READERS)) - names == set()
 
 
 def test_every_train_setting_and_choice_is_documented():
-    from nndsl.train_settings import DEVICES, MONITORED, PRECISIONS
-    from nndsl.train_tables import METRICS, TRAIN_SETTINGS
+    from nndsl.check.train_settings import DEVICES, MONITORED, PRECISIONS
+    from nndsl.registry.training import METRICS, TRAIN_SETTINGS
 
     names = _names_in("Training")
     for group in (TRAIN_SETTINGS, METRICS, MONITORED, PRECISIONS, DEVICES):
@@ -192,7 +192,7 @@ def test_every_script_and_run_flag_is_documented(doc_data):
 
 
 def test_every_keyword_is_documented():
-    from nndsl.parser import KEYWORDS
+    from nndsl.lang.parser import KEYWORDS
 
     names = _names_in("Files, comments, white space")
     assert set(KEYWORDS) - names == set()
@@ -202,7 +202,7 @@ def test_every_keyword_is_documented():
 
 
 def test_check_output_is_what_check_prints():
-    from nndsl.summary import summary_table
+    from nndsl.tools.summary import summary_table
 
     shown = ANY_FENCE.search(_section("What `nndsl check` prints")).group(2)
     example = ROOT / "examples" / "add.nn"
@@ -227,7 +227,7 @@ def test_commands_shown_work(tmp_path, monkeypatch, capsys):
     examples/, succeed and make the files and folders their comments name. Training commands get
     `--max-steps 2`; `<date-time>` stands for the newest matching run folder."""
     from nndsl.cli import main as nndsl
-    from nndsl.run import _execute
+    from nndsl.run.runner import _execute
 
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     monkeypatch.chdir(tmp_path)
@@ -251,7 +251,10 @@ def test_commands_shown_work(tmp_path, monkeypatch, capsys):
         if args[0] == "nndsl":
             assert nndsl(args[1:]) == 0, (line, capsys.readouterr().err)
         else:
-            assert _execute(Path(args[1]), args[2:], lambda err: None) == 0, (line, capsys.readouterr().err)
+            assert _execute(Path(args[1]), args[2:], lambda err: None) == 0, (
+                line,
+                capsys.readouterr().err,
+            )
         for path in re.findall(r"[\w.<>-]+/[\w./<>-]*", comment):
             newest(path)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from nndsl.compiler import analyze
-from nndsl.diagnostics import render_text
+from nndsl.diagnostics.core import render_text
 
 ERRORS = sorted((Path(__file__).parent / "errors").glob("*.nn"))
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from nndsl import explain
 from nndsl.cli import main as nndsl
 from nndsl.compiler import analyze
+from nndsl.tools import explain
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA_FOLDER = ROOT / "examples"  # the examples read data/iris.csv from here, as a .nn file would
@@ -42,7 +42,7 @@ CODES = sorted(explain.codes())
 def test_every_reported_code_has_an_explanation():
     reported = _reported()
     assert len(reported) > 40, "the grep is broken"
-    assert reported - set(CODES) == set(), "codes without a file in nndsl/explain/"
+    assert reported - set(CODES) == set(), "codes without a file in nndsl/tools/explain/"
     assert set(CODES) - reported == set(), "explanations of codes that nothing reports"
 
 

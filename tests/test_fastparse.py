@@ -1,4 +1,4 @@
-"""The fast parsing path (nndsl.fastparse) gives exactly lark's tree, or gives up."""
+"""The fast parsing path (nndsl.lang.fastparse) gives exactly lark's tree, or gives up."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from lark.exceptions import UnexpectedInput
 
-from nndsl.fastparse import GiveUp
-from nndsl.parser import _fast_parser, _parser, parse
+from nndsl.lang.fastparse import GiveUp
+from nndsl.lang.parser import _fast_parser, _parser, parse
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "examples").glob("*.nn"), *(ROOT / "tests").glob("**/*.nn")])
@@ -50,7 +50,7 @@ def both(text: str):
 
 
 def test_fast_path_is_available():
-    assert _fast_parser() is not None, "the installed lark no longer fits nndsl.fastparse"
+    assert _fast_parser() is not None, "the installed lark no longer fits nndsl.lang.fastparse"
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(ROOT)))

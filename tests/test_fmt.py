@@ -10,14 +10,14 @@ import re
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-
 from compiled import ROOT
 from fuzzing import grammar_programs, mutate, mutations
+from hypothesis import HealthCheck, given, settings
+
 from nndsl.cli import main
 from nndsl.compiler import analyze, generate, generate_train
-from nndsl.diagnostics import CompileError
-from nndsl.fmt import _tokens, format_source
+from nndsl.diagnostics.core import CompileError
+from nndsl.tools.fmt import _tokens, format_source
 
 SOURCES = sorted((ROOT / "examples").glob("*.nn")) + sorted((ROOT / "tests" / "cases").glob("*.nn"))
 IDS = [f"{p.parent.name}/{p.name}" for p in SOURCES]
@@ -97,7 +97,7 @@ def test_doc_examples_are_already_formatted():
 
 def test_tokens_are_the_parsers():
     """The formatter's tokens are the ones lark's lexer reads, at the same places."""
-    from nndsl.parser import _fast_parser
+    from nndsl.lang.parser import _fast_parser
 
     fast = _fast_parser()
     if fast is None:

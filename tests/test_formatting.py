@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from nndsl import codegen, formatting
+from nndsl.codegen import formatting
+from nndsl.codegen import render as codegen
 from nndsl.compiler import analyze
 
 
@@ -68,7 +69,9 @@ def bodies():
         result = analyze(path.read_text(encoding="utf-8"), path.parent)
         yield pytest.param(codegen.render(result.program), id=f"{path.stem}.model")
         for t in result.program.trains:
-            yield pytest.param(codegen.render_train(t, path.name, "model"), id=f"{path.stem}.{t.script}")
+            yield pytest.param(
+                codegen.render_train(t, path.name, "model"), id=f"{path.stem}.{t.script}"
+            )
 
 
 @pytest.mark.parametrize("body", list(bodies()))

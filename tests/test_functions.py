@@ -1,6 +1,6 @@
 """The built-in functions of a forward against real torch, and how their calls are written.
 
-For every function, generated arguments go through :func:`nndsl.functions.call` and the code it
+For every function, generated arguments go through :func:`nndsl.registry.functions.call` and the code it
 writes is run by torch on real tensors: where torch raises, ``call`` must raise OpError; where it
 gives a result, ``call`` must give its shape and dtype exactly. The exact code, the binding of
 arguments and the messages are checked by tables.
@@ -16,10 +16,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_tensors import SETTINGS, dtypes, forms, operand, outcome, shape_pairs
 
-from nndsl.functions import FUNCTIONS, Func, _bind, call, function_rows
-from nndsl.pyexpr import ATOM, SUM, UNARY, Value, literal
-from nndsl.shapes import Dim
-from nndsl.tensors import DTYPES, OpError, Tensor
+from nndsl.ir.shapes import Dim
+from nndsl.ir.tensors import DTYPES, OpError, Tensor
+from nndsl.lang.pyexpr import ATOM, SUM, UNARY, Value, literal
+from nndsl.registry.functions import FUNCTIONS, Func, _bind, call, function_rows
 
 FEW = settings(SETTINGS, max_examples=12)  # per function; `test_every_dtype` covers dtypes
 SOME = settings(SETTINGS, max_examples=30)
@@ -373,6 +373,6 @@ def test_function_rows():
     assert table["mean(x, dim=none, keepdim=false)"] == "x.mean(dim=1)"
     assert table["reshape(x, *sizes)"] == "x.reshape(-1, 28, 28)"
     assert table["cat(tensors, dim=0)"] == "torch.cat([a, b], dim=1)"
-    for signature, doc, code in rows:
+    for _, doc, code in rows:
         ast.parse(code)
         assert doc and "\n" not in doc

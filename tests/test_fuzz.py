@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 import torch  # noqa: F401 - imported once here, not inside the first example's deadline
+from fuzzing import EXAMPLES_DIR, check_source, grammar, grammar_programs, mutate, mutations
 from hypothesis import HealthCheck, given, settings
 
-from fuzzing import EXAMPLES_DIR, check_source, grammar, grammar_programs, mutate, mutations
-from nndsl.parser import _parser
+from nndsl.lang.parser import _parser
 
 
 def fixed_slice(examples: int) -> settings:

@@ -6,9 +6,9 @@ import ast
 import difflib
 
 import pytest
-
 from compiled import CASES, EXAMPLES, GOLDEN, compile_file
-from nndsl.formatting import black_format
+
+from nndsl.codegen.formatting import black_format
 
 SOURCES = EXAMPLES + CASES
 

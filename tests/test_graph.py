@@ -6,11 +6,19 @@ import re
 import shutil
 
 import pytest
-
 from compiled import CASES, EXAMPLES
+
 from nndsl.cli import main
-from nndsl.graph import Graph, dot_quote, mermaid_quote, model_graph, to_dot, to_mermaid, trace
-from nndsl.parser import parse
+from nndsl.lang.parser import parse
+from nndsl.tools.graph import (
+    Graph,
+    dot_quote,
+    mermaid_quote,
+    model_graph,
+    to_dot,
+    to_mermaid,
+    trace,
+)
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 

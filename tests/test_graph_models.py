@@ -12,17 +12,17 @@ arithmetic agree on the number of trainable parameters, and, with the reference'
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import torch
 import torch.nn.functional as F
+from compiled import ROOT, compile_file, load_module
 from torch import nn
 
 from nndsl.compiler import analyze, generate
-
-from compiled import ROOT, compile_file, load_module
 
 # ---- the reference networks, as the tutorials write them -----------------------------------
 
@@ -108,7 +108,7 @@ class Probe(torch.nn.Module):
     hands back its hidden activation."""
 
     def __init__(self, n_feature, n_hidden, n_output):
-        super(Probe, self).__init__()
+        super().__init__()
         self.hidden = torch.nn.Linear(n_feature, n_hidden)  # hidden layer
         self.predict = torch.nn.Linear(n_hidden, n_output)  # output layer
 
@@ -126,7 +126,7 @@ class LSTMClassifier(nn.Module):
     """Morvan 402_RNN_classifier.py's ``RNN``: MNIST rows as time steps."""
 
     def __init__(self):
-        super(LSTMClassifier, self).__init__()
+        super().__init__()
         self.rnn = nn.LSTM(  # if use nn.RNN(), it hardly learns
             input_size=INPUT_SIZE,
             hidden_size=64,  # rnn hidden unit
@@ -147,7 +147,7 @@ class RNNRegressor(nn.Module):
     """Morvan 403_RNN_regressor.py's ``RNN``: sin -> cos, the state carried across calls."""
 
     def __init__(self):
-        super(RNNRegressor, self).__init__()
+        super().__init__()
         self.rnn = nn.RNN(
             input_size=1,
             hidden_size=32,  # rnn hidden unit

@@ -11,21 +11,19 @@ import re
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 
 import pytest
+from compiled import ROOT
+from fuzzing import check_generated, check_source, name_problems
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compiled import ROOT
-from fuzzing import check_generated, check_source, name_problems
 from nndsl.compiler import analyze, generate, generate_train
 
 LIMIT_S = 60  # a run that takes longer is a hang
-SLOW_S = 20  # "within a few seconds", with room for a slow CI machine
 
 OK = "model M(x: [2]) {\n    hidden = Linear(8)\n    ReLU()\n    out = Linear(1)\n}\n"
 TRAIN = """
@@ -242,18 +240,17 @@ def _check_outcome(rc: int, err: str, expected, path: str) -> None:
         assert rc == 1 and f": error[{expected}]: " in err, f"expected {expected}: {err[:2000]}"
 
 
-def _run_case(folder: Path, source) -> tuple[list[tuple[int, str, str]], float]:
+def _run_case(folder: Path, source) -> list[tuple[int, str, str]]:
     """``nndsl compile`` (to out/model.py) and ``nndsl check`` of src/input.nn, side by side."""
     (folder / "src").mkdir(parents=True)
     (folder / "outside.csv").write_text("a,b\n1,2\n3,4\n5,6\n7,8\n", encoding="utf-8")
     data = source if isinstance(source, bytes) else source.encode("utf-8")
     (folder / "src" / "input.nn").write_bytes(data)
-    start = time.perf_counter()
     procs = [
         _run(["compile", "src/input.nn", "--format", "short", "-o", "out/model.py"], folder),
         _run(["check", "src/input.nn", "--format", "short"], folder),
     ]
-    return [_finish(p) for p in procs], time.perf_counter() - start
+    return [_finish(p) for p in procs]
 
 
 @pytest.fixture(scope="module")
@@ -276,17 +273,16 @@ def test_every_line_ending_numbers_lines_alike(cli_results, ending):
         [d] = analyze(text).diagnostics
         assert (d.code, d.span.line, d.span.column) == ("E0301", 2, 12)
         return
-    _, (results, _) = cli_results[name]
+    _, results = cli_results[name]
     for _, _, err in results:
         assert "src/input.nn:2:12: error[E0301]" in err, err
 
 
 @pytest.mark.parametrize("name, source, expected", CASES, ids=[c[0] for c in CASES])
 def test_hostile_input(cli_results, name, source, expected):
-    folder, (results, elapsed) = cli_results[name]
+    folder, results = cli_results[name]
     for rc, _, err in results:
         _check_outcome(rc, err, expected, "src/input.nn")
-    assert elapsed < SLOW_S, f"took {elapsed:.1f} s"
     if expected == 0:
         written = sorted((folder / "out").glob("*.py"))
         assert written and written[0].name == "model.py"
@@ -343,7 +339,7 @@ def test_regression(tmp_path, name, source, expected):
 
 def test_diagnostics_show_the_line_the_parser_counts():
     """Form feeds and Unicode line separators in comments do not shift the lines shown."""
-    from nndsl.diagnostics import render_text
+    from nndsl.diagnostics.core import render_text
 
     text = "# a\u2028b\x0cc\x1dd\x85e\n" + model("Linear(3, 4)")
     result = analyze(text)
@@ -382,13 +378,11 @@ def test_python_names_in_every_role(tmp_path, role):
 def test_many_errors_on_a_long_line_render_briefly():
     """12,500 errors on one 100,000-character line: each shows the part of the line around it
     (the whole line each time was 2 GB of text and minutes of work)."""
-    from nndsl.diagnostics import render_text
+    from nndsl.diagnostics.core import render_text
 
     text = model("ReLU(" + ", ".join(f"a{i}=1" for i in range(LONG // 8)) + ")")
     result = analyze(text)
-    start = time.perf_counter()
     shown = render_text(result.diagnostics, text, "f.nn")
-    assert time.perf_counter() - start < SLOW_S
     assert len(result.diagnostics) == LONG // 8 and len(shown) < 1000 * len(result.diagnostics)
     last = shown.rsplit("error[E0102]", 1)[1].splitlines()
     assert last[3].startswith("2 | ...") and len(last[3]) < 300
@@ -666,3 +660,24 @@ def test_no_statement_comes_from_dsl_text(model, layer, data, path, column, save
     with tempfile.TemporaryDirectory() as d:
         check_hostile(Path(d), model=model, layer=layer, data=data, path=path + ".csv",
                       column=column, save=save + ".pt", comment=comment)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "repeat 10000 { repeat 10000 { repeat 10000 { ReLU() } } }",
+        "repeat 3 { repeat 10000 { repeat 10000 { ReLU() } } }",
+        "repeat 1000 as i { repeat 100 { Linear(4) } repeat 300 { ReLU() } }",
+    ],
+)
+def test_an_explosion_is_refused_before_it_is_built(monkeypatch, body):
+    """The size a repeat would build is computed before building it: the refusal costs a few
+    layers of work, not the 200,000 of the limit."""
+    from nndsl.check.checker import Checker
+
+    calls = []
+    grow = Checker._grow
+    monkeypatch.setattr(Checker, "_grow", lambda self, *a: calls.append(1) or grow(self, *a))
+    [d] = analyze(model(body)).diagnostics
+    assert d.code == "E0107" and d.span.line == 2
+    assert len(calls) < 10_000, len(calls)

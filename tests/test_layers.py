@@ -17,14 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import nndsl.layers
-import nndsl.layers_base
-import nndsl.layers_conv
-import nndsl.layers_dense
-import nndsl.layers_seq
-import nndsl.shapes
-from nndsl.layers import REGISTRY, REQUIRED, Layer, check_rank, complete_args, lookup
-from nndsl.shapes import Dim, ShapeError
+import nndsl.ir.shapes
+import nndsl.registry.layer_base
+import nndsl.registry.layers
+import nndsl.registry.layers_conv
+import nndsl.registry.layers_dense
+import nndsl.registry.layers_seq
+from nndsl.ir.shapes import Dim, ShapeError
+from nndsl.registry.layers import REGISTRY, REQUIRED, Layer, check_rank, complete_args, lookup
 
 B = 3  # the concrete batch size torch runs with
 NAMESPACE = {"nn": nn, "F": F, "torch": torch}
@@ -299,7 +299,7 @@ def test_every_entry_has_cases():
 def test_lookup():
     assert lookup("Conv2d") is REGISTRY["Conv2d"]
     assert lookup("conv2d") is None
-    assert list(REGISTRY) == [layer.name for layer in nndsl.layers.ALL]
+    assert list(REGISTRY) == [layer.name for layer in nndsl.registry.layers.ALL]
 
 
 # --- shape and parameter rules agree with torch ----------------------------------------------
@@ -448,17 +448,17 @@ def test_errors(name, given, shape, words, arg, torch_rejects):
 @pytest.mark.parametrize(
     "module",
     [
-        nndsl.shapes,
-        nndsl.layers,
-        nndsl.layers_base,
-        nndsl.layers_dense,
-        nndsl.layers_conv,
-        nndsl.layers_seq,
+        nndsl.ir.shapes,
+        nndsl.registry.layers,
+        nndsl.registry.layer_base,
+        nndsl.registry.layers_dense,
+        nndsl.registry.layers_conv,
+        nndsl.registry.layers_seq,
     ],
     ids=lambda m: m.__name__,
 )
 def test_doctests(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0
-    if module in (nndsl.shapes, nndsl.layers):
+    if module in (nndsl.ir.shapes, nndsl.registry.layers):
         assert result.attempted > 0

@@ -1,4 +1,4 @@
-"""Editor support: the Pygments lexer (``nndsl.lexer``) and the VS Code extension under
+"""Editor support: the Pygments lexer (``nndsl.tools.lexer``) and the VS Code extension under
 editors/vscode/. Both must know every keyword of the grammar."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from compiled import CASES, EXAMPLES, ROOT
 
 VSCODE = ROOT / "editors" / "vscode"
@@ -18,7 +17,7 @@ VSCODE = ROOT / "editors" / "vscode"
 def grammar_keywords() -> set[str]:
     """The words the grammar spells out (`"model"`, `REPEAT: "repeat"`...) and the keywords the
     parser names in its messages."""
-    from nndsl.parser import KEYWORDS
+    from nndsl.lang.parser import KEYWORDS
 
     grammar = (ROOT / "grammar" / "nndsl.lark").read_text(encoding="utf-8")
     code = "\n".join(line.split("//", 1)[0] for line in grammar.splitlines())
@@ -33,7 +32,7 @@ def grammar_keywords() -> set[str]:
 @pytest.fixture(scope="module")
 def lexer():
     pytest.importorskip("pygments")
-    from nndsl.lexer import NndslLexer
+    from nndsl.tools.lexer import NndslLexer
 
     return NndslLexer()
 
@@ -110,7 +109,7 @@ def test_section_words_are_names_outside_sections(lexer):
 
 def test_the_lexer_knows_every_grammar_keyword():
     pytest.importorskip("pygments")
-    from nndsl import lexer
+    from nndsl.tools import lexer
 
     known = set(lexer.KEYWORDS) | set(lexer.SECTION_KEYWORDS) | set(lexer.CONSTANTS)
     assert grammar_keywords() - known == set()
@@ -118,10 +117,10 @@ def test_the_lexer_knows_every_grammar_keyword():
 
 def test_the_lexer_knows_every_layer_and_function():
     pytest.importorskip("pygments")
-    from nndsl import lexer
-    from nndsl.check_data import FILE_READERS, GENERATORS
-    from nndsl.functions import FUNCTIONS
-    from nndsl.layers import REGISTRY
+    from nndsl.check.data import FILE_READERS, GENERATORS
+    from nndsl.registry.functions import FUNCTIONS
+    from nndsl.registry.layers import REGISTRY
+    from nndsl.tools import lexer
 
     assert set(REGISTRY) <= set(lexer.LAYERS)
     assert set(FUNCTIONS) | set(GENERATORS) | set(FILE_READERS) <= set(lexer.BUILTINS)
@@ -154,7 +153,7 @@ def test_the_entry_point_is_declared():
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    assert project["entry-points"]["pygments.lexers"]["nndsl"] == "nndsl.lexer:NndslLexer"
+    assert project["entry-points"]["pygments.lexers"]["nndsl"] == "nndsl.tools.lexer:NndslLexer"
     assert any(d.startswith("pygments") for d in project["optional-dependencies"]["dev"])
 
 
@@ -191,8 +190,8 @@ def _textmate_patterns(node):
 
 
 def test_textmate_grammar_knows_every_keyword_and_builtin_function():
-    from nndsl.check_data import FILE_READERS, GENERATORS
-    from nndsl.functions import FUNCTIONS
+    from nndsl.check.data import FILE_READERS, GENERATORS
+    from nndsl.registry.functions import FUNCTIONS
 
     patterns = list(_textmate_patterns(_json(VSCODE / "syntaxes" / "nndsl.tmLanguage.json")))
     for pattern in patterns:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nndsl import lints
+from nndsl.check import lints
 from nndsl.compiler import analyze, generate
 
 ROOT = Path(__file__).resolve().parent.parent

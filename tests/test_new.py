@@ -9,7 +9,7 @@ import pytest
 
 from nndsl.cli import main as nndsl
 from nndsl.compiler import analyze
-from nndsl.new import starter
+from nndsl.tools.new import starter
 
 
 def test_the_starter_compiles_without_a_warning():

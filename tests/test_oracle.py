@@ -7,7 +7,6 @@ from collections import defaultdict
 
 import pytest
 import torch
-
 from compiled import (
     CASES,
     EXAMPLES,
@@ -51,6 +50,16 @@ def _dtypes_match(out, t) -> bool:
     return out.dtype == DTYPES.get(t.dtype, out.dtype)
 
 
+def _recorder(into: list):
+    """A forward hook that records the structure of each output into ``into``."""
+
+    def hook(module, args, out):
+        first = structure_text(out[0]) if isinstance(out, tuple) else ""
+        into.append((structure_text(out), first))
+
+    return hook
+
+
 @pytest.mark.parametrize("path", EXAMPLES + CASES, ids=lambda p: p.stem)
 def test_forward_matches_checker(path):
     code, program = compile_file(path)
@@ -75,11 +84,7 @@ def test_forward_matches_checker(path):
             expected[id(module)].append((row.path, expected_text(row.shape)))
             if id(module) not in hooked:
                 hooked.add(id(module))
-                module.register_forward_hook(
-                    lambda m, a, out, key=id(module): seen[key].append(
-                        (structure_text(out), structure_text(out[0]) if isinstance(out, tuple) else "")
-                    )
-                )
+                module.register_forward_hook(_recorder(seen[id(module)]))
         with torch.no_grad():
             out = model(*_inputs(info))
         assert structure_text(out) == expected_text(_type_text(info.returns))

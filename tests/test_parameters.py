@@ -1,4 +1,4 @@
-"""Every parameter and buffer, known without torch (nndsl.parameters), against torch itself.
+"""Every parameter and buffer, known without torch (nndsl.check.parameters), against torch itself.
 
 Each layer's ``tensors`` rule must list what the real module's ``named_parameters()`` and
 ``named_buffers()`` list; each model's ``model_tensors`` must list what the generated model's do,
@@ -14,10 +14,10 @@ import torch
 from compiled import CASES, EXAMPLES, compile_file, load_module
 from test_layers import CASE_LIST, NAMESPACE, apply_rules, emitted_call
 
-import nndsl.parameters
+import nndsl.check.parameters
+from nndsl.check.parameters import ParamTensor, explain, model_tensors, select
 from nndsl.compiler import analyze, generate
-from nndsl.layers import REGISTRY
-from nndsl.parameters import ParamTensor, explain, model_tensors, select
+from nndsl.registry.layers import REGISTRY
 
 # Sharing, repeats and declarations the examples do not combine: a shared layer used only
 # inside a repeat (torch names it where it is declared), a shared block holding such a repeat,
@@ -264,5 +264,5 @@ def test_a_model_without_tensors():
 
 
 def test_doctests():
-    result = doctest.testmod(nndsl.parameters, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(nndsl.check.parameters, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0

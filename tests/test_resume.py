@@ -51,7 +51,9 @@ def train(folder, out, *flags, kill_at: int | None = None, interrupt_at: int | N
     interrupt_at). Returns the process's exit code and its output."""
     cmd = [sys.executable, "train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -69,7 +71,11 @@ def train(folder, out, *flags, kill_at: int | None = None, interrupt_at: int | N
 def final_state(out) -> dict:
     newest = sorted(out.glob("checkpoint-*.pt"))[-1]
     checkpoint = torch.load(newest, weights_only=True)
-    return {"model": checkpoint["model"], "optimizer": checkpoint["optimizer"], "step": checkpoint["step"]}
+    return {
+        "model": checkpoint["model"],
+        "optimizer": checkpoint["optimizer"],
+        "step": checkpoint["step"],
+    }
 
 
 def same(a, b) -> bool:
@@ -93,7 +99,11 @@ def reference(scripts):
 
 def test_kill_and_resume_gives_the_uninterrupted_weights_bit_for_bit(scripts, reference):
     rng = random.Random(5)
-    trials = [[rng.randrange(12, STEPS - 5)], [4], [rng.randrange(15, 40), rng.randrange(50, STEPS - 5)]]
+    trials = [
+        [rng.randrange(12, STEPS - 5)],
+        [4],
+        [rng.randrange(15, 40), rng.randrange(50, STEPS - 5)],
+    ]
     for n, kills in enumerate(trials):  # mid-epoch, before the first checkpoint, twice
         out = scripts / f"killed{n}"
         for at in kills:

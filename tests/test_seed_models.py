@@ -10,15 +10,14 @@ with the reference's weights copied in, the same output in eval mode.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import pytest
 import torch
-from torch import nn
-
 from compiled import ROOT, compile_file, load_module
 from test_graph_models import GRAPH_MODELS  # the graph-style examples
+from torch import nn
 
 # ---- the reference networks, as the tutorials write them -----------------------------------
 
@@ -120,11 +119,11 @@ class MorvanBNNet(nn.Module):
             input_size = 1 if i == 0 else 10
             # without the bias that the batch norm after it cancels (W0105), as the example has it
             fc = nn.Linear(input_size, 10, bias=not self.do_bn)
-            setattr(self, "fc%i" % i, fc)  # IMPORTANT set layer to the Module
+            setattr(self, f"fc{i}", fc)  # IMPORTANT set layer to the Module
             self.fcs.append(fc)
             if self.do_bn:
                 bn = nn.BatchNorm1d(10, momentum=0.5)
-                setattr(self, "bn%i" % i, bn)  # IMPORTANT set layer to the Module
+                setattr(self, f"bn{i}", bn)  # IMPORTANT set layer to the Module
                 self.bns.append(bn)
 
         self.predict = nn.Linear(10, 1)  # output layer

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-
 from compiled import EXAMPLES, compile_file, load_module
+
 from nndsl.cli import main
 from nndsl.compiler import analyze
-from nndsl.summary_full import model_summary, parse_shapes, totals
+from nndsl.tools.summary_full import model_summary, parse_shapes, totals
 
 
 def _model(source: str, name: str | None = None):

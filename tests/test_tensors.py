@@ -16,11 +16,9 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import nndsl.tensors
-from nndsl.functions import binary, index, unary
-from nndsl.pyexpr import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Value, literal
-from nndsl.shapes import Dim
-from nndsl.tensors import (
+import nndsl.ir.tensors
+from nndsl.ir.shapes import Dim
+from nndsl.ir.tensors import (
     DTYPES,
     ELLIPSIS,
     NEWAXIS,
@@ -32,6 +30,8 @@ from nndsl.tensors import (
     reshape_shape,
     result_type,
 )
+from nndsl.lang.pyexpr import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Value, literal
+from nndsl.registry.functions import binary, index, unary
 
 OPS = ("+", "-", "*", "/", "//", "%", "**", "@", "<", "<=", ">", ">=", "==", "!=")
 SETTINGS = settings(
@@ -127,7 +127,7 @@ numbers = st.sampled_from([2, -1, 0, 3, 2.5, -0.5, True, False])
 
 
 def test_doctests():
-    assert doctest.testmod(nndsl.tensors).failed == 0
+    assert doctest.testmod(nndsl.ir.tensors).failed == 0
 
 
 @pytest.mark.parametrize("a", DTYPES)

@@ -12,10 +12,10 @@ import difflib
 import sys
 
 import pytest
-
 from compiled import EXAMPLES, GOLDEN, train_scripts
+
 from nndsl.cli import main as nndsl
-from nndsl.formatting import black_format
+from nndsl.codegen.formatting import black_format
 
 TRAINED = [p for p in EXAMPLES if train_scripts(p)]
 SCRIPTS = [(p, name) for p in TRAINED for name, _ in train_scripts(p)]
@@ -57,7 +57,12 @@ def test_training_script_invariants(path, name):
         for n in ast.walk(tree)
         if isinstance(n, (ast.Import, ast.ImportFrom)) and n not in tree.body
     ]
-    assert set(optional) <= {"tqdm", "matplotlib", "matplotlib.pyplot", "safetensors.torch"}, optional
+    assert set(optional) <= {
+        "tqdm",
+        "matplotlib",
+        "matplotlib.pyplot",
+        "safetensors.torch",
+    }, optional
     assert "nndsl" not in code.split("\n", 3)[3]
 
 
@@ -115,7 +120,10 @@ def test_real_data_accuracy(example, accuracy, tmp_path):
 
 def test_dropout_comparison(tmp_path):
     """Morvan's point: on 20 noisy points the free network overfits, dropout generalises."""
-    assert nndsl(["run", str(EXAMPLES[0].parent / "dropout.nn"), "--out", str(tmp_path), "--quiet"]) == 0
+    assert (
+        nndsl(["run", str(EXAMPLES[0].parent / "dropout.nn"), "--out", str(tmp_path), "--quiet"])
+        == 0
+    )
     over, dropped = last_metrics(tmp_path / "overfitting"), last_metrics(tmp_path / "dropped")
     assert float(over["loss"]) < float(dropped["loss"])
     assert float(over["val_loss"]) > float(dropped["val_loss"])
@@ -128,7 +136,9 @@ def test_eval_reloads_saved_weights(tmp_path, capsys):
     weights = tmp_path / "a" / "model.pt"
     assert nndsl(["run", str(path), "--out", str(tmp_path / "b"), "--eval", str(weights)]) == 0
     printed = capsys.readouterr().out.split()
-    assert float(printed[printed.index("accuracy") + 1]) == pytest.approx(float(trained["val_accuracy"]), abs=1e-4)
+    assert float(printed[printed.index("accuracy") + 1]) == pytest.approx(
+        float(trained["val_accuracy"]), abs=1e-4
+    )
 
 
 # ---- init rules and optimizer groups, as checked and as run ----------------------------------
@@ -188,8 +198,58 @@ def test_init_rules_and_groups_take_effect(tmp_path):
     assert sorted(ids) == sorted(id(p) for p in model.parameters())  # each exactly once
 
 
-def test_keep_mask_zeroes_small_weights(tmp_path):
+VALUES_SOURCE = """
+model Net(x: [2]) {
+    hidden = Linear(8)
+    ReLU()
+    out = Linear(1)
+}
+
+data pairs {
+    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
+    y = [[3], [7], [11], [15]]
+    batch 2
+}
+
+train Net on pairs {
+    loss huber(delta=0.5)
+    optimizer adam(lr=0.01, betas=(0.85, 0.995)) {
+        hidden.weight: betas=(0.8, 0.9), weight_decay=-0.0
+        out.bias: betas=[0.5, 0.6], eps=1e-6
+    }
+    scheduler multistep(milestones=[1, 2], gamma=0.5)
+    init {
+        Linear.weight ~ uniform(-0.25, -0.125)
+        Linear.bias = -1.5
+    }
+    epochs 3
+}
+"""
+
+
+def test_tuples_lists_and_negative_numbers_as_training_values(tmp_path):
+    """Values holding commas, brackets and minus signs reach torch as written: optimizer groups
+    once split their settings on ", " and crashed the compiler on `betas=(0.8, 0.9)`."""
     import torch
+
+    source = tmp_path / "values.nn"
+    source.write_text(VALUES_SOURCE, encoding="utf-8")
+    module = load_scripts(source, tmp_path)["train_net"]
+    cfg = module.parse_args([])
+    model = module.Net().requires_grad_(False)
+    module.init_weights(model)
+    assert float(model.hidden.weight.max()) <= -0.125 and float(model.out.weight.min()) >= -0.25
+    assert torch.equal(model.out.bias, torch.full((1,), -1.5))
+    model.requires_grad_(True)
+    optimizer = module.build_optimizer(model, cfg)
+    groups = [(g["betas"], g["weight_decay"], g["eps"]) for g in optimizer.param_groups]
+    assert groups == [((0.8, 0.9), 0.0, 1e-8), ((0.5, 0.6), 0, 1e-6), ((0.85, 0.995), 0, 1e-8)]
+    assert [len(g["params"]) for g in optimizer.param_groups] == [1, 1, 2]
+    final = module.main(module.parse_args(["--epochs", "3", "--out-dir", str(tmp_path / "o")]))
+    assert final["loss"] == final["loss"]  # trained through the scheduler's milestones, finite
+
+
+def test_keep_mask_zeroes_small_weights(tmp_path):
 
     source = tmp_path / "masked.nn"
     source.write_text(
@@ -269,7 +329,9 @@ def test_streamed_data_trains_exactly_like_data_in_memory(tmp_path, capsys):
     g = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", (g.random((300, 1, 4, 4)) * 255).astype(np.uint8))
     np.save(tmp_path / "y.npy", g.integers(0, 3, 300))
-    torch.save({"x": torch.from_numpy(g.normal(size=(300, 16)).astype(np.float32))}, tmp_path / "f.pt")
+    torch.save(
+        {"x": torch.from_numpy(g.normal(size=(300, 16)).astype(np.float32))}, tmp_path / "f.pt"
+    )
     body = """
     pixels = npy("x.npy")
     x = reshape(float(pixels) / 255, -1, 16) * 2 - 1
@@ -296,9 +358,9 @@ def test_streamed_data_trains_exactly_like_data_in_memory(tmp_path, capsys):
 
 
 def test_streamed_data_refuses_what_mixes_samples(tmp_path):
-    from nndsl.compiler import analyze
-
     import numpy as np
+
+    from nndsl.compiler import analyze
 
     np.save(tmp_path / "x.npy", np.zeros((10, 4), dtype=np.float32))
     (tmp_path / "t.csv").write_text("a,b\n1,2\n", encoding="utf-8")
@@ -315,7 +377,10 @@ def test_run_resume_continues_a_finished_run_for_more_epochs(tmp_path, capsys):
     path = EXAMPLES[0].parent / "iris.nn"
     assert nndsl(["run", str(path), "--out", str(tmp_path), "--quiet", "--epochs", "2"]) == 0
     first = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
-    assert nndsl(["run", str(path), "--out", str(tmp_path), "--quiet", "--epochs", "3", "--resume"]) == 0
+    assert (
+        nndsl(["run", str(path), "--out", str(tmp_path), "--quiet", "--epochs", "3", "--resume"])
+        == 0
+    )
     rows = (tmp_path / "metrics.csv").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 4 and rows[:3] == first  # the two earlier epochs kept, one more trained
     assert "resuming from" in capsys.readouterr().err
@@ -331,7 +396,9 @@ def test_drop_last_drops_only_training_batches(tmp_path, capsys):
         encoding="utf-8",
     )
     last = _run(source, tmp_path / "r")
-    assert float(last["val_accuracy"]) * 10 == pytest.approx(round(float(last["val_accuracy"]) * 10))
+    assert float(last["val_accuracy"]) * 10 == pytest.approx(
+        round(float(last["val_accuracy"]) * 10)
+    )
     script = (tmp_path / "r" / "train_m.py").read_text(encoding="utf-8")
     assert "drop_last=True" in script  # training only
 

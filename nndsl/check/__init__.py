@@ -1,0 +1,1 @@
+"""The checker: syntax tree in, typed IR and diagnostics out."""

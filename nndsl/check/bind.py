@@ -1,0 +1,200 @@
+"""Binding call arguments: positional and keyword arguments matched to a layer's or block's
+parameters, evaluated, and checked for type and range. Problems become diagnostics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from nndsl.diagnostics.core import Diagnostic
+from nndsl.lang import syntax as s
+from nndsl.lang.pyexpr import EvalError, Value, evaluate
+from nndsl.registry.layers import Layer
+from nndsl.util.naming import suggest
+
+
+def eval_diag(err: EvalError) -> Diagnostic:
+    return Diagnostic(err.code, err.message, err.span, help=err.help)
+
+
+def match_args(
+    call: s.Call,
+    names: Sequence[str],
+    skippable: Sequence[str],
+    what: str,
+    diags: list[Diagnostic],
+    lead: int = 0,
+) -> dict[str, s.Arg] | None:
+    """Map the call's arguments to parameter names.
+
+    Positional arguments fill ``names`` minus ``skippable`` (the inferred ones) in order; when
+    there are more of them than the first ``lead`` names minus the inferred ones, they fill all
+    of ``names`` in order instead: the explicit form, ``Linear(2, 8)``.
+    Returns None when the call is malformed (a diagnostic was added).
+    """
+    if not call.args:
+        return {}  # nothing to match, so nothing can be wrong
+    positional = [a for a in call.args if a.name is None]
+    keyword = [a for a in call.args if a.name is not None]
+    ok = True
+    if keyword and any(a.name is None for a in call.args[len(positional) :]):
+        first = next(a for a in call.args if a.name is not None)
+        diags.append(
+            Diagnostic("E0104", "positional argument after a keyword argument", first.span)
+        )
+        return None
+    short = [n for n in names if n not in skippable]
+    lead_short = [n for n in names[:lead] if n not in skippable]
+    explicit = len(lead_short) < lead and len(positional) > len(lead_short)
+    slots = names if explicit else short
+    if len(positional) > len(slots):
+        extra = positional[len(slots)]
+        diags.append(
+            Diagnostic(
+                "E0104",
+                f"{what} takes at most {len(slots)} positional arguments "
+                f"but {len(positional)} were given",
+                extra.span.to(positional[-1].span),
+                help=f"its positional parameters are: {', '.join(slots) or 'none'}",
+            )
+        )
+        return None
+    bound = dict(zip(slots, positional))
+    for arg in keyword:
+        if arg.name not in names:
+            hint = suggest(arg.name, names) or (
+                f"{what} takes: {', '.join(names)}" if names else f"{what} takes no arguments"
+            )
+            diags.append(
+                Diagnostic("E0102", f"{what} has no argument `{arg.name}`", arg.span, help=hint)
+            )
+            ok = False
+        elif arg.name in bound:
+            diags.append(
+                Diagnostic(
+                    "E0105",
+                    f"argument `{arg.name}` is given twice",
+                    arg.span,
+                    labels=(),
+                    help="remove one of them",
+                )
+            )
+            ok = False
+        else:
+            bound[arg.name] = arg
+    return bound if ok else None
+
+
+_TYPE_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "str": "a string",
+    "ints": "an integer or a tuple of integers",
+    "ints?": "an integer, a tuple of integers or none",
+    "int?": "an integer or none",
+    "float?": "a number or none",
+    "shape": "an integer or a tuple of integers",
+}
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def type_ok(kind: str, v: object) -> bool:
+    """Whether value ``v`` fits argument type ``kind``.
+
+    >>> type_ok("ints", (3, 3)), type_ok("int", True), type_ok("float", 1)
+    (True, False, True)
+    """
+    if kind.endswith("?") and v is None:
+        return True
+    base = kind.rstrip("?")
+    if base == "int":
+        return _is_int(v)
+    if base == "float":
+        return _is_int(v) or isinstance(v, float)
+    if base == "bool":
+        return isinstance(v, bool)
+    if base == "str":
+        return isinstance(v, str)
+    if base in ("ints", "shape"):
+        return _is_int(v) or (
+            isinstance(v, (tuple, list)) and len(v) > 0 and all(_is_int(x) for x in v)
+        )
+    return True
+
+
+def _numbers(v: object) -> list:
+    if isinstance(v, (tuple, list)):
+        return [x for x in v if isinstance(x, (int, float)) and not isinstance(x, bool)]
+    return [v] if isinstance(v, (int, float)) and not isinstance(v, bool) else []
+
+
+def layer_args(
+    call: s.Call, layer: Layer, env: dict[str, Value], diags: list[Diagnostic]
+) -> tuple[dict[str, Value], dict[str, s.Arg]] | None:
+    """Evaluate and check the user's arguments to a registry layer.
+
+    Returns the values and the syntax node of each, or None after adding diagnostics.
+    """
+    names, inferred = layer.arg_names, layer.inferred_names
+    bound = match_args(call, names, inferred, layer.name, diags, lead=layer.positional)
+    if bound is None:
+        return None
+    values: dict[str, Value] = {}
+    ok = True
+    for name, node in bound.items():
+        spec = layer.arg(name)
+        try:
+            value = evaluate(node.value, env)
+        except EvalError as err:
+            diags.append(eval_diag(err))
+            ok = False
+            continue
+        problem = check_value(spec.name, spec.type, value.py, spec.min, spec.max, spec.choices)
+        if problem:
+            diags.append(Diagnostic(problem[0], problem[1], node.value.span, help=problem[2]))
+            ok = False
+            continue
+        values[name] = value
+    return (values, bound) if ok else None
+
+
+def check_value(name, kind, v, lo, hi, choices) -> tuple[str, str, str | None] | None:
+    """(code, message, help) when ``v`` does not fit, else None."""
+    if not type_ok(kind, v):
+        word = _TYPE_WORDS.get(kind, kind)
+        hint = (
+            "use `//` for integer division"
+            if kind.startswith("int") and isinstance(v, float)
+            else None
+        )
+        return "E0106", f"`{name}` must be {word}, not {_show(v)}", hint
+    if choices and v not in choices:
+        options = ", ".join(repr(c) for c in choices)
+        return (
+            "E0107",
+            f"`{name}` must be one of {options}, not {_show(v)}",
+            suggest(str(v), [str(c) for c in choices]),
+        )
+    for x in _numbers(v):
+        if lo is not None and x < lo:
+            return "E0107", f"`{name}` must be at least {_num(lo)}, not {_num(x)}", None
+        if hi is not None and x > hi:
+            return "E0107", f"`{name}` must be at most {_num(hi)}, not {_num(x)}", None
+    return None
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(x)
+
+
+def _show(v: object) -> str:
+    text = repr(v)
+    if isinstance(v, bool):
+        text = "true" if v else "false"
+    elif v is None:
+        text = "none"
+    return text if len(text) <= 40 else text[:37] + "..."

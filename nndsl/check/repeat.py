@@ -1,0 +1,212 @@
+"""Checking ``repeat``: each iteration elaborated, then all merged into one loop.
+
+The generated code is a loop, never an unrolled copy, when the iterations differ only in
+argument values: a value that changes only after the first iteration becomes
+``a if i == 0 else b``, others a hoisted list indexed by the loop variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from nndsl.check.bind import eval_diag
+from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
+from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import fmt_shape
+from nndsl.lang import syntax as s
+from nndsl.lang.pyexpr import EvalError, Value, evaluate
+from nndsl.util.naming import Namespace, local
+
+
+class RepeatRules:
+    """The repeat half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
+
+    def _repeat(self, stmt: s.RepeatStmt, flow: Flow, scope: Scope) -> Built | None:
+        try:
+            count = evaluate(stmt.count, scope.env)
+        except EvalError as err:
+            self.diags.append(eval_diag(err))
+            return None
+        if not is_int(count.py) or not 1 <= count.py <= MAX_REPEAT:
+            self._error(
+                "E0111",
+                f"repeat count must be an integer from 1 to {MAX_REPEAT}, not {count.code}",
+                stmt.count.span,
+            )
+            return None
+        var = stmt.var or "_"
+        if stmt.var is not None and not self._name_ok(stmt.var, stmt.var_span, "local"):
+            return None
+        code_var = local(var) if stmt.var else "_"
+        for inner in stmt.body:
+            if isinstance(inner, s.SharedStmt) or (not isinstance(inner, s.UseStmt) and inner.name):
+                span = inner.name_span
+                self._error(
+                    "E0115",
+                    "layers inside `repeat` cannot be named or shared",
+                    span,
+                    help="move them into a `block` and repeat the block",
+                )
+                return None
+        if flow.shape is None:  # an earlier error: the sizes coming in are unknown
+            return None
+        # refuse what would pass the limit before building any of it
+        self._refuse_beyond(stmt.span, self.built + count.py * least_size(stmt.body, scope.env))
+        iterations, rows, total = [], [], 0
+        out = flow
+        before = self.built
+        for k in range(count.py):
+            if k == 1:  # the first iteration's size says what the others will build
+                per_iteration = self.built - before
+                self._refuse_beyond(stmt.span, self.built + per_iteration * (count.py - 1))
+            env = dict(scope.env)
+            if stmt.var:
+                env[stmt.var] = Value(k, code_var)
+            sub = Scope(env=env, ns=scope.ns, shared=scope.shared, named=scope.named)
+            cur = Flow(strip_var(out.shape, code_var), out.dtype, out.span)  # k-1's sizes
+            items = []
+            for j, inner in enumerate(stmt.body):
+                built = self._repeat_item(inner, cur, sub)
+                if built is None:
+                    return None
+                if built.call != "tensor":
+                    self._error(
+                        "E0116",
+                        f"{built.type} cannot sit directly in a `repeat`",
+                        inner.span,
+                        help="wrap it in a `block` and repeat the block",
+                    )
+                    return None
+                items.append(built.module)
+                suffix = f"{k}.{j}" if len(stmt.body) > 1 else f"{k}"
+                ref = sub.shared[inner.name] if isinstance(inner, s.UseStmt) else None
+                rows.append(
+                    ir.Row(
+                        suffix,
+                        built.type,
+                        fmt_shape(built.out.shape),
+                        built.params,
+                        isinstance(built.module, ir.SharedRef),
+                        tensors=built.tensors,
+                        slot=ref.slot if ref else j,
+                        alias=ref.attr if ref else "",
+                        line=built.line,
+                        inputs=(cur.text(),),
+                    )
+                )
+                rows.extend(nested_rows(built.rows, suffix))
+                total += built.params
+                cur = built.out
+            iterations.append(tuple(items))
+            out = Flow(cur.shape, cur.dtype, stmt.span)
+        out = Flow(strip_var(out.shape, code_var), out.dtype, stmt.span)
+        module = _merge(iterations, count.code, code_var, scope.ns)
+        return Built(module, out, total, f"repeat {count.py}", rows=rows)
+
+    def _repeat_item(self, inner, cur: Flow, sub: Scope) -> Built | None:
+        if isinstance(inner, s.UseStmt):
+            built = self._use(inner, cur, sub)
+            return built and replace(built, module=ir.SharedRef(inner.name))
+        if isinstance(inner, s.RepeatStmt):
+            return self._repeat(inner, cur, sub)
+        return self._build(inner.call, cur, sub, None)
+
+
+def _merge(iterations: list[tuple], count: str, var: str, ns: Namespace) -> ir.RepeatNew:
+    """One loop for all iterations, hoisting per-iteration argument values into lists."""
+    first = iterations[0]
+    if all(it == first for it in iterations):
+        return ir.RepeatNew(count, var, first)
+    items, lists = [], []
+    for j in range(len(first)):
+        column = [it[j] for it in iterations]
+        merged = _merge_column(column, var, ns, lists)
+        if merged is None:  # no common form: write each iteration out
+            return ir.RepeatNew("", var, tuple(ir.RepeatNew("1", "_", it) for it in iterations))
+        items.append(merged)
+    return ir.RepeatNew(count, "i" if var == "_" else var, tuple(items), tuple(lists))
+
+
+def _list_code(codes: list[str]) -> str:
+    """A list literal, with runs written as repetition: ``[1] + [10] * 7``.
+
+    >>> _list_code(["1", "10", "10", "10"]), _list_code(["4", "8", "16"])
+    ('[1] + [10] * 3', '[4, 8, 16]')
+    """
+    runs: list[list] = []
+    for c in codes:
+        if runs and runs[-1][0] == c:
+            runs[-1][1] += 1
+        else:
+            runs.append([c, 1])
+    if all(n < 3 for _, n in runs):
+        return "[" + ", ".join(codes) + "]"
+    parts, plain = [], []
+    for c, n in runs:
+        if n >= 3:
+            if plain:
+                parts.append("[" + ", ".join(plain) + "]")
+                plain = []
+            parts.append(f"[{c}] * {n}")
+        else:
+            plain += [c] * n
+    if plain:
+        parts.append("[" + ", ".join(plain) + "]")
+    return " + ".join(parts)
+
+
+def _merge_column(column: list, var: str, ns: Namespace, lists: list) -> ir.ModuleNew | None:
+    head = column[0]
+    if all(m == head for m in column):
+        return head
+    if not all(type(m) is type(head) for m in column) or not isinstance(
+        head, (ir.LayerNew, ir.BlockNew)
+    ):
+        return None
+    if isinstance(head, ir.BlockNew) and any(m.class_name != head.class_name for m in column):
+        return None
+    if isinstance(head, ir.LayerNew) and any(m.ctor != head.ctor for m in column):
+        return None
+    if any(
+        len(m.args) != len(head.args) or [a.name for a in m.args] != [a.name for a in head.args]
+        for m in column
+    ):
+        return None
+    args = []
+    index = "i" if var == "_" else var
+    for pos, arg in enumerate(head.args):
+        codes = [m.args[pos].code for m in column]
+        if all(c == codes[0] for c in codes):
+            args.append(arg)
+            continue
+        if all(c == codes[1] for c in codes[1:]):  # only the first differs: true for any count
+            args.append(ir.ArgCode(arg.name, f"{codes[0]} if {index} == 0 else {codes[1]}"))
+            continue
+        name = ns.unique("sizes" if arg.name is None else f"{arg.name}_values")
+        lists.append((name, _list_code(codes)))
+        args.append(ir.ArgCode(arg.name, f"{name}[{index}]"))
+    return replace(head, args=tuple(args))
+
+
+def least_size(body: tuple, env: dict) -> int:
+    """The fewest layers ``body`` can build: one a statement, times each nested repeat's count
+    where it is known from ``env`` alone (one where it is not, as for a count that depends on
+    a loop variable). A block counts one; its own size is counted as it is built.
+
+    >>> from nndsl.lang.parser import parse
+    >>> model = parse("model M(x: [4]) { repeat 100 { repeat 3 { ReLU() } } Tanh() }").items[0]
+    >>> least_size(model.body, {})
+    301
+    """
+    size = 0
+    for st in body:
+        if isinstance(st, s.RepeatStmt):
+            try:
+                count = evaluate(st.count, env).py
+            except EvalError:
+                count = 1
+            count = count if is_int(count) and 1 <= count <= MAX_REPEAT else 1
+            size += count * least_size(st.body, env)
+        else:
+            size += 1
+    return size

@@ -1,0 +1,163 @@
+"""Train sections: the loss against the model's output and the data's targets, the optimizer
+and its parameter groups, init rules, the schedule and every other setting; builds
+:class:`ir.TrainIR` for the training-script template.
+
+Settings, losses, optimizers, schedulers and init functions are tables here: their arguments,
+defaults and the PyTorch they become. Selectors resolve against the model's parameter list
+(:mod:`nndsl.check.parameters`), so a group or rule that matches nothing, or a parameter claimed
+by two groups, is an error with a location before any training runs.
+"""
+
+from __future__ import annotations
+
+from nndsl.check.data import DataInfo
+from nndsl.check.train_build import build
+from nndsl.diagnostics.core import Diagnostic, Label, Reported
+from nndsl.ir import nodes as ir
+from nndsl.lang import syntax as s
+from nndsl.lang.pyexpr import EvalError, evaluate
+from nndsl.registry.training import TRAIN_SETTINGS
+from nndsl.util.naming import suggest
+
+
+class TrainRules:
+    """Checks one ``train`` section against its model and data."""
+
+    def __init__(self, diags: list[Diagnostic], models: dict, datas: dict[str, DataInfo]):
+        self.diags = diags
+        self.models = models  # name -> ir.ModelInfo (None after errors)
+        self.datas = datas
+
+    def _error(self, code: str, message: str, span, **kw) -> None:
+        self.diags.append(Diagnostic(code, message, span, **kw))
+
+    def _warn(self, code: str, message: str, span, **kw) -> None:
+        self.diags.append(Diagnostic(code, message, span, severity="warning", **kw))
+
+    # ---- driver -------------------------------------------------------------------------
+
+    def train(self, node: s.Train) -> ir.TrainIR | None:
+        before = len(self.diags)
+        model = self._model(node)
+        data = self._data(node.data, node.data_span)
+        sets = self._settings(node)
+        if model is None or data is None:
+            return None
+        try:
+            t = self._build(node, model, data, sets)
+        except Reported:
+            return None
+        return None if any(d.severity == "error" for d in self.diags[before:]) else t
+
+    def _model(self, node: s.Train):
+        if node.model not in self.models:
+            self._error(
+                "E0401",
+                f"no model named `{node.model}`",
+                node.model_span,
+                help=suggest(node.model, self.models),
+            )
+            return None
+        return self.models[node.model]
+
+    def _data(self, name: str, span: s.Span) -> DataInfo | None:
+        if name not in self.datas:
+            self._error(
+                "E0401", f"no data section named `{name}`", span, help=suggest(name, self.datas)
+            )
+            return None
+        return self.datas[name]
+
+    # ---- settings -----------------------------------------------------------------------
+
+    def _settings(self, node: s.Train) -> dict:
+        """Each setting by name; unknown and repeated ones are reported and left out."""
+        found: dict[str, object] = {}
+        for st in node.stmts:
+            key = {s.Optimizer: "optimizer", s.InitBlock: "init"}.get(
+                type(st), getattr(st, "name", "")
+            )
+            if key in found:
+                self._error(
+                    "E0105",
+                    f"`{key}` is set twice",
+                    getattr(st, "name_span", st.span),
+                    labels=(Label(_span_of(found[key]), "first set here"),),
+                )
+                continue
+            if isinstance(st, s.Setting) and key not in TRAIN_SETTINGS:
+                hint = suggest(key, TRAIN_SETTINGS) or "settings: " + ", ".join(TRAIN_SETTINGS)
+                if key in ("lr", "momentum", "weight_decay"):
+                    hint = f"`{key}` is an optimizer argument: `optimizer sgd({key}=...)`"
+                self._error("E0401", f"unknown train setting `{key}`", st.name_span, help=hint)
+                continue
+            found[key] = st
+        if "loss" not in found:
+            self._error(
+                "E0404",
+                f"train `{node.model}` needs a loss",
+                node.span,
+                help="add a line such as `loss mse` or `loss cross_entropy`",
+            )
+        return found
+
+    def _one(self, st: s.Setting, kind: str = "any") -> object:
+        """The single value of a setting, checked against ``kind``."""
+        if len(st.args) != 1 or st.args[0].name is not None:
+            self._error("E0104", f"`{st.name}` takes one value", st.span)
+            raise Reported
+        arg = st.args[0].value
+        if kind == "name":
+            if isinstance(arg, s.Name):
+                return arg.id
+            if isinstance(arg, s.Str):
+                return arg.value
+            self._error("E0106", f"`{st.name}` takes a name", arg.span)
+            raise Reported
+        try:
+            v = evaluate(arg, {}).py
+        except EvalError as err:
+            self._error("E0106", err.message, err.span, help=err.help)
+            raise Reported from None
+        ok = {
+            "int": isinstance(v, int) and not isinstance(v, bool),
+            "number": isinstance(v, (int, float)) and not isinstance(v, bool),
+            "bool": isinstance(v, bool),
+            "str": isinstance(v, str),
+        }.get(kind, True)
+        if not ok:
+            self._error(
+                "E0106", f"`{st.name}` takes a {'number' if kind == 'number' else kind}", arg.span
+            )
+            raise Reported
+        return v
+
+    def _positive(self, st: s.Setting, kind: str = "int", minimum: float = 1) -> object:
+        v = self._one(st, kind)
+        if v < minimum:
+            self._error(
+                "E0107", f"`{st.name}` must be at least {minimum}, got {v}", st.args[0].span
+            )
+            raise Reported
+        return v
+
+    def _choice(self, st: s.Setting, choices: tuple) -> str:
+        v = self._one(st, "name")
+        if v not in choices:
+            self._error(
+                "E0107",
+                f"`{st.name}` is one of {', '.join(choices)}; got `{v}`",
+                st.args[0].span,
+                help=suggest(v, choices),
+            )
+            raise Reported
+        return v
+
+    # ---- the whole section --------------------------------------------------------------
+
+    def _build(self, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR:
+        return build(self, node, model, data, sets)
+
+
+def _span_of(node) -> s.Span:
+    return getattr(node, "name_span", None) or node.span

@@ -1,0 +1,512 @@
+"""Assembles :class:`ir.TrainIR` from a checked ``train`` section: data against the model's
+inputs, the loss against its output and the targets, then optimizer groups, init rules,
+schedule and the remaining settings."""
+
+from __future__ import annotations
+
+from nndsl.check.data import DataInfo
+from nndsl.diagnostics.core import Label, Reported
+from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
+from nndsl.lang import syntax as s
+from nndsl.lang.pyexpr import EvalError, call_parts, literal
+from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
+from nndsl.util.naming import suggest
+
+TARGET = "y"
+
+
+def build(rules, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR:
+    return _Builder(rules, node, model, data, sets).run()
+
+
+class _Builder:
+    def __init__(self, rules, node, model, data, sets):
+        self.r, self.node, self.model, self.data, self.sets = rules, node, model, data, sets
+        self.failed = False
+
+    def error(self, code, message, span, **kw) -> None:
+        self.r._error(code, message, span, **kw)
+        self.failed = True
+
+    def guard(self, thunk, default=None):
+        """Run one part; a diagnostic there does not stop the other parts."""
+        try:
+            return thunk()
+        except Reported:
+            self.failed = True
+        except EvalError as err:
+            self.error(err.code, err.message, err.span or self.node.span, help=err.help)
+        return default
+
+    def setting(self, name: str):
+        return self.sets.get(name)
+
+    # ---- driver ---------------------------------------------------------------------------
+
+    def run(self) -> ir.TrainIR:
+        loss, task, output = self.guard(self.loss, (None, None, ""))
+        self.task = task
+        data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
+        val = None
+        if self.data.validation is not None:
+            other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
+            val = other and self.guard(lambda: self.data_code(other, other.span))
+        metrics = self.guard(lambda: self.metrics(task), ())
+        optimizer = self.guard(self.optimizer, None)
+        init = self.guard(self.init_rules, ())
+        scheduler = self.guard(self.scheduler, ("", ""))
+        other = self.guard(self.others, None)
+        if self.failed or None in (data, loss, optimizer, other):
+            raise Reported
+        opt_ctor, opt_args, lr, groups = optimizer
+        has_val = val is not None or self.data.split > 0
+        self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
+        if self.failed:
+            raise Reported
+        config = self.config(lr, other, has_val)
+        return ir.TrainIR(
+            model=self.model.name,
+            script=f"train_{self.model.name.lower()}",
+            source_line=self.node.span.line,
+            summary=self.summary(loss, opt_ctor, other),
+            data=data,
+            validation=val,
+            readers=tuple(
+                sorted(
+                    self.data.readers
+                    | (set() if val is None else self.r.datas[self.data.validation].readers)
+                )
+            ),
+            inputs=tuple(t.name for t in self.model.inputs if not t.optional),
+            output=output,
+            config=config,
+            loss=loss,
+            task=task,
+            metrics=metrics,
+            optimizer=opt_ctor,
+            optimizer_args=opt_args,
+            groups=groups,
+            init=init,
+            scheduler=scheduler[0],
+            scheduler_step=scheduler[1],
+            clip=other["clip"],
+            accumulate=other["accumulate"],
+            precision=other["precision"],
+            compile=other["compile"],
+            deterministic=other["deterministic"],
+            early_stop=other["early_stop"],
+            predict=other["predict"],
+            save=other["save"],
+            monitor="val_loss" if has_val else "loss",
+            drop_last=self.data.drop_last,
+            shuffle=self.data.shuffle,
+            table=self.table(groups),
+            predict_dtype=getattr(self, "predict_dtype", "torch.float32"),
+            distributed=other["distributed"],
+            channels_last=self.channels_last(data),
+        )
+
+    def channels_last(self, data: ir.DataCode) -> tuple[str, ...]:
+        """The inputs to keep in channels-last memory: the 4-D ones of a model with Conv2d
+        layers, when the data is held in memory (convolutions run faster on NHWC images; the
+        values do not change)."""
+        if data.stream or not any(row.type == "Conv2d" for row in self.model.rows):
+            return ()
+        return tuple(t.name for t in self.model.inputs if len(t.shape) == 4 and not t.optional)
+
+    def table(self, groups: tuple[ir.ParamSet, ...]) -> tuple:
+        """Each trainable parameter with the rule that initialises it and its group."""
+        from nndsl.check.parameters import model_tensors
+
+        owner = getattr(self, "init_owner", {})
+        group_of = {n: g.source for g in groups for n in g.names}
+        return tuple(
+            (t.name, t.shape, owner.get(t.name, "PyTorch default"), group_of.get(t.name, "default"))
+            for t in model_tensors(self.model)
+            if t.trainable
+        )
+
+    def summary(self, loss: str, opt: str, other: dict) -> str:
+        what = f"{other['epochs']} epochs" if other["epochs"] else f"{other['steps']} steps"
+        name = self.setting("loss").args[0].value
+        loss_name = name.id if isinstance(name, s.Name) else name.func.id
+        return (
+            f"Train {self.model.name} on {self.data.name}: "
+            f"{loss_name} loss, {opt.rsplit('.', 1)[-1]}, {what}."
+        )
+
+    # ---- data -----------------------------------------------------------------------------
+
+    def data_code(self, data: DataInfo, span) -> ir.DataCode:
+        returns = []
+        for inp in self.model.inputs:
+            if inp.optional:
+                continue
+            returns.append(
+                (inp.name, self.feed(data, inp.name, Tensor(inp.shape, inp.dtype), span))
+            )
+        if TARGET in data.failed:
+            raise Reported  # its error is reported
+        if TARGET not in data.tensors:
+            self.error(
+                "E0404",
+                f"data `{data.name}` has no targets `{TARGET}`",
+                data.span,
+                help=f"define `{TARGET} = ...` in data `{data.name}`: one target per sample",
+            )
+            raise Reported
+        returns.append((TARGET, self.target_code(data)))
+        if data.samples is None:
+            raise Reported
+        if data.plan is not None:
+            plan = data.plan
+            return ir.DataCode(
+                data.name,
+                tuple(plan.lines),
+                tuple(returns),
+                data.samples,
+                False,
+                data.seed,
+                tuple(plan.sources),
+                True,
+            )
+        return ir.DataCode(
+            data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
+        )
+
+    def target_code(self, data: DataInfo) -> str:
+        """Targets as the loss takes them: class ids as int64, everything else as float32."""
+        y = data.tensors[TARGET]
+        if self.task == "classes":
+            return TARGET if y.dtype == "int64" else f"{TARGET}.long()"
+        return TARGET if y.dtype == "float32" else f"{TARGET}.float()"
+
+    def feed(self, data: DataInfo, name: str, want: Tensor, span) -> str:
+        """The code of data tensor ``name`` as the model input ``want`` takes it."""
+        have = data.tensors.get(name)
+        if name in data.failed:
+            raise Reported  # its error is reported
+        if have is None:
+            self.error(
+                "E0404",
+                f"data `{data.name}` has no tensor `{name}` for the input of `{self.model.name}`",
+                data.span,
+                help=f"define `{name} = ...` in data `{data.name}`",
+            )
+            raise Reported
+        where = data.spans[name]
+        rest_have, rest_want = have.shape[1:], want.shape[1:]
+        if len(rest_have) != len(rest_want) or any(
+            isinstance(w, int) and w != h for h, w in zip(rest_have, rest_want)
+        ):
+            self.error(
+                "E0404",
+                f"`{name}` holds samples of shape {fmt_shape(rest_have)}, "
+                f"but `{self.model.name}` takes {fmt_shape(rest_want)}",
+                where,
+                help="reshape the data, e.g. `x = reshape(table[:, 0:64], -1, 1, 8, 8)`",
+            )
+            raise Reported
+        if want.dtype in FLOAT_DTYPES:
+            if have.dtype == "bool" or have.dtype != want.dtype:
+                return (
+                    f"{name}.float()"
+                    if want.dtype == "float32"
+                    else f"{name}.to(torch.{want.dtype})"
+                )
+            return name
+        if have.dtype != want.dtype:
+            if have.dtype in FLOAT_DTYPES:
+                self.error(
+                    "E0404",
+                    f"`{self.model.name}` takes {want.dtype} (e.g. token ids), "
+                    f"but `{name}` is {have.dtype}",
+                    where,
+                    help="give integer data for this input",
+                )
+                raise Reported
+            return f"{name}.long()" if want.dtype == "int64" else f"{name}.to(torch.{want.dtype})"
+        return name
+
+    # ---- loss -----------------------------------------------------------------------------
+
+    def loss(self) -> tuple[str, str, str]:
+        st = self.setting("loss")
+        if st is None:
+            raise Reported  # reported with the settings
+        name, span, args = call_parts(st.args[0].value) if len(st.args) == 1 else ("", st.span, ())
+        if name not in LOSSES:
+            self.error(
+                "E0401",
+                f"unknown loss `{name}`",
+                span,
+                help=suggest(name, LOSSES) or "losses: " + ", ".join(LOSSES),
+            )
+            raise Reported
+        spec = LOSSES[name]
+        bound = bind_spec(spec, args, name)
+        out, output = self.model.returns, ""
+        if isinstance(out, tuple):
+            out, output = out[0], "[0]"
+            while isinstance(out, tuple):
+                out, output = out[0], output + "[0]"
+        self.target(spec.extra, out, st.args[0].value.span)
+        return f"{spec.torch}({bound.kwargs()})", spec.extra, output
+
+    def target(self, task: str, out, span) -> None:
+        """The targets fit the loss and the model's output."""
+        y = self.data.tensors.get(TARGET)
+        if y is None:
+            return  # reported with the data
+        yspan = self.data.spans[TARGET]
+        oshape = out.shape
+        labels = (Label(span, f"the model returns {fmt_shape(oshape)}"),)
+        if task == "classes":
+            if len(oshape) < 2:
+                self.error(
+                    "E0405",
+                    f"{self.model.name} returns {fmt_shape(oshape)}, "
+                    "but this loss wants class scores (B, C)",
+                    span,
+                    help="end the model with a layer of one output per class, e.g. `Linear(10)`",
+                )
+                raise Reported
+            if y.dtype in FLOAT_DTYPES:
+                self.error(
+                    "E0405",
+                    f"this loss wants integer class ids as targets, but `{TARGET}` is {y.dtype}",
+                    yspan,
+                    labels=labels,
+                    help="class ids are whole numbers 0 .. C - 1",
+                )
+                raise Reported
+            want = (oshape[0], *oshape[2:])
+            if len(y.shape) != len(want) or any(
+                isinstance(w, int) and w != h for h, w in zip(y.shape[1:], want[1:])
+            ):
+                self.error(
+                    "E0405",
+                    f"class-id targets must have shape {fmt_shape(('N', *want[1:]))}, "
+                    f"but `{TARGET}` has {fmt_shape(y.shape)}",
+                    yspan,
+                    labels=labels,
+                    help="one class id per sample: a 1-D tensor",
+                )
+                raise Reported
+            classes = oshape[1]
+            rng = self.data.ranges.get(TARGET)
+            if rng is not None and isinstance(classes, int) and (rng[0] < 0 or rng[1] >= classes):
+                self.error(
+                    "E0406",
+                    f"targets hold class ids {rng[0]} .. {rng[1]}, "
+                    f"but the model scores {classes} classes (0 .. {classes - 1})",
+                    yspan,
+                    labels=labels,
+                )
+                raise Reported
+            return
+        if (
+            y.shape[1:] != tuple(oshape[1:])
+            and not all(not isinstance(o, int) or o == h for o, h in zip(oshape[1:], y.shape[1:]))
+            or len(y.shape) != len(oshape)
+        ):
+            self.error(
+                "E0405",
+                f"targets of shape {fmt_shape(y.shape)} "
+                f"do not match the model's output {fmt_shape(oshape)}",
+                yspan,
+                labels=labels,
+                help="give targets one row per sample shaped like the output, "
+                "e.g. `y = reshape(y, -1, 1)`",
+            )
+            raise Reported
+        if task in ("binary", "binary_logits"):
+            rng = self.data.ranges.get(TARGET)
+            if rng is not None and (rng[0] < 0 or rng[1] > 1):
+                self.error(
+                    "E0406",
+                    f"binary targets must lie in 0 .. 1, but `{TARGET}` holds {rng[0]} .. {rng[1]}",
+                    yspan,
+                )
+                raise Reported
+
+    def watched(self, early_stop, metrics: tuple, has_val: bool) -> None:
+        """early_stop watches something the run measures."""
+        if early_stop is None:
+            return
+        name = early_stop[0]
+        base = name.removeprefix("val_")
+        span = self.setting("early_stop").span
+        if base != "loss" and base not in metrics:
+            self.error(
+                "E0405",
+                f"`early_stop` watches `{name}`, which this run does not measure",
+                span,
+                help=f"add `metrics {base}`, or watch `val_loss`",
+            )
+        elif name.startswith("val_") and not has_val:
+            self.error(
+                "E0405",
+                f"`early_stop` watches `{name}`, "
+                f"but data `{self.data.name}` has no validation part",
+                span,
+                help=f"add `split 0.2` or `validation <data>` to data `{self.data.name}`, "
+                f"or watch `{base}`",
+            )
+
+    def metrics(self, task) -> tuple[str, ...]:
+        st = self.setting("metrics")
+        if st is None:
+            return ("accuracy",) if task in ("classes", "binary", "binary_logits") else ()
+        names = []
+        for a in st.args:
+            if a.name is not None or not isinstance(a.value, s.Name) or a.value.id not in METRICS:
+                self.error("E0401", "unknown metric", a.span, help="metrics: " + ", ".join(METRICS))
+                continue
+            m = a.value.id
+            if task not in METRICS[m]:
+                self.error(
+                    "E0405",
+                    f"`{m}` does not apply to this loss",
+                    a.span,
+                    help="accuracy needs a classification loss; mae a regression one",
+                )
+                continue
+            if m not in names:
+                names.append(m)
+        return tuple(names)
+
+    # ---- optimizer, groups, init ------------------------------------------------------------
+
+    def optimizer(self):
+        from nndsl.check.train_params import groups
+
+        st = self.setting("optimizer")
+        if st is None:
+            spec, args, span = OPTIMIZERS["adam"], (), self.node.span
+        else:
+            name, span, args = call_parts(st.value)
+            if name not in OPTIMIZERS:
+                self.error(
+                    "E0401",
+                    f"unknown optimizer `{name}`",
+                    span,
+                    help=suggest(name, OPTIMIZERS) or "optimizers: " + ", ".join(OPTIMIZERS),
+                )
+                raise Reported
+            spec = OPTIMIZERS[name]
+        bound = bind_spec(spec, args, spec.name)
+        if bound.values.get("nesterov") and (
+            bound.values["momentum"] <= 0 or bound.values["dampening"] != 0
+        ):
+            self.error("E0107", "nesterov needs a momentum above 0 and no dampening", span)
+            raise Reported
+        lr = bound.values["lr"]
+        rest = bound.kwargs(skip=("lr",))
+        code = "lr=cfg.lr" + (f", {rest}" if rest else "")
+        sets = groups(self, spec, st.groups if st is not None else ())
+        return spec.torch, code, lr, sets
+
+    def init_rules(self):
+        from nndsl.check.train_params import init_rules
+
+        st = self.setting("init")
+        return init_rules(self, st.rules) if st is not None else ()
+
+    def scheduler(self) -> tuple[str, str]:
+        st = self.setting("scheduler")
+        if st is None:
+            return "", ""
+        name, span, args = call_parts(st.args[0].value)
+        if name not in SCHEDULERS:
+            self.error(
+                "E0401",
+                f"unknown scheduler `{name}`",
+                span,
+                help=suggest(name, SCHEDULERS) or "schedulers: " + ", ".join(SCHEDULERS),
+            )
+            raise Reported
+        spec = SCHEDULERS[name]
+        bound = bind_spec(spec, args, name)
+        kw = bound.kwargs()
+        if name == "cosine" and "T_max" not in kw:
+            if self.setting("epochs") is None and self.setting("steps") is not None:
+                self.error(
+                    "E0404",
+                    "`cosine` over the epochs needs `epochs`, or its own `t_max`",
+                    span,
+                    help="write `scheduler cosine(t_max=10)` (in epochs)",
+                )
+                raise Reported
+            kw = "T_max=cfg.epochs" + (f", {kw}" if kw else "")
+        if name == "onecycle":
+            kw = f"{kw}, total_steps=total_steps"
+        return f"{spec.torch}(optimizer{', ' + kw if kw else ''})", spec.extra
+
+    # ---- the rest ---------------------------------------------------------------------------
+
+    def others(self) -> dict:
+        from nndsl.check.train_settings import other_settings
+
+        return other_settings(self)
+
+    def config(self, lr, other: dict, has_val: bool) -> tuple[ir.ConfigField, ...]:
+        F = ir.ConfigField
+        return (
+            F("epochs", "int", str(other["epochs"])),
+            F(
+                "max_steps",
+                "int",
+                str(other["steps"]),
+                "stop after this many optimizer steps; 0: no limit",
+            ),
+            F("batch_size", "int", str(self.data.batch or min(64, self.data.samples or 1))),
+            F("lr", "float", literal(float(lr)).code),
+            F("seed", "int", str(other["seed"])),
+            F(
+                "device",
+                "str",
+                literal(other["device"]).code,
+                "auto: cuda when available, else cpu",
+            ),
+            F(
+                "val_fraction",
+                "float",
+                literal(float(self.data.split)).code,
+                "of the data held out for validation",
+            ),
+            F(
+                "log_every",
+                "int",
+                str(other["log_every"]),
+                "print the loss every N steps; 0: once per epoch",
+            ),
+            F(
+                "data_dir",
+                "str",
+                '"."',
+                "data paths are relative to this, itself relative to this script",
+            ),
+            F("out_dir", "str", '"."', "where weights, metrics and plots go"),
+            F("eval", "str", '""', "evaluate these saved weights instead of training"),
+            F(
+                "checkpoint_every",
+                "int",
+                str(other["checkpoint"]),
+                "optimizer steps between checkpoints; 0: after an epoch, at most once a minute",
+            ),
+            F(
+                "keep_checkpoints",
+                "int",
+                "2",
+                "how many of the newest checkpoints to keep (at least 2)",
+            ),
+            F("resume", "bool", "False", "continue from the newest checkpoint in out_dir"),
+            F("quiet", "bool", "False", "no progress bars"),
+        ) + (
+            (F("workers", "int", "2", "processes reading streamed data"),)
+            if self.data.stream
+            else ()
+        )

@@ -1,0 +1,135 @@
+"""The plain settings of a ``train`` section: length of training, logging, early stopping,
+gradient handling, device and precision, seed, saving and predictions."""
+
+from __future__ import annotations
+
+import math
+
+from nndsl.diagnostics.core import Reported
+from nndsl.ir.shapes import fmt_shape
+from nndsl.lang import syntax as s
+from nndsl.lang.pyexpr import EvalError, evaluate, literal
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16", "fp16")
+MONITORED = ("loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae")
+
+
+def other_settings(b) -> dict:
+    r, get = b.r, b.setting
+    out: dict = {}
+
+    def take(name, thunk, default):
+        st = get(name)
+        if st is None:
+            out[name] = default
+            return
+        try:
+            out[name] = thunk(st)
+        except Reported:
+            b.failed = True
+            out[name] = default
+
+    take("epochs", lambda st: r._positive(st), 10 if get("steps") is None else 0)
+    take("steps", lambda st: r._positive(st), 0)
+    take("log_every", lambda st: r._positive(st), 0)
+    take("clip", lambda st: literal(float(r._positive(st, "number", 0))).code, "")
+    take("accumulate", lambda st: r._positive(st), 1)
+    take("checkpoint", lambda st: r._positive(st), 0)
+    take("distributed", lambda st: r._choice(st, ("none", "ddp")) == "ddp", False)
+    take("device", lambda st: _device(b, st), "auto")
+    take("precision", lambda st: r._choice(st, PRECISIONS), "fp32")
+    take("compile", lambda st: r._one(st, "bool"), False)
+    take("deterministic", lambda st: r._one(st, "bool"), False)
+    take("seed", lambda st: r._positive(st, "int", 0), 0)
+    take("save", lambda st: _save(b, st), "model.pt")
+    take("early_stop", lambda st: _early_stop(b, st), None)
+    take("predict", lambda st: _predict(b, st), "")
+    if out["clip"] == "0.0":
+        out["clip"] = ""
+    return out
+
+
+def _device(b, st: s.Setting) -> str:
+    v = b.r._one(st, "name")
+    if v in DEVICES or (v.startswith("cuda:") and v[5:].isascii() and v[5:].isdigit()):
+        return v
+    b.r._error("E0107", f'`device` is auto, cpu, cuda, "cuda:N" or mps; got `{v}`', st.args[0].span)
+    raise Reported
+
+
+def _save(b, st: s.Setting) -> str:
+    v = b.r._one(st, "str")
+    if (
+        not v.isprintable()  # the name is written into the script as it is, between quotes
+        or any(ch in v for ch in '/\\"')
+        or v in (".", "..")
+        or len(v.encode("utf-8")) > 255
+        or not v.endswith((".pt", ".pth"))
+    ):
+        b.r._error(
+            "E0107",
+            "`save` takes a file name ending in .pt, written in the run's output folder",
+            st.args[0].span,
+            help='e.g. `save "add.pt"`',
+        )
+        raise Reported
+    return v
+
+
+def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
+    """``early_stop val_loss, patience=5, min_delta=0.001``."""
+    metric, patience, delta = None, 5, 0.0
+    for a in st.args:
+        if a.name is None and isinstance(a.value, s.Name) and metric is None:
+            metric = a.value.id
+            if metric not in MONITORED:
+                b.r._error("E0107", f"`early_stop` watches one of {', '.join(MONITORED)}", a.span)
+                raise Reported
+        elif a.name in ("patience", "min_delta"):
+            v = evaluate(a.value, {}).py
+            if a.name == "patience" and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
+                raise EvalError(
+                    "`patience` is a whole number of epochs, at least 1", a.value.span, "E0107"
+                )
+            if a.name == "min_delta" and (
+                isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf
+            ):
+                raise EvalError("`min_delta` is a number, at least 0", a.value.span, "E0107")
+            patience, delta = (v, delta) if a.name == "patience" else (patience, float(v))
+        else:
+            b.r._error("E0102", "write `early_stop val_loss, patience=5`", a.span)
+            raise Reported
+    metric = metric or "val_loss"
+    mode = "max" if metric.endswith("accuracy") else "min"
+    return metric, mode, patience, delta
+
+
+def _predict(b, st: s.Setting) -> str:
+    """``predict [[10, 11]]``: new inputs, checked against the model's input."""
+    if len(st.args) != 1 or not isinstance(st.args[0].value, s.ListLit):
+        b.r._error("E0106", "`predict` takes a list of inputs, e.g. `predict [[10, 11]]`", st.span)
+        raise Reported
+    from nndsl.check.data import _nested
+
+    lit = evaluate(st.args[0].value, {})
+    shape, ints, _, _ = _nested(lit.py, st.args[0].value.span)
+    inputs = [t for t in b.model.inputs if not t.optional]
+    if len(inputs) != 1:
+        b.r._error("E0106", "`predict` works for models with one input", st.span)
+        raise Reported
+    want = inputs[0]
+    if len(shape) != len(want.shape) or any(
+        isinstance(w, int) and w != h for h, w in zip(shape[1:], want.shape[1:])
+    ):
+        b.r._error(
+            "E0404",
+            f"these inputs have shape {fmt_shape(shape)}, "
+            f"but `{b.model.name}` takes {fmt_shape(want.shape)}",
+            st.args[0].value.span,
+        )
+        raise Reported
+    b.predict_dtype = (
+        "torch.float32" if want.dtype.startswith(("float", "bfloat")) else f"torch.{want.dtype}"
+    )
+    return lit.code

@@ -1,0 +1,1 @@
+"""The only stage that writes Python: IR in, formatted model and training sources out."""

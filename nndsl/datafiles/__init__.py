@@ -1,0 +1,1 @@
+"""Compile-time inspection of data files (CSV, NumPy, torch) without torch or numpy."""

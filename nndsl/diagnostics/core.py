@@ -1,0 +1,194 @@
+"""Diagnostics as values, and their three renderings: rustc-style text, one line, JSON.
+
+Every stage reports problems as :class:`Diagnostic` values; only the CLI turns them into text.
+Codes are grouped by stage: E00xx syntax, E01xx names and arguments, E03xx shapes and dtypes,
+W01xx warnings, E09xx internal.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+
+from nndsl.diagnostics.span import Span
+
+# The exit codes of every nndsl command.
+EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class Reported(Exception):
+    """A diagnostic for this construct is already recorded: unwind to the statement that owns it
+    and skip what depended on the failed value."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """A secondary span with a note, drawn with ``-`` under the source."""
+
+    span: Span
+    message: str
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    code: str
+    message: str
+    span: Span | None
+    severity: str = "error"
+    label: str = ""  # text beside the primary caret
+    labels: tuple[Label, ...] = ()
+    help: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+class CompileError(Exception):
+    """Raised by a stage that cannot go on; carries every diagnostic found so far."""
+
+    def __init__(self, diagnostics: list[Diagnostic]):
+        super().__init__("; ".join(d.message for d in diagnostics))
+        self.diagnostics = diagnostics
+
+
+def has_errors(diagnostics: list[Diagnostic]) -> bool:
+    return any(d.severity == "error" for d in diagnostics)
+
+
+def _sort_key(d: Diagnostic) -> tuple:
+    s = d.span
+    return (0, 0) if s is None else (s.line, s.column)
+
+
+def sort(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics in source order, stable for equal positions, each reported once (a block
+    checked for several uses would otherwise report a mistake in its body once per use)."""
+    return sorted(dict.fromkeys(diagnostics), key=_sort_key)
+
+
+# ---- rendering ------------------------------------------------------------------------------
+
+
+def source_lines(text: str) -> list[str]:
+    r"""The lines of a source as the parser numbers them: ``\n``, ``\r\n`` and a lone ``\r``
+    end a line (as in Python), where ``str.splitlines`` would also break at a form feed,
+    ``\x85``, ``\u2028`` and other separators that may sit in comments and strings.
+
+    >>> source_lines("a\fb\r\nc\u2028d\re\n")
+    ['a\x0cb', 'c\u2028d', 'e']
+    """
+    lines = normalize_newlines(text).split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def normalize_newlines(text: str) -> str:
+    r"""``\r\n`` and a lone ``\r`` (old Mac files) as ``\n``, the only line end the parser knows."""
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+LONG_LINE = 200  # longer source lines are shown in part, around the place of the diagnostic
+LONG_LINE_CONTEXT = 60
+
+
+def _display_line(text: str) -> str:
+    """A source line made safe to print: tabs expanded, control characters shown as escapes."""
+    out = []
+    for ch in text.expandtabs(4):
+        out.append(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1])
+    return "".join(out)
+
+
+def _width(line: str, start: int, end: int) -> tuple[int, int]:
+    """Column offset and width of [start, end) (1-based columns) after tab expansion."""
+    prefix = _display_line(line[: start - 1])
+    body = _display_line(line[start - 1 : end - 1])
+    return len(prefix), max(1, len(body))
+
+
+def render_text(diagnostics: list[Diagnostic], source: str, filename: str) -> str:
+    """rustc-style rendering with the source line, a caret and labels."""
+    lines = source_lines(source)
+    return "\n".join(_render_one(d, lines, filename) for d in diagnostics)
+
+
+def _render_one(d: Diagnostic, lines: list[str], filename: str) -> str:
+    head = f"{d.severity}[{d.code}]: {d.message}"
+    if d.span is None:
+        out = [head, f"  --> {filename}"]
+        out += [f"  = note: {n}" for n in d.notes]
+        if d.help:
+            out.append(f"  = help: {d.help}")
+        return "\n".join(out) + "\n"
+    marks = [(d.span, "^", d.label)] + [(lab.span, "-", lab.message) for lab in d.labels]
+    marks.sort(key=lambda m: (m[0].line, m[0].column))
+    gutter = len(str(max(m[0].line for m in marks)))
+    pad = " " * gutter
+    out = [head, f"{pad}--> {filename}:{d.span.line}:{d.span.column}", f"{pad} |"]
+    cuts: dict[int, int] = {}  # line -> characters left out before the part shown
+    for span, char, text in marks:
+        full = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+        end = span.end_column if span.end_line == span.line else len(full) + 1
+        if span.line not in cuts:  # a long line is shown around its first mark
+            cut = max(0, span.column - 1 - LONG_LINE_CONTEXT) if len(full) > LONG_LINE else 0
+            cuts[span.line] = cut
+            shown = ("..." if cut else "") + _display_line(full[cut : cut + LONG_LINE])
+            shown += "..." if len(full) > cut + LONG_LINE else ""
+            out.append(f"{span.line:>{gutter}} | {shown}".rstrip())
+        cut = cuts[span.line]
+        line, column = full[cut : cut + LONG_LINE], max(1, span.column - cut)
+        offset, width = _width(line, column, max(min(end - cut, len(line) + 1), column + 1))
+        offset += 3 if cut else 0
+        out.append(f"{pad} | {' ' * offset}{char * width} {text}".rstrip())
+    if d.notes or d.help:
+        out.append(f"{pad} |")
+    out += [f"{pad} = note: {n}" for n in d.notes]
+    if d.help:
+        out.append(f"{pad} = help: {d.help}")
+    return "\n".join(out) + "\n"
+
+
+def render_short(diagnostics: list[Diagnostic], filename: str) -> str:
+    """One line per diagnostic: ``file:line:col: error[E0301]: message``."""
+    rows = []
+    for d in diagnostics:
+        where = filename if d.span is None else f"{filename}:{d.span.line}:{d.span.column}"
+        rows.append(f"{where}: {d.severity}[{d.code}]: {d.message}")
+    return "\n".join(rows) + ("\n" if rows else "")
+
+
+def to_dict(d: Diagnostic, filename: str) -> dict:
+    s = d.span
+    return {
+        "code": d.code,
+        "severity": d.severity,
+        "message": d.message,
+        "file": filename,
+        "line": s.line if s else None,
+        "column": s.column if s else None,
+        "end": {"line": s.end_line, "column": s.end_column} if s else None,
+        "label": d.label or None,
+        "labels": [
+            {"line": lab.span.line, "column": lab.span.column, "message": lab.message}
+            for lab in d.labels
+        ],
+        "help": d.help,
+        "notes": list(d.notes),
+    }
+
+
+def render_json(diagnostics: list[Diagnostic], filename: str) -> str:
+    """A JSON array with one object per diagnostic."""
+    return json.dumps([to_dict(d, filename) for d in diagnostics], indent=2) + "\n"
+
+
+def report(diagnostics: list[Diagnostic], text: str, filename: str, format: str = "text") -> None:
+    """Write the diagnostics to stderr in the chosen format: ``text``, ``short`` or ``json``."""
+    if not diagnostics:
+        return
+    if format == "json":
+        sys.stderr.write(render_json(diagnostics, filename))
+    elif format == "short":
+        sys.stderr.write(render_short(diagnostics, filename))
+    else:
+        sys.stderr.write(render_text(diagnostics, text, filename))

@@ -1,0 +1,1 @@
+"""The typed program representation: shapes, tensor types and the checked program."""

@@ -1,0 +1,293 @@
+"""The typed IR the checker produces and the code generator reads.
+
+Everything here is resolved: every constructor argument is known and written as Python code,
+every shape is known, every name is legal and unique. Nodes are frozen and compare by value,
+which is how identical block specialisations share one generated class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ArgCode:
+    """One emitted constructor argument; ``name`` is None when emitted positionally."""
+
+    name: str | None
+    code: str
+
+
+@dataclass(frozen=True)
+class LayerNew:
+    """``nn.Linear(2, 8)``: a registry layer's constructor."""
+
+    ctor: str
+    args: tuple[ArgCode, ...]
+
+
+@dataclass(frozen=True)
+class BlockNew:
+    """``Block1(4, width=8)``: an instance of a generated block class."""
+
+    class_name: str
+    args: tuple[ArgCode, ...]
+
+
+@dataclass(frozen=True)
+class SharedRef:
+    """A shared module used inside a repeat: ``self.tied``."""
+
+    attr: str
+
+
+@dataclass(frozen=True)
+class RepeatNew:
+    """``nn.Sequential(*(... for i in range(n)))``; ``items`` make one iteration."""
+
+    count: str
+    var: str
+    items: tuple[ModuleNew, ...]
+    lists: tuple[tuple[str, str], ...] = ()  # hoisted per-iteration values: (name, "[4, 8, 16]")
+
+
+@dataclass(frozen=True)
+class TensorNew:
+    """A tensor a custom layer owns: ``nn.Parameter(torch.randn(in_features, units))``, or for a
+    buffer the ``torch.rand(20, 20)`` that ``register_buffer`` keeps."""
+
+    kind: str  # "param" or "buffer"
+    init: str  # the torch creation function: randn, rand, zeros, ones
+    dims: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A constructor parameter the forward reads, kept as ``self.<name> = <name>``."""
+
+    code: str
+
+
+ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored
+
+
+@dataclass(frozen=True)
+class Member:
+    """One ``self.<attr> = <module>`` line of ``__init__``."""
+
+    attr: str
+    module: ModuleNew
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of a stack-style ``forward``.
+
+    ``target`` is the module attribute called (``fc1``) or None for a functional call ``func``
+    (``F.relu``) with ``args``; ``call`` is ``tensor``, ``rnn`` or ``attention``. ``shape`` is the
+    output shape as written in the comment, ``changed`` says whether it differs from the input.
+    """
+
+    target: str | None
+    func: str | None
+    args: tuple[ArgCode, ...]
+    call: str
+    shape: str
+    changed: bool
+    line: int
+
+
+@dataclass(frozen=True)
+class ParamDecl:
+    """A constructor parameter of a generated block class."""
+
+    name: str
+    annotation: str
+    default: str | None
+
+
+@dataclass(frozen=True)
+class InputDecl:
+    """A parameter of a graph-style ``forward``; an optional one defaults to None."""
+
+    name: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ClassDef:
+    """One generated ``nn.Module`` subclass.
+
+    A stack-style class has ``steps``; a graph-style one has ``inputs`` and ``lines``: the body
+    of its forward as Python lines, indented four spaces per level of nesting, and ``returns``,
+    the return annotation.
+    """
+
+    name: str
+    params: tuple[ParamDecl, ...]
+    members: tuple[Member, ...]
+    input: str
+    steps: tuple[Step, ...]
+    doc: str
+    in_shape: str
+    out_shape: str
+    inputs: tuple[InputDecl, ...] = ()
+    lines: tuple[str, ...] = ()
+    returns: str = "torch.Tensor"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the summary table: a module path (or a functional call), its type,
+    output shape and trainable parameters (0 for a later use of a shared module).
+
+    The rest feeds :mod:`nndsl.check.parameters`. ``tensors``: the module's own parameters and
+    buffers as ``(kind, shape, trainable)`` in torch's order, on every use of it (a block's are on
+    the rows of its layers); a ``Parameter`` or ``Buffer`` row holds its one tensor, its kind the
+    row's last name. ``slot``: where the module is registered among its class's members.
+    ``alias``: for a use of a shared module inside a repeat, the attribute torch registers it
+    under, in the class that holds the repeat. ``line``: the source line that declares it.
+    ``inputs``: the shapes the module receives (``fmt_shape`` texts), for ``nndsl summary``."""
+
+    path: str
+    type: str
+    shape: str
+    params: int
+    shared: bool = False
+    depth: int = 0
+    tensors: tuple[tuple[str, tuple[int, ...], bool], ...] = ()
+    slot: int = 0
+    alias: str = ""
+    line: int = 0
+    inputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor a model takes or returns: its shape (dims: int, "B" or another symbol) and
+    dtype; an optional input may be None."""
+
+    shape: tuple
+    dtype: str
+    name: str = ""
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What ``nndsl check`` reports about one model; ``returns`` is a TensorInfo or a tuple
+    (nested as the forward returns it)."""
+
+    name: str
+    inputs: tuple[TensorInfo, ...]
+    returns: object
+    rows: tuple[Row, ...]
+    total_params: int
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.inputs[0].shape
+
+    @property
+    def input_dtype(self) -> str:
+        return self.inputs[0].dtype
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.returns.shape
+
+    @property
+    def output_dtype(self) -> str:
+        return self.returns.dtype
+
+
+@dataclass(frozen=True)
+class ProgramIR:
+    classes: tuple[ClassDef, ...]  # dependencies first
+    models: tuple[ModelInfo, ...]
+    trains: tuple[TrainIR, ...] = ()
+
+
+# ---- training ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConfigField:
+    """One field of the training script's ``Config`` dataclass (and its command-line flag)."""
+
+    name: str
+    type: str
+    default: str
+    comment: str = ""
+
+
+@dataclass(frozen=True)
+class ParamSet:
+    """Parameter names that one optimizer group or init rule takes, with the Python that applies
+    to them and the source line it came from. An optimizer group's settings are also kept as
+    ``options``: (keyword, value code) pairs, since a value may itself hold commas
+    (``betas=(0.8, 0.9)``)."""
+
+    names: tuple[str, ...]
+    code: str
+    source: str
+    mask: str = ""  # init rules: the `keep` mask over `w`
+    options: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class DataCode:
+    """The lines of a ``load_*`` function that builds one data section's tensors."""
+
+    name: str
+    lines: tuple[str, ...]
+    returns: tuple[tuple[str, str], ...]  # (key, code): {"x": x.float(), "y": y}
+    samples: int
+    random: bool
+    seed: int
+    sources: tuple[str, ...] = ()  # a streamed section: files opened once, memory-mapped
+    stream: bool = False  # then ``lines`` compute one batch from rows ``idx``
+
+
+@dataclass(frozen=True)
+class TrainIR:
+    """Everything the training-script template needs, as code strings; see
+    ``templates/train.py.j2``."""
+
+    model: str
+    script: str  # the module name of the script, e.g. train_addnet
+    source_line: int
+    summary: str  # one line for the docstring
+    data: DataCode
+    validation: DataCode | None
+    readers: tuple[str, ...]
+    inputs: tuple[str, ...]  # the model's forward inputs, in order: keys of the data dicts
+    output: str  # "" or "[0]": the model output the loss reads
+    config: tuple[ConfigField, ...]
+    loss: str
+    task: str  # regression, classes, binary, binary_logits
+    metrics: tuple[str, ...]
+    optimizer: str
+    optimizer_args: str
+    groups: tuple[ParamSet, ...]
+    init: tuple[ParamSet, ...]
+    scheduler: str
+    scheduler_step: str  # "", "epoch", "batch", "plateau"
+    clip: str
+    accumulate: int
+    precision: str  # fp32, bf16, fp16
+    compile: bool
+    deterministic: bool
+    early_stop: tuple[str, str, int, float] | None  # metric, mode (min/max), patience, min_delta
+    predict: str  # the list of inputs to predict after training, as Python code, or ""
+    save: str  # file name of the final weights
+    monitor: str  # metric that decides the best weights: val_loss, or loss without validation
+    drop_last: bool = False
+    shuffle: bool = True
+    # for `nndsl check`: (parameter, shape, the init rule that sets it, its optimizer group)
+    table: tuple[tuple[str, tuple, str, str], ...] = ()
+    predict_dtype: str = "torch.float32"
+    source_sha256: str = ""  # of the .nn text, recorded with the final weights
+    distributed: bool = False  # DDP-ready: one process per rank under torchrun
+    # the 4-D inputs of a model with 2-D convolutions, kept in channels-last (NHWC) memory
+    channels_last: tuple[str, ...] = ()

@@ -1,0 +1,552 @@
+"""The types of tensor expressions in a hand-written ``forward``, and torch's rules over them.
+
+A tensor-valued expression has the type :class:`Tensor`: a shape (dims as :mod:`nndsl.ir.shapes`
+describes them) and a dtype. This module holds the rules that give an operation's result type:
+type promotion, broadcasting, ``@``, basic indexing, reductions and the shape functions. Each rule
+follows torch on concrete shapes, and on symbolic or unknown dims it keeps what it can know and
+refuses what cannot hold (``B`` is never assumed to be 4).
+
+Errors are :class:`OpError`, whose ``arg`` names the operand at fault: ``"left"``/``"right"``,
+``"operand"``, or a function parameter's name (``(name, i)`` for the i-th of a variadic one).
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged
+from nndsl.lang.pyexpr import MAX_MAGNITUDE
+
+FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
+INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
+DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+DEFAULT_FLOAT = "float32"  # torch's default dtype: what Python floats and int true division give
+_BITS = {"float64": 64, "float32": 32, "float16": 16, "bfloat16": 16}
+_BITS.update({"int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8})
+
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+_PYTHON_OPS = {
+    "+": operator.add,
+    "-": operator.sub,
+    "*": operator.mul,
+    "/": operator.truediv,
+    "//": operator.floordiv,
+    "%": operator.mod,
+    "**": operator.pow,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """The type of a tensor-valued expression."""
+
+    shape: tuple
+    dtype: str
+
+
+Operand = Tensor | int | float  # a tensor or a Python number (bool included)
+
+
+class OpError(ShapeError):
+    """An operation that torch would refuse, or that cannot be known to work."""
+
+
+@dataclass(frozen=True)
+class Slice:
+    """``start:stop:step`` in an index; each part is a ``pyexpr.Value`` or None when left out."""
+
+    start: object = None
+    stop: object = None
+    step: object = None
+
+    def __iter__(self):
+        return iter((self.start, self.stop, self.step))
+
+
+class _Marker:
+    def __init__(self, code: str):
+        self.code = code
+
+    def __repr__(self) -> str:
+        return self.code
+
+
+ELLIPSIS = _Marker("...")
+NEWAXIS = _Marker("None")  # written ``none`` in the language
+
+
+# ---- dtypes -----------------------------------------------------------------------------------
+
+
+def category(dtype: str) -> int:
+    """0 for bool, 1 for integers, 2 for floating point; promotion never goes down a category."""
+    return 2 if dtype in FLOAT_DTYPES else 1 if dtype in INT_DTYPES else 0
+
+
+def promote_types(a: str, b: str) -> str:
+    """``torch.promote_types``: the smallest dtype both convert to.
+
+    >>> promote_types("int64", "float16"), promote_types("uint8", "int8")
+    ('float16', 'int16')
+    """
+    if a == b:
+        return a
+    if category(a) != category(b):
+        return a if category(a) > category(b) else b
+    if {a, b} == {"float16", "bfloat16"}:
+        return "float32"
+    if "uint8" in (a, b):
+        other = b if a == "uint8" else a
+        return "int16" if other == "int8" else other
+    return a if _BITS[a] > _BITS[b] else b
+
+
+def dtype_of(value: Operand) -> str:
+    """The dtype torch gives a tensor or a Python number."""
+    if isinstance(value, Tensor):
+        return value.dtype
+    if isinstance(value, bool):
+        return "bool"
+    return "int64" if isinstance(value, int) else DEFAULT_FLOAT
+
+
+def result_type(*operands: Operand) -> str:
+    """``torch.result_type``: tensors with dims outrank 0-D tensors, which outrank Python numbers,
+    unless a lower-ranked group brings a higher category (an int tensor times 0.5 is float32).
+
+    >>> result_type(Tensor((3,), "float16"), 2.5), result_type(Tensor((3,), "int32"), 2.5)
+    ('float16', 'float32')
+    """
+    groups: list[str | None] = [None, None, None]
+    for v in operands:
+        g = 2 if not isinstance(v, Tensor) else 1 if not v.shape else 0
+        groups[g] = dtype_of(v) if groups[g] is None else promote_types(groups[g], dtype_of(v))
+    return _combine(groups[0], _combine(groups[1], groups[2]))
+
+
+def _combine(higher: str | None, lower: str | None) -> str | None:
+    if higher is None or lower is None:
+        return higher or lower
+    if category(higher) == 2:
+        return higher
+    if higher == "bool" or category(lower) == 2:
+        return promote_types(higher, lower)
+    return higher
+
+
+def to_float(dtype: str) -> str:
+    """The dtype of a floating-point function of a tensor: ints and bools give float32."""
+    return dtype if category(dtype) == 2 else DEFAULT_FLOAT
+
+
+# ---- dims -------------------------------------------------------------------------------------
+
+
+def _conflict(x: DimLike, y: DimLike) -> str | None:
+    """None when dims x and y can be equal; else the words a message that they differ ends with."""
+    if x is None or y is None or x == y:
+        return None
+    for sym, other in ((x, y), (y, x)):
+        if isinstance(sym, str):
+            return f", and {sym} is not known to be {fmt_dim(other)}"
+    return ""
+
+
+def _merge(x: DimLike, y: DimLike) -> DimLike:
+    """The one dim that compatible dims x and y both are, keeping a known size and its code."""
+    if x is None:
+        return y
+    return y if getattr(x, "expr", None) is None and getattr(y, "expr", None) is not None else x
+
+
+def axis(d: int, shape: Shape, arg: object, extra: int = 0) -> int:
+    """A dim argument as an index, checked as torch does: a 0-D tensor takes dim 0 or -1, and
+    ``extra`` widens the range for functions that add dims (``unsqueeze``, ``stack``)."""
+    n = max(len(shape) + extra, 1)
+    if not -n <= d < n:
+        raise OpError(
+            f"dim {d} is out of range for {fmt_shape(shape)}",
+            help=f"use a dim from {-n} to {n - 1}",
+            arg=arg,
+        )
+    return d % n
+
+
+def broadcast(a: Shape, b: Shape, what: str | None = None) -> Shape:
+    """The broadcast of two shapes, aligned from the right.
+
+    >>> broadcast(("B", 1, 4), (3, 1))
+    ('B', 3, 4)
+    """
+    what = what or f"cannot broadcast {fmt_shape(a)} with {fmt_shape(b)}"
+    n = max(len(a), len(b))
+    pa, pb = (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+    out = []
+    for i, (x, y) in enumerate(zip(pa, pb)):
+        if x == 1 or y == 1:
+            out.append(x if y == 1 else y)
+            continue
+        why = _conflict(x, y)
+        if why is not None:
+            raise OpError(f"{what}: dim {i} is {fmt_dim(x)} and {fmt_dim(y)}{why}")
+        out.append(_merge(x, y))
+    return tuple(out)
+
+
+# ---- operators --------------------------------------------------------------------------------
+
+
+def matmul(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` as ``torch.matmul``: a 1-D operand is a vector, other dims are batch dims.
+
+    >>> matmul(Tensor(("B", 5, 20), "float32"), Tensor((20, 8), "float32")).shape
+    ('B', 5, 8)
+    """
+    for side, t in (("left", a), ("right", b)):
+        if not t.shape:
+            raise OpError(f"`@` needs tensors with dims, but the {side} operand is 0-D", arg=side)
+    if a.dtype != b.dtype:
+        raise OpError(
+            f"`@` needs operands of one dtype, got {a.dtype} and {b.dtype}",
+            help="convert one of them first, e.g. with `float(...)`",
+        )
+    if a.dtype == "bool":
+        raise OpError("`@` does not work on bool tensors", help="convert them with `float(...)`")
+    fa, fb = fmt_shape(a.shape), fmt_shape(b.shape)
+    sa = a.shape if len(a.shape) >= 2 else (1,) + a.shape
+    sb = b.shape if len(b.shape) >= 2 else b.shape + (1,)
+    why = _conflict(sa[-1], sb[-2])
+    if why is not None:
+        hint = None
+        if len(b.shape) >= 2 and _conflict(sa[-1], sb[-1]) is None:
+            hint = "the right operand's last dim matches; transpose it: `transpose(..., -2, -1)`"
+        raise OpError(
+            f"`@` needs the inner sizes to match: {fa} @ {fb} multiplies "
+            f"{fmt_dim(sa[-1])} by {fmt_dim(sb[-2])}{why}",
+            help=hint,
+        )
+    batch = broadcast(sa[:-2], sb[:-2], f"`@` cannot broadcast the batch dims of {fa} and {fb}")
+    rows = sa[-2:-1] if len(a.shape) >= 2 else ()
+    cols = sb[-1:] if len(b.shape) >= 2 else ()
+    return Tensor(batch + rows + cols, a.dtype)
+
+
+def binary_type(op: str, a: Operand, b: Operand) -> Operand:
+    """The type of ``a op b`` for an arithmetic or comparison operator or ``@``; on two Python
+    numbers, the number Python computes.
+
+    >>> binary_type("/", Tensor(("B", 4), "int64"), Tensor((4,), "int64"))
+    Tensor(shape=('B', 4), dtype='float32')
+    """
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):
+        return _numbers(op, a, b)
+    if op == "@":
+        for side, v in (("left", a), ("right", b)):
+            if not isinstance(v, Tensor):
+                raise OpError(
+                    f"`@` needs two tensors, but the {side} operand is a number", arg=side
+                )
+        return matmul(a, b)
+    dtype = _binary_dtype(op, a, b)
+    shape_a = a.shape if isinstance(a, Tensor) else ()
+    shape_b = b.shape if isinstance(b, Tensor) else ()
+    return Tensor(broadcast(shape_a, shape_b), dtype)
+
+
+def _binary_dtype(op: str, a: Operand, b: Operand) -> str:
+    dtype = result_type(a, b)
+    if op in COMPARISONS:
+        return "bool"
+    if op == "-" and "bool" in (dtype_of(a), dtype_of(b)):
+        side, v = ("left", a) if dtype_of(a) == "bool" else ("right", b)
+        fix = "convert it first with `float(...)`" if isinstance(v, Tensor) else "write 1 or 0"
+        raise OpError("`-` does not work on bool values", help=fix, arg=side)
+    if op == "/":
+        return to_float(dtype)
+    if dtype == "bool" and op in ("//", "%", "**") and (op != "**" or isinstance(b, Tensor)):
+        raise OpError(f"`{op}` does not work on two bool values", help="convert with `long(...)`")
+    number_b = not isinstance(b, Tensor)
+    if category(dtype) < 2 and number_b and op in ("//", "%") and b == 0:
+        raise OpError("integer division by zero", arg="right")
+    if category(dtype) < 2 and number_b and op == "**" and b < 0:
+        raise OpError(
+            "an integer tensor cannot be raised to a negative integer power",
+            help=f"write the exponent as a float: `{float(b)}`",
+            arg="right",
+        )
+    return dtype
+
+
+def _numbers(op: str, a: float, b: float) -> object:
+    """``a op b`` on two Python numbers, computed as Python does: ints stay ints."""
+    if op == "@":
+        raise OpError("`@` needs two tensors, got two numbers")
+    if (op in ("/", "//", "%") and b == 0) or (op == "**" and a == 0 and b < 0):
+        raise OpError("division by zero", arg="right")
+    if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 200)):
+        raise OpError("this power is too large")
+    result = _PYTHON_OPS[op](a, b)
+    if isinstance(result, complex):
+        raise OpError("this power is not a real number")
+    if math.isfinite(result) and abs(result) > MAX_MAGNITUDE:
+        raise OpError("this number is too large")
+    return result
+
+
+def unary_type(op: str, t: Tensor) -> Tensor:
+    """The type of ``-t`` or ``+t``."""
+    if t.dtype == "bool":
+        raise OpError(
+            f"`{op}` does not work on a bool tensor",
+            help="to invert a mask `m`, write `m == false`" if op == "-" else None,
+            arg="operand",
+        )
+    return t
+
+
+# ---- indexing ---------------------------------------------------------------------------------
+
+
+def index_shape(shape: Shape, items: tuple) -> Shape:
+    """The shape of ``x[items]``; items are ints, ``slice`` objects, ``Ellipsis`` and ``None``.
+    An error's ``arg`` is the position of the item at fault.
+
+    >>> index_shape(("B", 10, 4), (slice(None), -1))
+    ('B', 4)
+    """
+    ellipses = [i for i, item in enumerate(items) if item is Ellipsis]
+    if len(ellipses) > 1:
+        raise OpError("an index can have only one `...`", arg=ellipses[1])
+    used = sum(1 for item in items if item is not None and item is not Ellipsis)
+    if used > len(shape):
+        raise OpError(
+            f"too many indices: {used} for {fmt_shape(shape)}, which has {len(shape)} dims",
+        )
+    out: list = []
+    k = 0
+    for pos, item in enumerate(items):
+        if item is None:
+            out.append(1)
+        elif item is Ellipsis:
+            out.extend(shape[k : k + len(shape) - used])
+            k += len(shape) - used
+        elif isinstance(item, slice):
+            out.append(_slice_dim(shape[k], item, pos))
+            k += 1
+        else:
+            _check_index(shape[k], item, pos, k)
+            k += 1
+    return tuple(out) + tuple(shape[k:])
+
+
+def _check_index(size: DimLike, i: int, pos: int, k: int) -> None:
+    if known(size) and not -size <= i < size:
+        raise OpError(
+            f"index {i} is out of range for dim {k}, which has size {size}",
+            help=f"use an index from {-size} to {size - 1}" if size else None,
+            arg=pos,
+        )
+
+
+def _slice_dim(size: DimLike, s: slice, pos: int) -> DimLike:
+    if s.step is not None and s.step <= 0:
+        raise OpError("a slice step must be greater than zero", arg=pos)
+    if s.start in (None, 0) and s.stop is None and s.step in (None, 1):
+        return size
+    return len(range(size)[s]) if known(size) else None
+
+
+# ---- reductions and shape functions -----------------------------------------------------------
+
+
+def reduce_shape(shape: Shape, dim: int | tuple | None, keepdim: bool) -> Shape:
+    """The shape after reducing over ``dim`` (an int, a tuple of ints, or None for all dims).
+
+    >>> reduce_shape(("B", 4, 5), (1, -1), True)
+    ('B', 1, 1)
+    """
+    if dim is None:
+        return (1,) * len(shape) if keepdim else ()
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    if not dims:
+        raise OpError("`dim` is empty", help="leave `dim` out to reduce over all dims", arg="dim")
+    picked = [axis(d, shape, "dim") for d in dims]
+    for i, p in enumerate(picked):
+        if p in picked[:i]:
+            raise OpError(f"`dim` names dim {p} twice: {tuple(dims)}", arg="dim")
+    if not shape:
+        return ()
+    if keepdim:
+        return tuple(1 if i in picked else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in picked)
+
+
+def reshape_shape(shape: Shape, sizes: tuple) -> Shape:
+    """The shape ``reshape`` gives; one size may be -1, the rest of the elements.
+
+    >>> reshape_shape(("B", 784), (-1, 28, 28))
+    ('B', 28, 28)
+    """
+    holes = [i for i, s in enumerate(sizes) if s == -1]
+    if len(holes) > 1:
+        raise OpError("only one size can be -1", arg=("sizes", holes[1]))
+    for i, s in enumerate(sizes):
+        if s < -1:
+            raise OpError(
+                f"size {s} is not valid: give sizes of 0 or more, or one -1", arg=("sizes", i)
+            )
+    target = 1
+    for s in sizes:
+        target *= int(s) if s != -1 else 1
+    have = 1
+    for d in shape:
+        have *= int(d) if known(d) else 1
+    unknown = [d for d in shape if not known(d)]
+    if unknown:
+        fill = _fill_symbolic(shape, sizes, unknown, have, target)
+    else:
+        fill = _fill_known(shape, sizes, have, target, bool(holes))
+    return tuple(fill if s == -1 else s for s in sizes)
+
+
+def _fill_known(shape: Shape, sizes: tuple, have: int, target: int, hole: bool) -> int | None:
+    there = f"cannot reshape {fmt_shape(shape)} ({have} elements) to {fmt_shape(sizes)}"
+    if not hole:
+        if have != target:
+            raise OpError(f"{there} ({target} elements)")
+        return None
+    if target == 0:
+        raise OpError(f"{there}: with a size of 0 the -1 could be anything")
+    if have % target:
+        raise OpError(f"{there}: {have} is not a multiple of {target}")
+    return have // target
+
+
+def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target: int) -> DimLike:
+    if -1 in sizes:
+        return unknown[0] if len(unknown) == 1 and have == target else None
+    if have and target % have:
+        raise OpError(
+            f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}: "
+            f"{target} elements is not a multiple of {have}",
+            help="use -1 for the size that takes the rest, e.g. the batch",
+        )
+    return None
+
+
+def flatten_shape(shape: Shape, start: int, end: int) -> Shape:
+    """The shape ``flatten`` gives: dims ``start`` to ``end`` merged into one.
+
+    >>> flatten_shape(("B", 32, 7, 7), 1, -1)[1].expr
+    '32 * 7 * 7'
+    """
+    s, e = axis(start, shape, "start_dim"), axis(end, shape, "end_dim")
+    if not shape:
+        return (1,)
+    if s > e:
+        raise OpError(
+            f"start_dim {start} comes after end_dim {end} in {fmt_shape(shape)}", arg="start_dim"
+        )
+    return shape[:s] + (merged(tuple(shape[s : e + 1])),) + shape[e + 1 :]
+
+
+def transpose_shape(shape: Shape, dim0: int, dim1: int) -> Shape:
+    """The shape with two dims swapped."""
+    i, j = axis(dim0, shape, "dim0"), axis(dim1, shape, "dim1")
+    if not shape:
+        return ()
+    out = list(shape)
+    out[i], out[j] = shape[j], shape[i]
+    return tuple(out)
+
+
+def permute_shape(shape: Shape, dims: tuple) -> Shape:
+    """The shape with its dims reordered; ``dims`` must name each dim once."""
+    if len(dims) != len(shape):
+        raise OpError(f"`permute` needs {len(shape)} dims for {fmt_shape(shape)}, got {len(dims)}")
+    picked = [axis(d, shape, ("dims", i)) for i, d in enumerate(dims)]
+    for i, p in enumerate(picked):
+        if p in picked[:i]:
+            raise OpError(f"dim {p} appears twice in {tuple(dims)}", arg=("dims", i))
+    return tuple(shape[p] for p in picked)
+
+
+def squeeze_shape(shape: Shape, dim: int) -> Shape:
+    """The shape without ``dim``, which must have size 1 (torch would silently keep it)."""
+    k = axis(dim, shape, "dim")
+    if not shape:
+        return ()
+    size = shape[k]
+    if size is not None and size != 1:
+        detail = (
+            f"{size} is not known to be 1" if isinstance(size, str) else "squeeze would do nothing"
+        )
+        raise OpError(f"dim {dim} of {fmt_shape(shape)} has size {size}, {detail}", arg="dim")
+    return shape[:k] + shape[k + 1 :]
+
+
+def unsqueeze_shape(shape: Shape, dim: int) -> Shape:
+    """The shape with a dim of size 1 inserted at ``dim``."""
+    k = axis(dim, shape, "dim", extra=1)
+    return shape[:k] + (1,) + shape[k:]
+
+
+def cat_shape(shapes: list, dim: int) -> Shape:
+    """The shape of ``cat``: equal sizes outside ``dim``, summed inside it."""
+    _need_items(shapes, "cat")
+    first = shapes[0]
+    for i, s in enumerate(shapes):
+        if not s:
+            raise OpError(
+                f"item {i} is 0-D and cannot be concatenated", help="use `stack`", arg="tensors"
+            )
+    k = axis(dim, first, "dim")
+    out = _same_shapes(shapes, "cat", skip=k)
+    sizes = [s[k] for s in shapes]
+    out[k] = sum(int(d) for d in sizes) if known(*sizes) else None
+    return tuple(out)
+
+
+def stack_shape(shapes: list, dim: int) -> Shape:
+    """The shape of ``stack``: equal shapes, with a new dim of the list's length at ``dim``."""
+    _need_items(shapes, "stack")
+    k = axis(dim, shapes[0], "dim", extra=1)
+    out = _same_shapes(shapes, "stack", skip=None)
+    return tuple(out[:k]) + (len(shapes),) + tuple(out[k:])
+
+
+def _need_items(shapes: list, name: str) -> None:
+    if not shapes:
+        raise OpError(f"`{name}` needs at least one tensor", arg="tensors")
+
+
+def _same_shapes(shapes: list, name: str, skip: int | None) -> list:
+    """The shape all of ``shapes`` share (dim ``skip`` aside), or an error naming the item."""
+    first = shapes[0]
+    out = list(first)
+    where = "" if skip is None else f" outside dim {skip}"
+    for i, s in enumerate(shapes[1:], 1):
+        if len(s) != len(first):
+            raise OpError(
+                f"`{name}` needs tensors with the same number of dims: item {i} is "
+                f"{fmt_shape(s)} but item 0 is {fmt_shape(first)}",
+                arg="tensors",
+            )
+        for j, (x, y) in enumerate(zip(out, s)):
+            why = None if j == skip else _conflict(x, y)
+            if why is not None:
+                raise OpError(
+                    f"`{name}` needs equal sizes{where}: item {i} is {fmt_shape(s)} but item 0 "
+                    f"is {fmt_shape(first)}, dim {j} is {fmt_dim(y)} and {fmt_dim(x)}{why}",
+                    arg="tensors",
+                )
+            out[j] = x if j == skip else _merge(x, y)
+    return out

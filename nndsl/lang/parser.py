@@ -1,0 +1,496 @@
+"""Source text to the typed syntax tree (:mod:`nndsl.lang.syntax`), or syntax diagnostics.
+
+The transformer only builds structure; every semantic judgement belongs to the checker.
+"""
+
+from __future__ import annotations
+
+import ast as pyast
+import hashlib
+import re
+import sys
+import warnings
+from functools import lru_cache
+
+from lark import Lark, Token, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from nndsl.diagnostics.core import CompileError, Diagnostic, source_lines
+from nndsl.lang import syntax as s
+from nndsl.lang.fastparse import FastParser, GiveUp
+from nndsl.lang.pyexpr import MAX_MAGNITUDE
+from nndsl.util.cache import cache_folder
+from nndsl.util.resources import resource_dir
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    grammar = (resource_dir("grammar") / "nndsl.lark").read_text(encoding="utf-8")
+    return Lark(
+        grammar,
+        parser="lalr",
+        maybe_placeholders=True,
+        transformer=_ToSyntax(),
+        cache=_table_cache(grammar),
+    )
+
+
+def _table_cache(grammar: str) -> str | bool:
+    """Where lark keeps the parse tables it derived from this grammar, so later processes skip
+    the analysis (a tenth of the time of building them): a file in the user's cache folder named
+    by a digest of the grammar, lark's version and Python's, or False (no cache) when there is no
+    writable folder. lark checks the digest again on load and rebuilds on any mismatch or damage.
+
+    ``NNDSL_CACHE_DIR`` chooses the folder; set it empty to turn the cache off.
+    """
+    folder = cache_folder()
+    if folder is None:
+        return False
+    import lark
+
+    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
+    name = f"grammar-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:16]}.lark-cache"
+    return str(folder / name)
+
+
+@lru_cache(maxsize=1)
+def _fast_parser() -> FastParser | None:
+    """The fast path over :func:`_parser`'s own tables (:mod:`nndsl.lang.fastparse`), or None when
+    this version of lark is laid out differently inside: then lark alone parses."""
+    try:
+        return FastParser(_parser())
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _span(tok: Token) -> s.Span:
+    return s.Span(tok.line, tok.column, tok.end_line, tok.end_column)
+
+
+def _cover(first, last) -> s.Span:
+    """The span from the start of ``first`` to the end of ``last``, each a token or a node."""
+    a = first if isinstance(first, Token) else first.span
+    b = last if isinstance(last, Token) else last.span
+    return s.Span(a.line, a.column, b.end_line, b.end_column)
+
+
+def _number(tok: Token) -> int | float:
+    clean = tok.value.replace("_", "")
+    if not clean.isdigit():  # INT is [0-9]+ once `_` is gone
+        return float(clean)
+    digits = clean.lstrip("0") or "0"
+    value = int(digits) if len(digits) <= 100 else None  # int() refuses 4,300 digits
+    if value is None or value > MAX_MAGNITUDE:
+        raise CompileError(
+            [
+                Diagnostic(
+                    "E0107",
+                    "this number is too large",
+                    _span(tok),
+                    help="no size or count in a network is this large",
+                )
+            ]
+        )
+    return value
+
+
+class _ToSyntax(Transformer):
+    """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept).
+
+    A token's ``value`` is its text as a plain ``str``.
+    """
+
+    # -- expressions
+    def int_lit(self, c):
+        tok = c[0]
+        value = _number(tok)
+        text = str(value) if tok.type == "INT" and tok.value[0] == "0" else tok.value  # 007: 7
+        return s.Num(value, text, _span(tok))
+
+    float_lit = int_lit
+
+    def str_lit(self, c):
+        tok = c[0]
+        try:
+            with warnings.catch_warnings():  # an unknown escape such as \d keeps its backslash
+                warnings.simplefilter("ignore")
+                value = pyast.literal_eval(tok.value)
+        except (SyntaxError, ValueError) as err:  # \x without hex digits, \N{no such name}
+            reason = str(err).split(": ", 1)[-1].split(" (<unknown>")[0]
+            value = None
+        else:
+            reason = "a lone surrogate is not a character"
+        if value is None or any("\ud800" <= ch <= "\udfff" for ch in value):
+            raise CompileError(
+                [
+                    Diagnostic(
+                        "E0002",
+                        f"invalid escape in a string: {reason}",
+                        _span(tok),
+                        help="write a backslash as `\\\\`",
+                    )
+                ]
+            )
+        return s.Str(value, _span(tok))
+
+    def true_lit(self, c):
+        return s.Const(True, _span(c[0]))
+
+    def false_lit(self, c):
+        return s.Const(False, _span(c[0]))
+
+    def none_lit(self, c):
+        return s.Const(None, _span(c[0]))
+
+    def name(self, c):
+        return s.Name(c[0].value, _span(c[0]))
+
+    def _bin(op):  # noqa: N805 - a method factory used only in this class body
+        def build(self, c):
+            return s.BinOp(op, c[0], c[1], _cover(c[0], c[1]))
+
+        return build
+
+    add, sub, mul, div = _bin("+"), _bin("-"), _bin("*"), _bin("/")
+    floordiv, mod, pow, matmul = _bin("//"), _bin("%"), _bin("**"), _bin("@")
+
+    def cmp(self, c):
+        return s.BinOp(c[1].value, c[0], c[2], _cover(c[0], c[2]))
+
+    def call_expr(self, c):
+        return s.CallExpr(c[0], c[1] or (), _cover(c[0], c[2]))
+
+    def index(self, c):
+        return s.Index(c[0], c[2], _cover(c[0], c[3]))
+
+    def subscripts(self, c):
+        return tuple(x for x in c if x is not None)
+
+    def slice(self, c):
+        start, colon, stop, colon2, step = c
+        parts = [x for x in c if x is not None]
+        return s.SliceExpr(start, stop, step, _cover(parts[0], parts[-1]))
+
+    def ellipsis(self, c):
+        return s.EllipsisLit(_span(c[0]))
+
+    def neg(self, c):
+        return s.Unary("-", c[1], _cover(c[0], c[1]))
+
+    def pos(self, c):
+        return s.Unary("+", c[1], _cover(c[0], c[1]))
+
+    def tuple_lit(self, c):
+        return s.TupleLit(tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1]))
+
+    def list_lit(self, c):
+        return s.ListLit(tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1]))
+
+    # -- calls and statements
+    def kwarg(self, c):
+        return s.Arg(c[0].value, c[1], _cover(c[0], c[1]))
+
+    def args(self, c):
+        return tuple(
+            [x if isinstance(x, s.Arg) else s.Arg(None, x, x.span) for x in c if x is not None]
+        )
+
+    def call(self, c):
+        name = c[0]
+        return s.Call(name.value, c[1] or (), _span(name), _cover(name, c[2]))
+
+    def layer_stmt(self, c):
+        name, call = c
+        if name is None:
+            return s.LayerStmt(None, None, call, call.span)
+        return s.LayerStmt(name.value, _span(name), call, _cover(name, call))
+
+    def shared_stmt(self, c):
+        return s.SharedStmt(c[0].value, _span(c[0]), c[1], _cover(c[0], c[1]))
+
+    def use_stmt(self, c):
+        return s.UseStmt(c[0].value, _span(c[0]))
+
+    def repeat_stmt(self, c):
+        name, keyword, count, var, body = c
+        return s.RepeatStmt(
+            name.value if name else None,
+            _span(name) if name else None,
+            count,
+            var.value if var else None,
+            _span(var) if var else None,
+            body,
+            _cover(name or keyword, count),
+        )
+
+    def body(self, c):
+        *stmts, forward, _ = c
+        return tuple(stmts), forward
+
+    def stmts(self, c):
+        return tuple(c[:-1])
+
+    # -- forward
+    def target(self, c):
+        return s.Name(c[0].value, _span(c[0]))
+
+    def target_tuple(self, c):
+        return s.TupleTarget(tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1]))
+
+    def assign(self, c):
+        first, *rest, value = c
+        head = s.Name(first.value, _span(first))
+        items = [x for x in rest if x is not None]
+        if not items:
+            return s.Assign(head, value, _cover(first, value))
+        target = s.TupleTarget((head, *items), _cover(first, items[-1]))
+        return s.Assign(target, value, _cover(first, value))
+
+    def return_stmt(self, c):
+        values = tuple(x for x in c[1:] if x is not None)
+        return s.Return(values, _cover(c[0], values[-1]) if values else _span(c[0]))
+
+    def while_stmt(self, c):
+        keyword, cond, body = c
+        return s.While(cond, body, _cover(keyword, cond))
+
+    def fbody(self, c):
+        return tuple(c[:-1])
+
+    def forward_expr(self, c):
+        keyword, params, value = c
+        body = (s.Return((value,), value.span),)
+        return s.Forward(params or (), body, _span(keyword))
+
+    def forward_body(self, c):
+        keyword, params, body = c
+        return s.Forward(params, body, _span(keyword))
+
+    # -- definitions
+    def dim(self, c):
+        tok = c[0]
+        value = _number(tok) if tok.type == "INT" else tok.value
+        return s.DimDecl(value, _span(tok))
+
+    def shape(self, c):
+        return tuple(x for x in c[1:-1] if x is not None), _cover(c[0], c[-1])
+
+    def input(self, c):
+        name, (shape, shape_span), dtype, optional = c
+        return s.Input(
+            name.value,
+            shape,
+            dtype.value if dtype else None,
+            _span(dtype) if dtype else None,
+            _cover(name, dtype) if dtype else _span(name).to(shape_span),
+            optional is not None,
+        )
+
+    def inputs(self, c):
+        return tuple(x for x in c if x is not None)
+
+    def param(self, c):
+        return s.Param(c[0].value, c[1], _span(c[0]) if c[1] is None else _cover(c[0], c[1]))
+
+    params = inputs
+
+    def model(self, c):
+        name, inputs, (stmts, forward) = c
+        return s.Model(name.value, _span(name), inputs or (), stmts, _span(name), forward)
+
+    def block(self, c):
+        keyword, name, params, (stmts, forward) = c
+        return s.Block(
+            name.value, _span(name), params or (), stmts, _span(name), forward, keyword.value
+        )
+
+    def layer_expr(self, c):
+        keyword, name, params, value = c
+        forward = s.Forward(params or (), (s.Return((value,), value.span),), value.span)
+        return s.Block(name.value, _span(name), (), (), _span(name), forward, keyword.value)
+
+    # -- data and training
+    def setting_args(self, c):
+        return self.args(c)
+
+    def setting(self, c):
+        name, args = c
+        return s.Setting(name.value, args, _span(name), _cover(name, args[-1]))
+
+    def data_assign(self, c):
+        name, value = c
+        return s.DataAssign(name.value, value, _span(name), _cover(name, value))
+
+    def data(self, c):
+        keyword, name, *stmts, close = c
+        return s.Data(name.value, _span(name), tuple(stmts), _cover(keyword, name))
+
+    def selector(self, c):
+        parts: list[str | int] = []
+        negative = False
+        for tok in c:
+            if tok is None or tok.type in ("LSQB", "RSQB"):
+                continue
+            if tok.type == "DOT":
+                if not parts:
+                    parts.append("")
+            elif tok.type == "MINUS":
+                negative = True
+            elif tok.type == "INT":
+                parts.append(-_number(tok) if negative else _number(tok))
+                negative = False
+            else:
+                parts.append(tok.value)
+        return s.Selector(tuple(parts), _cover(c[0], c[-1]))
+
+    def selectors(self, c):
+        return tuple(c)
+
+    def group(self, c):
+        selectors, colon, args = c
+        return s.Group(selectors, args, _cover(selectors[0], args[-1]))
+
+    def groups(self, c):
+        return tuple(c[:-1])
+
+    def optimizer(self, c):
+        keyword, value, groups = c
+        return s.Optimizer(value, groups or (), _cover(keyword, value))
+
+    def init_rule(self, c):
+        selectors, tilde, value, keep, mask = c
+        return s.InitRule(selectors, "~", value, mask, _cover(selectors[0], mask or value))
+
+    def init_value(self, c):
+        selectors, value = c
+        return s.InitRule(selectors, "=", value, None, _cover(selectors[0], value))
+
+    def init_block(self, c):
+        keyword, *rules, close = c
+        return s.InitBlock(tuple(rules), _cover(keyword, close))
+
+    def train(self, c):
+        keyword, model, on, data, *stmts, close = c
+        return s.Train(
+            model.value, _span(model), data.value, _span(data), tuple(stmts), _cover(keyword, data)
+        )
+
+    def start(self, c):
+        return s.Program(tuple(c))
+
+
+# ---- errors ---------------------------------------------------------------------------------
+
+_TOKEN_WORDS = {
+    "NAME": "a name",
+    "INT": "an integer",
+    "FLOAT": "a number",
+    "STRING": "a string",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "COLON": "`:`",
+    "EQUAL": "`=`",
+    "$END": "end of file",
+}
+
+
+def _describe(names: set[str]) -> str:
+    words = []
+    for n in sorted(names):
+        if n in _TOKEN_WORDS:
+            words.append(_TOKEN_WORDS[n])
+        elif n.startswith("__ANON") or n.isupper():
+            pattern = _parser().get_terminal(n).pattern
+            words.append(f"`{pattern.value}`" if pattern.type == "str" else n.lower())
+    operators = {"`%`", "`*`", "`**`", "`+`", "`-`", "`/`", "`//`"}
+    if len(operators & set(words)) > 2:
+        words = [w for w in words if w not in operators] + ["an operator"]
+    closers = ["`)`", "`]`", "`}`", "`,`"]
+    ordered = [w for w in closers if w in words] + sorted(set(words) - set(closers))
+    return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
+
+
+KEYWORDS = (
+    "forward",
+    "return",
+    "while",
+    "layer",
+    "block",
+    "model",
+    "repeat",
+    "shared",
+    "data",
+    "train",
+    "on",
+    "optimizer",
+    "init",
+    "keep",
+)
+
+
+def _keyword_hint(text: str, pos: int | None) -> str | None:
+    """A hint when the token before the error is a keyword the user meant as a name."""
+    if pos is None:
+        return None
+    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text[max(0, pos - 40) : pos])
+    before = text[:pos].rstrip()
+    if words and before.endswith(words[-1]) and words[-1] in KEYWORDS:
+        return f"`{words[-1]}` is a keyword of the language; choose another name"
+    return None
+
+
+def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
+    line, col = max(err.line, 1), max(err.column, 1)
+    if isinstance(err, UnexpectedCharacters):
+        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
+        span = s.Span(line, col, line, col + 1)
+        shown = repr(ch)
+        hint = None
+        if ch and not ch.isascii():
+            hint = "names and keywords are ASCII letters, digits and `_`"
+        return Diagnostic("E0002", f"unexpected character {shown}", span, help=hint)
+    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
+        tok = err.token
+        span = s.Span(
+            tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
+        )
+        expected = _describe(set(err.accepts or err.expected))
+        return Diagnostic(
+            "E0001",
+            f"unexpected `{tok}`",
+            span,
+            label=f"expected {expected}" if expected else "",
+            help=_keyword_hint(text, tok.start_pos) if tok.type == "EQUAL" else None,
+        )
+    expected = _describe(set(getattr(err, "expected", ()) or ()))
+    lines = source_lines(text) or [""]
+    last = len(lines)
+    end_col = len(lines[-1]) + 1
+    return Diagnostic(
+        "E0003",
+        "unexpected end of file",
+        s.Span(last, end_col, last, end_col + 1),
+        label=f"expected {expected}" if expected else "",
+        help="check that every `{`, `(` and `[` is closed",
+    )
+
+
+def parse(text: str) -> s.Program:
+    """Parse source text; raise :class:`CompileError` with a syntax diagnostic on failure."""
+    fast = _fast_parser()
+    if fast is not None:
+        try:
+            return fast.parse(text)
+        except GiveUp:
+            pass  # lark parses it its own way or says precisely what is wrong
+    try:
+        return _parser().parse(text)
+    except UnexpectedEOF as err:
+        raise CompileError([_syntax_error(err, text)]) from None
+    except UnexpectedInput as err:
+        raise CompileError([_syntax_error(err, text)]) from None

@@ -1,0 +1,1 @@
+"""One table per kind of built-in: layers, functions, losses, optimizers, schedulers, inits."""

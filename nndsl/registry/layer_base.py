@@ -1,0 +1,205 @@
+"""The types of the layer registry, and the small helpers its entries share.
+
+The registry itself, and the conventions entries follow, are in :mod:`nndsl.registry.layers`; the
+entries live in ``layers_dense`` (linear, shape, activation, dropout, normalisation, embedding),
+``layers_conv`` (convolution, pooling) and ``layers_seq`` (recurrent, attention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from nndsl.ir.shapes import Shape, ShapeError, conv_out, normalize_dim, ntuple
+
+REQUIRED = object()  # sentinel default: the argument must be given or inferred
+
+# One tensor a layer owns: (kind, shape, trainable). ``kind`` is the name torch gives it inside
+# the layer (``weight``, ``running_mean``, ``out_proj.weight``); trainable ones are parameters,
+# the others buffers.
+TensorSpec = tuple[str, tuple[int, ...], bool]
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One constructor argument of a layer.
+
+    ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (an int or a tuple of ints,
+    e.g. a kernel size), ``int?`` / ``float?`` / ``ints?`` (may be ``none``). ``emit`` forces the
+    argument into generated code even when left at its default (``batch_first=True``, which differs
+    from torch's own default). ``infer`` computes the value from the input shape.
+    """
+
+    name: str
+    type: str
+    default: object = REQUIRED
+    infer: Callable[[Shape], object] | None = None
+    min: float | None = None
+    max: float | None = None
+    choices: tuple = ()
+    emit: bool = False
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One built-in layer.
+
+    ``ranks``: the input ranks accepted (batch included), with ``layout`` describing them in
+    messages, e.g. ``(B, C, H, W)``. ``functional`` is the stateless call used when the layer is
+    anonymous and has no parameters (``F.relu``), taking the same argument names.
+    ``call`` says how a stack model calls it: ``tensor`` (``x = m(x)``), ``rnn`` (``x, _ = m(x)``)
+    or ``attention`` (self-attention, ``x, _ = m(x, x, x, need_weights=False)``).
+    ``in_dtype`` is ``float`` or ``long``; ``out_dtype`` is ``None`` (same as input) or a dtype.
+    ``tensors(a)`` lists the parameters and buffers the torch module holds, as
+    ``model.named_parameters()`` then ``named_buffers()`` list them; :meth:`params` counts them.
+    """
+
+    name: str
+    args: tuple[Arg, ...]
+    shape: Callable[[dict, Shape], Shape]
+    tensors: Callable[[dict], tuple[TensorSpec, ...]]
+    doc: str
+    positional: int = 0
+    ranks: tuple[int, ...] | None = None
+    layout: str = ""
+    functional: str | None = None
+    call: str = "tensor"
+    inputs: int = 1
+    in_dtype: str = "float"
+    out_dtype: str | None = None
+    example: str = ""
+    torch: str = field(default="")
+
+    @cached_property
+    def ctor(self) -> str:
+        """The emitted constructor, e.g. ``nn.Linear``."""
+        return self.torch or f"nn.{self.name}"
+
+    @cached_property
+    def arg_names(self) -> tuple[str, ...]:
+        """The constructor arguments' names, in order."""
+        return tuple(a.name for a in self.args)
+
+    @cached_property
+    def inferred_names(self) -> tuple[str, ...]:
+        """The names of the arguments inferred from the input shape, in order."""
+        return tuple(a.name for a in self.args if a.infer is not None)
+
+    @cached_property
+    def _args_by_name(self) -> dict[str, Arg]:
+        """Each argument by its name, for :meth:`arg`."""
+        by_name: dict[str, Arg] = {}
+        for a in self.args:
+            by_name.setdefault(a.name, a)  # the first of a name, as a search would find
+        return by_name
+
+    def arg(self, name: str) -> Arg | None:
+        """The argument called ``name``, or None."""
+        return self._args_by_name.get(name)
+
+    def params(self, a: dict) -> int:
+        """The number of trainable parameters, as torch counts them.
+
+        >>> from nndsl.registry.layers import LINEAR
+        >>> LINEAR.params({"in_features": 2, "out_features": 8, "bias": True})
+        24
+        """
+        return sum(size(shape) for _, shape, trainable in self.tensors(a) if trainable)
+
+
+def size(shape: tuple[int, ...]) -> int:
+    """The number of values in a tensor of ``shape``; ``()`` holds one."""
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+# --- helpers shared by entries ---------------------------------------------------------------
+
+
+def _last(shape: Shape) -> object:
+    return shape[-1]
+
+
+def _channels(shape: Shape) -> object:
+    return shape[1]
+
+
+def _no_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    return ()
+
+
+def _weight_bias(weight: tuple, bias: object = None) -> tuple[TensorSpec, ...]:
+    """``weight`` of the given dims, then a ``bias`` of ``bias`` values unless it is falsy.
+
+    >>> _weight_bias((8, 2), 8)
+    (('weight', (8, 2), True), ('bias', (8,), True))
+    """
+    out = (("weight", tuple(int(d) for d in weight), True),)
+    return out + ((("bias", (int(bias),), True),) if bias else ())
+
+
+def _same(a: dict, x: Shape) -> Shape:
+    return x
+
+
+def _dim_index(a: dict, name: str, rank: int) -> int:
+    """The dim argument ``name`` as a non-negative index into a rank-``rank`` input.
+
+    >>> _dim_index({"end_dim": -1}, "end_dim", 4)
+    3
+    >>> _dim_index({"dim": 4}, "dim", 4)
+    Traceback (most recent call last):
+    ...
+    nndsl.ir.shapes.ShapeError: dim 4 is out of range for a 4-D tensor
+    """
+    try:
+        return normalize_dim(a[name], rank)
+    except ShapeError as e:
+        raise ShapeError(e.message.replace("dim", name, 1), help=e.help, arg=name) from None
+
+
+def _tuple(a: dict, name: str, n: int) -> tuple:
+    """The int-or-tuple argument ``name`` expanded to ``n`` values, blaming ``name`` when it
+    cannot be."""
+    try:
+        return ntuple(a[name], n)
+    except ShapeError as e:
+        raise ShapeError(f"{name}: {e.message}", help=f"give one value or {n}", arg=name) from None
+
+
+def _window(size: object, kernel: int, stride: int, padding: int, dilation: int = 1) -> object:
+    """``conv_out`` with the error pointed at ``kernel_size``."""
+    try:
+        return conv_out(size, kernel, stride, padding, dilation)
+    except ShapeError as e:
+        raise ShapeError(e.message, help=e.help, arg="kernel_size") from None
+
+
+def _check(ok: bool, message: str, arg: str | None = None, help: str | None = None) -> None:
+    if not ok:
+        raise ShapeError(message, help=help, arg=arg)
+
+
+def _elementwise(
+    name: str,
+    doc: str,
+    *args: Arg,
+    functional: str | None = None,
+    positional: int = 0,
+    example: str = "",
+) -> Layer:
+    """An entry for a parameterless layer that keeps the input shape."""
+    return Layer(
+        name=name,
+        args=args,
+        positional=positional,
+        layout="(B, *)",
+        shape=_same,
+        tensors=_no_tensors,
+        functional=functional,
+        doc=doc,
+        example=example or f"{name}()",
+    )

@@ -1,0 +1,201 @@
+"""The layer registry: every built-in layer described once.
+
+The checker reads ``args``, ``ranks``, ``shape`` and ``tensors``; the codegen reads ``torch``,
+``positional``, ``functional`` and ``call``; the docs and summary read ``doc``. Adding a layer is
+adding one entry (in ``layers_dense``, ``layers_conv`` or ``layers_seq``, next to its family),
+listing it in ``ALL`` below, and adding its cases to ``tests/test_layers.py`` plus a golden test.
+The types :class:`Arg` and :class:`Layer` live in ``layers_base`` and are re-exported here.
+
+Conventions for entries:
+
+- ``args`` lists the torch constructor arguments in torch's positional order, with torch's names
+  (keyword-only ones such as ``BatchNorm2d.bias`` last). Arguments that make no sense in the
+  language are left out: ``device``, ``dtype``, ``inplace``, ``_weight``, ``return_indices``.
+  DSL positional arguments fill the non-inferred ones in order (``Linear(8)`` is
+  ``out_features=8``); when the user passes one more positional argument than that, they fill
+  every argument in order, the explicit form (``Linear(2, 8)``), and the checker compares the
+  explicit value with the inferred.
+- ``positional`` is how many leading arguments generated code writes positionally
+  (``nn.Conv2d(1, 16, 5, padding=2)``); the rest are written by keyword, and only when they
+  differ from the default or have ``emit`` set.
+- ``shape(a, x)`` gets ``a``, the complete argument dict (defaults and inferred values filled in),
+  and ``x``, the input shape (batch first, already checked against ``ranks``), and returns the
+  output shape. It raises :class:`~nndsl.ir.shapes.ShapeError` with a clear message on bad input,
+  wherever torch would reject it. Dims copied from the input flow through unchanged (a ``Dim``
+  keeps its text, ``"B"`` stays ``"B"``); a dim computed from a symbolic one is ``None``.
+  For a layer with ``inputs=2`` (``Bilinear``), ``x`` is the first input's shape.
+- ``tensors(a)`` lists the module's parameters and buffers as ``(kind, shape, trainable)``,
+  exactly as torch's ``named_parameters()`` then ``named_buffers()`` list them (names, shapes,
+  order); a tensor of a torch-internal submodule is named by its dotted path
+  (``out_proj.weight``). ``Layer.params(a)``, the trainable count, is derived from it.
+"""
+
+from __future__ import annotations
+
+from nndsl.ir.shapes import MissingArgument, RankError, Shape, ShapeError, known
+from nndsl.registry.layer_base import REQUIRED, Arg, Layer
+from nndsl.registry.layers_conv import (
+    ADAPTIVE_AVG_POOL2D,
+    AVG_POOL2D,
+    CONV1D,
+    CONV2D,
+    CONV_ENTRIES,
+    CONV_TRANSPOSE2D,
+    MAX_POOL1D,
+    MAX_POOL2D,
+    POOL_ENTRIES,
+)
+from nndsl.registry.layers_dense import (
+    ACTIVATION_ENTRIES,
+    BATCH_NORM1D,
+    BATCH_NORM2D,
+    BILINEAR,
+    DROPOUT,
+    DROPOUT2D,
+    DROPOUT_ENTRIES,
+    ELU,
+    EMBEDDING,
+    EMBEDDING_ENTRIES,
+    FLATTEN,
+    GELU,
+    GROUP_NORM,
+    IDENTITY,
+    LAYER_NORM,
+    LEAKY_RELU,
+    LINEAR,
+    LINEAR_ENTRIES,
+    LOG_SOFTMAX,
+    NORM_ENTRIES,
+    RELU,
+    SHAPE_ENTRIES,
+    SIGMOID,
+    SILU,
+    SOFTMAX,
+    SOFTPLUS,
+    TANH,
+    UNFLATTEN,
+)
+from nndsl.registry.layers_seq import (
+    ATTENTION_ENTRIES,
+    GRU,
+    LSTM,
+    MULTIHEAD_ATTENTION,
+    RECURRENT_ENTRIES,
+    RNN,
+    TRANSFORMER_ENCODER_LAYER,
+)
+
+__all__ = [
+    "REQUIRED",
+    "Arg",
+    "Layer",
+    "ALL",
+    "REGISTRY",
+    "lookup",
+    "check_rank",
+    "complete_args",
+    "LINEAR",
+    "BILINEAR",
+    "IDENTITY",
+    "FLATTEN",
+    "UNFLATTEN",
+    "RELU",
+    "LEAKY_RELU",
+    "ELU",
+    "GELU",
+    "SILU",
+    "SIGMOID",
+    "TANH",
+    "SOFTMAX",
+    "LOG_SOFTMAX",
+    "SOFTPLUS",
+    "DROPOUT",
+    "DROPOUT2D",
+    "BATCH_NORM1D",
+    "BATCH_NORM2D",
+    "LAYER_NORM",
+    "GROUP_NORM",
+    "EMBEDDING",
+    "CONV1D",
+    "CONV2D",
+    "CONV_TRANSPOSE2D",
+    "MAX_POOL1D",
+    "MAX_POOL2D",
+    "AVG_POOL2D",
+    "ADAPTIVE_AVG_POOL2D",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "MULTIHEAD_ATTENTION",
+    "TRANSFORMER_ENCODER_LAYER",
+]
+
+
+def check_rank(layer: Layer, x: Shape) -> None:
+    """Raise when the input rank is not one the layer accepts.
+
+    >>> check_rank(CONV2D, ("B", 2))
+    Traceback (most recent call last):
+    ...
+    nndsl.ir.shapes.RankError: Conv2d expects a 4-D input (B, C, H, W) but receives a 2-D one
+    """
+    if layer.ranks is not None and len(x) not in layer.ranks:
+        want = " or ".join(f"{r}-D" for r in layer.ranks)
+        layout = f" {layer.layout}" if layer.layout else ""
+        raise RankError(
+            f"{layer.name} expects a {want} input{layout} but receives a {len(x)}-D one"
+        )
+
+
+def complete_args(layer: Layer, given: dict, x: Shape) -> dict:
+    """The full argument dict: user values, then inferred values, then defaults.
+
+    Raises ShapeError when an argument is missing or cannot be inferred from ``x``.
+    Comparing an explicit value with the inferred one is the checker's job.
+
+    >>> complete_args(LINEAR, {"out_features": 8}, ("B", 2))
+    {'in_features': 2, 'out_features': 8, 'bias': True}
+    """
+    out = {}
+    for arg in layer.args:
+        if arg.name in given:
+            out[arg.name] = given[arg.name]
+        elif arg.infer is not None:
+            value = arg.infer(x)
+            if not known(value):
+                raise ShapeError(
+                    f"cannot infer {arg.name} of {layer.name}: that size of the input is not known",
+                    help=f"give {arg.name}=... explicitly",
+                    arg=arg.name,
+                )
+            out[arg.name] = value
+        elif arg.default is REQUIRED:
+            raise MissingArgument(
+                f"{layer.name} needs the argument `{arg.name}`",
+                help=f"write `{layer.name}({arg.name}=...)`",
+                arg=arg.name,
+            )
+        else:
+            out[arg.name] = arg.default
+    return out
+
+
+ALL: tuple[Layer, ...] = (
+    *LINEAR_ENTRIES,  # Linear, Bilinear
+    *SHAPE_ENTRIES,  # Identity, Flatten, Unflatten
+    *ACTIVATION_ENTRIES,  # ReLU ... Softplus
+    *DROPOUT_ENTRIES,  # Dropout, Dropout2d
+    *NORM_ENTRIES,  # BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm
+    *EMBEDDING_ENTRIES,  # Embedding
+    *CONV_ENTRIES,  # Conv1d, Conv2d, ConvTranspose2d
+    *POOL_ENTRIES,  # MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+    *RECURRENT_ENTRIES,  # RNN, LSTM, GRU
+    *ATTENTION_ENTRIES,  # MultiheadAttention, TransformerEncoderLayer
+)
+REGISTRY: dict[str, Layer] = {layer.name: layer for layer in ALL}
+assert len(REGISTRY) == len(ALL), "two registry entries share a name"
+
+
+def lookup(name: str) -> Layer | None:
+    """The registry entry for a DSL layer name, or None."""
+    return REGISTRY.get(name)

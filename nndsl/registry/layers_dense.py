@@ -1,0 +1,385 @@
+"""Registry entries: linear, shape, activation, dropout, normalisation and embedding layers."""
+
+from __future__ import annotations
+
+from nndsl.ir.shapes import Shape, fmt_shape, known, merged, product
+from nndsl.registry.layer_base import (
+    Arg,
+    Layer,
+    TensorSpec,
+    _channels,
+    _check,
+    _dim_index,
+    _elementwise,
+    _last,
+    _no_tensors,
+    _same,
+    _weight_bias,
+)
+
+# --- linear ----------------------------------------------------------------------------------
+
+
+def _linear_shape(a: dict, x: Shape) -> Shape:
+    return (*x[:-1], a["out_features"])
+
+
+def _linear_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    out = a["out_features"]
+    return _weight_bias((out, a["in_features"]), a["bias"] and out)
+
+
+LINEAR = Layer(
+    name="Linear",
+    args=(
+        Arg("in_features", "int", infer=_last, min=1),
+        Arg("out_features", "int", min=1),
+        Arg("bias", "bool", True),
+    ),
+    positional=2,
+    # torch accepts any rank, but a Linear straight after a conv stack is almost always a
+    # missing Flatten: the checker accepts features (B, F) and sequences (B, T, F) only.
+    ranks=(2, 3),
+    layout="(B, in_features) or (B, T, in_features)",
+    shape=_linear_shape,
+    tensors=_linear_tensors,
+    doc="Affine map y = x W^T + b over the last dim; in_features is inferred.",
+    example="Linear(8)",
+)
+
+# The checker passes a layer's first input only, so in1_features is inferred from it and
+# in2_features (the second input's last dim) must be given: Bilinear(in2_features, out_features).
+BILINEAR = Layer(
+    name="Bilinear",
+    args=(
+        Arg("in1_features", "int", infer=_last, min=1),
+        Arg("in2_features", "int", min=1),
+        Arg("out_features", "int", min=1),
+        Arg("bias", "bool", True),
+    ),
+    positional=3,
+    ranks=(2, 3, 4, 5),
+    layout="(B, *, in1_features) and (B, *, in2_features)",
+    inputs=2,
+    shape=_linear_shape,
+    tensors=lambda a: _weight_bias(
+        (a["out_features"], a["in1_features"], a["in2_features"]), a["bias"] and a["out_features"]
+    ),
+    doc="Bilinear map x1^T A x2 + b of two inputs; in1_features is inferred, in2_features is not.",
+    example="Bilinear(16, 8)",
+)
+
+# --- shape -----------------------------------------------------------------------------------
+
+IDENTITY = _elementwise("Identity", "Passes the input through unchanged.")
+
+
+def _flatten_shape(a: dict, x: Shape) -> Shape:
+    start, end = _dim_index(a, "start_dim", len(x)), _dim_index(a, "end_dim", len(x))
+    _check(
+        start <= end,
+        f"start_dim ({a['start_dim']}) comes after end_dim ({a['end_dim']}) for a {len(x)}-D input",
+        arg="start_dim",
+    )
+    return (*x[:start], merged(tuple(x[start : end + 1])), *x[end + 1 :])
+
+
+FLATTEN = Layer(
+    name="Flatten",
+    # start_dim is emitted: torch.flatten's own default is 0, nn.Flatten's is 1.
+    args=(Arg("start_dim", "int", 1, emit=True), Arg("end_dim", "int", -1)),
+    positional=1,
+    layout="(B, *)",
+    shape=_flatten_shape,
+    tensors=_no_tensors,
+    functional="torch.flatten",
+    doc="Flattens dims start_dim..end_dim into one, by default all but the batch.",
+    example="Flatten()",
+)
+
+
+def _unflatten_shape(a: dict, x: Shape) -> Shape:
+    d, sizes = _dim_index(a, "dim", len(x)), a["unflattened_size"]
+    _check(
+        isinstance(sizes, (tuple, list)),
+        f"unflattened_size must be a tuple of sizes but is {sizes!r}",
+        arg="unflattened_size",
+        help=f"write ({sizes},)",
+    )
+    sizes = tuple(sizes)
+    _check(
+        all(isinstance(s, int) and (s >= 1 or s == -1) for s in sizes)
+        and list(sizes).count(-1) <= 1,
+        f"unflattened_size {sizes} must hold sizes >= 1, and at most one -1",
+        arg="unflattened_size",
+    )
+    rest, size = product(tuple(s for s in sizes if s != -1) or (1,)), x[d]
+    if -1 in sizes:
+        _check(
+            not known(size) or size % rest == 0,
+            f"unflattened_size {sizes} cannot split dim {d} of size {size}: "
+            f"{size} is not divisible by {rest}",
+            arg="unflattened_size",
+        )
+        fill = size // rest if known(size) else None
+        sizes = tuple(fill if s == -1 else s for s in sizes)
+    else:
+        _check(
+            not known(size) or rest == size,
+            f"unflattened_size {sizes} multiplies to {int(rest)}, but dim {d} of the input "
+            f"{fmt_shape(x)} has size {size}",
+            arg="unflattened_size",
+        )
+    return (*x[:d], *sizes, *x[d + 1 :])
+
+
+UNFLATTEN = Layer(
+    name="Unflatten",
+    args=(Arg("dim", "int"), Arg("unflattened_size", "ints", min=-1)),
+    positional=2,
+    layout="(B, *)",
+    shape=_unflatten_shape,
+    tensors=_no_tensors,
+    doc="Splits dim into the sizes unflattened_size (one of them may be -1).",
+    example="Unflatten(1, (32, 7, 7))",
+)
+
+# --- activations -----------------------------------------------------------------------------
+
+RELU = _elementwise("ReLU", "Rectified linear unit, max(x, 0), element-wise.", functional="F.relu")
+LEAKY_RELU = _elementwise(
+    "LeakyReLU",
+    "Leaky ReLU, x for x > 0 else negative_slope * x, element-wise.",
+    Arg("negative_slope", "float", 0.01),
+    functional="F.leaky_relu",
+    positional=1,
+    example="LeakyReLU(0.2)",
+)
+ELU = _elementwise(
+    "ELU",
+    "Exponential linear unit, x for x > 0 else alpha * (exp(x) - 1), element-wise.",
+    Arg("alpha", "float", 1.0),
+    functional="F.elu",
+)
+GELU = _elementwise(
+    "GELU",
+    "Gaussian error linear unit x * Phi(x), element-wise; approximate='tanh' is faster.",
+    Arg("approximate", "str", "none", choices=("none", "tanh")),
+    functional="F.gelu",
+)
+SILU = _elementwise(
+    "SiLU", "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.", functional="F.silu"
+)
+SIGMOID = _elementwise(
+    "Sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)), element-wise.", functional="torch.sigmoid"
+)
+TANH = _elementwise("Tanh", "Hyperbolic tangent, element-wise.", functional="torch.tanh")
+
+
+def _softmax_shape(a: dict, x: Shape) -> Shape:
+    _dim_index(a, "dim", len(x))
+    return x
+
+
+def _softmax(name: str, functional: str, doc: str) -> Layer:
+    return Layer(
+        name=name,
+        # torch's default dim=None is deprecated and guesses; the DSL uses the last dim and says so.
+        args=(Arg("dim", "int", -1, emit=True),),
+        layout="(B, *)",
+        shape=_softmax_shape,
+        tensors=_no_tensors,
+        functional=functional,
+        doc=doc,
+        example=f"{name}()",
+    )
+
+
+SOFTMAX = _softmax(
+    "Softmax", "F.softmax", "Softmax along dim (the last by default): exp(x) / sum(exp(x))."
+)
+LOG_SOFTMAX = _softmax(
+    "LogSoftmax", "F.log_softmax", "Log of the softmax along dim (the last by default)."
+)
+SOFTPLUS = _elementwise(
+    "Softplus",
+    "Smooth ReLU log(1 + exp(beta * x)) / beta, linear above threshold, element-wise.",
+    Arg("beta", "float", 1.0),
+    Arg("threshold", "float", 20.0),
+    functional="F.softplus",
+)
+
+# --- dropout ---------------------------------------------------------------------------------
+
+DROPOUT = _elementwise(
+    "Dropout",
+    "Zeroes each element with probability p while training and scales the rest by 1 / (1 - p).",
+    Arg("p", "float", 0.5, min=0.0, max=1.0),
+    positional=1,
+    example="Dropout(0.1)",
+)
+DROPOUT2D = Layer(
+    name="Dropout2d",
+    args=(Arg("p", "float", 0.5, min=0.0, max=1.0),),
+    positional=1,
+    ranks=(4,),
+    layout="(B, C, H, W)",
+    shape=_same,
+    tensors=_no_tensors,
+    doc="Zeroes whole channels with probability p while training (spatial dropout).",
+    example="Dropout2d(0.2)",
+)
+
+# --- normalisation ---------------------------------------------------------------------------
+
+
+def _batch_norm_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    c = int(a["num_features"])
+    affine = _weight_bias((c,), a["bias"] and c) if a["affine"] else ()
+    stats = (("running_mean", (c,), False), ("running_var", (c,), False))
+    counter = (("num_batches_tracked", (), False),)
+    return affine + (stats + counter if a["track_running_stats"] else ())
+
+
+def _batch_norm(name: str, ranks: tuple[int, ...], layout: str) -> Layer:
+    return Layer(
+        name=name,
+        args=(
+            Arg("num_features", "int", infer=_channels, min=1),
+            Arg("eps", "float", 1e-5, min=0.0),
+            Arg("momentum", "float?", 0.1, min=0.0, max=1.0),
+            Arg("affine", "bool", True),
+            Arg("track_running_stats", "bool", True),
+            Arg("bias", "bool", True),  # keyword-only in torch, after device/dtype
+        ),
+        positional=1,
+        ranks=ranks,
+        layout=layout,
+        shape=_same,
+        tensors=_batch_norm_tensors,
+        doc=f"Batch normalisation over {layout} per channel; num_features is inferred.",
+        example=f"{name}()",
+    )
+
+
+BATCH_NORM1D = _batch_norm("BatchNorm1d", (2, 3), "(B, C) or (B, C, L)")
+BATCH_NORM2D = _batch_norm("BatchNorm2d", (4,), "(B, C, H, W)")
+
+
+def _layer_norm_shape(a: dict, x: Shape) -> Shape:
+    ns = a["normalized_shape"]
+    ns = tuple(ns) if isinstance(ns, (tuple, list)) else (ns,)
+    tail = tuple(x[len(x) - len(ns) :])
+    _check(
+        len(ns) < len(x) and all(not known(d) or d == n for d, n in zip(tail, ns)),
+        f"LayerNorm normalizes trailing dims {fmt_shape(ns)} but the input is {fmt_shape(x)}",
+        arg="normalized_shape",
+        help="normalized_shape must equal the last dims of the input",
+    )
+    return x
+
+
+def _layer_norm_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    ns = a["normalized_shape"]
+    dims = tuple(int(d) for d in ns) if isinstance(ns, (tuple, list)) else (int(ns),)
+    if not a["elementwise_affine"]:
+        return ()
+    return (("weight", dims, True),) + ((("bias", dims, True),) if a["bias"] else ())
+
+
+LAYER_NORM = Layer(
+    name="LayerNorm",
+    args=(
+        Arg("normalized_shape", "ints", infer=_last, min=1),
+        Arg("eps", "float", 1e-5, min=0.0),
+        Arg("elementwise_affine", "bool", True),
+        Arg("bias", "bool", True),
+    ),
+    positional=1,
+    ranks=(2, 3, 4, 5),
+    layout="(B, *, normalized_shape)",
+    shape=_layer_norm_shape,
+    tensors=_layer_norm_tensors,
+    doc="Layer normalisation over the last dim (normalized_shape is inferred from it).",
+    example="LayerNorm()",
+)
+
+
+def _group_norm_shape(a: dict, x: Shape) -> Shape:
+    c, g = a["num_channels"], a["num_groups"]
+    _check(c % g == 0, f"num_channels ({c}) is not divisible by num_groups ({g})", arg="num_groups")
+    return x
+
+
+GROUP_NORM = Layer(
+    name="GroupNorm",
+    args=(
+        Arg("num_groups", "int", min=1),
+        Arg("num_channels", "int", infer=_channels, min=1),
+        Arg("eps", "float", 1e-5, min=0.0),
+        Arg("affine", "bool", True),
+        Arg("bias", "bool", True),  # keyword-only in torch, after device/dtype
+    ),
+    positional=2,
+    ranks=(2, 3, 4, 5),
+    layout="(B, C, *)",
+    shape=_group_norm_shape,
+    tensors=lambda a: (
+        _weight_bias((a["num_channels"],), a["bias"] and a["num_channels"]) if a["affine"] else ()
+    ),
+    doc="Group normalisation: channels split into num_groups groups; num_channels is inferred.",
+    example="GroupNorm(8)",
+)
+
+# --- embedding -------------------------------------------------------------------------------
+
+
+def _embedding_shape(a: dict, x: Shape) -> Shape:
+    n, pad = a["num_embeddings"], a["padding_idx"]
+    _check(
+        pad is None or -n <= pad < n,
+        f"padding_idx {pad} is out of range for num_embeddings {n}",
+        arg="padding_idx",
+        help=f"use an index in [{-n}, {n})",
+    )
+    return (*x, a["embedding_dim"])
+
+
+EMBEDDING = Layer(
+    name="Embedding",
+    args=(
+        Arg("num_embeddings", "int", min=1),
+        Arg("embedding_dim", "int", min=1),
+        Arg("padding_idx", "int?", None),
+        Arg("max_norm", "float?", None, min=0.0),
+        Arg("norm_type", "float", 2.0),
+        Arg("scale_grad_by_freq", "bool", False),
+        Arg("sparse", "bool", False),
+    ),
+    positional=2,
+    layout="(B, *) of token ids",
+    in_dtype="long",
+    out_dtype="float32",
+    shape=_embedding_shape,
+    tensors=lambda a: _weight_bias((a["num_embeddings"], a["embedding_dim"])),
+    doc="Lookup table mapping token ids (long) to embedding_dim-vectors.",
+    example="Embedding(10000, 128)",
+)
+
+LINEAR_ENTRIES = (LINEAR, BILINEAR)
+SHAPE_ENTRIES = (IDENTITY, FLATTEN, UNFLATTEN)
+ACTIVATION_ENTRIES = (
+    RELU,
+    LEAKY_RELU,
+    ELU,
+    GELU,
+    SILU,
+    SIGMOID,
+    TANH,
+    SOFTMAX,
+    LOG_SOFTMAX,
+    SOFTPLUS,
+)
+DROPOUT_ENTRIES = (DROPOUT, DROPOUT2D)
+NORM_ENTRIES = (BATCH_NORM1D, BATCH_NORM2D, LAYER_NORM, GROUP_NORM)
+EMBEDDING_ENTRIES = (EMBEDDING,)

@@ -1,0 +1,177 @@
+"""Registry entries: recurrent and attention layers, all batch first: (B, T, features)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from nndsl.ir.shapes import Shape
+from nndsl.registry.layer_base import Arg, Layer, TensorSpec, _check, _last
+
+# --- recurrent -------------------------------------------------------------------------------
+
+
+def _rnn_shape(a: dict, x: Shape) -> Shape:
+    directions = 2 if a["bidirectional"] else 1
+    return (*x[:-1], a["hidden_size"] * directions)
+
+
+def _rnn_tensors(gates: int) -> Callable[[dict], tuple[TensorSpec, ...]]:
+    """Per layer k and direction: weight_ih_lk, weight_hh_lk, bias_ih_lk, bias_hh_lk, the
+    reverse direction's with the suffix ``_reverse``."""
+
+    def tensors(a: dict) -> tuple[TensorSpec, ...]:
+        h, directions = int(a["hidden_size"]), 2 if a["bidirectional"] else 1
+        out: list[TensorSpec] = []
+        for layer in range(a["num_layers"]):
+            inp = int(a["input_size"]) if layer == 0 else h * directions
+            for suffix in ("", "_reverse")[:directions]:
+                out += [
+                    (f"weight_ih_l{layer}{suffix}", (gates * h, inp), True),
+                    (f"weight_hh_l{layer}{suffix}", (gates * h, h), True),
+                ]
+                if a["bias"]:
+                    out += [
+                        (f"bias_{w}_l{layer}{suffix}", (gates * h,), True) for w in ("ih", "hh")
+                    ]
+        return tuple(out)
+
+    return tensors
+
+
+def _rnn_args(*extra: Arg) -> tuple[Arg, ...]:
+    return (
+        Arg("input_size", "int", infer=_last, min=1),
+        Arg("hidden_size", "int", min=1),
+        Arg("num_layers", "int", 1, min=1),
+        *extra,
+        Arg("bias", "bool", True),
+        Arg("batch_first", "bool", True, emit=True),
+        Arg("dropout", "float", 0.0, min=0.0, max=1.0),
+        Arg("bidirectional", "bool", False),
+    )
+
+
+def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg) -> Layer:
+    return Layer(
+        name=name,
+        args=_rnn_args(*extra),
+        positional=2,
+        ranks=(3,),
+        layout="(B, T, input_size)",
+        shape=_rnn_shape,
+        tensors=_rnn_tensors(gates),
+        call="rnn",
+        doc=doc,
+        example=example,
+    )
+
+
+RNN = _rnn(
+    "RNN",
+    1,
+    "Elman recurrent network over (B, T, F), batch first; the stack passes on the outputs.",
+    'RNN(64, nonlinearity="relu")',
+    Arg("nonlinearity", "str", "tanh", choices=("tanh", "relu")),
+)
+# proj_size is left out: it changes the output width and the hidden state shapes.
+LSTM = _rnn(
+    "LSTM",
+    4,
+    "Long short-term memory over (B, T, F), batch first; the stack passes on the outputs.",
+    "LSTM(64, num_layers=2)",
+)
+GRU = _rnn(
+    "GRU",
+    3,
+    "Gated recurrent unit over (B, T, F), batch first; the stack passes on the outputs.",
+    "GRU(64, bidirectional=true)",
+)
+
+# --- attention -------------------------------------------------------------------------------
+
+
+def _heads_ok(a: dict, dim: str, heads: str) -> None:
+    _check(
+        a[dim] % a[heads] == 0,
+        f"{dim} ({a[dim]}) is not divisible by {heads} ({a[heads]})",
+        arg=heads,
+        help=f"each head gets {dim} / {heads} features; pick a {heads} that divides {a[dim]}",
+    )
+
+
+def _attention_tensors(e: int, bias: bool, bias_kv: bool = False) -> tuple[TensorSpec, ...]:
+    """in_proj (3 e x e), bias_k and bias_v, then out_proj (e x e), as torch registers them.
+
+    >>> [kind for kind, _, _ in _attention_tensors(8, True)]
+    ['in_proj_weight', 'in_proj_bias', 'out_proj.weight', 'out_proj.bias']
+    """
+    e, bias, bias_kv = int(e), bool(bias), bool(bias_kv)
+    own = (("in_proj_weight", (3 * e, e), True),) + ((("in_proj_bias", (3 * e,), True),) * bias)
+    own += (("bias_k", (1, 1, e), True), ("bias_v", (1, 1, e), True)) * bias_kv
+    out = (("out_proj.weight", (e, e), True),) + ((("out_proj.bias", (e,), True),) * bias)
+    return own + out
+
+
+# kdim / vdim are left out: the stack calls it as self-attention, m(x, x, x).
+MULTIHEAD_ATTENTION = Layer(
+    name="MultiheadAttention",
+    args=(
+        Arg("embed_dim", "int", infer=_last, min=1),
+        Arg("num_heads", "int", min=1),
+        Arg("dropout", "float", 0.0, min=0.0, max=1.0),
+        Arg("bias", "bool", True),
+        Arg("add_bias_kv", "bool", False),
+        Arg("add_zero_attn", "bool", False),
+        Arg("batch_first", "bool", True, emit=True),
+    ),
+    positional=2,
+    ranks=(3,),
+    layout="(B, T, embed_dim)",
+    shape=lambda a, x: (_heads_ok(a, "embed_dim", "num_heads"), x)[1],
+    tensors=lambda a: _attention_tensors(a["embed_dim"], a["bias"], a["add_bias_kv"]),
+    call="attention",
+    doc="Multi-head self-attention over (B, T, E), batch first; embed_dim is inferred.",
+    example="MultiheadAttention(8)",
+)
+
+
+def _encoder_tensors(a: dict) -> tuple[TensorSpec, ...]:
+    """self_attn, linear1, linear2, norm1, norm2: torch's registration order."""
+    e, ff, bias = int(a["d_model"]), int(a["dim_feedforward"]), bool(a["bias"])
+    out = tuple((f"self_attn.{k}", shape, True) for k, shape, _ in _attention_tensors(e, bias))
+    for name, shape in (
+        ("linear1", (ff, e)),
+        ("linear2", (e, ff)),
+        ("norm1", (e,)),
+        ("norm2", (e,)),
+    ):
+        out += ((f"{name}.weight", shape, True),)
+        out += ((f"{name}.bias", shape[:1], True),) * bias
+    return out
+
+
+TRANSFORMER_ENCODER_LAYER = Layer(
+    name="TransformerEncoderLayer",
+    args=(
+        Arg("d_model", "int", infer=_last, min=1),
+        Arg("nhead", "int", min=1),
+        Arg("dim_feedforward", "int", 2048, min=1),
+        Arg("dropout", "float", 0.1, min=0.0, max=1.0),
+        Arg("activation", "str", "relu", choices=("relu", "gelu")),
+        Arg("layer_norm_eps", "float", 1e-5, min=0.0),
+        Arg("batch_first", "bool", True, emit=True),
+        Arg("norm_first", "bool", False),
+        Arg("bias", "bool", True),
+    ),
+    positional=2,
+    ranks=(3,),
+    layout="(B, T, d_model)",
+    shape=lambda a, x: (_heads_ok(a, "d_model", "nhead"), x)[1],
+    tensors=_encoder_tensors,
+    doc="Transformer encoder block (self-attention + feed-forward), batch first; "
+    "d_model is inferred.",
+    example="TransformerEncoderLayer(8, dim_feedforward=512)",
+)
+
+RECURRENT_ENTRIES = (RNN, LSTM, GRU)
+ATTENTION_ENTRIES = (MULTIHEAD_ATTENTION, TRANSFORMER_ENCODER_LAYER)

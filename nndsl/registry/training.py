@@ -1,0 +1,381 @@
+"""The tables behind a ``train`` section: losses, optimizers, schedulers and init functions, each
+with its arguments (kind, default, range) and the PyTorch it becomes. One entry per name; the
+checker, the generated script and the docs read these tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nndsl.lang import syntax as s
+from nndsl.lang.pyexpr import EvalError, evaluate, literal
+
+REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class A:
+    """One argument: ``kind`` is number, int, bool, str, numbers (a tuple/list of numbers)."""
+
+    name: str
+    kind: str
+    default: object = REQUIRED
+    min: float | None = None
+    max: float | None = None
+    exclusive_min: bool = False
+    choices: tuple = ()
+    torch_name: str = ""  # when PyTorch spells it differently (T_max)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A loss, optimizer, scheduler or init function."""
+
+    name: str
+    torch: str
+    args: tuple[A, ...]
+    doc: str
+    extra: str = ""  # task of a loss; step of a scheduler; min rank of an init
+
+
+def _lr(default: float) -> A:
+    return A("lr", "number", default, min=0, exclusive_min=True)
+
+
+_WD = A("weight_decay", "number", 0.0, min=0)
+_EPS = A("eps", "number", 1e-8, min=0, exclusive_min=True)
+_BETAS = A("betas", "numbers", (0.9, 0.999))
+
+LOSSES = {
+    "mse": Spec("mse", "nn.MSELoss", (), "mean squared error", "regression"),
+    "l1": Spec("l1", "nn.L1Loss", (), "mean absolute error", "regression"),
+    "smooth_l1": Spec(
+        "smooth_l1",
+        "nn.SmoothL1Loss",
+        (A("beta", "number", 1.0, min=0),),
+        "L1 with a quadratic zone of width beta",
+        "regression",
+    ),
+    "huber": Spec(
+        "huber",
+        "nn.HuberLoss",
+        (A("delta", "number", 1.0, min=0, exclusive_min=True),),
+        "quadratic within delta, linear outside",
+        "regression",
+    ),
+    "cross_entropy": Spec(
+        "cross_entropy",
+        "nn.CrossEntropyLoss",
+        (A("label_smoothing", "number", 0.0, min=0, max=1),),
+        "logits (B, C) against class ids (B,)",
+        "classes",
+    ),
+    "nll": Spec(
+        "nll", "nn.NLLLoss", (), "log-probabilities (B, C) against class ids (B,)", "classes"
+    ),
+    "bce": Spec("bce", "nn.BCELoss", (), "probabilities in 0..1 against 0/1 targets", "binary"),
+    "bce_with_logits": Spec(
+        "bce_with_logits",
+        "nn.BCEWithLogitsLoss",
+        (),
+        "logits against 0/1 targets (a sigmoid built in)",
+        "binary_logits",
+    ),
+}
+
+OPTIMIZERS = {
+    "sgd": Spec(
+        "sgd",
+        "torch.optim.SGD",
+        (
+            _lr(0.01),
+            A("momentum", "number", 0.0, min=0),
+            A("dampening", "number", 0.0, min=0),
+            _WD,
+            A("nesterov", "bool", False),
+        ),
+        "stochastic gradient descent, with momentum and Nesterov",
+    ),
+    "adam": Spec(
+        "adam",
+        "torch.optim.Adam",
+        (_lr(0.001), _BETAS, _EPS, _WD, A("amsgrad", "bool", False)),
+        "Adam",
+    ),
+    "adamw": Spec(
+        "adamw",
+        "torch.optim.AdamW",
+        (
+            _lr(0.001),
+            _BETAS,
+            _EPS,
+            A("weight_decay", "number", 0.01, min=0),
+            A("amsgrad", "bool", False),
+        ),
+        "Adam with decoupled weight decay",
+    ),
+    "rmsprop": Spec(
+        "rmsprop",
+        "torch.optim.RMSprop",
+        (
+            _lr(0.01),
+            A("alpha", "number", 0.99, min=0),
+            _EPS,
+            _WD,
+            A("momentum", "number", 0.0, min=0),
+            A("centered", "bool", False),
+        ),
+        "RMSprop",
+    ),
+    "adagrad": Spec(
+        "adagrad",
+        "torch.optim.Adagrad",
+        (
+            _lr(0.01),
+            A("lr_decay", "number", 0.0, min=0),
+            _WD,
+            A("eps", "number", 1e-10, min=0),
+            A("initial_accumulator_value", "number", 0.0, min=0),
+        ),
+        "Adagrad",
+    ),
+}
+
+SCHEDULERS = {
+    "step": Spec(
+        "step",
+        "torch.optim.lr_scheduler.StepLR",
+        (A("step_size", "int", REQUIRED, min=1), A("gamma", "number", 0.1, min=0)),
+        "multiply the rate by gamma every step_size epochs",
+        "epoch",
+    ),
+    "multistep": Spec(
+        "multistep",
+        "torch.optim.lr_scheduler.MultiStepLR",
+        (A("milestones", "ints", REQUIRED), A("gamma", "number", 0.1, min=0)),
+        "multiply the rate by gamma at each milestone epoch",
+        "epoch",
+    ),
+    "exponential": Spec(
+        "exponential",
+        "torch.optim.lr_scheduler.ExponentialLR",
+        (A("gamma", "number", REQUIRED, min=0),),
+        "multiply the rate by gamma every epoch",
+        "epoch",
+    ),
+    "cosine": Spec(
+        "cosine",
+        "torch.optim.lr_scheduler.CosineAnnealingLR",
+        (A("t_max", "int", None, min=1, torch_name="T_max"), A("eta_min", "number", 0.0, min=0)),
+        "cosine decay to eta_min over t_max epochs (default: all of them)",
+        "epoch",
+    ),
+    "onecycle": Spec(
+        "onecycle",
+        "torch.optim.lr_scheduler.OneCycleLR",
+        (
+            A("max_lr", "number", REQUIRED, min=0, exclusive_min=True),
+            A("pct_start", "number", 0.3, min=0, max=1),
+        ),
+        "warm up to max_lr and anneal, stepped every optimizer step",
+        "batch",
+    ),
+    "reduce_on_plateau": Spec(
+        "reduce_on_plateau",
+        "torch.optim.lr_scheduler.ReduceLROnPlateau",
+        (A("factor", "number", 0.1, min=0, exclusive_min=True), A("patience", "int", 10, min=0)),
+        "divide the rate when the monitored loss stops improving",
+        "plateau",
+    ),
+}
+
+_GAIN = A("gain", "number", 1.0)
+_KAIMING = (
+    A("a", "number", 0.0),
+    A("mode", "str", "fan_in", choices=("fan_in", "fan_out")),
+    A(
+        "nonlinearity",
+        "str",
+        "leaky_relu",
+        choices=("relu", "leaky_relu", "linear", "tanh", "sigmoid"),
+    ),
+)
+INITS = {
+    "normal": Spec(
+        "normal",
+        "nn.init.normal_",
+        (A("mean", "number", 0.0), A("std", "number", 1.0, min=0)),
+        "normal distribution",
+        "0",
+    ),
+    "uniform": Spec(
+        "uniform",
+        "nn.init.uniform_",
+        (A("a", "number", 0.0), A("b", "number", 1.0)),
+        "uniform on a .. b",
+        "0",
+    ),
+    "trunc_normal": Spec(
+        "trunc_normal",
+        "nn.init.trunc_normal_",
+        (
+            A("mean", "number", 0.0),
+            A("std", "number", 1.0, min=0),
+            A("a", "number", -2.0),
+            A("b", "number", 2.0),
+        ),
+        "normal, redrawn outside a .. b",
+        "0",
+    ),
+    "constant": Spec(
+        "constant",
+        "nn.init.constant_",
+        (A("val", "number", REQUIRED),),
+        "one value everywhere",
+        "0",
+    ),
+    "zeros": Spec("zeros", "nn.init.zeros_", (), "all zeros", "0"),
+    "ones": Spec("ones", "nn.init.ones_", (), "all ones", "0"),
+    "xavier_uniform": Spec(
+        "xavier_uniform", "nn.init.xavier_uniform_", (_GAIN,), "Glorot uniform", "2"
+    ),
+    "xavier_normal": Spec(
+        "xavier_normal", "nn.init.xavier_normal_", (_GAIN,), "Glorot normal", "2"
+    ),
+    "kaiming_uniform": Spec(
+        "kaiming_uniform", "nn.init.kaiming_uniform_", _KAIMING, "He uniform", "2"
+    ),
+    "kaiming_normal": Spec("kaiming_normal", "nn.init.kaiming_normal_", _KAIMING, "He normal", "2"),
+    "orthogonal": Spec(
+        "orthogonal", "nn.init.orthogonal_", (_GAIN,), "a (semi-)orthogonal matrix", "2"
+    ),
+}
+
+TRAIN_SETTINGS = (
+    "loss",
+    "optimizer",
+    "scheduler",
+    "init",
+    "epochs",
+    "steps",
+    "metrics",
+    "log_every",
+    "early_stop",
+    "clip",
+    "accumulate",
+    "checkpoint",
+    "distributed",
+    "device",
+    "precision",
+    "compile",
+    "seed",
+    "deterministic",
+    "save",
+    "predict",
+)
+METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A spec's arguments after binding: every value, and the keyword code to emit (only the
+    arguments given, in the spec's order)."""
+
+    values: dict
+    code: tuple[tuple[str, str], ...]
+
+    def kwargs(self, skip: tuple = ()) -> str:
+        return ", ".join(f"{k}={c}" for k, c in self.code if k not in skip)
+
+
+def bind_spec(spec: Spec, args: tuple[s.Arg, ...], where: str) -> Bound:
+    """Bind call arguments to a spec; raises EvalError with the offending argument's span."""
+    given: dict[str, tuple[object, s.Arg]] = {}
+    names = [a.name for a in spec.args]
+    for i, arg in enumerate(args):
+        if arg.name is None:
+            if any(a.name is not None for a in args[:i]):
+                raise EvalError("a positional argument after a keyword one", arg.span, "E0104")
+            if i >= len(names):
+                raise EvalError(
+                    f"`{where}` takes at most {len(names)} positional arguments", arg.span, "E0104"
+                )
+            key = names[i]
+        else:
+            key = arg.name
+            if key not in names:
+                from nndsl.util.naming import suggest
+
+                hint = suggest(key, names) or (
+                    f"it takes {', '.join(names)}" if names else "it takes no arguments"
+                )
+                raise EvalError(f"`{where}` has no argument `{key}`", arg.span, "E0102", help=hint)
+        if key in given:
+            raise EvalError(f"`{key}` is given twice", arg.span, "E0105")
+        given[key] = (evaluate(arg.value, {}).py, arg)
+    values, code = {}, []
+    for a in spec.args:
+        if a.name not in given:
+            if a.default is REQUIRED:
+                raise EvalError(
+                    f"`{where}` needs `{a.name}`", args[-1].span if args else None, "E0103"
+                )
+            values[a.name] = a.default
+            continue
+        v, arg = given[a.name]
+        v = _checked(a, v, arg.value.span)
+        values[a.name] = v
+        code.append(
+            (a.torch_name or a.name, literal(tuple(v) if a.kind in ("numbers",) else v).code)
+        )
+    return Bound(values, tuple(code))
+
+
+def _checked(a: A, v: object, span) -> object:
+    def is_num(x):
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    kind = a.kind
+    if kind in ("numbers", "ints"):
+        if (
+            not isinstance(v, (list, tuple))
+            or not v
+            or not all(is_num(x) and (kind == "numbers" or isinstance(x, int)) for x in v)
+        ):
+            raise EvalError(
+                f"`{a.name}` takes a list of {'numbers' if kind == 'numbers' else 'integers'}",
+                span,
+                "E0106",
+            )
+        return list(v) if kind == "ints" else v
+    ok = {
+        "number": is_num(v),
+        "int": isinstance(v, int) and not isinstance(v, bool),
+        "bool": isinstance(v, bool),
+        "str": isinstance(v, str),
+    }[kind]
+    if v is None and a.default is None:
+        return v
+    if not ok:
+        raise EvalError(f"`{a.name}` takes a {kind}, got {literal(v).code}", span, "E0106")
+    if a.choices and v not in a.choices:
+        raise EvalError(f"`{a.name}` is one of {', '.join(map(repr, a.choices))}", span, "E0107")
+    low = a.min is not None and (v <= a.min if a.exclusive_min else v < a.min)
+    if low or (a.max is not None and v > a.max):
+        bound = f"above {a.min}" if a.exclusive_min else f"at least {a.min}"
+        if a.max is not None:
+            bound = f"between {a.min} and {a.max}"
+        raise EvalError(f"`{a.name}` must be {bound}, got {v}", span, "E0107")
+    return v
+
+
+def spec_rows(table: dict[str, Spec]) -> list[tuple[str, str, str]]:
+    """(signature, PyTorch, doc) per entry, for the docs."""
+    rows = []
+    for spec in table.values():
+        params = ", ".join(
+            a.name if a.default is REQUIRED else f"{a.name}={literal(a.default).code}"
+            for a in spec.args
+        )
+        rows.append((f"{spec.name}({params})" if params else spec.name, spec.torch, spec.doc))
+    return rows

@@ -1,0 +1,1 @@
+"""`nndsl run`: execute the very code `compile` writes, in a run folder."""

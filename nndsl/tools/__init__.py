@@ -1,0 +1,1 @@
+"""Tools around the language: fmt, graph, summary, explain, new, completion, highlighting."""

@@ -1,0 +1,70 @@
+"""The per-model layer table printed by ``nndsl check``, built from the IR without torch."""
+
+from __future__ import annotations
+
+from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import fmt_shape
+
+
+def summary_table(program: ir.ProgramIR) -> str:
+    tables = [_model_table(m) for m in program.models]
+    tables += [_train_table(t) for t in program.trains]
+    return "\n".join(tables)
+
+
+def _train_table(t: ir.TrainIR) -> str:
+    """Which rule initialises each parameter and which optimizer group holds it."""
+    head = ("Parameter", "Shape", "Init", "Optimizer group")
+    rows = [(name, fmt_shape(shape), init, group) for name, shape, init, group in t.table]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)
+    ]
+    out = [t.summary.removesuffix(".")]
+    for cells in [head, None, *rows]:
+        if cells is None:
+            out.append("  " + "-" * (sum(widths) + 6))
+        else:
+            out.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
+    return "\n".join(out) + "\n"
+
+
+def _model_table(m: ir.ModelInfo) -> str:
+    out = layer_table(m)
+    out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
+    return "\n".join(out) + "\n"
+
+
+def layer_table(m: ir.ModelInfo, extra: tuple[str, list[str]] | None = None) -> list[str]:
+    """The lines of a model's layer table: its signature, the heading, a rule, a row per
+    layer, a rule. ``extra``: one more right-aligned column, its heading and a cell per row
+    (``nndsl summary`` adds the MACs)."""
+    head = ["Layer", "Type", "Output shape", "Params"]
+    rows = [
+        [
+            "  " * r.depth + (r.path or "-"),
+            r.type,
+            r.shape,
+            "(shared)" if r.shared and not r.params else f"{r.params:,}",
+        ]
+        for r in m.rows
+    ]
+    if extra is not None:
+        head.append(extra[0])
+        for row, cell in zip(rows, extra[1]):
+            row.append(cell)
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(head)]
+
+    def line(cells) -> str:
+        left = "  ".join(c.ljust(w) for c, w in zip(cells[:3], widths))
+        return "  " + "  ".join([left, *(c.rjust(w) for c, w in zip(cells[3:], widths[3:]))])
+
+    rule = "  " + "-" * (sum(widths) + 2 * (len(head) - 1))
+    inputs = ", ".join(fmt_shape(t.shape) for t in m.inputs)
+    out = [f"model {m.name}: {inputs} -> {_returns(m.returns)}"]
+    return out + [line(head), rule] + [line(r) for r in rows] + [rule]
+
+
+def _returns(t) -> str:
+    if isinstance(t, tuple):
+        return "(" + ", ".join(_returns(x) for x in t) + ")"
+    return fmt_shape(t.shape)
