@@ -23,7 +23,7 @@ MAX_FUNCTION_LINES = 60
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
 OVERSIZED_MODULES = {
-    "check/checker.py": 736,
+    "check/checker.py": 727,
     "check/data.py": 590,
     "check/graph.py": 873,
     "check/train_build.py": 512,
@@ -41,7 +41,6 @@ LONG_FUNCTIONS = {
     "check/graph.py:_tensor_decl": 69,
     "check/graph.py:_call_decl": 62,
     "check/graph.py:_call_module": 69,
-    "check/repeat.py:_repeat": 75,
     "check/train_build.py:run": 62,
     "check/train_build.py:target": 76,
     "cli.py:build_parser": 155,
@@ -119,12 +118,8 @@ def _sizes():
 
 def test_modules_and_functions_stay_small():
     modules, functions = _sizes()
-    too_big = {
-        m: n for m, n in modules.items() if n > OVERSIZED_MODULES.get(m, MAX_MODULE_LINES)
-    }
-    too_long = {
-        f: n for f, n in functions.items() if n > LONG_FUNCTIONS.get(f, MAX_FUNCTION_LINES)
-    }
+    too_big = {m: n for m, n in modules.items() if n > OVERSIZED_MODULES.get(m, MAX_MODULE_LINES)}
+    too_long = {f: n for f, n in functions.items() if n > LONG_FUNCTIONS.get(f, MAX_FUNCTION_LINES)}
     assert too_big == {}, f"modules over {MAX_MODULE_LINES} lines: split them"
     assert too_long == {}, f"functions over {MAX_FUNCTION_LINES} lines: split them"
 

@@ -31,24 +31,11 @@ from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, expr_of
 from nndsl.ir.tensors import Tensor
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import Value, literal
+from nndsl.registry.dtypes import DTYPES
 from nndsl.registry.layers import REGISTRY, Layer, check_rank, complete_args
 from nndsl.util.naming import Namespace, local, problem, suggest
 
 MAX_BUILT = 200_000  # layers built and summary rows copied in all: about 3 s of checking
-DTYPES = {
-    "float": "float32",
-    "float32": "float32",
-    "double": "float64",
-    "float64": "float64",
-    "half": "float16",
-    "float16": "float16",
-    "bfloat16": "bfloat16",
-    "long": "int64",
-    "int64": "int64",
-    "int": "int32",
-    "int32": "int32",
-    "bool": "bool",
-}
 
 
 def check(program: s.Program, source: str, base=None) -> tuple[ir.ProgramIR, list[Diagnostic]]:

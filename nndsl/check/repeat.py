@@ -22,34 +22,10 @@ class RepeatRules:
     """The repeat half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
     def _repeat(self, stmt: s.RepeatStmt, flow: Flow, scope: Scope) -> Built | None:
-        try:
-            count = evaluate(stmt.count, scope.env)
-        except EvalError as err:
-            self.diags.append(eval_diag(err))
+        count = self._repeat_count(stmt, scope)
+        if count is None or flow.shape is None:  # after an error the sizes coming in are unknown
             return None
-        if not is_int(count.py) or not 1 <= count.py <= MAX_REPEAT:
-            self._error(
-                "E0111",
-                f"repeat count must be an integer from 1 to {MAX_REPEAT}, not {count.code}",
-                stmt.count.span,
-            )
-            return None
-        var = stmt.var or "_"
-        if stmt.var is not None and not self._name_ok(stmt.var, stmt.var_span, "local"):
-            return None
-        code_var = local(var) if stmt.var else "_"
-        for inner in stmt.body:
-            if isinstance(inner, s.SharedStmt) or (not isinstance(inner, s.UseStmt) and inner.name):
-                span = inner.name_span
-                self._error(
-                    "E0115",
-                    "layers inside `repeat` cannot be named or shared",
-                    span,
-                    help="move them into a `block` and repeat the block",
-                )
-                return None
-        if flow.shape is None:  # an earlier error: the sizes coming in are unknown
-            return None
+        code_var = local(stmt.var) if stmt.var else "_"
         # refuse what would pass the limit before building any of it
         self._refuse_beyond(stmt.span, self.built + count.py * least_size(stmt.body, scope.env))
         iterations, rows, total = [], [], 0
@@ -102,6 +78,33 @@ class RepeatRules:
         out = Flow(strip_var(out.shape, code_var), out.dtype, stmt.span)
         module = _merge(iterations, count.code, code_var, scope.ns)
         return Built(module, out, total, f"repeat {count.py}", rows=rows)
+
+    def _repeat_count(self, stmt: s.RepeatStmt, scope: Scope) -> Value | None:
+        """The repeat's count, once it and the statements it repeats are found legal."""
+        try:
+            count = evaluate(stmt.count, scope.env)
+        except EvalError as err:
+            self.diags.append(eval_diag(err))
+            return None
+        if not is_int(count.py) or not 1 <= count.py <= MAX_REPEAT:
+            self._error(
+                "E0111",
+                f"repeat count must be an integer from 1 to {MAX_REPEAT}, not {count.code}",
+                stmt.count.span,
+            )
+            return None
+        if stmt.var is not None and not self._name_ok(stmt.var, stmt.var_span, "local"):
+            return None
+        for inner in stmt.body:
+            if isinstance(inner, s.SharedStmt) or (not isinstance(inner, s.UseStmt) and inner.name):
+                self._error(
+                    "E0115",
+                    "layers inside `repeat` cannot be named or shared",
+                    inner.name_span,
+                    help="move them into a `block` and repeat the block",
+                )
+                return None
+        return count
 
     def _repeat_item(self, inner, cur: Flow, sub: Scope) -> Built | None:
         if isinstance(inner, s.UseStmt):
