@@ -240,7 +240,7 @@ def _terminal(name: str, body: str) -> Terminal:
 def _string(text: str) -> str:
     if text.endswith("i"):
         raise GrammarShape(f"{text}: a string that ignores case")
-    return ast.literal_eval(text)
+    return text[1:-1] if "\\" not in text else ast.literal_eval(text)
 
 
 def _strip_literals(body: str) -> str:
