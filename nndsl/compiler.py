@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast as pyast
 import gc
-import re
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from nndsl.codegen import render as codegen
 from nndsl.codegen.formatting import black_format, without_regions
 from nndsl.diagnostics.core import CompileError, Diagnostic, has_errors, normalize_newlines, sort
 from nndsl.ir import nodes as ir
+from nndsl.lang import lexical
 from nndsl.lang import syntax as s
 from nndsl.lang.parser import parse
 
@@ -60,23 +60,24 @@ def analyze(text: str, base: Path | None = None) -> Analysis:
 
 MAX_NESTING = 50  # brackets and braces inside one another: Python refuses 200 in generated code
 MAX_LOOPS = 20  # `while` loops inside one another: Python's limit on nested blocks
-_BRACKETS = re.compile(r"""#[^\n\r]*|"(?:[^"\\\n\r]|\\.)*"|'(?:[^'\\\n\r]|\\.)*'|[][(){}]""")
 
 
 def _nesting(text: str, program: s.Program) -> Diagnostic | None:
     """E0005 at the first bracket nested deeper than MAX_NESTING, or the first `while` nested
     deeper than MAX_LOOPS: code that deep would not compile once generated."""
     depth = 0
-    for m in _BRACKETS.finditer(text):
+    table = lexical.table()
+    closers = set(table.brackets.values())
+    for m in table.nesting.finditer(text):  # brackets, and the comments and strings they skip
         ch = m.group()
-        if ch in "([{":
+        if ch in table.brackets:
             depth += 1
             if depth > MAX_NESTING:
                 line = text.count("\n", 0, m.start()) + 1
                 column = m.start() - text.rfind("\n", 0, m.start())
                 span = s.Span(line, column, line, column + 1)
                 return _too_deep(span, f"more than {MAX_NESTING} brackets and blocks deep")
-        elif ch in ")]}":
+        elif ch in closers:
             depth -= 1
     bodies = [(item.forward.body, 1) for item in program.items if getattr(item, "forward", None)]
     while bodies:

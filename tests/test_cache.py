@@ -91,3 +91,16 @@ def test_an_unwritable_cache_still_formats(tmp_path, monkeypatch):
     (tmp_path / "black").write_text("a file where the folder would go")
     monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))
     assert formatting.black_format("y=( 1 )\n") == "y = 1\n"
+
+
+def test_the_formatter_caches_its_parse_tables_too(tmp_path):
+    env = dict(os.environ, NNDSL_CACHE_DIR=str(tmp_path / "cache"))
+    cmd = [sys.executable, "-m", "nndsl", "fmt", "--check", str(CNN)]
+    first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
+    [tree] = (tmp_path / "cache").glob("tree-*.lark-cache")  # beside the compiler's own
+    assert len(list((tmp_path / "cache").glob("*.lark-cache"))) == 2
+    stamp = tree.stat().st_mtime_ns
+    second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert second.returncode == 0, second.stderr
+    assert tree.stat().st_mtime_ns == stamp  # loaded, not rebuilt

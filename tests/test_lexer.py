@@ -115,6 +115,15 @@ def test_the_lexer_knows_every_grammar_keyword():
     assert grammar_keywords() - known == set()
 
 
+def test_highlighting_places_every_keyword_of_the_table_once():
+    from nndsl.lang.lexical import table
+    from nndsl.tools import highlight
+
+    groups = [highlight.KEYWORDS, highlight.SECTION_KEYWORDS, highlight.CONSTANTS]
+    assert sorted(w for g in groups for w in g) == sorted(table().keywords)
+    assert set(highlight.DEFINITIONS) | set(highlight.CONTROL) <= set(highlight.KEYWORDS)
+
+
 def test_the_lexer_knows_every_layer_and_function():
     pytest.importorskip("pygments")
     from nndsl.check.data import FILE_READERS, GENERATORS
@@ -176,6 +185,23 @@ def test_vscode_manifest_points_at_files_that_exist():
     textmate = _json(VSCODE / grammar["path"])
     assert textmate["scopeName"] == grammar["scopeName"]
     assert "README.md" in {p.name for p in VSCODE.iterdir()}
+
+
+def test_the_checked_in_textmate_grammar_is_the_generated_one():
+    """Regenerate it with `python -m nndsl.tools.highlight > editors/vscode/syntaxes/...`."""
+    from nndsl.tools.highlight import textmate
+
+    path = VSCODE / "syntaxes" / "nndsl.tmLanguage.json"
+    assert path.read_text(encoding="utf-8") == textmate(), "stale: regenerate it"
+
+
+def test_the_textmate_grammar_takes_the_grammar_patterns():
+    from nndsl.lang.lexical import table
+
+    patterns = set(_textmate_patterns(_json(VSCODE / "syntaxes" / "nndsl.tmLanguage.json")))
+    lex = table()
+    assert {lex.comment, *lex.strings.values()} <= patterns
+    assert any(lex.float in p for p in patterns) and any(lex.int in p for p in patterns)
 
 
 def _textmate_patterns(node):

@@ -18,28 +18,29 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from nndsl.diagnostics.core import CompileError, Diagnostic, source_lines
 from nndsl.lang import syntax as s
 from nndsl.lang.fastparse import FastParser, GiveUp
+from nndsl.lang.lexical import grammar_text, table
 from nndsl.lang.pyexpr import MAX_MAGNITUDE
 from nndsl.util.cache import cache_folder
-from nndsl.util.resources import resource_dir
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    grammar = (resource_dir("grammar") / "nndsl.lark").read_text(encoding="utf-8")
+    grammar = grammar_text()
     return Lark(
         grammar,
         parser="lalr",
         maybe_placeholders=True,
         transformer=_ToSyntax(),
-        cache=_table_cache(grammar),
+        cache=table_cache(grammar),
     )
 
 
-def _table_cache(grammar: str) -> str | bool:
+def table_cache(grammar: str, kind: str = "grammar") -> str | bool:
     """Where lark keeps the parse tables it derived from this grammar, so later processes skip
     the analysis (a tenth of the time of building them): a file in the user's cache folder named
-    by a digest of the grammar, lark's version and Python's, or False (no cache) when there is no
-    writable folder. lark checks the digest again on load and rebuilds on any mismatch or damage.
+    by ``kind`` (one for each set of lark's options) and a digest of the grammar, lark's version
+    and Python's, or False (no cache) when there is no writable folder. lark checks the digest
+    again on load and rebuilds on any mismatch or damage.
 
     ``NNDSL_CACHE_DIR`` chooses the folder; set it empty to turn the cache off.
     """
@@ -49,7 +50,7 @@ def _table_cache(grammar: str) -> str | bool:
     import lark
 
     key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
-    name = f"grammar-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:16]}.lark-cache"
+    name = f"{kind}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:16]}.lark-cache"
     return str(folder / name)
 
 
@@ -415,31 +416,19 @@ def _describe(names: set[str]) -> str:
     return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
 
 
-KEYWORDS = (
-    "forward",
-    "return",
-    "while",
-    "layer",
-    "block",
-    "model",
-    "repeat",
-    "shared",
-    "data",
-    "train",
-    "on",
-    "optimizer",
-    "init",
-    "keep",
-)
+def __getattr__(name: str):
+    if name == "KEYWORDS":  # the grammar's words, read on first use
+        return table().keywords
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _keyword_hint(text: str, pos: int | None) -> str | None:
     """A hint when the token before the error is a keyword the user meant as a name."""
     if pos is None:
         return None
-    words = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text[max(0, pos - 40) : pos])
+    words = re.findall(table().name, text[max(0, pos - 40) : pos])
     before = text[:pos].rstrip()
-    if words and before.endswith(words[-1]) and words[-1] in KEYWORDS:
+    if words and before.endswith(words[-1]) and words[-1] in table().keywords:
         return f"`{words[-1]}` is a keyword of the language; choose another name"
     return None
 

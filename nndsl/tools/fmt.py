@@ -30,34 +30,17 @@ difference (a bug here) raises :class:`FormatterBug` instead of returning a chan
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 from lark import Lark, Token, Tree
 
 from nndsl.diagnostics.core import normalize_newlines
-from nndsl.lang.parser import parse
-from nndsl.util.resources import resource_dir
+from nndsl.lang.lexical import grammar_text, table
+from nndsl.lang.parser import parse, table_cache
 
 INDENT = "    "
 COMMENT_GAP = 2  # spaces at least between code and a trailing comment
-
-_TOKEN = re.compile(
-    r"""
-    (?P<space>[\ \t\f\n]+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<string>"(?:[^"\\\n]|\\[^\n])*"|'(?:[^'\\\n]|\\[^\n])*')
-  | (?P<number>(?:[0-9]+(?:_[0-9]+)*)?\.[0-9]+(?:[eE][+-]?[0-9]+)?
-              |[0-9]+(?:_[0-9]+)*\.(?:[eE][+-]?[0-9]+)?
-              |[0-9]+(?:_[0-9]+)*[eE][+-]?[0-9]+
-              |[0-9]+(?:_[0-9]+)*)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<op>\.\.\.|\*\*|//|==|!=|<=|>=|[-+*/%@<>=~.:,()\[\]{}])
-  | (?P<error>.)
-    """,
-    re.VERBOSE | re.DOTALL,
-)
 
 # Rules whose first token starts a statement (or a top-level section, or a line of a group).
 _STATEMENTS = frozenset(
@@ -68,7 +51,7 @@ _STATEMENTS = frozenset(
 _ITEMS = frozenset("model block layer_expr data train".split())
 # Token types after which `(` or `[` is a call or an index, written without a space.
 _ADJOINS = frozenset({"NAME", "TRUE", "FALSE", "NONE", "FORWARD"})
-_OPENERS = {"(": ")", "[": "]", "{": "}"}
+_OPENERS = table().brackets
 _CLOSERS = frozenset(_OPENERS.values())
 
 
@@ -103,8 +86,11 @@ class _Notes:
 
 @lru_cache(maxsize=1)
 def _tree_parser() -> Lark:
-    grammar = (resource_dir("grammar") / "nndsl.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", maybe_placeholders=True, propagate_positions=True)
+    """A parser that keeps lark's tree with positions (the compiler's builds syntax nodes as it
+    goes), with its tables cached as the compiler's are."""
+    grammar = grammar_text()
+    options = dict(parser="lalr", maybe_placeholders=True, propagate_positions=True)
+    return Lark(grammar, **options, cache=table_cache(grammar, "tree"))
 
 
 def format_source(text: str) -> str:
@@ -130,7 +116,7 @@ def _tokens(text: str) -> list[_Tok]:
     out = []
     newlines = 0
     line = line_start = 0
-    for m in _TOKEN.finditer(text):
+    for m in table().tokenizer.finditer(text):
         kind = m.lastgroup
         if kind == "space":
             value = m.group()
