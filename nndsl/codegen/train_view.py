@@ -22,7 +22,7 @@ def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str
         "model_module": model_module,
         "config_lines": _config_lines(t, data_dir),
     }
-    for part in (_features, _data, _params, _metrics, _loop, _fit, _main):
+    for part in (_imports, _features, _data, _params, _metrics, _loop, _fit, _main):
         view.update(part(t))
     return view
 
@@ -40,13 +40,36 @@ def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
     return lines
 
 
+# the standard library modules every script imports
+STD_MODULES = "argparse contextlib itertools json math os pickle random signal sys time".split()
+
+
+def _uses_numpy(t: ir.TrainIR) -> bool:
+    datas = [t.data] + ([t.validation] if t.validation else [])
+    return bool({"npy", "npz"} & set(t.readers)) or any(
+        "np.load" in line for d in datas for line in d.sources
+    )
+
+
+def _imports(t: ir.TrainIR) -> dict:
+    """The script's imports: the standard library's (csv for CSV files), then numpy (for its
+    files), torch and the distributed parts of torch."""
+    std = sorted(STD_MODULES + (["csv"] if "csv" in t.readers else []))
+    third = ["import numpy as np"] if _uses_numpy(t) else []
+    third.append("import torch")
+    if t.distributed:
+        third.append("import torch.distributed as dist")
+    third.append("import torch.nn as nn")
+    if t.distributed:
+        third.append("from torch.nn.parallel import DistributedDataParallel")
+    return {"std_imports": [f"import {m}" for m in std], "torch_imports": third}
+
+
 def _features(t: ir.TrainIR) -> dict:
     """Switches that several parts of the script test."""
-    datas = [t.data] + ([t.validation] if t.validation else [])
     return {
         "csv": "csv" in t.readers,
-        "numpy": bool({"npy", "npz"} & set(t.readers))
-        or any("np.load" in line for d in datas for line in d.sources),
+        "numpy": _uses_numpy(t),
         "distributed": t.distributed,
         "stream": t.data.stream,
         "fp16": t.precision == "fp16",
@@ -219,5 +242,6 @@ def _main(t: ir.TrainIR) -> dict:
         "steps_per_epoch_code": _batch_count(t, "train_data"),
         "total_steps_code": f"cfg.max_steps or cfg.epochs * {steps}",
         "net_code": "torch.compile(model)" if t.compile else "model",
+        "finish": f"train/finish_{'distributed' if t.distributed else 'single'}.py.j2",
         "safetensors_name": t.save.rsplit(".", 1)[0] + ".safetensors",
     }
