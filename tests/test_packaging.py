@@ -77,8 +77,12 @@ def test_wheel_contents(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "nndsl/__init__.py" in names
     assert "nndsl/grammar/nndsl.lark" in names
-    if any((REPO / "templates").glob("*.py.j2")):
-        assert any(n.startswith("nndsl/templates/") and n.endswith(".py.j2") for n in names)
+    # every template, those in subfolders (templates/train/) too
+    templates = {
+        f"nndsl/{p.relative_to(REPO).as_posix()}" for p in (REPO / "templates").rglob("*.j2")
+    }
+    assert any(n.startswith("nndsl/templates/train/") for n in templates)
+    assert templates <= set(names)
     assert not [n for n in names if n.startswith("tests/") or "/tests/" in n]
     assert not [n for n in names if n.startswith(("grammar/", "templates/"))]
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -104,3 +108,5 @@ def test_installed_cli_compiles_example(installed: Path, tmp_path: Path) -> None
     proc = _run([script, "compile", REPO / "examples" / "add.nn", "-o", target], cwd=tmp_path)
     _check(proc, "nndsl compile examples/add.nn")
     assert "class AddNet(nn.Module)" in target.read_text()
+    # the training script, from the templates in the installed package's templates/train/
+    assert "def train_one_epoch(" in (tmp_path / "train_addnet.py").read_text()

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
 from functools import lru_cache
 
 import jinja2
 
+from nndsl.codegen.text import PACK_OVER, WIDTH, comment_safe, packed, string_safe  # noqa: F401
+from nndsl.codegen.train_view import train_view
 from nndsl.ir import nodes as ir
-from nndsl.lang.pyexpr import literal
 from nndsl.util.cache import cache_folder
 from nndsl.util.resources import resource_dir
 
@@ -22,7 +22,7 @@ HASH_PREFIX = "# nndsl-hash: "
 
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resource_dir("templates"))),
         bytecode_cache=_bytecode_cache(),
         undefined=jinja2.StrictUndefined,
@@ -31,8 +31,6 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    env.filters["packed"] = packed
-    return env
 
 
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
@@ -62,64 +60,8 @@ def render(program: ir.ProgramIR) -> str:
 
 def render_train(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str = ".") -> str:
     """The training script's source, before formatting and without the header."""
-    datas = [t.data] + ([t.validation] if t.validation else [])
-    config = tuple(
-        replace(f, default=literal(data_dir).code) if f.name == "data_dir" else f
-        for f in t.config
-        if f.name != "data_dir" or t.readers
-    )
-    t = replace(t, config=config)
-    view = {
-        "t": t,
-        "source": string_safe(source_name),
-        "model_module": model_module,
-        "datas": datas,
-        "numpy": bool({"npy", "npz"} & set(t.readers))
-        or any("np.load" in line for d in datas for line in d.sources),
-        "drop_last": t.drop_last,
-        "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
-        "improved": _improved(t.early_stop),
-        "stream": t.data.stream,
-        "dist": t.distributed,
-    }
-    sets = {
-        "init": [_param_set(p, False) for p in t.init],
-        "groups": [_param_set(p, True) for p in t.groups],
-    }
-    view["t"] = _Overlay(t, sets)
+    view = train_view(t, source_name, model_module, data_dir)
     return _environment().get_template("train.py.j2").render(**view)
-
-
-class _Overlay:
-    """The TrainIR with its parameter sets shaped for the template."""
-
-    def __init__(self, t: ir.TrainIR, sets: dict):
-        self._t, self._sets = t, sets
-
-    def __getattr__(self, name: str):
-        return self._sets[name] if name in self._sets else getattr(self._t, name)
-
-
-def _param_set(p: ir.ParamSet, group: bool) -> dict:
-    names = "(" + ", ".join(f'"{n}"' for n in p.names) + ("," if len(p.names) == 1 else "") + ")"
-    dict_code = ", ".join(f'"{k}": {v}' for k, v in p.options) if group else ""
-    names_list = "[" + ", ".join(f'"{n}"' for n in p.names) + "]"
-    return {
-        "names_code": names,
-        "names_list": names_list,
-        "code": p.code,
-        "mask": p.mask,
-        "source": comment_safe(p.source),
-        "dict_code": dict_code,
-    }
-
-
-def _improved(early: tuple | None) -> str:
-    if early is None:
-        return ""
-    _, mode, _, delta = early
-    op, sign = ("<", "-") if mode == "min" else (">", "+")
-    return f"watched {op} record {sign} {delta!r}" if delta else f"watched {op} record"
 
 
 def _class_view(c: ir.ClassDef) -> dict:
@@ -217,82 +159,6 @@ def _forward(c: ir.ClassDef) -> list[str]:
             if last:
                 lines.append("return x")
     return lines
-
-
-def comment_safe(text: str) -> str:
-    """Text that cannot end a comment line: line breaks and other controls escaped.
-
-    >>> comment_safe("a\\nb\\u2028c")
-    'a\\\\nb\\\\u2028c'
-    """
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
-
-
-PACK_OVER = 300  # statements longer than this (inline data tables) are packed, not exploded
-WIDTH = 88  # black's line length for generated code
-
-
-def packed(line: str, indent: int) -> str:
-    """A long statement (an inline data table) as rows packed to the line width between
-    ``# fmt: off`` and ``# fmt: on``: black would put every number on a line of its own, and
-    takes seconds to do it. Lines break after commas inside brackets, at the shallowest
-    bracket depth whose pieces fit; a trailing comment stays on the last line."""
-    if len(line) <= PACK_OVER:
-        return line
-    code, comment = line, ""
-    commas: list[tuple[int, int]] = []  # (position, depth)
-    depth, quote, i = 0, "", 0
-    while i < len(line):
-        ch = line[i]
-        if quote:
-            if ch == "\\":
-                i += 1
-            elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
-        elif ch in "([{":
-            depth += 1
-        elif ch in ")]}":
-            depth -= 1
-        elif ch == "," and depth > 0:
-            commas.append((i, depth))
-        elif ch == "#":
-            code, comment = line[:i].rstrip(), "  " + line[i:]
-            break
-        i += 1
-    room = WIDTH - indent - 4
-    for level in sorted({d for _, d in commas}):
-        cuts = [pos + 1 for pos, d in commas if d <= level]
-        pieces = [code[a:b].strip() for a, b in zip([0, *cuts], [*cuts, len(code)])]
-        pieces[-1] += comment
-        if all(len(piece) <= room for piece in pieces[1:]):
-            break
-    else:
-        return line  # nothing to break at: leave it to black
-    rows, row = [], pieces[0]
-    for piece in pieces[1:]:
-        if len(row) + 1 + len(piece) > room:
-            rows.append(row)
-            row = piece
-        else:
-            row += " " + piece
-    rows.append(row)
-    pad = " " * indent
-    return f"# fmt: off\n{pad}" + f"\n{pad}    ".join(rows) + f"\n{pad}# fmt: on"
-
-
-def string_safe(text: str) -> str:
-    """Text that can sit in a comment and between double quotes, in a string or a docstring:
-    as :func:`comment_safe`, with backslashes and double quotes escaped too (a file name may
-    hold them).
-
-    >>> print(string_safe('a"; b\\\\c'))
-    a\\"; b\\\\c
-    """
-    return comment_safe(text).replace("\\", "\\\\").replace('"', '\\"')
 
 
 def body_hash(body: str) -> str:

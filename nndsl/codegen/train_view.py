@@ -1,0 +1,247 @@
+"""The view of a TrainIR that the training-script templates (``templates/train/``) render.
+
+Every decision about what the script holds is made here: the templates substitute these
+fields, loop over their lists, and test only single booleans of this view.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nndsl.codegen.text import comment_safe, packed, string_safe
+from nndsl.ir import nodes as ir
+from nndsl.lang.pyexpr import literal
+
+
+def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str) -> dict:
+    """The template's context: the TrainIR as ``t`` (for plain substitutions) and the fields
+    each part of the script decides on."""
+    view = {
+        "t": t,
+        "source": string_safe(source_name),
+        "model_module": model_module,
+        "config_lines": _config_lines(t, data_dir),
+    }
+    for part in (_imports, _features, _data, _params, _metrics, _loop, _fit, _main):
+        view.update(part(t))
+    return view
+
+
+def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
+    """The fields of Config; ``data_dir`` only for a script that reads files, defaulting to
+    where the data is."""
+    lines = []
+    for f in t.config:
+        if f.name == "data_dir" and not t.readers:
+            continue
+        default = literal(data_dir).code if f.name == "data_dir" else f.default
+        comment = f"  # {f.comment}" if f.comment else ""
+        lines.append(f"{f.name}: {f.type} = {default}{comment}")
+    return lines
+
+
+# the standard library modules every script imports
+STD_MODULES = "argparse contextlib itertools json math os pickle random signal sys time".split()
+
+
+def _uses_numpy(t: ir.TrainIR) -> bool:
+    datas = [t.data] + ([t.validation] if t.validation else [])
+    return bool({"npy", "npz"} & set(t.readers)) or any(
+        "np.load" in line for d in datas for line in d.sources
+    )
+
+
+def _imports(t: ir.TrainIR) -> dict:
+    """The script's imports: the standard library's (csv for CSV files), then numpy (for its
+    files), torch and the distributed parts of torch."""
+    std = sorted(STD_MODULES + (["csv"] if "csv" in t.readers else []))
+    third = ["import numpy as np"] if _uses_numpy(t) else []
+    third.append("import torch")
+    if t.distributed:
+        third.append("import torch.distributed as dist")
+    third.append("import torch.nn as nn")
+    if t.distributed:
+        third.append("from torch.nn.parallel import DistributedDataParallel")
+    return {"std_imports": [f"import {m}" for m in std], "torch_imports": third}
+
+
+def _features(t: ir.TrainIR) -> dict:
+    """Switches that several parts of the script test."""
+    return {
+        "csv": "csv" in t.readers,
+        "numpy": _uses_numpy(t),
+        "distributed": t.distributed,
+        "stream": t.data.stream,
+        "fp16": t.precision == "fp16",
+        "autocast": t.precision != "fp32",
+        "autocast_dtype": "bfloat16" if t.precision == "bf16" else "float16",
+        "has_scheduler": bool(t.scheduler),
+        "early_stop": t.early_stop is not None,
+        "channels_last": bool(t.channels_last),
+        "has_init": bool(t.init),
+        "has_predict": bool(t.predict),
+        "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
+    }
+
+
+def _data(t: ir.TrainIR) -> dict:
+    """The loaders, one per data section, and the helpers that split and batch their data."""
+    datas = [t.data] + ([t.validation] if t.validation else [])
+    kind = "stream" if t.data.stream else "memory"
+    helpers = ([] if t.validation else [f"train/split_{kind}.py.j2"]) + [
+        f"train/batches_{kind}.py.j2"
+    ]
+    keys = ", ".join(f'"{k}"' for k in t.channels_last)
+    return {
+        "datas": [_data_view(d, bool(t.readers)) for d in datas],
+        "data_helpers": helpers,
+        "drop_last": t.drop_last,
+        "sampler_drop_last": "drop_last" if t.drop_last else "False",
+        "drop_last_param": ", drop_last: bool = False" if t.drop_last else "",
+        "channels_last_keys": f"({keys},)",
+    }
+
+
+def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
+    return {
+        "name": d.name,
+        "class_name": _class_name(d.name),
+        "samples": d.samples,
+        "samples_text": f"{d.samples:,}",
+        "sources": list(d.sources),
+        "lines": list(d.lines) if d.stream else [packed(line, 4) for line in d.lines],
+        "returns": ", ".join(f'"{k}": {code}' for k, code in d.returns),
+        "template": f"train/load_{'stream' if d.stream else 'memory'}.py.j2",
+        "reads_files": reads_files,
+        "random": d.random,
+        "seed": d.seed,
+    }
+
+
+def _class_name(name: str) -> str:
+    """``digit_pixels`` -> ``DigitpixelsRows``: a capital after each dash or space only (as
+    Jinja's ``title``), then without underscores."""
+    words = re.split(r"([-\s({\[<]+)", name)
+    return "".join(w[0].upper() + w[1:].lower() for w in words if w).replace("_", "") + "Rows"
+
+
+def _params(t: ir.TrainIR) -> dict:
+    """The init rules and the optimizer's parameter groups."""
+    return {
+        "init": [_param_set(p, False) for p in t.init],
+        "groups": [_param_set(p, True) for p in t.groups],
+        "has_groups": bool(t.groups),
+    }
+
+
+def _param_set(p: ir.ParamSet, group: bool) -> dict:
+    names = "(" + ", ".join(f'"{n}"' for n in p.names) + ("," if len(p.names) == 1 else "") + ")"
+    dict_code = ", ".join(f'"{k}": {v}' for k, v in p.options) if group else ""
+    names_list = "[" + ", ".join(f'"{n}"' for n in p.names) + "]"
+    return {
+        "names_code": names,
+        "names_list": names_list,
+        "code": p.code,
+        "mask": p.mask,
+        "has_mask": bool(p.mask),
+        "source": comment_safe(p.source),
+        "dict_code": dict_code,
+    }
+
+
+def _metrics(t: ir.TrainIR) -> dict:
+    """What `measure` and `summarize` add up besides the loss."""
+    if t.task == "classes":
+        correct = "(out.argmax(1) == y).sum()"
+    elif t.task == "binary_logits":
+        correct = "((out > 0) == (y > 0.5)).sum()"
+    else:
+        correct = "((out > 0.5) == (y > 0.5)).sum()"
+    return {
+        "metrics_phrase": f" and {', '.join(t.metrics)}" if t.metrics else "",
+        "has_metrics": bool(t.metrics),
+        "accuracy": "accuracy" in t.metrics,
+        "correct_code": correct,
+        "mae": "mae" in t.metrics,
+        "summarize_param": ", across_ranks: bool = False" if t.distributed else "",
+        "across_ranks": ", across_ranks=True" if t.distributed else "",
+    }
+
+
+def _size(t: ir.TrainIR, name: str) -> str:
+    """The number of samples in the data bound to `name`, as code."""
+    return f"len({name})" if t.data.stream else f'len({name}["y"])'
+
+
+def _batch_count(t: ir.TrainIR, name: str) -> str:
+    size = _size(t, name)
+    return f"{size} // cfg.batch_size" if t.drop_last else f"-(-{size} // cfg.batch_size)"
+
+
+def _loop(t: ir.TrainIR) -> dict:
+    """The steps of `train_one_epoch`: the backward pass, accumulation and the optimizer step."""
+    accumulating = t.accumulate > 1
+    scaled = f"loss / {t.accumulate}" if accumulating else "loss"
+    if t.precision == "fp16":
+        backward = f"state.scaler.scale({scaled}).backward()"
+    else:
+        backward = (scaled if t.accumulate == 1 else f"({scaled})") + ".backward()"
+    batches_args = (
+        ("state.generator" if t.shuffle else "None")
+        + (", cfg.workers" if t.data.stream else "")
+        + (", drop_last=True" if t.drop_last else "")
+    )
+    return {
+        "accumulating": accumulating,
+        "count_code": _batch_count(t, "data"),
+        "data_size": _size(t, "data"),
+        "batches_args": batches_args,
+        "backward": backward,
+        "step_indent": "    " if accumulating else "",
+        "clip": bool(t.clip),
+        "unscale": bool(t.clip) and t.precision == "fp16",
+        "scheduler_per_batch": t.scheduler_step == "batch",
+        "predict_classes": t.task == "classes",
+        "needs_rounded": bool(t.predict) and t.task != "classes",
+        "resume_extra_keys": '"record", "stale", ' if t.early_stop else "",
+    }
+
+
+def _fit(t: ir.TrainIR) -> dict:
+    """The epoch loop: the scheduler's step and early stopping."""
+    fields = {
+        "train_size": _size(t, "train_data"),
+        "scheduler_per_epoch": t.scheduler_step == "epoch",
+        "scheduler_on_plateau": t.scheduler_step == "plateau",
+        "early_metric": "",
+        "early_patience": 0,
+        "early_improved": "",
+    }
+    if t.early_stop is not None:
+        metric, mode, patience, delta = t.early_stop
+        op, sign = ("<", "-") if mode == "min" else (">", "+")
+        improved = f"watched {op} state.record"
+        fields.update(
+            early_metric=metric,
+            early_patience=patience,
+            early_improved=f"{improved} {sign} {delta!r}" if delta else improved,
+        )
+    return fields
+
+
+def _main(t: ir.TrainIR) -> dict:
+    """`main`: loading the data, building the state and writing the results."""
+    steps = f"-(-steps_per_epoch // {t.accumulate})" if t.accumulate > 1 else "steps_per_epoch"
+    return {
+        "deterministic": t.deterministic,
+        "stream_validation": t.validation is not None and t.data.stream,
+        "memory_validation": t.validation is not None and not t.data.stream,
+        "needs_split": t.validation is None,
+        "split_in_memory": t.validation is None and not t.data.stream,
+        "validation_name": t.validation.name if t.validation else "",
+        "steps_per_epoch_code": _batch_count(t, "train_data"),
+        "total_steps_code": f"cfg.max_steps or cfg.epochs * {steps}",
+        "net_code": "torch.compile(model)" if t.compile else "model",
+        "finish": f"train/finish_{'distributed' if t.distributed else 'single'}.py.j2",
+        "safetensors_name": t.save.rsplit(".", 1)[0] + ".safetensors",
+    }
