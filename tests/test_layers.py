@@ -20,6 +20,7 @@ from torch import nn
 import nndsl.ir.shapes
 import nndsl.registry.layer_base
 import nndsl.registry.layers
+import nndsl.registry.layers_act
 import nndsl.registry.layers_conv
 import nndsl.registry.layers_dense
 import nndsl.registry.layers_seq
@@ -451,6 +452,7 @@ def test_errors(name, given, shape, words, arg, torch_rejects):
         nndsl.ir.shapes,
         nndsl.registry.layers,
         nndsl.registry.layer_base,
+        nndsl.registry.layers_act,
         nndsl.registry.layers_dense,
         nndsl.registry.layers_conv,
         nndsl.registry.layers_seq,

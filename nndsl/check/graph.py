@@ -644,7 +644,7 @@ class GraphRules:
             if state is not None:
                 code_args += f", {state.code}"
         elif kind == "attention":
-            result = (tensor_of(out), self._attention_weights(flows))
+            result = (tensor_of(out), self._attention_weights(layer, flows))
         elif built.result is not None:
             result = built.result
         else:
@@ -769,14 +769,10 @@ class GraphRules:
         return Built(new, out, info.total_params, model.name, rows=list(info.rows), result=result)
 
     def _rnn_state(self, built: Built, x: Flow, state: Value | None, e, decl: Decl):
-        args = decl.shared.args
-        directions = 2 if args["bidirectional"] else 1
-        layers = args["num_layers"]
-        hidden = args["hidden_size"]
-        shape = (Dim(layers * directions), x.shape[0], hidden)
+        shapes = REGISTRY[decl.shared.decl.call.name].state(decl.shared.args, x.shape)
+        shape, lstm = shapes[0], len(shapes) == 2  # lstm: an (h, c) pair
         h = Tensor(shape, x.dtype)
-        lstm = decl.shared.decl.call.name == "LSTM"
-        want = (h, h) if lstm else h
+        want = tuple(Tensor(s, x.dtype) for s in shapes) if lstm else h
         if state is not None and not isinstance(state.py, Maybe) and state.py is not None:
             have = state.py
             if type_text(have) != type_text(want):
@@ -802,10 +798,10 @@ class GraphRules:
                 raise Reported
         return want
 
-    def _attention_weights(self, flows: list[Flow]) -> Tensor:
+    def _attention_weights(self, layer, flows: list[Flow]) -> Tensor:
         q = flows[0]
         k = flows[1] if len(flows) > 1 else q
-        return Tensor((q.shape[0], q.shape[1], k.shape[1]), q.dtype)
+        return Tensor(layer.weights(q.shape, k.shape), q.dtype)
 
 
 def _comment(target, t) -> str:

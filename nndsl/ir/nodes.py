@@ -86,6 +86,7 @@ class Step:
     ``target`` is the module attribute called (``fc1``) or None for a functional call ``func``
     (``F.relu``) with ``args``; ``call`` is ``tensor``, ``rnn`` or ``attention``. ``shape`` is the
     output shape as written in the comment, ``changed`` says whether it differs from the input.
+    ``call_args``: the arguments the module is called with, ``{x}`` standing for the input.
     """
 
     target: str | None
@@ -95,6 +96,7 @@ class Step:
     shape: str
     changed: bool
     line: int
+    call_args: str = "{x}"
 
 
 @dataclass(frozen=True)
