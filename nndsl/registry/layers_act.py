@@ -17,6 +17,13 @@ from nndsl.registry.layer_base import (
 RELU = _elementwise(
     "ReLU", "Rectified linear unit, max(x, 0), element-wise.", functional="F.relu", clips="[0, inf)"
 )
+RELU6 = _elementwise(
+    "ReLU6",
+    "ReLU capped at 6, min(max(x, 0), 6), element-wise.",
+    functional="F.relu6",
+    prefix="relu6",
+    clips="[0, 6]",
+)
 LEAKY_RELU = _elementwise(
     "LeakyReLU",
     "Leaky ReLU, x for x > 0 else negative_slope * x, element-wise.",
@@ -44,6 +51,12 @@ SILU = _elementwise(
     "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.",
     functional="F.silu",
     clips="[-0.28, inf)",
+)
+HARDSWISH = _elementwise(
+    "Hardswish",
+    "Hard swish x * relu6(x + 3) / 6, a cheap SiLU, element-wise.",
+    functional="F.hardswish",
+    clips="[-0.375, inf)",
 )
 SIGMOID = _elementwise(
     "Sigmoid",
@@ -125,10 +138,12 @@ DROPOUT2D = Layer(
 
 ACTIVATION_ENTRIES = (
     RELU,
+    RELU6,
     LEAKY_RELU,
     ELU,
     GELU,
     SILU,
+    HARDSWISH,
     SIGMOID,
     TANH,
     SOFTMAX,
