@@ -431,13 +431,13 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 ir.Row(
                     path,
                     built.type,
-                    out.text(),
+                    out.shape,
                     built.params,
                     not member,
                     tensors=built.tensors,
                     slot=slot,
                     line=built.line,
-                    inputs=(flow.text(),),
+                    inputs=(flow.shape,),
                 )
             )
             if built.rows:

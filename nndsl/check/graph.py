@@ -267,7 +267,7 @@ class GraphRules:
             ir.Row(
                 st.name,
                 "Parameter" if kind == "param" else "Buffer",
-                fmt_shape(dims),
+                dims,
                 count if kind == "param" else 0,
                 tensors=((st.name, tuple(map(int, dims)), kind == "param"),),
                 slot=len(scope.members) - 1,
@@ -701,20 +701,18 @@ class GraphRules:
                 decl.result = built.result
         again = decl.called and info.first is not e.span
         scope.params += built.params
-        shape_text = (
-            type_text(built.result, False) if built.result is not None else built.out.text()
-        )
+        shape = built.out.shape if built.result is None else ir.row_shape(built.result)
         scope.rows.append(
             ir.Row(
                 decl.name,
                 built.type,
-                shape_text,
+                shape,
                 built.params,
                 built.params == 0 and again,
                 tensors=built.tensors,
                 slot=info.slot,
                 line=decl.span.line,
-                inputs=tuple(f.text() for f in flows),
+                inputs=tuple(f.shape for f in flows),
             )
         )
         if built.rows:

@@ -51,49 +51,31 @@ def full_summary(program: ir.ProgramIR, batch: int, sizes: dict[str, int] | None
     return "\n".join(model_summary(m, batch, sizes) for m in program.models)
 
 
-def parse_shapes(text: str, sizes: dict[str, int]) -> list[tuple[int, ...]]:
-    """The tensors a shape text describes (a nested tuple is flattened), every symbol replaced by
-    its size in ``sizes``; raises :class:`UnknownSize` for a symbol without one.
+def sized(shape, sizes: dict[str, int]) -> list[tuple[int, ...]]:
+    """The tensors a row's shape describes (a :class:`~nndsl.ir.nodes.Results` is flattened, a
+    value that is not a tensor left out), every symbol replaced by its size in ``sizes``; raises
+    :class:`UnknownSize` for a symbol without one, or for a size the checker could not know.
 
-    >>> parse_shapes("((B, 1), (B, 8))", {"B": 4}), parse_shapes("(8)", {}), parse_shapes("()", {})
+    >>> sized(ir.Results([("B", 1), ("B", 8)]), {"B": 4}), sized((8,), {}), sized((), {})
     ([(4, 1), (4, 8)], [(8,)], [()])
     """
-    tokens = re.findall(r"\d+|[A-Za-z_]\w*|[(),*]", text)
-    pos = 0
+    if isinstance(shape, ir.Results):
+        return [t for x in shape for t in sized(x, sizes)]
+    return [] if shape is None else [tuple(_size(d, sizes) for d in shape)]
 
-    def atom_or_group():
-        nonlocal pos
-        if tokens[pos] == "(":
-            pos += 1
-            items = []
-            while tokens[pos] != ")":
-                items.append(product())
-                if tokens[pos] == ",":
-                    pos += 1
-            pos += 1
-            return items
-        tok = tokens[pos]
-        pos += 1
-        if tok.isdigit():
-            return int(tok)
-        if tok not in sizes:
-            raise UnknownSize(tok)
-        return sizes[tok]
 
-    def product():  # merged sizes such as (5 * 6)
-        nonlocal pos
-        value = atom_or_group()
-        while pos < len(tokens) and tokens[pos] == "*":
-            pos += 1
-            value = value * atom_or_group()
-        return value
-
-    def leaves(group) -> list[tuple[int, ...]]:
-        if all(isinstance(x, int) for x in group):
-            return [tuple(group)]
-        return [shape for x in group for shape in leaves(x)]
-
-    return leaves(product()) if tokens else []
+def _size(d, sizes: dict[str, int]) -> int:
+    """One dim: an int, a symbol, or a product of symbols and ints (a merged ``T * 6``)."""
+    if isinstance(d, int):
+        return int(d)
+    if d is None or not re.fullmatch(r"[\w\s*()]+", d):  # unknown, or not a product
+        raise UnknownSize("?" if d is None else d)
+    size = 1
+    for factor in re.findall(r"\w+", d):
+        if not factor.isdigit() and factor not in sizes:
+            raise UnknownSize(factor)
+        size *= int(factor) if factor.isdigit() else sizes[factor]
+    return size
 
 
 def _numel(shapes) -> int:
@@ -182,8 +164,8 @@ def _per_row(rows, containers: set[int], sizes: dict[str, int]) -> tuple[list, l
         if i in containers or r.type in TENSOR_ROWS:
             continue
         try:
-            out = parse_shapes(r.shape, sizes)
-            ins = [s for text in r.inputs for s in parse_shapes(text, sizes)]
+            out = sized(r.shape, sizes)
+            ins = [s for shape in r.inputs for s in sized(shape, sizes)]
             macs[i], memory[i] = layer_macs(r, out, ins), _numel(out)
         except UnknownSize as err:
             unknown.add(err.name)
