@@ -266,7 +266,7 @@ def _too_big(info) -> bool:
         return True
     for row in info.rows:
         try:
-            if _elements(shape_value(row.shape)) > MAX_RUN_ELEMENTS:
+            if _elements(shape_value(row.shape_text)) > MAX_RUN_ELEMENTS:
                 return True
         except (SyntaxError, ValueError):
             return True

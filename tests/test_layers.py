@@ -20,6 +20,7 @@ from torch import nn
 import nndsl.ir.shapes
 import nndsl.registry.layer_base
 import nndsl.registry.layers
+import nndsl.registry.layers_act
 import nndsl.registry.layers_conv
 import nndsl.registry.layers_dense
 import nndsl.registry.layers_seq
@@ -57,10 +58,12 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
     ],
     # activations
     "ReLU": [({}, ("B", 10)), ({}, ("B", 3, 4, 4))],
+    "ReLU6": [({}, ("B", 10)), ({}, ("B", 3, 4, 4))],
     "LeakyReLU": [({}, ("B", 10)), ({"negative_slope": 0.2}, ("B", 3, 4, 4))],
     "ELU": [({}, ("B", 10)), ({"alpha": 0.5}, ("B", 2, 6))],
     "GELU": [({}, ("B", 10)), ({"approximate": "tanh"}, ("B", 2, 6))],
     "SiLU": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
+    "Hardswish": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
     "Sigmoid": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
     "Tanh": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
     "Softmax": [({}, ("B", 10)), ({"dim": 1}, ("B", 4, 5)), ({"dim": -2}, ("B", 2, 4, 5))],
@@ -451,6 +454,7 @@ def test_errors(name, given, shape, words, arg, torch_rejects):
         nndsl.ir.shapes,
         nndsl.registry.layers,
         nndsl.registry.layer_base,
+        nndsl.registry.layers_act,
         nndsl.registry.layers_dense,
         nndsl.registry.layers_conv,
         nndsl.registry.layers_seq,
@@ -462,3 +466,40 @@ def test_doctests(module):
     assert result.failed == 0
     if module in (nndsl.ir.shapes, nndsl.registry.layers):
         assert result.attempted > 0
+
+
+# --- what the rest of the compiler reads from an entry ---------------------------------------
+
+
+@pytest.mark.parametrize("layer", list(REGISTRY.values()), ids=list(REGISTRY))
+def test_entry_facts_fit_the_layer(layer):
+    assert layer.attr_prefix.isidentifier() and layer.attr_prefix.islower()
+    assert "biased" not in layer.traits or layer.arg("bias").default is True
+    assert (layer.state is not None) == (layer.call == "rnn")
+    assert (layer.weights is not None) == (layer.call == "attention")
+    assert "{x}" in layer.stack_args
+    assert not layer.in_loss or layer.clips is not None  # a loss applies only an activation
+
+
+@pytest.mark.parametrize("name, given, shape", [p for p in CASE_LIST if REGISTRY[p.values[0]].macs])
+def test_macs_rules_count_something(name, given, shape):
+    layer = REGISTRY[name]
+    a, out, _ = apply_rules(layer, given, concrete(shape))
+    t = {kind: dims for kind, dims, _ in layer.tensors(a)}
+    assert layer.macs(t, [concrete(out)], [concrete(shape)]) > 0
+
+
+def _bounds(text: str) -> tuple[float, float, bool, bool]:
+    """``[0, inf)`` as (low, high, low included, high included)."""
+    low, high = (float(part) for part in text[1:-1].split(", "))
+    return low, high, text[0] == "[", text[-1] == "]"
+
+
+@pytest.mark.parametrize("layer", [v for v in REGISTRY.values() if v.clips], ids=lambda v: v.name)
+def test_clipped_ranges_hold_in_torch(layer):
+    low, high, low_in, high_in = _bounds(layer.clips)
+    x = torch.linspace(-15, 15, 60001, dtype=torch.float64)[:-1].reshape(3, -1)
+    a = complete_args(layer, {}, ("B", x.shape[1]))
+    y = eval(layer.ctor, NAMESPACE)(**{k: v for k, v in a.items()})(x)
+    assert (y >= low if low_in else y > low).all() and (y <= high if high_in else y < high).all()
+    assert y.min() - low < 0.01 or low == float("-inf")  # the low bound is tight

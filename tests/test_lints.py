@@ -96,7 +96,7 @@ def test_a_model_without_a_train_section_is_not_judged_by_a_loss():
 
 
 @pytest.mark.parametrize("loss", ["mse", "l1", "smooth_l1", "huber(delta=0.5)"])
-@pytest.mark.parametrize("last", ["ReLU()", "Sigmoid()", "Tanh()"])
+@pytest.mark.parametrize("last", ["ReLU()", "Sigmoid()", "Tanh()", "ReLU6()", "Hardswish()"])
 def test_activation_after_the_output_of_a_regression(loss, last):
     source = f"model Net(x: [4]) {{\n    Linear(8) ReLU() Linear(1)\n    {last}\n}}\n"
     source += REGRESSION_DATA + f"train Net on pairs {{ loss {loss} }}\n"
@@ -109,6 +109,12 @@ def test_functional_activation_returned_by_a_forward():
         "    }\n}\n" + REGRESSION_DATA + "train Net on pairs { loss mse }\n"
     )
     assert _warnings(source, "W0404") == [4]
+
+
+def test_the_range_named_is_the_layers_own():
+    source = "model Net(x: [4]) { Linear(8) ReLU() Linear(1) ReLU6() }\n" + REGRESSION_DATA
+    [warning] = analyze(source + "train Net on pairs { loss mse }\n", DATA_FOLDER).diagnostics
+    assert warning.code == "W0404" and "[0, 6]" in warning.message
 
 
 def test_regression_ending_in_its_output_layer_is_fine():

@@ -78,10 +78,10 @@ def test_forward_matches_checker(path):
                 continue
             if row.type in ("Parameter", "Buffer"):
                 get = model.get_parameter if row.type == "Parameter" else model.get_buffer
-                assert shape_text(tuple(get(row.path).shape)) == expected_text(row.shape)
+                assert shape_text(tuple(get(row.path).shape)) == expected_text(row.shape_text)
                 continue
             module = model.get_submodule(row.path)
-            expected[id(module)].append((row.path, expected_text(row.shape)))
+            expected[id(module)].append((row.path, expected_text(row.shape_text)))
             if id(module) not in hooked:
                 hooked.add(id(module))
                 module.register_forward_hook(_recorder(seen[id(module)]))

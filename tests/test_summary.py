@@ -7,7 +7,8 @@ from compiled import EXAMPLES, compile_file, load_module
 
 from nndsl.cli import main
 from nndsl.compiler import analyze
-from nndsl.tools.summary_full import model_summary, parse_shapes, totals
+from nndsl.ir.nodes import Results
+from nndsl.tools.summary_full import UnknownSize, model_summary, sized, totals
 
 
 def _model(source: str, name: str | None = None):
@@ -107,9 +108,12 @@ def test_symbolic_sizes_are_left_out_or_given():
     assert "?" in model_summary(m, 2)
 
 
-def test_parse_shapes():
-    assert parse_shapes("((B, T, 1), (1, B, 32))", {"B": 2, "T": 3}) == [(2, 3, 1), (1, 2, 32)]
-    assert parse_shapes("(B, 5 * 6)", {"B": 1}) == [(1, 30)]
+def test_sized_shapes():
+    shape = Results([("B", "T", 1), Results([None, (1, "B", 32)])])
+    assert sized(shape, {"B": 2, "T": 3}) == [(2, 3, 1), (1, 2, 32)]
+    assert sized(("B", "5 * T"), {"B": 1, "T": 6}) == [(1, 30)]
+    with pytest.raises(UnknownSize):
+        sized(("B", None), {"B": 1})
 
 
 def test_command(capsys):

@@ -394,7 +394,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return Flow(None, flow.dtype)
         use_func = anonymous and built.func is not None and built.params == 0
         if not use_func and attr is None:
-            attr = scope.ns.for_layer(built.type)
+            attr = scope.ns.for_layer(built.type, built.prefix)
         if member and not use_func:
             scope.members.append(ir.Member(attr, built.module))
         scope.params += built.params
@@ -409,6 +409,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                     out.code(),
                     out.code() != flow.code() or out.dtype != flow.dtype,
                     span.line,
+                    built.stack_args,
                 )
             )
             path = "" if use_func else attr
@@ -417,13 +418,13 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 ir.Row(
                     path,
                     built.type,
-                    out.text(),
+                    out.shape,
                     built.params,
                     not member,
                     tensors=built.tensors,
                     slot=slot,
                     line=built.line,
-                    inputs=(flow.text(),),
+                    inputs=(flow.shape,),
                 )
             )
             if built.rows:
@@ -524,6 +525,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             emitted,
             args=args,
             tensors=layer.tensors(args),
+            entry=layer,
         )
 
     def _second_input(self, layer: Layer, given: dict, second: Flow, label: str) -> None:
@@ -580,14 +582,9 @@ class Checker(BlockRules, RepeatRules, GraphRules):
     def _shape_error(self, err: ShapeError, call, nodes, flow: Flow, layer: Layer) -> None:
         span = nodes[err.arg].span if err.arg in nodes else call.span
         rank = isinstance(err, RankError)
-        hint = err.help
+        hint = err.help or (layer.rank_help if rank else None)
         if rank and hint is None:
-            if layer.call == "rnn":
-                hint = (
-                    "a recurrent layer reads (B, T, features): "
-                    "give the input a time axis, e.g. `[T, 4]`"
-                )
-            elif len(flow.shape) > 2 and layer.ranks and min(layer.ranks) == 2:
+            if len(flow.shape) > 2 and layer.ranks and min(layer.ranks) == 2:
                 hint = "add `Flatten()` before it"
             elif len(flow.shape) == 2 and layer.ranks and min(layer.ranks) > 2:
                 hint = "add `Unflatten(1, (C, H, W))` before it, or check the model input"
@@ -677,6 +674,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             layer.name,
             layer.call,
             tensors=layer.tensors(info.args),
+            entry=layer,
         )
 
     def _unknown_use(self, stmt: s.UseStmt, scope: Scope) -> None:

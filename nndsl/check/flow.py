@@ -99,6 +99,17 @@ class Built:
     args: dict | None = None  # a registry layer's complete arguments
     result: object = None  # a graph-style block's or model's return type, when not `out`
     tensors: tuple = ()  # a registry layer's parameters and buffers (Layer.tensors)
+    entry: Layer | None = None  # a registry layer's entry
+
+    @property
+    def prefix(self) -> str:
+        """The start of its attribute names; empty for a block's (its snake-case name)."""
+        return self.entry.attr_prefix if self.entry is not None else ""
+
+    @property
+    def stack_args(self) -> str:
+        """The arguments a stack passes it, ``{x}`` standing for the input."""
+        return self.entry.stack_args if self.entry is not None else "{x}"
 
     @property
     def line(self) -> int:

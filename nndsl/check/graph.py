@@ -267,7 +267,7 @@ class GraphRules:
             ir.Row(
                 st.name,
                 "Parameter" if kind == "param" else "Buffer",
-                fmt_shape(dims),
+                dims,
                 count if kind == "param" else 0,
                 tensors=((st.name, tuple(map(int, dims)), kind == "param"),),
                 slot=len(scope.members) - 1,
@@ -644,7 +644,7 @@ class GraphRules:
             if state is not None:
                 code_args += f", {state.code}"
         elif kind == "attention":
-            result = (tensor_of(out), self._attention_weights(flows))
+            result = (tensor_of(out), self._attention_weights(layer, flows))
         elif built.result is not None:
             result = built.result
         else:
@@ -701,20 +701,18 @@ class GraphRules:
                 decl.result = built.result
         again = decl.called and info.first is not e.span
         scope.params += built.params
-        shape_text = (
-            type_text(built.result, False) if built.result is not None else built.out.text()
-        )
+        shape = built.out.shape if built.result is None else ir.row_shape(built.result)
         scope.rows.append(
             ir.Row(
                 decl.name,
                 built.type,
-                shape_text,
+                shape,
                 built.params,
                 built.params == 0 and again,
                 tensors=built.tensors,
                 slot=info.slot,
                 line=decl.span.line,
-                inputs=tuple(f.text() for f in flows),
+                inputs=tuple(f.shape for f in flows),
             )
         )
         if built.rows:
@@ -769,14 +767,10 @@ class GraphRules:
         return Built(new, out, info.total_params, model.name, rows=list(info.rows), result=result)
 
     def _rnn_state(self, built: Built, x: Flow, state: Value | None, e, decl: Decl):
-        args = decl.shared.args
-        directions = 2 if args["bidirectional"] else 1
-        layers = args["num_layers"]
-        hidden = args["hidden_size"]
-        shape = (Dim(layers * directions), x.shape[0], hidden)
+        shapes = REGISTRY[decl.shared.decl.call.name].state(decl.shared.args, x.shape)
+        shape, lstm = shapes[0], len(shapes) == 2  # lstm: an (h, c) pair
         h = Tensor(shape, x.dtype)
-        lstm = decl.shared.decl.call.name == "LSTM"
-        want = (h, h) if lstm else h
+        want = tuple(Tensor(s, x.dtype) for s in shapes) if lstm else h
         if state is not None and not isinstance(state.py, Maybe) and state.py is not None:
             have = state.py
             if type_text(have) != type_text(want):
@@ -802,10 +796,10 @@ class GraphRules:
                 raise Reported
         return want
 
-    def _attention_weights(self, flows: list[Flow]) -> Tensor:
+    def _attention_weights(self, layer, flows: list[Flow]) -> Tensor:
         q = flows[0]
         k = flows[1] if len(flows) > 1 else q
-        return Tensor((q.shape[0], q.shape[1], k.shape[1]), q.dtype)
+        return Tensor(layer.weights(q.shape, k.shape), q.dtype)
 
 
 def _comment(target, t) -> str:

@@ -20,38 +20,22 @@ from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import nodes as ir
 from nndsl.lang import syntax as s
 from nndsl.registry.functions import FUNCTIONS
-from nndsl.registry.layers import REGISTRY
+from nndsl.registry.layers import BY_FUNCTION, REGISTRY, Layer
 from nndsl.registry.training import LOSSES
 
-DROPOUTS = ("Dropout", "Dropout2d")
-BIASED = ("Linear", "Conv1d", "Conv2d", "ConvTranspose2d")
-# What the loss applies itself, as a layer and as a function of a forward.
-BUILT_INTO_LOSS = {
-    "cross_entropy": ("Softmax", "LogSoftmax", "softmax", "log_softmax"),
-    "bce_with_logits": ("Sigmoid", "sigmoid"),
-}
-# Activations whose outputs lie in a limited range, and that range.
-CLIPPING = {
-    "ReLU": "[0, inf)",
-    "relu": "[0, inf)",
-    "Softplus": "(0, inf)",
-    "Sigmoid": "(0, 1)",
-    "sigmoid": "(0, 1)",
-    "Tanh": "(-1, 1)",
-    "tanh": "(-1, 1)",
-    "Softmax": "(0, 1)",
-    "softmax": "(0, 1)",
-    "LogSoftmax": "(-inf, 0]",
-    "log_softmax": "(-inf, 0]",
-    "ELU": "(-1, inf)",
-    "GELU": "[-0.17, inf)",
-    "gelu": "[-0.17, inf)",
-    "SiLU": "[-0.28, inf)",
-    "silu": "[-0.28, inf)",
-}
 RANDOM = ("rand", "randn", "randint", "rand_like", "randn_like")
 TARGET = "y"
 MAX_DEPTH = 100  # names followed back through a forward, and blocks opened, in one search
+
+
+_NOTHING = Layer("", (), lambda a, x: x, lambda a: (), "")
+
+
+def _entry(name: str) -> Layer:
+    """The registry entry a tail names: a layer's, or that of the layer whose functional form a
+    function of a forward is (``relu`` is ``ReLU``'s ``F.relu``); an empty one otherwise."""
+    layer = REGISTRY.get(name) or BY_FUNCTION.get(name)
+    return _NOTHING if layer is None else layer
 
 
 @dataclass(frozen=True)
@@ -85,7 +69,7 @@ class _Linter:
         for info in self.checked.models:
             model = self.defs.get(info.name)
             tail = self.tail(model) if isinstance(model, s.Model) else None
-            if tail is not None and tail.name in DROPOUTS:
+            if tail is not None and "dropout" in _entry(tail.name).traits:
                 self.warn(
                     "W0104",
                     f"{tail.name} is the last layer of `{model.name}`",
@@ -190,7 +174,8 @@ class _Linter:
         if tail is None or loss not in LOSSES:
             return
         here = (Label(setting.span, f"the loss is `{loss}`"),)
-        if tail.name in BUILT_INTO_LOSS.get(loss, ()):
+        layer = _entry(tail.name)
+        if loss in layer.in_loss:
             inside = "log_softmax" if loss == "cross_entropy" else "a sigmoid"
             better = (
                 "`loss nll` after a LogSoftmax"
@@ -205,11 +190,11 @@ class _Linter:
                 help=f"remove the {tail.name} and let the model return raw scores (logits), "
                 f"or use {better}",
             )
-        elif LOSSES[loss].extra == "regression" and tail.name in CLIPPING:
+        elif LOSSES[loss].extra == "regression" and layer.clips is not None:
             self.warn(
                 "W0404",
                 f"{tail.name} after the output layer limits what `{model.name}` predicts "
-                f"to {CLIPPING[tail.name]}",
+                f"to {layer.clips}",
                 tail.span,
                 labels=here,
                 help=f"a `{loss}` regression wants an unbounded output: "
@@ -243,9 +228,11 @@ class _Linter:
             previous = call
 
     def _pair(self, first: s.Call, second: s.Call) -> None:
-        if first.name not in BIASED or not second.name.startswith("BatchNorm"):
+        layer = REGISTRY.get(first.name)
+        if layer is None or "biased" not in layer.traits:
             return
-        layer = REGISTRY[first.name]
+        if "centres" not in getattr(REGISTRY.get(second.name), "traits", ()):
+            return
         names = [a.name for a in layer.args]
         inferred = [a.name for a in layer.args if a.infer is not None]
         bound = match_args(first, names, inferred, first.name, [], lead=layer.positional)

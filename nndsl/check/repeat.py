@@ -12,7 +12,6 @@ from dataclasses import replace
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import fmt_shape
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, Value, evaluate
 from nndsl.util.naming import Namespace, local
@@ -60,14 +59,14 @@ class RepeatRules:
                     ir.Row(
                         suffix,
                         built.type,
-                        fmt_shape(built.out.shape),
+                        built.out.shape,
                         built.params,
                         isinstance(built.module, ir.SharedRef),
                         tensors=built.tensors,
                         slot=ref.slot if ref else j,
                         alias=ref.attr if ref else "",
                         line=built.line,
-                        inputs=(cur.text(),),
+                        inputs=(cur.shape,),
                     )
                 )
                 rows.extend(nested_rows(built.rows, suffix))

@@ -11,6 +11,7 @@ from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, call_parts, literal
+from nndsl.registry.layers import uses_channels_last
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
 
@@ -109,10 +110,9 @@ class _Builder:
         )
 
     def channels_last(self, data: ir.DataCode) -> tuple[str, ...]:
-        """The inputs to keep in channels-last memory: the 4-D ones of a model with Conv2d
-        layers, when the data is held in memory (convolutions run faster on NHWC images; the
-        values do not change)."""
-        if data.stream or not any(row.type == "Conv2d" for row in self.model.rows):
+        """The inputs to keep in channels-last memory: the 4-D ones of a model with a layer that
+        wants it, when the data is held in memory (the values do not change)."""
+        if data.stream or not uses_channels_last(row.type for row in self.model.rows):
             return ()
         return tuple(t.name for t in self.model.inputs if len(t.shape) == 4 and not t.optional)
 

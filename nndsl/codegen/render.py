@@ -147,10 +147,8 @@ def _forward(c: ir.ClassDef) -> list[str]:
         if step.target is None:
             extra = _args(step.args)
             call = f"{step.func}({src}{', ' + extra if extra else ''})"
-        elif step.call == "attention":
-            call = f"self.{step.target}({src}, {src}, {src}, need_weights=False)"
         else:
-            call = f"self.{step.target}({src})"
+            call = f"self.{step.target}({step.call_args.format(x=src)})"
         comment = f"  # {step.shape}" if step.changed or last else ""
         if step.call == "tensor":
             lines.append(f"{'return' if last else 'x ='} {call}{comment}")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.tensors import Tensor
+
 
 @dataclass(frozen=True)
 class ArgCode:
@@ -86,6 +89,7 @@ class Step:
     ``target`` is the module attribute called (``fc1``) or None for a functional call ``func``
     (``F.relu``) with ``args``; ``call`` is ``tensor``, ``rnn`` or ``attention``. ``shape`` is the
     output shape as written in the comment, ``changed`` says whether it differs from the input.
+    ``call_args``: the arguments the module is called with, ``{x}`` standing for the input.
     """
 
     target: str | None
@@ -95,6 +99,7 @@ class Step:
     shape: str
     changed: bool
     line: int
+    call_args: str = "{x}"
 
 
 @dataclass(frozen=True)
@@ -147,11 +152,14 @@ class Row:
     row's last name. ``slot``: where the module is registered among its class's members.
     ``alias``: for a use of a shared module inside a repeat, the attribute torch registers it
     under, in the class that holds the repeat. ``line``: the source line that declares it.
-    ``inputs``: the shapes the module receives (``fmt_shape`` texts), for ``nndsl summary``."""
+    ``shape``: the output shape, a tuple of dims (an int, a symbol such as ``"B"``, or None where
+    unknown), or for a block or model returning several values a :class:`Results` of those (None
+    for a value that is not a tensor); :attr:`shape_text` writes it. ``inputs``: the shapes the
+    module receives, for ``nndsl summary``."""
 
     path: str
     type: str
-    shape: str
+    shape: tuple
     params: int
     shared: bool = False
     depth: int = 0
@@ -159,7 +167,36 @@ class Row:
     slot: int = 0
     alias: str = ""
     line: int = 0
-    inputs: tuple[str, ...] = ()
+    inputs: tuple[tuple, ...] = ()
+
+    @property
+    def shape_text(self) -> str:
+        """The output shape as the layer table writes it: ``(B, 8)``, ``((B, 1), (B, 8))``."""
+        return shape_text(self.shape)
+
+
+class Results(tuple):
+    """The shapes of the values a block or model returns (a :attr:`Row.shape`), told apart from
+    one tensor's shape."""
+
+
+def row_shape(value) -> object:
+    """A returned value's shape for a row: a tensor's shape, :class:`Results` for a tuple, None
+    for anything else."""
+    if isinstance(value, tuple):
+        return Results(row_shape(x) for x in value)
+    return value.shape if isinstance(value, Tensor) else None
+
+
+def shape_text(shape) -> str:
+    """A row's shape as text; a value that is not a tensor is written as nothing.
+
+    >>> shape_text(("B", 8)), shape_text(Results([("B", 1), (Results([None]))]))
+    ('(B, 8)', '((B, 1), ())')
+    """
+    if isinstance(shape, Results):
+        return "(" + ", ".join(shape_text(x) for x in shape) + ")"
+    return "" if shape is None else fmt_shape(shape)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """The types of the layer registry, and the small helpers its entries share.
 
 The registry itself, and the conventions entries follow, are in :mod:`nndsl.registry.layers`; the
-entries live in ``layers_dense`` (linear, shape, activation, dropout, normalisation, embedding),
-``layers_conv`` (convolution, pooling) and ``layers_seq`` (recurrent, attention).
+entries live in ``layers_dense`` (linear, shape, normalisation, embedding), ``layers_act``
+(activation, dropout), ``layers_conv`` (convolution, pooling) and ``layers_seq`` (recurrent,
+attention).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from nndsl.ir.shapes import Shape, ShapeError, conv_out, normalize_dim, ntuple
+from nndsl.util.naming import snake
 
 REQUIRED = object()  # sentinel default: the argument must be given or inferred
 
@@ -53,6 +55,23 @@ class Layer:
     ``in_dtype`` is ``float`` or ``long``; ``out_dtype`` is ``None`` (same as input) or a dtype.
     ``tensors(a)`` lists the parameters and buffers the torch module holds, as
     ``model.named_parameters()`` then ``named_buffers()`` list them; :meth:`params` counts them.
+
+    What the rest of the compiler knows about a layer is here too, never in a table of its own:
+
+    - ``prefix``: the start of its attribute names in generated code (``fc`` gives ``fc1``);
+      empty for the snake-case name (``Softplus`` gives ``softplus1``).
+    - ``stack_args``: the arguments a stack model passes, ``{x}`` standing for its input.
+    - ``macs(t, out, ins)``: multiply-accumulates of one forward pass, from ``t`` (each tensor's
+      shape by its kind, see ``tensors``), the output shapes and the input shapes (batch
+      included, every size known); None for none.
+    - ``state(a, x)``: a recurrent layer's state shapes, one tensor or an ``(h, c)`` pair, for
+      the input shape ``x``. ``weights(q, k)``: an attention layer's weights shape, for query and
+      key shapes.
+    - ``traits``: ``biased`` (a bias that a following batch norm cancels), ``centres`` (batch
+      norm: it subtracts the mean), ``dropout``. ``clips``: the range an activation's outputs lie
+      in, e.g. ``[0, inf)``. ``in_loss``: the losses that apply this layer themselves.
+    - ``channels_last``: a model that uses it keeps its 4-D inputs in NHWC memory.
+    - ``rank_help``: the advice for an input of a rank it does not accept.
     """
 
     name: str
@@ -70,11 +89,26 @@ class Layer:
     out_dtype: str | None = None
     example: str = ""
     torch: str = field(default="")
+    prefix: str = ""
+    stack_args: str = "{x}"
+    macs: Callable[[dict, list, list], int] | None = None
+    state: Callable[[dict, Shape], tuple[Shape, ...]] | None = None
+    weights: Callable[[Shape, Shape], Shape] | None = None
+    traits: frozenset[str] = frozenset()
+    clips: str | None = None
+    in_loss: tuple[str, ...] = ()
+    channels_last: bool = False
+    rank_help: str | None = None
 
     @cached_property
     def ctor(self) -> str:
         """The emitted constructor, e.g. ``nn.Linear``."""
         return self.torch or f"nn.{self.name}"
+
+    @cached_property
+    def attr_prefix(self) -> str:
+        """The start of its attribute names: ``prefix``, or the snake-case name."""
+        return self.prefix or snake(self.name)
 
     @cached_property
     def arg_names(self) -> tuple[str, ...]:
@@ -106,6 +140,16 @@ class Layer:
         24
         """
         return sum(size(shape) for _, shape, trainable in self.tensors(a) if trainable)
+
+
+def count_macs(layer: Layer, t: dict, out: list, ins: list) -> int:
+    """``layer.macs`` of one use, 0 for a layer without a rule."""
+    return 0 if layer.macs is None else layer.macs(t, out, ins)
+
+
+def numel(shapes: list) -> int:
+    """The values in all of ``shapes``."""
+    return sum(size(s) for s in shapes)
 
 
 def size(shape: tuple[int, ...]) -> int:
@@ -190,8 +234,10 @@ def _elementwise(
     functional: str | None = None,
     positional: int = 0,
     example: str = "",
+    **facts,
 ) -> Layer:
-    """An entry for a parameterless layer that keeps the input shape."""
+    """An entry for a parameterless layer that keeps the input shape; ``facts`` are further
+    fields (``clips``, ``traits``...)."""
     return Layer(
         name=name,
         args=args,
@@ -202,4 +248,5 @@ def _elementwise(
         functional=functional,
         doc=doc,
         example=example or f"{name}()",
+        **facts,
     )

@@ -1,9 +1,12 @@
 """The layer registry: every built-in layer described once.
 
-The checker reads ``args``, ``ranks``, ``shape`` and ``tensors``; the codegen reads ``torch``,
-``positional``, ``functional`` and ``call``; the docs and summary read ``doc``. Adding a layer is
-adding one entry (in ``layers_dense``, ``layers_conv`` or ``layers_seq``, next to its family),
-listing it in ``ALL`` below, and adding its cases to ``tests/test_layers.py`` plus a golden test.
+The checker reads ``args``, ``ranks``, ``shape``, ``tensors``, ``state``, ``weights`` and
+``prefix``; the lints read ``traits``, ``clips`` and ``in_loss``; the codegen reads ``torch``,
+``positional``, ``functional``, ``call`` and ``stack_args``; the training script reads
+``channels_last``; the docs and summary read ``doc`` and ``macs``. No other module keeps a table
+of layer names. Adding a layer is adding one entry (in ``layers_dense``, ``layers_act``,
+``layers_conv`` or ``layers_seq``, next to its family, and in its family's tuple of entries,
+which ``ALL`` below lists), and adding its cases to ``tests/test_layers.py``.
 The types :class:`Arg` and :class:`Layer` live in ``layers_base`` and are re-exported here.
 
 Conventions for entries:
@@ -34,6 +37,22 @@ from __future__ import annotations
 
 from nndsl.ir.shapes import MissingArgument, RankError, Shape, ShapeError, known
 from nndsl.registry.layer_base import REQUIRED, Arg, Layer
+from nndsl.registry.layers_act import (
+    ACTIVATION_ENTRIES,
+    DROPOUT,
+    DROPOUT2D,
+    DROPOUT_ENTRIES,
+    ELU,
+    GELU,
+    LEAKY_RELU,
+    LOG_SOFTMAX,
+    RELU,
+    SIGMOID,
+    SILU,
+    SOFTMAX,
+    SOFTPLUS,
+    TANH,
+)
 from nndsl.registry.layers_conv import (
     ADAPTIVE_AVG_POOL2D,
     AVG_POOL2D,
@@ -46,33 +65,19 @@ from nndsl.registry.layers_conv import (
     POOL_ENTRIES,
 )
 from nndsl.registry.layers_dense import (
-    ACTIVATION_ENTRIES,
     BATCH_NORM1D,
     BATCH_NORM2D,
     BILINEAR,
-    DROPOUT,
-    DROPOUT2D,
-    DROPOUT_ENTRIES,
-    ELU,
     EMBEDDING,
     EMBEDDING_ENTRIES,
     FLATTEN,
-    GELU,
     GROUP_NORM,
     IDENTITY,
     LAYER_NORM,
-    LEAKY_RELU,
     LINEAR,
     LINEAR_ENTRIES,
-    LOG_SOFTMAX,
     NORM_ENTRIES,
-    RELU,
     SHAPE_ENTRIES,
-    SIGMOID,
-    SILU,
-    SOFTMAX,
-    SOFTPLUS,
-    TANH,
     UNFLATTEN,
 )
 from nndsl.registry.layers_seq import (
@@ -91,7 +96,9 @@ __all__ = [
     "Layer",
     "ALL",
     "REGISTRY",
+    "BY_FUNCTION",
     "lookup",
+    "uses_channels_last",
     "check_rank",
     "complete_args",
     "LINEAR",
@@ -194,6 +201,16 @@ ALL: tuple[Layer, ...] = (
 )
 REGISTRY: dict[str, Layer] = {layer.name: layer for layer in ALL}
 assert len(REGISTRY) == len(ALL), "two registry entries share a name"
+# Each layer by the name of its functional form (``relu`` for ``F.relu``): a forward's function of
+# that name computes the same, so it shares the layer's traits.
+BY_FUNCTION: dict[str, Layer] = {
+    layer.functional.rpartition(".")[2]: layer for layer in ALL if layer.functional
+}
+
+
+def uses_channels_last(types) -> bool:
+    """Whether any of the layer ``types`` (names) keeps a model's images in NHWC memory."""
+    return any(getattr(REGISTRY.get(t), "channels_last", False) for t in types)
 
 
 def lookup(name: str) -> Layer | None:

@@ -15,7 +15,9 @@ from nndsl.registry.layer_base import (
     _tuple,
     _weight_bias,
     _window,
+    numel,
 )
+from nndsl.registry.layer_base import size as _size
 
 _LAYOUTS = {1: "(B, C, L)", 2: "(B, C, H, W)"}
 
@@ -80,6 +82,21 @@ def _conv_tensors(nd: int, transposed: bool = False) -> Callable[[dict], tuple[T
     return tensors
 
 
+def _conv_macs(t: dict, out: list, ins: list) -> int:
+    """numel(out) * in_channels / groups * prod(kernel_size)."""
+    w = t["weight"]
+    return numel(out[:1]) * _size(w) // w[0]
+
+
+def _conv_transpose_macs(t: dict, out: list, ins: list) -> int:
+    """numel(in) * out_channels / groups * prod(kernel_size)."""
+    w = t["weight"]
+    return numel(ins[:1]) * _size(w) // w[0]
+
+
+_BIASED = frozenset({"biased"})
+
+
 def _conv(nd: int, example: str) -> Layer:
     return Layer(
         name=f"Conv{nd}d",
@@ -91,6 +108,10 @@ def _conv(nd: int, example: str) -> Layer:
         tensors=_conv_tensors(nd),
         doc=f"{nd}-D convolution over {_LAYOUTS[nd]}; in_channels is inferred.",
         example=example,
+        prefix="conv",
+        macs=_conv_macs,
+        traits=_BIASED,
+        channels_last=nd == 2,  # convolutions run faster on NHWC images
     )
 
 
@@ -142,6 +163,9 @@ CONV_TRANSPOSE2D = Layer(
     doc="2-D transposed convolution (learned upsampling) over (B, C, H, W); "
     "in_channels is inferred.",
     example="ConvTranspose2d(16, 2, stride=2)",
+    prefix="deconv",
+    macs=_conv_transpose_macs,
+    traits=_BIASED,
 )
 
 # --- pooling ---------------------------------------------------------------------------------
@@ -188,6 +212,7 @@ def _max_pool(nd: int, example: str) -> Layer:
         functional=f"F.max_pool{nd}d",
         doc=f"{nd}-D max pooling over {_LAYOUTS[nd]}; stride defaults to kernel_size.",
         example=example,
+        prefix="pool",
     )
 
 
@@ -212,6 +237,7 @@ AVG_POOL2D = Layer(
     functional="F.avg_pool2d",
     doc="2-D average pooling over (B, C, H, W); stride defaults to kernel_size.",
     example="AvgPool2d(2)",
+    prefix="pool",
 )
 
 
@@ -231,6 +257,7 @@ ADAPTIVE_AVG_POOL2D = Layer(
     functional="F.adaptive_avg_pool2d",
     doc="Average pooling to a fixed output_size (H_out, W_out), whatever the input size.",
     example="AdaptiveAvgPool2d(1)",
+    prefix="pool",
 )
 
 CONV_ENTRIES = (CONV1D, CONV2D, CONV_TRANSPOSE2D)

@@ -1,4 +1,4 @@
-"""Registry entries: linear, shape, activation, dropout, normalisation and embedding layers."""
+"""Registry entries: linear, shape, normalisation and embedding layers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from nndsl.registry.layer_base import (
     _no_tensors,
     _same,
     _weight_bias,
+    numel,
 )
 
 # --- linear ----------------------------------------------------------------------------------
@@ -45,6 +46,9 @@ LINEAR = Layer(
     tensors=_linear_tensors,
     doc="Affine map y = x W^T + b over the last dim; in_features is inferred.",
     example="Linear(8)",
+    prefix="fc",
+    macs=lambda t, out, ins: numel(out[:1]) * t["weight"][1],
+    traits=frozenset({"biased"}),
 )
 
 # The checker passes a layer's first input only, so in1_features is inferred from it and
@@ -67,6 +71,7 @@ BILINEAR = Layer(
     ),
     doc="Bilinear map x1^T A x2 + b of two inputs; in1_features is inferred, in2_features is not.",
     example="Bilinear(16, 8)",
+    macs=lambda t, out, ins: numel(out[:1]) * t["weight"][1] * t["weight"][2],
 )
 
 # --- shape -----------------------------------------------------------------------------------
@@ -144,92 +149,6 @@ UNFLATTEN = Layer(
     example="Unflatten(1, (32, 7, 7))",
 )
 
-# --- activations -----------------------------------------------------------------------------
-
-RELU = _elementwise("ReLU", "Rectified linear unit, max(x, 0), element-wise.", functional="F.relu")
-LEAKY_RELU = _elementwise(
-    "LeakyReLU",
-    "Leaky ReLU, x for x > 0 else negative_slope * x, element-wise.",
-    Arg("negative_slope", "float", 0.01),
-    functional="F.leaky_relu",
-    positional=1,
-    example="LeakyReLU(0.2)",
-)
-ELU = _elementwise(
-    "ELU",
-    "Exponential linear unit, x for x > 0 else alpha * (exp(x) - 1), element-wise.",
-    Arg("alpha", "float", 1.0),
-    functional="F.elu",
-)
-GELU = _elementwise(
-    "GELU",
-    "Gaussian error linear unit x * Phi(x), element-wise; approximate='tanh' is faster.",
-    Arg("approximate", "str", "none", choices=("none", "tanh")),
-    functional="F.gelu",
-)
-SILU = _elementwise(
-    "SiLU", "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.", functional="F.silu"
-)
-SIGMOID = _elementwise(
-    "Sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)), element-wise.", functional="torch.sigmoid"
-)
-TANH = _elementwise("Tanh", "Hyperbolic tangent, element-wise.", functional="torch.tanh")
-
-
-def _softmax_shape(a: dict, x: Shape) -> Shape:
-    _dim_index(a, "dim", len(x))
-    return x
-
-
-def _softmax(name: str, functional: str, doc: str) -> Layer:
-    return Layer(
-        name=name,
-        # torch's default dim=None is deprecated and guesses; the DSL uses the last dim and says so.
-        args=(Arg("dim", "int", -1, emit=True),),
-        layout="(B, *)",
-        shape=_softmax_shape,
-        tensors=_no_tensors,
-        functional=functional,
-        doc=doc,
-        example=f"{name}()",
-    )
-
-
-SOFTMAX = _softmax(
-    "Softmax", "F.softmax", "Softmax along dim (the last by default): exp(x) / sum(exp(x))."
-)
-LOG_SOFTMAX = _softmax(
-    "LogSoftmax", "F.log_softmax", "Log of the softmax along dim (the last by default)."
-)
-SOFTPLUS = _elementwise(
-    "Softplus",
-    "Smooth ReLU log(1 + exp(beta * x)) / beta, linear above threshold, element-wise.",
-    Arg("beta", "float", 1.0),
-    Arg("threshold", "float", 20.0),
-    functional="F.softplus",
-)
-
-# --- dropout ---------------------------------------------------------------------------------
-
-DROPOUT = _elementwise(
-    "Dropout",
-    "Zeroes each element with probability p while training and scales the rest by 1 / (1 - p).",
-    Arg("p", "float", 0.5, min=0.0, max=1.0),
-    positional=1,
-    example="Dropout(0.1)",
-)
-DROPOUT2D = Layer(
-    name="Dropout2d",
-    args=(Arg("p", "float", 0.5, min=0.0, max=1.0),),
-    positional=1,
-    ranks=(4,),
-    layout="(B, C, H, W)",
-    shape=_same,
-    tensors=_no_tensors,
-    doc="Zeroes whole channels with probability p while training (spatial dropout).",
-    example="Dropout2d(0.2)",
-)
-
 # --- normalisation ---------------------------------------------------------------------------
 
 
@@ -239,6 +158,10 @@ def _batch_norm_tensors(a: dict) -> tuple[TensorSpec, ...]:
     stats = (("running_mean", (c,), False), ("running_var", (c,), False))
     counter = (("num_batches_tracked", (), False),)
     return affine + (stats + counter if a["track_running_stats"] else ())
+
+
+def _norm_macs(t: dict, out: list, ins: list) -> int:
+    return numel(out[:1])  # a scale and shift per element
 
 
 def _batch_norm(name: str, ranks: tuple[int, ...], layout: str) -> Layer:
@@ -259,6 +182,9 @@ def _batch_norm(name: str, ranks: tuple[int, ...], layout: str) -> Layer:
         tensors=_batch_norm_tensors,
         doc=f"Batch normalisation over {layout} per channel; num_features is inferred.",
         example=f"{name}()",
+        prefix="bn",
+        macs=_norm_macs,
+        traits=frozenset({"centres"}),
     )
 
 
@@ -302,6 +228,8 @@ LAYER_NORM = Layer(
     tensors=_layer_norm_tensors,
     doc="Layer normalisation over the last dim (normalized_shape is inferred from it).",
     example="LayerNorm()",
+    prefix="norm",
+    macs=_norm_macs,
 )
 
 
@@ -329,6 +257,8 @@ GROUP_NORM = Layer(
     ),
     doc="Group normalisation: channels split into num_groups groups; num_channels is inferred.",
     example="GroupNorm(8)",
+    prefix="norm",
+    macs=_norm_macs,
 )
 
 # --- embedding -------------------------------------------------------------------------------
@@ -364,22 +294,10 @@ EMBEDDING = Layer(
     tensors=lambda a: _weight_bias((a["num_embeddings"], a["embedding_dim"])),
     doc="Lookup table mapping token ids (long) to embedding_dim-vectors.",
     example="Embedding(10000, 128)",
+    prefix="embed",
 )
 
 LINEAR_ENTRIES = (LINEAR, BILINEAR)
 SHAPE_ENTRIES = (IDENTITY, FLATTEN, UNFLATTEN)
-ACTIVATION_ENTRIES = (
-    RELU,
-    LEAKY_RELU,
-    ELU,
-    GELU,
-    SILU,
-    SIGMOID,
-    TANH,
-    SOFTMAX,
-    LOG_SOFTMAX,
-    SOFTPLUS,
-)
-DROPOUT_ENTRIES = (DROPOUT, DROPOUT2D)
 NORM_ENTRIES = (BATCH_NORM1D, BATCH_NORM2D, LAYER_NORM, GROUP_NORM)
 EMBEDDING_ENTRIES = (EMBEDDING,)

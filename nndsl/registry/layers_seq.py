@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nndsl.ir.shapes import Shape
-from nndsl.registry.layer_base import Arg, Layer, TensorSpec, _check, _last
+from nndsl.ir.shapes import Dim, Shape
+from nndsl.registry.layer_base import Arg, Layer, TensorSpec, _check, _last, numel, size
 
 # --- recurrent -------------------------------------------------------------------------------
 
@@ -38,6 +38,23 @@ def _rnn_tensors(gates: int) -> Callable[[dict], tuple[TensorSpec, ...]]:
     return tensors
 
 
+def _rnn_macs(t: dict, out: list, ins: list) -> int:
+    """B * T * sum over layers and directions of G * H * (in + H): every weight once a step."""
+    b, steps = out[0][0], out[0][1]
+    return b * steps * sum(size(s) for k, s in t.items() if k.startswith("weight_"))
+
+
+def _rnn_state(pair: bool) -> Callable[[dict, Shape], tuple[Shape, ...]]:
+    """h (num_layers * directions, B, hidden_size), and c of that shape when ``pair``."""
+
+    def state(a: dict, x: Shape) -> tuple[Shape, ...]:
+        directions = 2 if a["bidirectional"] else 1
+        h = (Dim(a["num_layers"] * directions), x[0], a["hidden_size"])
+        return (h, h) if pair else (h,)
+
+    return state
+
+
 def _rnn_args(*extra: Arg) -> tuple[Arg, ...]:
     return (
         Arg("input_size", "int", infer=_last, min=1),
@@ -51,7 +68,7 @@ def _rnn_args(*extra: Arg) -> tuple[Arg, ...]:
     )
 
 
-def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg) -> Layer:
+def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg, pair=False) -> Layer:
     return Layer(
         name=name,
         args=_rnn_args(*extra),
@@ -63,6 +80,10 @@ def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg) -> Layer:
         call="rnn",
         doc=doc,
         example=example,
+        macs=_rnn_macs,
+        state=_rnn_state(pair),
+        rank_help="a recurrent layer reads (B, T, features): "
+        "give the input a time axis, e.g. `[T, 4]`",
     )
 
 
@@ -79,6 +100,7 @@ LSTM = _rnn(
     4,
     "Long short-term memory over (B, T, F), batch first; the stack passes on the outputs.",
     "LSTM(64, num_layers=2)",
+    pair=True,
 )
 GRU = _rnn(
     "GRU",
@@ -112,6 +134,36 @@ def _attention_tensors(e: int, bias: bool, bias_kv: bool = False) -> tuple[Tenso
     return own + out
 
 
+def _attention_macs(t: dict, b: int, length: int, source: int) -> int:
+    """Query length L, key length S, embed_dim E: B * (L*E*E + 2*S*E*E + 2*L*S*E + L*E*E), the
+    projections, the scores, the weighted sum and the output projection."""
+    e = t["out_proj.weight"][0]
+    if "in_proj_weight" in t:
+        proj = length * e * e + 2 * source * e * e
+    else:  # separate key and value sizes
+        proj = sum(
+            n * size(t[f"{p}_proj_weight"])
+            for p, n in (("q", length), ("k", source), ("v", source))
+        )
+    return b * (proj + 2 * length * source * e + length * e * e)
+
+
+def _mha_macs(t: dict, out: list, ins: list) -> int:
+    q = ins[0]
+    k = ins[1] if len(ins) > 1 else q
+    return _attention_macs(t, q[0], q[1], k[1])
+
+
+def _encoder_macs(t: dict, out: list, ins: list) -> int:
+    """The self-attention with S = L, the feed-forward layers and the two LayerNorms."""
+    b, length, e = out[0]
+    ff = t["linear1.weight"][0]
+    attention = _attention_macs(
+        {k.removeprefix("self_attn."): v for k, v in t.items()}, b, length, length
+    )
+    return attention + b * 2 * length * e * ff + 2 * numel(out[:1])
+
+
 # kdim / vdim are left out: the stack calls it as self-attention, m(x, x, x).
 MULTIHEAD_ATTENTION = Layer(
     name="MultiheadAttention",
@@ -132,6 +184,10 @@ MULTIHEAD_ATTENTION = Layer(
     call="attention",
     doc="Multi-head self-attention over (B, T, E), batch first; embed_dim is inferred.",
     example="MultiheadAttention(8)",
+    prefix="attn",
+    stack_args="{x}, {x}, {x}, need_weights=False",
+    macs=_mha_macs,
+    weights=lambda q, k: (q[0], q[1], k[1]),
 )
 
 
@@ -171,6 +227,8 @@ TRANSFORMER_ENCODER_LAYER = Layer(
     doc="Transformer encoder block (self-attention + feed-forward), batch first; "
     "d_model is inferred.",
     example="TransformerEncoderLayer(8, dim_feedforward=512)",
+    prefix="encoder",
+    macs=_encoder_macs,
 )
 
 RECURRENT_ENTRIES = (RNN, LSTM, GRU)

@@ -43,7 +43,7 @@ def layer_table(m: ir.ModelInfo, extra: tuple[str, list[str]] | None = None) -> 
         [
             "  " * r.depth + (r.path or "-"),
             r.type,
-            r.shape,
+            r.shape_text,
             "(shared)" if r.shared and not r.params else f"{r.params:,}",
         ]
         for r in m.rows

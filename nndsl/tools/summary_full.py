@@ -5,7 +5,8 @@ Everything comes from the checker's summary rows (:class:`nndsl.ir.nodes.Row`): 
 shape, the shapes it receives and its parameter and buffer tensors; totals of parameters and
 buffers come from :func:`nndsl.check.parameters.model_tensors`, which lists a shared module once.
 
-MACs (one multiply and one add) per forward pass, with ``numel`` counting the batch:
+MACs (one multiply and one add) per forward pass, with ``numel`` counting the batch; each rule is
+the ``macs`` of the layer's registry entry:
 
 - ``Linear``: numel(out) * in_features; ``Bilinear``: numel(out) * in1_features * in2_features.
 - ``Conv1d``/``Conv2d``: numel(out) * in_channels / groups * prod(kernel_size);
@@ -30,6 +31,8 @@ import re
 
 from nndsl.check.parameters import model_tensors
 from nndsl.ir import nodes as ir
+from nndsl.registry.layer_base import count_macs
+from nndsl.registry.layers import REGISTRY
 from nndsl.tools.summary import layer_table
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
@@ -48,49 +51,31 @@ def full_summary(program: ir.ProgramIR, batch: int, sizes: dict[str, int] | None
     return "\n".join(model_summary(m, batch, sizes) for m in program.models)
 
 
-def parse_shapes(text: str, sizes: dict[str, int]) -> list[tuple[int, ...]]:
-    """The tensors a shape text describes (a nested tuple is flattened), every symbol replaced by
-    its size in ``sizes``; raises :class:`UnknownSize` for a symbol without one.
+def sized(shape, sizes: dict[str, int]) -> list[tuple[int, ...]]:
+    """The tensors a row's shape describes (a :class:`~nndsl.ir.nodes.Results` is flattened, a
+    value that is not a tensor left out), every symbol replaced by its size in ``sizes``; raises
+    :class:`UnknownSize` for a symbol without one, or for a size the checker could not know.
 
-    >>> parse_shapes("((B, 1), (B, 8))", {"B": 4}), parse_shapes("(8)", {}), parse_shapes("()", {})
+    >>> sized(ir.Results([("B", 1), ("B", 8)]), {"B": 4}), sized((8,), {}), sized((), {})
     ([(4, 1), (4, 8)], [(8,)], [()])
     """
-    tokens = re.findall(r"\d+|[A-Za-z_]\w*|[(),*]", text)
-    pos = 0
+    if isinstance(shape, ir.Results):
+        return [t for x in shape for t in sized(x, sizes)]
+    return [] if shape is None else [tuple(_size(d, sizes) for d in shape)]
 
-    def atom_or_group():
-        nonlocal pos
-        if tokens[pos] == "(":
-            pos += 1
-            items = []
-            while tokens[pos] != ")":
-                items.append(product())
-                if tokens[pos] == ",":
-                    pos += 1
-            pos += 1
-            return items
-        tok = tokens[pos]
-        pos += 1
-        if tok.isdigit():
-            return int(tok)
-        if tok not in sizes:
-            raise UnknownSize(tok)
-        return sizes[tok]
 
-    def product():  # merged sizes such as (5 * 6)
-        nonlocal pos
-        value = atom_or_group()
-        while pos < len(tokens) and tokens[pos] == "*":
-            pos += 1
-            value = value * atom_or_group()
-        return value
-
-    def leaves(group) -> list[tuple[int, ...]]:
-        if all(isinstance(x, int) for x in group):
-            return [tuple(group)]
-        return [shape for x in group for shape in leaves(x)]
-
-    return leaves(product()) if tokens else []
+def _size(d, sizes: dict[str, int]) -> int:
+    """One dim: an int, a symbol, or a product of symbols and ints (a merged ``T * 6``)."""
+    if isinstance(d, int):
+        return int(d)
+    if d is None or not re.fullmatch(r"[\w\s*()]+", d):  # unknown, or not a product
+        raise UnknownSize("?" if d is None else d)
+    size = 1
+    for factor in re.findall(r"\w+", d):
+        if not factor.isdigit() and factor not in sizes:
+            raise UnknownSize(factor)
+        size *= int(factor) if factor.isdigit() else sizes[factor]
+    return size
 
 
 def _numel(shapes) -> int:
@@ -98,49 +83,11 @@ def _numel(shapes) -> int:
 
 
 def layer_macs(row: ir.Row, out: list, ins: list) -> int:
-    """MACs of one layer row (see the module docstring); ``out``, ``ins``: its shapes."""
-    t = {kind: shape for kind, shape, _ in row.tensors}
-    kind = row.type
-    if kind == "Linear":
-        return _numel(out[:1]) * t["weight"][1]
-    if kind == "Bilinear":
-        return _numel(out[:1]) * t["weight"][1] * t["weight"][2]
-    if kind.startswith("ConvTranspose"):
-        w = t["weight"]
-        return _numel(ins[:1]) * math.prod(w) // w[0]
-    if kind.startswith("Conv"):
-        w = t["weight"]
-        return _numel(out[:1]) * math.prod(w) // w[0]
-    if kind in ("RNN", "GRU", "LSTM"):
-        b, steps = out[0][0], out[0][1]
-        weights = sum(math.prod(s) for k, s in t.items() if k.startswith("weight_"))
-        return b * steps * weights
-    if kind == "MultiheadAttention":
-        q = ins[0]
-        k = ins[1] if len(ins) > 1 else q
-        return _attention(t, q[0], q[1], k[1])
-    if kind == "TransformerEncoderLayer":
-        b, length, e = out[0]
-        ff = t["linear1.weight"][0]
-        attention = _attention(
-            {k.removeprefix("self_attn."): v for k, v in t.items()}, b, length, length
-        )
-        return attention + b * 2 * length * e * ff + 2 * _numel(out[:1])
-    if kind.startswith(("BatchNorm", "LayerNorm", "GroupNorm")):
-        return _numel(out[:1])
-    return 0
-
-
-def _attention(t: dict, b: int, length: int, source: int) -> int:
-    e = t["out_proj.weight"][0]
-    if "in_proj_weight" in t:
-        proj = length * e * e + 2 * source * e * e
-    else:  # separate key and value sizes
-        proj = sum(
-            n * math.prod(t[f"{p}_proj_weight"])
-            for p, n in (("q", length), ("k", source), ("v", source))
-        )
-    return b * (proj + 2 * length * source * e + length * e * e)
+    """MACs of one layer row, by its registry entry's rule; 0 for anything else."""
+    layer = REGISTRY.get(row.type)
+    if layer is None:
+        return 0
+    return count_macs(layer, {kind: shape for kind, shape, _ in row.tensors}, out, ins)
 
 
 def _containers(rows) -> set[int]:
@@ -217,8 +164,8 @@ def _per_row(rows, containers: set[int], sizes: dict[str, int]) -> tuple[list, l
         if i in containers or r.type in TENSOR_ROWS:
             continue
         try:
-            out = parse_shapes(r.shape, sizes)
-            ins = [s for text in r.inputs for s in parse_shapes(text, sizes)]
+            out = sized(r.shape, sizes)
+            ins = [s for shape in r.inputs for s in sized(shape, sizes)]
             macs[i], memory[i] = layer_macs(r, out, ins), _numel(out)
         except UnknownSize as err:
             unknown.add(err.name)

@@ -31,26 +31,6 @@ MODULE_MEMBERS = frozenset(
 )
 
 _BUILTINS = frozenset(dir(builtins))
-_SHORT = {
-    "Linear": "fc",
-    "Bilinear": "bilinear",
-    "Conv1d": "conv",
-    "Conv2d": "conv",
-    "ConvTranspose2d": "deconv",
-    "BatchNorm1d": "bn",
-    "BatchNorm2d": "bn",
-    "LayerNorm": "norm",
-    "GroupNorm": "norm",
-    "Embedding": "embed",
-    "MultiheadAttention": "attn",
-    "TransformerEncoderLayer": "encoder",
-    "Dropout": "dropout",
-    "Dropout2d": "dropout",
-    "MaxPool1d": "pool",
-    "MaxPool2d": "pool",
-    "AvgPool2d": "pool",
-    "AdaptiveAvgPool2d": "pool",
-}
 
 
 def problem(name: str, role: str) -> str | None:
@@ -127,8 +107,10 @@ class Namespace:
         self._taken.add(name)
         return name
 
-    def for_layer(self, type_name: str) -> str:
-        return self.fresh(_SHORT.get(type_name, snake(type_name)))
+    def for_layer(self, type_name: str, prefix: str = "") -> str:
+        """A fresh attribute for a module: ``prefix`` (a layer's, from its registry entry)
+        numbered, or the snake-case type name (a block's)."""
+        return self.fresh(prefix or snake(type_name))
 
 
 def suggest(name: str, candidates) -> str | None:
