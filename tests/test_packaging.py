@@ -110,3 +110,37 @@ def test_installed_cli_compiles_example(installed: Path, tmp_path: Path) -> None
     assert "class AddNet(nn.Module)" in target.read_text()
     # the training script, from the templates in the installed package's templates/train/
     assert "def train_one_epoch(" in (tmp_path / "train_addnet.py").read_text()
+
+
+def test_the_wheel_ships_parse_tables_that_spare_the_first_compile(
+    wheel: Path, installed: Path, tmp_path: Path
+) -> None:
+    """hatch_build.py builds lark's tables when the wheel is made; the first compile after
+    installing loads them instead of deriving them again (the user cache is empty)."""
+    names = zipfile.ZipFile(wheel).namelist()
+    tables = [n for n in names if n.startswith("nndsl/grammar/") and n.endswith(".lark-cache")]
+    assert sorted(n.split("/")[-1].split("-")[0] for n in tables) == ["grammar", "tree"]
+    py = installed / BIN / f"python{EXE}"
+    probe = (
+        "import sys, lark.parsers.lalr_analysis as a\n"
+        "def refuse(*_): raise SystemExit('lark derived the tables again')\n"
+        "a.LALR_Analyzer.compute_lalr = refuse\n"
+        "from nndsl.cli import main\n"
+        "sys.exit(main(['compile', sys.argv[1], '-o', 'model.py']))\n"
+    )
+    env_cache = tmp_path / "cache"
+    cmd = [py, "-c", probe, REPO / "examples" / "add.nn"]
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+            "NNDSL_CACHE_DIR": str(env_cache),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    _check(proc, "compiling with the shipped tables")
+    assert "class AddNet(nn.Module)" in (tmp_path / "model.py").read_text()
+    assert not list(env_cache.glob("*.lark-cache"))  # loaded from the package, not rebuilt

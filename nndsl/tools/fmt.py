@@ -36,8 +36,8 @@ from functools import lru_cache
 from lark import Lark, Token, Tree
 
 from nndsl.diagnostics.core import normalize_newlines
-from nndsl.lang.lexical import grammar_text, table
-from nndsl.lang.parser import parse, table_cache
+from nndsl.lang.lexical import table
+from nndsl.lang.parser import lark_parser, parse
 
 INDENT = "    "
 COMMENT_GAP = 2  # spaces at least between code and a trailing comment
@@ -87,10 +87,8 @@ class _Notes:
 @lru_cache(maxsize=1)
 def _tree_parser() -> Lark:
     """A parser that keeps lark's tree with positions (the compiler's builds syntax nodes as it
-    goes), with its tables cached as the compiler's are."""
-    grammar = grammar_text()
-    options = dict(parser="lalr", maybe_placeholders=True, propagate_positions=True)
-    return Lark(grammar, **options, cache=table_cache(grammar, "tree"))
+    goes), with its tables shipped or cached as the compiler's are."""
+    return lark_parser("tree")
 
 
 def format_source(text: str) -> str:
