@@ -94,7 +94,7 @@ class TrainRules:
             found[key] = st
         if "loss" not in found:
             self._error(
-                "E0404",
+                "E0416",
                 f"train `{node.model}` needs a loss",
                 node.span,
                 help="add a line such as `loss mse` or `loss cross_entropy`",
@@ -136,7 +136,7 @@ class TrainRules:
         v = self._one(st, kind)
         if v < minimum:
             self._error(
-                "E0107", f"`{st.name}` must be at least {minimum}, got {v}", st.args[0].span
+                "E0125", f"`{st.name}` must be at least {minimum}, got {v}", st.args[0].span
             )
             raise Reported
         return v
@@ -145,7 +145,7 @@ class TrainRules:
         v = self._one(st, "name")
         if v not in choices:
             self._error(
-                "E0107",
+                "E0126",
                 f"`{st.name}` is one of {', '.join(choices)}; got `{v}`",
                 st.args[0].span,
                 help=suggest(v, choices),
