@@ -11,6 +11,7 @@ by two groups, is an error with a location before any training runs.
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
+from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
@@ -47,6 +48,9 @@ class TrainRules:
             t = self._build(node, model, data, sets)
         except Reported:
             return None
+        found = clash(t, node.model_span)
+        if found is not None:
+            self.diags.append(found)
         return None if any(d.severity == "error" for d in self.diags[before:]) else t
 
     def _model(self, node: s.Train):
