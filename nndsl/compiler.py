@@ -1,18 +1,17 @@
 """The pipeline in one place: parse -> check -> render -> format -> header.
 
-Each stage is a pure function of the previous stage's value. Nothing here imports torch.
+Each stage is a pure function of the previous stage's value. Nothing here imports torch, and
+:func:`analyze` (parse and check) imports no code generation either: ``nndsl check`` never
+loads jinja2 or black. The generating functions import it when they are called.
 """
 
 from __future__ import annotations
 
-import ast as pyast
 import gc
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 
 from nndsl.check.checker import check
-from nndsl.codegen import render as codegen
-from nndsl.codegen.formatting import black_format, without_regions
 from nndsl.diagnostics.core import CompileError, Diagnostic, has_errors, normalize_newlines, sort
 from nndsl.ir import nodes as ir
 from nndsl.lang import lexical
@@ -46,7 +45,6 @@ def analyze(text: str, base: Path | None = None) -> Analysis:
             if deep is not None:
                 return Analysis(None, [deep])
             checked, diagnostics = check(program, text, base)
-            diagnostics += _script_clashes(checked, program)
         except CompileError as err:
             return Analysis(None, err.diagnostics)
         except RecursionError:
@@ -90,52 +88,6 @@ def _nesting(text: str, program: s.Program) -> Diagnostic | None:
     return None
 
 
-def _script_clashes(checked: ir.ProgramIR, program: s.Program) -> list[Diagnostic]:
-    """E0110 for a trained model whose training script binds the model's name to something else
-    (``Config``, ``main``, ``load_pairs``; ``model`` where the script builds it), which would
-    hide the imported model."""
-    spans = {item.model: item.model_span for item in program.items if isinstance(item, s.Train)}
-    out = []
-    for t in checked.trains:
-        # data tables bind nothing the check needs, and may hold ten thousand numbers
-        tree = pyast.parse(without_regions(codegen.render_train(t, "model.nn", "model")))
-        if t.model not in _bound([tree]):
-            continue  # bound nowhere, the usual case: one walk instead of two per function
-        clash = t.model in _bound(tree.body)
-        for f in pyast.walk(tree):
-            if isinstance(f, pyast.FunctionDef) and not clash:
-                calls = any(
-                    isinstance(c, pyast.Call) and getattr(c.func, "id", None) == t.model
-                    for c in pyast.walk(f)
-                )
-                clash = calls and t.model in _bound([f.args, *f.body])
-        if clash:
-            message = f"cannot train a model named `{t.model}`: its training script uses that name"
-            out.append(Diagnostic("E0110", message, spans.get(t.model), help="rename the model"))
-    return out
-
-
-def _bound(nodes: list) -> set[str]:
-    """Names the statements bind (the import of the model module aside); for a function's own
-    statements, with its arguments first."""
-    names = set()
-    for top in nodes:
-        if isinstance(top, (pyast.FunctionDef, pyast.ClassDef)):
-            names.add(top.name)
-            continue
-        for node in pyast.walk(top):
-            if isinstance(node, (pyast.FunctionDef, pyast.ClassDef)):
-                names.add(node.name)
-            elif isinstance(node, pyast.arg):
-                names.add(node.arg)
-            elif isinstance(node, pyast.Name) and isinstance(node.ctx, pyast.Store):
-                names.add(node.id)
-            elif isinstance(node, (pyast.Import, pyast.ImportFrom)):
-                if getattr(node, "module", None) != "model":
-                    names.update((a.asname or a.name).split(".")[0] for a in node.names)
-    return names
-
-
 def _deepest(program: s.Program | None) -> s.Span | None:
     """The span of the most deeply nested node of the syntax tree, found without recursion."""
     best, best_depth = None, 0
@@ -166,6 +118,8 @@ def _too_deep(span: s.Span | None, label: str) -> Diagnostic:
 
 def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> str:
     """Generated module text for a checked program."""
+    from nndsl.codegen import render as codegen
+
     return _finish(codegen.render(program), filename, format)
 
 
@@ -174,16 +128,23 @@ def generate_train(
 ) -> str:
     """The training script for one train section; it imports the model from ``model_module``
     and reads data files from ``data_dir``, relative to the script's own folder."""
+    from nndsl.codegen import render as codegen
+
     return _finish(codegen.render_train(t, filename, model_module, data_dir), filename, format)
 
 
 def _finish(body: str, filename: str, format: bool) -> str:
     """Format rendered code (unless asked not to) and put the header on it."""
+    from nndsl.codegen import render as codegen
+    from nndsl.codegen.formatting import black_format
+
     return codegen.with_header(black_format(body) if format else body, filename)
 
 
 def compile_source(text: str, filename: str, *, format: bool = True) -> str:
     """Source text to generated PyTorch; raises CompileError when there are errors."""
+    from nndsl.codegen import render as codegen
+
     enabled = gc.isenabled()
     gc.disable()  # as in analyze, until the IR is freed: then no collection pass walks it
     try:

@@ -1,5 +1,6 @@
-"""`nndsl explain`: every code the compiler reports has an explanation, and each explanation's
-wrong example really reports its code while the fixed one compiles cleanly."""
+"""`nndsl explain` and the table of codes: every code the compiler reports is in the table, every
+code in the table has an explanation whose title is its meaning, and each explanation's wrong
+example really reports its code while the fixed one compiles cleanly."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pytest
 
 from nndsl.cli import main as nndsl
 from nndsl.compiler import analyze
+from nndsl.diagnostics.codes import CODES as TABLE
+from nndsl.diagnostics.codes import STAGES, live
+from nndsl.diagnostics.core import Diagnostic
 from nndsl.tools import explain
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,30 +28,75 @@ NOT_FROM_TEXT = {
 }
 
 
-def _reported() -> set[str]:
-    """Every code in nndsl/, as tests/test_docs.py finds them."""
-    source = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "nndsl").rglob("*.py"))
-    return set(re.findall(r"""["']([EW]\d{4})["']""", source))
-
-
 def _doc_meanings() -> dict[str, str]:
     text = (ROOT / "docs" / "LANGUAGE.md").read_text(encoding="utf-8")
     section = text.split("\n## Diagnostics\n", 1)[1].split("\n## ", 1)[0]
     return dict(re.findall(r"^\| ([EW]\d{4}) \| (.*) \|$", section, re.M))
 
 
-CODES = sorted(explain.codes())
+def _reported() -> set[str]:
+    """Every code literal in nndsl/ outside the table itself, as tests/test_docs.py finds them."""
+    table = ROOT / "nndsl" / "diagnostics" / "codes.py"
+    source = "\n".join(
+        p.read_text(encoding="utf-8") for p in (ROOT / "nndsl").rglob("*.py") if p != table
+    )
+    return set(re.findall(r"""["']([EW]\d{4})["']""", source))
 
 
-def test_every_reported_code_has_an_explanation():
+CODES = sorted(live())  # the codes a program can be reported with: each has examples
+RETIRED = sorted(set(TABLE) - set(CODES))
+
+
+def test_every_reported_code_is_in_the_table():
     reported = _reported()
     assert len(reported) > 40, "the grep is broken"
-    assert reported - set(CODES) == set(), "codes without a file in nndsl/tools/explain/"
-    assert set(CODES) - reported == set(), "explanations of codes that nothing reports"
+    assert reported - set(TABLE) == set(), "codes missing from nndsl/diagnostics/codes.py"
+    assert reported & set(RETIRED) == set(), "retired codes must not be reported"
+    assert set(CODES) - reported == set(), "codes in the table that nothing reports"
+
+
+def test_every_code_in_the_table_has_an_explanation_titled_by_it():
+    files = {f.name[:-3] for f in explain.resources.files(explain.__name__).iterdir()}
+    files = {name for name in files if re.match(r"^[EW]\d{4}$", name)}
+    assert files == set(TABLE), "explain files and the table disagree"
+    for code, entry in TABLE.items():
+        first = explain.text(code).split("\n", 1)[0]
+        assert first == f"# {code}: {entry.title}", f"{code}.md's title is not the table's"
+
+
+def test_table_entries_are_well_formed():
+    for code, entry in TABLE.items():
+        assert entry.code == code and re.match(r"^[EW]\d{4}$", code)
+        assert entry.stage in STAGES, code
+        assert entry.title and "\n" not in entry.title and "|" not in entry.title
+        for successor in entry.replaced_by:
+            assert successor in CODES, f"{code} is replaced by {successor}, not a live code"
+
+
+@pytest.mark.parametrize("code", RETIRED)
+def test_retired_code_is_explained_and_names_its_successors(code, capsys):
+    assert nndsl(["explain", code]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"# {code}: retired")
+    for successor in TABLE[code].replaced_by:
+        assert successor in out, successor
+        assert successor in TABLE[code].title or f"- {successor}:" in out
+
+
+def test_e0107_is_retired():
+    assert "E0107" in RETIRED and len(TABLE["E0107"].replaced_by) > 3
+
+
+def test_a_diagnostic_with_a_code_outside_the_table_is_refused():
+    with pytest.raises(ValueError, match="E0999"):
+        Diagnostic("E0999", "no such code", None)
+    with pytest.raises(ValueError, match="E0107"):
+        Diagnostic("E0107", "a retired code", None)
 
 
 def test_titles_are_the_meanings_in_the_docs_table():
     assert explain.codes() == _doc_meanings()
+    assert list(explain.codes()) == sorted(TABLE)
 
 
 @pytest.mark.parametrize("code", CODES)
@@ -107,7 +156,7 @@ def test_explain_takes_lower_case(capsys):
 def test_explain_lists_every_code(argv, capsys):
     assert nndsl(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in lines] == CODES
+    assert [line.split()[0] for line in lines] == sorted(TABLE)
     assert "E0301  an explicit size that disagrees with the input" in lines
 
 

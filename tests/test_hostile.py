@@ -92,7 +92,7 @@ CASES = [
     ),
     ("long_argument_list", model("ReLU(" + "1, " * (LONG // 3) + ")"), "E0104"),
     ("long_sum", "layer L(x) = x" + " + x" * (LONG // 4) + "\n" + model("L()"), "E0005"),
-    ("long_save_name", train('save "' + "a" * LONG + '.pt"'), "E0107"),
+    ("long_save_name", train('save "' + "a" * LONG + '.pt"'), "E0411"),
     (
         "nested_parentheses",
         "layer L(x) = " + nested(5000, "(", "x", ")") + "\n" + model("L()"),
@@ -125,30 +125,30 @@ CASES = [
     (
         "repeat_explosion",
         model("repeat 10000 { repeat 10000 { repeat 10000 { ReLU() } } }"),
-        "E0107",
+        "E0128",
     ),
     (
         "block_explosion",
         "block B0 { ReLU() }\n"
         + "".join(f"block B{i} {{ B{i - 1}() B{i - 1}() }}\n" for i in range(1, 40))
         + model("B39()"),
-        "E0107",
+        "E0128",
     ),
     ("unary_chain", "layer L(x) = " + "-" * 5000 + "x\n" + model("L()"), "E0005"),
-    ("digits_400_size", model("Linear(" + "9" * 400 + ")"), "E0107"),
-    ("digits_5000_size", model("Linear(" + "9" * 5000 + ")"), "E0107"),
-    ("digits_400_shape", model("Linear(3)", "x: [" + "9" * 400 + "]"), "E0107"),
+    ("digits_400_size", model("Linear(" + "9" * 400 + ")"), "E0127"),
+    ("digits_5000_size", model("Linear(" + "9" * 5000 + ")"), "E0127"),
+    ("digits_400_shape", model("Linear(3)", "x: [" + "9" * 400 + "]"), "E0127"),
     ("digits_400_float", model("Dropout(0." + "9" * 400 + ")"), 0),
-    ("digits_400_exponent", model("Dropout(1e" + "9" * 400 + ")"), "E0107"),
-    ("digits_400_data", train(data="    z = [" + "9" * 400 + "]"), "E0107"),
+    ("digits_400_exponent", model("Dropout(1e" + "9" * 400 + ")"), "E0125"),
+    ("digits_400_data", train(data="    z = [" + "9" * 400 + "]"), "E0127"),
     ("inline_data_at_limit", table(3333), 0),
-    ("inline_data_over_limit", table(3334), "E0107"),
-    ("zero_size", model("Linear(0)"), "E0107"),
-    ("negative_size", model("Linear(-3)"), "E0107"),
-    ("zero_input_size", model("Linear(3)", "x: [0]"), "E0107"),
+    ("inline_data_over_limit", table(3334), "E0412"),
+    ("zero_size", model("Linear(0)"), "E0125"),
+    ("negative_size", model("Linear(-3)"), "E0125"),
+    ("zero_input_size", model("Linear(3)", "x: [0]"), "E0125"),
     ("negative_input_size", model("Linear(3)", "x: [-2]"), "E0001"),
     ("zero_repeat", model("repeat 0 { ReLU() }"), "E0111"),
-    ("negative_conv", model("Conv2d(-1, 3)", "x: [1, 8, 8]"), "E0107"),
+    ("negative_conv", model("Conv2d(-1, 3)", "x: [1, 8, 8]"), "E0125"),
     ("unknown_layer", model("Foo(3)"), "E0101"),
     ("unknown_argument", model("Linear(3, bogus=1)"), "E0102"),
     ("python_keyword_names", "model class(x: [2]) { def = Linear(3) }\n", "E0110"),
@@ -176,27 +176,27 @@ CASES = [
     (
         "save_with_quotes",
         train('save "a\\"); import os; os.system(\\"touch PWNED\\")#.pt"'),
-        "E0107",
+        "E0411",
     ),
-    ("save_with_line_break", train('save "a\\u2028b.pt"'), "E0107"),
-    ("save_with_nul", train('save "a\\0b.pt"'), "E0107"),
+    ("save_with_line_break", train('save "a\\u2028b.pt"'), "E0411"),
+    ("save_with_nul", train('save "a\\0b.pt"'), "E0411"),
     ("save_with_triple_quotes", train("save \"'''.pt\""), 0),
     ("huge_epochs", train("epochs " + "9" * 50), 0),
-    ("negative_epochs", train("epochs -1"), "E0107"),
-    ("negative_batch", train().replace("batch 2", "batch -1"), "E0107"),
-    ("zero_batch", train().replace("batch 2", "batch 0"), "E0107"),
+    ("negative_epochs", train("epochs -1"), "E0125"),
+    ("negative_batch", train().replace("batch 2", "batch -1"), "E0125"),
+    ("zero_batch", train().replace("batch 2", "batch 0"), "E0125"),
     ("huge_batch", train().replace("batch 2", "batch " + "9" * 50), 0),
     ("infinite_lr", train("optimizer sgd(lr=1e999)"), 0),
-    ("infinite_min_delta", train("early_stop loss, min_delta=1e999"), "E0107"),
-    ("unicode_digit_device", train('device "cuda:\u0661"'), "E0107"),
+    ("infinite_min_delta", train("early_stop loss, min_delta=1e999"), "E0125"),
+    ("unicode_digit_device", train('device "cuda:\u0661"'), "E0126"),
     ("path_outside_folder", train(data='    t = csv("../outside.csv")'), 0),
     ("path_to_passwd", train(data='    t = csv("../../../../../../../../etc/passwd")'), "E0402"),
     ("absolute_path", train(data='    t = csv("/etc/passwd")'), "E0402"),
     ("path_with_nul", train(data='    t = csv("a\\0b.csv")'), "E0402"),
     ("path_to_device", train(data='    t = npy("/dev/zero")'), "E0402"),
     ("path_to_folder", train(data='    t = csv("")'), "E0402"),
-    ("infinite_linspace", train(data="    t = linspace(0, 1e999, 10)"), "E0107"),
-    ("huge_arange", train(data="    t = arange(0, 10 ** 50)"), "E0107"),
+    ("infinite_linspace", train(data="    t = linspace(0, 1e999, 10)"), "E0414"),
+    ("huge_arange", train(data="    t = arange(0, 10 ** 50)"), "E0412"),
     ("arange_one_argument", train(data="    t = arange(4)"), 0),
 ]
 
@@ -300,19 +300,19 @@ REGRESSIONS = [
     # `arange(end)`: ValueError (unpacking two values into three)
     ("arange_end", train(data="    t = arange(4)"), None),
     # non-finite numbers in generators: OverflowError/ValueError, or `inf` written into code
-    ("arange_nan", train(data="    t = arange(0.5, 1e999, 1e999)"), "E0107"),
-    ("linspace_nan", train(data="    t = linspace(0, 1e999 - 1e999, 10)"), "E0107"),
-    ("randint_overflow", train(data="    t = randint(0, 10 ** 50, 10)"), "E0107"),
+    ("arange_nan", train(data="    t = arange(0.5, 1e999, 1e999)"), "E0414"),
+    ("linspace_nan", train(data="    t = linspace(0, 1e999 - 1e999, 10)"), "E0414"),
+    ("randint_overflow", train(data="    t = randint(0, 10 ** 50, 10)"), "E0414"),
     # Python refuses int() of 4,300 digits: ValueError in the parser
-    ("int_5000_digits", model("Linear(" + "9" * 5000 + ")"), "E0107"),
-    ("selector_5000_digits", train("init { hidden[" + "9" * 5000 + "].weight = 0 }"), "E0107"),
+    ("int_5000_digits", model("Linear(" + "9" * 5000 + ")"), "E0127"),
+    ("selector_5000_digits", train("init { hidden[" + "9" * 5000 + "].weight = 0 }"), "E0127"),
     # invalid string escapes: SyntaxError from literal_eval in the parser
     ("escape_x", model('Linear(3, bias="\\x")'), "E0002"),
     ("escape_surrogate", model('Linear(3, bias="\\ud800")'), "E0002"),
     # NUL in a data path: ValueError from os.stat
     ("nul_path", train(data='    t = csv("a\\0b.csv")'), "E0402"),
     # the save name was written into the script between quotes: code injection
-    ("save_injection", train('save "a\\"); import os #.pt"'), "E0107"),
+    ("save_injection", train('save "a\\"); import os #.pt"'), "E0411"),
     # generated code nested beyond Python's limits: SyntaxError on import
     ("while_21_deep", model("f = Linear(2) forward { h = x " + nested(21, "while sum(h) > 1 { ", "h = f(h)", " }") + " return h }"), "E0005"),
     ("while_20_deep", model("f = Linear(2) forward { h = x " + nested(20, "while sum(h) > 1 { ", "h = f(h)", " }") + " return h }"), None),
@@ -679,5 +679,5 @@ def test_an_explosion_is_refused_before_it_is_built(monkeypatch, body):
     grow = Checker._grow
     monkeypatch.setattr(Checker, "_grow", lambda self, *a: calls.append(1) or grow(self, *a))
     [d] = analyze(model(body)).diagnostics
-    assert d.code == "E0107" and d.span.line == 2
+    assert d.code == "E0128" and d.span.line == 2
     assert len(calls) < 10_000, len(calls)

@@ -175,15 +175,15 @@ def check_value(name, kind, v, lo, hi, choices) -> tuple[str, str, str | None] |
     if choices and v not in choices:
         options = ", ".join(repr(c) for c in choices)
         return (
-            "E0107",
+            "E0126",
             f"`{name}` must be one of {options}, not {_show(v)}",
             suggest(str(v), [str(c) for c in choices]),
         )
     for x in _numbers(v):
         if lo is not None and x < lo:
-            return "E0107", f"`{name}` must be at least {_num(lo)}, not {_num(x)}", None
+            return "E0125", f"`{name}` must be at least {_num(lo)}, not {_num(x)}", None
         if hi is not None and x > hi:
-            return "E0107", f"`{name}` must be at most {_num(hi)}, not {_num(x)}", None
+            return "E0125", f"`{name}` must be at most {_num(hi)}, not {_num(x)}", None
     return None
 
 

@@ -279,12 +279,12 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         batch = [d for d in inp.shape if d.value == "B"]
         dims: list = [] if batch else ["B"]
         if len(batch) > 1:
-            self._error("E0107", "`B` (the batch) appears twice", batch[1].span)
+            self._error("E0310", "`B` (the batch) appears twice", batch[1].span)
             return None, "float32"
         for d in inp.shape:
             if isinstance(d.value, int):
                 if d.value < 1:
-                    self._error("E0107", f"a size must be at least 1, not {d.value}", d.span)
+                    self._error("E0125", f"a size must be at least 1, not {d.value}", d.span)
                     return None, "float32"
                 dims.append(Dim(d.value))
             else:
@@ -451,12 +451,12 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         self._refuse_beyond(call.span, self.built)
 
     def _refuse_beyond(self, span: s.Span, size: int) -> None:
-        """E0107 when ``size`` layers, built or about to be, pass MAX_BUILT."""
+        """E0128 when ``size`` layers, built or about to be, pass MAX_BUILT."""
         if size > MAX_BUILT:
             raise CompileError(
                 [
                     Diagnostic(
-                        "E0107",
+                        "E0128",
                         "the program is too large to check: "
                         f"it expands to more than {MAX_BUILT:,} layers",
                         span,

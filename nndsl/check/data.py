@@ -153,7 +153,7 @@ class DataRules:
                 inline += math.prod(v.py.shape) if isinstance(v.py, Tensor) else 0
                 if inline > MAX_INLINE:
                     self._error(
-                        "E0107",
+                        "E0412",
                         f"more than {MAX_INLINE:,} numbers written inline",
                         st.value.span,
                         help="put the data in a CSV or .npy file",
@@ -180,7 +180,7 @@ class DataRules:
         self._samples(info)
         if info.split and info.validation is not None:
             self._error(
-                "E0107",
+                "E0413",
                 "`split` and `validation` both choose the validation data; keep one",
                 info.setting_spans["split"],
                 labels=(Label(info.setting_spans["validation"], "and here"),),
@@ -247,7 +247,7 @@ class DataRules:
             or (st.name == "seed" and not 0 <= v < 2**63)
         ):
             rule = {"batch": "at least 1", "split": "between 0 and 1", "seed": "in 0 .. 2**63 - 1"}
-            self._error("E0107", f"`{st.name}` must be {rule[st.name]}, got {v}", arg.span)
+            self._error("E0125", f"`{st.name}` must be {rule[st.name]}, got {v}", arg.span)
             return
         setattr(info, st.name, v)
 
@@ -368,7 +368,7 @@ class DataRules:
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise EvalError(f"`{what}` takes numbers here", a.value.span, "E0106")
             if not math.isfinite(v):
-                raise EvalError(f"`{what}` takes finite numbers, not {v}", a.value.span, "E0107")
+                raise EvalError(f"`{what}` takes finite numbers, not {v}", a.value.span, "E0414")
             out.append(v)
         return out
 
@@ -398,13 +398,13 @@ class DataRules:
                 )
             start, end, step = ([0] + nums + [1])[:3] if len(nums) == 1 else (nums + [1])[:3]
             if step == 0:
-                raise EvalError("`arange` needs a step other than 0", e.span, "E0107")
+                raise EvalError("`arange` needs a step other than 0", e.span, "E0414")
             n = max(0, math.ceil((end - start) / step))
             if n > MAX_GENERATED:
                 self._dims([n], e)
             if n < 1:
                 raise EvalError(
-                    f"`arange` from {start} to {end} by {step} is empty", e.span, "E0107"
+                    f"`arange` from {start} to {end} by {step} is empty", e.span, "E0414"
                 )
             ints = all(isinstance(x, int) for x in (start, end, step))
             code = ", ".join(repr(x) for x in nums)
@@ -422,10 +422,10 @@ class DataRules:
                 )
             low, high, *dims = nums
             if high <= low:
-                raise EvalError("`randint` needs high > low", e.span, "E0107")
+                raise EvalError("`randint` needs high > low", e.span, "E0414")
             if low < -(2**63) or high > 2**63 - 1:
                 raise EvalError(
-                    "`randint` draws int64 values: low and high lie within ±2**63", e.span, "E0107"
+                    "`randint` draws int64 values: low and high lie within ±2**63", e.span, "E0414"
                 )
             self._dims(dims, e)
             info.random = True
@@ -443,11 +443,11 @@ class DataRules:
         return Value(Tensor(tuple(dims), "float32"), code), rng
 
     def _dims(self, dims, e) -> None:
-        if any(d < 1 for d in dims) or math.prod(dims) > MAX_GENERATED:
+        if any(d < 1 for d in dims):
+            raise EvalError("sizes must be at least 1", e.span, "E0125")
+        if math.prod(dims) > MAX_GENERATED:
             raise EvalError(
-                f"sizes must be at least 1 and hold at most {MAX_GENERATED:,} values",
-                e.span,
-                "E0107",
+                f"a generated tensor holds at most {MAX_GENERATED:,} values", e.span, "E0412"
             )
 
     # ---- files --------------------------------------------------------------------------

@@ -236,7 +236,7 @@ class GraphRules:
         items = getattr(bound["shape"].value, "items", (bound["shape"].value,))
         if not all(is_int(d) and d >= 1 for d in dims):
             self._error(
-                "E0107",
+                "E0125",
                 f"a shape is a list of sizes of at least 1, not {shape.code}",
                 bound["shape"].value.span,
             )

@@ -11,6 +11,7 @@ by two groups, is an error with a location before any training runs.
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
+from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
@@ -47,6 +48,9 @@ class TrainRules:
             t = self._build(node, model, data, sets)
         except Reported:
             return None
+        found = clash(t, node.model_span)
+        if found is not None:
+            self.diags.append(found)
         return None if any(d.severity == "error" for d in self.diags[before:]) else t
 
     def _model(self, node: s.Train):
@@ -94,7 +98,7 @@ class TrainRules:
             found[key] = st
         if "loss" not in found:
             self._error(
-                "E0404",
+                "E0416",
                 f"train `{node.model}` needs a loss",
                 node.span,
                 help="add a line such as `loss mse` or `loss cross_entropy`",
@@ -136,7 +140,7 @@ class TrainRules:
         v = self._one(st, kind)
         if v < minimum:
             self._error(
-                "E0107", f"`{st.name}` must be at least {minimum}, got {v}", st.args[0].span
+                "E0125", f"`{st.name}` must be at least {minimum}, got {v}", st.args[0].span
             )
             raise Reported
         return v
@@ -145,7 +149,7 @@ class TrainRules:
         v = self._one(st, "name")
         if v not in choices:
             self._error(
-                "E0107",
+                "E0126",
                 f"`{st.name}` is one of {', '.join(choices)}; got `{v}`",
                 st.args[0].span,
                 help=suggest(v, choices),

@@ -401,7 +401,7 @@ class _Builder:
         if bound.values.get("nesterov") and (
             bound.values["momentum"] <= 0 or bound.values["dampening"] != 0
         ):
-            self.error("E0107", "nesterov needs a momentum above 0 and no dampening", span)
+            self.error("E0413", "nesterov needs a momentum above 0 and no dampening", span)
             raise Reported
         lr = bound.values["lr"]
         rest = bound.kwargs(skip=("lr",))
@@ -434,7 +434,7 @@ class _Builder:
         if name == "cosine" and "T_max" not in kw:
             if self.setting("epochs") is None and self.setting("steps") is not None:
                 self.error(
-                    "E0404",
+                    "E0416",
                     "`cosine` over the epochs needs `epochs`, or its own `t_max`",
                     span,
                     help="write `scheduler cosine(t_max=10)` (in epochs)",

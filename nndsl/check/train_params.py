@@ -152,7 +152,7 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[str, str] | None:
                     f"`{name}` needs a tensor of at least {low} dims, "
                     f"but `{t.name}` is {len(t.shape)}-D",
                     span,
-                    "E0408",
+                    "E0415",
                     help="apply it to weights only, e.g. `Linear.weight`",
                 )
         positional = (

@@ -54,7 +54,7 @@ def _device(b, st: s.Setting) -> str:
     v = b.r._one(st, "name")
     if v in DEVICES or (v.startswith("cuda:") and v[5:].isascii() and v[5:].isdigit()):
         return v
-    b.r._error("E0107", f'`device` is auto, cpu, cuda, "cuda:N" or mps; got `{v}`', st.args[0].span)
+    b.r._error("E0126", f'`device` is auto, cpu, cuda, "cuda:N" or mps; got `{v}`', st.args[0].span)
     raise Reported
 
 
@@ -68,7 +68,7 @@ def _save(b, st: s.Setting) -> str:
         or not v.endswith((".pt", ".pth"))
     ):
         b.r._error(
-            "E0107",
+            "E0411",
             "`save` takes a file name ending in .pt, written in the run's output folder",
             st.args[0].span,
             help='e.g. `save "add.pt"`',
@@ -84,18 +84,18 @@ def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
         if a.name is None and isinstance(a.value, s.Name) and metric is None:
             metric = a.value.id
             if metric not in MONITORED:
-                b.r._error("E0107", f"`early_stop` watches one of {', '.join(MONITORED)}", a.span)
+                b.r._error("E0126", f"`early_stop` watches one of {', '.join(MONITORED)}", a.span)
                 raise Reported
         elif a.name in ("patience", "min_delta"):
             v = evaluate(a.value, {}).py
             if a.name == "patience" and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                 raise EvalError(
-                    "`patience` is a whole number of epochs, at least 1", a.value.span, "E0107"
+                    "`patience` is a whole number of epochs, at least 1", a.value.span, "E0125"
                 )
             if a.name == "min_delta" and (
                 isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < math.inf
             ):
-                raise EvalError("`min_delta` is a number, at least 0", a.value.span, "E0107")
+                raise EvalError("`min_delta` is a number, at least 0", a.value.span, "E0125")
             patience, delta = (v, delta) if a.name == "patience" else (patience, float(v))
         else:
             b.r._error("E0102", "write `early_stop val_loss, patience=5`", a.span)

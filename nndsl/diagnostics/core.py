@@ -1,8 +1,8 @@
 """Diagnostics as values, and their three renderings: rustc-style text, one line, JSON.
 
 Every stage reports problems as :class:`Diagnostic` values; only the CLI turns them into text.
-Codes are grouped by stage: E00xx syntax, E01xx names and arguments, E03xx shapes and dtypes,
-W01xx warnings, E09xx internal.
+Every code is a row of the table in :mod:`nndsl.diagnostics.codes`; a diagnostic with a code
+that is not there, or retired, is a bug in nndsl and fails where it is made.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import json
 import sys
 from dataclasses import dataclass, field
 
+from nndsl.diagnostics import codes
 from nndsl.diagnostics.span import Span
 
 # The exit codes of every nndsl command.
@@ -40,6 +41,10 @@ class Diagnostic:
     labels: tuple[Label, ...] = ()
     help: str | None = None
     notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not codes.known(self.code):
+            raise ValueError(f"{self.code} is not a diagnostic code in nndsl.diagnostics.codes")
 
 
 class CompileError(Exception):

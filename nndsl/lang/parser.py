@@ -119,7 +119,7 @@ def _number(tok: Token) -> int | float:
         raise CompileError(
             [
                 Diagnostic(
-                    "E0107",
+                    "E0127",
                     "this number is too large",
                     _span(tok),
                     help="no size or count in a network is this large",

@@ -112,9 +112,9 @@ def _binop(e: s.BinOp, env: dict[str, Value]) -> Value:
     _need_number(right, e.right.span)
     a, b, op = left.py, right.py, e.op
     if op in ("/", "//", "%") and b == 0:
-        raise EvalError("division by zero", e.right.span, code="E0107")
+        raise EvalError("division by zero", e.right.span, code="E0129")
     if op == "**" and (abs(b) > 256 or (abs(a) > 1 and abs(b) * math.log2(abs(a)) > 200)):
-        raise EvalError("this power is too large", e.span, code="E0107")
+        raise EvalError("this power is too large", e.span, code="E0127")
     result = {
         "+": lambda: a + b,
         "-": lambda: a - b,
@@ -127,7 +127,7 @@ def _binop(e: s.BinOp, env: dict[str, Value]) -> Value:
     if isinstance(result, complex) or (
         isinstance(result, (int, float)) and math.isfinite(result) and abs(result) > MAX_MAGNITUDE
     ):
-        raise EvalError("this number is too large", e.span, code="E0107")
+        raise EvalError("this number is too large", e.span, code="E0127")
     prec = _PREC[op]
     if op == "**":  # right-associative, binds tighter than a unary minus on its left
         code = f"{wrap(left, ATOM)} ** {wrap(right, UNARY)}"

@@ -359,13 +359,13 @@ def _checked(a: A, v: object, span) -> object:
     if not ok:
         raise EvalError(f"`{a.name}` takes a {kind}, got {literal(v).code}", span, "E0106")
     if a.choices and v not in a.choices:
-        raise EvalError(f"`{a.name}` is one of {', '.join(map(repr, a.choices))}", span, "E0107")
+        raise EvalError(f"`{a.name}` is one of {', '.join(map(repr, a.choices))}", span, "E0126")
     low = a.min is not None and (v <= a.min if a.exclusive_min else v < a.min)
     if low or (a.max is not None and v > a.max):
         bound = f"above {a.min}" if a.exclusive_min else f"at least {a.min}"
         if a.max is not None:
             bound = f"between {a.min} and {a.max}"
-        raise EvalError(f"`{a.name}` must be {bound}, got {v}", span, "E0107")
+        raise EvalError(f"`{a.name}` must be {bound}, got {v}", span, "E0125")
     return v
 
 

@@ -1,6 +1,7 @@
 """The reference tables in docs/LANGUAGE.md, written from the tables the compiler itself uses
-(the layer registry, the built-in functions, and the losses, optimizers, schedulers and init
-functions of a train section) so that the docs cannot drift from the code."""
+(the layer registry, the built-in functions, the losses, optimizers, schedulers and init
+functions of a train section, and the diagnostic codes) so that the docs cannot drift from
+the code."""
 
 from __future__ import annotations
 
@@ -116,6 +117,16 @@ def train_table(name: str) -> str:
     return "\n".join(rows) + "\n"
 
 
+def codes_table() -> str:
+    """Markdown: one row per diagnostic code of :mod:`nndsl.diagnostics.codes`, retired ones
+    included (their meaning names their successors)."""
+    from nndsl.diagnostics.codes import CODES
+
+    rows = ["| Code | Meaning |", "| --- | --- |"]
+    rows += [f"| {code} | {CODES[code].title} |" for code in sorted(CODES)]
+    return "\n".join(rows) + "\n"
+
+
 def _replace(document: str, start: str, end: str, table: str) -> str:
     head, rest = document.split(start, 1)
     _, tail = rest.split(end, 1)
@@ -128,4 +139,4 @@ def splice(document: str) -> str:
     document = _replace(document, FUNCTIONS_START, FUNCTIONS_END, function_table())
     for name in TRAIN_TABLES:
         document = _replace(document, *markers(name), train_table(name))
-    return document
+    return _replace(document, *markers("codes"), codes_table())

@@ -1,8 +1,10 @@
 """``nndsl explain CODE``: the long explanation of a diagnostic code.
 
+The codes and their one-line meanings come from the table in :mod:`nndsl.diagnostics.codes`.
 Each code has one Markdown file in this package, named after it (``E0301.md``): a title line
-``# CODE: meaning``, a few paragraphs, then a wrong and a fixed example. The files ship inside
-the wheel and are read with :mod:`importlib.resources`; nothing here imports torch.
+``# CODE: meaning`` (the meaning in the table), a few paragraphs, then a wrong and a fixed
+example; a retired code's file names its successors instead. The files ship inside the wheel
+and are read with :mod:`importlib.resources`; nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import sys
 from importlib import resources
 
+from nndsl.diagnostics.codes import CODES
 from nndsl.util.naming import suggest
 
 _CODE = re.compile(r"^[EW]\d{4}$")
@@ -27,13 +30,13 @@ def _files() -> dict[str, object]:
 
 
 def codes() -> dict[str, str]:
-    """Every explained code, in order, with its one-line meaning (the title of its file)."""
-    return {code: title(code) for code in sorted(_files())}
+    """Every code in the table, in order, with its one-line meaning, retired codes included."""
+    return {code: CODES[code].title for code in sorted(CODES)}
 
 
 def text(code: str) -> str | None:
     """The explanation of ``code`` (upper or lower case), or None for an unknown code."""
-    f = _files().get(code.upper())
+    f = _files().get(code.upper()) if code.upper() in CODES else None
     return None if f is None else f.read_text(encoding="utf-8")
 
 
@@ -53,7 +56,7 @@ def main(args) -> int:
         return EXIT_OK
     found = text(code)
     if found is None:
-        known = _files()
+        known = list(CODES)
         family = [c for c in known if c[:3] == code.upper()[:3]]  # E0310: E0301 before E0410
         hint = suggest(code.upper(), family) or suggest(code.upper(), known)
         what = "no diagnostic" if _CODE.match(code.upper()) else "not a diagnostic code:"

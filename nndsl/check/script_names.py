@@ -1,0 +1,74 @@
+"""The names a training script binds where they would hide its model: at module level, and in
+``main``, the function that builds the model. A trained model may not take one of them (E0110):
+``from model import Net`` would be shadowed and the script would break when it runs.
+
+The set is fixed by the template (templates/train.py.j2) plus a few names derived from the
+program: ``load_<data>`` for each data section the train section reads, the row class of a
+streamed one, and the imports that only some scripts need. tests/test_script_names.py renders
+training scripts and checks that every name they bind in those places is here, so this list
+cannot go stale when the template changes; no template is rendered to check a program.
+"""
+
+from __future__ import annotations
+
+from nndsl.diagnostics.core import Diagnostic
+from nndsl.ir import nodes as ir
+
+# The imports every training script has.
+IMPORTS = frozenset(
+    """annotations argparse contextlib itertools json math os pickle random signal sys time
+    asdict dataclass field fields Path torch nn""".split()
+)
+
+# The functions, classes and constants every training script defines at module level, or may
+# define depending on its settings (kept here whatever the settings: a model name that works
+# with one setting should not break when another changes).
+DEFINITIONS = frozenset(
+    """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last evaluate
+    first_non_finite fit init_weights interrupt_saves keep_for_metrics main measure parse_args
+    pick_device plot predict progress_bar read_csv resume rounded save_checkpoint
+    save_safetensors save_weights setup_distributed shard split stop_if_not_finite summarize
+    train_one_epoch write_metrics""".split()
+)
+
+# The names ``main`` binds: its argument, its locals and its comprehensions' variables.
+MAIN_LOCALS = frozenset(
+    """cfg rank world device out_dir train_data val_data model loss_fn metrics optimizer
+    steps_per_epoch total_steps state path k v""".split()
+)
+
+FIXED = IMPORTS | DEFINITIONS | MAIN_LOCALS
+
+
+def row_class(data_name: str) -> str:
+    """The class a streamed data section's rows become: the name title-cased as the template's
+    ``title`` filter does it (first letter upper, the rest lower), without ``_``.
+
+    >>> row_class("digit_rows")
+    'DigitrowsRows'
+    """
+    return (data_name[:1].upper() + data_name[1:].lower()).replace("_", "") + "Rows"
+
+
+def reserved(t: ir.TrainIR) -> frozenset[str]:
+    """Every name the training script of ``t`` binds at module level or in ``main``."""
+    datas = [t.data] + ([t.validation] if t.validation else [])
+    names = set(FIXED)
+    names.update(f"load_{d.name}" for d in datas)
+    names.update(row_class(d.name) for d in datas if d.stream)
+    readers = set(t.readers)
+    if readers & {"npy", "npz"} or any("np.load" in line for d in datas for line in d.sources):
+        names.add("np")
+    if "csv" in readers:
+        names.add("csv")
+    if t.distributed:
+        names.update(("dist", "DistributedDataParallel"))
+    return frozenset(names)
+
+
+def clash(t: ir.TrainIR, span) -> Diagnostic | None:
+    """E0110 when the model of ``t`` is named like something its training script binds."""
+    if t.model not in reserved(t):
+        return None
+    message = f"cannot train a model named `{t.model}`: its training script uses that name"
+    return Diagnostic("E0110", message, span, help="rename the model")
