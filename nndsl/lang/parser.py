@@ -6,12 +6,9 @@ The transformer only builds structure; every semantic judgement belongs to the c
 from __future__ import annotations
 
 import ast as pyast
-import hashlib
 import re
-import sys
 import warnings
 from functools import lru_cache
-from pathlib import Path
 
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -19,73 +16,14 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from nndsl.diagnostics.core import CompileError, Diagnostic, source_lines
 from nndsl.lang import syntax as s
 from nndsl.lang.fastparse import FastParser, GiveUp
-from nndsl.lang.lexical import grammar_text, table
+from nndsl.lang.lexical import table
 from nndsl.lang.pyexpr import MAX_MAGNITUDE
-from nndsl.util.cache import cache_folder
-from nndsl.util.resources import resource_dir
-
-# lark's options for each kind of parser of the grammar: the compiler's builds syntax nodes as
-# it parses; the formatter's (nndsl fmt) keeps lark's tree with positions
-PARSERS = {
-    "grammar": {"parser": "lalr", "maybe_placeholders": True},
-    "tree": {"parser": "lalr", "maybe_placeholders": True, "propagate_positions": True},
-}
+from nndsl.lang.tables import lark_parser
 
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
     return lark_parser("grammar", transformer=_ToSyntax())
-
-
-def lark_parser(kind: str, transformer: Transformer | None = None) -> Lark:
-    """lark's parser of the grammar with the options ``PARSERS[kind]``: from the tables a wheel
-    ships (:func:`save_tables`) when they were made from this grammar under this lark and this
-    Python, else built, with the tables kept in the user cache (:func:`table_cache`)."""
-    grammar = grammar_text()
-    shipped = resource_dir("grammar") / table_file(grammar, kind)
-    if shipped.is_file():
-        try:
-            with shipped.open("rb") as f:
-                # lark's own loader, which its cache uses: it accepts the run-time transformer
-                return Lark.__new__(Lark)._load(f, transformer=transformer)
-        except Exception:  # damaged, or laid out by another lark: build them as below
-            pass
-    options = PARSERS[kind]
-    return Lark(grammar, **options, transformer=transformer, cache=table_cache(grammar, kind))
-
-
-def save_tables(folder: Path) -> list[Path]:
-    """Write the tables of every kind of parser into ``folder``, named as :func:`lark_parser`
-    looks for them beside the grammar (a wheel's build hook ships them there)."""
-    grammar = grammar_text()
-    written = []
-    for kind, options in PARSERS.items():
-        path = Path(folder) / table_file(grammar, kind)
-        with path.open("wb") as f:
-            Lark(grammar, **options).save(f)
-        written.append(path)
-    return written
-
-
-def table_cache(grammar: str, kind: str = "grammar") -> str | bool:
-    """Where lark keeps the parse tables it derived from this grammar, so later processes skip
-    the analysis (a tenth of the time of building them): a file in the user's cache folder named
-    by :func:`table_file`, or False (no cache) when there is no writable folder. lark checks a
-    digest again on load and rebuilds on any mismatch or damage.
-
-    ``NNDSL_CACHE_DIR`` chooses the folder; set it empty to turn the cache off.
-    """
-    folder = cache_folder()
-    return False if folder is None else str(folder / table_file(grammar, kind))
-
-
-def table_file(grammar: str, kind: str = "grammar") -> str:
-    """The name of the file of lark's tables for ``grammar`` parsed by one ``kind`` of parser,
-    under this lark and this Python."""
-    import lark
-
-    key = f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}"
-    return f"{kind}-{hashlib.sha256(key.encode('utf-8')).hexdigest()[:16]}.lark-cache"
 
 
 @lru_cache(maxsize=1)

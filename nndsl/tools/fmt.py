@@ -37,7 +37,8 @@ from lark import Lark, Token, Tree
 
 from nndsl.diagnostics.core import normalize_newlines
 from nndsl.lang.lexical import table
-from nndsl.lang.parser import lark_parser, parse
+from nndsl.lang.parser import parse
+from nndsl.lang.tables import lark_parser
 
 INDENT = "    "
 COMMENT_GAP = 2  # spaces at least between code and a trailing comment
