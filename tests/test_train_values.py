@@ -10,13 +10,14 @@ import pytest
 
 import nndsl.codegen.train_values
 import nndsl.ir.training
-from nndsl.codegen.train_values import args_code, call_code, options_code, value_code
+from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
 from nndsl.codegen.train_view import train_view
 from nndsl.compiler import analyze
 from nndsl.ir.training import (
     Arg,
     Call,
     Clip,
+    Feed,
     InitRule,
     Number,
     Optimizer,
@@ -267,6 +268,48 @@ def test_config_defaults_are_values():
     lines = train_view(t, "m.nn", "model", ".")["config_lines"]
     assert "lr: float = 1.0" in lines
     assert any(line.startswith('out_dir: str = "."') for line in lines)
+
+
+@pytest.mark.parametrize(
+    "feed, code",
+    [
+        (Feed("x"), "x"),
+        (Feed("x", "float32"), "x.float()"),
+        (Feed("y", "int64"), "y.long()"),
+        (Feed("x", "bfloat16"), "x.to(torch.bfloat16)"),
+        (Feed("tokens", "int32"), "tokens.to(torch.int32)"),
+    ],
+)
+def test_feeds_are_written_as_conversions(feed, code):
+    assert feed_code(feed) == code
+
+
+FEEDS = """
+model M(x: [2] DTYPE) { Linear(UNITS) }
+data d { x = XS y = YS }
+train M on d { loss LOSS }
+"""
+
+
+@pytest.mark.parametrize(
+    "dtype, xs, ys, loss, returns",
+    [
+        ("", "[[1, 2], [3, 4]]", "[[1], [0]]", "mse", "x.float(), y.float()"),
+        ("", "[[1.5, 2], [3, 4]]", "[0, 2]", "cross_entropy", "x, y"),
+        ("bfloat16", "[[1.5, 2], [3, 4]]", "[[0.5], [1.5]]", "mse", "x.to(torch.bfloat16), y"),
+        ("", "[[true, false], [false, true]]", "[[true], [false]]", "mse", "x.float(), y.float()"),
+    ],
+)
+def test_data_feeds_convert_to_what_the_model_and_loss_take(dtype, xs, ys, loss, returns):
+    units = "1" if loss == "mse" else "3"
+    source = FEEDS.replace("DTYPE", dtype).replace("XS", xs).replace("YS", ys)
+    t = trained(source.replace("LOSS", loss).replace("UNITS", units))
+    x, y = returns.split(", ")
+    dtypes = {"x": None, "y": None, "x.float()": "float32", "y.float()": "float32"}
+    dtypes["x.to(torch.bfloat16)"] = "bfloat16"
+    assert t.data.returns == (("x", Feed("x", dtypes[x])), ("y", Feed("y", dtypes[y])))
+    view = train_view(t, "m.nn", "model", ".")
+    assert view["datas"][0]["returns"] == f'"x": {x}, "y": {y}'
 
 
 @pytest.mark.parametrize("module", [nndsl.ir.training, nndsl.codegen.train_values])

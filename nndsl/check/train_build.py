@@ -173,15 +173,14 @@ class _Builder:
             data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
         )
 
-    def target_code(self, data: DataInfo) -> str:
+    def target_code(self, data: DataInfo) -> tr.Feed:
         """Targets as the loss takes them: class ids as int64, everything else as float32."""
         y = data.tensors[TARGET]
-        if self.task == "classes":
-            return TARGET if y.dtype == "int64" else f"{TARGET}.long()"
-        return TARGET if y.dtype == "float32" else f"{TARGET}.float()"
+        dtype = "int64" if self.task == "classes" else "float32"
+        return tr.Feed(TARGET, None if y.dtype == dtype else dtype)
 
-    def feed(self, data: DataInfo, name: str, want: Tensor, span) -> str:
-        """The code of data tensor ``name`` as the model input ``want`` takes it."""
+    def feed(self, data: DataInfo, name: str, want: Tensor, span) -> tr.Feed:
+        """Data tensor ``name`` as the model input ``want`` takes it."""
         have = data.tensors.get(name)
         if name in data.failed:
             raise Reported  # its error is reported
@@ -208,12 +207,8 @@ class _Builder:
             raise Reported
         if want.dtype in FLOAT_DTYPES:
             if have.dtype == "bool" or have.dtype != want.dtype:
-                return (
-                    f"{name}.float()"
-                    if want.dtype == "float32"
-                    else f"{name}.to(torch.{want.dtype})"
-                )
-            return name
+                return tr.Feed(name, want.dtype)
+            return tr.Feed(name)
         if have.dtype != want.dtype:
             if have.dtype in FLOAT_DTYPES:
                 self.error(
@@ -224,8 +219,8 @@ class _Builder:
                     help="give integer data for this input",
                 )
                 raise Reported
-            return f"{name}.long()" if want.dtype == "int64" else f"{name}.to(torch.{want.dtype})"
-        return name
+            return tr.Feed(name, want.dtype)
+        return tr.Feed(name)
 
     # ---- loss -----------------------------------------------------------------------------
 

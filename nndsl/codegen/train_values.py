@@ -48,4 +48,12 @@ def options_code(options: tuple[tr.Arg, ...]) -> str:
     return ", ".join(f'"{a.name}": {value_code(a.value)}' for a in options)
 
 
+def feed_code(feed: tr.Feed) -> str:
+    """``x``, ``x.float()``, ``y.long()``, ``x.to(torch.bfloat16)``."""
+    if feed.dtype is None:
+        return feed.tensor
+    method = {"float32": "float()", "int64": "long()"}.get(feed.dtype, f"to(torch.{feed.dtype})")
+    return f"{feed.tensor}.{method}"
+
+
 CLIP_FUNCTIONS = {"norm": "nn.utils.clip_grad_norm_"}

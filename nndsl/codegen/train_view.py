@@ -13,6 +13,7 @@ from nndsl.codegen.train_values import (
     CLIP_FUNCTIONS,
     args_code,
     call_code,
+    feed_code,
     options_code,
     value_code,
 )
@@ -117,7 +118,7 @@ def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
         "samples_text": f"{d.samples:,}",
         "sources": list(d.sources),
         "lines": list(d.lines) if d.stream else [packed(line, 4) for line in d.lines],
-        "returns": ", ".join(f'"{k}": {code}' for k, code in d.returns),
+        "returns": ", ".join(f'"{k}": {feed_code(feed)}' for k, feed in d.returns),
         "template": f"train/load_{'stream' if d.stream else 'memory'}.py.j2",
         "reads_files": reads_files,
         "random": d.random,

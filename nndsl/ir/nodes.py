@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
-from nndsl.ir.training import Call, Clip, InitRule, Optimizer, Predict, Scheduler
+from nndsl.ir.training import Call, Clip, Feed, InitRule, Optimizer, Predict, Scheduler
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ class DataCode:
 
     name: str
     lines: tuple[str, ...]
-    returns: tuple[tuple[str, str], ...]  # (key, code): {"x": x.float(), "y": y}
+    returns: tuple[tuple[str, Feed], ...]  # (key, tensor): {"x": x.float(), "y": y}
     samples: int
     random: bool
     seed: int
@@ -277,8 +277,9 @@ class DataCode:
 @dataclass(frozen=True)
 class TrainIR:
     """Everything the training-script template needs; see ``templates/train.py.j2``. The
-    training values (loss, optimizer, init rules, schedule, clipping, predictions) are the
-    structured values of :mod:`nndsl.ir.training`; the data loaders are still Python lines."""
+    training values (loss, optimizer, init rules, schedule, clipping, predictions, the dtype
+    conversions of the data) are the structured values of :mod:`nndsl.ir.training`; the data
+    loaders' lines and the `keep` masks of init rules are still Python text."""
 
     model: str
     script: str  # the module name of the script, e.g. train_addnet

@@ -122,3 +122,12 @@ class Predict:
 
     rows: Seq
     dtype: str
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A data tensor as the model or the loss takes it: ``tensor`` converted to ``dtype``, or
+    as it is when ``dtype`` is None."""
+
+    tensor: str
+    dtype: str | None = None
