@@ -40,7 +40,6 @@ LONG_FUNCTIONS = {
     "check/graph.py:_tensor_decl": 69,
     "check/graph.py:_call_decl": 62,
     "check/graph.py:_call_module": 69,
-    "check/train_build.py:run": 62,
     "check/train_build.py:target": 76,
     "cli.py:build_parser": 155,
     "run/runner.py:run": 75,

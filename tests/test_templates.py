@@ -13,6 +13,7 @@ import pytest
 from nndsl.codegen import render as codegen
 from nndsl.codegen.train_view import train_view
 from nndsl.compiler import analyze
+from nndsl.ir import training as tr
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 TAG = re.compile(r"\{%-?\s*(.*?)\s*-?%\}", re.S)
@@ -90,14 +91,17 @@ def trained():
 @pytest.mark.parametrize(
     "changes",
     [
-        {"precision": "fp16", "accumulate": 3, "clip": "1.0", "scheduler_step": "batch"},
+        {"precision": "fp16", "accumulate": 3, "clip": tr.Clip("norm", 1.0), "scheduler": "batch"},
         {"precision": "bf16", "distributed": True, "early_stop": ("loss", "max", 2, 0.5)},
-        {"drop_last": True, "shuffle": False, "scheduler_step": "plateau", "task": "binary"},
+        {"drop_last": True, "shuffle": False, "scheduler": "plateau", "task": "binary"},
     ],
 )
 def test_the_view_decides_and_the_script_follows(trained, changes):
-    if changes.get("scheduler_step"):
-        changes = {**changes, "scheduler": "torch.optim.lr_scheduler.StepLR(optimizer, 1)"}
+    if changes.get("scheduler"):
+        step_lr = tr.Call(
+            "torch.optim.lr_scheduler.StepLR", (tr.Arg(None, tr.Ref("optimizer")), tr.Arg(None, 1))
+        )
+        changes = {**changes, "scheduler": tr.Scheduler(step_lr, changes["scheduler"])}
     t = replace(trained, **changes)
     view = train_view(t, "iris.nn", "model", ".")
     code = codegen.render_train(t, "iris.nn", "model")
@@ -109,3 +113,5 @@ def test_the_view_decides_and_the_script_follows(trained, changes):
     assert f"        {view['backward']}\n" in code
     assert ("drop_last=True" in code) == t.drop_last
     assert view["early_stop"] == ("state.stale += 1" in code)
+    assert ("StepLR(optimizer, 1)," in code) == (t.scheduler is not None)
+    assert ("clip_grad_norm_(model.parameters(), 1.0)" in code) == (t.clip is not None)

@@ -7,10 +7,11 @@ from __future__ import annotations
 from nndsl.check.data import DataInfo
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
+from nndsl.ir import training as tr
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, call_parts, literal
+from nndsl.lang.pyexpr import EvalError, call_parts
 from nndsl.registry.layers import uses_channels_last
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
@@ -57,11 +58,11 @@ class _Builder:
         metrics = self.guard(lambda: self.metrics(task), ())
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
-        scheduler = self.guard(self.scheduler, ("", ""))
+        scheduler = self.guard(self.scheduler)
         other = self.guard(self.others, None)
         if self.failed or None in (data, loss, optimizer, other):
             raise Reported
-        opt_ctor, opt_args, lr, groups = optimizer
+        optimizer, lr = optimizer
         has_val = val is not None or self.data.split > 0
         self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
         if self.failed:
@@ -71,7 +72,7 @@ class _Builder:
             model=self.model.name,
             script=f"train_{self.model.name.lower()}",
             source_line=self.node.span.line,
-            summary=self.summary(loss, opt_ctor, other),
+            summary=self.summary(optimizer.call.target, other),
             data=data,
             validation=val,
             readers=tuple(
@@ -86,12 +87,9 @@ class _Builder:
             loss=loss,
             task=task,
             metrics=metrics,
-            optimizer=opt_ctor,
-            optimizer_args=opt_args,
-            groups=groups,
+            optimizer=optimizer,
             init=init,
-            scheduler=scheduler[0],
-            scheduler_step=scheduler[1],
+            scheduler=scheduler,
             clip=other["clip"],
             accumulate=other["accumulate"],
             precision=other["precision"],
@@ -103,8 +101,7 @@ class _Builder:
             monitor="val_loss" if has_val else "loss",
             drop_last=self.data.drop_last,
             shuffle=self.data.shuffle,
-            table=self.table(groups),
-            predict_dtype=getattr(self, "predict_dtype", "torch.float32"),
+            table=self.table(optimizer.groups),
             distributed=other["distributed"],
             channels_last=self.channels_last(data),
         )
@@ -116,7 +113,7 @@ class _Builder:
             return ()
         return tuple(t.name for t in self.model.inputs if len(t.shape) == 4 and not t.optional)
 
-    def table(self, groups: tuple[ir.ParamSet, ...]) -> tuple:
+    def table(self, groups: tuple[tr.OptimizerGroup, ...]) -> tuple:
         """Each trainable parameter with the rule that initialises it and its group."""
         from nndsl.check.parameters import model_tensors
 
@@ -128,7 +125,7 @@ class _Builder:
             if t.trainable
         )
 
-    def summary(self, loss: str, opt: str, other: dict) -> str:
+    def summary(self, opt: str, other: dict) -> str:
         what = f"{other['epochs']} epochs" if other["epochs"] else f"{other['steps']} steps"
         name = self.setting("loss").args[0].value
         loss_name = name.id if isinstance(name, s.Name) else name.func.id
@@ -176,15 +173,14 @@ class _Builder:
             data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
         )
 
-    def target_code(self, data: DataInfo) -> str:
+    def target_code(self, data: DataInfo) -> tr.Feed:
         """Targets as the loss takes them: class ids as int64, everything else as float32."""
         y = data.tensors[TARGET]
-        if self.task == "classes":
-            return TARGET if y.dtype == "int64" else f"{TARGET}.long()"
-        return TARGET if y.dtype == "float32" else f"{TARGET}.float()"
+        dtype = "int64" if self.task == "classes" else "float32"
+        return tr.Feed(TARGET, None if y.dtype == dtype else dtype)
 
-    def feed(self, data: DataInfo, name: str, want: Tensor, span) -> str:
-        """The code of data tensor ``name`` as the model input ``want`` takes it."""
+    def feed(self, data: DataInfo, name: str, want: Tensor, span) -> tr.Feed:
+        """Data tensor ``name`` as the model input ``want`` takes it."""
         have = data.tensors.get(name)
         if name in data.failed:
             raise Reported  # its error is reported
@@ -211,12 +207,8 @@ class _Builder:
             raise Reported
         if want.dtype in FLOAT_DTYPES:
             if have.dtype == "bool" or have.dtype != want.dtype:
-                return (
-                    f"{name}.float()"
-                    if want.dtype == "float32"
-                    else f"{name}.to(torch.{want.dtype})"
-                )
-            return name
+                return tr.Feed(name, want.dtype)
+            return tr.Feed(name)
         if have.dtype != want.dtype:
             if have.dtype in FLOAT_DTYPES:
                 self.error(
@@ -227,12 +219,12 @@ class _Builder:
                     help="give integer data for this input",
                 )
                 raise Reported
-            return f"{name}.long()" if want.dtype == "int64" else f"{name}.to(torch.{want.dtype})"
-        return name
+            return tr.Feed(name, want.dtype)
+        return tr.Feed(name)
 
     # ---- loss -----------------------------------------------------------------------------
 
-    def loss(self) -> tuple[str, str, str]:
+    def loss(self) -> tuple[tr.Call, str, str]:
         st = self.setting("loss")
         if st is None:
             raise Reported  # reported with the settings
@@ -253,7 +245,7 @@ class _Builder:
             while isinstance(out, tuple):
                 out, output = out[0], output + "[0]"
         self.target(spec.extra, out, st.args[0].value.span)
-        return f"{spec.torch}({bound.kwargs()})", spec.extra, output
+        return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
 
     def target(self, task: str, out, span) -> None:
         """The targets fit the loss and the model's output."""
@@ -380,7 +372,8 @@ class _Builder:
 
     # ---- optimizer, groups, init ------------------------------------------------------------
 
-    def optimizer(self):
+    def optimizer(self) -> tuple[tr.Optimizer, object]:
+        """The optimizer, its learning rate read from the config, and that rate's default."""
         from nndsl.check.train_params import groups
 
         st = self.setting("optimizer")
@@ -403,11 +396,9 @@ class _Builder:
         ):
             self.error("E0413", "nesterov needs a momentum above 0 and no dampening", span)
             raise Reported
-        lr = bound.values["lr"]
-        rest = bound.kwargs(skip=("lr",))
-        code = "lr=cfg.lr" + (f", {rest}" if rest else "")
+        args = (tr.Arg("lr", tr.Ref("cfg.lr")), *bound.kwargs(skip=("lr",)))
         sets = groups(self, spec, st.groups if st is not None else ())
-        return spec.torch, code, lr, sets
+        return tr.Optimizer(tr.Call(spec.torch, args), sets), bound.values["lr"]
 
     def init_rules(self):
         from nndsl.check.train_params import init_rules
@@ -415,10 +406,10 @@ class _Builder:
         st = self.setting("init")
         return init_rules(self, st.rules) if st is not None else ()
 
-    def scheduler(self) -> tuple[str, str]:
+    def scheduler(self) -> tr.Scheduler | None:
         st = self.setting("scheduler")
         if st is None:
-            return "", ""
+            return None
         name, span, args = call_parts(st.args[0].value)
         if name not in SCHEDULERS:
             self.error(
@@ -430,8 +421,8 @@ class _Builder:
             raise Reported
         spec = SCHEDULERS[name]
         bound = bind_spec(spec, args, name)
-        kw = bound.kwargs()
-        if name == "cosine" and "T_max" not in kw:
+        args = (tr.Arg(None, tr.Ref("optimizer")), *bound.kwargs())
+        if name == "cosine" and not any(a.name == "T_max" for a in args):
             if self.setting("epochs") is None and self.setting("steps") is not None:
                 self.error(
                     "E0416",
@@ -440,10 +431,10 @@ class _Builder:
                     help="write `scheduler cosine(t_max=10)` (in epochs)",
                 )
                 raise Reported
-            kw = "T_max=cfg.epochs" + (f", {kw}" if kw else "")
+            args = (args[0], tr.Arg("T_max", tr.Ref("cfg.epochs")), *args[1:])
         if name == "onecycle":
-            kw = f"{kw}, total_steps=total_steps"
-        return f"{spec.torch}(optimizer{', ' + kw if kw else ''})", spec.extra
+            args += (tr.Arg("total_steps", tr.Ref("total_steps")),)
+        return tr.Scheduler(tr.Call(spec.torch, args), spec.extra)
 
     # ---- the rest ---------------------------------------------------------------------------
 
@@ -455,58 +446,56 @@ class _Builder:
     def config(self, lr, other: dict, has_val: bool) -> tuple[ir.ConfigField, ...]:
         F = ir.ConfigField
         return (
-            F("epochs", "int", str(other["epochs"])),
+            F("epochs", "int", other["epochs"]),
             F(
                 "max_steps",
                 "int",
-                str(other["steps"]),
+                other["steps"],
                 "stop after this many optimizer steps; 0: no limit",
             ),
-            F("batch_size", "int", str(self.data.batch or min(64, self.data.samples or 1))),
-            F("lr", "float", literal(float(lr)).code),
-            F("seed", "int", str(other["seed"])),
+            F("batch_size", "int", self.data.batch or min(64, self.data.samples or 1)),
+            F("lr", "float", float(lr)),
+            F("seed", "int", other["seed"]),
             F(
                 "device",
                 "str",
-                literal(other["device"]).code,
+                other["device"],
                 "auto: cuda when available, else cpu",
             ),
             F(
                 "val_fraction",
                 "float",
-                literal(float(self.data.split)).code,
+                float(self.data.split),
                 "of the data held out for validation",
             ),
             F(
                 "log_every",
                 "int",
-                str(other["log_every"]),
+                other["log_every"],
                 "print the loss every N steps; 0: once per epoch",
             ),
             F(
                 "data_dir",
                 "str",
-                '"."',
+                ".",
                 "data paths are relative to this, itself relative to this script",
             ),
-            F("out_dir", "str", '"."', "where weights, metrics and plots go"),
-            F("eval", "str", '""', "evaluate these saved weights instead of training"),
+            F("out_dir", "str", ".", "where weights, metrics and plots go"),
+            F("eval", "str", "", "evaluate these saved weights instead of training"),
             F(
                 "checkpoint_every",
                 "int",
-                str(other["checkpoint"]),
+                other["checkpoint"],
                 "optimizer steps between checkpoints; 0: after an epoch, at most once a minute",
             ),
             F(
                 "keep_checkpoints",
                 "int",
-                "2",
+                2,
                 "how many of the newest checkpoints to keep (at least 2)",
             ),
-            F("resume", "bool", "False", "continue from the newest checkpoint in out_dir"),
-            F("quiet", "bool", "False", "no progress bars"),
+            F("resume", "bool", False, "continue from the newest checkpoint in out_dir"),
+            F("quiet", "bool", False, "no progress bars"),
         ) + (
-            (F("workers", "int", "2", "processes reading streamed data"),)
-            if self.data.stream
-            else ()
+            (F("workers", "int", 2, "processes reading streamed data"),) if self.data.stream else ()
         )

@@ -9,9 +9,9 @@ tensor is initialised once, by the last rule that selects it.
 from __future__ import annotations
 
 from nndsl.diagnostics.core import Label
-from nndsl.ir import nodes as ir
+from nndsl.ir import training as tr
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, call_parts, evaluate, literal
+from nndsl.lang.pyexpr import EvalError, Value, call_parts, evaluate
 from nndsl.registry.training import INITS, bind_spec
 
 MASK_VAR = "w"
@@ -52,7 +52,7 @@ def _line(b, span: s.Span) -> str:
     return f"{text}  (line {span.line})" if text else f"line {span.line}"
 
 
-def groups(b, spec, group_nodes) -> tuple[ir.ParamSet, ...]:
+def groups(b, spec, group_nodes) -> tuple[tr.OptimizerGroup, ...]:
     """Optimizer groups in source order; the default group (everything else) is implied."""
     if not group_nodes:
         return ()
@@ -84,12 +84,12 @@ def groups(b, spec, group_nodes) -> tuple[ir.ParamSet, ...]:
             owner[t.name] = g
         assert allowed  # every optimizer has arguments
         names = tuple(t.name for t in picked)
-        out.append(ir.ParamSet(names, bound.kwargs(), _line(b, g.span), options=bound.code))
+        out.append(tr.OptimizerGroup(names, bound.kwargs(), _line(b, g.span)))
     return tuple(out)
 
 
-def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[ir.ParamSet, ...]:
-    """One ParamSet per rule that still initialises something, in source order."""
+def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[tr.InitRule, ...]:
+    """One InitRule per rule that still initialises something, in source order."""
     tensors = _trainable(b)
     last: dict[str, int] = {}
     resolved = []
@@ -112,13 +112,14 @@ def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[ir.ParamSet, ...]:
                 help="remove the rule, or narrow the later one",
             )
             continue
-        out.append(ir.ParamSet(mine, code[0], _line(b, rule.span), code[1]))
+        out.append(tr.InitRule(mine, code[0], _line(b, rule.span), code[1]))
     b.init_owner = {n: _line(b, resolved[i][0].span) for n, i in last.items()}
     return tuple(out)
 
 
-def _init_code(b, rule: s.InitRule, picked) -> tuple[str, str] | None:
+def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
     """The ``nn.init`` call on ``w`` and the mask expression (or "")."""
+    w = tr.Arg(None, tr.Ref(MASK_VAR))
     try:
         if rule.op == "=":
             v = evaluate(rule.value, {}).py
@@ -129,10 +130,9 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[str, str] | None:
                     "E0106",
                     help="for a distribution write `~ normal(0, 0.01)`",
                 )
-            code = f"nn.init.constant_({MASK_VAR}, {literal(float(v)).code})"
             if v == 0:
-                code = f"nn.init.zeros_({MASK_VAR})"
-            return code, ""
+                return tr.Call("nn.init.zeros_", (w,)), ""
+            return tr.Call("nn.init.constant_", (w, tr.Arg(None, float(v)))), ""
         name, span, args = call_parts(rule.value)
         if name not in INITS:
             from nndsl.util.naming import suggest
@@ -155,14 +155,9 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[str, str] | None:
                     "E0415",
                     help="apply it to weights only, e.g. `Linear.weight`",
                 )
-        positional = (
-            ", ".join(c for _, c in bound.code)
-            if name in ("normal", "uniform", "constant")
-            else bound.kwargs()
-        )
-        code = f"{spec.torch}({MASK_VAR}{', ' + positional if positional else ''})"
+        args = bound.positional() if name in ("normal", "uniform", "constant") else bound.kwargs()
         mask = _mask(b, rule.keep, picked) if rule.keep is not None else ""
-        return code, mask
+        return tr.Call(spec.torch, (w, *args)), mask
     except EvalError as err:
         b.error(err.code, err.message, err.span or rule.span, help=err.help)
         return None

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 
 from nndsl.diagnostics.core import Reported
+from nndsl.ir import training as tr
 from nndsl.ir.shapes import fmt_shape
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate, literal
+from nndsl.lang.pyexpr import EvalError, evaluate
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -33,7 +34,7 @@ def other_settings(b) -> dict:
     take("epochs", lambda st: r._positive(st), 10 if get("steps") is None else 0)
     take("steps", lambda st: r._positive(st), 0)
     take("log_every", lambda st: r._positive(st), 0)
-    take("clip", lambda st: literal(float(r._positive(st, "number", 0))).code, "")
+    take("clip", lambda st: _clip(float(r._positive(st, "number", 0))), None)
     take("accumulate", lambda st: r._positive(st), 1)
     take("checkpoint", lambda st: r._positive(st), 0)
     take("distributed", lambda st: r._choice(st, ("none", "ddp")) == "ddp", False)
@@ -44,10 +45,15 @@ def other_settings(b) -> dict:
     take("seed", lambda st: r._positive(st, "int", 0), 0)
     take("save", lambda st: _save(b, st), "model.pt")
     take("early_stop", lambda st: _early_stop(b, st), None)
-    take("predict", lambda st: _predict(b, st), "")
-    if out["clip"] == "0.0":
-        out["clip"] = ""
+    take("predict", lambda st: _predict(b, st), None)
     return out
+
+
+def _clip(value: float) -> tr.Clip | None:
+    """``clip 1.0``: the gradients' norm at most 1.0; ``clip 0``: no clipping."""
+    if value == 0 and math.copysign(1.0, value) > 0:
+        return None
+    return tr.Clip("norm", value)
 
 
 def _device(b, st: s.Setting) -> str:
@@ -105,7 +111,7 @@ def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
     return metric, mode, patience, delta
 
 
-def _predict(b, st: s.Setting) -> str:
+def _predict(b, st: s.Setting) -> tr.Predict:
     """``predict [[10, 11]]``: new inputs, checked against the model's input."""
     if len(st.args) != 1 or not isinstance(st.args[0].value, s.ListLit):
         b.r._error("E0106", "`predict` takes a list of inputs, e.g. `predict [[10, 11]]`", st.span)
@@ -129,7 +135,14 @@ def _predict(b, st: s.Setting) -> str:
             st.args[0].value.span,
         )
         raise Reported
-    b.predict_dtype = (
-        "torch.float32" if want.dtype.startswith(("float", "bfloat")) else f"torch.{want.dtype}"
-    )
-    return lit.code
+    dtype = "float32" if want.dtype.startswith(("float", "bfloat")) else want.dtype
+    return tr.Predict(_rows(st.args[0].value), dtype)
+
+
+def _rows(e: s.Expr) -> tr.Seq | tr.Number:
+    """The rows of ``predict`` as written: lists of numbers, each number as the source wrote it
+    (``1e-3``), computed ones as they compute (``2 * 3``)."""
+    if isinstance(e, s.ListLit):
+        return tr.Seq(tuple(_rows(x) for x in e.items), "list")
+    v = evaluate(e, {})
+    return tr.Number(v.py, v.code)

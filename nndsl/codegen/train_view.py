@@ -9,8 +9,16 @@ from __future__ import annotations
 import re
 
 from nndsl.codegen.text import comment_safe, packed, string_safe
+from nndsl.codegen.train_values import (
+    CLIP_FUNCTIONS,
+    args_code,
+    call_code,
+    feed_code,
+    options_code,
+    value_code,
+)
 from nndsl.ir import nodes as ir
-from nndsl.lang.pyexpr import literal
+from nndsl.ir import training as tr
 
 
 def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str) -> dict:
@@ -22,7 +30,7 @@ def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str
         "model_module": model_module,
         "config_lines": _config_lines(t, data_dir),
     }
-    for part in (_imports, _features, _data, _params, _metrics, _loop, _fit, _main):
+    for part in (_imports, _features, _data, _values, _params, _metrics, _loop, _fit, _main):
         view.update(part(t))
     return view
 
@@ -34,7 +42,7 @@ def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
     for f in t.config:
         if f.name == "data_dir" and not t.readers:
             continue
-        default = literal(data_dir).code if f.name == "data_dir" else f.default
+        default = value_code(data_dir if f.name == "data_dir" else f.default)
         comment = f"  # {f.comment}" if f.comment else ""
         lines.append(f"{f.name}: {f.type} = {default}{comment}")
     return lines
@@ -75,11 +83,11 @@ def _features(t: ir.TrainIR) -> dict:
         "fp16": t.precision == "fp16",
         "autocast": t.precision != "fp32",
         "autocast_dtype": "bfloat16" if t.precision == "bf16" else "float16",
-        "has_scheduler": bool(t.scheduler),
+        "has_scheduler": t.scheduler is not None,
         "early_stop": t.early_stop is not None,
         "channels_last": bool(t.channels_last),
         "has_init": bool(t.init),
-        "has_predict": bool(t.predict),
+        "has_predict": t.predict is not None,
         "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
     }
 
@@ -110,7 +118,7 @@ def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
         "samples_text": f"{d.samples:,}",
         "sources": list(d.sources),
         "lines": list(d.lines) if d.stream else [packed(line, 4) for line in d.lines],
-        "returns": ", ".join(f'"{k}": {code}' for k, code in d.returns),
+        "returns": ", ".join(f'"{k}": {feed_code(feed)}' for k, feed in d.returns),
         "template": f"train/load_{'stream' if d.stream else 'memory'}.py.j2",
         "reads_files": reads_files,
         "random": d.random,
@@ -125,27 +133,47 @@ def _class_name(name: str) -> str:
     return "".join(w[0].upper() + w[1:].lower() for w in words if w).replace("_", "") + "Rows"
 
 
-def _params(t: ir.TrainIR) -> dict:
-    """The init rules and the optimizer's parameter groups."""
+def _values(t: ir.TrainIR) -> dict:
+    """The loss, the optimizer's constructor, the scheduler, clipping and the inputs to
+    predict, as Python."""
+    clip, predict = t.clip, t.predict
     return {
-        "init": [_param_set(p, False) for p in t.init],
-        "groups": [_param_set(p, True) for p in t.groups],
-        "has_groups": bool(t.groups),
+        "loss_code": call_code(t.loss),
+        "optimizer_ctor": t.optimizer.call.target,
+        "optimizer_args": args_code(t.optimizer.call.args),
+        "scheduler_code": call_code(t.scheduler.call) if t.scheduler else "",
+        "clip_function": CLIP_FUNCTIONS[clip.kind] if clip else "",
+        "clip_value": value_code(clip.value) if clip else "",
+        "predict_rows": value_code(predict.rows) if predict else "",
+        "predict_dtype": f"torch.{predict.dtype}" if predict else "",
     }
 
 
-def _param_set(p: ir.ParamSet, group: bool) -> dict:
+def _params(t: ir.TrainIR) -> dict:
+    """The init rules and the optimizer's parameter groups."""
+    groups = t.optimizer.groups
+    return {
+        "init": [_init_rule(p) for p in t.init],
+        "groups": [
+            {
+                "names_list": "[" + ", ".join(f'"{n}"' for n in g.names) + "]",
+                "source": comment_safe(g.source),
+                "dict_code": options_code(g.options),
+            }
+            for g in groups
+        ],
+        "has_groups": bool(groups),
+    }
+
+
+def _init_rule(p: tr.InitRule) -> dict:
     names = "(" + ", ".join(f'"{n}"' for n in p.names) + ("," if len(p.names) == 1 else "") + ")"
-    dict_code = ", ".join(f'"{k}": {v}' for k, v in p.options) if group else ""
-    names_list = "[" + ", ".join(f'"{n}"' for n in p.names) + "]"
     return {
         "names_code": names,
-        "names_list": names_list,
-        "code": p.code,
+        "code": call_code(p.call),
         "mask": p.mask,
         "has_mask": bool(p.mask),
         "source": comment_safe(p.source),
-        "dict_code": dict_code,
     }
 
 
@@ -178,6 +206,11 @@ def _batch_count(t: ir.TrainIR, name: str) -> str:
     return f"{size} // cfg.batch_size" if t.drop_last else f"-(-{size} // cfg.batch_size)"
 
 
+def _scheduler_step(t: ir.TrainIR) -> str:
+    """When the scheduler steps: "epoch", "batch", "plateau", or "" without one."""
+    return t.scheduler.step if t.scheduler else ""
+
+
 def _loop(t: ir.TrainIR) -> dict:
     """The steps of `train_one_epoch`: the backward pass, accumulation and the optimizer step."""
     accumulating = t.accumulate > 1
@@ -198,11 +231,11 @@ def _loop(t: ir.TrainIR) -> dict:
         "batches_args": batches_args,
         "backward": backward,
         "step_indent": "    " if accumulating else "",
-        "clip": bool(t.clip),
-        "unscale": bool(t.clip) and t.precision == "fp16",
-        "scheduler_per_batch": t.scheduler_step == "batch",
+        "clip": t.clip is not None,
+        "unscale": t.clip is not None and t.precision == "fp16",
+        "scheduler_per_batch": _scheduler_step(t) == "batch",
         "predict_classes": t.task == "classes",
-        "needs_rounded": bool(t.predict) and t.task != "classes",
+        "needs_rounded": t.predict is not None and t.task != "classes",
         "resume_extra_keys": '"record", "stale", ' if t.early_stop else "",
     }
 
@@ -211,8 +244,8 @@ def _fit(t: ir.TrainIR) -> dict:
     """The epoch loop: the scheduler's step and early stopping."""
     fields = {
         "train_size": _size(t, "train_data"),
-        "scheduler_per_epoch": t.scheduler_step == "epoch",
-        "scheduler_on_plateau": t.scheduler_step == "plateau",
+        "scheduler_per_epoch": _scheduler_step(t) == "epoch",
+        "scheduler_on_plateau": _scheduler_step(t) == "plateau",
         "early_metric": "",
         "early_patience": 0,
         "early_improved": "",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
+from nndsl.ir.training import Call, Clip, Feed, InitRule, Optimizer, Predict, Scheduler
 
 
 @dataclass(frozen=True)
@@ -250,26 +251,13 @@ class ProgramIR:
 
 @dataclass(frozen=True)
 class ConfigField:
-    """One field of the training script's ``Config`` dataclass (and its command-line flag)."""
+    """One field of the training script's ``Config`` dataclass (and its command-line flag);
+    ``default`` is its Python value (an int, float, bool or str)."""
 
     name: str
     type: str
-    default: str
+    default: object
     comment: str = ""
-
-
-@dataclass(frozen=True)
-class ParamSet:
-    """Parameter names that one optimizer group or init rule takes, with the Python that applies
-    to them and the source line it came from. An optimizer group's settings are also kept as
-    ``options``: (keyword, value code) pairs, since a value may itself hold commas
-    (``betas=(0.8, 0.9)``)."""
-
-    names: tuple[str, ...]
-    code: str
-    source: str
-    mask: str = ""  # init rules: the `keep` mask over `w`
-    options: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -278,7 +266,7 @@ class DataCode:
 
     name: str
     lines: tuple[str, ...]
-    returns: tuple[tuple[str, str], ...]  # (key, code): {"x": x.float(), "y": y}
+    returns: tuple[tuple[str, Feed], ...]  # (key, tensor): {"x": x.float(), "y": y}
     samples: int
     random: bool
     seed: int
@@ -288,8 +276,10 @@ class DataCode:
 
 @dataclass(frozen=True)
 class TrainIR:
-    """Everything the training-script template needs, as code strings; see
-    ``templates/train.py.j2``."""
+    """Everything the training-script template needs; see ``templates/train.py.j2``. The
+    training values (loss, optimizer, init rules, schedule, clipping, predictions, the dtype
+    conversions of the data) are the structured values of :mod:`nndsl.ir.training`; the data
+    loaders' lines and the `keep` masks of init rules are still Python text."""
 
     model: str
     script: str  # the module name of the script, e.g. train_addnet
@@ -301,29 +291,25 @@ class TrainIR:
     inputs: tuple[str, ...]  # the model's forward inputs, in order: keys of the data dicts
     output: str  # "" or "[0]": the model output the loss reads
     config: tuple[ConfigField, ...]
-    loss: str
+    loss: Call
     task: str  # regression, classes, binary, binary_logits
     metrics: tuple[str, ...]
-    optimizer: str
-    optimizer_args: str
-    groups: tuple[ParamSet, ...]
-    init: tuple[ParamSet, ...]
-    scheduler: str
-    scheduler_step: str  # "", "epoch", "batch", "plateau"
-    clip: str
+    optimizer: Optimizer
+    init: tuple[InitRule, ...]
+    scheduler: Scheduler | None
+    clip: Clip | None
     accumulate: int
     precision: str  # fp32, bf16, fp16
     compile: bool
     deterministic: bool
     early_stop: tuple[str, str, int, float] | None  # metric, mode (min/max), patience, min_delta
-    predict: str  # the list of inputs to predict after training, as Python code, or ""
+    predict: Predict | None  # the inputs to predict after training
     save: str  # file name of the final weights
     monitor: str  # metric that decides the best weights: val_loss, or loss without validation
     drop_last: bool = False
     shuffle: bool = True
     # for `nndsl check`: (parameter, shape, the init rule that sets it, its optimizer group)
     table: tuple[tuple[str, tuple, str, str], ...] = ()
-    predict_dtype: str = "torch.float32"
     source_sha256: str = ""  # of the .nn text, recorded with the final weights
     distributed: bool = False  # DDP-ready: one process per rank under torchrun
     # the 4-D inputs of a model with 2-D convolutions, kept in channels-last (NHWC) memory

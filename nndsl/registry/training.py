@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nndsl.ir.training import Arg, value_of
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, evaluate, literal
 
@@ -278,14 +279,17 @@ METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regressi
 
 @dataclass(frozen=True)
 class Bound:
-    """A spec's arguments after binding: every value, and the keyword code to emit (only the
-    arguments given, in the spec's order)."""
+    """A spec's arguments after binding: every value, and the keyword arguments to emit (only
+    the arguments given, in the spec's order, by their PyTorch names)."""
 
     values: dict
-    code: tuple[tuple[str, str], ...]
+    args: tuple[Arg, ...]
 
-    def kwargs(self, skip: tuple = ()) -> str:
-        return ", ".join(f"{k}={c}" for k, c in self.code if k not in skip)
+    def kwargs(self, skip: tuple = ()) -> tuple[Arg, ...]:
+        return tuple(a for a in self.args if a.name not in skip)
+
+    def positional(self) -> tuple[Arg, ...]:
+        return tuple(Arg(None, a.value) for a in self.args)
 
 
 def bind_spec(spec: Spec, args: tuple[s.Arg, ...], where: str) -> Bound:
@@ -325,9 +329,7 @@ def bind_spec(spec: Spec, args: tuple[s.Arg, ...], where: str) -> Bound:
         v, arg = given[a.name]
         v = _checked(a, v, arg.value.span)
         values[a.name] = v
-        code.append(
-            (a.torch_name or a.name, literal(tuple(v) if a.kind in ("numbers",) else v).code)
-        )
+        code.append(Arg(a.torch_name or a.name, value_of(tuple(v) if a.kind == "numbers" else v)))
     return Bound(values, tuple(code))
 
 

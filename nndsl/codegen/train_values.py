@@ -1,0 +1,59 @@
+"""The structured values of a ``train`` section (:mod:`nndsl.ir.training`) written as Python.
+
+Scalars are written as :func:`nndsl.lang.pyexpr.literal` writes them (``0.001``, ``-1.5``,
+``"fan_out"``, ``float("inf")``), a one-item tuple with its trailing comma, a number the source
+wrote as it was written.
+"""
+
+from __future__ import annotations
+
+from nndsl.ir import training as tr
+from nndsl.lang.pyexpr import literal
+
+
+def value_code(v: object) -> str:
+    """A value as Python.
+
+    >>> value_code(tr.Seq((0.8, tr.Seq((1,)))))
+    '(0.8, (1,))'
+    >>> value_code(tr.Seq((tr.Number(0.001, "1e-3"), -2), "list")), value_code(tr.Ref("cfg.lr"))
+    ('[1e-3, -2]', 'cfg.lr')
+    """
+    if isinstance(v, tr.Ref):
+        return v.name
+    if isinstance(v, tr.Number):
+        return v.text
+    if isinstance(v, tr.Seq):
+        inner = ", ".join(value_code(x) for x in v.items)
+        if v.kind == "list":
+            return f"[{inner}]"
+        return f"({inner},)" if len(v.items) == 1 else f"({inner})"
+    return literal(v).code
+
+
+def args_code(args: tuple[tr.Arg, ...]) -> str:
+    """``w, 0, 0.01`` or ``lr=cfg.lr, betas=(0.85, 0.995)``."""
+    return ", ".join(
+        value_code(a.value) if a.name is None else f"{a.name}={value_code(a.value)}" for a in args
+    )
+
+
+def call_code(call: tr.Call) -> str:
+    """``nn.HuberLoss(delta=0.5)``."""
+    return f"{call.target}({args_code(call.args)})"
+
+
+def options_code(options: tuple[tr.Arg, ...]) -> str:
+    """An optimizer group's options as the items of a dict: ``"eps": 1e-06, "amsgrad": True``."""
+    return ", ".join(f'"{a.name}": {value_code(a.value)}' for a in options)
+
+
+def feed_code(feed: tr.Feed) -> str:
+    """``x``, ``x.float()``, ``y.long()``, ``x.to(torch.bfloat16)``."""
+    if feed.dtype is None:
+        return feed.tensor
+    method = {"float32": "float()", "int64": "long()"}.get(feed.dtype, f"to(torch.{feed.dtype})")
+    return f"{feed.tensor}.{method}"
+
+
+CLIP_FUNCTIONS = {"norm": "nn.utils.clip_grad_norm_"}

@@ -1,0 +1,133 @@
+"""Structured values of a ``train`` section: calls, their arguments, optimizer groups, init
+rules, the schedule, gradient clipping and the inputs to predict.
+
+The checker decides every value here; only :mod:`nndsl.codegen` writes them as Python. A value
+is a Python scalar (int, float, bool, str or None, written as a literal), a :class:`Seq` of
+values (a tuple or a list), a :class:`Number` as the source wrote it, or a :class:`Ref` to a
+name the training script defines (``cfg.lr``, ``optimizer``, the tensor ``w`` of an init rule).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A name of the training script: ``cfg.lr``, ``optimizer``, ``total_steps``, ``w``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class Number:
+    """A number as the source wrote it (``1e-3``, ``-2``, ``2 * 3``), with its value."""
+
+    value: int | float
+    text: str
+
+
+@dataclass(frozen=True)
+class Seq:
+    """A tuple (``kind`` "tuple") or a list ("list") of values."""
+
+    items: tuple
+    kind: str = "tuple"
+
+
+def value_of(py: object) -> object:
+    """A computed Python value as an IR value: tuples and lists become :class:`Seq`.
+
+    >>> value_of([0.8, (1, 2)])
+    Seq(items=(0.8, Seq(items=(1, 2), kind='tuple')), kind='list')
+    """
+    if isinstance(py, (tuple, list)):
+        return Seq(tuple(value_of(x) for x in py), "list" if isinstance(py, list) else "tuple")
+    return py
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One argument of a call; ``name`` is None for a positional one."""
+
+    name: str | None
+    value: object
+
+
+@dataclass(frozen=True)
+class Call:
+    """``nn.MSELoss()``, ``nn.init.normal_(w, 0, 0.01)``: a callable's dotted path and its
+    arguments in order."""
+
+    target: str
+    args: tuple[Arg, ...] = ()
+
+    def arg(self, name: str) -> object:
+        """The value of keyword argument ``name`` (None when not given)."""
+        return next((a.value for a in self.args if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class OptimizerGroup:
+    """An optimizer parameter group: the parameters it takes, its own options (keyword
+    arguments of the optimizer) and the group as written, with its line, for a comment."""
+
+    names: tuple[str, ...]
+    options: tuple[Arg, ...]
+    source: str
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The optimizer: its constructor with every argument after the parameters (``lr`` first,
+    read from the config) and its parameter groups, in source order."""
+
+    call: Call
+    groups: tuple[OptimizerGroup, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitRule:
+    """An init rule: the tensors it sets (those no later rule sets again), the ``nn.init`` call
+    on the tensor ``w``, the `keep` mask over ``w`` as a Python expression ("" for none) and the
+    rule as written, with its line, for a comment."""
+
+    names: tuple[str, ...]
+    call: Call
+    source: str
+    mask: str = ""
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """The learning-rate scheduler's constructor and when it steps: "epoch", "batch" or
+    "plateau" (once per epoch, on the monitored loss)."""
+
+    call: Call
+    step: str
+
+
+@dataclass(frozen=True)
+class Clip:
+    """Gradient clipping; ``kind`` "norm": the gradients' total norm is at most ``value``."""
+
+    kind: str
+    value: float
+
+
+@dataclass(frozen=True)
+class Predict:
+    """The inputs predicted after training: rows of numbers (a :class:`Seq` nested as written)
+    and the dtype of the tensor they make."""
+
+    rows: Seq
+    dtype: str
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A data tensor as the model or the loss takes it: ``tensor`` converted to ``dtype``, or
+    as it is when ``dtype`` is None."""
+
+    tensor: str
+    dtype: str | None = None
