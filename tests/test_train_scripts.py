@@ -249,6 +249,33 @@ def test_tuples_lists_and_negative_numbers_as_training_values(tmp_path):
     assert final["loss"] == final["loss"]  # trained through the scheduler's milestones, finite
 
 
+def test_an_init_given_only_a_later_argument_passes_it_by_name(tmp_path):
+    """`normal(std=0.01)` once became `nn.init.normal_(w, 0.01)`: a mean of 0.01 and std 1."""
+    import torch
+
+    source = tmp_path / "init.nn"
+    source.write_text(
+        VALUES_SOURCE.replace(
+            """        Linear.weight ~ uniform(-0.25, -0.125)
+        Linear.bias = -1.5""",
+            """        hidden.weight ~ normal(std=0.01)
+        out.weight ~ uniform(b=0.5)
+        Linear.bias ~ normal(3)""",
+        ),
+        encoding="utf-8",
+    )
+    module = load_scripts(source, tmp_path)["train_net"]
+    text = (tmp_path / "train_net.py").read_text(encoding="utf-8")
+    assert "nn.init.normal_(w, std=0.01)" in text and "nn.init.uniform_(w, b=0.5)" in text
+    torch.manual_seed(0)
+    model = module.Net().requires_grad_(False)
+    module.init_weights(model)
+    hidden = model.hidden.weight
+    assert float(hidden.std()) == pytest.approx(0.01, rel=0.3) and abs(float(hidden.mean())) < 0.01
+    assert 0 <= float(model.out.weight.min()) and float(model.out.weight.max()) <= 0.5
+    assert float(model.hidden.bias.mean()) == pytest.approx(3, abs=0.5)  # the mean, given first
+
+
 def test_keep_mask_zeroes_small_weights(tmp_path):
 
     source = tmp_path / "masked.nn"
