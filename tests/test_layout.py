@@ -23,9 +23,9 @@ MAX_FUNCTION_LINES = 60
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
 OVERSIZED_MODULES = {
-    "check/checker.py": 736,
+    "check/checker.py": 726,
     "check/data.py": 590,
-    "check/graph.py": 873,
+    "check/graph.py": 797,
     "check/train_build.py": 512,
     "ir/tensors.py": 552,
     "lang/parser.py": 496,
@@ -119,12 +119,8 @@ def _sizes():
 
 def test_modules_and_functions_stay_small():
     modules, functions = _sizes()
-    too_big = {
-        m: n for m, n in modules.items() if n > OVERSIZED_MODULES.get(m, MAX_MODULE_LINES)
-    }
-    too_long = {
-        f: n for f, n in functions.items() if n > LONG_FUNCTIONS.get(f, MAX_FUNCTION_LINES)
-    }
+    too_big = {m: n for m, n in modules.items() if n > OVERSIZED_MODULES.get(m, MAX_MODULE_LINES)}
+    too_long = {f: n for f, n in functions.items() if n > LONG_FUNCTIONS.get(f, MAX_FUNCTION_LINES)}
     assert too_big == {}, f"modules over {MAX_MODULE_LINES} lines: split them"
     assert too_long == {}, f"functions over {MAX_FUNCTION_LINES} lines: split them"
 

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
+from nndsl.check.record import recorded
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import fmt_shape
 from nndsl.lang import syntax as s
@@ -21,6 +22,7 @@ from nndsl.util.naming import Namespace, local
 class RepeatRules:
     """The repeat half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
+    @recorded("repeat")
     def _repeat(self, stmt: s.RepeatStmt, flow: Flow, scope: Scope) -> Built | None:
         try:
             count = evaluate(stmt.count, scope.env)
@@ -103,6 +105,7 @@ class RepeatRules:
         module = _merge(iterations, count.code, code_var, scope.ns)
         return Built(module, out, total, f"repeat {count.py}", rows=rows)
 
+    @recorded("repeat_item")
     def _repeat_item(self, inner, cur: Flow, sub: Scope) -> Built | None:
         if isinstance(inner, s.UseStmt):
             built = self._use(inner, cur, sub)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nndsl.ir.graph import Graph
+
 
 @dataclass(frozen=True)
 class ArgCode:
@@ -206,6 +208,10 @@ class ProgramIR:
     classes: tuple[ClassDef, ...]  # dependencies first
     models: tuple[ModelInfo, ...]
     trains: tuple[TrainIR, ...] = ()
+    graphs: tuple[Graph, ...] = ()  # each model's dataflow (nndsl.ir.graph), as checked
+
+    def graph(self, model: str) -> Graph | None:
+        return next((g for g in self.graphs if g.name == model), None)
 
 
 # ---- training ---------------------------------------------------------------------------------
