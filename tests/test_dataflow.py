@@ -19,9 +19,9 @@ def _program(stem: str):
 
 def test_the_checked_program_carries_each_models_dataflow():
     program = _program("tied")
-    assert [g.name for g in program.graphs] == [m.name for m in program.models]
-    g = program.graph("Tied")
-    assert program.graph("Nope") is None
+    assert list(program.graphs) == [m.name for m in program.models]
+    g = program.graphs["Tied"]
+    assert g.name == "Tied" and "Nope" not in program.graphs
     (tied,) = [n for n in g.nodes if n.attr == "tied"]
     assert (tied.kind, tied.name) == ("layer", "Linear")
     assert len(tied.inputs) == 2  # one node, used twice
@@ -30,11 +30,11 @@ def test_the_checked_program_carries_each_models_dataflow():
     assert tied.span is not None and tied.span.line == 3
     x = next(n for n in g.nodes if n.id == g.inputs[0])
     assert (x.kind, x.attr, x.type) == ("input", "x", TensorType(("B", 20), "float32"))
-    assert all(type(d) in (int, str) for v in g.values for d in v.type.dims)
+    assert all(isinstance(d, (int, str)) for v in g.values for d in v.type.dims)
 
 
 def test_clusters_of_blocks_and_repeats_are_recorded():
-    g = _program("nested_blocks").graphs[0]
+    g = _program("nested_blocks").graphs["RGNet"]
     root, *inner = g.clusters
     assert root.parent is None and root.kind == "model"
     kinds = [c.kind for c in inner]
@@ -44,7 +44,7 @@ def test_clusters_of_blocks_and_repeats_are_recorded():
 
 
 def test_a_forwards_operators_and_loop_are_nodes():
-    g = _program("chimera").graph("FixedHiddenMLP")
+    g = _program("chimera").graphs["FixedHiddenMLP"]
     ops = {n.name for n in g.nodes if n.kind == "op"}
     assert {"@", "+"} <= ops
     assert any(c.kind == "loop" for c in g.clusters)
@@ -60,7 +60,7 @@ def test_types_read_as_the_checker_writes_shapes():
 
 def test_a_nested_model_is_a_copy_in_a_cluster_of_its_own():
     program = _program("chimera")
-    outer, inner = program.graph("Chimera"), program.graph("NestMLP")
+    outer, inner = program.graphs["Chimera"], program.graphs["NestMLP"]
     nested = [c for c in outer.clusters if c.kind == "model" and c.parent is not None]
     assert {c.name for c in nested} == {"NestMLP", "FixedHiddenMLP"}
     assert not {n.id for n in inner.nodes} & {n.id for n in outer.nodes}
@@ -73,7 +73,7 @@ def test_a_nested_model_is_a_copy_in_a_cluster_of_its_own():
 def test_only_a_program_without_errors_carries_graphs():
     bad = "model M(x: [4]) {\n    Linear(8)\n    Conv2d(3)\n}\n"
     checked, diagnostics = check(parse(bad), bad)
-    assert diagnostics and checked.graphs == ()
+    assert diagnostics and dict(checked.graphs) == {}
     good = "model M(x: [4]) {\n    Linear(8)\n}\n"
     checked, _ = check(parse(good), good)
-    assert [n.name for n in checked.graph("M").nodes] == ["input", "Linear", "output"]
+    assert [n.name for n in checked.graphs["M"].nodes] == ["input", "Linear", "output"]

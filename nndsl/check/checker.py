@@ -87,7 +87,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
         trains = self._trains() if self.trains_defs or self.data_defs else ()
         ok = not any(d.severity == "error" for d in self.diags)
-        graphs = self.rec.graphs() if ok else ()
+        graphs = self.rec.finish() if ok else ir.Dataflow()
         checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains, graphs)
         if ok:
             from nndsl.check.lints import lint  # warnings only: the IR stays as it is
@@ -356,7 +356,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 )
         return flow
 
-    @recorded("stmt")
+    @recorded("stmt", "before")
     def _stmt(self, stmt, flow: Flow, scope: Scope) -> Flow:
         match stmt:
             case s.LayerStmt(name=name, name_span=name_span, call=call):
@@ -400,7 +400,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         scope.named[name] = span
         return name
 
-    @recorded("place")
+    @recorded("place", "both")
     def _place(
         self, built: Built | None, attr, anonymous, flow: Flow, scope, span, member=True
     ) -> Flow:
@@ -514,7 +514,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         )
         return False
 
-    @recorded("layer")
+    @recorded("layer", "after")
     def _layer(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple = ()) -> Built | None:
         bound = layer_args(call, layer, env, self.diags)
         if bound is None or flow.shape is None:

@@ -20,16 +20,42 @@ from nndsl.ir import graph as dg
 from nndsl.lang import syntax as s
 
 
-def recorded(hook: str):
-    """Run the decorated checker step inside ``Recorder.<hook>`` (only within a model)."""
+def recorded(hook: str, when: str = "around"):
+    """Mark a checker step for ``Recorder.<hook>`` (which only runs within a model): the hook
+    runs the step (``around``: it gets the step to call, then the step's arguments), or is
+    called with the step's arguments before it, or with its result and arguments after it, or
+    (``both``) first with None for the result, then with the result."""
 
     def wrap(method):
-        def run(self, *args, **kw):
+        fn = getattr(Recorder, hook)
+
+        def around(self, *args, **kw):
             rec = self.rec
             if not rec.frames and hook != "model":
                 return method(self, *args, **kw)
-            return getattr(rec, hook)(partial(method, self, *args, **kw), *args, **kw)
+            return fn(rec, partial(method, self, *args, **kw), *args, **kw)
 
+        def before(self, *args, **kw):
+            if self.rec.frames:
+                fn(self.rec, *args, **kw)
+            return method(self, *args, **kw)
+
+        def after(self, *args, **kw):
+            out = method(self, *args, **kw)
+            if self.rec.frames:
+                fn(self.rec, out, *args, **kw)
+            return out
+
+        def both(self, *args, **kw):
+            rec = self.rec
+            if not rec.frames:
+                return method(self, *args, **kw)
+            fn(rec, None, *args, **kw)
+            out = method(self, *args, **kw)
+            fn(rec, out, *args, **kw)
+            return out
+
+        run = {"around": around, "before": before, "after": after, "both": both}[when]
         run.__name__, run.__doc__ = method.__name__, method.__doc__
         return run
 
@@ -45,7 +71,7 @@ class Cluster:
     span: s.Span | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     id: int
     kind: str  # input, output, layer, op, tensor, port
@@ -56,7 +82,7 @@ class Node:
     span: s.Span | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Fragment:
     """What a built module looks like from outside: the node or cluster it is, the nodes its
     inputs enter (a layer: itself for every input) and the producer of its result."""
@@ -102,6 +128,7 @@ class Recorder(ForwardRecording):
         # name -> (root cluster, input ids, output producer, first node, first edge)
         self.models: dict[str, tuple] = {}
         self.in_cond = 0
+        self.placing: tuple = (None, 0)
 
     # ---- the graph ----------------------------------------------------------------------
 
@@ -122,7 +149,7 @@ class Recorder(ForwardRecording):
             for p in sorted(producer):
                 self.connect(p, typ, dst)
         else:
-            self.edges.append((producer, dst, ir_type(typ)))
+            self.edges.append((producer, dst, typ))  # the type is read when frozen
 
     def _name(self, frag: Fragment, attr: str) -> None:
         frag.owner.attr = attr
@@ -148,7 +175,7 @@ class Recorder(ForwardRecording):
         if info is None:
             return None
         for n, t in zip(frame.ins, info.inputs):
-            self.nodes[n].detail = ir_type(t)
+            self.nodes[n].detail = t
         outs = self._outputs(info.returns, frame.out, root, ())
         self.models[model.name] = (root, list(frame.ins), outs, *first)
         return info
@@ -161,9 +188,8 @@ class Recorder(ForwardRecording):
                 for i, (r, p) in enumerate(zip(returns, parts))
             )
         name = "output" + "".join(f" {i}" for i in path)
-        typ = ir_type(returns)
-        n = self.node("output", "output", name, typ, cluster=root)
-        self.connect(producer, typ, n)
+        n = self.node("output", "output", name, returns, cluster=root)
+        self.connect(producer, returns, n)
         return n
 
     def model_use(self, check, call, flow, extra):
@@ -215,29 +241,27 @@ class Recorder(ForwardRecording):
         frame.out = frame.cursor
         return out
 
-    def stmt(self, check, stmt, flow, scope):
+    def stmt(self, stmt, flow, scope):
         self.made = None
-        return check()
 
-    def place(self, check, built, attr, anonymous, flow, scope, span, member=True):
-        frag, count = self.made, len(scope.rows)
-        out = check()
+    def place(self, out, built, attr, anonymous, flow, scope, span, member=True):
+        if out is None:  # before the step: what it will place, and where
+            self.placing = self.made, len(scope.rows)
+            return
+        frag, count = self.placing
         frame = self.scope_frames.get(id(scope))
         if frag is None or frame is None or len(scope.rows) <= count:
-            return out
+            return
         self._name(frag, scope.rows[count].path)
         self.connect(frame.cursor, flow, frag.input(0))
         frame.cursor = frag.out
-        return out
 
     # ---- modules ------------------------------------------------------------------------
 
-    def layer(self, check, call, layer, flow, env, attr, extra=()):
-        built = check()
+    def layer(self, built, call, layer, flow, env, attr, extra=()):
         if built is not None:
             n = self.node("layer", layer.name, span=call.span)
             self.made = Fragment(self.nodes[n], [], n)
-        return built
 
     def block(self, check, call, block, flow, env, extra=()):
         cluster = Cluster("block", block.name, self.frames[-1].cluster, span=call.span)
@@ -293,9 +317,12 @@ class Recorder(ForwardRecording):
 
     # ---- the finished graphs ------------------------------------------------------------
 
-    def graphs(self) -> tuple[dg.Graph, ...]:
-        """The recorded graph of every checked model, in the order they were checked."""
-        return freeze(self)
+    def finish(self) -> dg.Dataflow:
+        """The graph of every checked model, frozen on first use; what only checking needed
+        is let go."""
+        self.keep = self.shared_frag = self.scope_frames = self.expr = self.bind = None
+        self.decl_nodes = self.made = None
+        return dg.Dataflow(partial(freeze, self))
 
 
 def freeze(rec: Recorder) -> tuple[dg.Graph, ...]:
@@ -311,7 +338,8 @@ def freeze(rec: Recorder) -> tuple[dg.Graph, ...]:
 
     values: dict[tuple, dg.Value] = {}
     inputs: dict[int, list[int]] = {}
-    for a, b, typ in rec.edges:
+    for a, b, raw in rec.edges:
+        typ = ir_type(raw)
         key = (a, typ)
         if key not in values:
             values[key] = dg.Value(len(values), a, typ)
@@ -320,7 +348,14 @@ def freeze(rec: Recorder) -> tuple[dg.Graph, ...]:
     for n in rec.nodes:
         where = cluster_id(n.cluster)
         node = dg.Node(
-            n.id, n.kind, n.type, where, n.attr, tuple(inputs.get(n.id, ())), n.detail, n.span
+            n.id,
+            n.kind,
+            n.type,
+            where,
+            n.attr,
+            tuple(inputs.get(n.id, ())),
+            ir_type(n.detail),
+            n.span,
         )
         nodes.setdefault(roots[id(n.cluster)], []).append(node)
     by_root: dict[int, list[dg.Cluster]] = {}

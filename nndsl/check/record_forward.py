@@ -17,7 +17,7 @@ def ir_type(t) -> dg.Type:
     if isinstance(t, (Tensor, Flow, TensorInfo)):
         if t.shape is None:
             return None
-        return dg.TensorType(tuple(int(d) if isinstance(d, int) else d for d in t.shape), t.dtype)
+        return dg.TensorType(tuple(t.shape), t.dtype)
     if isinstance(t, (tuple, list)):
         return tuple(ir_type(x) for x in t)
     return t if isinstance(t, dg.TensorType) else None
@@ -155,7 +155,7 @@ class ForwardRecording:
                 "tensor",
                 kind,
                 name,
-                ir_type(decl.value.py),
+                decl.value.py,
                 cluster=frame.base or frame.cluster,
                 span=decl.span,
             )

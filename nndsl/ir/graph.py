@@ -11,6 +11,7 @@ order the checker met them, so the graphs of several models can be drawn togethe
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from nndsl.diagnostics.span import Span
@@ -96,3 +97,32 @@ class Graph:
         """(from node, to node, type) for every input of every node."""
         values = {v.id: v for v in self.values}
         return [(values[i].node, n.id, values[i].type) for n in self.nodes for i in n.inputs]
+
+
+class Dataflow(Mapping):
+    """Each checked model's :class:`Graph` by name, in the order the models were checked.
+
+    The checker records cheap lists while it checks; they become graphs on first use, so that
+    compiling, which never reads them, does not pay for them."""
+
+    def __init__(self, make: Callable[[], tuple[Graph, ...]] | None = None):
+        self._make = make
+        self._graphs: dict[str, Graph] | None = None if make else {}
+
+    def _all(self) -> dict[str, Graph]:
+        if self._graphs is None:
+            self._graphs = {g.name: g for g in self._make()}
+            self._make = None
+        return self._graphs
+
+    def __getitem__(self, name: str) -> Graph:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"Dataflow({list(self)})"

@@ -7,9 +7,9 @@ which is how identical block specialisations share one generated class.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from nndsl.ir.graph import Graph
+from nndsl.ir.graph import Dataflow
 
 
 @dataclass(frozen=True)
@@ -208,10 +208,8 @@ class ProgramIR:
     classes: tuple[ClassDef, ...]  # dependencies first
     models: tuple[ModelInfo, ...]
     trains: tuple[TrainIR, ...] = ()
-    graphs: tuple[Graph, ...] = ()  # each model's dataflow (nndsl.ir.graph), as checked
-
-    def graph(self, model: str) -> Graph | None:
-        return next((g for g in self.graphs if g.name == model), None)
+    # each model's dataflow by name (nndsl.ir.graph); not part of what compares
+    graphs: Dataflow = field(default_factory=Dataflow, compare=False)
 
 
 # ---- training ---------------------------------------------------------------------------------

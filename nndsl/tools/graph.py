@@ -19,7 +19,7 @@ __all__ = ["Graph", "dot_quote", "mermaid_quote", "model_graph", "to_dot", "to_m
 
 def model_graph(program: ir.ProgramIR, names: list[str], title: str) -> Graph:
     """The graph of the named models (each in a cluster of its own when there are several)."""
-    graphs = [program.graph(n) for n in names]
+    graphs = [program.graphs[n] for n in names]
     clusters = {c.id: c for g in graphs for c in g.clusters}
     edges = _collapse(
         {n.id for g in graphs for n in g.nodes if n.kind == "port"},
