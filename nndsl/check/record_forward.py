@@ -5,6 +5,7 @@ become nodes, and values bound to names, changed in loops or returned become edg
 from __future__ import annotations
 
 from nndsl.check.flow import Flow
+from nndsl.check.record_parts import Cluster
 from nndsl.ir import graph as dg
 from nndsl.ir.nodes import TensorInfo
 from nndsl.ir.tensors import Tensor
@@ -94,7 +95,7 @@ class ForwardRecording:
 
     def while_(self, check, st, g):
         frame = self.frames[-1]
-        cluster = type(frame.cluster)("loop", "while", frame.cluster, span=st.span)
+        cluster = Cluster("loop", "while", frame.cluster, span=st.span)
         saved, frame.cluster = frame.cluster, cluster
         first = len(g.lines)
         try:
