@@ -356,8 +356,8 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                 )
         return flow
 
-    @recorded("stmt", "before")
     def _stmt(self, stmt, flow: Flow, scope: Scope) -> Flow:
+        self.rec.made = None  # what this statement builds, for the dataflow graph
         match stmt:
             case s.LayerStmt(name=name, name_span=name_span, call=call):
                 attr = self._attr(name, name_span, scope)

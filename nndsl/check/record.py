@@ -192,9 +192,6 @@ class Recorder(ForwardRecording):
         frame.out = frame.cursor
         return out
 
-    def stmt(self, stmt, flow, scope):
-        self.made = None
-
     def place(self, out, built, attr, anonymous, flow, scope, span, member=True):
         if out is None:  # before the step: what it will place, and where
             self.placing = self.made, len(scope.rows)
