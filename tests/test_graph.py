@@ -8,8 +8,9 @@ import shutil
 import pytest
 from compiled import CASES, EXAMPLES
 
+from nndsl.check.checker import Checker
 from nndsl.cli import main
-from nndsl.lang.parser import parse
+from nndsl.compiler import analyze
 from nndsl.tools.graph import (
     Graph,
     dot_quote,
@@ -17,7 +18,6 @@ from nndsl.tools.graph import (
     model_graph,
     to_dot,
     to_mermaid,
-    trace,
 )
 
 STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
@@ -27,11 +27,10 @@ def _example(stem: str):
     return next(p for p in EXAMPLES if p.stem == stem)
 
 
-def _graph(path, model=None) -> Graph:
-    text = path.read_text(encoding="utf-8")
-    checker = trace(parse(text), text, path.parent)
-    names = [model] if model else list(checker.models)
-    return model_graph(checker, names, path.stem)
+def _program(path):
+    result = analyze(path.read_text(encoding="utf-8"), path.parent)
+    assert result.ok
+    return result.program
 
 
 def _parse_dot(text: str) -> dict:
@@ -232,3 +231,15 @@ def test_unknown_suffix_is_a_usage_error(tmp_path, capsys):
         main(["graph", str(_example("cnn")), "-o", str(tmp_path / "g.txt"), "--format", "dot"]) == 0
     )
     assert (tmp_path / "g.txt").read_text(encoding="utf-8").startswith('digraph "CNN" {')
+
+
+def test_graph_checks_the_program_once(monkeypatch, capsys):
+    runs = []
+    real = Checker.run
+    monkeypatch.setattr(Checker, "run", lambda self: runs.append(1) or real(self))
+    assert main(["graph", str(_example("chimera"))]) == 0
+    assert runs == [1]
+    drawn = to_dot(model_graph(_program(_example("chimera")), ["Chimera"], "Chimera"))
+    assert capsys.readouterr().out != drawn  # all three models against one
+    assert main(["graph", str(_example("chimera")), "--model", "Chimera"]) == 0
+    assert capsys.readouterr().out == drawn

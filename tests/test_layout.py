@@ -23,14 +23,13 @@ MAX_FUNCTION_LINES = 60
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
 OVERSIZED_MODULES = {
-    "check/checker.py": 727,
+    "check/checker.py": 711,
     "check/data.py": 590,
-    "check/graph.py": 873,
-    "check/train_build.py": 512,
+    "check/graph.py": 791,
+    "check/train_build.py": 501,
     "ir/tensors.py": 552,
     "lang/parser.py": 457,
     "registry/functions.py": 716,
-    "tools/graph.py": 764,
 }
 LONG_FUNCTIONS = {
     "check/bind.py:match_args": 66,
@@ -39,12 +38,11 @@ LONG_FUNCTIONS = {
     "check/data.py:_generate": 69,
     "check/graph.py:_tensor_decl": 69,
     "check/graph.py:_call_decl": 62,
-    "check/graph.py:_call_module": 69,
+    "check/graph.py:_call_module": 67,
     "check/train_build.py:target": 76,
     "cli.py:build_parser": 155,
     "run/runner.py:run": 75,
     "tools/completion.py:bash": 72,
-    "tools/graph.py:command": 65,
 }
 
 

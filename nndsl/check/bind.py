@@ -7,8 +7,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from nndsl.diagnostics.core import Diagnostic
+from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import expr_of
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, evaluate
+from nndsl.lang.pyexpr import EvalError, Value, evaluate, literal
 from nndsl.registry.layers import Layer
 from nndsl.util.naming import suggest
 
@@ -198,3 +200,22 @@ def _show(v: object) -> str:
     elif v is None:
         text = "none"
     return text if len(text) <= 40 else text[:37] + "..."
+
+
+def emit_args(layer: Layer, args: dict, values: dict[str, Value]) -> tuple[ir.ArgCode, ...]:
+    """Constructor arguments as generated code writes them: positional first, then keywords."""
+    out = []
+    positional = True
+    for i, spec in enumerate(layer.args):
+        if spec.name in values:
+            code = values[spec.name].code
+        elif spec.infer is not None:
+            code = expr_of(args[spec.name])
+        elif spec.emit:
+            code = literal(spec.default).code
+        else:
+            positional = False
+            continue
+        positional = positional and i < layer.positional
+        out.append(ir.ArgCode(None if positional else spec.name, code))
+    return tuple(out)

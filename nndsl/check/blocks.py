@@ -23,6 +23,7 @@ from nndsl.check.flow import (
     input_dims,
     plain,
 )
+from nndsl.check.record import recorded
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import expr_of
 from nndsl.ir.tensors import Tensor
@@ -34,6 +35,7 @@ from nndsl.util.naming import Namespace, local
 class BlockRules:
     """The block half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
+    @recorded("block")
     def _block(self, call: s.Call, block: s.Block, flow: Flow, env, extra=()) -> Built | None:
         self.used_blocks.add(block.name)
         if block.name in self.stack:

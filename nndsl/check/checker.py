@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 
-from nndsl.check.bind import layer_args
+from nndsl.check.bind import emit_args, layer_args
 from nndsl.check.blocks import BlockRules
 from nndsl.check.flow import (
     Built,
@@ -23,14 +23,16 @@ from nndsl.check.flow import (
     kind_of,
     nested_rows,
 )
-from nndsl.check.graph import GraphRules, annotation_of, type_text
+from nndsl.check.forward_types import annotation_of, tensor_infos, type_text
+from nndsl.check.graph import GraphRules
+from nndsl.check.record import Recorder, recorded
 from nndsl.check.repeat import RepeatRules
 from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported, source_lines
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, expr_of, fmt_shape, known
+from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, fmt_shape, known
 from nndsl.ir.tensors import Tensor
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import Value, literal
+from nndsl.lang.pyexpr import Value
 from nndsl.registry.dtypes import DTYPES
 from nndsl.registry.layers import REGISTRY, Layer, check_rank, complete_args
 from nndsl.util.naming import Namespace, local, problem, suggest
@@ -60,6 +62,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         self.used_blocks: set[str] = set()
         self.model_defs: dict[str, s.Model] = {}
         self.model_infos: dict[str, ir.ModelInfo | None] = {}
+        self.rec = Recorder()  # each model's dataflow graph
 
     # ---- driver -------------------------------------------------------------------------
 
@@ -70,8 +73,10 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             if name not in self.used_blocks:
                 self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
         trains = self._trains() if self.trains_defs or self.data_defs else ()
-        checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains)
-        if not any(d.severity == "error" for d in self.diags):
+        ok = not any(d.severity == "error" for d in self.diags)
+        graphs = self.rec.finish() if ok else ir.Dataflow()
+        checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains, graphs)
+        if ok:
             from nndsl.check.lints import lint  # warnings only: the IR stays as it is
 
             self.diags += lint(self.program, checked)
@@ -184,6 +189,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             self.model_infos[model.name] = info
         return self.model_infos[model.name]
 
+    @recorded("model")
     def _graph_model(self, model: s.Model) -> ir.ModelInfo | None:
         if model.forward.params is not None:
             self._error(
@@ -218,7 +224,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         self.out_classes.append(self._graph_class(model.name, f"model {model.name}", (), inputs, g))
         return ir.ModelInfo(
-            model.name, tuple(inputs), _infos(g.returned), tuple(scope.rows), scope.params
+            model.name, tuple(inputs), tensor_infos(g.returned), tuple(scope.rows), scope.params
         )
 
     def _graph_class(self, name, doc, params, inputs, g) -> ir.ClassDef:
@@ -238,6 +244,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             annotation_of(g.returned),
         )
 
+    @recorded("model")
     def _model(self, model: s.Model) -> ir.ModelInfo | None:
         if len(model.inputs) != 1:
             span = model.inputs[1].span if model.inputs else model.name_span
@@ -325,6 +332,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
 
     # ---- statements ---------------------------------------------------------------------
 
+    @recorded("body")
     def _body(self, body: tuple, flow: Flow, scope: Scope) -> Flow:
         for stmt in body:
             flow = self._stmt(stmt, flow, scope)
@@ -336,6 +344,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         return flow
 
     def _stmt(self, stmt, flow: Flow, scope: Scope) -> Flow:
+        self.rec.made = None  # what this statement builds, for the dataflow graph
         match stmt:
             case s.LayerStmt(name=name, name_span=name_span, call=call):
                 attr = self._attr(name, name_span, scope)
@@ -378,6 +387,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         scope.named[name] = span
         return name
 
+    @recorded("place", "both")
     def _place(
         self, built: Built | None, attr, anonymous, flow: Flow, scope, span, member=True
     ) -> Flow:
@@ -492,6 +502,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         )
         return False
 
+    @recorded("layer", "after")
     def _layer(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple = ()) -> Built | None:
         bound = layer_args(call, layer, env, self.diags)
         if bound is None or flow.shape is None:
@@ -514,7 +525,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         except Reported:
             return None
-        emitted = _emit_args(layer, args, values)
+        emitted = emit_args(layer, args, values)
         return Built(
             ir.LayerNew(layer.ctor, emitted),
             flow.then(tuple(out), layer.out_dtype or flow.dtype, call.span),
@@ -606,6 +617,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         return self._call_shared(info, stmt, flow, scope)
 
+    @recorded("call_shared")
     def _call_shared(self, info: Shared, node, flow: Flow, scope: Scope, extra=()) -> Built | None:
         """A use of a module declared once: the first builds it, later ones must fit it."""
         if info.module is None:  # first use builds it
@@ -697,29 +709,3 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         else:
             hint = suggest(stmt.name, list(scope.shared) + list(REGISTRY) + list(self.blocks))
             self._error("E0108", f"`{stmt.name}` is not defined", stmt.span, help=hint)
-
-
-def _infos(t):
-    """A forward's return type as the TensorInfo structure ModelInfo keeps."""
-    if isinstance(t, tuple):
-        return tuple(_infos(x) for x in t)
-    return ir.TensorInfo(t.shape, t.dtype)
-
-
-def _emit_args(layer: Layer, args: dict, values: dict[str, Value]) -> tuple[ir.ArgCode, ...]:
-    """Constructor arguments as generated code writes them: positional first, then keywords."""
-    out = []
-    positional = True
-    for i, spec in enumerate(layer.args):
-        if spec.name in values:
-            code = values[spec.name].code
-        elif spec.infer is not None:
-            code = expr_of(args[spec.name])
-        elif spec.emit:
-            code = literal(spec.default).code
-        else:
-            positional = False
-            continue
-        positional = positional and i < layer.positional
-        out.append(ir.ArgCode(None if positional else spec.name, code))
-    return tuple(out)

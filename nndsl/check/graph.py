@@ -12,10 +12,24 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nndsl.check.bind import eval_diag, match_args
-from nndsl.check.flow import Built, Flow, Scope, Shared, code_shape, is_int, nested_rows
+from nndsl.check.flow import Built, Flow, Scope, Shared, is_int, nested_rows
+from nndsl.check.forward_types import (
+    POISON,
+    Maybe,
+    arg_span,
+    bind_symbols,
+    comment_of,
+    describe,
+    dtypes_text,
+    fits,
+    tensor_of,
+    tensors_only,
+    type_text,
+)
+from nndsl.check.record import recorded
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import Dim, MissingArgument, ShapeError, fmt_shape, known
+from nndsl.ir.shapes import Dim, MissingArgument, ShapeError, fmt_shape
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import ATOM, EvalError, Value, evaluate
@@ -25,20 +39,6 @@ from nndsl.registry.layers import REGISTRY
 from nndsl.util.naming import local, suggest
 
 INITS = ("randn", "rand", "zeros", "ones")
-
-
-@dataclass(frozen=True)
-class Maybe:
-    """The type of an optional input: a tensor, or None when the caller passes nothing."""
-
-    tensor: Tensor
-
-
-class Poisoned:
-    """The type of a name whose assignment failed: uses of it stay silent (already reported)."""
-
-
-POISON = Poisoned()
 
 
 @dataclass
@@ -90,37 +90,12 @@ class Graph:
         self.lines.append("    " * (self.depth - 1) + line)
 
 
-def tensor_of(flow: Flow) -> Tensor:
-    return Tensor(flow.shape, flow.dtype)
-
-
-def type_text(t, formulas: bool = True) -> str:
-    """A value's shape for comments: ``(B, 8)``, ``((B, 28, 64), ((1, B, 64), (1, B, 64)))``;
-    sizes computed from constructor parameters keep their formula unless ``formulas`` is off."""
-    if isinstance(t, Tensor):
-        return code_shape(t.shape) if formulas else fmt_shape(t.shape)
-    if isinstance(t, tuple):
-        return "(" + ", ".join(type_text(x, formulas) for x in t) + ")"
-    return ""
-
-
-def annotation_of(t) -> str:
-    if isinstance(t, tuple):
-        return "tuple[" + ", ".join(annotation_of(x) for x in t) + "]"
-    return "torch.Tensor"
-
-
-def tensors_only(t) -> bool:
-    if isinstance(t, tuple):
-        return all(tensors_only(x) for x in t)
-    return isinstance(t, Tensor)
-
-
 class GraphRules:
     """The graph half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
     # ---- a body with a forward ------------------------------------------------------------
 
+    @recorded("graph")
     def _graph(self, body: tuple, forward: s.Forward, inputs: list, scope: Scope, feature):
         """Check a graph body. ``inputs``: (name, type, span, optional) per forward input;
         ``feature``: the Value ``in`` stands for in declarations (None: `in` is unavailable).
@@ -307,6 +282,7 @@ class GraphRules:
                 ok = False
         return ok
 
+    @recorded("assign")
     def _assign(self, st: s.Assign, g: Graph) -> None:
         try:
             value = self._fx(st.value, g)
@@ -316,7 +292,7 @@ class GraphRules:
             self._poison(st.target, g)
             raise
         target = self._target(st.target, value.py, g, st.value.span, nested=False)
-        comment = _comment(st.target, value.py)
+        comment = comment_of(st.target, value.py)
         g.emit(f"{target} = {value.code}" + (f"  # {comment}" if comment else ""))
 
     def _poison(self, t, g: Graph) -> None:
@@ -373,6 +349,7 @@ class GraphRules:
         g.values[name] = Binding(local(name), typ, t.span)
         return local(name)
 
+    @recorded("return_")
     def _return(self, st: s.Return, g: Graph) -> None:
         if not st.values:
             self._error("E0123", "`return` needs a value", st.span)
@@ -391,6 +368,7 @@ class GraphRules:
         g.emit(f"return {', '.join(v.code for v in values)}  # {shapes}")
         g.returned = typ
 
+    @recorded("while_")
     def _while(self, st: s.While, g: Graph) -> None:
         cond = self._condition(st.cond, g)
         before = dict(g.values)
@@ -408,13 +386,15 @@ class GraphRules:
             raise Reported
         for name in changed:
             old, new = before[name], after[name]
-            if type_text(new.type) != type_text(old.type) or _dtypes(new.type) != _dtypes(old.type):
+            if type_text(new.type) != type_text(old.type) or dtypes_text(new.type) != dtypes_text(
+                old.type
+            ):
                 self._error(
                     "E0307",
                     f"the loop changes `{name}` "
-                    f"from {_describe(old.type)} to {_describe(new.type)}",
+                    f"from {describe(old.type)} to {describe(new.type)}",
                     new.span,
-                    labels=(Label(old.span, f"{_describe(old.type)} before the loop"),),
+                    labels=(Label(old.span, f"{describe(old.type)} before the loop"),),
                     help="a loop must keep the shape and dtype of every value it reassigns",
                 )
                 raise Reported
@@ -424,6 +404,7 @@ class GraphRules:
                 g.unused.append((name, new.span))
         self._condition(st.cond, g)  # the next test reads what the body assigned
 
+    @recorded("condition")
     def _condition(self, e, g: Graph) -> Value:
         cond = self._fx(e, g)
         t = cond.py
@@ -446,6 +427,12 @@ class GraphRules:
 
     def _fx(self, e, g: Graph) -> Value:
         """The typed value of a forward expression; reports and raises Reported on errors."""
+        value = self._typed(e, g)
+        if self.rec.frames:
+            self.rec.fx(e, value, g)
+        return value
+
+    def _typed(self, e, g: Graph) -> Value:
         try:
             match e:
                 case s.Num() | s.Str() | s.Const():
@@ -507,7 +494,7 @@ class GraphRules:
         elif isinstance(e, (s.Unary, s.Index)) and err.arg == "operand":
             span = e.operand.span if isinstance(e, s.Unary) else e.value.span
         elif isinstance(e, s.CallExpr) and err.arg is not None:
-            span = _arg_span(e, err.arg) or span
+            span = arg_span(e, err.arg) or span
         code = "E0103" if isinstance(err, MissingArgument) else "E0303"
         self._error(code, err.message, span, labels=labels, help=err.help)
 
@@ -651,6 +638,7 @@ class GraphRules:
             result = tensor_of(out)
         return Value(result, f"self.{decl.name}({code_args})", ATOM)
 
+    @recorded("call_module")
     def _call_module(self, decl: Decl, e: s.CallExpr, flows: list[Flow], g: Graph, kind) -> Built:
         info = decl.shared
         first, extra = flows[0], flows[1:]
@@ -721,6 +709,7 @@ class GraphRules:
 
     # ---- a model used as a layer ----------------------------------------------------------
 
+    @recorded("model_use")
     def _model_use(self, call: s.Call, flow: Flow, extra: tuple) -> Built | None:
         model = self.model_defs[call.name]
         if call.name in self.stack:
@@ -749,7 +738,7 @@ class GraphRules:
             return None
         symbols: dict = {}
         for f, want in zip(flows, info.inputs):
-            if not _fits(f.shape, want.shape, symbols) or f.dtype != want.dtype:
+            if not fits(f.shape, want.shape, symbols) or f.dtype != want.dtype:
                 self._error(
                     "E0301",
                     f"model `{call.name}` takes `{want.name}` as {fmt_shape(want.shape)} "
@@ -758,7 +747,7 @@ class GraphRules:
                     labels=(Label(f.span, f"produces {fmt_shape(f.shape)}"),) if f.span else (),
                 )
                 return None
-        result = _bind_symbols(info.returns, symbols)
+        result = bind_symbols(info.returns, symbols)
         new = ir.BlockNew(model.name, ())
         if isinstance(result, Tensor):
             out = Flow(result.shape, result.dtype, call.span)
@@ -800,68 +789,3 @@ class GraphRules:
         q = flows[0]
         k = flows[1] if len(flows) > 1 else q
         return Tensor(layer.weights(q.shape, k.shape), q.dtype)
-
-
-def _comment(target, t) -> str:
-    """The shape comment of an assignment: the value's shape, or each unpacked name's."""
-    if isinstance(target, s.Name):
-        return type_text(t)
-    parts = []
-
-    def walk(node, typ) -> None:
-        if isinstance(node, s.TupleTarget):
-            for x, y in zip(node.items, typ):
-                walk(x, y)
-        elif node.id != "_" and type_text(typ):
-            parts.append(f"{local(node.id)}: {type_text(typ)}")
-
-    walk(target, t)
-    return ", ".join(parts)
-
-
-def _fits(have: tuple, want: tuple, symbols: dict) -> bool:
-    """Whether a shape fits a declared one; the declaration's own symbols bind to sizes."""
-    if len(have) != len(want):
-        return False
-    for h, w in zip(have, want):
-        if w == "B" or not isinstance(w, str):
-            if h is not None and (
-                h != w if isinstance(h, str) or isinstance(w, str) else int(h) != int(w)
-            ):
-                return False
-        elif symbols.setdefault(w, h) != h:
-            return False
-    return True
-
-
-def _bind_symbols(t, symbols: dict):
-    if isinstance(t, tuple):
-        return tuple(_bind_symbols(x, symbols) for x in t)
-    dims = tuple(
-        symbols.get(d, d) if isinstance(d, str) else Dim(int(d)) if known(d) else d for d in t.shape
-    )
-    return Tensor(dims, t.dtype)
-
-
-def _dtypes(t) -> str:
-    if isinstance(t, Tensor):
-        return t.dtype
-    if isinstance(t, tuple):
-        return ",".join(_dtypes(x) for x in t)
-    return type(t).__name__
-
-
-def _describe(t) -> str:
-    if isinstance(t, Tensor):
-        return f"{fmt_shape(t.shape)} {t.dtype}"
-    return type_text(t) or "a number"
-
-
-def _arg_span(e: s.CallExpr, arg) -> s.Span | None:
-    if isinstance(arg, int):
-        positional = [a for a in e.args if a.name is None]
-        return positional[arg].span if arg < len(positional) else None
-    for a in e.args:
-        if a.name == arg:
-            return a.span
-    return None

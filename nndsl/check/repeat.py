@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
+from nndsl.check.record import recorded
 from nndsl.ir import nodes as ir
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, Value, evaluate
@@ -20,6 +21,7 @@ from nndsl.util.naming import Namespace, local
 class RepeatRules:
     """The repeat half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
+    @recorded("repeat")
     def _repeat(self, stmt: s.RepeatStmt, flow: Flow, scope: Scope) -> Built | None:
         count = self._repeat_count(stmt, scope)
         if count is None or flow.shape is None:  # after an error the sizes coming in are unknown
@@ -105,6 +107,7 @@ class RepeatRules:
                 return None
         return count
 
+    @recorded("repeat_item")
     def _repeat_item(self, inner, cur: Flow, sub: Scope) -> Built | None:
         if isinstance(inner, s.UseStmt):
             built = self._use(inner, cur, sub)

@@ -7,8 +7,9 @@ which is how identical block specialisations share one generated class.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.training import Call, Clip, Feed, InitRule, Optimizer, Predict, Scheduler
@@ -244,6 +245,8 @@ class ProgramIR:
     classes: tuple[ClassDef, ...]  # dependencies first
     models: tuple[ModelInfo, ...]
     trains: tuple[TrainIR, ...] = ()
+    # each model's dataflow by name (nndsl.ir.graph); not part of what compares
+    graphs: Dataflow = field(default_factory=Dataflow, compare=False)
 
 
 # ---- training ---------------------------------------------------------------------------------

@@ -1,0 +1,126 @@
+"""The types of a forward's values and the small pure helpers over them that
+:mod:`nndsl.check.graph` uses: optional and poisoned values, shape comments and annotations,
+and the fit of a call to a declared model's inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nndsl.check.flow import Flow, code_shape
+from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import Dim, fmt_shape, known
+from nndsl.ir.tensors import Tensor
+from nndsl.lang import syntax as s
+from nndsl.util.naming import local
+
+
+@dataclass(frozen=True)
+class Maybe:
+    """The type of an optional input: a tensor, or None when the caller passes nothing."""
+
+    tensor: Tensor
+
+
+class Poisoned:
+    """The type of a name whose assignment failed: uses of it stay silent (already reported)."""
+
+
+POISON = Poisoned()
+
+
+def tensor_of(flow: Flow) -> Tensor:
+    return Tensor(flow.shape, flow.dtype)
+
+
+def type_text(t, formulas: bool = True) -> str:
+    """A value's shape for comments: ``(B, 8)``, ``((B, 28, 64), ((1, B, 64), (1, B, 64)))``;
+    sizes computed from constructor parameters keep their formula unless ``formulas`` is off."""
+    if isinstance(t, Tensor):
+        return code_shape(t.shape) if formulas else fmt_shape(t.shape)
+    if isinstance(t, tuple):
+        return "(" + ", ".join(type_text(x, formulas) for x in t) + ")"
+    return ""
+
+
+def annotation_of(t) -> str:
+    if isinstance(t, tuple):
+        return "tuple[" + ", ".join(annotation_of(x) for x in t) + "]"
+    return "torch.Tensor"
+
+
+def tensors_only(t) -> bool:
+    if isinstance(t, tuple):
+        return all(tensors_only(x) for x in t)
+    return isinstance(t, Tensor)
+
+
+def comment_of(target, t) -> str:
+    """The shape comment of an assignment: the value's shape, or each unpacked name's."""
+    if isinstance(target, s.Name):
+        return type_text(t)
+    parts = []
+
+    def walk(node, typ) -> None:
+        if isinstance(node, s.TupleTarget):
+            for x, y in zip(node.items, typ):
+                walk(x, y)
+        elif node.id != "_" and type_text(typ):
+            parts.append(f"{local(node.id)}: {type_text(typ)}")
+
+    walk(target, t)
+    return ", ".join(parts)
+
+
+def fits(have: tuple, want: tuple, symbols: dict) -> bool:
+    """Whether a shape fits a declared one; the declaration's own symbols bind to sizes."""
+    if len(have) != len(want):
+        return False
+    for h, w in zip(have, want):
+        if w == "B" or not isinstance(w, str):
+            if h is not None and (
+                h != w if isinstance(h, str) or isinstance(w, str) else int(h) != int(w)
+            ):
+                return False
+        elif symbols.setdefault(w, h) != h:
+            return False
+    return True
+
+
+def bind_symbols(t, symbols: dict):
+    if isinstance(t, tuple):
+        return tuple(bind_symbols(x, symbols) for x in t)
+    dims = tuple(
+        symbols.get(d, d) if isinstance(d, str) else Dim(int(d)) if known(d) else d for d in t.shape
+    )
+    return Tensor(dims, t.dtype)
+
+
+def dtypes_text(t) -> str:
+    if isinstance(t, Tensor):
+        return t.dtype
+    if isinstance(t, tuple):
+        return ",".join(dtypes_text(x) for x in t)
+    return type(t).__name__
+
+
+def describe(t) -> str:
+    if isinstance(t, Tensor):
+        return f"{fmt_shape(t.shape)} {t.dtype}"
+    return type_text(t) or "a number"
+
+
+def arg_span(e: s.CallExpr, arg) -> s.Span | None:
+    if isinstance(arg, int):
+        positional = [a for a in e.args if a.name is None]
+        return positional[arg].span if arg < len(positional) else None
+    for a in e.args:
+        if a.name == arg:
+            return a.span
+    return None
+
+
+def tensor_infos(t):
+    """A forward's return type as the TensorInfo structure ModelInfo keeps."""
+    if isinstance(t, tuple):
+        return tuple(tensor_infos(x) for x in t)
+    return ir.TensorInfo(t.shape, t.dtype)

@@ -1,0 +1,128 @@
+"""Each model's dataflow, as the checker saw it (in the spirit of torch.fx's ``Graph``).
+
+A :class:`Graph` holds a model's nodes: its inputs and outputs, every layer it calls (a shared
+layer is one node, with an input for every use), the operators and functions of hand-written
+forwards, its parameters and buffers (``tensor`` nodes), and ``port`` nodes where a block,
+repeat or nested model begins. What flows along an edge is a :class:`Value`: the node that made
+it and its type. Nodes sit in clusters (the model, and inside it blocks, repeats, nested models
+and ``while`` loops). Node, value and cluster ids count once over the whole program, in the
+order the checker met them, so the graphs of several models can be drawn together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+from nndsl.diagnostics.span import Span
+from nndsl.ir.shapes import fmt_shape
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """A tensor's type: its dims (ints, symbol names such as ``"B"``, None when unknown)."""
+
+    dims: tuple
+    dtype: str
+
+
+# A value's type: a TensorType, a tuple of types (a tuple a layer or a forward returns), or
+# None (a number, or nothing the graph knows of).
+Type = TensorType | tuple | None
+
+
+def type_label(t: Type) -> str:
+    """A type as the checker writes shapes: ``(B, 8)``, ``((B, 8), (1, B, 8))``, ``""``."""
+    if isinstance(t, TensorType):
+        return fmt_shape(t.dims)
+    if isinstance(t, tuple):
+        return "(" + ", ".join(type_label(x) for x in t) + ")"
+    return ""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A model (``parent`` None), or a block, repeat, nested model or ``while`` loop in one.
+    ``name``: the model, block or repeat type, or a loop's ``while`` line; ``attr``: the
+    attribute the block or repeat is stored as in its parent."""
+
+    id: int
+    kind: str  # model, block, repeat, loop
+    name: str
+    parent: int | None
+    attr: str = ""
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Value:
+    """What flows along an edge: made by node ``node``, of type ``type``."""
+
+    id: int
+    node: int
+    type: Type
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node. ``kind``: input, output, layer, op (an operator, index or function), tensor
+    (a parameter or buffer) or port. ``name``: the layer type, operator or function,
+    ``Parameter``/``Buffer``, ``input``/``output``; ``attr``: the attribute of the module it
+    calls in its cluster (an input's or output's name; a tensor's attribute); ``inputs``: the
+    values it receives, in order of use; ``type``: an input's, output's or tensor's own type."""
+
+    id: int
+    kind: str
+    name: str
+    cluster: int
+    attr: str = ""
+    inputs: tuple[int, ...] = ()
+    type: Type = None
+    span: Span | None = None
+
+
+@dataclass(frozen=True)
+class Graph:
+    """One model's dataflow: ``inputs`` the ids of its input nodes, ``outputs`` of its output
+    nodes (nested as the model returns them), ``clusters`` its own cluster first."""
+
+    name: str
+    nodes: tuple[Node, ...]
+    values: tuple[Value, ...]
+    clusters: tuple[Cluster, ...]
+    inputs: tuple[int, ...]
+    outputs: object
+
+    def edges(self) -> list[tuple[int, int, Type]]:
+        """(from node, to node, type) for every input of every node."""
+        values = {v.id: v for v in self.values}
+        return [(values[i].node, n.id, values[i].type) for n in self.nodes for i in n.inputs]
+
+
+class Dataflow(Mapping):
+    """Each checked model's :class:`Graph` by name, in the order the models were checked.
+
+    The checker records cheap lists while it checks; they become graphs on first use, so that
+    compiling, which never reads them, does not pay for them."""
+
+    def __init__(self, make: Callable[[], tuple[Graph, ...]] | None = None):
+        self._make = make
+        self._graphs: dict[str, Graph] | None = None if make else {}
+
+    def _all(self) -> dict[str, Graph]:
+        if self._graphs is None:
+            self._graphs = {g.name: g for g in self._make()}
+            self._make = None
+        return self._graphs
+
+    def __getitem__(self, name: str) -> Graph:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __repr__(self) -> str:
+        return f"Dataflow({list(self)})"
