@@ -27,7 +27,7 @@ def test_one_problem_per_mistake_in_the_order_written():
         ("E0102", 3, "q"),
     ]
     assert b.problems[0].message == "`f` has no argument `w`"
-    assert b.problems[1].message == "`f` got two values for `x`"
+    assert b.problems[1].message == "`f` got two values for `x`" and b.problems[1].first == 0
     assert b.problems[2].help == "it takes x, y, z"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from nndsl.diagnostics.core import Diagnostic
+from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, Value, evaluate
 from nndsl.registry.args import ArgSpec, bind
@@ -55,7 +55,8 @@ def match_call(
         span = call.args[p.at].span
         if p.to is not None:
             span = span.to(call.args[p.to].span)
-        diags.append(Diagnostic(p.code, p.message, span, help=p.help))
+        first = () if p.first is None else (Label(call.args[p.first].span, "first given here"),)
+        diags.append(Diagnostic(p.code, p.message, span, labels=first, help=p.help))
     if not binding.ok:
         return None
     return {name: call.args[i] for name, i in binding.slots.items()}

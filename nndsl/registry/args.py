@@ -99,7 +99,8 @@ class Problem:
 
     ``at`` is the index (among the call's arguments) of the argument at fault, None when the
     mistake is one of absence (a missing argument); ``to`` the last index of a run of them (too
-    many positional arguments); ``name`` the argument named (unknown, given twice or missing).
+    many positional arguments); ``name`` the argument named (unknown, given twice or missing);
+    ``first`` the index of the argument that gave it first (given twice).
     """
 
     code: str
@@ -108,6 +109,7 @@ class Problem:
     help: str | None = None
     to: int | None = None
     name: str | None = None
+    first: int | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,9 @@ def bind(
             problems.append(Problem("E0102", message, i, hint, name=key))
         elif key in taken:
             message = f"{what} got two values for `{key}`"
-            problems.append(Problem("E0105", message, i, "remove one of them", name=key))
+            first = taken[key]
+            twice = Problem("E0105", message, i, "remove one of them", name=key, first=first)
+            problems.append(twice)
         else:
             taken[key] = i
     if complete and not problems:
