@@ -4,13 +4,14 @@ parameters, evaluated, and checked for type and range. Problems become diagnosti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
-from nndsl.diagnostics.core import Diagnostic
+from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import expr_of
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, Value, evaluate, literal
+from nndsl.registry.args import ArgSpec, bind
 from nndsl.registry.layers import Layer
 from nndsl.util.naming import suggest
 
@@ -27,64 +28,40 @@ def match_args(
     diags: list[Diagnostic],
     lead: int = 0,
 ) -> dict[str, s.Arg] | None:
-    """Map the call's arguments to parameter names.
+    """Map the call's arguments to parameter names, each of which may be left out (the caller
+    asks for the ones it needs); ``skippable`` and ``lead`` as :func:`match_call` has them."""
+    params = tuple(ArgSpec(n, "any", None) for n in names)
+    return match_call(call, params, what, diags, skip=skippable, lead=lead)
 
-    Positional arguments fill ``names`` minus ``skippable`` (the inferred ones) in order; when
-    there are more of them than the first ``lead`` names minus the inferred ones, they fill all
-    of ``names`` in order instead: the explicit form, ``Linear(2, 8)``.
-    Returns None when the call is malformed (a diagnostic was added).
+
+def match_call(
+    call: s.Call,
+    params: Sequence[ArgSpec],
+    what: str,
+    diags: list[Diagnostic],
+    skip: Collection[str] = (),
+    lead: int = 0,
+) -> dict[str, s.Arg] | None:
+    """Map the call's arguments to ``params`` (see :func:`nndsl.registry.args.bind`).
+
+    Positional arguments fill ``params`` minus ``skip`` (the inferred ones) in order; when
+    there are more of them than the first ``lead`` parameters minus the inferred ones, they
+    fill all of ``params`` in order instead: the explicit form, ``Linear(2, 8)``.
+    Returns None when the call is malformed (diagnostics were added).
     """
     if not call.args:
         return {}  # nothing to match, so nothing can be wrong
-    positional = [a for a in call.args if a.name is None]
-    keyword = [a for a in call.args if a.name is not None]
-    ok = True
-    if keyword and any(a.name is None for a in call.args[len(positional) :]):
-        first = next(a for a in call.args if a.name is not None)
-        diags.append(
-            Diagnostic("E0104", "positional argument after a keyword argument", first.span)
-        )
+    keys = [a.name for a in call.args]
+    binding = bind(params, keys, what, what, skip=skip, lead=lead, complete=False)
+    for p in binding.problems:
+        span = call.args[p.at].span
+        if p.to is not None:
+            span = span.to(call.args[p.to].span)
+        first = () if p.first is None else (Label(call.args[p.first].span, "first given here"),)
+        diags.append(Diagnostic(p.code, p.message, span, labels=first, help=p.help))
+    if not binding.ok:
         return None
-    short = [n for n in names if n not in skippable]
-    lead_short = [n for n in names[:lead] if n not in skippable]
-    explicit = len(lead_short) < lead and len(positional) > len(lead_short)
-    slots = names if explicit else short
-    if len(positional) > len(slots):
-        extra = positional[len(slots)]
-        diags.append(
-            Diagnostic(
-                "E0104",
-                f"{what} takes at most {len(slots)} positional arguments "
-                f"but {len(positional)} were given",
-                extra.span.to(positional[-1].span),
-                help=f"its positional parameters are: {', '.join(slots) or 'none'}",
-            )
-        )
-        return None
-    bound = dict(zip(slots, positional))
-    for arg in keyword:
-        if arg.name not in names:
-            hint = suggest(arg.name, names) or (
-                f"{what} takes: {', '.join(names)}" if names else f"{what} takes no arguments"
-            )
-            diags.append(
-                Diagnostic("E0102", f"{what} has no argument `{arg.name}`", arg.span, help=hint)
-            )
-            ok = False
-        elif arg.name in bound:
-            diags.append(
-                Diagnostic(
-                    "E0105",
-                    f"argument `{arg.name}` is given twice",
-                    arg.span,
-                    labels=(),
-                    help="remove one of them",
-                )
-            )
-            ok = False
-        else:
-            bound[arg.name] = arg
-    return bound if ok else None
+    return {name: call.args[i] for name, i in binding.slots.items()}
 
 
 _TYPE_WORDS = {
@@ -141,8 +118,8 @@ def layer_args(
 
     Returns the values and the syntax node of each, or None after adding diagnostics.
     """
-    names, inferred = layer.arg_names, layer.inferred_names
-    bound = match_args(call, names, inferred, layer.name, diags, lead=layer.positional)
+    skip = layer.inferred_names
+    bound = match_call(call, layer.args, layer.name, diags, skip=skip, lead=layer.positional)
     if bound is None:
         return None
     values: dict[str, Value] = {}
@@ -155,7 +132,7 @@ def layer_args(
             diags.append(eval_diag(err))
             ok = False
             continue
-        problem = check_value(spec.name, spec.type, value.py, spec.min, spec.max, spec.choices)
+        problem = check_value(spec.name, spec.kind, value.py, spec.min, spec.max, spec.choices)
         if problem:
             diags.append(Diagnostic(problem[0], problem[1], node.value.span, help=problem[2]))
             ok = False

@@ -12,12 +12,13 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from nndsl.ir import tensors as t
 from nndsl.ir.shapes import Dim, fmt_shape
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, OpError, Slice, Tensor
 from nndsl.lang.pyexpr import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Value, literal, wrap
+from nndsl.registry.args import ArgSpec, bind
 from nndsl.util.naming import suggest
 
 _PREC = {"+": SUM, "-": SUM, "*": TERM, "/": TERM, "//": TERM, "%": TERM, "@": TERM, "**": POWER}
@@ -135,11 +136,10 @@ def _pick(seq: tuple | list, items: tuple) -> object:
 
 # ---- functions: parameters and binding --------------------------------------------------------
 
-REQUIRED = object()  # the default of a parameter that must be given
-
-# Each parameter kind: what messages call it, and the test of an argument's ``py``. A ``?``
-# suffix also accepts none; a ``*`` prefix takes the remaining positional arguments. Dims and
-# flags are written into code as literals, everything else as the code it came with.
+# Each parameter kind (an :class:`~nndsl.registry.args.ArgSpec`'s, maybe marked): what messages
+# call it, and the test of an argument's ``py``. A ``?`` suffix also accepts none; a ``*`` prefix
+# takes the remaining positional arguments. Dims and flags are written into code as literals,
+# everything else as the code it came with.
 _KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "tensor": ("a tensor", lambda py: isinstance(py, Tensor)),
     "tensors": ("a list of tensors", lambda py: isinstance(py, (tuple, list))),
@@ -156,31 +156,6 @@ def _all_ints(py: object) -> bool:
 
 
 @dataclass(frozen=True)
-class Param:
-    """One parameter of a built-in function; ``kind`` is a key of ``_KINDS``, maybe marked."""
-
-    name: str
-    kind: str
-    default: object = REQUIRED
-
-    @property
-    def base(self) -> str:
-        return self.kind.strip("*?")
-
-    @property
-    def variadic(self) -> bool:
-        return self.kind.startswith("*")
-
-    @property
-    def shown(self) -> str:
-        """The parameter as a signature writes it: ``x``, ``*sizes``, ``dim=none``."""
-        if self.variadic or self.default is REQUIRED:
-            return "*" * self.variadic + self.name
-        default = self.default
-        return f"{self.name}={'none' if default is None else str(default).lower()}"
-
-
-@dataclass(frozen=True)
 class Func:
     """One built-in function: its parameters, its type rule and how a call of it is written.
 
@@ -190,7 +165,7 @@ class Func:
     """
 
     name: str
-    params: tuple[Param, ...]
+    params: tuple[ArgSpec, ...]
     rule: Callable[[dict], Tensor]
     emit: Callable[[Bound], str]
     doc: str
@@ -201,7 +176,7 @@ class Func:
         if not self.example:
             object.__setattr__(self, "example", f"{self.name}(x)")
 
-    def param(self, name: str) -> Param | None:
+    def param(self, name: str) -> ArgSpec | None:
         return next((p for p in self.params if p.name == name), None)
 
     @property
@@ -271,33 +246,23 @@ def _plain(py: object) -> object:
 
 def _bind(func: Func, args: list[Value], kwargs: dict[str, Value]) -> Bound:
     """Bind arguments as Python does, then check each one's kind."""
+    keys = [None] * len(args) + list(kwargs)
+    values = [*args, *kwargs.values()]
+    binding = bind(func.params, keys, func.name, usage=f"call it as `{func.signature}`")
+    if binding.problems:
+        p = binding.problems[0]
+        place = None if p.at is None else p.at if p.at < len(args) else keys[p.at]
+        if p.code == "E0103":
+            p = replace(p, help=f"e.g. `{func.example}`")
+        raise OpError(p.message, help=p.help, arg=place)
     given: dict[str, object] = {}
     places: dict[str, int | str] = {}
-    for i, p in enumerate(func.params):
-        if p.variadic:
-            given[p.name], places[p.name] = tuple(args[i:]), i
-        elif i < len(args):
-            given[p.name], places[p.name] = args[i], i
-    if len(args) > len(func.params) and not func.params[-1].variadic:
-        n = len(func.params)
-        most = "at most " if func.params[-1].default is not REQUIRED else ""
-        raise OpError(
-            f"`{func.name}` takes {most}{n} argument{'s' * (n != 1)}, but {len(args)} were given",
-            help=f"call it as `{func.signature}`",
-            arg=n,
-        )
-    for key, v in kwargs.items():
-        p = func.param(key)
-        if p is None or p.variadic:
-            hint = suggest(key, [q.name for q in func.params]) or f"call it as `{func.signature}`"
-            raise OpError(f"`{func.name}` has no argument `{key}`", help=hint, arg=key)
-        if key in given:
-            raise OpError(f"`{func.name}` got two values for `{key}`", arg=key)
-        given[key], places[key] = v, key
-    for p in func.params:
-        if p.default is REQUIRED and (p.name not in given or given[p.name] == ()):
-            what = f"at least one of `{p.name}`" if p.variadic else f"`{p.name}`"
-            raise OpError(f"`{func.name}` needs {what}", help=f"e.g. `{func.example}`")
+    for name, at in binding.slots.items():  # as written: positional ones, then keywords
+        if isinstance(at, tuple):  # a variadic parameter takes the remaining positional ones
+            start = [q.name for q in func.params].index(name)
+            given[name], places[name] = tuple(values[j] for j in at), start
+        else:
+            given[name], places[name] = values[at], at if at < len(args) else keys[at]
     bound = Bound(func, given, places)
     for name, v in given.items():
         p = func.param(name)
@@ -306,7 +271,7 @@ def _bind(func: Func, args: list[Value], kwargs: dict[str, Value]) -> Bound:
     return bound
 
 
-def _check_kind(func: Func, p: Param, py: object, place: int | str | None) -> None:
+def _check_kind(func: Func, p: ArgSpec, py: object, place: int | str | None) -> None:
     if p.base == "tensors" and isinstance(py, (tuple, list)):
         for i, item in enumerate(py):
             if not isinstance(item, Tensor):
@@ -483,16 +448,16 @@ def _joined(shape_rule: Callable[[list, int], tuple]) -> Callable[[dict], Tensor
 
 # ---- the table --------------------------------------------------------------------------------
 
-_X = (Param("x", "tensor"),)
-_AB = (Param("a", "tensor"), Param("b", "tensor"))
-_KEEP = Param("keepdim", "bool", False)
-_REDUCE = (*_X, Param("dim", "dims?", None), _KEEP)
-_REDUCE1 = (*_X, Param("dim", "dim?", None), _KEEP)  # one dim at most
-_SOFTMAX = (*_X, Param("dim", "dim", -1))
-_CLAMP = (*_X, Param("min", "number?", None), Param("max", "number?", None))
-_ONE_DIM = (*_X, Param("dim", "dim"))
-_JOIN = (Param("tensors", "tensors"), Param("dim", "dim", 0))
-_WHERE = (Param("cond", "tensor"), *_AB)
+_X = (ArgSpec("x", "tensor"),)
+_AB = (ArgSpec("a", "tensor"), ArgSpec("b", "tensor"))
+_KEEP = ArgSpec("keepdim", "bool", False)
+_REDUCE = (*_X, ArgSpec("dim", "dims?", None), _KEEP)
+_REDUCE1 = (*_X, ArgSpec("dim", "dim?", None), _KEEP)  # one dim at most
+_SOFTMAX = (*_X, ArgSpec("dim", "dim", -1))
+_CLAMP = (*_X, ArgSpec("min", "number?", None), ArgSpec("max", "number?", None))
+_ONE_DIM = (*_X, ArgSpec("dim", "dim"))
+_JOIN = (ArgSpec("tensors", "tensors"), ArgSpec("dim", "dim", 0))
+_WHERE = (ArgSpec("cond", "tensor"), *_AB)
 _FL, _WIDE = "; ints give float32", "; bools and ints give int64"
 _OVER = " over `dim` (all dims when none)"
 
@@ -630,7 +595,7 @@ FUNCTIONS: dict[str, Func] = {
         ),
         Func(
             "reshape",
-            (*_X, Param("sizes", "*size")),
+            (*_X, ArgSpec("sizes", "*size")),
             _shaped(t.reshape_shape, "sizes"),
             _write(".reshape", "sizes"),
             "the same elements in a new shape; one size may be -1",
@@ -638,7 +603,7 @@ FUNCTIONS: dict[str, Func] = {
         ),
         Func(
             "flatten",
-            (*_X, Param("start_dim", "dim", 0), Param("end_dim", "dim", -1)),
+            (*_X, ArgSpec("start_dim", "dim", 0), ArgSpec("end_dim", "dim", -1)),
             _shaped(t.flatten_shape, "start_dim", "end_dim"),
             _flatten,
             "merge dims `start_dim` to `end_dim` into one",
@@ -646,7 +611,7 @@ FUNCTIONS: dict[str, Func] = {
         ),
         Func(
             "transpose",
-            (*_X, Param("dim0", "dim"), Param("dim1", "dim")),
+            (*_X, ArgSpec("dim0", "dim"), ArgSpec("dim1", "dim")),
             _shaped(t.transpose_shape, "dim0", "dim1"),
             _write(".transpose", "dim0", "dim1"),
             "swap two dims",
@@ -654,7 +619,7 @@ FUNCTIONS: dict[str, Func] = {
         ),
         Func(
             "permute",
-            (*_X, Param("dims", "*dim")),
+            (*_X, ArgSpec("dims", "*dim")),
             _shaped(t.permute_shape, "dims"),
             _write(".permute", "dims"),
             "reorder the dims, naming each once",

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from nndsl.ir.shapes import Shape, ShapeError, conv_out, normalize_dim, ntuple
+from nndsl.registry.args import ArgSpec
 from nndsl.util.naming import snake
-
-REQUIRED = object()  # sentinel default: the argument must be given or inferred
 
 # One tensor a layer owns: (kind, shape, trainable). ``kind`` is the name torch gives it inside
 # the layer (``weight``, ``running_mean``, ``out_proj.weight``); trainable ones are parameters,
@@ -23,24 +22,12 @@ REQUIRED = object()  # sentinel default: the argument must be given or inferred
 TensorSpec = tuple[str, tuple[int, ...], bool]
 
 
-@dataclass(frozen=True)
-class Arg:
-    """One constructor argument of a layer.
-
-    ``type`` is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (an int or a tuple of ints,
-    e.g. a kernel size), ``int?`` / ``float?`` / ``ints?`` (may be ``none``). ``emit`` forces the
-    argument into generated code even when left at its default (``batch_first=True``, which differs
-    from torch's own default). ``infer`` computes the value from the input shape.
-    """
-
-    name: str
-    type: str
-    default: object = REQUIRED
-    infer: Callable[[Shape], object] | None = None
-    min: float | None = None
-    max: float | None = None
-    choices: tuple = ()
-    emit: bool = False
+# A layer's constructor arguments are argument specs, as every built-in's are. ``kind`` (also
+# ``type``) is one of ``int``, ``float``, ``bool``, ``str``, ``ints`` (an int or a tuple of ints,
+# e.g. a kernel size), ``int?`` / ``float?`` / ``ints?`` (may be ``none``). ``emit`` forces the
+# argument into generated code even when left at its default (``batch_first=True``, which differs
+# from torch's own default). ``infer`` computes the value from the input shape.
+Arg = ArgSpec
 
 
 @dataclass(frozen=True)

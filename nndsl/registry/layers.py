@@ -36,7 +36,8 @@ Conventions for entries:
 from __future__ import annotations
 
 from nndsl.ir.shapes import MissingArgument, RankError, Shape, ShapeError, known
-from nndsl.registry.layer_base import REQUIRED, Arg, Layer
+from nndsl.registry.args import REQUIRED
+from nndsl.registry.layer_base import Arg, Layer
 from nndsl.registry.layers_act import (
     ACTIVATION_ENTRIES,
     DROPOUT,

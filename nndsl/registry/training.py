@@ -10,22 +10,7 @@ from dataclasses import dataclass
 from nndsl.ir.training import Arg, value_of
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, evaluate, literal
-
-REQUIRED = object()
-
-
-@dataclass(frozen=True)
-class A:
-    """One argument: ``kind`` is number, int, bool, str, numbers (a tuple/list of numbers)."""
-
-    name: str
-    kind: str
-    default: object = REQUIRED
-    min: float | None = None
-    max: float | None = None
-    exclusive_min: bool = False
-    choices: tuple = ()
-    torch_name: str = ""  # when PyTorch spells it differently (T_max)
+from nndsl.registry.args import REQUIRED, ArgSpec, bind
 
 
 @dataclass(frozen=True)
@@ -34,18 +19,18 @@ class Spec:
 
     name: str
     torch: str
-    args: tuple[A, ...]
+    args: tuple[ArgSpec, ...]
     doc: str
     extra: str = ""  # task of a loss; step of a scheduler; min rank of an init
 
 
-def _lr(default: float) -> A:
-    return A("lr", "number", default, min=0, exclusive_min=True)
+def _lr(default: float) -> ArgSpec:
+    return ArgSpec("lr", "number", default, min=0, exclusive_min=True)
 
 
-_WD = A("weight_decay", "number", 0.0, min=0)
-_EPS = A("eps", "number", 1e-8, min=0, exclusive_min=True)
-_BETAS = A("betas", "numbers", (0.9, 0.999))
+_WD = ArgSpec("weight_decay", "number", 0.0, min=0)
+_EPS = ArgSpec("eps", "number", 1e-8, min=0, exclusive_min=True)
+_BETAS = ArgSpec("betas", "numbers", (0.9, 0.999))
 
 LOSSES = {
     "mse": Spec("mse", "nn.MSELoss", (), "mean squared error", "regression"),
@@ -53,21 +38,21 @@ LOSSES = {
     "smooth_l1": Spec(
         "smooth_l1",
         "nn.SmoothL1Loss",
-        (A("beta", "number", 1.0, min=0),),
+        (ArgSpec("beta", "number", 1.0, min=0),),
         "L1 with a quadratic zone of width beta",
         "regression",
     ),
     "huber": Spec(
         "huber",
         "nn.HuberLoss",
-        (A("delta", "number", 1.0, min=0, exclusive_min=True),),
+        (ArgSpec("delta", "number", 1.0, min=0, exclusive_min=True),),
         "quadratic within delta, linear outside",
         "regression",
     ),
     "cross_entropy": Spec(
         "cross_entropy",
         "nn.CrossEntropyLoss",
-        (A("label_smoothing", "number", 0.0, min=0, max=1),),
+        (ArgSpec("label_smoothing", "number", 0.0, min=0, max=1),),
         "logits (B, C) against class ids (B,)",
         "classes",
     ),
@@ -90,17 +75,17 @@ OPTIMIZERS = {
         "torch.optim.SGD",
         (
             _lr(0.01),
-            A("momentum", "number", 0.0, min=0),
-            A("dampening", "number", 0.0, min=0),
+            ArgSpec("momentum", "number", 0.0, min=0),
+            ArgSpec("dampening", "number", 0.0, min=0),
             _WD,
-            A("nesterov", "bool", False),
+            ArgSpec("nesterov", "bool", False),
         ),
         "stochastic gradient descent, with momentum and Nesterov",
     ),
     "adam": Spec(
         "adam",
         "torch.optim.Adam",
-        (_lr(0.001), _BETAS, _EPS, _WD, A("amsgrad", "bool", False)),
+        (_lr(0.001), _BETAS, _EPS, _WD, ArgSpec("amsgrad", "bool", False)),
         "Adam",
     ),
     "adamw": Spec(
@@ -110,8 +95,8 @@ OPTIMIZERS = {
             _lr(0.001),
             _BETAS,
             _EPS,
-            A("weight_decay", "number", 0.01, min=0),
-            A("amsgrad", "bool", False),
+            ArgSpec("weight_decay", "number", 0.01, min=0),
+            ArgSpec("amsgrad", "bool", False),
         ),
         "Adam with decoupled weight decay",
     ),
@@ -120,11 +105,11 @@ OPTIMIZERS = {
         "torch.optim.RMSprop",
         (
             _lr(0.01),
-            A("alpha", "number", 0.99, min=0),
+            ArgSpec("alpha", "number", 0.99, min=0),
             _EPS,
             _WD,
-            A("momentum", "number", 0.0, min=0),
-            A("centered", "bool", False),
+            ArgSpec("momentum", "number", 0.0, min=0),
+            ArgSpec("centered", "bool", False),
         ),
         "RMSprop",
     ),
@@ -133,10 +118,10 @@ OPTIMIZERS = {
         "torch.optim.Adagrad",
         (
             _lr(0.01),
-            A("lr_decay", "number", 0.0, min=0),
+            ArgSpec("lr_decay", "number", 0.0, min=0),
             _WD,
-            A("eps", "number", 1e-10, min=0),
-            A("initial_accumulator_value", "number", 0.0, min=0),
+            ArgSpec("eps", "number", 1e-10, min=0),
+            ArgSpec("initial_accumulator_value", "number", 0.0, min=0),
         ),
         "Adagrad",
     ),
@@ -146,28 +131,31 @@ SCHEDULERS = {
     "step": Spec(
         "step",
         "torch.optim.lr_scheduler.StepLR",
-        (A("step_size", "int", REQUIRED, min=1), A("gamma", "number", 0.1, min=0)),
+        (ArgSpec("step_size", "int", REQUIRED, min=1), ArgSpec("gamma", "number", 0.1, min=0)),
         "multiply the rate by gamma every step_size epochs",
         "epoch",
     ),
     "multistep": Spec(
         "multistep",
         "torch.optim.lr_scheduler.MultiStepLR",
-        (A("milestones", "ints", REQUIRED), A("gamma", "number", 0.1, min=0)),
+        (ArgSpec("milestones", "ints", REQUIRED), ArgSpec("gamma", "number", 0.1, min=0)),
         "multiply the rate by gamma at each milestone epoch",
         "epoch",
     ),
     "exponential": Spec(
         "exponential",
         "torch.optim.lr_scheduler.ExponentialLR",
-        (A("gamma", "number", REQUIRED, min=0),),
+        (ArgSpec("gamma", "number", REQUIRED, min=0),),
         "multiply the rate by gamma every epoch",
         "epoch",
     ),
     "cosine": Spec(
         "cosine",
         "torch.optim.lr_scheduler.CosineAnnealingLR",
-        (A("t_max", "int", None, min=1, torch_name="T_max"), A("eta_min", "number", 0.0, min=0)),
+        (
+            ArgSpec("t_max", "int", None, min=1, torch_name="T_max"),
+            ArgSpec("eta_min", "number", 0.0, min=0),
+        ),
         "cosine decay to eta_min over t_max epochs (default: all of them)",
         "epoch",
     ),
@@ -175,8 +163,8 @@ SCHEDULERS = {
         "onecycle",
         "torch.optim.lr_scheduler.OneCycleLR",
         (
-            A("max_lr", "number", REQUIRED, min=0, exclusive_min=True),
-            A("pct_start", "number", 0.3, min=0, max=1),
+            ArgSpec("max_lr", "number", REQUIRED, min=0, exclusive_min=True),
+            ArgSpec("pct_start", "number", 0.3, min=0, max=1),
         ),
         "warm up to max_lr and anneal, stepped every optimizer step",
         "batch",
@@ -184,17 +172,20 @@ SCHEDULERS = {
     "reduce_on_plateau": Spec(
         "reduce_on_plateau",
         "torch.optim.lr_scheduler.ReduceLROnPlateau",
-        (A("factor", "number", 0.1, min=0, exclusive_min=True), A("patience", "int", 10, min=0)),
+        (
+            ArgSpec("factor", "number", 0.1, min=0, exclusive_min=True),
+            ArgSpec("patience", "int", 10, min=0),
+        ),
         "divide the rate when the monitored loss stops improving",
         "plateau",
     ),
 }
 
-_GAIN = A("gain", "number", 1.0)
+_GAIN = ArgSpec("gain", "number", 1.0)
 _KAIMING = (
-    A("a", "number", 0.0),
-    A("mode", "str", "fan_in", choices=("fan_in", "fan_out")),
-    A(
+    ArgSpec("a", "number", 0.0),
+    ArgSpec("mode", "str", "fan_in", choices=("fan_in", "fan_out")),
+    ArgSpec(
         "nonlinearity",
         "str",
         "leaky_relu",
@@ -205,14 +196,14 @@ INITS = {
     "normal": Spec(
         "normal",
         "nn.init.normal_",
-        (A("mean", "number", 0.0), A("std", "number", 1.0, min=0)),
+        (ArgSpec("mean", "number", 0.0), ArgSpec("std", "number", 1.0, min=0)),
         "normal distribution",
         "0",
     ),
     "uniform": Spec(
         "uniform",
         "nn.init.uniform_",
-        (A("a", "number", 0.0), A("b", "number", 1.0)),
+        (ArgSpec("a", "number", 0.0), ArgSpec("b", "number", 1.0)),
         "uniform on a .. b",
         "0",
     ),
@@ -220,10 +211,10 @@ INITS = {
         "trunc_normal",
         "nn.init.trunc_normal_",
         (
-            A("mean", "number", 0.0),
-            A("std", "number", 1.0, min=0),
-            A("a", "number", -2.0),
-            A("b", "number", 2.0),
+            ArgSpec("mean", "number", 0.0),
+            ArgSpec("std", "number", 1.0, min=0),
+            ArgSpec("a", "number", -2.0),
+            ArgSpec("b", "number", 2.0),
         ),
         "normal, redrawn outside a .. b",
         "0",
@@ -231,7 +222,7 @@ INITS = {
     "constant": Spec(
         "constant",
         "nn.init.constant_",
-        (A("val", "number", REQUIRED),),
+        (ArgSpec("val", "number", REQUIRED),),
         "one value everywhere",
         "0",
     ),
@@ -294,46 +285,26 @@ class Bound:
 
 def bind_spec(spec: Spec, args: tuple[s.Arg, ...], where: str) -> Bound:
     """Bind call arguments to a spec; raises EvalError with the offending argument's span."""
-    given: dict[str, tuple[object, s.Arg]] = {}
-    names = [a.name for a in spec.args]
-    for i, arg in enumerate(args):
-        if arg.name is None:
-            if any(a.name is not None for a in args[:i]):
-                raise EvalError("a positional argument after a keyword one", arg.span, "E0104")
-            if i >= len(names):
-                raise EvalError(
-                    f"`{where}` takes at most {len(names)} positional arguments", arg.span, "E0104"
-                )
-            key = names[i]
-        else:
-            key = arg.name
-            if key not in names:
-                from nndsl.util.naming import suggest
-
-                hint = suggest(key, names) or (
-                    f"it takes {', '.join(names)}" if names else "it takes no arguments"
-                )
-                raise EvalError(f"`{where}` has no argument `{key}`", arg.span, "E0102", help=hint)
-        if key in given:
-            raise EvalError(f"`{key}` is given twice", arg.span, "E0105")
-        given[key] = (evaluate(arg.value, {}).py, arg)
+    binding = bind(spec.args, [a.name for a in args], where)
+    if binding.problems:
+        p = binding.problems[0]
+        span = None if not args else args[-1].span if p.at is None else args[p.at].span
+        if p.to is not None:
+            span = span.to(args[p.to].span)
+        raise EvalError(p.message, span, p.code, help=p.help)
+    given = {name: args[i] for name, i in binding.slots.items()}
+    written = {name: evaluate(arg.value, {}).py for name, arg in given.items()}  # as written
     values, code = {}, []
     for a in spec.args:
         if a.name not in given:
-            if a.default is REQUIRED:
-                raise EvalError(
-                    f"`{where}` needs `{a.name}`", args[-1].span if args else None, "E0103"
-                )
             values[a.name] = a.default
             continue
-        v, arg = given[a.name]
-        v = _checked(a, v, arg.value.span)
-        values[a.name] = v
-        code.append(Arg(a.torch_name or a.name, value_of(tuple(v) if a.kind == "numbers" else v)))
+        v = values[a.name] = _checked(a, written[a.name], given[a.name].value.span)
+        code.append(Arg(a.torch, value_of(tuple(v) if a.kind == "numbers" else v)))
     return Bound(values, tuple(code))
 
 
-def _checked(a: A, v: object, span) -> object:
+def _checked(a: ArgSpec, v: object, span) -> object:
     def is_num(x):
         return isinstance(x, (int, float)) and not isinstance(x, bool)
 
