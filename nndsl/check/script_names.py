@@ -2,11 +2,12 @@
 ``main``, the function that builds the model. A trained model may not take one of them (E0110):
 ``from model import Net`` would be shadowed and the script would break when it runs.
 
-The set is fixed by the template (templates/train.py.j2) plus a few names derived from the
-program: ``load_<data>`` for each data section the train section reads, the row class of a
-streamed one, and the imports that only some scripts need. tests/test_script_names.py renders
-training scripts and checks that every name they bind in those places is here, so this list
-cannot go stale when the template changes; no template is rendered to check a program.
+The set is fixed by the templates (templates/train.py.j2 and its parts in templates/train/)
+plus a few names derived from the program: ``load_<data>`` for each data section the train
+section reads, the row class of a streamed one, and the imports that only some scripts need.
+tests/test_script_names.py renders training scripts and checks that every name they bind in
+those places is here, so this list cannot go stale when the templates change; no template is
+rendered to check a program.
 """
 
 from __future__ import annotations

@@ -279,10 +279,11 @@ class DataCode:
 
 @dataclass(frozen=True)
 class TrainIR:
-    """Everything the training-script template needs; see ``templates/train.py.j2``. The
-    training values (loss, optimizer, init rules, schedule, clipping, predictions, the dtype
-    conversions of the data) are the structured values of :mod:`nndsl.ir.training`; the data
-    loaders' lines and the `keep` masks of init rules are still Python text."""
+    """Everything the training script needs; ``nndsl.codegen.train_view`` makes it the view the
+    templates render (``templates/train.py.j2``, ``templates/train/``). The training values
+    (loss, optimizer, init rules, schedule, clipping, predictions, the dtype conversions of the
+    data) are the structured values of :mod:`nndsl.ir.training`; the data loaders' lines and
+    the `keep` masks of init rules are still Python text."""
 
     model: str
     script: str  # the module name of the script, e.g. train_addnet
