@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 import os
 import re
 import subprocess
@@ -240,26 +241,69 @@ def _check_outcome(rc: int, err: str, expected, path: str) -> None:
         assert rc == 1 and f": error[{expected}]: " in err, f"expected {expected}: {err[:2000]}"
 
 
-def _run_case(folder: Path, source) -> list[tuple[int, str, str]]:
-    """``nndsl compile`` (to out/model.py) and ``nndsl check`` of src/input.nn, side by side."""
+def _write_case(folder: Path, source) -> None:
+    """src/input.nn holding the case, and a CSV file outside src/ for paths to reach for."""
     (folder / "src").mkdir(parents=True)
     (folder / "outside.csv").write_text("a,b\n1,2\n3,4\n5,6\n7,8\n", encoding="utf-8")
     data = source if isinstance(source, bytes) else source.encode("utf-8")
     (folder / "src" / "input.nn").write_bytes(data)
-    procs = [
-        _run(["compile", "src/input.nn", "--format", "short", "-o", "out/model.py"], folder),
-        _run(["check", "src/input.nn", "--format", "short"], folder),
-    ]
-    return [_finish(p) for p in procs]
+
+
+COMMANDS = (
+    ["compile", "src/input.nn", "--format", "short", "-o", "out/model.py"],
+    ["check", "src/input.nn", "--format", "short"],
+)
+
+# Runs `nndsl compile` and `nndsl check` in each folder named on stdin, one after another in
+# this one process, through the command line's own entry (exit code, stdout and stderr as a
+# fresh process would give them); prints the results as JSON.
+_DRIVER = """
+import contextlib, io, json, os, sys
+from nndsl.cli import main
+commands, folders = json.load(sys.stdin)
+results = []
+for folder in folders:
+    os.chdir(folder)
+    for args in commands:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = main(args)
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else 1
+        results.append((rc, out.getvalue(), err.getvalue()))
+json.dump(results, sys.__stdout__)
+"""
+
+
+def _drive(folders: list[Path]) -> list[list[tuple[int, str, str]]]:
+    """The results of COMMANDS in each folder, from one driver process."""
+    env = dict(os.environ)
+    env.pop("NNDSL_DEBUG", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    request = json.dumps([list(COMMANDS), [str(f) for f in folders]])
+    proc = subprocess.run(
+        [sys.executable, "-c", _DRIVER], input=request, env=env, capture_output=True, text=True,
+        timeout=LIMIT_S * len(folders),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    flat = json.loads(proc.stdout)
+    n = len(COMMANDS)
+    return [[tuple(r) for r in flat[i * n : (i + 1) * n]] for i in range(len(folders))]
 
 
 @pytest.fixture(scope="module")
 def cli_results(tmp_path_factory):
-    """Every case run through the command line, several at a time (each run is a fresh process)."""
+    """Every case run through the command line's entry: `compile` and `check`, in two driver
+    processes (one for each core) instead of a fresh process each, which cost a minute."""
     root = tmp_path_factory.mktemp("hostile")
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        futures = {name: pool.submit(_run_case, root / name, source) for name, source, _ in CASES}
-        return {name: (root / name, f.result()) for name, f in futures.items()}
+    for name, source, _ in CASES:
+        _write_case(root / name, source)
+    names = [name for name, _, _ in CASES]
+    halves = [names[0::2], names[1::2]]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = list(pool.map(lambda part: _drive([root / n for n in part]), halves))
+    return {n: (root / n, r) for part, rs in zip(halves, done) for n, r in zip(part, rs)}
 
 
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
