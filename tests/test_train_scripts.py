@@ -276,6 +276,44 @@ def test_an_init_given_only_a_later_argument_passes_it_by_name(tmp_path):
     assert float(model.hidden.bias.mean()) == pytest.approx(3, abs=0.5)  # the mean, given first
 
 
+ADD_SOURCE = """
+model Net(x: [2]) {
+    hidden = Linear(8)
+    ReLU()
+    out = Linear(1)
+}
+
+data pairs {
+    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
+    y = [[3], [7], [11], [15]]
+    batch 2
+}
+
+train Net on pairs {
+    loss mse
+    optimizer sgd(lr=0.001)
+    epochs 3
+    save "net.pt"
+}
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float", "double", "half", "bfloat16"])
+def test_every_input_dtype_trains(dtype, tmp_path):
+    """A model whose input is declared in another floating dtype is built in it: its weights
+    were float32, so the first forward refused the data."""
+    import torch
+
+    source = tmp_path / "net.nn"
+    text = ADD_SOURCE.replace("x: [2]", f"x: [2] {dtype}")
+    source.write_text(text, encoding="utf-8")
+    last = _run(source, tmp_path / "run", "--epochs", "1")
+    assert float(last["loss"]) == float(last["loss"])  # one epoch, a finite loss
+    weights = torch.load(tmp_path / "run" / "net.pt", weights_only=True)
+    want = {"float": torch.float32, "double": torch.float64, "half": torch.float16}
+    assert {w.dtype for w in weights.values()} == {want.get(dtype, torch.bfloat16)}
+
+
 def test_keep_mask_zeroes_small_weights(tmp_path):
 
     source = tmp_path / "masked.nn"

@@ -296,7 +296,14 @@ train M on d { loss LOSS }
     [
         ("", "[[1, 2], [3, 4]]", "[[1], [0]]", "mse", "x.float(), y.float()"),
         ("", "[[1.5, 2], [3, 4]]", "[0, 2]", "cross_entropy", "x, y"),
-        ("bfloat16", "[[1.5, 2], [3, 4]]", "[[0.5], [1.5]]", "mse", "x.to(torch.bfloat16), y"),
+        # the weights are bfloat16 too, so the targets follow (float32 targets: y.to(...))
+        (
+            "bfloat16",
+            "[[1.5, 2], [3, 4]]",
+            "[[0.5], [1.5]]",
+            "mse",
+            "x.to(torch.bfloat16), y.to(torch.bfloat16)",
+        ),
         ("", "[[true, false], [false, true]]", "[[true], [false]]", "mse", "x.float(), y.float()"),
     ],
 )
@@ -306,7 +313,7 @@ def test_data_feeds_convert_to_what_the_model_and_loss_take(dtype, xs, ys, loss,
     t = trained(source.replace("LOSS", loss).replace("UNITS", units))
     x, y = returns.split(", ")
     dtypes = {"x": None, "y": None, "x.float()": "float32", "y.float()": "float32"}
-    dtypes["x.to(torch.bfloat16)"] = "bfloat16"
+    dtypes["x.to(torch.bfloat16)"] = dtypes["y.to(torch.bfloat16)"] = "bfloat16"
     assert t.data.returns == (("x", Feed("x", dtypes[x])), ("y", Feed("y", dtypes[y])))
     view = train_view(t, "m.nn", "model", ".")
     assert view["datas"][0]["returns"] == f'"x": {x}, "y": {y}'

@@ -5,6 +5,7 @@ schedule and the remaining settings."""
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
+from nndsl.check.memory import channels_last, weights_dtype
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
@@ -12,7 +13,6 @@ from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, call_parts
-from nndsl.registry.layers import uses_channels_last
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
 
@@ -103,15 +103,9 @@ class _Builder:
             shuffle=self.data.shuffle,
             table=self.table(optimizer.groups),
             distributed=other["distributed"],
-            channels_last=self.channels_last(data),
+            channels_last=channels_last(self.model, data),
+            weights_dtype=weights_dtype(self.model),
         )
-
-    def channels_last(self, data: ir.DataCode) -> tuple[str, ...]:
-        """The inputs to keep in channels-last memory: the 4-D ones of a model with a layer that
-        wants it, when the data is held in memory (the values do not change)."""
-        if data.stream or not uses_channels_last(row.type for row in self.model.rows):
-            return ()
-        return tuple(t.name for t in self.model.inputs if len(t.shape) == 4 and not t.optional)
 
     def table(self, groups: tuple[tr.OptimizerGroup, ...]) -> tuple:
         """Each trainable parameter with the rule that initialises it and its group."""
@@ -174,9 +168,10 @@ class _Builder:
         )
 
     def target_code(self, data: DataInfo) -> tr.Feed:
-        """Targets as the loss takes them: class ids as int64, everything else as float32."""
+        """Targets as the loss takes them: class ids as int64, everything else in the dtype of
+        the weights (float32 unless the inputs are declared in another)."""
         y = data.tensors[TARGET]
-        dtype = "int64" if self.task == "classes" else "float32"
+        dtype = "int64" if self.task == "classes" else weights_dtype(self.model) or "float32"
         return tr.Feed(TARGET, None if y.dtype == dtype else dtype)
 
     def feed(self, data: DataInfo, name: str, want: Tensor, span) -> tr.Feed:

@@ -275,6 +275,12 @@ def _main(t: ir.TrainIR) -> dict:
         "steps_per_epoch_code": _batch_count(t, "train_data"),
         "total_steps_code": f"cfg.max_steps or cfg.epochs * {steps}",
         "net_code": "torch.compile(model)" if t.compile else "model",
+        "model_to": f"device, dtype=torch.{t.weights_dtype}" if t.weights_dtype else "device",
+        "model_notes": (
+            [f"the inputs are declared {t.weights_dtype}: the weights are built in it too"]
+            if t.weights_dtype
+            else []
+        ),
         "finish": f"train/finish_{'distributed' if t.distributed else 'single'}.py.j2",
         "safetensors_name": t.save.rsplit(".", 1)[0] + ".safetensors",
     }

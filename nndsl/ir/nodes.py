@@ -318,3 +318,6 @@ class TrainIR:
     distributed: bool = False  # DDP-ready: one process per rank under torchrun
     # the 4-D inputs of a model with 2-D convolutions, kept in channels-last (NHWC) memory
     channels_last: tuple[str, ...] = ()
+    # the dtype the model is built in when its floating inputs are declared in another than
+    # float32 (`x: [4] double`), or "": float32, torch's default
+    weights_dtype: str = ""
