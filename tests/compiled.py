@@ -15,6 +15,22 @@ SYMBOL_SIZE = 5  # the size given to a symbolic dim such as T in a real forward 
 BATCH = 3
 
 
+# A small regression model and its data, for tests that write the train section themselves.
+NET_AND_PAIRS = """
+model Net(x: [2]) {
+    hidden = Linear(8)
+    ReLU()
+    out = Linear(1)
+}
+
+data pairs {
+    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
+    y = [[3], [7], [11], [15]]
+    batch 2
+}
+"""
+
+
 def compile_file(path: Path):
     """(generated code, checked program) for a source file that must compile."""
     result = analyze(path.read_text(encoding="utf-8"), path.parent)

@@ -12,7 +12,7 @@ import difflib
 import sys
 
 import pytest
-from compiled import EXAMPLES, GOLDEN, train_scripts
+from compiled import EXAMPLES, GOLDEN, NET_AND_PAIRS, train_scripts
 
 from nndsl.cli import main as nndsl
 from nndsl.codegen.formatting import black_format
@@ -198,19 +198,7 @@ def test_init_rules_and_groups_take_effect(tmp_path):
     assert sorted(ids) == sorted(id(p) for p in model.parameters())  # each exactly once
 
 
-VALUES_SOURCE = """
-model Net(x: [2]) {
-    hidden = Linear(8)
-    ReLU()
-    out = Linear(1)
-}
-
-data pairs {
-    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
-    y = [[3], [7], [11], [15]]
-    batch 2
-}
-
+VALUES_SOURCE = NET_AND_PAIRS + """
 train Net on pairs {
     loss huber(delta=0.5)
     optimizer adam(lr=0.01, betas=(0.85, 0.995)) {
@@ -276,19 +264,7 @@ def test_an_init_given_only_a_later_argument_passes_it_by_name(tmp_path):
     assert float(model.hidden.bias.mean()) == pytest.approx(3, abs=0.5)  # the mean, given first
 
 
-ADD_SOURCE = """
-model Net(x: [2]) {
-    hidden = Linear(8)
-    ReLU()
-    out = Linear(1)
-}
-
-data pairs {
-    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
-    y = [[3], [7], [11], [15]]
-    batch 2
-}
-
+ADD_SOURCE = NET_AND_PAIRS + """
 train Net on pairs {
     loss mse
     optimizer sgd(lr=0.001)

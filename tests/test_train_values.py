@@ -7,6 +7,7 @@ from __future__ import annotations
 import doctest
 
 import pytest
+from compiled import NET_AND_PAIRS
 
 import nndsl.codegen.train_values
 import nndsl.ir.training
@@ -87,19 +88,7 @@ def test_calls_and_arguments():
     assert options_code(options) == '"betas": (0.8, 0.9), "weight_decay": -0.0'
 
 
-SOURCE = """
-model Net(x: [2]) {
-    hidden = Linear(8)
-    ReLU()
-    out = Linear(1)
-}
-
-data pairs {
-    x = [[1, 2], [3, 4], [5, 6], [7, 8]]
-    y = [[3], [7], [11], [15]]
-    batch 2
-}
-
+SOURCE = NET_AND_PAIRS + """
 train Net on pairs {
     loss huber(delta=0.5)
     optimizer adam(lr=0.01, betas=(0.85, 0.995)) {
