@@ -219,20 +219,20 @@ class _Builder:
 
     # ---- loss -----------------------------------------------------------------------------
 
+    def spec(self, table: dict, kind: str, plural: str, name: str, span):
+        """The entry of ``table`` for ``name``; E0401 with the nearest names when it has none."""
+        if name not in table:
+            hint = suggest(name, table) or f"{plural}: " + ", ".join(table)
+            self.error("E0401", f"unknown {kind} `{name}`", span, help=hint)
+            raise Reported
+        return table[name]
+
     def loss(self) -> tuple[tr.Call, str, str]:
         st = self.setting("loss")
         if st is None:
             raise Reported  # reported with the settings
         name, span, args = call_parts(st.args[0].value) if len(st.args) == 1 else ("", st.span, ())
-        if name not in LOSSES:
-            self.error(
-                "E0401",
-                f"unknown loss `{name}`",
-                span,
-                help=suggest(name, LOSSES) or "losses: " + ", ".join(LOSSES),
-            )
-            raise Reported
-        spec = LOSSES[name]
+        spec = self.spec(LOSSES, "loss", "losses", name, span)
         bound = bind_spec(spec, args, name)
         out, output = self.model.returns, ""
         if isinstance(out, tuple):
@@ -376,15 +376,7 @@ class _Builder:
             spec, args, span = OPTIMIZERS["adam"], (), self.node.span
         else:
             name, span, args = call_parts(st.value)
-            if name not in OPTIMIZERS:
-                self.error(
-                    "E0401",
-                    f"unknown optimizer `{name}`",
-                    span,
-                    help=suggest(name, OPTIMIZERS) or "optimizers: " + ", ".join(OPTIMIZERS),
-                )
-                raise Reported
-            spec = OPTIMIZERS[name]
+            spec = self.spec(OPTIMIZERS, "optimizer", "optimizers", name, span)
         bound = bind_spec(spec, args, spec.name)
         if bound.values.get("nesterov") and (
             bound.values["momentum"] <= 0 or bound.values["dampening"] != 0
@@ -406,15 +398,7 @@ class _Builder:
         if st is None:
             return None
         name, span, args = call_parts(st.args[0].value)
-        if name not in SCHEDULERS:
-            self.error(
-                "E0401",
-                f"unknown scheduler `{name}`",
-                span,
-                help=suggest(name, SCHEDULERS) or "schedulers: " + ", ".join(SCHEDULERS),
-            )
-            raise Reported
-        spec = SCHEDULERS[name]
+        spec = self.spec(SCHEDULERS, "scheduler", "schedulers", name, span)
         bound = bind_spec(spec, args, name)
         args = (tr.Arg(None, tr.Ref("optimizer")), *bound.kwargs())
         if name == "cosine" and not any(a.name == "T_max" for a in args):
