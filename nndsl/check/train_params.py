@@ -121,18 +121,6 @@ def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[tr.InitRule, ...]:
 POSITIONAL_INITS = ("normal", "uniform", "constant")
 
 
-def _leading_positional(bound, spec) -> tuple[tr.Arg, ...]:
-    """The arguments given, positionally while they are the spec's first ones in order, then by
-    keyword: ``normal(std=0.01)`` is ``nn.init.normal_(w, std=0.01)``, not ``(w, 0.01)``, which
-    would set the mean."""
-    order = [a.torch_name or a.name for a in spec.args]
-    out = []
-    for i, arg in enumerate(bound.args):
-        leading = all(o.name is None for o in out) and i < len(order) and arg.name == order[i]
-        out.append(tr.Arg(None, arg.value) if leading else arg)
-    return tuple(out)
-
-
 def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
     """The ``nn.init`` call on ``w`` and the mask expression (or "")."""
     w = tr.Arg(None, tr.Ref(MASK_VAR))
@@ -171,7 +159,7 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
                     "E0415",
                     help="apply it to weights only, e.g. `Linear.weight`",
                 )
-        args = _leading_positional(bound, spec) if name in POSITIONAL_INITS else bound.kwargs()
+        args = bound.positional(spec) if name in POSITIONAL_INITS else bound.kwargs()
         mask = _mask(b, rule.keep, picked) if rule.keep is not None else ""
         return tr.Call(spec.torch, (w, *args)), mask
     except EvalError as err:

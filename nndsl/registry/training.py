@@ -279,8 +279,16 @@ class Bound:
     def kwargs(self, skip: tuple = ()) -> tuple[Arg, ...]:
         return tuple(a for a in self.args if a.name not in skip)
 
-    def positional(self) -> tuple[Arg, ...]:
-        return tuple(Arg(None, a.value) for a in self.args)
+    def positional(self, spec: Spec) -> tuple[Arg, ...]:
+        """The arguments given, positionally while they are the spec's first ones in order, then
+        by keyword: ``normal(std=0.01)`` is ``nn.init.normal_(w, std=0.01)``, not ``(w, 0.01)``,
+        which would set the mean."""
+        order = [a.torch for a in spec.args]
+        out: list[Arg] = []
+        for i, arg in enumerate(self.args):
+            leading = all(o.name is None for o in out) and i < len(order) and arg.name == order[i]
+            out.append(Arg(None, arg.value) if leading else arg)
+        return tuple(out)
 
 
 def bind_spec(spec: Spec, args: tuple[s.Arg, ...], where: str) -> Bound:
