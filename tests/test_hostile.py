@@ -368,6 +368,22 @@ REGRESSIONS = [
     # a model named like the training script's own names: the script broke at run time
     ("model_named_config", train().replace("M(", "Config(").replace("train M", "train Config"), "E0110"),
     ("model_named_loader", train().replace("M(", "load_pairs(").replace("train M", "train load_pairs"), "E0110"),
+    # values torch refuses passed check, then died in the run with a traceback
+    ("betas_above_one", train("optimizer adam(betas=(1.5, 0.9))"), "E0125"),
+    ("beta_of_one_in_group", train("optimizer adam { hidden.weight: betas=(0.9, 1.0) }"), "E0125"),
+    ("three_betas", train("optimizer adamw(betas=(0.9, 0.9, 0.9))"), "E0106"),
+    ("plateau_factor_2", train("scheduler reduce_on_plateau(factor=2)"), "E0125"),
+    ("plateau_factor_1", train("scheduler reduce_on_plateau(factor=1)"), "E0125"),
+    ("uniform_reversed", train("init { hidden.weight ~ uniform(1, 0) }"), "E0125"),
+    ("trunc_normal_a_above_default_b", train("init { out.weight ~ trunc_normal(a=3) }"), "E0125"),
+    ("seed_2_63", train("seed 9223372036854775808"), "E0125"),
+    ("epochs_2_64", train("epochs 18446744073709551616"), "E0125"),
+    ("batch_2_63", train().replace("batch 2", "batch 9223372036854775808"), "E0125"),
+    ("no_parameters", model("ReLU()", "x: [1]") + TRAIN.replace("[[1, 2], [3, 4], [5, 6], [7, 8]]", "[[1], [3], [5], [7]]") % "", "E0417"),
+    # sizes past what torch counts: accepted, then OverflowError or exit 3
+    ("linear_10_48", model("Linear(10 ** 48)"), "E0127"),
+    ("upconvolutions_760", model("ConvTranspose2d(1, 2, stride=2) " * 760, "x: [1, 2, 2]"), "E0127"),
+    ("edges_of_the_ranges", train("seed 9223372036854775807 init { hidden.weight ~ uniform(1, 1) }"), None),
 ]  # fmt: skip
 
 

@@ -23,10 +23,10 @@ MAX_FUNCTION_LINES = 60
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
 OVERSIZED_MODULES = {
-    "check/checker.py": 711,
-    "check/data.py": 590,
+    "check/checker.py": 706,
+    "check/data.py": 589,
     "check/graph.py": 791,
-    "check/train_build.py": 480,
+    "check/train_build.py": 476,
     "ir/tensors.py": 552,
     "lang/parser.py": 457,
     "registry/functions.py": 681,

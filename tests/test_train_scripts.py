@@ -237,6 +237,39 @@ def test_tuples_lists_and_negative_numbers_as_training_values(tmp_path):
     assert final["loss"] == final["loss"]  # trained through the scheduler's milestones, finite
 
 
+BOUNDS_SOURCE = """
+model Net(x: [2]) {
+    hidden = Linear(4)
+    ReLU()
+    out = Linear(1)
+}
+
+data pairs {
+    x = randn(8, 2)
+    y = randn(8, 1)
+    batch 4
+}
+
+train Net on pairs {
+    loss mse
+    optimizer adam(lr=0.01, betas=(0, 0.999))
+    scheduler reduce_on_plateau(factor=0.99)
+    init { hidden.weight ~ uniform(0.5, 0.5) out.weight ~ trunc_normal(a=-1, b=-1) }
+    seed 9223372036854775807
+    epochs 1
+}
+"""
+
+
+def test_values_at_the_edges_of_their_ranges_train(tmp_path):
+    """The largest seed and the boundary values check accepts are ones torch accepts too."""
+    source = tmp_path / "bounds.nn"
+    source.write_text(BOUNDS_SOURCE, encoding="utf-8")
+    module = load_scripts(source, tmp_path)["train_net"]
+    final = module.main(module.parse_args(["--out-dir", str(tmp_path / "o")]))
+    assert final["loss"] == final["loss"]
+
+
 def test_an_init_given_only_a_later_argument_passes_it_by_name(tmp_path):
     """`normal(std=0.01)` once became `nn.init.normal_(w, 0.01)`: a mean of 0.01 and std 1."""
     import torch

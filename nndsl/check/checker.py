@@ -22,6 +22,8 @@ from nndsl.check.flow import (
     is_int,
     kind_of,
     nested_rows,
+    second_input,
+    too_large,
 )
 from nndsl.check.forward_types import annotation_of, tensor_infos, type_text
 from nndsl.check.graph import GraphRules
@@ -514,7 +516,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         given = {k: (Dim(v.py, v.code) if is_int(v.py) else v.py) for k, v in values.items()}
         try:
             if extra:
-                self._second_input(layer, given, extra[0], label)
+                second_input(layer, given, extra[0], label)
             check_rank(layer, flow.shape)
             self._dtype_ok(layer, flow, call)
             args = complete_args(layer, given, flow.shape)
@@ -525,11 +527,17 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         except Reported:
             return None
+        params = layer.params(args)
+        if (big := too_large(out, params)) is not None:
+            self._error(
+                "E0127", f"{label} would hold {big}; a tensor holds at most 2**63 - 1", call.span
+            )
+            return None
         emitted = emit_args(layer, args, values)
         return Built(
             ir.LayerNew(layer.ctor, emitted),
             flow.then(tuple(out), layer.out_dtype or flow.dtype, call.span),
-            layer.params(args),
+            params,
             layer.name,
             layer.call,
             layer.functional,
@@ -538,19 +546,6 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             tensors=layer.tensors(args),
             entry=layer,
         )
-
-    def _second_input(self, layer: Layer, given: dict, second: Flow, label: str) -> None:
-        """Bilinear's in2_features: inferred from the second input, or checked against it."""
-        check_rank(layer, second.shape)
-        size = second.shape[-1]
-        if "in2_features" not in given:
-            given["in2_features"] = size if known(size) else None
-        elif known(size) and int(size) != int(given["in2_features"]):
-            raise ShapeError(
-                f"{label} expects in2_features={int(given['in2_features'])} but its second input "
-                f"has {int(size)}",
-                arg="in2_features",
-            )
 
     def _dtype_ok(self, layer: Layer, flow: Flow, call: s.Call) -> None:
         floating = flow.dtype.startswith(("float", "bfloat"))

@@ -26,6 +26,7 @@ MAX_GENERATED = 100_000_000  # elements one generated tensor may hold
 RESERVED = frozenset(
     ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
 )
+_RANGES = {"batch": (1, 2**63 - 1), "seed": (0, 2**63 - 1)}  # what torch takes
 DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
 FILE_READERS = ("csv", "npy", "npz", "pt")
 GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")
@@ -241,13 +242,11 @@ class DataRules:
                 "E0106", f"`{st.name}` takes a {want}, e.g. `{st.name} {example}`", arg.span
             )
             return
-        if (
-            (st.name == "batch" and v < 1)
-            or (st.name == "split" and not 0 < v < 1)
-            or (st.name == "seed" and not 0 <= v < 2**63)
-        ):
-            rule = {"batch": "at least 1", "split": "between 0 and 1", "seed": "in 0 .. 2**63 - 1"}
-            self._error("E0125", f"`{st.name}` must be {rule[st.name]}, got {v}", arg.span)
+        lo, hi = _RANGES.get(st.name, (0, 1))
+        if not lo <= v <= hi or (st.name == "split" and v in (0, 1)):  # 0 < split < 1
+            rule = f"at least {lo}" if v < lo else "at most 2**63 - 1"
+            rule = "between 0 and 1" if st.name == "split" else rule
+            self._error("E0125", f"`{st.name}` must be {rule}, got {v}", arg.span)
             return
         setattr(info, st.name, v)
 

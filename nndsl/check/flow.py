@@ -7,10 +7,10 @@ from dataclasses import dataclass, field, replace
 
 from nndsl.diagnostics.core import Label
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import Dim, fmt_shape, known
+from nndsl.ir.shapes import Dim, ShapeError, fmt_shape, known
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import Value
-from nndsl.registry.layers import Layer
+from nndsl.registry.layers import Layer, check_rank
 from nndsl.util.naming import Namespace
 
 MAX_REPEAT = 10_000
@@ -216,3 +216,30 @@ def annotation(v: object) -> str:
         if isinstance(v, t):
             return name
     return "tuple" if isinstance(v, tuple) else "list" if isinstance(v, list) else "object"
+
+
+MAX_SIZE = 2**63 - 1  # the elements torch can count in one tensor
+
+
+def too_large(out: tuple, params: int) -> str | None:
+    """What a layer would hold that no tensor can (``5e+48 parameters``), or None."""
+    per_sample = 1
+    for d in out:
+        per_sample *= int(d) if known(d) else 1
+    if params > MAX_SIZE:
+        return f"{params:.3g} parameters"
+    return f"{per_sample:.3g} values per sample" if per_sample > MAX_SIZE else None
+
+
+def second_input(layer: Layer, given: dict, second: Flow, label: str) -> None:
+    """Bilinear's in2_features: inferred from the second input, or checked against it."""
+    check_rank(layer, second.shape)
+    size = second.shape[-1]
+    if "in2_features" not in given:
+        given["in2_features"] = size if known(size) else None
+    elif known(size) and int(size) != int(given["in2_features"]):
+        raise ShapeError(
+            f"{label} expects in2_features={int(given['in2_features'])} but its second input "
+            f"has {int(size)}",
+            arg="in2_features",
+        )

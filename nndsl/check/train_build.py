@@ -369,7 +369,7 @@ class _Builder:
 
     def optimizer(self) -> tuple[tr.Optimizer, object]:
         """The optimizer, its learning rate read from the config, and that rate's default."""
-        from nndsl.check.train_params import groups
+        from nndsl.check.train_params import groups, optimizer_ok
 
         st = self.setting("optimizer")
         if st is None:
@@ -378,11 +378,7 @@ class _Builder:
             name, span, args = call_parts(st.value)
             spec = self.spec(OPTIMIZERS, "optimizer", "optimizers", name, span)
         bound = bind_spec(spec, args, spec.name)
-        if bound.values.get("nesterov") and (
-            bound.values["momentum"] <= 0 or bound.values["dampening"] != 0
-        ):
-            self.error("E0413", "nesterov needs a momentum above 0 and no dampening", span)
-            raise Reported
+        optimizer_ok(self, bound.values, span if st is not None else self.node.span)
         args = (tr.Arg("lr", tr.Ref("cfg.lr")), *bound.kwargs(skip=("lr",)))
         sets = groups(self, spec, st.groups if st is not None else ())
         return tr.Optimizer(tr.Call(spec.torch, args), sets), bound.values["lr"]

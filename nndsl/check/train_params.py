@@ -8,7 +8,7 @@ tensor is initialised once, by the last rule that selects it.
 
 from __future__ import annotations
 
-from nndsl.diagnostics.core import Label
+from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import training as tr
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, Value, call_parts, evaluate
@@ -17,10 +17,26 @@ from nndsl.registry.training import INITS, bind_spec
 MASK_VAR = "w"
 
 
-def _trainable(b) -> tuple:
+def trainable(b) -> tuple:
+    """The model's tensors an optimizer updates."""
     from nndsl.check.parameters import model_tensors
 
     return tuple(t for t in model_tensors(b.model) if t.trainable)
+
+
+def optimizer_ok(b, values: dict, span: s.Span) -> None:
+    """E0413 for nesterov without momentum, E0417 for a model with nothing to optimize."""
+    if values.get("nesterov") and (values["momentum"] <= 0 or values["dampening"] != 0):
+        b.error("E0413", "nesterov needs a momentum above 0 and no dampening", span)
+        raise Reported
+    if not trainable(b):
+        b.error(
+            "E0417",
+            f"`{b.model.name}` has no trainable parameter for the optimizer to update",
+            span,
+            help="give the model a layer with weights, or drop its train section",
+        )
+        raise Reported
 
 
 def _resolve(b, tensors, selectors: tuple[s.Selector, ...]) -> list | None:
@@ -56,7 +72,7 @@ def groups(b, spec, group_nodes) -> tuple[tr.OptimizerGroup, ...]:
     """Optimizer groups in source order; the default group (everything else) is implied."""
     if not group_nodes:
         return ()
-    tensors = _trainable(b)
+    tensors = trainable(b)
     owner: dict[str, s.Group] = {}
     out = []
     allowed = {a.name for a in spec.args}
@@ -90,7 +106,7 @@ def groups(b, spec, group_nodes) -> tuple[tr.OptimizerGroup, ...]:
 
 def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[tr.InitRule, ...]:
     """One InitRule per rule that still initialises something, in source order."""
-    tensors = _trainable(b)
+    tensors = trainable(b)
     last: dict[str, int] = {}
     resolved = []
     for i, rule in enumerate(rules):
