@@ -380,6 +380,9 @@ REGRESSIONS = [
     ("epochs_2_64", train("epochs 18446744073709551616"), "E0125"),
     ("batch_2_63", train().replace("batch 2", "batch 9223372036854775808"), "E0125"),
     ("no_parameters", model("ReLU()", "x: [1]") + TRAIN.replace("[[1, 2], [3, 4], [5, 6], [7, 8]]", "[[1], [3], [5], [7]]") % "", "E0417"),
+    # the weights take the one floating dtype of the inputs: a second failed at the first step
+    ("mixed_floating_inputs", "model M(x: [2] double, y: [2]) {\n    a = Linear(1)\n    forward { return a(x) + a(y) }\n}\n", "E0106"),
+    ("double_with_ids", "model M(x: [2] double, t: [2] long) {\n    e = Embedding(10, 2)\n    a = Linear(1)\n    forward { return a(x) + a(e(t)[:, 0]) }\n}\n", None),
     # sizes past what torch counts: accepted, then OverflowError or exit 3
     ("linear_10_48", model("Linear(10 ** 48)"), "E0127"),
     ("upconvolutions_760", model("ConvTranspose2d(1, 2, stride=2) " * 760, "x: [1, 2, 2]"), "E0127"),

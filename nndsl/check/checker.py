@@ -27,6 +27,7 @@ from nndsl.check.flow import (
 )
 from nndsl.check.forward_types import annotation_of, tensor_infos, type_text
 from nndsl.check.graph import GraphRules
+from nndsl.check.memory import dtype_refused, mixed_floats
 from nndsl.check.record import Recorder, recorded
 from nndsl.check.repeat import RepeatRules
 from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported, source_lines
@@ -207,6 +208,9 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             if shape is None:
                 return None
             inputs.append(ir.TensorInfo(shape, dtype, inp.name, inp.optional))
+        if (mixed := mixed_floats(model, inputs)) is not None:
+            self.diags.append(mixed)
+            return None
         scope = Scope(env={}, ns=Namespace(declared_names(model.body)))
         feature = None
         if inputs and len(inputs[0].shape) >= 2:
@@ -518,7 +522,9 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             if extra:
                 second_input(layer, given, extra[0], label)
             check_rank(layer, flow.shape)
-            self._dtype_ok(layer, flow, call)
+            if (refused := dtype_refused(layer, flow, call)) is not None:
+                self.diags.append(refused)
+                raise Reported
             args = complete_args(layer, given, flow.shape)
             self._explicit_ok(call, layer, label, values, nodes, flow)
             out = layer.shape(args, flow.shape)
@@ -546,25 +552,6 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             tensors=layer.tensors(args),
             entry=layer,
         )
-
-    def _dtype_ok(self, layer: Layer, flow: Flow, call: s.Call) -> None:
-        floating = flow.dtype.startswith(("float", "bfloat"))
-        if (layer.in_dtype == "long") == floating or (
-            layer.in_dtype == "long" and flow.dtype == "bool"
-        ):
-            want = "integer (int64) ids" if layer.in_dtype == "long" else "floating-point values"
-            self._error(
-                "E0306",
-                f"{layer.name} expects {want} but receives {flow.dtype}",
-                call.span,
-                labels=from_label(flow),
-                help=(
-                    "declare the input as `long`, e.g. `x: [16] long`"
-                    if layer.in_dtype == "long"
-                    else None
-                ),
-            )
-            raise Reported
 
     def _explicit_ok(self, call, layer, label, values, nodes, flow) -> None:
         for spec in layer.args:
