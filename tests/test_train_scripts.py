@@ -394,6 +394,32 @@ def test_zero_epochs_is_refused_not_an_endless_run(tmp_path, capsys):
     assert "positive number of --epochs or --max-steps" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("train, val", [("a_b", "A_b"), ("a_b", "ab"), ("ab_", "a_b")])
+def test_streamed_sections_named_alike_stay_apart(train, val, tmp_path):
+    """Data names that differ in case or underscores only once made one row class, and the
+    training data was validated on (and trained from) the wrong file."""
+    import numpy as np
+
+    for name, rows in (("t", 12), ("v", 4)):
+        np.save(tmp_path / f"{name}x.npy", np.zeros((rows, 4), np.float32))
+        np.save(tmp_path / f"{name}y.npy", np.zeros((rows, 1), np.float32))
+    source = tmp_path / "s.nn"
+    source.write_text(
+        "model M(x: [4]) { Linear(1) }\n"
+        f'data {train} {{ x = npy("tx.npy") y = npy("ty.npy") stream true validation {val} }}\n'
+        f'data {val} {{ x = npy("vx.npy") y = npy("vy.npy") stream true }}\n'
+        f"train M on {train} {{ loss mse epochs 1 }}\n",
+        encoding="utf-8",
+    )
+    script = load_scripts(source, tmp_path)["train_m"]
+    cfg = script.parse_args(["--data-dir", str(tmp_path)])
+    train_rows, val_rows = getattr(script, f"load_{train}")(cfg), getattr(script, f"load_{val}")(
+        cfg
+    )
+    assert (len(train_rows), len(val_rows)) == (12, 4)
+    assert type(train_rows) is not type(val_rows)
+
+
 def test_streamed_data_trains_exactly_like_data_in_memory(tmp_path, capsys):
     """`stream true` reads memory-mapped rows through a DataLoader; with the same order of
     samples the losses are those of the same data held in memory."""

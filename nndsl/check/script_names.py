@@ -12,8 +12,11 @@ rendered to check a program.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nndsl.diagnostics.core import Diagnostic
 from nndsl.ir import nodes as ir
+from nndsl.util.naming import Namespace
 
 # The imports every training script has.
 IMPORTS = frozenset(
@@ -51,12 +54,20 @@ def row_class(data_name: str) -> str:
     return (data_name[:1].upper() + data_name[1:].lower()).replace("_", "") + "Rows"
 
 
+def distinct_rows(data: ir.DataCode | None, val: ir.DataCode) -> ir.DataCode:
+    """The validation data, its row class renamed when it is the training data's
+    (``a_b`` and ``A_b`` would both be ``AbRows``): ``AbRows2``."""
+    if data is None or not (data.stream and val.stream) or data.row_class != val.row_class:
+        return val
+    return replace(val, row_class=Namespace({data.row_class}).unique(val.row_class))
+
+
 def reserved(t: ir.TrainIR) -> frozenset[str]:
     """Every name the training script of ``t`` binds at module level or in ``main``."""
     datas = [t.data] + ([t.validation] if t.validation else [])
     names = set(FIXED)
     names.update(f"load_{d.name}" for d in datas)
-    names.update(row_class(d.name) for d in datas if d.stream)
+    names.update(d.row_class for d in datas if d.stream)
     readers = set(t.readers)
     if readers & {"npy", "npz"} or any("np.load" in line for d in datas for line in d.sources):
         names.add("np")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from nndsl.check.data import DataInfo
 from nndsl.check.memory import channels_last, weights_dtype
+from nndsl.check.script_names import distinct_rows, row_class
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
@@ -55,6 +56,7 @@ class _Builder:
         if self.data.validation is not None:
             other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
             val = other and self.guard(lambda: self.data_code(other, other.span))
+            val = val and distinct_rows(data, val)
         metrics = self.guard(lambda: self.metrics(task), ())
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
@@ -151,20 +153,17 @@ class _Builder:
         returns.append((TARGET, self.target_code(data)))
         if data.samples is None:
             raise Reported
-        if data.plan is not None:
-            plan = data.plan
-            return ir.DataCode(
-                data.name,
-                tuple(plan.lines),
-                tuple(returns),
-                data.samples,
-                False,
-                data.seed,
-                tuple(plan.sources),
-                True,
-            )
+        plan, stream = data.plan, data.plan is not None
         return ir.DataCode(
-            data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
+            data.name,
+            tuple(plan.lines if stream else data.lines),
+            tuple(returns),
+            data.samples,
+            data.random and not stream,
+            data.seed,
+            tuple(plan.sources) if stream else (),
+            stream,
+            row_class(data.name) if stream else "",
         )
 
     def target_code(self, data: DataInfo) -> tr.Feed:

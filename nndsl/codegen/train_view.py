@@ -6,8 +6,6 @@ fields, loop over their lists, and test only single booleans of this view.
 
 from __future__ import annotations
 
-import re
-
 from nndsl.codegen.text import comment_safe, packed, string_safe
 from nndsl.codegen.train_values import (
     CLIP_FUNCTIONS,
@@ -113,7 +111,7 @@ def _data(t: ir.TrainIR) -> dict:
 def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
     return {
         "name": d.name,
-        "class_name": _class_name(d.name),
+        "class_name": d.row_class,
         "samples": d.samples,
         "samples_text": f"{d.samples:,}",
         "sources": list(d.sources),
@@ -124,13 +122,6 @@ def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
         "random": d.random,
         "seed": d.seed,
     }
-
-
-def _class_name(name: str) -> str:
-    """``digit_pixels`` -> ``DigitpixelsRows``: a capital after each dash or space only (as
-    Jinja's ``title``), then without underscores."""
-    words = re.split(r"([-\s({\[<]+)", name)
-    return "".join(w[0].upper() + w[1:].lower() for w in words if w).replace("_", "") + "Rows"
 
 
 def _values(t: ir.TrainIR) -> dict:

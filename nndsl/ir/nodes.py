@@ -275,6 +275,7 @@ class DataCode:
     seed: int
     sources: tuple[str, ...] = ()  # a streamed section: files opened once, memory-mapped
     stream: bool = False  # then ``lines`` compute one batch from rows ``idx``
+    row_class: str = ""  # streamed: the Dataset class its rows become, unique in the script
 
 
 @dataclass(frozen=True)
