@@ -383,6 +383,12 @@ REGRESSIONS = [
     # the weights take the one floating dtype of the inputs: a second failed at the first step
     ("mixed_floating_inputs", "model M(x: [2] double, y: [2]) {\n    a = Linear(1)\n    forward { return a(x) + a(y) }\n}\n", "E0106"),
     ("double_with_ids", "model M(x: [2] double, t: [2] long) {\n    e = Embedding(10, 2)\n    a = Linear(1)\n    forward { return a(x) + a(e(t)[:, 0]) }\n}\n", None),
+    # no training batch: every epoch's loss was nan, reported as "try a smaller learning rate"
+    ("split_holds_out_all", train(data="    split 0.9"), "E0418"),
+    ("split_leaves_one", train(data="    split 0.75"), None),
+    ("split_of_two_holds_out_both", train(data="    split 0.8").replace("[[1, 2], [3, 4], [5, 6], [7, 8]]", "[[1, 2], [3, 4]]").replace("[[3], [7], [11], [15]]", "[[3], [7]]"), "E0418"),
+    ("drop_last_drops_the_only_batch", train(data="    drop_last true").replace("batch 2", "batch 8"), "E0418"),
+    ("drop_last_keeps_a_full_batch", train(data="    drop_last true").replace("batch 2", "batch 4"), None),
     # sizes past what torch counts: accepted, then OverflowError or exit 3
     ("linear_10_48", model("Linear(10 ** 48)"), "E0127"),
     ("upconvolutions_760", model("ConvTranspose2d(1, 2, stride=2) " * 760, "x: [1, 2, 2]"), "E0127"),

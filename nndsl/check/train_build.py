@@ -7,6 +7,8 @@ from __future__ import annotations
 from nndsl.check.data import DataInfo
 from nndsl.check.memory import channels_last, weights_dtype
 from nndsl.check.script_names import distinct_rows, row_class
+from nndsl.check.train_params import groups, init_rules, optimizer_ok
+from nndsl.check.train_settings import other_settings, training_batches
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
@@ -52,6 +54,7 @@ class _Builder:
         loss, task, output = self.guard(self.loss, (None, None, ""))
         self.task = task
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
+        self.guard(lambda: training_batches(self, self.data))
         val = None
         if self.data.validation is not None:
             other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
@@ -77,12 +80,7 @@ class _Builder:
             summary=self.summary(optimizer.call.target, other),
             data=data,
             validation=val,
-            readers=tuple(
-                sorted(
-                    self.data.readers
-                    | (set() if val is None else self.r.datas[self.data.validation].readers)
-                )
-            ),
+            readers=self.readers(val),
             inputs=tuple(t.name for t in self.model.inputs if not t.optional),
             output=output,
             config=config,
@@ -108,6 +106,11 @@ class _Builder:
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
         )
+
+    def readers(self, val) -> tuple[str, ...]:
+        """The file readers the training and validation data use."""
+        other = set() if val is None else self.r.datas[self.data.validation].readers
+        return tuple(sorted(self.data.readers | other))
 
     def table(self, groups: tuple[tr.OptimizerGroup, ...]) -> tuple:
         """Each trainable parameter with the rule that initialises it and its group."""
@@ -368,8 +371,6 @@ class _Builder:
 
     def optimizer(self) -> tuple[tr.Optimizer, object]:
         """The optimizer, its learning rate read from the config, and that rate's default."""
-        from nndsl.check.train_params import groups, optimizer_ok
-
         st = self.setting("optimizer")
         if st is None:
             spec, args, span = OPTIMIZERS["adam"], (), self.node.span
@@ -383,8 +384,6 @@ class _Builder:
         return tr.Optimizer(tr.Call(spec.torch, args), sets), bound.values["lr"]
 
     def init_rules(self):
-        from nndsl.check.train_params import init_rules
-
         st = self.setting("init")
         return init_rules(self, st.rules) if st is not None else ()
 
@@ -413,8 +412,6 @@ class _Builder:
     # ---- the rest ---------------------------------------------------------------------------
 
     def others(self) -> dict:
-        from nndsl.check.train_settings import other_settings
-
         return other_settings(self)
 
     def config(self, lr, other: dict, has_val: bool) -> tuple[ir.ConfigField, ...]:

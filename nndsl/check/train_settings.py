@@ -146,3 +146,22 @@ def _rows(e: s.Expr) -> tr.Seq | tr.Number:
         return tr.Seq(tuple(_rows(x) for x in e.items), "list")
     v = evaluate(e, {})
     return tr.Number(v.py, v.code)
+
+
+def training_batches(b, data) -> None:
+    """E0418 when the training data leaves no batch to train on: ``split`` holds out every
+    sample, or ``drop_last`` drops the only, incomplete batch (an epoch's loss would be nan)."""
+    if data.samples is None:
+        return
+    held = round(data.samples * data.split) if data.validation is None else 0
+    left, batch = data.samples - held, data.batch or min(64, data.samples)
+    if left == 0:
+        message = f"`split {data.split}` of {data.samples} samples holds out every one"
+        span, help = data.setting_spans["split"], "hold out fewer, or add samples"
+    elif data.drop_last and left < batch:
+        message = f"`drop_last` drops the only batch: {left} training samples, batch {batch}"
+        span, help = data.setting_spans["drop_last"], f"use a batch of at most {left}"
+    else:
+        return
+    b.error("E0418", f"data `{data.name}` leaves no batch to train on: {message}", span, help=help)
+    raise Reported
