@@ -389,6 +389,9 @@ REGRESSIONS = [
     ("split_of_two_holds_out_both", train(data="    split 0.8").replace("[[1, 2], [3, 4], [5, 6], [7, 8]]", "[[1, 2], [3, 4]]").replace("[[3], [7], [11], [15]]", "[[3], [7]]"), "E0418"),
     ("drop_last_drops_the_only_batch", train(data="    drop_last true").replace("batch 2", "batch 8"), "E0418"),
     ("drop_last_keeps_a_full_batch", train(data="    drop_last true").replace("batch 2", "batch 4"), None),
+    # a stacked recurrent layer is that many layers: 10**6 took 843 MB and 18 s to list
+    ("lstm_million_layers", model("LSTM(8, num_layers=1000000)", "x: [5, 8]"), "E0128"),
+    ("lstm_2_63_layers", model("LSTM(8, num_layers=2 ** 63)", "x: [5, 8]"), "E0128"),
     # sizes past what torch counts: accepted, then OverflowError or exit 3
     ("linear_10_48", model("Linear(10 ** 48)"), "E0127"),
     ("upconvolutions_760", model("ConvTranspose2d(1, 2, stride=2) " * 760, "x: [1, 2, 2]"), "E0127"),

@@ -23,7 +23,7 @@ MAX_FUNCTION_LINES = 60
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
 OVERSIZED_MODULES = {
-    "check/checker.py": 693,
+    "check/checker.py": 692,
     "check/data.py": 589,
     "check/graph.py": 791,
     "check/train_build.py": 472,

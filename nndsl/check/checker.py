@@ -533,11 +533,10 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         except Reported:
             return None
+        self._grow(call, layer.depth(args) - 1 if layer.depth else 0)  # before listing tensors
         params = layer.params(args)
-        if (big := too_large(out, params)) is not None:
-            self._error(
-                "E0127", f"{label} would hold {big}; a tensor holds at most 2**63 - 1", call.span
-            )
+        if (big := too_large(label, out, params)) is not None:
+            self._error("E0127", big, call.span)
             return None
         emitted = emit_args(layer, args, values)
         return Built(

@@ -221,14 +221,18 @@ def annotation(v: object) -> str:
 MAX_SIZE = 2**63 - 1  # the elements torch can count in one tensor
 
 
-def too_large(out: tuple, params: int) -> str | None:
-    """What a layer would hold that no tensor can (``5e+48 parameters``), or None."""
+def too_large(label: str, out: tuple, params: int) -> str | None:
+    """Why a layer would hold what no tensor can (2**63 elements or more), or None."""
     per_sample = 1
     for d in out:
         per_sample *= int(d) if known(d) else 1
     if params > MAX_SIZE:
-        return f"{params:.3g} parameters"
-    return f"{per_sample:.3g} values per sample" if per_sample > MAX_SIZE else None
+        what = f"{params:.3g} parameters"
+    elif per_sample > MAX_SIZE:
+        what = f"{per_sample:.3g} values per sample"
+    else:
+        return None
+    return f"{label} would hold {what}; a tensor holds at most 2**63 - 1"
 
 
 def second_input(layer: Layer, given: dict, second: Flow, label: str) -> None:

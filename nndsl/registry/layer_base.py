@@ -59,6 +59,8 @@ class Layer:
       in, e.g. ``[0, inf)``. ``in_loss``: the losses that apply this layer themselves.
     - ``channels_last``: a model that uses it keeps its 4-D inputs in NHWC memory.
     - ``rank_help``: the advice for an input of a rank it does not accept.
+    - ``depth(a)``: how many layers it stands for in the checker's size limit (a recurrent
+      layer's ``num_layers``); one when None.
     """
 
     name: str
@@ -86,6 +88,7 @@ class Layer:
     in_loss: tuple[str, ...] = ()
     channels_last: bool = False
     rank_help: str | None = None
+    depth: Callable[[dict], int] | None = None
 
     @cached_property
     def ctor(self) -> str:

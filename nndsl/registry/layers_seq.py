@@ -84,6 +84,7 @@ def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg, pair=False)
         state=_rnn_state(pair),
         rank_help="a recurrent layer reads (B, T, features): "
         "give the input a time axis, e.g. `[T, 4]`",
+        depth=lambda a: a["num_layers"],
     )
 
 
