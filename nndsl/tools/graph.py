@@ -48,12 +48,11 @@ def model_graph(program: ir.ProgramIR, names: list[str], title: str) -> Graph:
         ids[n.id] = len(out_nodes)
         label = _node_label(n, clusters)
         out_nodes.append((len(out_nodes), n.kind, label, cluster_index(n.cluster)))
-    out_edges = []
-    for a, b, label in edges:
-        if a in chosen and b in chosen:
-            edge = (ids[a], ids[b], label)
-            if edge not in out_edges:
-                out_edges.append(edge)
+    out_edges = list(  # each edge once, in order
+        dict.fromkeys(
+            (ids[a], ids[b], label) for a, b, label in edges if a in chosen and b in chosen
+        )
+    )
     return Graph(title, out_nodes, cluster_list, out_edges)
 
 
