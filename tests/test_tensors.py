@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import doctest
+import re
 
 import pytest
 import torch
@@ -472,7 +473,7 @@ def test_reshape_matches_torch(shape, sizes):
         (("B", 28, 28), (-1, 784), ("B", 784)),
         (("B", 784), (-1, 28), (None, 28)),
         (("B", "T", 4), (-1, 4), (None, 4)),
-        (("B", 784), (28, 28), (28, 28)),
+        ((None, 28), (-1, 784), (None, 784)),  # too little known to judge
     ],
 )
 def test_reshape_symbolic(shape, sizes, expected):
@@ -483,8 +484,32 @@ def test_reshape_errors_name_both_shapes():
     with pytest.raises(OpError) as err:
         reshape_shape((4, 5), (3, 7))
     assert err.value.message == "cannot reshape (4, 5) (20 elements) to (3, 7) (21 elements)"
-    with pytest.raises(OpError, match="not a multiple of 784"):
-        reshape_shape(("B", 784), (10, 10))
+    with pytest.raises(OpError, match="fits only when B is 1"):
+        reshape_shape(("B", 784), (28, 28))
     with pytest.raises(OpError) as err:
         reshape_shape((4, 5), (-1, -1))
     assert err.value.arg == ("sizes", 1)
+
+
+@pytest.mark.parametrize(
+    "shape, sizes, message",
+    [
+        # torch: shape '[-1, 6, 4, 33]' is invalid for input of size 1536 (a batch of 2)
+        (("B", 6, 128), (-1, 6, 4, 33), "the -1 would be B x 768 / 792"),
+        (("B", 4), (-1, 8), "the -1 would be B x 4 / 8"),
+        (("B", 6, 128), (0, -1), "with a size of 0 the -1 could be anything"),
+        (("B", "T", 4), (2, 8), "fits only when B x T is 4"),
+    ],
+)
+def test_reshape_that_fits_only_some_batches_is_refused(shape, sizes, message):
+    """A reshape must fit every size the batch (or another run-time size) can take."""
+    with pytest.raises(OpError, match=re.escape(message)):
+        reshape_shape(shape, sizes)
+    for batch in (2, 3, 5):  # and torch refuses it for some batch too
+        concrete = tuple(batch if isinstance(d, str) else d for d in shape)
+        try:
+            torch.empty(concrete, device="meta").reshape(sizes)
+        except RuntimeError:
+            break
+    else:
+        raise AssertionError("torch takes this reshape at every batch tried")

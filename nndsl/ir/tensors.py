@@ -431,15 +431,26 @@ def _fill_known(shape: Shape, sizes: tuple, have: int, target: int, hole: bool) 
 
 
 def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target: int) -> DimLike:
-    if -1 in sizes:
-        return unknown[0] if len(unknown) == 1 and have == target else None
-    if have and target % have:
+    """The -1 of a reshape of a shape with sizes only known at run time (the batch, ``T``): it
+    must fit whatever they are, so the known sizes must divide what the input has."""
+    there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
+    names = " x ".join(fmt_dim(d) for d in unknown)
+    if not have or not all(isinstance(d, str) and d.isidentifier() for d in unknown):
+        return None  # an empty input, or sizes computed earlier that say too little to judge
+    if -1 not in sizes:
         raise OpError(
-            f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}: "
-            f"{target} elements is not a multiple of {have}",
+            f"{there}: that fits only when {names} is {target / have:g}",
             help="use -1 for the size that takes the rest, e.g. the batch",
         )
-    return None
+    if target == 0:
+        raise OpError(f"{there}: with a size of 0 the -1 could be anything")
+    if have % target:
+        raise OpError(
+            f"{there}: the -1 would be {names} x {have} / {target}, "
+            f"a whole number only for some sizes",
+            help=f"the other sizes must divide {have}; keep {names} in the -1",
+        )
+    return unknown[0] if len(unknown) == 1 and have == target else None
 
 
 def flatten_shape(shape: Shape, start: int, end: int) -> Shape:
