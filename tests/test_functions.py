@@ -16,8 +16,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_tensors import SETTINGS, dtypes, forms, operand, outcome, shape_pairs
 
+from nndsl.ir.dtypes import DTYPES
 from nndsl.ir.shapes import Dim
-from nndsl.ir.tensors import DTYPES, OpError, Tensor
+from nndsl.ir.tensors import OpError, Tensor
 from nndsl.lang.pyexpr import ATOM, SUM, UNARY, Value, literal
 from nndsl.registry.functions import FUNCTIONS, Func, _bind, call, function_rows
 

@@ -17,19 +17,18 @@ import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import nndsl.ir.dtypes
 import nndsl.ir.tensors
+from nndsl.ir.dtypes import DTYPES, promote_types, result_type
 from nndsl.ir.shapes import Dim
 from nndsl.ir.tensors import (
-    DTYPES,
     ELLIPSIS,
     NEWAXIS,
     OpError,
     Slice,
     Tensor,
     broadcast,
-    promote_types,
     reshape_shape,
-    result_type,
 )
 from nndsl.lang.pyexpr import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Value, literal
 from nndsl.registry.functions import binary, index, unary
@@ -127,8 +126,10 @@ numbers = st.sampled_from([2, -1, 0, 3, 2.5, -0.5, True, False])
 # ---- dtypes -----------------------------------------------------------------------------------
 
 
-def test_doctests():
-    assert doctest.testmod(nndsl.ir.tensors).failed == 0
+@pytest.mark.parametrize("module", [nndsl.ir.tensors, nndsl.ir.dtypes])
+def test_doctests(module):
+    result = doctest.testmod(module)
+    assert result.attempted and not result.failed
 
 
 @pytest.mark.parametrize("a", DTYPES)

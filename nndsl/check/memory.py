@@ -6,7 +6,7 @@ from __future__ import annotations
 from nndsl.check.flow import Flow, from_label
 from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import nodes as ir
-from nndsl.ir.tensors import FLOAT_DTYPES
+from nndsl.ir.dtypes import FLOAT_DTYPES
 from nndsl.lang import syntax as s
 from nndsl.registry.layers import Layer, uses_channels_last
 

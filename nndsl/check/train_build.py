@@ -12,8 +12,8 @@ from nndsl.check.train_settings import other_settings, training_batches
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
+from nndsl.ir.dtypes import FLOAT_DTYPES, Tensor
 from nndsl.ir.shapes import fmt_shape
-from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
 from nndsl.lang import syntax as s
 from nndsl.lang.pyexpr import EvalError, call_parts
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
