@@ -1,9 +1,9 @@
 """The types of the layer registry, and the small helpers its entries share.
 
 The registry itself, and the conventions entries follow, are in :mod:`nndsl.registry.layers`; the
-entries live in ``layers_dense`` (linear, shape, normalisation, embedding), ``layers_act``
-(activation, dropout), ``layers_conv`` (convolution, pooling) and ``layers_seq`` (recurrent,
-attention).
+entries live in ``layers_dense`` (linear, shape, embedding), ``layers_act`` (activation,
+dropout), ``layers_norm`` (normalisation), ``layers_conv`` (convolution), ``layers_pool``
+(pooling, padding, resampling) and ``layers_seq`` (recurrent, attention).
 """
 
 from __future__ import annotations

@@ -23,6 +23,8 @@ def _dsl(value: object) -> str:
 def _signature(layer: Layer) -> str:
     parts = []
     for a in layer.args:
+        if a.name == "inplace":
+            continue  # torch's flag, said once above the table
         if a.infer is not None:
             parts.append(f"{a.name}?")
         elif a.default is REQUIRED:
