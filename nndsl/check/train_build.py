@@ -11,8 +11,8 @@ from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
+from nndsl.ir.values import EvalError, call_parts
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, call_parts
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
 
@@ -164,7 +164,7 @@ class _Builder:
                 True,
             )
         return ir.DataCode(
-            data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
+            data.name, tuple(data.body), tuple(returns), data.samples, data.random, data.seed
         )
 
     def target_code(self, data: DataInfo) -> tr.Feed:

@@ -17,7 +17,7 @@ import operator
 from dataclasses import dataclass
 
 from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged
-from nndsl.lang.pyexpr import MAX_MAGNITUDE
+from nndsl.lang.syntax import MAX_MAGNITUDE
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
@@ -61,7 +61,7 @@ class OpError(ShapeError):
 
 @dataclass(frozen=True)
 class Slice:
-    """``start:stop:step`` in an index; each part is a ``pyexpr.Value`` or None when left out."""
+    """``start:stop:step`` in an index; each part is a ``values.Value``, None when left out."""
 
     start: object = None
     stop: object = None
