@@ -165,11 +165,24 @@ def constant(py: object) -> Expr:
     return Lit(py)
 
 
+_INT_LITS: dict[int, Lit] = {}
+
+
+def _int_lit(v: int) -> Lit:
+    """One shared literal per int a size is written as (sizes repeat, nodes are immutable)."""
+    lit = _INT_LITS.get(v)
+    if lit is None:
+        lit = Lit(v)
+        if len(_INT_LITS) < 4096:
+            _INT_LITS[v] = lit
+    return lit
+
+
 def of_dim(d: object) -> Expr:
     """A size as generated code passes it on: its formula when it has one (``width``)."""
     text = getattr(d, "expr", None)
     if text is None:
-        return Lit(int(d)) if isinstance(d, int) else constant(d)
+        return _int_lit(int(d)) if isinstance(d, int) else constant(d)
     if text.isidentifier():
         return Name(text)
     return Lit(int(text)) if text.isdigit() else Formula(text)
