@@ -182,11 +182,11 @@ CASES = [
     ("save_with_line_break", train('save "a\\u2028b.pt"'), "E0411"),
     ("save_with_nul", train('save "a\\0b.pt"'), "E0411"),
     ("save_with_triple_quotes", train("save \"'''.pt\""), 0),
-    ("huge_epochs", train("epochs " + "9" * 50), 0),
+    ("huge_epochs", train("epochs " + "9" * 50), "E0125"),  # at most 2**63 - 1
     ("negative_epochs", train("epochs -1"), "E0125"),
     ("negative_batch", train().replace("batch 2", "batch -1"), "E0125"),
     ("zero_batch", train().replace("batch 2", "batch 0"), "E0125"),
-    ("huge_batch", train().replace("batch 2", "batch " + "9" * 50), 0),
+    ("huge_batch", train().replace("batch 2", "batch " + "9" * 50), "E0125"),
     ("infinite_lr", train("optimizer sgd(lr=1e999)"), 0),
     ("infinite_min_delta", train("early_stop loss, min_delta=1e999"), "E0125"),
     ("unicode_digit_device", train('device "cuda:\u0661"'), "E0126"),

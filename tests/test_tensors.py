@@ -14,6 +14,7 @@ import re
 
 import pytest
 import torch
+from exprs import V, code
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -30,8 +31,8 @@ from nndsl.ir.tensors import (
     broadcast,
     reshape_shape,
 )
-from nndsl.lang.pyexpr import ATOM, COMPARE, POWER, SUM, TERM, UNARY, Value, literal
-from nndsl.registry.functions import binary, index, unary
+from nndsl.ir.values import Value, literal
+from nndsl.registry.operators import binary, index, unary
 
 OPS = ("+", "-", "*", "/", "//", "%", "**", "@", "<", "<=", ">", ">=", "==", "!=")
 SETTINGS = settings(
@@ -60,15 +61,15 @@ def operand(name: str, t: Tensor, form: str, ns: dict, gen: torch.Generator) -> 
     ns[name] = real(t, gen)
     one = torch.ones((), dtype=torch_dtype(t.dtype))
     ns[f"{name}_0"], ns[f"{name}_1"] = torch.zeros_like(one), one
-    code, prec = {
-        "atom": (name, ATOM),
-        "sum": (f"{name} + {name}_0", SUM),
-        "term": (f"{name} * {name}_1", TERM),
-        "unary": (f"-{name}", UNARY),
-        "power": (f"{name} ** {name}_1", POWER),
-        "compare": (f"{name} == {name}_1", COMPARE),
+    source = {
+        "atom": name,
+        "sum": f"{name} + {name}_0",
+        "term": f"{name} * {name}_1",
+        "unary": f"-{name}",
+        "power": f"{name} ** {name}_1",
+        "compare": f"{name} == {name}_1",
     }[form]
-    return Value(t, code, prec)
+    return V(t, source)
 
 
 def forms(dtype: str) -> list[str]:
@@ -93,11 +94,11 @@ def outcome(code: str, ns: dict):
 
 def assert_same(value: Value, ns: dict, expected: torch.Tensor) -> None:
     """The rule's type is the real result's, and the emitted code computes the same values."""
-    got = run(value.code, ns)
+    got = run(code(value), ns)
     assert (tuple(value.py.shape), value.py.dtype) == (
         tuple(expected.shape),
         str(expected.dtype).removeprefix("torch."),
-    ), value.code
+    ), code(value)
     torch.testing.assert_close(got, expected, rtol=0, atol=0, equal_nan=True)
 
 
@@ -178,7 +179,7 @@ def test_tensor_op_number_matches_torch(op, shape, dtype, number, number_left, d
     ns: dict = {}
     t = operand("a", Tensor(shape, dtype), data.draw(st.sampled_from(forms(dtype))), ns, gen)
     composite = not isinstance(number, bool) and data.draw(st.booleans())
-    n = Value(number, f"{number!r} * 1", TERM) if composite else literal(number)
+    n = V(number, f"{number!r} * 1") if composite else literal(number)
     if number_left:
         check_binary(op, n, t, ns)
     else:
@@ -187,7 +188,7 @@ def test_tensor_op_number_matches_torch(op, shape, dtype, number, number_left, d
 
 def check_binary(op: str, a: Value, b: Value, ns: dict) -> None:
     try:
-        expected = run(f"({a.code}) {op} ({b.code})", ns)
+        expected = run(f"({code(a)}) {op} ({code(b)})", ns)
     except (RuntimeError, TypeError, ZeroDivisionError):
         with pytest.raises(OpError):
             binary(op, a, b)
@@ -216,12 +217,13 @@ def test_matmul_matches_torch(sa, sb, da, db, data):
 
 
 def test_numbers_compute_like_python():
-    two, three = literal(2), Value(3, "width")
-    assert binary("*", two, three) == Value(6, "2 * width", TERM)
-    assert binary("/", Value(7, "7"), two).py == 3.5
-    assert binary("//", Value(7, "7"), two).py == 3
-    assert binary("**", literal(-2), two) == Value(4, "(-2) ** 2", POWER)
-    assert binary("<", two, three) == Value(True, "2 < width", COMPARE)
+    two, three = literal(2), V(3, "width")
+    assert binary("*", two, three) == V(6, "2 * width")
+    assert binary("/", literal(7), two).py == 3.5
+    assert binary("//", literal(7), two).py == 3
+    power = binary("**", literal(-2), two)
+    assert (power.py, code(power)) == (4, "(-2) ** 2")
+    assert binary("<", two, three) == V(True, "2 < width")
     for op, right in (("/", literal(0)), ("**", literal(-1))):
         with pytest.raises(OpError) as err:
             binary(op, literal(0), right)
@@ -234,7 +236,7 @@ def test_numbers_compute_like_python():
 
 
 def typed(shape: tuple, dtype: str = "float32", code: str = "x") -> Value:
-    return Value(Tensor(shape, dtype), code)
+    return V(Tensor(shape, dtype), code)
 
 
 @pytest.mark.parametrize(
@@ -293,7 +295,7 @@ def test_operand_blame():
         unary("-", mask)
     assert err.value.arg == "operand" and "m == false" in err.value.help
     with pytest.raises(OpError) as err:
-        binary("+", Value((1, 2), "(1, 2)"), mask)
+        binary("+", V((1, 2), "(1, 2)"), mask)
     assert err.value.arg == "left"
 
 
@@ -307,7 +309,7 @@ def test_unary_matches_torch(op, shape, dtype, data):
     ns: dict = {}
     a = operand("a", Tensor(shape, dtype), data.draw(st.sampled_from(forms(dtype))), ns, gen)
     try:
-        expected = run(f"{op}({a.code})", ns)
+        expected = run(f"{op}({code(a)})", ns)
     except RuntimeError:
         with pytest.raises(OpError):
             unary(op, a)
@@ -348,14 +350,14 @@ PRECEDENCE = [
 
 @pytest.mark.parametrize("build, meant", PRECEDENCE, ids=[m for _, m in PRECEDENCE])
 def test_code_parses_as_meant(build, meant):
-    assert ast.dump(ast.parse(build().code)) == ast.dump(ast.parse(meant))
+    assert ast.dump(ast.parse(code(build()))) == ast.dump(ast.parse(meant))
 
 
 def test_no_needless_parentheses():
-    assert binary("+", binary("*", a, b), c).code == "a * b + c"
-    assert binary("-", a, unary("-", b)).code == "a - -b"
-    assert unary("-", binary("**", a, literal(2))).code == "-a ** 2"
-    assert binary("**", a, unary("-", b)).code == "a ** -b"
+    assert code(binary("+", binary("*", a, b), c)) == "a * b + c"
+    assert code(binary("-", a, unary("-", b))) == "a - -b"
+    assert code(unary("-", binary("**", a, literal(2)))) == "-a ** 2"
+    assert code(binary("**", a, unary("-", b))) == "a ** -b"
 
 
 # ---- indexing ---------------------------------------------------------------------------------
@@ -393,7 +395,7 @@ def test_index_matches_torch(shape, dtype, data):
     ns: dict = {}
     x = operand("x", Tensor(shape, dtype), data.draw(st.sampled_from(forms(dtype))), ns, gen)
     try:
-        expected = run(f"({x.code})", ns)[tuple(items)]
+        expected = run(f"({code(x)})", ns)[tuple(items)]
         multiple_ellipses = items.count(Ellipsis) > 1
     except (IndexError, ValueError):
         with pytest.raises(OpError):
@@ -409,13 +411,13 @@ def test_index_matches_torch(shape, dtype, data):
 def test_index_code_and_symbols():
     r = typed(("B", "T", Dim(8, "units")), code="r")
     last = index(r, (Slice(), literal(-1), Slice()))
-    assert last.code == "r[:, -1, :]" and last.py.shape == ("B", 8)
+    assert code(last) == "r[:, -1, :]" and last.py.shape == ("B", 8)
     assert last.py.shape[1].expr == "units"
-    assert index(r, (ELLIPSIS, NEWAXIS)).code == "r[..., None]"
+    assert code(index(r, (ELLIPSIS, NEWAXIS))) == "r[..., None]"
     assert index(r, (ELLIPSIS, NEWAXIS)).py.shape == ("B", "T", 8, 1)
-    assert index(r, (Slice(literal(1), literal(3)),)).code == "r[1:3]"
+    assert code(index(r, (Slice(literal(1), literal(3)),))) == "r[1:3]"
     assert index(r, (Slice(literal(1), literal(3)),)).py.shape == (None, "T", 8)
-    assert index(r, (Slice(None, None, literal(2)),)).code == "r[::2]"
+    assert code(index(r, (Slice(None, None, literal(2)),))) == "r[::2]"
     assert index(r, (Slice(literal(0)), literal(1), Slice(None, literal(4)))).py.shape == (
         "B",
         4,
@@ -426,7 +428,7 @@ def test_index_errors_point_at_the_item():
     x = typed(("B", 4))
     cases = [
         ((Slice(), literal(4)), 1, "size 4"),
-        ((Slice(), Value(Tensor(("B",), "int64"), "i")), 1, "tensor is not supported yet"),
+        ((Slice(), V(Tensor(("B",), "int64"), "i")), 1, "tensor is not supported yet"),
         ((Slice(None, None, literal(-1)),), 0, "greater than zero"),
         ((literal(0), literal(0), literal(0)), None, "too many indices"),
         ((literal(1.5),), 0, "an index is an int"),
@@ -439,8 +441,8 @@ def test_index_errors_point_at_the_item():
 
 def test_index_tuple_picks_an_item():
     h, y = Tensor(("B", 8), "float32"), Tensor(("B", 10, 8), "float32")
-    out = Value((y, h), "out")
-    assert index(out, (literal(0),)) == Value(y, "out[0]")
+    out = V((y, h), "out")
+    assert index(out, (literal(0),)) == V(y, "out[0]")
     assert index(out, (literal(-1),)).py == h
     with pytest.raises(OpError, match="out of range"):
         index(out, (literal(2),))

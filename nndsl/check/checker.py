@@ -34,8 +34,8 @@ from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported, so
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, fmt_shape, known
 from nndsl.ir.tensors import Tensor
+from nndsl.ir.values import literal
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import Value
 from nndsl.registry.dtypes import DTYPES
 from nndsl.registry.layers import REGISTRY, Layer, check_rank, complete_args
 from nndsl.util.naming import Namespace, local, problem, suggest
@@ -215,7 +215,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
         feature = None
         if inputs and len(inputs[0].shape) >= 2:
             dim = inputs[0].shape[-1 if len(inputs[0].shape) <= 3 else 1]
-            feature = Value(int(dim), str(int(dim))) if known(dim) else None
+            feature = literal(int(dim)) if known(dim) else None
         g = self._graph(
             model.body,
             model.forward,
@@ -246,7 +246,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             shown,
             type_text(g.returned),
             tuple(ir.InputDecl(local(i.name), i.optional) for i in inputs),
-            tuple(g.lines),
+            tuple(g.body),
             annotation_of(g.returned),
         )
 
@@ -517,7 +517,7 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         values, nodes = bound
         label = f"`{attr}`" if attr else layer.name
-        given = {k: (Dim(v.py, v.code) if is_int(v.py) else v.py) for k, v in values.items()}
+        given = {k: (Dim(v.py, v.text) if is_int(v.py) else v.py) for k, v in values.items()}
         try:
             if extra:
                 second_input(layer, given, extra[0], label)

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field, replace
 from nndsl.diagnostics.core import Label
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, ShapeError, fmt_shape, known
+from nndsl.ir.values import Value
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import Value
 from nndsl.registry.layers import Layer, check_rank
 from nndsl.util.naming import Namespace
 
@@ -145,7 +145,13 @@ def _is_formula(d) -> bool:
 def code_shape(shape: tuple) -> str:
     """A shape as generated code's comments write it: sizes computed from constructor
     parameters keep their formula, so a block class documents every use: ``(B, width * 2)``."""
-    return fmt_shape(tuple(d.expr if _is_formula(d) else d for d in shape))
+    return fmt_shape(shown_dims(shape))
+
+
+def shown_dims(shape: tuple) -> tuple:
+    """The dims a shape comment shows: a size computed from constructor parameters as its
+    formula (``"width * 2"``), others as they are."""
+    return tuple(d.expr if _is_formula(d) else d for d in shape)
 
 
 def nested_rows(rows: list[ir.Row], prefix: str) -> list[ir.Row]:

@@ -15,8 +15,8 @@ from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
+from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate
 from nndsl.registry.training import TRAIN_SETTINGS
 from nndsl.util.naming import suggest
 

@@ -14,8 +14,8 @@ from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.ir.dtypes import FLOAT_DTYPES, Tensor
 from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.values import EvalError, call_parts
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, call_parts
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
 
@@ -159,7 +159,7 @@ class _Builder:
         plan, stream = data.plan, data.plan is not None
         return ir.DataCode(
             data.name,
-            tuple(plan.lines if stream else data.lines),
+            tuple(plan.lines if stream else data.body),
             tuple(returns),
             data.samples,
             data.random and not stream,

@@ -9,9 +9,10 @@ tensor is initialised once, by the last rule that selects it.
 from __future__ import annotations
 
 from nndsl.diagnostics.core import Label, Reported
+from nndsl.ir import expr as ex
 from nndsl.ir import training as tr
+from nndsl.ir.values import EvalError, Value, call_parts, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, call_parts, evaluate
 from nndsl.registry.training import INITS, bind_spec
 
 MASK_VAR = "w"
@@ -137,8 +138,8 @@ def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[tr.InitRule, ...]:
 POSITIONAL_INITS = ("normal", "uniform", "constant")
 
 
-def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
-    """The ``nn.init`` call on ``w`` and the mask expression (or "")."""
+def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, ex.Expr | None] | None:
+    """The ``nn.init`` call on ``w`` and the mask expression (or None)."""
     w = tr.Arg(None, tr.Ref(MASK_VAR))
     try:
         if rule.op == "=":
@@ -151,8 +152,8 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
                     help="for a distribution write `~ normal(0, 0.01)`",
                 )
             if v == 0:
-                return tr.Call("nn.init.zeros_", (w,)), ""
-            return tr.Call("nn.init.constant_", (w, tr.Arg(None, float(v)))), ""
+                return tr.Call("nn.init.zeros_", (w,)), None
+            return tr.Call("nn.init.constant_", (w, tr.Arg(None, float(v)))), None
         name, span, args = call_parts(rule.value)
         if name not in INITS:
             from nndsl.util.naming import suggest
@@ -176,23 +177,24 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
                     help="apply it to weights only, e.g. `Linear.weight`",
                 )
         args = bound.positional(spec) if name in POSITIONAL_INITS else bound.kwargs()
-        mask = _mask(b, rule.keep, picked) if rule.keep is not None else ""
+        mask = _mask(b, rule.keep, picked) if rule.keep is not None else None
         return tr.Call(spec.torch, (w, *args)), mask
     except EvalError as err:
         b.error(err.code, err.message, err.span or rule.span, help=err.help)
         return None
 
 
-def _mask(b, keep, picked) -> str:
+def _mask(b, keep, picked) -> ex.Expr:
     """``keep abs(w) >= 5``: a bool expression over ``w`` with w's shape."""
     from nndsl.ir.shapes import ShapeError
     from nndsl.ir.tensors import Tensor
-    from nndsl.registry.functions import binary, call, unary
+    from nndsl.registry.functions import call
+    from nndsl.registry.operators import binary, unary
 
     def ev(e, t):
         match e:
             case s.Name(id=name) if name == MASK_VAR:
-                return Value(t, MASK_VAR)
+                return Value(t, ex.Name(MASK_VAR))
             case s.Num() | s.Const():
                 return evaluate(e, {})
             case s.BinOp(op=op, left=l, right=r):
@@ -209,7 +211,7 @@ def _mask(b, keep, picked) -> str:
             f"a `keep` mask is an expression of `{MASK_VAR}`, the tensor", e.span, "E0106"
         )
 
-    code = ""
+    mask = None
     for p in picked:
         try:
             v = ev(keep, Tensor(tuple(p.shape), "float32"))
@@ -226,5 +228,5 @@ def _mask(b, keep, picked) -> str:
                 "E0106",
                 help=f"e.g. `keep abs({MASK_VAR}) >= 5`",
             )
-        code = v.code
-    return code
+        mask = v.expr
+    return mask

@@ -8,8 +8,8 @@ import math
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import training as tr
 from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -145,7 +145,7 @@ def _rows(e: s.Expr) -> tr.Seq | tr.Number:
     if isinstance(e, s.ListLit):
         return tr.Seq(tuple(_rows(x) for x in e.items), "list")
     v = evaluate(e, {})
-    return tr.Number(v.py, v.code)
+    return tr.Number(v.py, v.expr)
 
 
 def training_batches(b, data) -> None:

@@ -6,6 +6,7 @@ fields, loop over their lists, and test only single booleans of this view.
 
 from __future__ import annotations
 
+from nndsl.codegen.expr import statements, write
 from nndsl.codegen.text import comment_safe, packed, string_safe
 from nndsl.codegen.train_values import (
     CLIP_FUNCTIONS,
@@ -114,8 +115,10 @@ def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
         "class_name": d.row_class,
         "samples": d.samples,
         "samples_text": f"{d.samples:,}",
-        "sources": list(d.sources),
-        "lines": list(d.lines) if d.stream else [packed(line, 4) for line in d.lines],
+        "sources": statements(d.sources),
+        "lines": (
+            statements(d.body) if d.stream else [packed(line, 4) for line in statements(d.body)]
+        ),
         "returns": ", ".join(f'"{k}": {feed_code(feed)}' for k, feed in d.returns),
         "template": f"train/load_{'stream' if d.stream else 'memory'}.py.j2",
         "reads_files": reads_files,
@@ -162,8 +165,8 @@ def _init_rule(p: tr.InitRule) -> dict:
     return {
         "names_code": names,
         "code": call_code(p.call),
-        "mask": p.mask,
-        "has_mask": bool(p.mask),
+        "mask": "" if p.mask is None else write(p.mask),
+        "has_mask": p.mask is not None,
         "source": comment_safe(p.source),
     }
 

@@ -26,7 +26,7 @@ from nndsl.ir.dtypes import (
     to_float,
 )
 from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged
-from nndsl.lang.pyexpr import MAX_MAGNITUDE
+from nndsl.lang.syntax import MAX_MAGNITUDE
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 _PYTHON_OPS = {
@@ -52,7 +52,7 @@ class OpError(ShapeError):
 
 @dataclass(frozen=True)
 class Slice:
-    """``start:stop:step`` in an index; each part is a ``pyexpr.Value`` or None when left out."""
+    """``start:stop:step`` in an index; each part is a ``values.Value``, None when left out."""
 
     start: object = None
     stop: object = None

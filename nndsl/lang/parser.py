@@ -17,7 +17,7 @@ from nndsl.diagnostics.core import CompileError, Diagnostic, source_lines
 from nndsl.lang import syntax as s
 from nndsl.lang.fastparse import FastParser, GiveUp
 from nndsl.lang.lexical import table
-from nndsl.lang.pyexpr import MAX_MAGNITUDE
+from nndsl.lang.syntax import MAX_MAGNITUDE
 from nndsl.lang.tables import lark_parser
 
 

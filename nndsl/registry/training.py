@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nndsl.ir.expr import literal_text
 from nndsl.ir.training import Arg, value_of
+from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate, literal
 from nndsl.registry.args import REQUIRED, ArgSpec, bind
 
 
@@ -337,7 +338,7 @@ def _checked(a: ArgSpec, v: object, span) -> object:
                 f"`{a.name}` takes {a.length} numbers, got {len(v)}",
                 span,
                 "E0106",
-                help=f"e.g. `{a.name}={literal(a.default).code}`",
+                help=f"e.g. `{a.name}={literal_text(a.default)}`",
             )
         for x in v:
             _in_range(a, x, span, f"every value of `{a.name}`")
@@ -351,7 +352,7 @@ def _checked(a: ArgSpec, v: object, span) -> object:
     if v is None and a.default is None:
         return v
     if not ok:
-        raise EvalError(f"`{a.name}` takes a {kind}, got {literal(v).code}", span, "E0106")
+        raise EvalError(f"`{a.name}` takes a {kind}, got {literal_text(v)}", span, "E0106")
     if a.choices and v not in a.choices:
         raise EvalError(f"`{a.name}` is one of {', '.join(map(repr, a.choices))}", span, "E0126")
     _in_range(a, v, span, f"`{a.name}`")
@@ -391,7 +392,7 @@ def spec_rows(table: dict[str, Spec]) -> list[tuple[str, str, str]]:
     rows = []
     for spec in table.values():
         params = ", ".join(
-            a.name if a.default is REQUIRED else f"{a.name}={literal(a.default).code}"
+            a.name if a.default is REQUIRED else f"{a.name}={literal_text(a.default)}"
             for a in spec.args
         )
         rows.append((f"{spec.name}({params})" if params else spec.name, spec.torch, spec.doc))

@@ -10,6 +10,8 @@ here by joining what enters a port to what leaves it.
 
 from __future__ import annotations
 
+from nndsl.codegen.expr import items, write
+from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
 from nndsl.tools.graph_text import Graph, dot_quote, mermaid_quote, to_dot, to_mermaid
@@ -95,7 +97,7 @@ def _path(cid: int, clusters: dict) -> list[str]:
 
 def _cluster_label(c: dg.Cluster, clusters: dict) -> str:
     if c.kind == "loop":
-        return c.name
+        return c.name if isinstance(c.name, str) else f"while {write(c.name)}"
     path = ".".join(_path(c.id, clusters))
     return f"{path}: {c.name}" if path else c.name
 
@@ -108,6 +110,8 @@ def _node_label(n: dg.Node, clusters: dict) -> str:
         return f"{n.attr}\n{shape}"
     if n.kind == "tensor":
         return f"{'.'.join(_path(n.cluster, clusters) + [n.attr])}\n{n.name} {shape}"
+    if isinstance(n.name, ex.Index):
+        return f"[{items(n.name)}]"
     if n.kind == "op" or not n.attr:
         return n.name
     return f"{'.'.join(_path(n.cluster, clusters) + [n.attr])}\n{n.name}"
