@@ -594,7 +594,7 @@ def test_entry_facts_fit_the_layer(layer):
     assert "biased" not in layer.traits or layer.arg("bias").default is True
     assert (layer.state is not None) == (layer.call == "rnn")
     assert (layer.weights is not None) == (layer.call == "attention")
-    assert "{x}" in layer.stack_args
+    assert layer.stack_inputs >= 1 and all(isinstance(k, str) for k, _ in layer.stack_kwargs)
     assert not layer.in_loss or layer.clips is not None  # a loss applies only an activation
 
 

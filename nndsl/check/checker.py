@@ -25,7 +25,7 @@ from nndsl.check.flow import (
     second_input,
     too_large,
 )
-from nndsl.check.forward_types import annotation_of, tensor_infos, type_text
+from nndsl.check.forward_types import annotation_of, shown, tensor_infos, type_text
 from nndsl.check.graph import GraphRules
 from nndsl.check.memory import dtype_refused, mixed_floats
 from nndsl.check.record import Recorder, recorded
@@ -235,7 +235,6 @@ class Checker(BlockRules, RepeatRules, GraphRules):
 
     def _graph_class(self, name, doc, params, inputs, g) -> ir.ClassDef:
         members = tuple(m for m in g.scope.members if m is not None)
-        shown = ", ".join(type_text(Tensor(i.shape, i.dtype)) for i in inputs)
         return ir.ClassDef(
             name,
             params,
@@ -243,8 +242,8 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             inputs[0].name if inputs else "",
             (),
             doc,
-            shown,
-            type_text(g.returned),
+            tuple(shown(Tensor(i.shape, i.dtype)) for i in inputs),
+            shown(g.returned),
             tuple(ir.InputDecl(local(i.name), i.optional) for i in inputs),
             tuple(g.body),
             annotation_of(g.returned),
@@ -324,8 +323,8 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             input_name,
             tuple(scope.steps),
             doc,
-            start.code(),
-            out.code(),
+            (start.shown(),),
+            out.shown(),
         )
 
     def _name_ok(self, name: str, span: s.Span, role: str) -> bool:
@@ -422,10 +421,10 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                     built.func if use_func else None,
                     built.func_args if use_func else (),
                     built.call,
-                    out.code(),
+                    out.shown(),
                     out.code() != flow.code() or out.dtype != flow.dtype,
                     span.line,
-                    built.stack_args,
+                    *built.stack_call(),
                 )
             )
             path = "" if use_func else attr

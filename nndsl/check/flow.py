@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field, replace
 
 from nndsl.diagnostics.core import Label
+from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, ShapeError, fmt_shape, known
 from nndsl.ir.values import Value
@@ -40,6 +41,10 @@ class Flow:
             formula = any(map(_is_formula, self.shape))
             self._code = code_shape(self.shape) if formula else self.text()
         return self._code
+
+    def shown(self) -> ex.Shown:
+        """The shape as generated comments show it (:func:`shown_dims`)."""
+        return ex.Shown(shown_dims(self.shape))
 
     def at(self, span: s.Span | None) -> Flow:
         """The same tensor, produced at ``span``; shape texts already formatted come along."""
@@ -106,10 +111,12 @@ class Built:
         """The start of its attribute names; empty for a block's (its snake-case name)."""
         return self.entry.attr_prefix if self.entry is not None else ""
 
-    @property
-    def stack_args(self) -> str:
-        """The arguments a stack passes it, ``{x}`` standing for the input."""
-        return self.entry.stack_args if self.entry is not None else "{x}"
+    def stack_call(self) -> tuple[int, tuple[ir.Arg, ...]]:
+        """How a stack calls it: the input that many times, then these keyword arguments."""
+        if self.entry is None:
+            return 1, ()
+        kwargs = tuple(ir.Arg(k, ex.constant(v)) for k, v in self.entry.stack_kwargs)
+        return self.entry.stack_inputs, kwargs
 
     @property
     def line(self) -> int:

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import jinja2
 
-from nndsl.codegen.expr import statements, write
+from nndsl.codegen.expr import shown_text, statements, write
 from nndsl.codegen.text import PACK_OVER, WIDTH, comment_safe, packed, string_safe  # noqa: F401
 from nndsl.codegen.train_view import train_view
 from nndsl.ir import nodes as ir
@@ -87,7 +87,7 @@ def _class_view(c: ir.ClassDef) -> dict:
     ]
     return {
         "name": c.name,
-        "doc": f"{c.doc}: {c.in_shape} -> {c.out_shape}.",
+        "doc": f"{c.doc}: {', '.join(map(shown_text, c.in_shape))} -> {shown_text(c.out_shape)}.",
         "signature": ", ".join(params),
         "init_lines": init_lines,
         "forward_signature": ", ".join(forward),
@@ -152,8 +152,9 @@ def _forward(c: ir.ClassDef) -> list[str]:
             extra = _args(step.args)
             call = f"{step.func}({src}{', ' + extra if extra else ''})"
         else:
-            call = f"self.{step.target}({step.call_args.format(x=src)})"
-        comment = f"  # {step.shape}" if step.changed or last else ""
+            call = f"self.{step.target}({', '.join([src] * step.inputs)}"
+            call += f", {_args(step.kwargs)})" if step.kwargs else ")"
+        comment = f"  # {shown_text(step.shape)}" if step.changed or last else ""
         if step.call == "tensor":
             lines.append(f"{'return' if last else 'x ='} {call}{comment}")
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nndsl.ir.expr import Expr, Stmt
+from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
 from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
@@ -94,18 +94,20 @@ class Step:
 
     ``target`` is the module attribute called (``fc1``) or None for a functional call ``func``
     (``F.relu``) with ``args``; ``call`` is ``tensor``, ``rnn`` or ``attention``. ``shape`` is the
-    output shape as written in the comment, ``changed`` says whether it differs from the input.
-    ``call_args``: the arguments the module is called with, ``{x}`` standing for the input.
+    output shape its comment shows, ``changed`` says whether it differs from the input.
+    A module is called with the input ``inputs`` times (self-attention: query, key and value),
+    then the keyword arguments ``kwargs`` (``need_weights=False``).
     """
 
     target: str | None
     func: str | None
     args: tuple[Arg, ...]
     call: str
-    shape: str
+    shape: Shown
     changed: bool
     line: int
-    call_args: str = "{x}"
+    inputs: int = 1
+    kwargs: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class ClassDef:
 
     A stack-style class has ``steps``; a graph-style one has ``inputs`` and ``body``: the
     statements of its forward (:mod:`nndsl.ir.expr`), and ``returns``, the return annotation.
+    ``in_shape`` holds the shown type of each input, ``out_shape`` that of what it returns.
     """
 
     name: str
@@ -139,8 +142,8 @@ class ClassDef:
     input: str
     steps: tuple[Step, ...]
     doc: str
-    in_shape: str
-    out_shape: str
+    in_shape: tuple[ShownType, ...]
+    out_shape: ShownType
     inputs: tuple[InputDecl, ...] = ()
     body: tuple[Stmt, ...] = ()
     returns: str = "torch.Tensor"

@@ -47,7 +47,8 @@ class Layer:
 
     - ``prefix``: the start of its attribute names in generated code (``fc`` gives ``fc1``);
       empty for the snake-case name (``Softplus`` gives ``softplus1``).
-    - ``stack_args``: the arguments a stack model passes, ``{x}`` standing for its input.
+    - ``stack_inputs``: how many times a stack model passes it its input (3 for self-attention:
+      query, key, value); ``stack_kwargs``: the keyword arguments it adds, as (name, value).
     - ``macs(t, out, ins)``: multiply-accumulates of one forward pass, from ``t`` (each tensor's
       shape by its kind, see ``tensors``), the output shapes and the input shapes (batch
       included, every size known); None for none.
@@ -79,7 +80,8 @@ class Layer:
     example: str = ""
     torch: str = field(default="")
     prefix: str = ""
-    stack_args: str = "{x}"
+    stack_inputs: int = 1
+    stack_kwargs: tuple[tuple[str, object], ...] = ()
     macs: Callable[[dict, list, list], int] | None = None
     state: Callable[[dict, Shape], tuple[Shape, ...]] | None = None
     weights: Callable[[Shape, Shape], Shape] | None = None

@@ -2,12 +2,12 @@
 
 The checker reads ``args``, ``ranks``, ``shape``, ``tensors``, ``state``, ``weights`` and
 ``prefix``; the lints read ``traits``, ``clips`` and ``in_loss``; the codegen reads ``torch``,
-``positional``, ``functional``, ``call`` and ``stack_args``; the training script reads
-``channels_last``; the docs and summary read ``doc`` and ``macs``. No other module keeps a table
-of layer names. Adding a layer is adding one entry (in ``layers_dense``, ``layers_act``,
-``layers_norm``, ``layers_conv``, ``layers_pool`` or ``layers_seq``, next to its family, and in
-its family's tuple of entries, which ``ALL`` below lists), and adding its cases to
-``tests/test_layers.py``.
+``positional``, ``functional``, ``call``, ``stack_inputs`` and ``stack_kwargs``; the training
+script reads ``channels_last``; the docs and summary read ``doc`` and ``macs``. No other
+module keeps a table of layer names. Adding a layer is adding one entry (in ``layers_dense``,
+``layers_act``, ``layers_norm``, ``layers_conv``, ``layers_pool`` or ``layers_seq``, next to its
+family, and in its family's tuple of entries, which ``ALL`` below lists), and adding its cases
+to ``tests/test_layers.py``.
 The types :class:`Arg` and :class:`Layer` live in ``layers_base`` and are re-exported here.
 
 Conventions for entries:
