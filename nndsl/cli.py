@@ -1,8 +1,8 @@
 """The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
 (``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``).
 
-Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file),
-3 internal error, 130 interrupted.
+Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file, a file
+the system refuses to write), 3 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args, text)
     except KeyboardInterrupt:
         return 130
+    except OSError as err:  # the system refused: a full or read-only disk, a parent that is a file
+        print(f"nndsl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:  # a bug in nndsl, never the user's fault
         if os.environ.get("NNDSL_DEBUG"):
             traceback.print_exc()
