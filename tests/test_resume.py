@@ -7,9 +7,14 @@ run that was never interrupted (CPU, same thread count).
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import pickle
 import random
+import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -46,14 +51,24 @@ def scripts(tmp_path_factory):
     return folder
 
 
-def train(folder, out, *flags, kill_at: int | None = None, interrupt_at: int | None = None):
+def train(
+    folder,
+    out,
+    *flags,
+    kill_at: int | None = None,
+    interrupt_at: int | None = None,
+    max_file_size: int | None = None,
+):
     """Run the script; with kill_at, SIGKILL it once it has logged that step (or SIGINT with
-    interrupt_at). Returns the process's exit code and its output."""
+    interrupt_at); with max_file_size, writing a larger file fails as on a full disk (EFBIG).
+    Returns the process's exit code and its output."""
     cmd = [sys.executable, "train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    limit = (max_file_size, max_file_size) if max_file_size else None
     proc = subprocess.Popen(
-        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)) if limit else None,
+    )  # fmt: skip
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -157,14 +172,121 @@ class _Payload:
 
 
 def test_a_checkpoint_with_a_pickled_payload_is_refused(scripts):
+    """Even with a matching SHA-256 beside it (anyone can compute one)."""
     out = scripts / "hostile"
     out.mkdir()
-    with open(out / "checkpoint-000000001.pt", "wb") as f:
+    path = out / "checkpoint-000000001.pt"
+    with open(path, "wb") as f:
         pickle.dump({"model": _Payload()}, f)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (out / f"{path.name}.sha256").write_text(f"{digest}  {path.name}\n", encoding="utf-8")
     code, output = train(scripts, out, "--resume")
-    assert code == 1
-    assert "holds more than tensors and numbers; not loading it" in output
+    assert code == 1 and "Traceback" not in output, output
+    assert f"not resuming from {path}: it holds more than tensors and numbers" in output
     assert not (scripts / "PWNED").exists() and not (out / "PWNED").exists()
+
+
+# ---- checkpoint integrity: a damaged checkpoint is never resumed from ---------------------------
+
+
+def checkpoints(out) -> list:
+    return sorted(out.glob("checkpoint-*.pt"))
+
+
+def copy_of_reference(scripts, name: str):
+    """A copy of the finished reference run: its newest checkpoints are at steps 100 and 102."""
+    out = scripts / name
+    shutil.copytree(scripts / "reference", out)
+    assert [p.name for p in checkpoints(out)] == [
+        "checkpoint-000000100.pt",
+        "checkpoint-000000102.pt",
+    ]
+    return out
+
+
+def flip_a_weight_bit(data: bytes) -> bytes:
+    """One bit flipped inside the largest weight tensor: torch.load notices nothing."""
+    weights = torch.load(io.BytesIO(data), weights_only=True)["model"]
+    raw = max(weights.values(), key=torch.Tensor.numel).numpy().tobytes()
+    at = data.index(raw[:64]) + len(raw) // 2
+    return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1 :]
+
+
+DAMAGE = {
+    "bit_flip": flip_a_weight_bit,
+    "cut_short": lambda data: data[: len(data) // 2],
+    "zeroed_start": lambda data: bytes(64) + data[64:],
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_checkpoint_falls_back_to_the_previous_one(scripts, reference, damage):
+    out = copy_of_reference(scripts, f"damaged_{damage}")
+    previous, newest = checkpoints(out)
+    newest.write_bytes(DAMAGE[damage](newest.read_bytes()))
+    code, output = train(scripts, out, "--resume")
+    assert code == 0 and "Traceback" not in output, output
+    assert f"not resuming from {newest}" in output and "SHA-256" in output, output
+    assert f"resuming from {previous} " in output, output
+    assert same(final_state(out), reference)  # the two steps after 100 trained again
+
+
+def test_when_no_checkpoint_verifies_resuming_stops_and_says_so(scripts):
+    out = copy_of_reference(scripts, "all_damaged")
+    for path in checkpoints(out):
+        path.write_bytes(flip_a_weight_bit(path.read_bytes()))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, output = train(scripts, out, "--resume")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"no checkpoint in {out} can be resumed from" in output, output
+    assert all(p.name in output for p in checkpoints(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing overwritten
+
+
+# ---- one run per folder ----------------------------------------------------------------------
+
+
+def test_the_run_id_is_in_config_json_and_in_every_checkpoint(scripts, reference):
+    out = scripts / "reference"
+    run_id = json.loads((out / "config.json").read_text(encoding="utf-8"))["run_id"]
+    assert len(run_id) >= 8
+    assert {torch.load(p, weights_only=True)["run_id"] for p in checkpoints(out)} == {run_id}
+
+
+def test_a_new_run_into_a_folder_holding_a_run_is_refused(scripts, reference):
+    """It used to train there: its own checkpoints, older-numbered than the first run's, were
+    deleted as old, best.pt overwritten, and a later --resume restored the first run."""
+    out = copy_of_reference(scripts, "second_run")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, output = train(scripts, out, "--max-steps", "5")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"{out} holds an earlier run" in output and "--resume" in output, output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_checkpoints_of_another_run_are_not_resumed_from(scripts):
+    out = copy_of_reference(scripts, "other_run")
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    theirs, config["run_id"] = config["run_id"], "0123456789ab"
+    (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    code, output = train(scripts, out, "--resume")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"it belongs to run {theirs}, not to run 0123456789ab" in output, output
+
+
+# ---- operating-system errors -----------------------------------------------------------------
+
+
+def test_a_full_disk_mid_run_stops_cleanly_and_the_run_resumes(scripts, reference):
+    out = scripts / "full_disk"
+    assert train(scripts, out, kill_at=25)[0] == -signal.SIGKILL  # checkpoints at 10 and 20
+    code, output = train(scripts, out, "--resume", max_file_size=20_000)  # a checkpoint: 70 kB
+    assert code == 1 and "Traceback" not in output, output
+    assert f"cannot write {out / 'checkpoint-000000030.pt'}: File too large" in output, output
+    assert not list(out.glob("*.tmp")) and not list(out.glob(".*"))
+    code, output = train(scripts, out, "--resume")
+    assert code == 0 and f"resuming from {out / 'checkpoint-000000020.pt'}" in output, output
+    assert same(final_state(out), reference)
 
 
 def test_a_nan_loss_stops_with_the_epoch_step_and_last_finite_loss(tmp_path, capsys):
