@@ -78,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="compile a .nn file and train it (the same code `compile` writes)",
         description="Compile in memory, write the sources into a run folder and train there. "
-        "The folder keeps model.py, train_<model>.py, metrics.csv, loss.png, config.json and "
-        "the weights.",
+        "The folder keeps model.py, train_<model>.py, metrics.csv, loss.png, config.json, "
+        "the weights and the checkpoints (each with its SHA-256). A folder holds one run: a new "
+        "run refuses a folder where another began, and never replaces a file edited by hand.",
     )
     r.add_argument("file", help="the .nn source file")
     r.add_argument(
@@ -100,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the newest checkpoint of the --out folder (default: the newest run)",
+        help="continue the run in the --out folder (default: the newest run) from its newest "
+        "checkpoint whose SHA-256 matches, passing over damaged ones",
     )
     r.add_argument(
         "--checkpoint-every",

@@ -40,7 +40,6 @@ LONG_FUNCTIONS = {
     "check/graph.py:_call_module": 67,
     "check/train_build.py:target": 76,
     "cli.py:build_parser": 155,
-    "run/runner.py:run": 75,
     "tools/completion.py:bash": 72,
 }
 
