@@ -77,10 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="compile a .nn file and train it (the same code `compile` writes)",
-        description="Compile in memory, write the sources into a run folder and train there. "
-        "The folder keeps model.py, train_<model>.py, metrics.csv, loss.png, config.json, "
-        "the weights and the checkpoints (each with its SHA-256). A folder holds one run: a new "
-        "run refuses a folder where another began, and never replaces a file edited by hand.",
+        description="Compile in memory, write the sources into a run folder and train there. A "
+        "folder holds one run (a new run refuses another's): model.py, train_<model>.py, "
+        "config.json, metrics.csv, loss.png, the weights, checkpoints with their SHA-256.",
     )
     r.add_argument("file", help="the .nn source file")
     r.add_argument(
@@ -101,8 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--resume",
         action="store_true",
-        help="continue the run in the --out folder (default: the newest run) from its newest "
-        "checkpoint whose SHA-256 matches, passing over damaged ones",
+        help="continue the run in --out (default: the newest run) from its newest whole checkpoint",
     )
     r.add_argument(
         "--checkpoint-every",

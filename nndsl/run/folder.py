@@ -57,6 +57,8 @@ def prepare(run_dir: Path, files: list[tuple[Path, str]], source: str, continuin
 
 
 def _check(run_dir: Path, generated: list[Planned], source: str, continuing: bool) -> None:
+    """Raise Refused when writing ``generated`` into ``run_dir`` and training there would lose
+    work: a hand edit, a file nndsl did not write, another run, a run's model."""
     if not run_dir.exists():
         return
     if not run_dir.is_dir():
