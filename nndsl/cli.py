@@ -1,8 +1,8 @@
 """The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
 (``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``).
 
-Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file),
-3 internal error, 130 interrupted.
+Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file, a file
+the system refuses to write), 3 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="compile a .nn file and train it (the same code `compile` writes)",
-        description="Compile in memory, write the sources into a run folder and train there. "
-        "The folder keeps model.py, train_<model>.py, metrics.csv, loss.png, config.json and "
-        "the weights.",
+        description="Compile in memory, write the sources into a run folder and train there. A "
+        "folder holds one run (a new run refuses another's): model.py, train_<model>.py, "
+        "config.json, metrics.csv, loss.png, the weights, checkpoints with their SHA-256.",
     )
     r.add_argument("file", help="the .nn source file")
     r.add_argument(
@@ -100,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the newest checkpoint of the --out folder (default: the newest run)",
+        help="continue the run in --out (default: the newest run) from its newest whole checkpoint",
     )
     r.add_argument(
         "--checkpoint-every",
@@ -201,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args, text)
     except KeyboardInterrupt:
         return 130
+    except OSError as err:  # the system refused: a full or read-only disk, a parent that is a file
+        print(f"nndsl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:  # a bug in nndsl, never the user's fault
         if os.environ.get("NNDSL_DEBUG"):
             traceback.print_exc()

@@ -94,6 +94,9 @@ CASES = [
     ("long_argument_list", model("ReLU(" + "1, " * (LONG // 3) + ")"), "E0104"),
     ("long_sum", "layer L(x) = x" + " + x" * (LONG // 4) + "\n" + model("L()"), "E0005"),
     ("long_save_name", train('save "' + "a" * LONG + '.pt"'), "E0411"),
+    ("save_as_the_best_weights", train('save "best.pt"'), "E0411"),
+    ("save_as_the_best_weights_in_capitals", train('save "Best.pt"'), "E0411"),
+    ("save_as_a_checkpoint", train('save "checkpoint-999999999.pt"'), "E0411"),
     (
         "nested_parentheses",
         "layer L(x) = " + nested(5000, "(", "x", ")") + "\n" + model("L()"),

@@ -35,7 +35,6 @@ LONG_FUNCTIONS = {
     "check/graph.py:_tensor_decl": 69,
     "check/train_build.py:target": 76,
     "cli.py:build_parser": 155,
-    "run/runner.py:run": 75,
     "tools/completion.py:bash": 72,
 }
 

@@ -20,25 +20,26 @@ from nndsl.util.naming import Namespace
 
 # The imports every training script has.
 IMPORTS = frozenset(
-    """annotations argparse contextlib itertools json math os pickle random signal sys time
-    asdict dataclass field fields Path torch nn""".split()
+    """annotations argparse contextlib hashlib itertools json math os pickle random signal sys
+    time uuid asdict dataclass field fields Path torch nn""".split()
 )
 
 # The functions, classes and constants every training script defines at module level, or may
 # define depending on its settings (kept here whatever the settings: a model name that works
 # with one setting should not break when another changes).
 DEFINITIONS = frozenset(
-    """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last evaluate
-    first_non_finite fit init_weights interrupt_saves keep_for_metrics main measure parse_args
-    pick_device plot predict progress_bar read_csv resume rounded save_checkpoint
-    save_safetensors save_weights setup_distributed shard split stop_if_not_finite summarize
-    train_one_epoch write_metrics""".split()
+    """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last
+    checksum_file evaluate first_non_finite fit init_weights interrupt_saves keep_for_metrics
+    load_checkpoint main measure parse_args pick_device plot predict progress_bar read_csv
+    resume rounded save_checkpoint save_safetensors save_synced save_weights setup_distributed
+    sha256 shard split start_run stop_if_not_finite summarize train_one_epoch write_atomic
+    write_config write_metrics write_text""".split()
 )
 
 # The names ``main`` binds: its argument, its locals and its comprehensions' variables.
 MAIN_LOCALS = frozenset(
     """cfg rank world device out_dir train_data val_data model loss_fn metrics optimizer
-    steps_per_epoch total_steps state path k v""".split()
+    steps_per_epoch total_steps state path run_id k v""".split()
 )
 
 FIXED = IMPORTS | DEFINITIONS | MAIN_LOCALS

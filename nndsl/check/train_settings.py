@@ -80,6 +80,15 @@ def _save(b, st: s.Setting) -> str:
             help='e.g. `save "add.pt"`',
         )
         raise Reported
+    if v.casefold() == "best.pt" or v.casefold().startswith("checkpoint-"):
+        b.r._error(
+            "E0411",
+            f"`{v}` is a name the run gives its own files (best.pt, checkpoint-<step>.pt); "
+            "the weights would replace them",
+            st.args[0].span,
+            help='choose another name, e.g. `save "final.pt"`',
+        )
+        raise Reported
     return v
 
 

@@ -48,7 +48,9 @@ def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
 
 
 # the standard library modules every script imports
-STD_MODULES = "argparse contextlib itertools json math os pickle random signal sys time".split()
+STD_MODULES = (
+    "argparse contextlib hashlib itertools json math os pickle random signal sys time uuid".split()
+)
 
 
 def _uses_numpy(t: ir.TrainIR) -> bool:
