@@ -388,6 +388,20 @@ train M3 on c { loss cross_entropy steps 5 optimizer rmsprop(lr=0.01, alpha=0.9)
     assert float(last_metrics(tmp_path / "r" / "m")["accuracy"]) > 0.6
 
 
+@pytest.mark.parametrize("device", ["cuda:7", "cuda:99"])
+def test_a_device_the_machine_lacks_is_one_line_before_training(device, tmp_path, capsys):
+    """It was a traceback from deep in torch ("Torch not compiled with CUDA enabled")."""
+    import torch
+
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has that GPU")
+    path = EXAMPLES[0].parent / "add.nn"
+    assert nndsl(["run", str(path), "--out", str(tmp_path), "--device", device]) == 1
+    err = capsys.readouterr().err
+    assert f"device {device}: this machine has" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("checkpoint-*"))
+
+
 def test_zero_epochs_is_refused_not_an_endless_run(tmp_path, capsys):
     path = EXAMPLES[0].parent / "add.nn"
     assert nndsl(["run", str(path), "--out", str(tmp_path), "--epochs", "0"]) == 1
