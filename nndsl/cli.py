@@ -1,5 +1,5 @@
 """The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
-(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``).
+(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``, ``lsp``).
 
 Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file),
 3 internal error, 130 interrupted.
@@ -184,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         '`eval "$(nndsl completion bash)"` to ~/.bashrc.',
     )
     sh.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+    sub.add_parser("lsp", help="run the language server on stdin/stdout, for editors (pygls)")
     return parser
 
 
@@ -328,6 +329,12 @@ def _explain(args) -> int:
     return explain(args)
 
 
+def _lsp(args) -> int:
+    from nndsl.tools.lsp import main as lsp
+
+    return lsp(args)
+
+
 def _fmt(args) -> int:
     from nndsl.tools.fmt import main as fmt
 
@@ -343,4 +350,4 @@ _COMMANDS = {
     "summary": _summary,
 }
 # Commands that take other arguments (several files, a name, a code): handler(args) -> exit code.
-_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion}
+_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion, "lsp": _lsp}

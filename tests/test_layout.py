@@ -39,7 +39,7 @@ LONG_FUNCTIONS = {
     "check/graph.py:_call_decl": 62,
     "check/graph.py:_call_module": 67,
     "check/train_build.py:target": 76,
-    "cli.py:build_parser": 155,
+    "cli.py:build_parser": 156,
     "run/runner.py:run": 75,
     "tools/completion.py:bash": 72,
 }
