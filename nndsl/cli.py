@@ -1,5 +1,5 @@
 """The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
-(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``).
+(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``, ``lsp``).
 
 Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file, a file
 the system refuses to write), 3 internal error, 130 interrupted.
@@ -30,15 +30,18 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+EPILOG = (
+    "environment: NNDSL_CACHE_DIR is where parse tables, compiled templates and "
+    "formatted code are cached (default ~/.cache/nndsl; empty turns the cache off); "
+    "NNDSL_DEBUG=1 shows the traceback of an internal error."
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nndsl",
         description="Compile .nn network descriptions to readable, standalone PyTorch.",
-        epilog=(
-            "environment: NNDSL_CACHE_DIR is where parse tables, compiled templates and "
-            "formatted code are cached (default ~/.cache/nndsl; empty turns the cache off); "
-            "NNDSL_DEBUG=1 shows the traceback of an internal error."
-        ),
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -184,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         '`eval "$(nndsl completion bash)"` to ~/.bashrc.',
     )
     sh.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+    sub.add_parser("lsp", help="run the language server on stdin/stdout, for editors (pygls)")
     return parser
 
 
@@ -331,6 +335,12 @@ def _explain(args) -> int:
     return explain(args)
 
 
+def _lsp(args) -> int:
+    from nndsl.tools.lsp import main as lsp
+
+    return lsp(args)
+
+
 def _fmt(args) -> int:
     from nndsl.tools.fmt import main as fmt
 
@@ -346,4 +356,4 @@ _COMMANDS = {
     "summary": _summary,
 }
 # Commands that take other arguments (several files, a name, a code): handler(args) -> exit code.
-_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion}
+_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion, "lsp": _lsp}

@@ -34,7 +34,7 @@ LONG_FUNCTIONS = {
     "check/data.py:_generate": 69,
     "check/graph.py:_tensor_decl": 69,
     "check/train_build.py:target": 76,
-    "cli.py:build_parser": 155,
+    "cli.py:build_parser": 152,
     "tools/completion.py:bash": 72,
 }
 
