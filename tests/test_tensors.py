@@ -19,8 +19,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import nndsl.ir.dtypes
+import nndsl.ir.shape_rules
 import nndsl.ir.tensors
 from nndsl.ir.dtypes import DTYPES, promote_types, result_type
+from nndsl.ir.shape_rules import reshape_shape
 from nndsl.ir.shapes import Dim
 from nndsl.ir.tensors import (
     ELLIPSIS,
@@ -29,7 +31,6 @@ from nndsl.ir.tensors import (
     Slice,
     Tensor,
     broadcast,
-    reshape_shape,
 )
 from nndsl.ir.values import Value, literal
 from nndsl.registry.operators import binary, index, unary
@@ -127,7 +128,7 @@ numbers = st.sampled_from([2, -1, 0, 3, 2.5, -0.5, True, False])
 # ---- dtypes -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("module", [nndsl.ir.tensors, nndsl.ir.dtypes])
+@pytest.mark.parametrize("module", [nndsl.ir.tensors, nndsl.ir.dtypes, nndsl.ir.shape_rules])
 def test_doctests(module):
     result = doctest.testmod(module)
     assert result.attempted and not result.failed

@@ -2,8 +2,8 @@
 
 A tensor-valued expression has the type :class:`Tensor`: a shape (dims as :mod:`nndsl.ir.shapes`
 describes them) and a dtype (:mod:`nndsl.ir.dtypes` holds the type and torch's promotion rules).
-This module holds the rules that give an operation's result type: broadcasting, ``@``, basic
-indexing, reductions and the shape functions. Each rule
+This module holds the rules that give an operation's result type: broadcasting, ``@`` and
+basic indexing; the reductions and shape functions are in :mod:`nndsl.ir.shape_rules`. Each rule
 follows torch on concrete shapes, and on symbolic or unknown dims it keeps what it can know and
 refuses what cannot hold (``B`` is never assumed to be 4).
 
@@ -25,7 +25,7 @@ from nndsl.ir.dtypes import (
     result_type,
     to_float,
 )
-from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged
+from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known
 from nndsl.lang.syntax import MAX_MAGNITUDE
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
@@ -77,7 +77,7 @@ NEWAXIS = _Marker("None")  # written ``none`` in the language
 # ---- dims -------------------------------------------------------------------------------------
 
 
-def _conflict(x: DimLike, y: DimLike) -> str | None:
+def dim_conflict(x: DimLike, y: DimLike) -> str | None:
     """None when dims x and y can be equal; else the words a message that they differ ends with."""
     if x is None or y is None or x == y:
         return None
@@ -87,7 +87,7 @@ def _conflict(x: DimLike, y: DimLike) -> str | None:
     return ""
 
 
-def _merge(x: DimLike, y: DimLike) -> DimLike:
+def merge_dims(x: DimLike, y: DimLike) -> DimLike:
     """The one dim that compatible dims x and y both are, keeping a known size and its code."""
     if x is None:
         return y
@@ -121,10 +121,10 @@ def broadcast(a: Shape, b: Shape, what: str | None = None) -> Shape:
         if x == 1 or y == 1:
             out.append(x if y == 1 else y)
             continue
-        why = _conflict(x, y)
+        why = dim_conflict(x, y)
         if why is not None:
             raise OpError(f"{what}: dim {i} is {fmt_dim(x)} and {fmt_dim(y)}{why}")
-        out.append(_merge(x, y))
+        out.append(merge_dims(x, y))
     return tuple(out)
 
 
@@ -150,10 +150,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     fa, fb = fmt_shape(a.shape), fmt_shape(b.shape)
     sa = a.shape if len(a.shape) >= 2 else (1,) + a.shape
     sb = b.shape if len(b.shape) >= 2 else b.shape + (1,)
-    why = _conflict(sa[-1], sb[-2])
+    why = dim_conflict(sa[-1], sb[-2])
     if why is not None:
         hint = None
-        if len(b.shape) >= 2 and _conflict(sa[-1], sb[-1]) is None:
+        if len(b.shape) >= 2 and dim_conflict(sa[-1], sb[-1]) is None:
             hint = "the right operand's last dim matches; transpose it: `transpose(..., -2, -1)`"
         raise OpError(
             f"`@` needs the inner sizes to match: {fa} @ {fb} multiplies "
@@ -289,202 +289,3 @@ def _slice_dim(size: DimLike, s: slice, pos: int) -> DimLike:
     if s.start in (None, 0) and s.stop is None and s.step in (None, 1):
         return size
     return len(range(size)[s]) if known(size) else None
-
-
-# ---- reductions and shape functions -----------------------------------------------------------
-
-
-def reduce_shape(shape: Shape, dim: int | tuple | None, keepdim: bool) -> Shape:
-    """The shape after reducing over ``dim`` (an int, a tuple of ints, or None for all dims).
-
-    >>> reduce_shape(("B", 4, 5), (1, -1), True)
-    ('B', 1, 1)
-    """
-    if dim is None:
-        return (1,) * len(shape) if keepdim else ()
-    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
-    if not dims:
-        raise OpError("`dim` is empty", help="leave `dim` out to reduce over all dims", arg="dim")
-    picked = [axis(d, shape, "dim") for d in dims]
-    for i, p in enumerate(picked):
-        if p in picked[:i]:
-            raise OpError(f"`dim` names dim {p} twice: {tuple(dims)}", arg="dim")
-    if not shape:
-        return ()
-    if keepdim:
-        return tuple(1 if i in picked else d for i, d in enumerate(shape))
-    return tuple(d for i, d in enumerate(shape) if i not in picked)
-
-
-def reshape_shape(shape: Shape, sizes: tuple) -> Shape:
-    """The shape ``reshape`` gives; one size may be -1, the rest of the elements.
-
-    >>> reshape_shape(("B", 784), (-1, 28, 28))
-    ('B', 28, 28)
-    """
-    holes = [i for i, s in enumerate(sizes) if s == -1]
-    if len(holes) > 1:
-        raise OpError("only one size can be -1", arg=("sizes", holes[1]))
-    for i, s in enumerate(sizes):
-        if s < -1:
-            raise OpError(
-                f"size {s} is not valid: give sizes of 0 or more, or one -1", arg=("sizes", i)
-            )
-    target = 1
-    for s in sizes:
-        target *= int(s) if s != -1 else 1
-    have = 1
-    for d in shape:
-        have *= int(d) if known(d) else 1
-    unknown = [d for d in shape if not known(d)]
-    if unknown:
-        fill = _fill_symbolic(shape, sizes, unknown, have, target)
-    else:
-        fill = _fill_known(shape, sizes, have, target, bool(holes))
-    return tuple(fill if s == -1 else s for s in sizes)
-
-
-def _fill_known(shape: Shape, sizes: tuple, have: int, target: int, hole: bool) -> int | None:
-    there = f"cannot reshape {fmt_shape(shape)} ({have} elements) to {fmt_shape(sizes)}"
-    if not hole:
-        if have != target:
-            raise OpError(f"{there} ({target} elements)")
-        return None
-    if target == 0:
-        raise OpError(f"{there}: with a size of 0 the -1 could be anything")
-    if have % target:
-        raise OpError(f"{there}: {have} is not a multiple of {target}")
-    return have // target
-
-
-def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target: int) -> DimLike:
-    """The -1 of a reshape of a shape with sizes only known at run time (the batch, ``T``): it
-    must fit whatever they are, so the known sizes must divide what the input has."""
-    there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
-    names = " x ".join(fmt_dim(d) for d in unknown)
-    if not have or not all(isinstance(d, str) and d.isidentifier() for d in unknown):
-        return None  # an empty input, or sizes computed earlier that say too little to judge
-    if -1 not in sizes:
-        raise OpError(
-            f"{there}: that fits only when {names} is {target / have:g}",
-            help="use -1 for the size that takes the rest, e.g. the batch",
-        )
-    if target == 0:
-        raise OpError(f"{there}: with a size of 0 the -1 could be anything")
-    if have % target:
-        raise OpError(
-            f"{there}: the -1 would be {names} x {have} / {target}, "
-            f"a whole number only for some sizes",
-            help=f"the other sizes must divide {have}; keep {names} in the -1",
-        )
-    return unknown[0] if len(unknown) == 1 and have == target else None
-
-
-def flatten_shape(shape: Shape, start: int, end: int) -> Shape:
-    """The shape ``flatten`` gives: dims ``start`` to ``end`` merged into one.
-
-    >>> flatten_shape(("B", 32, 7, 7), 1, -1)[1].expr
-    '32 * 7 * 7'
-    """
-    s, e = axis(start, shape, "start_dim"), axis(end, shape, "end_dim")
-    if not shape:
-        return (1,)
-    if s > e:
-        raise OpError(
-            f"start_dim {start} comes after end_dim {end} in {fmt_shape(shape)}", arg="start_dim"
-        )
-    return shape[:s] + (merged(tuple(shape[s : e + 1])),) + shape[e + 1 :]
-
-
-def transpose_shape(shape: Shape, dim0: int, dim1: int) -> Shape:
-    """The shape with two dims swapped."""
-    i, j = axis(dim0, shape, "dim0"), axis(dim1, shape, "dim1")
-    if not shape:
-        return ()
-    out = list(shape)
-    out[i], out[j] = shape[j], shape[i]
-    return tuple(out)
-
-
-def permute_shape(shape: Shape, dims: tuple) -> Shape:
-    """The shape with its dims reordered; ``dims`` must name each dim once."""
-    if len(dims) != len(shape):
-        raise OpError(f"`permute` needs {len(shape)} dims for {fmt_shape(shape)}, got {len(dims)}")
-    picked = [axis(d, shape, ("dims", i)) for i, d in enumerate(dims)]
-    for i, p in enumerate(picked):
-        if p in picked[:i]:
-            raise OpError(f"dim {p} appears twice in {tuple(dims)}", arg=("dims", i))
-    return tuple(shape[p] for p in picked)
-
-
-def squeeze_shape(shape: Shape, dim: int) -> Shape:
-    """The shape without ``dim``, which must have size 1 (torch would silently keep it)."""
-    k = axis(dim, shape, "dim")
-    if not shape:
-        return ()
-    size = shape[k]
-    if size is not None and size != 1:
-        detail = (
-            f"{size} is not known to be 1" if isinstance(size, str) else "squeeze would do nothing"
-        )
-        raise OpError(f"dim {dim} of {fmt_shape(shape)} has size {size}, {detail}", arg="dim")
-    return shape[:k] + shape[k + 1 :]
-
-
-def unsqueeze_shape(shape: Shape, dim: int) -> Shape:
-    """The shape with a dim of size 1 inserted at ``dim``."""
-    k = axis(dim, shape, "dim", extra=1)
-    return shape[:k] + (1,) + shape[k:]
-
-
-def cat_shape(shapes: list, dim: int) -> Shape:
-    """The shape of ``cat``: equal sizes outside ``dim``, summed inside it."""
-    _need_items(shapes, "cat")
-    first = shapes[0]
-    for i, s in enumerate(shapes):
-        if not s:
-            raise OpError(
-                f"item {i} is 0-D and cannot be concatenated", help="use `stack`", arg="tensors"
-            )
-    k = axis(dim, first, "dim")
-    out = _same_shapes(shapes, "cat", skip=k)
-    sizes = [s[k] for s in shapes]
-    out[k] = sum(int(d) for d in sizes) if known(*sizes) else None
-    return tuple(out)
-
-
-def stack_shape(shapes: list, dim: int) -> Shape:
-    """The shape of ``stack``: equal shapes, with a new dim of the list's length at ``dim``."""
-    _need_items(shapes, "stack")
-    k = axis(dim, shapes[0], "dim", extra=1)
-    out = _same_shapes(shapes, "stack", skip=None)
-    return tuple(out[:k]) + (len(shapes),) + tuple(out[k:])
-
-
-def _need_items(shapes: list, name: str) -> None:
-    if not shapes:
-        raise OpError(f"`{name}` needs at least one tensor", arg="tensors")
-
-
-def _same_shapes(shapes: list, name: str, skip: int | None) -> list:
-    """The shape all of ``shapes`` share (dim ``skip`` aside), or an error naming the item."""
-    first = shapes[0]
-    out = list(first)
-    where = "" if skip is None else f" outside dim {skip}"
-    for i, s in enumerate(shapes[1:], 1):
-        if len(s) != len(first):
-            raise OpError(
-                f"`{name}` needs tensors with the same number of dims: item {i} is "
-                f"{fmt_shape(s)} but item 0 is {fmt_shape(first)}",
-                arg="tensors",
-            )
-        for j, (x, y) in enumerate(zip(out, s)):
-            why = None if j == skip else _conflict(x, y)
-            if why is not None:
-                raise OpError(
-                    f"`{name}` needs equal sizes{where}: item {i} is {fmt_shape(s)} but item 0 "
-                    f"is {fmt_shape(first)}, dim {j} is {fmt_dim(y)} and {fmt_dim(x)}{why}",
-                    arg="tensors",
-                )
-            out[j] = x if j == skip else _merge(x, y)
-    return out

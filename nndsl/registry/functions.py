@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 
 from nndsl.ir import expr as x
+from nndsl.ir import shape_rules as rules
 from nndsl.ir import tensors as t
 from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value, literal
@@ -104,7 +105,7 @@ def _where(a: dict) -> Tensor:
 
 def _reduce(dtype: Callable[[str], str]) -> Callable[[dict], Tensor]:
     return lambda a: Tensor(
-        t.reduce_shape(a["x"].shape, a["dim"], a["keepdim"]), dtype(a["x"].dtype)
+        rules.reduce_shape(a["x"].shape, a["dim"], a["keepdim"]), dtype(a["x"].dtype)
     )
 
 
@@ -287,7 +288,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "reshape",
             (*_X, ArgSpec("sizes", "*size")),
-            _shaped(t.reshape_shape, "sizes"),
+            _shaped(rules.reshape_shape, "sizes"),
             Method("reshape", ("sizes",)),
             "the same elements in a new shape; one size may be -1",
             example="reshape(x, -1, 28, 28)",
@@ -295,7 +296,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "flatten",
             (*_X, ArgSpec("start_dim", "dim", 0), ArgSpec("end_dim", "dim", -1)),
-            _shaped(t.flatten_shape, "start_dim", "end_dim"),
+            _shaped(rules.flatten_shape, "start_dim", "end_dim"),
             Method("flatten", optional=("start_dim", "end_dim")),
             "merge dims `start_dim` to `end_dim` into one",
             example="flatten(x, 1)",
@@ -303,7 +304,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "transpose",
             (*_X, ArgSpec("dim0", "dim"), ArgSpec("dim1", "dim")),
-            _shaped(t.transpose_shape, "dim0", "dim1"),
+            _shaped(rules.transpose_shape, "dim0", "dim1"),
             Method("transpose", ("dim0", "dim1")),
             "swap two dims",
             example="transpose(x, 1, 2)",
@@ -311,7 +312,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "permute",
             (*_X, ArgSpec("dims", "*dim")),
-            _shaped(t.permute_shape, "dims"),
+            _shaped(rules.permute_shape, "dims"),
             Method("permute", ("dims",)),
             "reorder the dims, naming each once",
             example="permute(x, 0, 2, 1)",
@@ -319,7 +320,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "squeeze",
             _ONE_DIM,
-            _shaped(t.squeeze_shape, "dim"),
+            _shaped(rules.squeeze_shape, "dim"),
             Method("squeeze", ("dim",)),
             "remove `dim`, which must have size 1",
             example="squeeze(x, 1)",
@@ -327,7 +328,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "unsqueeze",
             _ONE_DIM,
-            _shaped(t.unsqueeze_shape, "dim"),
+            _shaped(rules.unsqueeze_shape, "dim"),
             Method("unsqueeze", ("dim",)),
             "insert a dim of size 1 at `dim`",
             example="unsqueeze(x, 1)",
@@ -335,7 +336,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "cat",
             _JOIN,
-            _joined(t.cat_shape),
+            _joined(rules.cat_shape),
             Function("torch.cat", ("tensors",), keywords=("dim",)),
             "join tensors along an existing `dim`",
             example="cat([a, b], dim=1)",
@@ -343,7 +344,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "stack",
             _JOIN,
-            _joined(t.stack_shape),
+            _joined(rules.stack_shape),
             Function("torch.stack", ("tensors",), keywords=("dim",)),
             "join equal-shaped tensors along a new `dim`",
             example="stack([a, b], dim=1)",
