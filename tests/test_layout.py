@@ -24,14 +24,12 @@ MAX_FUNCTION_LINES = 60
 # shrinks.
 OVERSIZED_MODULES = {
     "check/data.py": 447,
-    "check/train_build.py": 472,
     "lang/parser.py": 457,
 }
 LONG_FUNCTIONS = {
     "check/blocks.py:_block": 65,
     "check/data.py:_generate": 69,
     "check/graph.py:_tensor_decl": 69,
-    "check/train_build.py:target": 76,
     "cli.py:build_parser": 152,
     "tools/completion.py:bash": 72,
 }

@@ -6,27 +6,24 @@ from __future__ import annotations
 
 from nndsl.check.data import DataInfo
 from nndsl.check.memory import channels_last, weights_dtype
-from nndsl.check.script_names import distinct_rows, row_class
+from nndsl.check.script_names import distinct_rows
+from nndsl.check.train_data import DataRules
 from nndsl.check.train_params import groups, init_rules, optimizer_ok
 from nndsl.check.train_settings import other_settings, training_batches
-from nndsl.diagnostics.core import Label, Reported
+from nndsl.diagnostics.core import Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
-from nndsl.ir.dtypes import FLOAT_DTYPES, Tensor
-from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.values import EvalError, call_parts
 from nndsl.lang import syntax as s
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
-
-TARGET = "y"
 
 
 def build(rules, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR:
     return _Builder(rules, node, model, data, sets).run()
 
 
-class _Builder:
+class _Builder(DataRules):
     def __init__(self, rules, node, model, data, sets):
         self.r, self.node, self.model, self.data, self.sets = rules, node, model, data, sets
         self.failed = False
@@ -135,90 +132,6 @@ class _Builder:
 
     # ---- data -----------------------------------------------------------------------------
 
-    def data_code(self, data: DataInfo, span) -> ir.DataCode:
-        returns = []
-        for inp in self.model.inputs:
-            if inp.optional:
-                continue
-            returns.append(
-                (inp.name, self.feed(data, inp.name, Tensor(inp.shape, inp.dtype), span))
-            )
-        if TARGET in data.failed:
-            raise Reported  # its error is reported
-        if TARGET not in data.tensors:
-            self.error(
-                "E0404",
-                f"data `{data.name}` has no targets `{TARGET}`",
-                data.span,
-                help=f"define `{TARGET} = ...` in data `{data.name}`: one target per sample",
-            )
-            raise Reported
-        returns.append((TARGET, self.target_code(data)))
-        if data.samples is None:
-            raise Reported
-        plan, stream = data.plan, data.plan is not None
-        return ir.DataCode(
-            data.name,
-            tuple(plan.lines if stream else data.body),
-            tuple(returns),
-            data.samples,
-            data.random and not stream,
-            data.seed,
-            tuple(plan.sources) if stream else (),
-            stream,
-            row_class(data.name) if stream else "",
-        )
-
-    def target_code(self, data: DataInfo) -> tr.Feed:
-        """Targets as the loss takes them: class ids as int64, everything else in the dtype of
-        the weights (float32 unless the inputs are declared in another)."""
-        y = data.tensors[TARGET]
-        dtype = "int64" if self.task == "classes" else weights_dtype(self.model) or "float32"
-        return tr.Feed(TARGET, None if y.dtype == dtype else dtype)
-
-    def feed(self, data: DataInfo, name: str, want: Tensor, span) -> tr.Feed:
-        """Data tensor ``name`` as the model input ``want`` takes it."""
-        have = data.tensors.get(name)
-        if name in data.failed:
-            raise Reported  # its error is reported
-        if have is None:
-            self.error(
-                "E0404",
-                f"data `{data.name}` has no tensor `{name}` for the input of `{self.model.name}`",
-                data.span,
-                help=f"define `{name} = ...` in data `{data.name}`",
-            )
-            raise Reported
-        where = data.spans[name]
-        rest_have, rest_want = have.shape[1:], want.shape[1:]
-        if len(rest_have) != len(rest_want) or any(
-            isinstance(w, int) and w != h for h, w in zip(rest_have, rest_want)
-        ):
-            self.error(
-                "E0404",
-                f"`{name}` holds samples of shape {fmt_shape(rest_have)}, "
-                f"but `{self.model.name}` takes {fmt_shape(rest_want)}",
-                where,
-                help="reshape the data, e.g. `x = reshape(table[:, 0:64], -1, 1, 8, 8)`",
-            )
-            raise Reported
-        if want.dtype in FLOAT_DTYPES:
-            if have.dtype == "bool" or have.dtype != want.dtype:
-                return tr.Feed(name, want.dtype)
-            return tr.Feed(name)
-        if have.dtype != want.dtype:
-            if have.dtype in FLOAT_DTYPES:
-                self.error(
-                    "E0404",
-                    f"`{self.model.name}` takes {want.dtype} (e.g. token ids), "
-                    f"but `{name}` is {have.dtype}",
-                    where,
-                    help="give integer data for this input",
-                )
-                raise Reported
-            return tr.Feed(name, want.dtype)
-        return tr.Feed(name)
-
     # ---- loss -----------------------------------------------------------------------------
 
     def spec(self, table: dict, kind: str, plural: str, name: str, span):
@@ -243,83 +156,6 @@ class _Builder:
                 out, output = out[0], output + "[0]"
         self.target(spec.extra, out, st.args[0].value.span)
         return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
-
-    def target(self, task: str, out, span) -> None:
-        """The targets fit the loss and the model's output."""
-        y = self.data.tensors.get(TARGET)
-        if y is None:
-            return  # reported with the data
-        yspan = self.data.spans[TARGET]
-        oshape = out.shape
-        labels = (Label(span, f"the model returns {fmt_shape(oshape)}"),)
-        if task == "classes":
-            if len(oshape) < 2:
-                self.error(
-                    "E0405",
-                    f"{self.model.name} returns {fmt_shape(oshape)}, "
-                    "but this loss wants class scores (B, C)",
-                    span,
-                    help="end the model with a layer of one output per class, e.g. `Linear(10)`",
-                )
-                raise Reported
-            if y.dtype in FLOAT_DTYPES:
-                self.error(
-                    "E0405",
-                    f"this loss wants integer class ids as targets, but `{TARGET}` is {y.dtype}",
-                    yspan,
-                    labels=labels,
-                    help="class ids are whole numbers 0 .. C - 1",
-                )
-                raise Reported
-            want = (oshape[0], *oshape[2:])
-            if len(y.shape) != len(want) or any(
-                isinstance(w, int) and w != h for h, w in zip(y.shape[1:], want[1:])
-            ):
-                self.error(
-                    "E0405",
-                    f"class-id targets must have shape {fmt_shape(('N', *want[1:]))}, "
-                    f"but `{TARGET}` has {fmt_shape(y.shape)}",
-                    yspan,
-                    labels=labels,
-                    help="one class id per sample: a 1-D tensor",
-                )
-                raise Reported
-            classes = oshape[1]
-            rng = self.data.ranges.get(TARGET)
-            if rng is not None and isinstance(classes, int) and (rng[0] < 0 or rng[1] >= classes):
-                self.error(
-                    "E0406",
-                    f"targets hold class ids {rng[0]} .. {rng[1]}, "
-                    f"but the model scores {classes} classes (0 .. {classes - 1})",
-                    yspan,
-                    labels=labels,
-                )
-                raise Reported
-            return
-        if (
-            y.shape[1:] != tuple(oshape[1:])
-            and not all(not isinstance(o, int) or o == h for o, h in zip(oshape[1:], y.shape[1:]))
-            or len(y.shape) != len(oshape)
-        ):
-            self.error(
-                "E0405",
-                f"targets of shape {fmt_shape(y.shape)} "
-                f"do not match the model's output {fmt_shape(oshape)}",
-                yspan,
-                labels=labels,
-                help="give targets one row per sample shaped like the output, "
-                "e.g. `y = reshape(y, -1, 1)`",
-            )
-            raise Reported
-        if task in ("binary", "binary_logits"):
-            rng = self.data.ranges.get(TARGET)
-            if rng is not None and (rng[0] < 0 or rng[1] > 1):
-                self.error(
-                    "E0406",
-                    f"binary targets must lie in 0 .. 1, but `{TARGET}` holds {rng[0]} .. {rng[1]}",
-                    yspan,
-                )
-                raise Reported
 
     def watched(self, early_stop, metrics: tuple, has_val: bool) -> None:
         """early_stop watches something the run measures."""
