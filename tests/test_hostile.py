@@ -397,6 +397,7 @@ REGRESSIONS = [
     ("lstm_2_63_layers", model("LSTM(8, num_layers=2 ** 63)", "x: [5, 8]"), "E0128"),
     # sizes past what torch counts: accepted, then OverflowError or exit 3
     ("linear_10_48", model("Linear(10 ** 48)"), "E0127"),
+    ("param_10_40", model("w = param([10 ** 20, 10 ** 20]) forward { return x @ w[0:2, 0:2] }"), "E0127"),
     ("upconvolutions_760", model("ConvTranspose2d(1, 2, stride=2) " * 760, "x: [1, 2, 2]"), "E0127"),
     ("edges_of_the_ranges", train("seed 9223372036854775807 init { hidden.weight ~ uniform(1, 1) }"), None),
 ]  # fmt: skip

@@ -11,7 +11,7 @@ that carry the types of their shape comments.
 from __future__ import annotations
 
 from nndsl.check.bind import eval_diag, match_args
-from nndsl.check.flow import Scope, Shared, is_int
+from nndsl.check.flow import Scope, Shared, is_int, too_large
 from nndsl.check.forward_types import Maybe
 from nndsl.check.graph_calls import CallRules
 from nndsl.check.graph_expr import Binding, Decl, ExprRules, Graph
@@ -137,9 +137,7 @@ class GraphRules(StatementRules, ExprRules, CallRules):
                 help=f"write `{call.name}([4, 8])`",
             )
             return None
-        env = dict(scope.env)
-        if feature is not None:
-            env["in"] = feature
+        env = {**scope.env, "in": feature} if feature is not None else scope.env
         try:
             shape = evaluate(bound["shape"].value, env)
         except EvalError as err:
@@ -158,24 +156,17 @@ class GraphRules(StatementRules, ExprRules, CallRules):
             return None
         exprs = [evaluate(i, env).expr for i in items] if len(items) == len(dims) else []
         exprs = exprs or [ex.constant(d) for d in dims]
-        init = "randn"
-        if "init" in bound:
-            node = bound["init"].value
-            init = node.id if isinstance(node, s.Name) else getattr(node, "value", None)
-            if init not in INITS:
-                self._error(
-                    "E0106",
-                    f"unknown init `{init}`",
-                    node.span,
-                    help=suggest(str(init), INITS) or f"use one of {', '.join(INITS)}",
-                )
-                return None
+        init = self._tensor_init(bound)
+        if init is None:
+            return None
         dims = tuple(Dim(int(d), formula_text(e)) for d, e in zip(dims, exprs))
-        slot = ir.Member(st.name, ir.TensorNew(kind, init, tuple(exprs)))
-        scope.members.append(slot)
         count = 1
         for d in dims:
             count *= int(d)
+        if (big := too_large(f"`{st.name}`", dims, count)) is not None:
+            self._error("E0127", big, bound["shape"].value.span)
+            return None
+        scope.members.append(ir.Member(st.name, ir.TensorNew(kind, init, tuple(exprs))))
         if kind == "param":
             scope.params += count
         scope.rows.append(
@@ -191,3 +182,19 @@ class GraphRules(StatementRules, ExprRules, CallRules):
         )
         value = Value(Tensor(dims, "float32"), ex.self_attr(st.name))
         return Decl(st.name, st.name_span, kind, value=value)
+
+    def _tensor_init(self, bound: dict) -> str | None:
+        """The creation function a ``param`` or ``buffer`` names (``randn`` by default)."""
+        if "init" not in bound:
+            return "randn"
+        node = bound["init"].value
+        init = node.id if isinstance(node, s.Name) else getattr(node, "value", None)
+        if init in INITS:
+            return init
+        self._error(
+            "E0106",
+            f"unknown init `{init}`",
+            node.span,
+            help=suggest(str(init), INITS) or f"use one of {', '.join(INITS)}",
+        )
+        return None
