@@ -51,29 +51,8 @@ class BlockRules:
         params = self._block_params(block)
         if params is None:
             return None
-        names = [p.name for p in block.params]
-        bound = match_args(call, names, [], f"block {block.name}", self.diags)
-        if bound is None:
-            return None
-        values: dict[str, Value] = {}
-        for p in block.params:
-            if p.name in bound:
-                try:
-                    values[p.name] = evaluate(bound[p.name].value, env)
-                except EvalError as err:
-                    self.diags.append(eval_diag(err))
-                    return None
-            elif params[p.name] is None:
-                self._error(
-                    "E0103",
-                    f"block `{block.name}` needs the argument `{p.name}`",
-                    call.span,
-                    help=f"write `{block.name}({p.name}=...)`",
-                )
-                return None
-            else:
-                values[p.name] = params[p.name]
-        if flow.shape is None:
+        values = self._block_args(call, block, params, env)
+        if values is None or flow.shape is None:
             return None
         if block.forward is not None:
             return self._graph_block(call, block, params, values, [flow, *extra])
@@ -102,6 +81,32 @@ class BlockRules:
             block.name,
             rows=list(scope.rows),
         )
+
+    def _block_args(self, call: s.Call, block: s.Block, params: dict, env) -> dict | None:
+        """Each parameter's value at this use: the argument given, or the default."""
+        names = [p.name for p in block.params]
+        bound = match_args(call, names, [], f"block {block.name}", self.diags)
+        if bound is None:
+            return None
+        values: dict[str, Value] = {}
+        for p in block.params:
+            if p.name in bound:
+                try:
+                    values[p.name] = evaluate(bound[p.name].value, env)
+                except EvalError as err:
+                    self.diags.append(eval_diag(err))
+                    return None
+            elif params[p.name] is None:
+                self._error(
+                    "E0103",
+                    f"block `{block.name}` needs the argument `{p.name}`",
+                    call.span,
+                    help=f"write `{block.name}({p.name}=...)`",
+                )
+                return None
+            else:
+                values[p.name] = params[p.name]
+        return values
 
     def _instance(self, call, block, class_name, inferred, values, shape) -> tuple:
         """The constructor call of a block class, and how its parameters read in the caller."""
