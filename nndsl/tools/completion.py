@@ -165,26 +165,30 @@ def bash(parser: argparse.ArgumentParser) -> str:
         '    case "$cmd" in',
     ]
     for c in cmds:
-        lines.append(f"        {c.name})")
-        valued = [o for o in c.options if o.takes_value]
-        if valued:
-            lines.append('            case "$prev" in')
-            for o in valued:
-                lines.append(f"                {'|'.join(o.flags)}) {_bash_values(o)}; return ;;")
-            lines.append("            esac")
-        flags = " ".join(f for o in c.options for f in o.flags)
-        lines.append('            if [[ "$cur" == -* ]]; then')
-        lines.append(f'                COMPREPLY=($(compgen -W "{flags}" -- "$cur"))')
-        if c.positionals:
-            lines.append('            else case "$nargs" in')
-            for n, p in enumerate(c.positionals):
-                last = n == len(c.positionals) - 1 and p.nargs in ("*", "+", argparse.REMAINDER)
-                lines.append(f"                {'*' if last else n}) {_bash_values(p)} ;;")
-            lines.append("            esac")
-        lines.append("            fi")
-        lines.append("            ;;")
+        lines += _bash_command(c)
     lines += ["    esac", "}", "", "complete -F _nndsl nndsl", ""]
     return "\n".join(lines)
+
+
+def _bash_command(c) -> list[str]:
+    """The case of one command: the values of its options, then its flags or positionals."""
+    lines = [f"        {c.name})"]
+    valued = [o for o in c.options if o.takes_value]
+    if valued:
+        lines.append('            case "$prev" in')
+        for o in valued:
+            lines.append(f"                {'|'.join(o.flags)}) {_bash_values(o)}; return ;;")
+        lines.append("            esac")
+    flags = " ".join(f for o in c.options for f in o.flags)
+    lines.append('            if [[ "$cur" == -* ]]; then')
+    lines.append(f'                COMPREPLY=($(compgen -W "{flags}" -- "$cur"))')
+    if c.positionals:
+        lines.append('            else case "$nargs" in')
+        for n, p in enumerate(c.positionals):
+            last = n == len(c.positionals) - 1 and p.nargs in ("*", "+", argparse.REMAINDER)
+            lines.append(f"                {'*' if last else n}) {_bash_values(p)} ;;")
+        lines.append("            esac")
+    return lines + ["            fi", "            ;;"]
 
 
 # ---- zsh --------------------------------------------------------------------------------------
