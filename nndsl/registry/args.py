@@ -148,16 +148,11 @@ def bind(
     that does not fit, e.g. the signature; ``complete`` also asks for every required argument.
     """
     what = what or f"`{name}`"
-    positional: list[int] = []
-    first_keyword = len(keys)
-    for i, k in enumerate(keys):
-        if k is not None:
-            first_keyword = min(first_keyword, i)
-        elif i > first_keyword:
-            message = "a positional argument after a keyword argument"
-            return Binding({}, (Problem("E0104", message, i, "put the positional ones first"),))
-        else:
-            positional.append(i)
+    positional, first_keyword = _positional(keys)
+    if first_keyword < 0:  # a positional argument after a keyword one, at -first_keyword - 1
+        message = "a positional argument after a keyword argument"
+        late = -first_keyword - 1
+        return Binding({}, (Problem("E0104", message, late, "put the positional ones first"),))
     slots = _positional_slots(params, skip, lead, len(positional))
     taken: dict[str, int | tuple[int, ...]] = {}
     for j, p in enumerate(slots):
@@ -190,6 +185,21 @@ def bind(
     if complete and not problems:
         problems += _missing(params, taken, name, what, usage)
     return Binding(taken, tuple(problems))
+
+
+def _positional(keys: Sequence[str | None]) -> tuple[list[int], int]:
+    """The indices of the positional arguments and that of the first keyword one (the count
+    when there is none); for a positional argument after a keyword one, -1 - its index."""
+    positional: list[int] = []
+    first_keyword = len(keys)
+    for i, k in enumerate(keys):
+        if k is not None:
+            first_keyword = min(first_keyword, i)
+        elif i > first_keyword:
+            return positional, -1 - i
+        else:
+            positional.append(i)
+    return positional, first_keyword
 
 
 def _positional_slots(
