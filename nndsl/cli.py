@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from nndsl import __version__
@@ -203,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception:  # a bug in nndsl, never the user's fault
         if os.environ.get("NNDSL_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         what = getattr(args, "file", None) or args.command
         print(
