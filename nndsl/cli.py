@@ -29,7 +29,24 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Commands:
+    """The subcommands of :func:`build_parser`: each is listed with its help, and given its
+    arguments only when it is ``only`` (or ``only`` is None). Declaring every argument of every
+    command costs more than a compile's parsing of a small .nn file."""
+
+    def __init__(self, parser: argparse.ArgumentParser, only: str | None) -> None:
+        self.sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+        self.only = only
+
+    def add_parser(self, name: str, **kw):
+        parser = self.sub.add_parser(name, **kw)
+        return parser if self.only in (None, name) else self
+
+    def add_argument(self, *args, **kw) -> None:
+        pass  # a command that is not `only`: its arguments are not needed
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nndsl",
         description="Compile .nn network descriptions to readable, standalone PyTorch.",
@@ -40,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = _Commands(parser, only)
     fmt = {
         "choices": ("text", "short", "json"),
         "default": "text",
@@ -187,7 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if not w.startswith("-")), None)
+    known = command in _COMMANDS or command in _TOOLS  # then only its arguments are declared
+    args = build_parser(command if known else None).parse_args(argv)
     try:
         if args.command in _TOOLS:  # commands that take other arguments than one .nn file
             return _TOOLS[args.command](args)
