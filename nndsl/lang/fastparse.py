@@ -25,6 +25,7 @@ syntax error. No callback runs on a token lark would not have produced, so givin
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 
 FORMAT = 1  # the layout of the data tables_from_lark returns; part of its validity
 _ERROR = "_ERROR"  # the master regex's catch-all group: a character no terminal matches
@@ -34,35 +35,25 @@ class GiveUp(Exception):
     """The fast path cannot vouch for this text; parse it with lark instead."""
 
 
-class Tok:
-    """A token as the transformer sees it: lark's :class:`~lark.Token` attributes, no more."""
+class Tok(tuple):
+    """A token as the transformer sees it: lark's :class:`~lark.Token` attributes, no more (a
+    tuple underneath, which is made without running Python code)."""
 
-    __slots__ = (
-        "type",
-        "value",
-        "start_pos",
-        "line",
-        "column",
-        "end_line",
-        "end_column",
-        "end_pos",
-    )
-
-    def __init__(self, type, value, start_pos, line, column, end_line, end_column, end_pos):
-        self.type = type
-        self.value = value
-        self.start_pos = start_pos
-        self.line = line
-        self.column = column
-        self.end_line = end_line
-        self.end_column = end_column
-        self.end_pos = end_pos
+    __slots__ = ()
+    type = property(itemgetter(0))
+    value = property(itemgetter(1))
+    start_pos = property(itemgetter(2))
+    line = property(itemgetter(3))
+    column = property(itemgetter(4))
+    end_line = property(itemgetter(5))
+    end_column = property(itemgetter(6))
+    end_pos = property(itemgetter(7))
 
     def __str__(self) -> str:
-        return self.value
+        return self[1]
 
     def __repr__(self) -> str:
-        return f"Tok({self.type!r}, {self.value!r})"
+        return f"Tok({self[0]!r}, {self[1]!r})"
 
 
 class FastParser:
@@ -82,6 +73,7 @@ class FastParser:
             for row in tables["states"]
         ]
         self._start, self._end = tables["start"], tables["end"]
+        self._chains: dict[tuple, int] = {}
 
     def parse(self, text: str):
         """The value lark's parser would return for ``text``; raises :class:`GiveUp` otherwise."""
@@ -107,21 +99,27 @@ class FastParser:
             if kind == "NAME":
                 kind = keywords.get(value, kind)
             column = start - line_start + 1
-            append(Tok(kind, value, start, line, column, line, column + end - start, end))
+            append(Tok((kind, value, start, line, column, line, column + end - start, end)))
         return out
 
     def _run(self, tokens: list[Tok]):
         """Lark's LALR loop (``ParserState.feed_token``) over the tokens, then the end of input."""
-        table, keyword_types, end = self._table, self._keyword_types, self._end
+        table, keyword_types, end, chains = (
+            self._table,
+            self._keyword_types,
+            self._end,
+            self._chains,
+        )
         states = [self._start]
         values = []
         push_state, push_value = states.append, values.append
         tokens.append(None)  # the end of the input
         for tok in tokens:
-            kind = "$END" if tok is None else tok.type
+            kind = "$END" if tok is None else tok[0]
             row = table[states[-1]]
             if kind in keyword_types and kind not in row:
-                kind = tok.type = "NAME"  # the contextual lexer reads a NAME here
+                kind = "NAME"  # the contextual lexer reads a NAME here
+                tok = Tok((kind, *tok[1:]))
             while True:
                 act = row.get(kind)
                 if act.__class__ is int:  # shift
@@ -133,8 +131,12 @@ class FastParser:
                 if act is None:
                     raise GiveUp
                 size, callback, origin = act  # reduce
-                if callback is None:  # a one-symbol rule that passes its child through
-                    state = states[-1] = table[states[-2]][origin]
+                if callback is None:  # rules that pass their one child through, in a row
+                    key = (states[-2], states[-1], kind)
+                    state = chains.get(key)
+                    if state is None:
+                        state = chains[key] = self._chain(states[-2], act, kind)
+                    states[-1] = state
                 else:
                     if size:
                         children = values[-size:]
@@ -149,6 +151,17 @@ class FastParser:
                     return values[-1]
                 row = table[state]
         raise GiveUp  # not reached: the end of input either completes the parse or fails
+
+    def _chain(self, below: int, act: tuple, kind: str) -> int:
+        """The state after reducing by ``act``, a rule that passes its one child through, and
+        by every such rule the lookahead ``kind`` then calls for, over the state ``below``
+        (the same in each: one symbol is replaced by one); remembered by :meth:`_run`."""
+        table = self._table
+        while True:
+            state = table[below][act[2]]
+            act = table[state].get(kind)
+            if act is None or act.__class__ is int or act[1] is not None or state == self._end:
+                return state
 
 
 def _reduction(rule: list, transformer: object) -> tuple:
