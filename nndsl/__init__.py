@@ -1,3 +1,39 @@
-"""nndsl: a compact language for neural networks, compiled to readable PyTorch."""
+"""nndsl: a compact language for neural networks, compiled to readable PyTorch.
+
+The Python API (docs/API.md): ``check``, ``compile``, ``load``, ``loads``, ``train`` and
+``NNDSLError``, imported from :mod:`nndsl.api` when first used, so that ``import nndsl`` stays
+as cheap as the command line needs.
+"""
+
+import types as _types
+
+from nndsl import check as _checker
 
 __version__ = "0.1.0"
+__all__ = ["check", "compile", "load", "loads", "train", "NNDSLError", "__version__"]
+_API = frozenset(__all__) - {"check", "__version__"}
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from nndsl import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'nndsl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__} - {"_types", "_checker", "_API", "_Checker"})
+
+
+class _Checker(_types.ModuleType):
+    """``nndsl.check`` is the checker's package (``nndsl.check.checker``...), which the import
+    system binds to that name; calling it is :func:`nndsl.api.check`."""
+
+    def __call__(self, source, **kwargs):
+        from nndsl.api import check
+
+        return check(source, **kwargs)
+
+
+_checker.__class__ = _Checker

@@ -1,8 +1,8 @@
 """The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
-(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``).
+(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``, ``lsp``).
 
-Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file),
-3 internal error, 130 interrupted.
+Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file, a file
+the system refuses to write), 3 internal error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -29,6 +29,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
 
+EPILOG = (
+    "environment: NNDSL_CACHE_DIR is where parse tables, compiled templates and "
+    "formatted code are cached (default ~/.cache/nndsl; empty turns the cache off); "
+    "NNDSL_DEBUG=1 shows the traceback of an internal error."
+)
+
+
 class _Commands:
     """The subcommands of :func:`build_parser`: each is listed with its help, and given its
     arguments only when it is ``only`` (or ``only`` is None). Declaring every argument of every
@@ -50,11 +57,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nndsl",
         description="Compile .nn network descriptions to readable, standalone PyTorch.",
-        epilog=(
-            "environment: NNDSL_CACHE_DIR is where parse tables, compiled templates and "
-            "formatted code are cached (default ~/.cache/nndsl; empty turns the cache off); "
-            "NNDSL_DEBUG=1 shows the traceback of an internal error."
-        ),
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
     sub = _Commands(parser, only)
@@ -93,9 +96,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     r = sub.add_parser(
         "run",
         help="compile a .nn file and train it (the same code `compile` writes)",
-        description="Compile in memory, write the sources into a run folder and train there. "
-        "The folder keeps model.py, train_<model>.py, metrics.csv, loss.png, config.json and "
-        "the weights.",
+        description="Compile in memory, write the sources into a run folder and train there. A "
+        "folder holds one run (a new run refuses another's): model.py, train_<model>.py, "
+        "config.json, metrics.csv, loss.png, the weights, checkpoints with their SHA-256.",
     )
     r.add_argument("file", help="the .nn source file")
     r.add_argument(
@@ -116,7 +119,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     r.add_argument(
         "--resume",
         action="store_true",
-        help="continue from the newest checkpoint of the --out folder (default: the newest run)",
+        help="continue the run in --out (default: the newest run) from its newest whole checkpoint",
     )
     r.add_argument(
         "--checkpoint-every",
@@ -200,6 +203,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         '`eval "$(nndsl completion bash)"` to ~/.bashrc.',
     )
     sh.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
+    sub.add_parser("lsp", help="run the language server on stdin/stdout, for editors (pygls)")
     return parser
 
 
@@ -220,6 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         return _COMMANDS[args.command](args, text)
     except KeyboardInterrupt:
         return 130
+    except OSError as err:  # the system refused: a full or read-only disk, a parent that is a file
+        print(f"nndsl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception:  # a bug in nndsl, never the user's fault
         if os.environ.get("NNDSL_DEBUG"):
             import traceback
@@ -349,6 +356,12 @@ def _explain(args) -> int:
     return explain(args)
 
 
+def _lsp(args) -> int:
+    from nndsl.tools.lsp import main as lsp
+
+    return lsp(args)
+
+
 def _fmt(args) -> int:
     from nndsl.tools.fmt import main as fmt
 
@@ -364,4 +377,4 @@ _COMMANDS = {
     "summary": _summary,
 }
 # Commands that take other arguments (several files, a name, a code): handler(args) -> exit code.
-_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion}
+_TOOLS = {"fmt": _fmt, "explain": _explain, "new": _new, "completion": _completion, "lsp": _lsp}

@@ -278,6 +278,8 @@ def check_models(code: str, program) -> int:
     import torch
     from compiled import load_module, structure_text
 
+    from nndsl.check.memory import weights_dtype
+
     dtypes = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
               "int32": torch.int32, "float16": torch.float16, "bfloat16": torch.bfloat16,
               "bool": torch.bool}  # fmt: skip
@@ -300,6 +302,8 @@ def check_models(code: str, program) -> int:
             else:
                 inputs.append(torch.randn(shape, dtype=dtypes[t.dtype]))
         model = namespace[info.name]().eval()
+        if weights_dtype(info):  # as the training script builds it
+            model = model.to(dtypes[weights_dtype(info)])
         params = sum(p.numel() for p in model.parameters() if p.requires_grad)
         if params != info.total_params:
             raise Finding(

@@ -4,10 +4,11 @@ train section's tables share, and the same mistake reading the same in each of t
 from __future__ import annotations
 
 import pytest
+from exprs import V
 
 from nndsl.compiler import analyze
 from nndsl.ir.tensors import OpError, Tensor
-from nndsl.lang.pyexpr import Value, literal
+from nndsl.ir.values import literal
 from nndsl.registry.args import REQUIRED, ArgSpec, bind
 from nndsl.registry.functions import call
 
@@ -107,7 +108,7 @@ def _function_error(name: str, args: list, kwargs: dict) -> str:
     return err.value.message
 
 
-X = Value(Tensor(("B", 4), "float32"), "x")
+X = V(Tensor(("B", 4), "float32"), "x")
 
 
 @pytest.mark.parametrize(

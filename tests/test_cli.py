@@ -6,6 +6,7 @@ import ast
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -19,14 +20,19 @@ EXAMPLES = ROOT / "examples"
 BAD_SOURCE = "model M(x: [2]) { Linear(3, 4) }\n"  # Linear receives 2 features, not 3
 
 
-def nndsl_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``python -m nndsl ARGS`` in cwd; never a traceback, whatever the outcome."""
+def nndsl_cli(
+    *args: str, cwd: Path, max_file_size: int | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``python -m nndsl ARGS`` in cwd; never a traceback, whatever the outcome. With
+    max_file_size, writing a larger file fails as on a full disk (EFBIG)."""
     env = dict(os.environ)
     env.pop("NNDSL_DEBUG", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    limit = (max_file_size, max_file_size) if max_file_size else None
     proc = subprocess.run(
         [sys.executable, "-m", "nndsl", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=120,
+        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)) if limit else None,
     )  # fmt: skip
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
@@ -229,6 +235,36 @@ def test_deep_nesting_is_a_diagnostic_not_a_crash(tmp_path):
     proc = nndsl_cli("check", "deep.nn", cwd=tmp_path)
     assert proc.returncode == 1
     assert "error[E0005]" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---- the operating system refuses a write: an error with the path, not a bug -------------------
+
+
+def test_an_output_under_a_file_is_an_error_with_the_path(tmp_path):
+    (tmp_path / "plain").write_text("a file\n", encoding="utf-8")
+    proc = nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "plain/out/model.py", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("nndsl: error: cannot write plain/out/model.py: "), proc.stderr
+    assert "bug in nndsl" not in proc.stderr
+
+
+def test_a_full_disk_is_an_error_and_leaves_no_file_half_written(tmp_path):
+    (tmp_path / "out").mkdir()
+    proc = nndsl_cli(
+        "compile", str(EXAMPLES / "add.nn"), "-o", "out/model.py", cwd=tmp_path, max_file_size=500
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot write out/model.py: File too large" in proc.stderr, proc.stderr
+    assert "bug in nndsl" not in proc.stderr
+    assert os.listdir(tmp_path / "out") == []
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes anywhere")
+def test_a_read_only_folder_is_an_error_with_the_path(tmp_path):
+    (tmp_path / "out").mkdir(mode=0o555)
+    proc = nndsl_cli("compile", str(EXAMPLES / "add.nn"), "-o", "out/model.py", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot write out/model.py: Permission denied" in proc.stderr, proc.stderr
 
 
 # ---- hand edits: never lost ------------------------------------------------------------------

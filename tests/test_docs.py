@@ -273,3 +273,37 @@ def test_readme_shows_what_compile_writes():
     from compiled import compile_file
 
     assert shown in compile_file(example)[0]
+
+
+# ---- docs/API.md --------------------------------------------------------------------------------
+
+API_DOC = ROOT / "docs" / "API.md"
+# a python example, and the text it prints when a ```text block follows it directly
+API_FENCE = re.compile(r"^```python\n(.*?)^```\n(?:\n```text\n(.*?)^```\n)?", re.M | re.S)
+
+
+def _api_examples():
+    text = API_DOC.read_text(encoding="utf-8")
+    for m in API_FENCE.finditer(text):
+        line = text.count("\n", 0, m.start()) + 1
+        yield pytest.param(m.group(1), m.group(2), id=f"line{line}")
+
+
+def test_api_doc_has_examples():
+    assert len(list(_api_examples())) >= 6
+
+
+@pytest.mark.parametrize("code, printed", list(_api_examples()))
+def test_api_doc_example(code, printed, tmp_path, monkeypatch):
+    """Each example of docs/API.md runs, from a folder holding a copy of examples/, and prints
+    the text shown after it."""
+    import contextlib
+    import io
+
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(API_DOC), "exec"), {"__name__": "__api_doc__"})
+    if printed is not None:
+        assert out.getvalue() == printed

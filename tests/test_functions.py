@@ -12,14 +12,18 @@ import ast
 
 import pytest
 import torch
+from exprs import V, code
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from test_tensors import SETTINGS, dtypes, forms, operand, outcome, shape_pairs
 
+from nndsl.codegen.expr import write
+from nndsl.ir.dtypes import DTYPES
 from nndsl.ir.shapes import Dim
-from nndsl.ir.tensors import DTYPES, OpError, Tensor
-from nndsl.lang.pyexpr import ATOM, SUM, UNARY, Value, literal
-from nndsl.registry.functions import FUNCTIONS, Func, _bind, call, function_rows
+from nndsl.ir.tensors import OpError, Tensor
+from nndsl.ir.values import Value, literal
+from nndsl.registry.calls import Func, bind_call
+from nndsl.registry.functions import FUNCTIONS, call, function_rows
 
 FEW = settings(SETTINGS, max_examples=12)  # per function; `test_every_dtype` covers dtypes
 SOME = settings(SETTINGS, max_examples=30)
@@ -41,7 +45,7 @@ def bind_values(args: list, kwargs: dict, data) -> tuple[list[Value], dict[str, 
             return operand(f"t{next(count)}", x, form, ns, gen)
         if isinstance(x, list):
             items = [value(t) for t in x]
-            return Value([v.py for v in items], "[" + ", ".join(v.code for v in items) + "]")
+            return V([v.py for v in items], "[" + ", ".join(code(v) for v in items) + "]")
         return literal(x)
 
     return [value(a) for a in args], {k: value(v) for k, v in kwargs.items()}, ns
@@ -51,8 +55,8 @@ def check(name: str, args: list, kwargs: dict, data) -> None:
     """``call`` agrees with torch running the code it writes."""
     values, keywords, ns = bind_values(args, kwargs, data)
     func = FUNCTIONS[name]
-    code = func.emit(_bind(func, values, keywords))
-    expected = outcome(code, ns)
+    written = write(func.form.expr(bind_call(func, values, keywords)))
+    expected = outcome(written, ns)
     if name == "squeeze" and args[0].shape and expected and expected[0] == args[0].shape:
         with pytest.raises(OpError, match="squeeze would do nothing"):  # torch keeps the dim
             call(name, values, keywords)
@@ -62,8 +66,8 @@ def check(name: str, args: list, kwargs: dict, data) -> None:
             call(name, values, keywords)
         return
     result = call(name, values, keywords)
-    assert result.code == code
-    assert (tuple(result.py.shape), result.py.dtype) == expected, code
+    assert code(result) == written
+    assert (tuple(result.py.shape), result.py.dtype) == expected, written
 
 
 # Without empty dims: torch skips its dtype checks on a tensor with no elements.
@@ -230,22 +234,22 @@ def example_args(func: Func, dtype: str) -> tuple[list, dict]:
 # ---- code --------------------------------------------------------------------------------------
 
 
-def x_(shape=("B", 4, 5), dtype="float32", code="x", prec=ATOM) -> Value:
-    return Value(Tensor(shape, dtype), code, prec)
+def x_(shape=("B", 4, 5), dtype="float32", source="x") -> Value:
+    return V(Tensor(shape, dtype), source)
 
 
 CODE = [
     ("relu", [x_()], {}, "F.relu(x)"),
     ("softmax", [x_()], {}, "F.softmax(x, dim=-1)"),
-    ("softmax", [x_()], {"dim": Value(1, "axis")}, "F.softmax(x, dim=1)"),  # dims as ints
+    ("softmax", [x_()], {"dim": V(1, "axis")}, "F.softmax(x, dim=1)"),  # dims as ints
     ("log_softmax", [x_(), literal(1)], {}, "F.log_softmax(x, dim=1)"),
-    ("sigmoid", [x_(code="a + b", prec=SUM)], {}, "torch.sigmoid(a + b)"),
-    ("abs", [x_(code="a - b", prec=SUM)], {}, "(a - b).abs()"),
-    ("abs", [x_(code="-x", prec=UNARY)], {}, "(-x).abs()"),
-    ("sum", [x_(code="x + y", prec=SUM)], {}, "(x + y).sum()"),
+    ("sigmoid", [x_(source="a + b")], {}, "torch.sigmoid(a + b)"),
+    ("abs", [x_(source="a - b")], {}, "(a - b).abs()"),
+    ("abs", [x_(source="-x")], {}, "(-x).abs()"),
+    ("sum", [x_(source="x + y")], {}, "(x + y).sum()"),
     ("clamp", [x_()], {"min": literal(0)}, "x.clamp(min=0)"),
     ("clamp", [x_()], {"max": literal(1.5), "min": literal(-1)}, "x.clamp(min=-1, max=1.5)"),
-    ("maximum", [x_(code="a"), x_(code="b")], {}, "torch.maximum(a, b)"),
+    ("maximum", [x_(source="a"), x_(source="b")], {}, "torch.maximum(a, b)"),
     ("float", [x_(dtype="int64")], {}, "x.float()"),
     ("mean", [x_()], {}, "x.mean()"),
     ("sum", [x_(), literal(1)], {}, "x.sum(dim=1)"),
@@ -267,18 +271,18 @@ CODE = [
     ("permute", [x_(), literal(0), literal(2), literal(1)], {}, "x.permute(0, 2, 1)"),
     ("squeeze", [x_(("B", 1, 4)), literal(1)], {}, "x.squeeze(1)"),
     ("unsqueeze", [x_()], {"dim": literal(1)}, "x.unsqueeze(1)"),
-    ("cat", [Value([Tensor(("B", 4), "float32")] * 2, "[a, b]")], {"dim": literal(1)},
+    ("cat", [V([Tensor(("B", 4), "float32")] * 2, "[a, b]")], {"dim": literal(1)},
      "torch.cat([a, b], dim=1)"),
-    ("stack", [Value([Tensor(("B", 4), "float32")] * 2, "[a, b]")], {}, "torch.stack([a, b])"),
+    ("stack", [V([Tensor(("B", 4), "float32")] * 2, "[a, b]")], {}, "torch.stack([a, b])"),
     ("zeros_like", [x_()], {}, "torch.zeros_like(x)"),
-    ("where", [x_(dtype="bool", code="m"), x_(code="a"), x_(code="b")], {},
+    ("where", [x_(dtype="bool", source="m"), x_(source="a"), x_(source="b")], {},
      "torch.where(m, a, b)"),
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("name, args, kwargs, code", CODE, ids=[c[3] for c in CODE])
-def test_code(name, args, kwargs, code):
-    assert call(name, args, kwargs).code == code
+@pytest.mark.parametrize("name, args, kwargs, written", CODE, ids=[c[3] for c in CODE])
+def test_code(name, args, kwargs, written):
+    assert code(call(name, args, kwargs)) == written
 
 
 def test_dims_keep_their_code():
@@ -286,8 +290,8 @@ def test_dims_keep_their_code():
     assert call("relu", [x], {}).py.shape[1].expr == "units"
     assert call("unsqueeze", [x, literal(1)], {}).py.shape[2].expr == "units"
     assert call("sum", [x], {"dim": literal(0)}).py.shape[0].expr == "units"
-    out = call("reshape", [x_(("B", 32)), literal(-1), Value(8, "units")], {})
-    assert out.code == "x.reshape(-1, units)"
+    out = call("reshape", [x_(("B", 32)), literal(-1), V(8, "units")], {})
+    assert code(out) == "x.reshape(-1, units)"
     assert out.py.shape == (None, 8) and out.py.shape[1].expr == "units"
     flat = call("flatten", [x_(("B", 32, Dim(7, "k"))), literal(1)], {}).py.shape
     assert flat == ("B", 224) and flat[1].expr == "32 * k"
@@ -297,16 +301,16 @@ def test_symbolic_shapes():
     x = x_(("B", "T", 4))
     assert call("mean", [x], {"dim": literal(1)}).py.shape == ("B", 4)
     assert call("transpose", [x, literal(0), literal(1)], {}).py.shape == ("T", "B", 4)
-    assert call("cat", [Value([x.py, x.py], "[x, x]")], {"dim": literal(-1)}).py.shape == (
+    assert call("cat", [V([x.py, x.py], "[x, x]")], {"dim": literal(-1)}).py.shape == (
         "B",
         "T",
         8,
     )
-    assert call("cat", [Value([x.py, x.py], "[x, x]")], {"dim": literal(1)}).py.shape[1] is None
+    assert call("cat", [V([x.py, x.py], "[x, x]")], {"dim": literal(1)}).py.shape[1] is None
     with pytest.raises(OpError, match="B is not known to be 1"):
         call("squeeze", [x, literal(0)], {})
     with pytest.raises(OpError, match="T is not known to be 5"):
-        call("cat", [Value([x.py, Tensor(("B", 5, 4), "float32")], "[x, y]")], {})
+        call("cat", [V([x.py, Tensor(("B", 5, 4), "float32")], "[x, y]")], {})
 
 
 # ---- binding and messages ---------------------------------------------------------------------
@@ -348,7 +352,7 @@ def test_rule_errors_point_at_the_argument():
     assert error("softmax", [x], {"dim": literal(5)}).arg == "dim"
     assert error("permute", [x, literal(0), literal(1), literal(1)], {}).arg == 3
     assert error("reshape", [x, literal(-1), literal(-1)], {}).arg == 2
-    e = error("mean", [x_(dtype="int64", code="tokens")], {})
+    e = error("mean", [x_(dtype="int64", source="tokens")], {})
     assert e.help == "convert first: `mean(float(tokens))`" and e.arg == 0
     e = error("where", [x, x, x], {})
     assert e.arg == 0 and "bool condition" in e.message
@@ -358,21 +362,21 @@ def test_rule_errors_point_at_the_argument():
 
 def test_list_items_are_named():
     a, b = Tensor(("B", 4), "float32"), Tensor(("B", 5), "float32")
-    e = error("cat", [Value([a, a, b], "[a, a, b]")], {})
+    e = error("cat", [V([a, a, b], "[a, a, b]")], {})
     assert e.arg == 0 and "item 2" in e.message and "(B, 5)" in e.message
-    e = error("stack", [], {"tensors": Value([a, 2], "[a, 2]")})
+    e = error("stack", [], {"tensors": V([a, 2], "[a, 2]")})
     assert e.arg == "tensors" and "item 1 is the number 2" in e.message
-    e = error("cat", [Value([a, Tensor(("B", 4, 1), "float32")], "[a, c]")], {"dim": literal(1)})
+    e = error("cat", [V([a, Tensor(("B", 4, 1), "float32")], "[a, c]")], {"dim": literal(1)})
     assert "item 1" in e.message
 
 
 def test_function_rows():
     rows = function_rows()
     assert [r[0].split("(")[0] for r in rows] == list(FUNCTIONS)
-    table = {r[0]: r[2] for r in rows}
+    table = {r[0]: write(r[2]) for r in rows}
     assert table["mean(x, dim=none, keepdim=false)"] == "x.mean(dim=1)"
     assert table["reshape(x, *sizes)"] == "x.reshape(-1, 28, 28)"
     assert table["cat(tensors, dim=0)"] == "torch.cat([a, b], dim=1)"
-    for _, doc, code in rows:
-        ast.parse(code)
+    for _, doc, example in rows:
+        ast.parse(write(example))
         assert doc and "\n" not in doc

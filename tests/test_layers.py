@@ -23,6 +23,8 @@ import nndsl.registry.layers
 import nndsl.registry.layers_act
 import nndsl.registry.layers_conv
 import nndsl.registry.layers_dense
+import nndsl.registry.layers_norm
+import nndsl.registry.layers_pool
 import nndsl.registry.layers_seq
 from nndsl.ir.shapes import Dim, ShapeError
 from nndsl.registry.layers import REGISTRY, REQUIRED, Layer, check_rank, complete_args, lookup
@@ -57,13 +59,33 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
         ({"dim": 2, "unflattened_size": (4,)}, ("B", 3, 4)),
     ],
     # activations
-    "ReLU": [({}, ("B", 10)), ({}, ("B", 3, 4, 4))],
+    "ReLU": [({}, ("B", 10)), ({"inplace": True}, ("B", 3, 4, 4))],
     "ReLU6": [({}, ("B", 10)), ({}, ("B", 3, 4, 4))],
     "LeakyReLU": [({}, ("B", 10)), ({"negative_slope": 0.2}, ("B", 3, 4, 4))],
     "ELU": [({}, ("B", 10)), ({"alpha": 0.5}, ("B", 2, 6))],
     "GELU": [({}, ("B", 10)), ({"approximate": "tanh"}, ("B", 2, 6))],
     "SiLU": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
-    "Hardswish": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
+    "Hardswish": [({}, ("B", 10)), ({"inplace": True}, ("B", 2, 3, 4))],
+    "Hardsigmoid": [({}, ("B", 10)), ({"inplace": True}, ("B", 2, 3, 4))],
+    "Mish": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
+    "SELU": [({}, ("B", 10)), ({"inplace": True}, ("B", 2, 3))],
+    "CELU": [({}, ("B", 10)), ({"alpha": 0.5}, ("B", 2, 3))],
+    "Hardtanh": [({}, ("B", 10)), ({"min_val": -2.0, "max_val": 3.0}, ("B", 2, 3))],
+    "Softsign": [({}, ("B", 10)), ({}, ("B", 2, 3))],
+    "LogSigmoid": [({}, ("B", 10)), ({}, ("B", 2, 3))],
+    "Tanhshrink": [({}, ("B", 10)), ({}, ("B", 2, 3))],
+    "Hardshrink": [({}, ("B", 10)), ({"lambd": 1.0}, ("B", 2, 3))],
+    "Softshrink": [({}, ("B", 10)), ({"lambd": 0.2}, ("B", 2, 3))],
+    "Threshold": [
+        ({"threshold": 0.1, "value": 0.0}, ("B", 10)),
+        ({"threshold": 1.0, "value": -1.0}, ("B", 2, 3)),
+    ],
+    "PReLU": [
+        ({}, ("B", 10)),
+        ({"num_parameters": 4}, ("B", 4, 5, 5)),
+        ({"num_parameters": 3, "init": 0.1}, ("B", 3)),
+    ],
+    "GLU": [({}, ("B", 10)), ({"dim": 1}, ("B", 4, 5)), ({"dim": -2}, ("B", 2, 6, 3))],
     "Sigmoid": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
     "Tanh": [({}, ("B", 10)), ({}, ("B", 2, 3, 4))],
     "Softmax": [({}, ("B", 10)), ({"dim": 1}, ("B", 4, 5)), ({"dim": -2}, ("B", 2, 4, 5))],
@@ -72,6 +94,8 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
     # dropout
     "Dropout": [({}, ("B", 10)), ({"p": 0.1}, ("B", 4, 5)), ({"p": 0.0}, ("B", 2, 3, 4))],
     "Dropout2d": [({}, ("B", 4, 5, 5)), ({"p": 0.2}, ("B", 4, 5, 5))],
+    "Dropout1d": [({}, ("B", 4, 5)), ({"p": 0.2, "inplace": True}, ("B", 4, 5))],
+    "AlphaDropout": [({}, ("B", 10)), ({"p": 0.2}, ("B", 4, 5))],
     # normalisation
     "BatchNorm1d": [
         ({}, ("B", 16)),
@@ -89,6 +113,17 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
         ({"elementwise_affine": False}, ("B", 5, 16)),
         ({"bias": False}, ("B", 5, 16)),
         ({"normalized_shape": (5, 6)}, ("B", 4, 5, 6)),
+    ],
+    "BatchNorm3d": [({}, ("B", 4, 3, 5, 5)), ({"affine": False}, ("B", 2, 2, 3, 3))],
+    "InstanceNorm1d": [
+        ({}, ("B", 4, 10)),
+        ({"affine": True, "track_running_stats": True}, ("B", 3, 8)),
+    ],
+    "InstanceNorm2d": [({}, ("B", 4, 5, 5)), ({"affine": True}, ("B", 3, 6, 6))],
+    "RMSNorm": [
+        ({}, ("B", 16)),
+        ({"elementwise_affine": False}, ("B", 5, 16)),
+        ({"normalized_shape": (5, 6), "eps": 1e-6}, ("B", 4, 5, 6)),
     ],
     "GroupNorm": [
         ({"num_groups": 4}, ("B", 16, 8, 8)),
@@ -138,6 +173,24 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
             ("B", 3, 4, 4),
         ),
     ],
+    "Conv3d": [
+        ({"out_channels": 4, "kernel_size": 3}, ("B", 2, 5, 6, 6)),
+        (
+            {"out_channels": 2, "kernel_size": (1, 3, 3), "padding": (0, 1, 1), "bias": False},
+            ("B", 3, 4, 5, 5),
+        ),
+    ],
+    "ConvTranspose1d": [
+        ({"out_channels": 4, "kernel_size": 3, "stride": 2}, ("B", 2, 5)),
+        (
+            {"out_channels": 2, "kernel_size": 4, "stride": 2, "padding": 1, "output_padding": 1},
+            ("B", 3, 6),
+        ),
+    ],
+    "ConvTranspose3d": [
+        ({"out_channels": 2, "kernel_size": 2, "stride": 2}, ("B", 3, 2, 3, 3)),
+        ({"out_channels": 4, "kernel_size": 3, "padding": 1, "bias": False}, ("B", 2, 3, 4, 4)),
+    ],
     "ConvTranspose2d": [
         ({"out_channels": 8, "kernel_size": 2, "stride": 2}, ("B", 16, 7, 7)),
         (
@@ -170,6 +223,59 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
         ({"output_size": 1}, ("B", 16, 7, 7)),
         ({"output_size": (2, 3)}, ("B", 4, 9, 10)),
         ({"output_size": (None, 2)}, ("B", 4, 9, 10)),
+    ],
+    "AdaptiveAvgPool1d": [({"output_size": 1}, ("B", 4, 10)), ({"output_size": 3}, ("B", 2, 9))],
+    "AdaptiveMaxPool1d": [({"output_size": 1}, ("B", 4, 10)), ({"output_size": 4}, ("B", 2, 9))],
+    "AdaptiveMaxPool2d": [
+        ({"output_size": 1}, ("B", 16, 7, 7)),
+        ({"output_size": (2, None)}, ("B", 4, 9, 10)),
+    ],
+    "MaxPool3d": [
+        ({"kernel_size": 2}, ("B", 2, 4, 6, 6)),
+        ({"kernel_size": 3, "stride": 2, "padding": 1}, ("B", 1, 5, 5, 5)),
+    ],
+    "AvgPool1d": [
+        ({"kernel_size": 2}, ("B", 3, 10)),
+        ({"kernel_size": 3, "stride": 1, "padding": 1, "count_include_pad": False}, ("B", 2, 7)),
+    ],
+    "AvgPool3d": [
+        ({"kernel_size": 2}, ("B", 2, 4, 6, 6)),
+        ({"kernel_size": 3, "ceil_mode": True}, ("B", 1, 5, 7, 7)),
+    ],
+    "ZeroPad1d": [({"padding": 2}, ("B", 3, 5)), ({"padding": (1, 3)}, ("B", 2, 4))],
+    "ZeroPad2d": [({"padding": 1}, ("B", 3, 5, 5)), ({"padding": (1, 2, 0, 3)}, ("B", 2, 4, 6))],
+    "ConstantPad1d": [
+        ({"padding": 2, "value": 0.5}, ("B", 3, 5)),
+        ({"padding": (0, 1), "value": -1.0}, ("B", 2, 4)),
+    ],
+    "ConstantPad2d": [
+        ({"padding": 1, "value": 1.0}, ("B", 3, 5, 5)),
+        ({"padding": (1, 2, 3, 0), "value": 0.0}, ("B", 2, 4, 6)),
+    ],
+    "ReflectionPad1d": [({"padding": 2}, ("B", 3, 5)), ({"padding": (1, 3)}, ("B", 2, 4))],
+    "ReflectionPad2d": [
+        ({"padding": 1}, ("B", 3, 5, 5)),
+        ({"padding": (1, 2, 0, 3)}, ("B", 2, 4, 6)),
+    ],
+    "ReplicationPad1d": [({"padding": 2}, ("B", 3, 5)), ({"padding": (1, 3)}, ("B", 2, 4))],
+    "ReplicationPad2d": [
+        ({"padding": 1}, ("B", 3, 5, 5)),
+        ({"padding": (4, 2, 0, 3)}, ("B", 2, 4, 6)),
+    ],
+    "Upsample": [
+        ({"scale_factor": 2.0}, ("B", 3, 4, 5)),
+        ({"size": (7, 9), "mode": "bilinear"}, ("B", 2, 4, 5)),
+        ({"scale_factor": 1.5, "mode": "linear", "align_corners": True}, ("B", 2, 5)),
+        ({"scale_factor": 0.5, "mode": "trilinear"}, ("B", 1, 4, 6, 7)),
+        ({"size": 6}, ("B", 2, 3)),
+    ],
+    "PixelShuffle": [
+        ({"upscale_factor": 2}, ("B", 8, 3, 4)),
+        ({"upscale_factor": 3}, ("B", 9, 2, 2)),
+    ],
+    "PixelUnshuffle": [
+        ({"downscale_factor": 2}, ("B", 2, 4, 6)),
+        ({"downscale_factor": 3}, ("B", 1, 6, 3)),
     ],
     # recurrent
     "RNN": [
@@ -348,8 +454,8 @@ def test_functional_matches_module(name, given, shape):
     x = make_input(layer, a, concrete(shape))
     pos, kw = emitted_call(layer, a)
     fn = eval(layer.functional, NAMESPACE)
-    assert torch.equal(fn(x, *pos, **kw), y)
-    assert torch.equal(fn(x, **a), y)  # every argument by its constructor name
+    assert torch.equal(fn(x.clone(), *pos, **kw), y)  # a copy: `inplace` overwrites it
+    assert torch.equal(fn(x.clone(), **a), y)  # every argument by its constructor name
 
 
 def test_dims_flow_through():
@@ -421,6 +527,15 @@ ERRORS = [
     ("Embedding", {"num_embeddings": 10, "embedding_dim": 4, "padding_idx": 10}, ("B", 5), ["padding_idx 10", "num_embeddings 10"], "padding_idx", True),
     ("LayerNorm", {"normalized_shape": (9, 8)}, ("B", 4, 9, 9), ["(9, 8)", "(B, 4, 9, 9)"], "normalized_shape", True),
     ("Linear", {"out_features": 8}, ("B", "F"), ["cannot infer in_features"], "in_features", None),
+    ("GLU", {}, ("B", 5), ["halves dim -1", "5 is odd"], "dim", True),
+    ("Upsample", {}, ("B", 2, 4, 4), ["either size or scale_factor"], "scale_factor", True),
+    ("Upsample", {"scale_factor": 2.0, "mode": "bilinear"}, ("B", 2, 4), ["bilinear", "4-D", "3-D"], "mode", True),
+    ("Upsample", {"scale_factor": 2.0, "align_corners": True}, ("B", 2, 4), ["align_corners"], "align_corners", True),
+    ("PixelShuffle", {"upscale_factor": 2}, ("B", 6, 3, 3), ["upscale_factor**2 = 4", "6"], "upscale_factor", True),
+    ("PixelUnshuffle", {"downscale_factor": 2}, ("B", 2, 5, 4), ["downscale_factor 2", "5"], "downscale_factor", True),
+    ("ReflectionPad2d", {"padding": 3}, ("B", 1, 3, 3), ["reflection padding 3", "size 3"], "padding", True),
+    ("PReLU", {"num_parameters": 4}, ("B", 3, 8), ["num_parameters (4)", "(B, 3, 8)"], "num_parameters", True),
+    ("Hardtanh", {"min_val": 1.0, "max_val": 1.0}, ("B", 3), ["max_val (1.0)", "min_val (1.0)"], "max_val", True),
 ]  # fmt: skip
 
 
@@ -456,6 +571,8 @@ def test_errors(name, given, shape, words, arg, torch_rejects):
         nndsl.registry.layer_base,
         nndsl.registry.layers_act,
         nndsl.registry.layers_dense,
+        nndsl.registry.layers_norm,
+        nndsl.registry.layers_pool,
         nndsl.registry.layers_conv,
         nndsl.registry.layers_seq,
     ],
@@ -477,7 +594,7 @@ def test_entry_facts_fit_the_layer(layer):
     assert "biased" not in layer.traits or layer.arg("bias").default is True
     assert (layer.state is not None) == (layer.call == "rnn")
     assert (layer.weights is not None) == (layer.call == "attention")
-    assert "{x}" in layer.stack_args
+    assert layer.stack_inputs >= 1 and all(isinstance(k, str) for k, _ in layer.stack_kwargs)
     assert not layer.in_loss or layer.clips is not None  # a loss applies only an activation
 
 

@@ -23,23 +23,17 @@ MAX_FUNCTION_LINES = 60
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
 OVERSIZED_MODULES = {
-    "check/checker.py": 711,
-    "check/data.py": 590,
-    "check/graph.py": 791,
-    "check/train_build.py": 480,
-    "ir/tensors.py": 552,
-    "registry/functions.py": 681,
+    "check/checker.py": 691,
+    "check/data.py": 447,
+    "check/train_build.py": 472,
+    "ir/tensors.py": 490,
 }
 LONG_FUNCTIONS = {
     "check/blocks.py:_block": 65,
-    "check/data.py:data": 78,
     "check/data.py:_generate": 69,
     "check/graph.py:_tensor_decl": 69,
-    "check/graph.py:_call_decl": 62,
-    "check/graph.py:_call_module": 67,
     "check/train_build.py:target": 76,
-    "cli.py:build_parser": 155,
-    "run/runner.py:run": 75,
+    "cli.py:build_parser": 152,
     "tools/completion.py:bash": 72,
 }
 

@@ -7,15 +7,22 @@ run that was never interrupted (CPU, same thread count).
 
 from __future__ import annotations
 
+import errno
+import hashlib
+import io
+import json
 import os
 import pickle
 import random
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 
 import pytest
 import torch
+from compiled import NET_AND_PAIRS
 
 from nndsl.cli import main as nndsl
 
@@ -46,14 +53,24 @@ def scripts(tmp_path_factory):
     return folder
 
 
-def train(folder, out, *flags, kill_at: int | None = None, interrupt_at: int | None = None):
+def train(
+    folder,
+    out,
+    *flags,
+    kill_at: int | None = None,
+    interrupt_at: int | None = None,
+    max_file_size: int | None = None,
+):
     """Run the script; with kill_at, SIGKILL it once it has logged that step (or SIGINT with
-    interrupt_at). Returns the process's exit code and its output."""
+    interrupt_at); with max_file_size, writing a larger file fails as on a full disk (EFBIG).
+    Returns the process's exit code and its output."""
     cmd = [sys.executable, "train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
     env = dict(os.environ, OMP_NUM_THREADS="1")
+    limit = (max_file_size, max_file_size) if max_file_size else None
     proc = subprocess.Popen(
-        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)) if limit else None,
+    )  # fmt: skip
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -90,7 +107,7 @@ def same(a, b) -> bool:
 
 @pytest.fixture(scope="module")
 def reference(scripts):
-    code, output = train(scripts, scripts / "reference")
+    code, output = train(scripts, scripts / "reference", "--keep-checkpoints", "5")
     assert code == 0, output
     state = final_state(scripts / "reference")
     assert state["step"] == STEPS
@@ -157,39 +174,224 @@ class _Payload:
 
 
 def test_a_checkpoint_with_a_pickled_payload_is_refused(scripts):
+    """Even with a matching SHA-256 beside it (anyone can compute one)."""
     out = scripts / "hostile"
     out.mkdir()
-    with open(out / "checkpoint-000000001.pt", "wb") as f:
+    path = out / "checkpoint-000000001.pt"
+    with open(path, "wb") as f:
         pickle.dump({"model": _Payload()}, f)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    (out / f"{path.name}.sha256").write_text(f"{digest}  {path.name}\n", encoding="utf-8")
     code, output = train(scripts, out, "--resume")
-    assert code == 1
-    assert "holds more than tensors and numbers; not loading it" in output
+    assert code == 1 and "Traceback" not in output, output
+    assert f"not resuming from {path}: it holds more than tensors and numbers" in output
     assert not (scripts / "PWNED").exists() and not (out / "PWNED").exists()
 
 
-def test_a_nan_loss_stops_with_the_epoch_step_and_last_finite_loss(tmp_path, capsys):
-    source = tmp_path / "nan.nn"
-    source.write_text(
-        "model M(x: [2]) { Linear(8) ReLU() Linear(2) }\n"
-        "data d { x = randn(64, 2) * 1000 y = x * 1000 batch 8 }\n"
-        "train M on d { loss mse optimizer sgd(lr=1000) epochs 5 }\n",
-        encoding="utf-8",
-    )
-    assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 1
-    err = capsys.readouterr().err
-    assert "the loss is" in err and "at epoch 1, step" in err and "the last finite loss:" in err
+# ---- checkpoint integrity: a damaged checkpoint is never resumed from ---------------------------
 
 
-def test_a_nan_loss_names_the_first_layer_whose_output_is_not_finite(tmp_path, capsys):
-    source = tmp_path / "inf.nn"
-    source.write_text(
-        "model M(x: [2]) {\n    first = Linear(8)\n    ReLU()\n    last = Linear(2)\n}\n"
-        "data d { x = randn(64, 2) y = x batch 8 }\n"
-        "train M on d {\n    loss mse\n    optimizer sgd(lr=0.01)\n    epochs 1\n"
-        "    init { last.weight = 1e308 * 10 }\n}\n",
-        encoding="utf-8",
-    )
-    assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 1
+def checkpoints(out) -> list:
+    return sorted(out.glob("checkpoint-*.pt"))
+
+
+def copy_of_reference(scripts, name: str):
+    """A copy of the finished reference run: its checkpoints are at steps 70 to 100 and 102."""
+    out = scripts / name
+    shutil.copytree(scripts / "reference", out)
+    steps = [70, 80, 90, 100, 102]
+    assert [p.name for p in checkpoints(out)] == [f"checkpoint-{n:09d}.pt" for n in steps]
+    return out
+
+
+def flip_a_weight_bit(data: bytes) -> bytes:
+    """One bit flipped inside the largest weight tensor: torch.load notices nothing."""
+    weights = torch.load(io.BytesIO(data), weights_only=True)["model"]
+    raw = max(weights.values(), key=torch.Tensor.numel).numpy().tobytes()
+    at = data.index(raw[:64]) + len(raw) // 2
+    return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1 :]
+
+
+def cut_short(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def zeroed_start(data: bytes) -> bytes:
+    return bytes(64) + data[64:]
+
+
+def test_damaged_checkpoints_are_passed_over_for_the_newest_whole_one(scripts, reference):
+    """Each damage, newest first, is named with its reason, and the run goes on from step 70;
+    killed at 85, it resumes from the checkpoint it wrote at 80 (not pruned for the damaged
+    ones, which are newer)."""
+    out = copy_of_reference(scripts, "damaged")
+    *_, whole, unfinished, zeroed, cut, flipped = checkpoints(out)
+    for path, damage in [(flipped, flip_a_weight_bit), (cut, cut_short), (zeroed, zeroed_start)]:
+        path.write_bytes(damage(path.read_bytes()))
+    (out / f"{unfinished.name}.sha256").unlink()  # as if killed before the checksum was written
+    code, output = train(scripts, out, "--resume", kill_at=85)
+    assert code == -signal.SIGKILL and "Traceback" not in output, output
+    for path in (flipped, cut, zeroed):
+        assert f"not resuming from {path}: its SHA-256 differs from" in output, output
+    assert f"not resuming from {unfinished}: {unfinished.name}.sha256 is missing" in output
+    assert f"resuming from {whole} (epoch 3, step 70)" in output, output
+    code, output = train(scripts, out, "--resume")
+    assert code == 0 and f"resuming from {unfinished} (epoch 3, step 80)" in output, output
+    assert same(final_state(out), reference)  # the steps after 70 trained again
+
+
+def test_when_no_checkpoint_verifies_resuming_stops_and_says_so(scripts):
+    out = copy_of_reference(scripts, "all_damaged")
+    for path in checkpoints(out):
+        path.write_bytes(flip_a_weight_bit(path.read_bytes()))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, output = train(scripts, out, "--resume")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"no checkpoint in {out} can be resumed from" in output, output
+    assert all(p.name in output for p in checkpoints(out))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing overwritten
+
+
+# ---- one run per folder ----------------------------------------------------------------------
+
+
+def test_the_run_id_is_in_config_json_and_in_every_checkpoint(scripts, reference):
+    out = scripts / "reference"
+    run_id = json.loads((out / "config.json").read_text(encoding="utf-8"))["run_id"]
+    assert len(run_id) >= 8
+    assert {torch.load(p, weights_only=True)["run_id"] for p in checkpoints(out)} == {run_id}
+
+
+def test_a_new_run_into_a_folder_holding_a_run_is_refused(scripts, reference):
+    """It used to train there: its own checkpoints, older-numbered than the first run's, were
+    deleted as old, best.pt overwritten, and a later --resume restored the first run."""
+    out = copy_of_reference(scripts, "second_run")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    code, output = train(scripts, out, "--max-steps", "5")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"{out} holds an earlier run" in output and "--resume" in output, output
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_checkpoints_of_another_run_are_not_resumed_from(scripts):
+    out = copy_of_reference(scripts, "other_run")
+    config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    theirs, config["run_id"] = config["run_id"], "0123456789ab"
+    (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    code, output = train(scripts, out, "--resume")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"it belongs to run {theirs}, not to run 0123456789ab" in output, output
+
+
+# ---- operating-system errors -----------------------------------------------------------------
+
+
+def test_a_full_disk_mid_run_stops_cleanly_and_the_run_resumes(scripts, reference):
+    out = copy_of_reference(scripts, "full_disk")
+    last = checkpoints(out)[-1]
+    last.unlink()
+    last.with_name(last.name + ".sha256").unlink()
+    # files over 40 kB fail as on a full disk: the weights (23 kB) fit, a checkpoint (70 kB) not
+    code, output = train(scripts, out, "--resume", max_file_size=40_000)
+    assert code == 1 and "Traceback" not in output, output
+    assert f"cannot write {last}: File too large" in output, output
+    assert not list(out.glob("*.tmp")) and not last.exists()
+    code, output = train(scripts, out, "--resume")
+    assert code == 0 and f"resuming from {out / 'checkpoint-000000100.pt'}" in output, output
+    assert same(final_state(out), reference)
+
+
+# ---- nndsl run and its run folder (in process: no torch import per run) -------------------------
+
+TINY = (
+    NET_AND_PAIRS
+    + "train Net on pairs {\n    loss mse\n    optimizer sgd(lr=0.01)\n    epochs 1\n}\n"
+)
+
+
+@pytest.fixture
+def tiny(tmp_path, monkeypatch):
+    """A folder (the current one) holding net.nn, a model that trains in two steps."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.nn").write_text(TINY, encoding="utf-8")
+    return tmp_path
+
+
+def contents(folder) -> dict:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.mark.parametrize("edited", ["model.py", "train_net.py"])
+@pytest.mark.parametrize("how", ["resume", "fresh"])
+def test_run_never_overwrites_a_hand_edited_source(tiny, capsys, edited, how):
+    if how == "resume":
+        assert nndsl(["run", "net.nn", "--out", "r", "--quiet"]) == 0
+    else:  # a folder of sources only, as `compile` writes them
+        assert nndsl(["compile", "net.nn", "-o", "r/model.py"]) == 0
+    path = tiny / "r" / edited
+    path.write_text(path.read_text(encoding="utf-8") + "# my change\n", encoding="utf-8")
+    before = contents(tiny / "r")
+    capsys.readouterr()
+    flags = ["--resume"] if how == "resume" else []
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet", *flags]) == 2
     err = capsys.readouterr().err
-    assert "the first layer whose output is not finite: `last` (Linear)" in err, err
-    assert "from inf.nn:4: last = Linear(2)" in err, err
+    assert f"{path.relative_to(tiny)} has been edited since nndsl wrote it" in err, err
+    assert contents(tiny / "r") == before
+
+
+def test_a_second_run_into_a_run_folder_is_refused_and_resume_continues_it(tiny, capsys):
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet"]) == 0
+    before = contents(tiny / "r")
+    run_id = json.loads(before["config.json"])["run_id"]
+    capsys.readouterr()
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet", "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"r holds run {run_id}" in err and "--resume" in err, err
+    assert contents(tiny / "r") == before
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet", "--resume", "--epochs", "2"]) == 0
+    assert json.loads((tiny / "r" / "config.json").read_bytes())["run_id"] == run_id
+    assert checkpoints(tiny / "r")[-1].name == "checkpoint-000000004.pt"
+
+
+def test_resume_refuses_a_source_whose_model_has_changed(tiny, capsys):
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet"]) == 0
+    before = contents(tiny / "r")
+    (tiny / "net.nn").write_text(TINY.replace("Linear(8)", "Linear(9)"), encoding="utf-8")
+    capsys.readouterr()
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "the model in net.nn has changed since this run began" in err, err
+    assert contents(tiny / "r") == before
+
+
+def test_a_source_named_like_a_run_file_does_not_replace_it(tiny):
+    (tiny / "model.py").write_text(TINY, encoding="utf-8")
+    assert nndsl(["run", "model.py", "--out", "r", "--quiet"]) == 0
+    assert (tiny / "r" / "model.py").read_text(encoding="utf-8").startswith("# Generated by nndsl")
+    assert (tiny / "r" / "model.py.nn").read_text(encoding="utf-8") == TINY
+
+
+def test_a_run_folder_that_cannot_be_made_is_an_error_not_a_bug(tiny, capsys):
+    (tiny / "plain").write_text("a file\n", encoding="utf-8")
+    assert nndsl(["run", "net.nn", "--out", "plain/r", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "nndsl: error: cannot write plain/r" in err and "bug" not in err, err
+
+
+def test_a_full_disk_under_nndsl_run_is_an_error_and_the_run_resumes(tiny, capsys, monkeypatch):
+    save = torch.save
+
+    def full_disk(obj, f, *args, **kwargs):
+        if "checkpoint" in str(getattr(f, "name", f)):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "nndsl: error: cannot write " in err, err
+    assert "r/checkpoint-000000002.pt: No space left on device" in err, err
+    assert "Traceback" not in err and not list((tiny / "r").glob("*.tmp")), err
+    monkeypatch.setattr(torch, "save", save)
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet", "--resume"]) == 0
+    assert checkpoints(tiny / "r")[-1].name == "checkpoint-000000002.pt"

@@ -237,6 +237,39 @@ def test_tuples_lists_and_negative_numbers_as_training_values(tmp_path):
     assert final["loss"] == final["loss"]  # trained through the scheduler's milestones, finite
 
 
+BOUNDS_SOURCE = """
+model Net(x: [2]) {
+    hidden = Linear(4)
+    ReLU()
+    out = Linear(1)
+}
+
+data pairs {
+    x = randn(8, 2)
+    y = randn(8, 1)
+    batch 4
+}
+
+train Net on pairs {
+    loss mse
+    optimizer adam(lr=0.01, betas=(0, 0.999))
+    scheduler reduce_on_plateau(factor=0.99)
+    init { hidden.weight ~ uniform(0.5, 0.5) out.weight ~ trunc_normal(a=-1, b=-1) }
+    seed 9223372036854775807
+    epochs 1
+}
+"""
+
+
+def test_values_at_the_edges_of_their_ranges_train(tmp_path):
+    """The largest seed and the boundary values check accepts are ones torch accepts too."""
+    source = tmp_path / "bounds.nn"
+    source.write_text(BOUNDS_SOURCE, encoding="utf-8")
+    module = load_scripts(source, tmp_path)["train_net"]
+    final = module.main(module.parse_args(["--out-dir", str(tmp_path / "o")]))
+    assert final["loss"] == final["loss"]
+
+
 def test_an_init_given_only_a_later_argument_passes_it_by_name(tmp_path):
     """`normal(std=0.01)` once became `nn.init.normal_(w, 0.01)`: a mean of 0.01 and std 1."""
     import torch
@@ -355,10 +388,50 @@ train M3 on c { loss cross_entropy steps 5 optimizer rmsprop(lr=0.01, alpha=0.9)
     assert float(last_metrics(tmp_path / "r" / "m")["accuracy"]) > 0.6
 
 
+@pytest.mark.parametrize("device", ["cuda:7", "cuda:99"])
+def test_a_device_the_machine_lacks_is_one_line_before_training(device, tmp_path, capsys):
+    """It was a traceback from deep in torch ("Torch not compiled with CUDA enabled")."""
+    import torch
+
+    if torch.cuda.device_count() > 7:
+        pytest.skip("this machine has that GPU")
+    path = EXAMPLES[0].parent / "add.nn"
+    assert nndsl(["run", str(path), "--out", str(tmp_path), "--device", device]) == 1
+    err = capsys.readouterr().err
+    assert f"device {device}: this machine has" in err and "Traceback" not in err
+    assert not list(tmp_path.rglob("checkpoint-*"))
+
+
 def test_zero_epochs_is_refused_not_an_endless_run(tmp_path, capsys):
     path = EXAMPLES[0].parent / "add.nn"
     assert nndsl(["run", str(path), "--out", str(tmp_path), "--epochs", "0"]) == 1
     assert "positive number of --epochs or --max-steps" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("train, val", [("a_b", "A_b"), ("a_b", "ab"), ("ab_", "a_b")])
+def test_streamed_sections_named_alike_stay_apart(train, val, tmp_path):
+    """Data names that differ in case or underscores only once made one row class, and the
+    training data was validated on (and trained from) the wrong file."""
+    import numpy as np
+
+    for name, rows in (("t", 12), ("v", 4)):
+        np.save(tmp_path / f"{name}x.npy", np.zeros((rows, 4), np.float32))
+        np.save(tmp_path / f"{name}y.npy", np.zeros((rows, 1), np.float32))
+    source = tmp_path / "s.nn"
+    source.write_text(
+        "model M(x: [4]) { Linear(1) }\n"
+        f'data {train} {{ x = npy("tx.npy") y = npy("ty.npy") stream true validation {val} }}\n'
+        f'data {val} {{ x = npy("vx.npy") y = npy("vy.npy") stream true }}\n'
+        f"train M on {train} {{ loss mse epochs 1 }}\n",
+        encoding="utf-8",
+    )
+    script = load_scripts(source, tmp_path)["train_m"]
+    cfg = script.parse_args(["--data-dir", str(tmp_path)])
+    train_rows, val_rows = getattr(script, f"load_{train}")(cfg), getattr(script, f"load_{val}")(
+        cfg
+    )
+    assert (len(train_rows), len(val_rows)) == (12, 4)
+    assert type(train_rows) is not type(val_rows)
 
 
 def test_streamed_data_trains_exactly_like_data_in_memory(tmp_path, capsys):

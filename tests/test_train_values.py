@@ -14,6 +14,7 @@ import nndsl.ir.training
 from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
 from nndsl.codegen.train_view import train_view
 from nndsl.compiler import analyze
+from nndsl.ir.expr import BinOp, Lit, Unary
 from nndsl.ir.training import (
     Arg,
     Call,
@@ -60,9 +61,9 @@ W = Arg(None, Ref("w"))
             ),
             "[[-1, 2], (3,)]",
         ),
-        (Number(0.001, "1e-3"), "1e-3"),
-        (Number(-2, "-2"), "-2"),
-        (Number(6, "2 * 3"), "2 * 3"),
+        (Number(0.001, Lit(0.001, "1e-3")), "1e-3"),
+        (Number(-2, Unary("-", Lit(2, "2"))), "-2"),
+        (Number(6, BinOp("*", Lit(2, "2"), Lit(3, "3"))), "2 * 3"),
         (Ref("cfg.lr"), "cfg.lr"),
     ],
 )
@@ -165,8 +166,11 @@ def test_the_checker_builds_structured_values():
     assert t.clip == Clip("norm", 2.0)
     rows = Seq(
         (
-            Seq((Number(0.001, "1e-3"), Number(-2, "-2")), "list"),
-            Seq((Number(6, "2 * 3"), Number(1.5, "1.50")), "list"),
+            Seq((Number(0.001, Lit(0.001, "1e-3")), Number(-2, Unary("-", Lit(2, "2")))), "list"),
+            Seq(
+                (Number(6, BinOp("*", Lit(2, "2"), Lit(3, "3"))), Number(1.5, Lit(1.5, "1.50"))),
+                "list",
+            ),
         ),
         "list",
     )

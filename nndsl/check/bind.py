@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 
 from nndsl.diagnostics.core import Diagnostic, Label
+from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import expr_of
+from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, evaluate, literal
 from nndsl.registry.args import ArgSpec, bind
 from nndsl.registry.layers import Layer
 from nndsl.util.naming import suggest
@@ -179,20 +179,20 @@ def _show(v: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def emit_args(layer: Layer, args: dict, values: dict[str, Value]) -> tuple[ir.ArgCode, ...]:
-    """Constructor arguments as generated code writes them: positional first, then keywords."""
+def emit_args(layer: Layer, args: dict, values: dict[str, Value]) -> tuple[ir.Arg, ...]:
+    """Constructor arguments as generated code passes them: positional first, then keywords."""
     out = []
     positional = True
     for i, spec in enumerate(layer.args):
         if spec.name in values:
-            code = values[spec.name].code
+            e = values[spec.name].expr
         elif spec.infer is not None:
-            code = expr_of(args[spec.name])
+            e = ex.of_dim(args[spec.name])
         elif spec.emit:
-            code = literal(spec.default).code
+            e = ex.constant(spec.default)
         else:
             positional = False
             continue
         positional = positional and i < layer.positional
-        out.append(ir.ArgCode(None if positional else spec.name, code))
+        out.append(ir.Arg(None if positional else spec.name, e))
     return tuple(out)

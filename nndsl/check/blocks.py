@@ -24,11 +24,12 @@ from nndsl.check.flow import (
     plain,
 )
 from nndsl.check.record import recorded
+from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import expr_of
 from nndsl.ir.tensors import Tensor
+from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, evaluate
 from nndsl.util.naming import Namespace, local
 
 
@@ -81,7 +82,7 @@ class BlockRules:
                 "E0118", f"{block.keyword} `{block.name}` is a stack and takes one input", call.span
             )
             return None
-        inner_env = {p.name: Value(values[p.name].py, local(p.name)) for p in block.params}
+        inner_env = {p.name: Value(values[p.name].py, x.Name(local(p.name))) for p in block.params}
         scope = Scope(env=inner_env, ns=Namespace(declared_names(block.body) | set(inner_env)))
         start = Flow(block_input(flow.shape, set(inner_env)), flow.dtype, block.name_span)
         self.stack.append(block.name)
@@ -106,12 +107,12 @@ class BlockRules:
         """The constructor call of a block class, and how its parameters read in the caller."""
         names = [p.name for p in block.params]
         dims = input_dims(len(shape))
-        args = [ir.ArgCode(None, expr_of(shape[dims[n]])) for n in inferred]
+        args = [ir.Arg(None, x.of_dim(shape[dims[n]])) for n in inferred]
         for position, a in enumerate(call.args):
             pname = a.name or names[position]
-            args.append(ir.ArgCode(a.name and local(a.name), values[pname].code))
+            args.append(ir.Arg(a.name and local(a.name), values[pname].expr))
         mapping = {n: expr_of(shape[i]) for n, i in dims.items()}
-        mapping.update({local(p.name): values[p.name].code for p in block.params})
+        mapping.update({local(p.name): values[p.name].text for p in block.params})
         return ir.BlockNew(class_name, tuple(args)), mapping
 
     def _graph_block(self, call, block: s.Block, params, values, flows: list) -> Built | None:
@@ -143,13 +144,13 @@ class BlockRules:
                 return None
         if any(f.shape is None for f in flows):
             return None
-        inner_env = {p.name: Value(values[p.name].py, local(p.name)) for p in block.params}
+        inner_env = {p.name: Value(values[p.name].py, x.Name(local(p.name))) for p in block.params}
         scope = Scope(env=inner_env, ns=Namespace(declared_names(block.body) | set(inner_env)))
         first = block_input(flows[0].shape, set(inner_env))
         feature = None
         for name, i in input_dims(len(first)).items():
             if getattr(first[i], "expr", None) == name:
-                feature = Value(first[i], name)
+                feature = Value(first[i], x.Name(name))
         shapes = [first] + [tuple(plain(d) for d in f.shape) for f in flows[1:]]
         inputs = [
             ir.TensorInfo(sh, f.dtype, p.name, p.default is not None)
@@ -194,14 +195,14 @@ class BlockRules:
 
     def _specialise(self, block, body, params, values, rank) -> tuple[str, list[str]]:
         """The class serving this use: an existing one with the same body, or a new one."""
-        text = repr((body.members, body.steps, body.lines))
+        text = repr((body.members, body.steps, body.body))
         dims = input_dims(rank)
         inferred = [n for n in dims if re.search(rf"\b{n}\b", text) and n not in params]
         decls = [ir.ParamDecl(n, "int", None) for n in inferred]
         for p in block.params:
             default = params[p.name]
             decls.append(
-                ir.ParamDecl(local(p.name), annotation(values[p.name].py), default and default.code)
+                ir.ParamDecl(local(p.name), annotation(values[p.name].py), default and default.expr)
             )
         body = replace(body, params=tuple(decls))
         if body not in self.block_classes:

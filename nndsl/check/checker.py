@@ -22,17 +22,20 @@ from nndsl.check.flow import (
     is_int,
     kind_of,
     nested_rows,
+    second_input,
+    too_large,
 )
-from nndsl.check.forward_types import annotation_of, tensor_infos, type_text
+from nndsl.check.forward_types import annotation_of, shown, tensor_infos, type_text
 from nndsl.check.graph import GraphRules
+from nndsl.check.memory import dtype_refused, mixed_floats
 from nndsl.check.record import Recorder, recorded
 from nndsl.check.repeat import RepeatRules
 from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported, source_lines
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, fmt_shape, known
 from nndsl.ir.tensors import Tensor
+from nndsl.ir.values import literal
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import Value
 from nndsl.registry.dtypes import DTYPES
 from nndsl.registry.layers import REGISTRY, Layer, check_rank, complete_args
 from nndsl.util.naming import Namespace, local, problem, suggest
@@ -205,11 +208,14 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             if shape is None:
                 return None
             inputs.append(ir.TensorInfo(shape, dtype, inp.name, inp.optional))
+        if (mixed := mixed_floats(model, inputs)) is not None:
+            self.diags.append(mixed)
+            return None
         scope = Scope(env={}, ns=Namespace(declared_names(model.body)))
         feature = None
         if inputs and len(inputs[0].shape) >= 2:
             dim = inputs[0].shape[-1 if len(inputs[0].shape) <= 3 else 1]
-            feature = Value(int(dim), str(int(dim))) if known(dim) else None
+            feature = literal(int(dim)) if known(dim) else None
         g = self._graph(
             model.body,
             model.forward,
@@ -229,7 +235,6 @@ class Checker(BlockRules, RepeatRules, GraphRules):
 
     def _graph_class(self, name, doc, params, inputs, g) -> ir.ClassDef:
         members = tuple(m for m in g.scope.members if m is not None)
-        shown = ", ".join(type_text(Tensor(i.shape, i.dtype)) for i in inputs)
         return ir.ClassDef(
             name,
             params,
@@ -237,10 +242,10 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             inputs[0].name if inputs else "",
             (),
             doc,
-            shown,
-            type_text(g.returned),
+            tuple(shown(Tensor(i.shape, i.dtype)) for i in inputs),
+            shown(g.returned),
             tuple(ir.InputDecl(local(i.name), i.optional) for i in inputs),
-            tuple(g.lines),
+            tuple(g.body),
             annotation_of(g.returned),
         )
 
@@ -318,8 +323,8 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             input_name,
             tuple(scope.steps),
             doc,
-            start.code(),
-            out.code(),
+            (start.shown(),),
+            out.shown(),
         )
 
     def _name_ok(self, name: str, span: s.Span, role: str) -> bool:
@@ -416,10 +421,10 @@ class Checker(BlockRules, RepeatRules, GraphRules):
                     built.func if use_func else None,
                     built.func_args if use_func else (),
                     built.call,
-                    out.code(),
+                    out.shown(),
                     out.code() != flow.code() or out.dtype != flow.dtype,
                     span.line,
-                    built.stack_args,
+                    *built.stack_call(),
                 )
             )
             path = "" if use_func else attr
@@ -511,12 +516,14 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         values, nodes = bound
         label = f"`{attr}`" if attr else layer.name
-        given = {k: (Dim(v.py, v.code) if is_int(v.py) else v.py) for k, v in values.items()}
+        given = {k: (Dim(v.py, v.text) if is_int(v.py) else v.py) for k, v in values.items()}
         try:
             if extra:
-                self._second_input(layer, given, extra[0], label)
+                second_input(layer, given, extra[0], label)
             check_rank(layer, flow.shape)
-            self._dtype_ok(layer, flow, call)
+            if (refused := dtype_refused(layer, flow, call)) is not None:
+                self.diags.append(refused)
+                raise Reported
             args = complete_args(layer, given, flow.shape)
             self._explicit_ok(call, layer, label, values, nodes, flow)
             out = layer.shape(args, flow.shape)
@@ -525,11 +532,16 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             return None
         except Reported:
             return None
+        self._grow(call, layer.depth(args) - 1 if layer.depth else 0)  # before listing tensors
+        params = layer.params(args)
+        if (big := too_large(label, out, params)) is not None:
+            self._error("E0127", big, call.span)
+            return None
         emitted = emit_args(layer, args, values)
         return Built(
             ir.LayerNew(layer.ctor, emitted),
             flow.then(tuple(out), layer.out_dtype or flow.dtype, call.span),
-            layer.params(args),
+            params,
             layer.name,
             layer.call,
             layer.functional,
@@ -538,38 +550,6 @@ class Checker(BlockRules, RepeatRules, GraphRules):
             tensors=layer.tensors(args),
             entry=layer,
         )
-
-    def _second_input(self, layer: Layer, given: dict, second: Flow, label: str) -> None:
-        """Bilinear's in2_features: inferred from the second input, or checked against it."""
-        check_rank(layer, second.shape)
-        size = second.shape[-1]
-        if "in2_features" not in given:
-            given["in2_features"] = size if known(size) else None
-        elif known(size) and int(size) != int(given["in2_features"]):
-            raise ShapeError(
-                f"{label} expects in2_features={int(given['in2_features'])} but its second input "
-                f"has {int(size)}",
-                arg="in2_features",
-            )
-
-    def _dtype_ok(self, layer: Layer, flow: Flow, call: s.Call) -> None:
-        floating = flow.dtype.startswith(("float", "bfloat"))
-        if (layer.in_dtype == "long") == floating or (
-            layer.in_dtype == "long" and flow.dtype == "bool"
-        ):
-            want = "integer (int64) ids" if layer.in_dtype == "long" else "floating-point values"
-            self._error(
-                "E0306",
-                f"{layer.name} expects {want} but receives {flow.dtype}",
-                call.span,
-                labels=from_label(flow),
-                help=(
-                    "declare the input as `long`, e.g. `x: [16] long`"
-                    if layer.in_dtype == "long"
-                    else None
-                ),
-            )
-            raise Reported
 
     def _explicit_ok(self, call, layer, label, values, nodes, flow) -> None:
         for spec in layer.args:

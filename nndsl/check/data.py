@@ -1,5 +1,5 @@
 """Data sections: the shape, dtype and (where it can be known) value range of every tensor a
-``data`` section defines, and the Python lines that build those tensors in a training script.
+``data`` section defines, and the statements (``ir.expr``) building them in a training script.
 
 Files are inspected here, at compile time and without torch (:mod:`nndsl.datafiles.inspect`), so a
 missing column or a ragged row is a diagnostic with a location, not a failure an hour into a run.
@@ -11,13 +11,16 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nndsl.check.data_files import ArchiveType, FileRules, TableType
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
-from nndsl.ir.shapes import ShapeError, fmt_shape
+from nndsl.ir import expr as ex
+from nndsl.ir.shapes import ShapeError
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
+from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import ATOM, EvalError, Value, evaluate, literal
-from nndsl.registry.functions import FUNCTIONS, binary, describe, index, unary
+from nndsl.registry.functions import FUNCTIONS
 from nndsl.registry.functions import call as call_function
+from nndsl.registry.operators import binary, describe, index, unary
 from nndsl.util.naming import problem, suggest
 
 MAX_INLINE = 10_000  # numbers written inline in one data section: beyond, a file is better
@@ -26,27 +29,10 @@ MAX_GENERATED = 100_000_000  # elements one generated tensor may hold
 RESERVED = frozenset(
     ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
 )
+_RANGES = {"batch": (1, 2**63 - 1), "seed": (0, 2**63 - 1)}  # what torch takes
 DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
 FILE_READERS = ("csv", "npy", "npz", "pt")
 GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")
-
-
-@dataclass(frozen=True)
-class TableType:
-    """A CSV file read whole: its rows become one float32 tensor; columns are chosen by index
-    or by name with ``t[:, ...]``."""
-
-    table: object  # datafiles.Table
-    path: str
-
-
-@dataclass(frozen=True)
-class ArchiveType:
-    """An ``.npz`` archive or a ``.pt`` file holding a dict: pick a tensor with ``z["name"]``."""
-
-    arrays: dict
-    path: str
-    numpy: bool  # npz (numpy arrays, converted with torch.from_numpy) or pt (torch tensors)
 
 
 @dataclass
@@ -58,7 +44,7 @@ class DataInfo:
     tensors: dict[str, Tensor] = field(default_factory=dict)
     spans: dict[str, s.Span] = field(default_factory=dict)
     ranges: dict[str, tuple] = field(default_factory=dict)  # name -> (min, max) of the values
-    lines: list[str] = field(default_factory=list)
+    body: list = field(default_factory=list)  # statements building the tensors
     readers: set[str] = field(default_factory=set)  # csv, npy, npz, pt
     random: bool = False
     samples: int | None = None
@@ -74,8 +60,11 @@ class DataInfo:
     setting_spans: dict[str, s.Span] = field(default_factory=dict)
 
 
-def _dtype_code(dtype: str) -> str:
-    return f"torch.{dtype}"
+_G = ex.Name("g")
+
+
+def _lits(values) -> tuple:
+    return tuple(ex.Lit(v) for v in values)
 
 
 def _nested(py: object, span: s.Span) -> tuple[tuple, bool, int, tuple]:
@@ -98,7 +87,7 @@ def _nested(py: object, span: s.Span) -> tuple[tuple, bool, int, tuple]:
     return (len(py),) + parts[0][0], all(p[1] for p in parts), sum(p[2] for p in parts), (lo, hi)
 
 
-class DataRules:
+class DataRules(FileRules):
     """Checks one ``data`` section; mixed into nothing, used by :mod:`nndsl.check.train`."""
 
     def __init__(self, diags: list[Diagnostic], base: Path | None):
@@ -140,13 +129,10 @@ class DataRules:
                 continue
             try:
                 v, rng = self._value(st.value, env, info)
-            except Reported:
-                env[st.name] = Value(None, st.name)
-                info.failed.add(st.name)
-                continue
-            except EvalError as err:
-                self._error(err.code, err.message, err.span, help=err.help)
-                env[st.name] = Value(None, st.name)
+            except (Reported, EvalError) as err:
+                if isinstance(err, EvalError):
+                    self._error(err.code, err.message, err.span, help=err.help)
+                env[st.name] = Value(None, ex.Name(st.name))
                 info.failed.add(st.name)
                 continue
             if isinstance(st.value, s.ListLit):
@@ -158,25 +144,8 @@ class DataRules:
                         st.value.span,
                         help="put the data in a CSV or .npy file",
                     )
-            env[st.name] = Value(v.py, st.name)
-            if isinstance(v.py, Tensor):
-                info.tensors[st.name] = v.py
-                info.spans[st.name] = st.name_span
-                if rng is not None:
-                    info.ranges[st.name] = rng
-                comment = f"  # {fmt_shape(v.py.shape)}" if v.py.shape else ""
-                info.lines.append(f"{st.name} = {v.code}{comment}")
-                if info.plan is not None:
-                    rows = f"  # {fmt_shape(('B', *v.py.shape[1:]))}" if v.py.shape else ""
-                    self._stream(info, st, v.code, rows)
-            elif isinstance(v.py, (TableType, ArchiveType)):
-                info.lines.append(f"{st.name} = {v.code}")
-                if info.plan is not None:
-                    self._stream(info, st, v.code, None)
-            else:
-                self._error(
-                    "E0106", f"a data value must be a tensor, not {describe(v.py)}", st.value.span
-                )
+            env[st.name] = Value(v.py, ex.Name(st.name))
+            self._keep(info, st, v, rng)
         self._samples(info)
         if info.split and info.validation is not None:
             self._error(
@@ -187,11 +156,32 @@ class DataRules:
             )
         return info
 
-    def _stream(self, info: DataInfo, st: s.DataAssign, code: str, comment: str) -> None:
+    def _keep(self, info: DataInfo, st: s.DataAssign, v: Value, rng: tuple | None) -> None:
+        """A data value the loader builds: its statement, and for a tensor its type and range."""
+        target = ex.Name(st.name)
+        if isinstance(v.py, Tensor):
+            info.tensors[st.name] = v.py
+            info.spans[st.name] = st.name_span
+            if rng is not None:
+                info.ranges[st.name] = rng
+            shape = tuple(v.py.shape)
+            info.body.append(ex.Assign(target, v.expr, ex.Shown(shape) if shape else None))
+            if info.plan is not None:
+                rows = ex.Shown(("B", *shape[1:])) if shape else None
+                self._stream(info, st, v.expr, rows, False)
+        elif isinstance(v.py, (TableType, ArchiveType)):
+            info.body.append(ex.Assign(target, v.expr))
+            if info.plan is not None:
+                self._stream(info, st, v.expr, None, True)
+        else:
+            what = describe(v.py)
+            self._error("E0106", f"a data value must be a tensor, not {what}", st.value.span)
+
+    def _stream(self, info: DataInfo, st: s.DataAssign, e: ex.Expr, rows, opened: bool) -> None:
         from nndsl.check.stream import stream_line
 
         try:
-            stream_line(info.plan, st, code, comment)
+            stream_line(info.plan, st, e, rows, opened)
         except EvalError as err:
             self._error(err.code, err.message, err.span, help=err.help)
 
@@ -241,13 +231,11 @@ class DataRules:
                 "E0106", f"`{st.name}` takes a {want}, e.g. `{st.name} {example}`", arg.span
             )
             return
-        if (
-            (st.name == "batch" and v < 1)
-            or (st.name == "split" and not 0 < v < 1)
-            or (st.name == "seed" and not 0 <= v < 2**63)
-        ):
-            rule = {"batch": "at least 1", "split": "between 0 and 1", "seed": "in 0 .. 2**63 - 1"}
-            self._error("E0125", f"`{st.name}` must be {rule[st.name]}, got {v}", arg.span)
+        lo, hi = _RANGES.get(st.name, (0, 1))
+        if not lo <= v <= hi or (st.name == "split" and v in (0, 1)):  # 0 < split < 1
+            rule = f"at least {lo}" if v < lo else "at most 2**63 - 1"
+            rule = "between 0 and 1" if st.name == "split" else rule
+            self._error("E0125", f"`{st.name}` must be {rule}, got {v}", arg.span)
             return
         setattr(info, st.name, v)
 
@@ -284,7 +272,7 @@ class DataRules:
                 dtype = "int64" if ints else "float32"
                 if any(isinstance(x, bool) for x in _flat(lit.py)):
                     dtype = "bool" if all(isinstance(x, bool) for x in _flat(lit.py)) else dtype
-                return Value(Tensor(shape, dtype), f"torch.tensor({lit.code})"), rng
+                return Value(Tensor(shape, dtype), ex.call("torch.tensor", lit.expr)), rng
             case s.Num() | s.Const() | s.Str():
                 return evaluate(e, {}), None
             case s.Name(id=name):
@@ -318,8 +306,8 @@ class DataRules:
                 return evaluate(e, {}), None
         raise EvalError("this is not a data expression", e.span, "E0106")
 
-    def _item(self, x, env, info):
-        match x:
+    def _item(self, item, env, info):
+        match item:
             case s.EllipsisLit():
                 return ELLIPSIS
             case s.Const(value=None):
@@ -328,7 +316,7 @@ class DataRules:
                 return Slice(
                     *(None if p is None else self._value(p, env, info)[0] for p in (a, b, c))
                 )
-        return self._value(x, env, info)[0]
+        return self._value(item, env, info)[0]
 
     def _op(self, thunk, e) -> Value:
         try:
@@ -385,10 +373,8 @@ class DataRules:
                 )
             a, b, n = nums
             self._dims([n], e)
-            return Value(Tensor((n,), "float32"), f"torch.linspace({a!r}, {b!r}, {n})", ATOM), (
-                min(a, b),
-                max(a, b),
-            )
+            made = ex.call("torch.linspace", *_lits((a, b, n)))
+            return Value(Tensor((n,), "float32"), made), (min(a, b), max(a, b))
         if name == "arange":
             if not 1 <= len(nums) <= 3:
                 raise EvalError(
@@ -407,9 +393,9 @@ class DataRules:
                     f"`arange` from {start} to {end} by {step} is empty", e.span, "E0414"
                 )
             ints = all(isinstance(x, int) for x in (start, end, step))
-            code = ", ".join(repr(x) for x in nums)
+            made = ex.call("torch.arange", *_lits(nums))
             last = start + (n - 1) * step
-            return Value(Tensor((n,), "int64" if ints else "float32"), f"torch.arange({code})"), (
+            return Value(Tensor((n,), "int64" if ints else "float32"), made), (
                 min(start, last),
                 max(start, last),
             )
@@ -429,18 +415,19 @@ class DataRules:
                 )
             self._dims(dims, e)
             info.random = True
-            shape = ", ".join(map(str, dims))
-            code = f"torch.randint({low}, {high}, ({shape},), generator=g)"
-            return Value(Tensor(tuple(dims), "int64"), code), (low, high - 1)
+            made = ex.call(
+                "torch.randint", *_lits((low, high)), ex.Tuple(_lits(dims)), generator=_G
+            )
+            return Value(Tensor(tuple(dims), "int64"), made), (low, high - 1)
         dims = nums
         if not dims or not all(isinstance(x, int) for x in dims):
             raise EvalError(f"write `{name}(size, ...)` with integer sizes", e.span, "E0106")
         self._dims(dims, e)
-        generator = ", generator=g" if name in ("randn", "rand") else ""
-        info.random = info.random or bool(generator)
-        code = f"torch.{name}({', '.join(map(str, dims))}{generator})"
+        random = name in ("randn", "rand")
+        info.random = info.random or random
+        made = ex.Call(ex.dotted(f"torch.{name}"), _lits(dims), (("generator", _G),) * random)
         rng = {"zeros": (0, 0), "ones": (1, 1), "rand": (0, 1)}.get(name)
-        return Value(Tensor(tuple(dims), "float32"), code), rng
+        return Value(Tensor(tuple(dims), "float32"), made), rng
 
     def _dims(self, dims, e) -> None:
         if any(d < 1 for d in dims):
@@ -449,137 +436,6 @@ class DataRules:
             raise EvalError(
                 f"a generated tensor holds at most {MAX_GENERATED:,} values", e.span, "E0412"
             )
-
-    # ---- files --------------------------------------------------------------------------
-
-    def _read(self, name, e, args, kwargs, info: DataInfo) -> tuple[Value, tuple | None]:
-        from nndsl.datafiles import inspect as datafiles
-
-        if kwargs or len(args) != 1 or not isinstance(args[0].value, s.Str):
-            raise EvalError(
-                f'write `{name}("path/to/file.{name}")`: one path, relative to the .nn file',
-                e.span,
-                "E0106",
-            )
-        rel = args[0].value.value
-        where = f"data_dir / {literal(rel).code}"
-        info.readers.add(name)
-        try:
-            if name == "csv":
-                table = datafiles.inspect_csv(rel, self.base)
-                return (
-                    Value(TableType(table, rel), f"read_csv({where}, skip={int(table.header)})"),
-                    None,
-                )
-            if name == "npy":
-                return _array(
-                    datafiles.inspect_npy(rel, self.base), f"torch.from_numpy(np.load({where}))"
-                )
-            if name == "npz":
-                return (
-                    Value(
-                        ArchiveType(datafiles.inspect_npz(rel, self.base), rel, True),
-                        f"np.load({where})",
-                    ),
-                    None,
-                )
-            found = datafiles.inspect_pt(rel, self.base)
-            code = f"torch.load({where}, weights_only=True)"
-            if isinstance(found, dict):
-                return Value(ArchiveType(found, rel, False), code), None
-            return _array(found, code)
-        except datafiles.DataFileError as err:
-            hint = err.help
-            if hint and hint.startswith("looked for"):  # an absolute path: say how paths resolve
-                hint = "data paths are relative to the folder of the .nn file"
-            self._error("E0402", err.message, args[0].value.span, help=hint)
-            raise Reported from None
-
-    def _member(self, b: Value, items, e) -> tuple[Value, tuple | None]:
-        arch: ArchiveType = b.py
-        if len(items) != 1 or not isinstance(items[0], s.Str):
-            raise EvalError('pick one array by name: `z["images"]`', e.span, "E0106")
-        key = items[0].value
-        if key not in arch.arrays:
-            names = ", ".join(sorted(arch.arrays))
-            raise EvalError(
-                f"{arch.path} has no array `{key}`",
-                items[0].span,
-                "E0402",
-                help=suggest(key, arch.arrays) or f"it has: {names}",
-            )
-        arr = arch.arrays[key]
-        code = f"{b.code}[{literal(key).code}]"
-        if arch.numpy:
-            code = f"torch.from_numpy({code})"
-        lo = getattr(arr, "min", None)
-        return Value(Tensor(tuple(arr.shape), arr.dtype), code), (
-            None if lo is None else (lo, arr.max)
-        )
-
-    def _columns(self, b: Value, items, e) -> tuple[Value, tuple | None]:
-        from nndsl.datafiles import inspect as datafiles
-
-        tab: TableType = b.py
-        everything = (
-            isinstance(items[0], s.SliceExpr) and items[0].start is None and items[0].stop is None
-        )
-        if len(items) != 2 or not everything or items[0].step is not None:
-            raise EvalError(
-                "choose columns with `t[:, columns]`: an index, a name, a slice or a list",
-                e.span,
-                "E0106",
-            )
-        sel = items[1]
-        key = self._column_key(sel)
-        try:
-            cols = tab.table.columns(key)
-        except datafiles.DataFileError as err:
-            self._error("E0402", err.message, sel.span, help=err.help)
-            raise Reported from None
-        if not cols:
-            self._error("E0402", "this selects no columns", sel.span)
-            raise Reported
-        rows = tab.table.rows
-        single = not isinstance(key, (slice, list))
-        ints = single and cols[0].dtype == "int64"  # one whole-number column: labels or ids
-        idx = [c.index for c in cols]
-        if single:
-            code = str(idx[0])
-        elif idx == list(range(idx[0], idx[-1] + 1)):
-            code = f"{idx[0]}:{idx[-1] + 1}"
-        else:
-            code = "[" + ", ".join(map(str, idx)) + "]"
-        text = f"{b.code}[:, {code}]" + (".long()" if ints else "")
-        shape = (rows,) if single else (rows, len(cols))
-        rng = (min(c.min for c in cols), max(c.max for c in cols))
-        return Value(Tensor(shape, "int64" if ints else "float32"), text), rng
-
-    def _column_key(self, sel):
-        """The selector as :meth:`datafiles.Table.columns` takes it."""
-        match sel:
-            case s.Num() | s.Unary():
-                return self._int(sel)
-            case s.Str(value=name):
-                return name
-            case s.SliceExpr(start=a, stop=b, step=c):
-                return slice(*(None if p is None else self._int(p) for p in (a, b, c)))
-            case s.ListLit(items=items):
-                return [x.value if isinstance(x, s.Str) else self._int(x) for x in items]
-        raise EvalError(
-            "a column is an index, a name, a slice or a list of them", sel.span, "E0106"
-        )
-
-    def _int(self, node) -> int:
-        v = evaluate(node, {}).py
-        if not isinstance(v, int) or isinstance(v, bool):
-            raise EvalError("a column index is a whole number", node.span, "E0106")
-        return v
-
-
-def _array(arr, code: str) -> tuple[Value, tuple | None]:
-    rng = None if arr.min is None else (arr.min, arr.max)
-    return Value(Tensor(tuple(arr.shape), arr.dtype), code), rng
 
 
 def _flat(py):

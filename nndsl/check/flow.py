@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass, field, replace
 
 from nndsl.diagnostics.core import Label
+from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import Dim, fmt_shape, known
+from nndsl.ir.shapes import Dim, ShapeError, fmt_shape, known
+from nndsl.ir.values import Value
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import Value
-from nndsl.registry.layers import Layer
+from nndsl.registry.layers import Layer, check_rank
 from nndsl.util.naming import Namespace
 
 MAX_REPEAT = 10_000
@@ -40,6 +41,10 @@ class Flow:
             formula = any(map(_is_formula, self.shape))
             self._code = code_shape(self.shape) if formula else self.text()
         return self._code
+
+    def shown(self) -> ex.Shown:
+        """The shape as generated comments show it (:func:`shown_dims`)."""
+        return ex.Shown(shown_dims(self.shape))
 
     def at(self, span: s.Span | None) -> Flow:
         """The same tensor, produced at ``span``; shape texts already formatted come along."""
@@ -106,10 +111,12 @@ class Built:
         """The start of its attribute names; empty for a block's (its snake-case name)."""
         return self.entry.attr_prefix if self.entry is not None else ""
 
-    @property
-    def stack_args(self) -> str:
-        """The arguments a stack passes it, ``{x}`` standing for the input."""
-        return self.entry.stack_args if self.entry is not None else "{x}"
+    def stack_call(self) -> tuple[int, tuple[ir.Arg, ...]]:
+        """How a stack calls it: the input that many times, then these keyword arguments."""
+        if self.entry is None:
+            return 1, ()
+        kwargs = tuple(ir.Arg(k, ex.constant(v)) for k, v in self.entry.stack_kwargs)
+        return self.entry.stack_inputs, kwargs
 
     @property
     def line(self) -> int:
@@ -145,7 +152,13 @@ def _is_formula(d) -> bool:
 def code_shape(shape: tuple) -> str:
     """A shape as generated code's comments write it: sizes computed from constructor
     parameters keep their formula, so a block class documents every use: ``(B, width * 2)``."""
-    return fmt_shape(tuple(d.expr if _is_formula(d) else d for d in shape))
+    return fmt_shape(shown_dims(shape))
+
+
+def shown_dims(shape: tuple) -> tuple:
+    """The dims a shape comment shows: a size computed from constructor parameters as its
+    formula (``"width * 2"``), others as they are."""
+    return tuple(d.expr if _is_formula(d) else d for d in shape)
 
 
 def nested_rows(rows: list[ir.Row], prefix: str) -> list[ir.Row]:
@@ -216,3 +229,34 @@ def annotation(v: object) -> str:
         if isinstance(v, t):
             return name
     return "tuple" if isinstance(v, tuple) else "list" if isinstance(v, list) else "object"
+
+
+MAX_SIZE = 2**63 - 1  # the elements torch can count in one tensor
+
+
+def too_large(label: str, out: tuple, params: int) -> str | None:
+    """Why a layer would hold what no tensor can (2**63 elements or more), or None."""
+    per_sample = 1
+    for d in out:
+        per_sample *= int(d) if known(d) else 1
+    if params > MAX_SIZE:
+        what = f"{params:.3g} parameters"
+    elif per_sample > MAX_SIZE:
+        what = f"{per_sample:.3g} values per sample"
+    else:
+        return None
+    return f"{label} would hold {what}; a tensor holds at most 2**63 - 1"
+
+
+def second_input(layer: Layer, given: dict, second: Flow, label: str) -> None:
+    """Bilinear's in2_features: inferred from the second input, or checked against it."""
+    check_rank(layer, second.shape)
+    size = second.shape[-1]
+    if "in2_features" not in given:
+        given["in2_features"] = size if known(size) else None
+    elif known(size) and int(size) != int(given["in2_features"]):
+        raise ShapeError(
+            f"{label} expects in2_features={int(given['in2_features'])} but its second input "
+            f"has {int(size)}",
+            arg="in2_features",
+        )

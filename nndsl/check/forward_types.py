@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nndsl.check.flow import Flow, code_shape
+from nndsl.check.flow import Flow, code_shape, shown_dims
+from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, fmt_shape, known
 from nndsl.ir.tensors import Tensor
 from nndsl.lang import syntax as s
-from nndsl.util.naming import local
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,15 @@ def type_text(t, formulas: bool = True) -> str:
     return ""
 
 
+def shown(t) -> x.ShownType:
+    """A value's type as its shape comment shows it (see :func:`type_text`)."""
+    if isinstance(t, Tensor):
+        return x.Shown(shown_dims(t.shape))
+    if isinstance(t, tuple):
+        return tuple(shown(i) for i in t)
+    return None
+
+
 def annotation_of(t) -> str:
     if isinstance(t, tuple):
         return "tuple[" + ", ".join(annotation_of(x) for x in t) + "]"
@@ -52,23 +61,6 @@ def tensors_only(t) -> bool:
     if isinstance(t, tuple):
         return all(tensors_only(x) for x in t)
     return isinstance(t, Tensor)
-
-
-def comment_of(target, t) -> str:
-    """The shape comment of an assignment: the value's shape, or each unpacked name's."""
-    if isinstance(target, s.Name):
-        return type_text(t)
-    parts = []
-
-    def walk(node, typ) -> None:
-        if isinstance(node, s.TupleTarget):
-            for x, y in zip(node.items, typ):
-                walk(x, y)
-        elif node.id != "_" and type_text(typ):
-            parts.append(f"{local(node.id)}: {type_text(typ)}")
-
-    walk(target, t)
-    return ", ".join(parts)
 
 
 def fits(have: tuple, want: tuple, symbols: dict) -> bool:

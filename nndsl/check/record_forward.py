@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from nndsl.check.flow import Flow
 from nndsl.check.record_parts import Cluster
+from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
 from nndsl.ir.nodes import TensorInfo
 from nndsl.ir.tensors import Tensor
@@ -97,13 +98,13 @@ class ForwardRecording:
         frame = self.frames[-1]
         cluster = Cluster("loop", "while", frame.cluster, span=st.span)
         saved, frame.cluster = frame.cluster, cluster
-        first = len(g.lines)
+        first = len(g.body)
         try:
             check()
         finally:
             frame.cluster = saved
-            if len(g.lines) > first:
-                cluster.type = g.lines[first].strip().removesuffix(":")
+            if len(g.body) > first and isinstance(g.body[first], ex.While):
+                cluster.type = g.body[first].cond  # a loop is named by its condition
 
     def _produce(self, e, value, g):
         match e:
@@ -133,8 +134,8 @@ class ForwardRecording:
     def _index(self, e, base, value):
         producer, seen = self.expr.get(id(base), (None, None))
         if seen is not None and isinstance(seen.py, Tensor):
-            suffix = value.code[len(seen.code) :] if value.code.startswith(seen.code) else "[]"
-            return self._op(suffix, [base] + [x for x in e.items if id(x) in self.expr], value, e)
+            label = value.expr if isinstance(value.expr, ex.Index) else "[]"  # named by its items
+            return self._op(label, [base] + [x for x in e.items if id(x) in self.expr], value, e)
         if isinstance(producer, tuple) and len(e.items) == 1:
             pick = e.items[0]
             if isinstance(pick, s.Num) and isinstance(pick.value, int):

@@ -12,9 +12,10 @@ from dataclasses import replace
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
 from nndsl.check.record import recorded
+from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
+from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, evaluate
 from nndsl.util.naming import Namespace, local
 
 
@@ -38,7 +39,7 @@ class RepeatRules:
                 self._refuse_beyond(stmt.span, self.built + per_iteration * (count.py - 1))
             env = dict(scope.env)
             if stmt.var:
-                env[stmt.var] = Value(k, code_var)
+                env[stmt.var] = Value(k, x.Name(code_var))
             sub = Scope(env=env, ns=scope.ns, shared=scope.shared, named=scope.named)
             cur = Flow(strip_var(out.shape, code_var), out.dtype, out.span)  # k-1's sizes
             items = []
@@ -77,7 +78,7 @@ class RepeatRules:
             iterations.append(tuple(items))
             out = Flow(cur.shape, cur.dtype, stmt.span)
         out = Flow(strip_var(out.shape, code_var), out.dtype, stmt.span)
-        module = _merge(iterations, count.code, code_var, scope.ns)
+        module = _merge(iterations, count.expr, code_var, scope.ns)
         return Built(module, out, total, f"repeat {count.py}", rows=rows)
 
     def _repeat_count(self, stmt: s.RepeatStmt, scope: Scope) -> Value | None:
@@ -90,7 +91,7 @@ class RepeatRules:
         if not is_int(count.py) or not 1 <= count.py <= MAX_REPEAT:
             self._error(
                 "E0111",
-                f"repeat count must be an integer from 1 to {MAX_REPEAT}, not {count.code}",
+                f"repeat count must be an integer from 1 to {MAX_REPEAT}, not {count.text}",
                 stmt.count.span,
             )
             return None
@@ -117,7 +118,7 @@ class RepeatRules:
         return self._build(inner.call, cur, sub, None)
 
 
-def _merge(iterations: list[tuple], count: str, var: str, ns: Namespace) -> ir.RepeatNew:
+def _merge(iterations: list[tuple], count: x.Expr, var: str, ns: Namespace) -> ir.RepeatNew:
     """One loop for all iterations, hoisting per-iteration argument values into lists."""
     first = iterations[0]
     if all(it == first for it in iterations):
@@ -127,37 +128,46 @@ def _merge(iterations: list[tuple], count: str, var: str, ns: Namespace) -> ir.R
         column = [it[j] for it in iterations]
         merged = _merge_column(column, var, ns, lists)
         if merged is None:  # no common form: write each iteration out
-            return ir.RepeatNew("", var, tuple(ir.RepeatNew("1", "_", it) for it in iterations))
+            return ir.RepeatNew(None, var, tuple(ir.RepeatNew(_ONE, "_", it) for it in iterations))
         items.append(merged)
     return ir.RepeatNew(count, "i" if var == "_" else var, tuple(items), tuple(lists))
 
 
-def _list_code(codes: list[str]) -> str:
-    """A list literal, with runs written as repetition: ``[1] + [10] * 7``.
+_ONE = x.Lit(1)
 
-    >>> _list_code(["1", "10", "10", "10"]), _list_code(["4", "8", "16"])
-    ('[1] + [10] * 3', '[4, 8, 16]')
+
+def _list_expr(values: list[x.Expr]) -> x.Expr:
+    """A list, with runs written as repetition: ``[1] + [10] * 7``.
+
+    >>> one, ten = x.Lit(1), x.Lit(10)
+    >>> _list_expr([one, ten, ten, ten]) == x.BinOp(
+    ...     "+", x.List((one,)), x.BinOp("*", x.List((ten,)), x.Lit(3))
+    ... )
+    True
     """
     runs: list[list] = []
-    for c in codes:
+    for c in values:
         if runs and runs[-1][0] == c:
             runs[-1][1] += 1
         else:
             runs.append([c, 1])
     if all(n < 3 for _, n in runs):
-        return "[" + ", ".join(codes) + "]"
+        return x.List(tuple(values))
     parts, plain = [], []
     for c, n in runs:
         if n >= 3:
             if plain:
-                parts.append("[" + ", ".join(plain) + "]")
+                parts.append(x.List(tuple(plain)))
                 plain = []
-            parts.append(f"[{c}] * {n}")
+            parts.append(x.BinOp("*", x.List((c,)), x.Lit(n)))
         else:
             plain += [c] * n
     if plain:
-        parts.append("[" + ", ".join(plain) + "]")
-    return " + ".join(parts)
+        parts.append(x.List(tuple(plain)))
+    out = parts[0]
+    for p in parts[1:]:
+        out = x.BinOp("+", out, p)
+    return out
 
 
 def _merge_column(column: list, var: str, ns: Namespace, lists: list) -> ir.ModuleNew | None:
@@ -180,16 +190,18 @@ def _merge_column(column: list, var: str, ns: Namespace, lists: list) -> ir.Modu
     args = []
     index = "i" if var == "_" else var
     for pos, arg in enumerate(head.args):
-        codes = [m.args[pos].code for m in column]
-        if all(c == codes[0] for c in codes):
+        values = [m.args[pos].value for m in column]
+        if all(c == values[0] for c in values):
             args.append(arg)
             continue
-        if all(c == codes[1] for c in codes[1:]):  # only the first differs: true for any count
-            args.append(ir.ArgCode(arg.name, f"{codes[0]} if {index} == 0 else {codes[1]}"))
+        i = x.Name(index)
+        if all(c == values[1] for c in values[1:]):  # only the first differs: true for any count
+            first = x.BinOp("==", i, x.Lit(0))
+            args.append(ir.Arg(arg.name, x.IfExp(first, values[0], values[1])))
             continue
         name = ns.unique("sizes" if arg.name is None else f"{arg.name}_values")
-        lists.append((name, _list_code(codes)))
-        args.append(ir.ArgCode(arg.name, f"{name}[{index}]"))
+        lists.append((name, _list_expr(values)))
+        args.append(ir.Arg(arg.name, x.Index(x.Name(name), (i,))))
     return replace(head, args=tuple(args))
 
 

@@ -12,30 +12,34 @@ rendered to check a program.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nndsl.diagnostics.core import Diagnostic
 from nndsl.ir import nodes as ir
+from nndsl.util.naming import Namespace
 
 # The imports every training script has.
 IMPORTS = frozenset(
-    """annotations argparse contextlib itertools json math os pickle random signal sys time
-    asdict dataclass field fields Path torch nn""".split()
+    """annotations argparse contextlib hashlib itertools json math os pickle random signal sys
+    time uuid asdict dataclass field fields Path torch nn""".split()
 )
 
 # The functions, classes and constants every training script defines at module level, or may
 # define depending on its settings (kept here whatever the settings: a model name that works
 # with one setting should not break when another changes).
 DEFINITIONS = frozenset(
-    """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last evaluate
-    first_non_finite fit init_weights interrupt_saves keep_for_metrics main measure parse_args
-    pick_device plot predict progress_bar read_csv resume rounded save_checkpoint
-    save_safetensors save_weights setup_distributed shard split stop_if_not_finite summarize
-    train_one_epoch write_metrics""".split()
+    """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last
+    checksum_file evaluate first_non_finite fit init_weights interrupt_saves keep_for_metrics
+    load_checkpoint main measure parse_args pick_device plot predict progress_bar read_csv
+    resume rounded save_checkpoint save_safetensors save_synced save_weights setup_distributed
+    sha256 shard split start_run stop_if_not_finite summarize train_one_epoch write_atomic
+    write_config write_metrics write_text""".split()
 )
 
 # The names ``main`` binds: its argument, its locals and its comprehensions' variables.
 MAIN_LOCALS = frozenset(
     """cfg rank world device out_dir train_data val_data model loss_fn metrics optimizer
-    steps_per_epoch total_steps state path k v""".split()
+    steps_per_epoch total_steps state path run_id k v""".split()
 )
 
 FIXED = IMPORTS | DEFINITIONS | MAIN_LOCALS
@@ -51,12 +55,20 @@ def row_class(data_name: str) -> str:
     return (data_name[:1].upper() + data_name[1:].lower()).replace("_", "") + "Rows"
 
 
+def distinct_rows(data: ir.DataCode | None, val: ir.DataCode) -> ir.DataCode:
+    """The validation data, its row class renamed when it is the training data's
+    (``a_b`` and ``A_b`` would both be ``AbRows``): ``AbRows2``."""
+    if data is None or not (data.stream and val.stream) or data.row_class != val.row_class:
+        return val
+    return replace(val, row_class=Namespace({data.row_class}).unique(val.row_class))
+
+
 def reserved(t: ir.TrainIR) -> frozenset[str]:
     """Every name the training script of ``t`` binds at module level or in ``main``."""
     datas = [t.data] + ([t.validation] if t.validation else [])
     names = set(FIXED)
     names.update(f"load_{d.name}" for d in datas)
-    names.update(row_class(d.name) for d in datas if d.stream)
+    names.update(d.row_class for d in datas if d.stream)
     readers = set(t.readers)
     if readers & {"npy", "npz"} or any("np.load" in line for d in datas for line in d.sources):
         names.add("np")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nndsl.ir import expr as ex
+from nndsl.ir.values import EvalError
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, literal
 
 STREAM_READERS = ("npy", "pt")
 ROW_WISE = (
@@ -33,34 +34,44 @@ ROW_WISE = (
 )
 
 
+_DATA_DIR, _IDX = ex.Name("data_dir"), ex.Name("idx")
+
+
+def data_path(rel: str) -> ex.Expr:
+    """``data_dir / "images.npy"``: a data file, relative to the .nn file's folder."""
+    return ex.BinOp("/", _DATA_DIR, ex.Lit(rel))
+
+
 @dataclass
 class StreamPlan:
-    """The Dataset's ``__init__`` lines (files opened once) and per-batch lines."""
+    """The Dataset's ``__init__`` statements (files opened once) and per-batch statements."""
 
-    sources: list[str] = field(default_factory=list)
-    lines: list[str] = field(default_factory=list)
+    sources: list = field(default_factory=list)
+    lines: list = field(default_factory=list)
     arrays: dict[str, str] = field(default_factory=dict)  # name -> "numpy" | "torch"
 
 
-def stream_line(plan: StreamPlan, st: s.DataAssign, code: str, comment: str | None) -> None:
+def stream_line(
+    plan: StreamPlan, st: s.DataAssign, made: ex.Expr, rows: ex.Shown | None, opened: bool
+) -> None:
     """Add one assignment of a streamed section to ``plan``; raises EvalError when it cannot be
-    computed batch by batch. ``comment`` is None for a file holding several arrays: it is only
-    opened, its arrays are picked on later lines."""
+    computed batch by batch. ``rows``: the shape of one batch of it, for the comment. ``opened``
+    for a file holding several arrays: it is only opened, its arrays are picked on later lines."""
     e = st.value
     reader = _reader(e)
+    own = ex.self_attr(st.name)
     if reader is not None:
         name, path = reader
-        where = f"data_dir / {literal(path).code}"
+        where = data_path(path)
         if name == "npy":
-            plan.sources.append(f'self.{st.name} = np.load({where}, mmap_mode="r")')
+            opening = ex.call("np.load", where, mmap_mode=ex.Lit("r"))
             plan.arrays[st.name] = "numpy"
         else:
-            plan.sources.append(
-                f"self.{st.name} = torch.load({where}, mmap=True, weights_only=True)"
-            )
+            opening = ex.call("torch.load", where, mmap=ex.Lit(True), weights_only=ex.Lit(True))
             plan.arrays[st.name] = "torch"
-        if comment is not None:
-            plan.lines.append(_rows(st.name, plan.arrays[st.name]) + comment)
+        plan.sources.append(ex.Assign(own, opening))
+        if not opened:
+            plan.lines.append(_rows(st.name, plan.arrays[st.name], rows))
         return
     if (
         isinstance(e, s.Index)
@@ -69,18 +80,20 @@ def stream_line(plan: StreamPlan, st: s.DataAssign, code: str, comment: str | No
         and _is_key(e)
     ):
         archive = e.value.id
-        plan.sources.append(f"self.{st.name} = self.{archive}[{literal(e.items[0].value).code}]")
+        picked = ex.Index(ex.self_attr(archive), (ex.Lit(e.items[0].value),))
+        plan.sources.append(ex.Assign(own, picked))
         plan.arrays[st.name] = plan.arrays[archive]
-        plan.lines.append(_rows(st.name, plan.arrays[st.name]) + comment)
+        plan.lines.append(_rows(st.name, plan.arrays[st.name], rows))
         return
     _row_wise(e, plan)
-    plan.lines.append(f"{st.name} = {code}{comment or ''}")
+    plan.lines.append(ex.Assign(ex.Name(st.name), made, rows))
 
 
-def _rows(name: str, kind: str) -> str:
+def _rows(name: str, kind: str, rows: ex.Shown | None) -> ex.Assign:
+    batch = ex.Index(ex.self_attr(name), (_IDX,))
     if kind == "numpy":
-        return f"{name} = torch.from_numpy(self.{name}[idx])"
-    return f"{name} = self.{name}[idx]"
+        batch = ex.call("torch.from_numpy", batch)
+    return ex.Assign(ex.Name(name), batch, rows)
 
 
 def _reader(e) -> tuple[str, str] | None:
@@ -112,7 +125,8 @@ def _row_wise(e, plan: StreamPlan) -> None:
         case s.Num() | s.Const():
             return
         case s.Name(id=name):
-            if name in plan.arrays or any(line.startswith(f"{name} = ") for line in plan.lines):
+            target = ex.Name(name)
+            if name in plan.arrays or any(st.target == target for st in plan.lines):
                 return
             raise EvalError(f"`{name}` is not streamed data", e.span, "E0409")
         case s.BinOp(left=left, right=right):

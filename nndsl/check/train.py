@@ -15,10 +15,12 @@ from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
+from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate
 from nndsl.registry.training import TRAIN_SETTINGS
 from nndsl.util.naming import suggest
+
+MAX_INT = 2**63 - 1  # what torch takes as a seed, and as a count
 
 
 class TrainRules:
@@ -138,10 +140,9 @@ class TrainRules:
 
     def _positive(self, st: s.Setting, kind: str = "int", minimum: float = 1) -> object:
         v = self._one(st, kind)
-        if v < minimum:
-            self._error(
-                "E0125", f"`{st.name}` must be at least {minimum}, got {v}", st.args[0].span
-            )
+        if v < minimum or (kind == "int" and v > MAX_INT):
+            rule = f"at least {minimum}" if v < minimum else "at most 2**63 - 1"
+            self._error("E0125", f"`{st.name}` must be {rule}, got {v}", st.args[0].span)
             raise Reported
         return v
 

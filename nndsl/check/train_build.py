@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from nndsl.check.data import DataInfo
 from nndsl.check.memory import channels_last, weights_dtype
+from nndsl.check.script_names import distinct_rows, row_class
+from nndsl.check.train_params import groups, init_rules, optimizer_ok
+from nndsl.check.train_settings import other_settings, training_batches
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
+from nndsl.ir.dtypes import FLOAT_DTYPES, Tensor
 from nndsl.ir.shapes import fmt_shape
-from nndsl.ir.tensors import FLOAT_DTYPES, Tensor
+from nndsl.ir.values import EvalError, call_parts
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, call_parts
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
 from nndsl.util.naming import suggest
 
@@ -51,10 +54,12 @@ class _Builder:
         loss, task, output = self.guard(self.loss, (None, None, ""))
         self.task = task
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
+        self.guard(lambda: training_batches(self, self.data))
         val = None
         if self.data.validation is not None:
             other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
             val = other and self.guard(lambda: self.data_code(other, other.span))
+            val = val and distinct_rows(data, val)
         metrics = self.guard(lambda: self.metrics(task), ())
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
@@ -75,12 +80,7 @@ class _Builder:
             summary=self.summary(optimizer.call.target, other),
             data=data,
             validation=val,
-            readers=tuple(
-                sorted(
-                    self.data.readers
-                    | (set() if val is None else self.r.datas[self.data.validation].readers)
-                )
-            ),
+            readers=self.readers(val),
             inputs=tuple(t.name for t in self.model.inputs if not t.optional),
             output=output,
             config=config,
@@ -106,6 +106,11 @@ class _Builder:
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
         )
+
+    def readers(self, val) -> tuple[str, ...]:
+        """The file readers the training and validation data use."""
+        other = set() if val is None else self.r.datas[self.data.validation].readers
+        return tuple(sorted(self.data.readers | other))
 
     def table(self, groups: tuple[tr.OptimizerGroup, ...]) -> tuple:
         """Each trainable parameter with the rule that initialises it and its group."""
@@ -151,20 +156,17 @@ class _Builder:
         returns.append((TARGET, self.target_code(data)))
         if data.samples is None:
             raise Reported
-        if data.plan is not None:
-            plan = data.plan
-            return ir.DataCode(
-                data.name,
-                tuple(plan.lines),
-                tuple(returns),
-                data.samples,
-                False,
-                data.seed,
-                tuple(plan.sources),
-                True,
-            )
+        plan, stream = data.plan, data.plan is not None
         return ir.DataCode(
-            data.name, tuple(data.lines), tuple(returns), data.samples, data.random, data.seed
+            data.name,
+            tuple(plan.lines if stream else data.body),
+            tuple(returns),
+            data.samples,
+            data.random and not stream,
+            data.seed,
+            tuple(plan.sources) if stream else (),
+            stream,
+            row_class(data.name) if stream else "",
         )
 
     def target_code(self, data: DataInfo) -> tr.Feed:
@@ -369,8 +371,6 @@ class _Builder:
 
     def optimizer(self) -> tuple[tr.Optimizer, object]:
         """The optimizer, its learning rate read from the config, and that rate's default."""
-        from nndsl.check.train_params import groups
-
         st = self.setting("optimizer")
         if st is None:
             spec, args, span = OPTIMIZERS["adam"], (), self.node.span
@@ -378,18 +378,12 @@ class _Builder:
             name, span, args = call_parts(st.value)
             spec = self.spec(OPTIMIZERS, "optimizer", "optimizers", name, span)
         bound = bind_spec(spec, args, spec.name)
-        if bound.values.get("nesterov") and (
-            bound.values["momentum"] <= 0 or bound.values["dampening"] != 0
-        ):
-            self.error("E0413", "nesterov needs a momentum above 0 and no dampening", span)
-            raise Reported
+        optimizer_ok(self, bound.values, span if st is not None else self.node.span)
         args = (tr.Arg("lr", tr.Ref("cfg.lr")), *bound.kwargs(skip=("lr",)))
         sets = groups(self, spec, st.groups if st is not None else ())
         return tr.Optimizer(tr.Call(spec.torch, args), sets), bound.values["lr"]
 
     def init_rules(self):
-        from nndsl.check.train_params import init_rules
-
         st = self.setting("init")
         return init_rules(self, st.rules) if st is not None else ()
 
@@ -418,8 +412,6 @@ class _Builder:
     # ---- the rest ---------------------------------------------------------------------------
 
     def others(self) -> dict:
-        from nndsl.check.train_settings import other_settings
-
         return other_settings(self)
 
     def config(self, lr, other: dict, has_val: bool) -> tuple[ir.ConfigField, ...]:

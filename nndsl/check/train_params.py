@@ -8,19 +8,36 @@ tensor is initialised once, by the last rule that selects it.
 
 from __future__ import annotations
 
-from nndsl.diagnostics.core import Label
+from nndsl.diagnostics.core import Label, Reported
+from nndsl.ir import expr as ex
 from nndsl.ir import training as tr
+from nndsl.ir.values import EvalError, Value, call_parts, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, Value, call_parts, evaluate
 from nndsl.registry.training import INITS, bind_spec
 
 MASK_VAR = "w"
 
 
-def _trainable(b) -> tuple:
+def trainable(b) -> tuple:
+    """The model's tensors an optimizer updates."""
     from nndsl.check.parameters import model_tensors
 
     return tuple(t for t in model_tensors(b.model) if t.trainable)
+
+
+def optimizer_ok(b, values: dict, span: s.Span) -> None:
+    """E0413 for nesterov without momentum, E0417 for a model with nothing to optimize."""
+    if values.get("nesterov") and (values["momentum"] <= 0 or values["dampening"] != 0):
+        b.error("E0413", "nesterov needs a momentum above 0 and no dampening", span)
+        raise Reported
+    if not trainable(b):
+        b.error(
+            "E0417",
+            f"`{b.model.name}` has no trainable parameter for the optimizer to update",
+            span,
+            help="give the model a layer with weights, or drop its train section",
+        )
+        raise Reported
 
 
 def _resolve(b, tensors, selectors: tuple[s.Selector, ...]) -> list | None:
@@ -56,7 +73,7 @@ def groups(b, spec, group_nodes) -> tuple[tr.OptimizerGroup, ...]:
     """Optimizer groups in source order; the default group (everything else) is implied."""
     if not group_nodes:
         return ()
-    tensors = _trainable(b)
+    tensors = trainable(b)
     owner: dict[str, s.Group] = {}
     out = []
     allowed = {a.name for a in spec.args}
@@ -90,7 +107,7 @@ def groups(b, spec, group_nodes) -> tuple[tr.OptimizerGroup, ...]:
 
 def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[tr.InitRule, ...]:
     """One InitRule per rule that still initialises something, in source order."""
-    tensors = _trainable(b)
+    tensors = trainable(b)
     last: dict[str, int] = {}
     resolved = []
     for i, rule in enumerate(rules):
@@ -121,8 +138,8 @@ def init_rules(b, rules: tuple[s.InitRule, ...]) -> tuple[tr.InitRule, ...]:
 POSITIONAL_INITS = ("normal", "uniform", "constant")
 
 
-def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
-    """The ``nn.init`` call on ``w`` and the mask expression (or "")."""
+def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, ex.Expr | None] | None:
+    """The ``nn.init`` call on ``w`` and the mask expression (or None)."""
     w = tr.Arg(None, tr.Ref(MASK_VAR))
     try:
         if rule.op == "=":
@@ -135,8 +152,8 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
                     help="for a distribution write `~ normal(0, 0.01)`",
                 )
             if v == 0:
-                return tr.Call("nn.init.zeros_", (w,)), ""
-            return tr.Call("nn.init.constant_", (w, tr.Arg(None, float(v)))), ""
+                return tr.Call("nn.init.zeros_", (w,)), None
+            return tr.Call("nn.init.constant_", (w, tr.Arg(None, float(v)))), None
         name, span, args = call_parts(rule.value)
         if name not in INITS:
             from nndsl.util.naming import suggest
@@ -160,23 +177,24 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, str] | None:
                     help="apply it to weights only, e.g. `Linear.weight`",
                 )
         args = bound.positional(spec) if name in POSITIONAL_INITS else bound.kwargs()
-        mask = _mask(b, rule.keep, picked) if rule.keep is not None else ""
+        mask = _mask(b, rule.keep, picked) if rule.keep is not None else None
         return tr.Call(spec.torch, (w, *args)), mask
     except EvalError as err:
         b.error(err.code, err.message, err.span or rule.span, help=err.help)
         return None
 
 
-def _mask(b, keep, picked) -> str:
+def _mask(b, keep, picked) -> ex.Expr:
     """``keep abs(w) >= 5``: a bool expression over ``w`` with w's shape."""
     from nndsl.ir.shapes import ShapeError
     from nndsl.ir.tensors import Tensor
-    from nndsl.registry.functions import binary, call, unary
+    from nndsl.registry.functions import call
+    from nndsl.registry.operators import binary, unary
 
     def ev(e, t):
         match e:
             case s.Name(id=name) if name == MASK_VAR:
-                return Value(t, MASK_VAR)
+                return Value(t, ex.Name(MASK_VAR))
             case s.Num() | s.Const():
                 return evaluate(e, {})
             case s.BinOp(op=op, left=l, right=r):
@@ -193,7 +211,7 @@ def _mask(b, keep, picked) -> str:
             f"a `keep` mask is an expression of `{MASK_VAR}`, the tensor", e.span, "E0106"
         )
 
-    code = ""
+    mask = None
     for p in picked:
         try:
             v = ev(keep, Tensor(tuple(p.shape), "float32"))
@@ -210,5 +228,5 @@ def _mask(b, keep, picked) -> str:
                 "E0106",
                 help=f"e.g. `keep abs({MASK_VAR}) >= 5`",
             )
-        code = v.code
-    return code
+        mask = v.expr
+    return mask

@@ -8,8 +8,8 @@ import math
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import training as tr
 from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -80,6 +80,15 @@ def _save(b, st: s.Setting) -> str:
             help='e.g. `save "add.pt"`',
         )
         raise Reported
+    if v.casefold() == "best.pt" or v.casefold().startswith("checkpoint-"):
+        b.r._error(
+            "E0411",
+            f"`{v}` is a name the run gives its own files (best.pt, checkpoint-<step>.pt); "
+            "the weights would replace them",
+            st.args[0].span,
+            help='choose another name, e.g. `save "final.pt"`',
+        )
+        raise Reported
     return v
 
 
@@ -145,4 +154,23 @@ def _rows(e: s.Expr) -> tr.Seq | tr.Number:
     if isinstance(e, s.ListLit):
         return tr.Seq(tuple(_rows(x) for x in e.items), "list")
     v = evaluate(e, {})
-    return tr.Number(v.py, v.code)
+    return tr.Number(v.py, v.expr)
+
+
+def training_batches(b, data) -> None:
+    """E0418 when the training data leaves no batch to train on: ``split`` holds out every
+    sample, or ``drop_last`` drops the only, incomplete batch (an epoch's loss would be nan)."""
+    if data.samples is None:
+        return
+    held = round(data.samples * data.split) if data.validation is None else 0
+    left, batch = data.samples - held, data.batch or min(64, data.samples)
+    if left == 0:
+        message = f"`split {data.split}` of {data.samples} samples holds out every one"
+        span, help = data.setting_spans["split"], "hold out fewer, or add samples"
+    elif data.drop_last and left < batch:
+        message = f"`drop_last` drops the only batch: {left} training samples, batch {batch}"
+        span, help = data.setting_spans["drop_last"], f"use a batch of at most {left}"
+    else:
+        return
+    b.error("E0418", f"data `{data.name}` leaves no batch to train on: {message}", span, help=help)
+    raise Reported

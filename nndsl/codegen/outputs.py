@@ -90,11 +90,26 @@ def diff(p: Planned) -> str:
     )
 
 
+class WriteError(OSError):
+    """The system refused to write a file (a full or read-only disk, a parent that is a file)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
 def write_atomic(path: Path, text: str | bytes) -> None:
     """Write via a temporary file in the same folder and a rename: never a half-written file.
     Text is written as UTF-8, bytes as they are. A file replaced keeps its permissions; a new
-    one gets those any new file gets (0666 less the umask), not the temporary file's 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    one gets those any new file gets (0666 less the umask), not the temporary file's 0600.
+    When the system refuses, a WriteError names ``path`` and the reason."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _replace(path, text)
+    except OSError as err:
+        raise WriteError(err.errno, err.strerror or str(err), str(path)) from err
+
+
+def _replace(path: Path, text: str | bytes) -> None:
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:

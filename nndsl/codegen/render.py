@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import jinja2
 
+from nndsl.codegen.expr import shown_text, statements, write
 from nndsl.codegen.text import PACK_OVER, WIDTH, comment_safe, packed, string_safe  # noqa: F401
 from nndsl.codegen.train_view import train_view
 from nndsl.ir import nodes as ir
@@ -68,12 +69,13 @@ def _class_view(c: ir.ClassDef) -> dict:
     params = ["self"]
     for p in c.params:
         params.append(
-            f"{p.name}: {p.annotation}" + (f" = {p.default}" if p.default is not None else "")
+            f"{p.name}: {p.annotation}"
+            + (f" = {write(p.default)}" if p.default is not None else "")
         )
     init_lines = []
     for m in c.members:
         if isinstance(m.module, ir.RepeatNew):
-            init_lines += [f"{name} = {code}" for name, code in _lists(m.module)]
+            init_lines += [f"{name} = {write(e)}" for name, e in _lists(m.module)]
         if isinstance(m.module, ir.TensorNew) and m.module.kind == "buffer":
             init_lines.append(f'self.register_buffer("{m.attr}", {_tensor(m.module)})')
         else:
@@ -85,21 +87,21 @@ def _class_view(c: ir.ClassDef) -> dict:
     ]
     return {
         "name": c.name,
-        "doc": f"{c.doc}: {c.in_shape} -> {c.out_shape}.",
+        "doc": f"{c.doc}: {', '.join(map(shown_text, c.in_shape))} -> {shown_text(c.out_shape)}.",
         "signature": ", ".join(params),
         "init_lines": init_lines,
         "forward_signature": ", ".join(forward),
         "returns": c.returns,
-        "forward_lines": list(c.lines) if c.lines else _forward(c),
+        "forward_lines": statements(c.body) if c.body else _forward(c),
     }
 
 
 def _tensor(t: ir.TensorNew) -> str:
     """``torch.randn(3, 4)``; a scalar (``param([])``) is ``torch.randn(())``."""
-    return f"torch.{t.init}({', '.join(t.dims) or '()'})"
+    return f"torch.{t.init}({', '.join(write(d) for d in t.dims) or '()'})"
 
 
-def _lists(r: ir.RepeatNew) -> list[tuple[str, str]]:
+def _lists(r: ir.RepeatNew) -> list[tuple[str, object]]:
     out = list(r.lists)
     for item in r.items:
         if isinstance(item, ir.RepeatNew):
@@ -107,8 +109,10 @@ def _lists(r: ir.RepeatNew) -> list[tuple[str, str]]:
     return out
 
 
-def _args(args: tuple[ir.ArgCode, ...]) -> str:
-    return ", ".join(a.code if a.name is None else f"{a.name}={a.code}" for a in args)
+def _args(args: tuple[ir.Arg, ...]) -> str:
+    return ", ".join(
+        write(a.value) if a.name is None else f"{a.name}={write(a.value)}" for a in args
+    )
 
 
 def module_code(m: ir.ModuleNew) -> str:
@@ -122,12 +126,12 @@ def module_code(m: ir.ModuleNew) -> str:
             return f"self.{attr}"
         case ir.TensorNew():
             return f"nn.Parameter({_tensor(m)})"
-        case ir.Stored(code=code):
-            return code
-        case ir.RepeatNew(count="", items=iterations):
+        case ir.Stored(name=name):
+            return name
+        case ir.RepeatNew(count=None, items=iterations):
             return "nn.Sequential(" + ", ".join(_iteration(it.items) for it in iterations) + ")"
         case ir.RepeatNew(count=count, var=var, items=items):
-            return f"nn.Sequential(*[{_iteration(items)} for {var} in range({count})])"
+            return f"nn.Sequential(*[{_iteration(items)} for {var} in range({write(count)})])"
     raise TypeError(m)
 
 
@@ -148,8 +152,9 @@ def _forward(c: ir.ClassDef) -> list[str]:
             extra = _args(step.args)
             call = f"{step.func}({src}{', ' + extra if extra else ''})"
         else:
-            call = f"self.{step.target}({step.call_args.format(x=src)})"
-        comment = f"  # {step.shape}" if step.changed or last else ""
+            call = f"self.{step.target}({', '.join([src] * step.inputs)}"
+            call += f", {_args(step.kwargs)})" if step.kwargs else ")"
+        comment = f"  # {shown_text(step.shape)}" if step.changed or last else ""
         if step.call == "tensor":
             lines.append(f"{'return' if last else 'x ='} {call}{comment}")
         else:

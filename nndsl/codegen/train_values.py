@@ -1,14 +1,14 @@
 """The structured values of a ``train`` section (:mod:`nndsl.ir.training`) written as Python.
 
-Scalars are written as :func:`nndsl.lang.pyexpr.literal` writes them (``0.001``, ``-1.5``,
-``"fan_out"``, ``float("inf")``), a one-item tuple with its trailing comma, a number the source
-wrote as it was written.
+Scalars are written as literals (``0.001``, ``-1.5``, ``"fan_out"``, ``float("inf")``), a
+one-item tuple with its trailing comma, a number the source wrote as it was written.
 """
 
 from __future__ import annotations
 
+from nndsl.codegen.expr import write
+from nndsl.ir import expr as x
 from nndsl.ir import training as tr
-from nndsl.lang.pyexpr import literal
 
 
 def value_code(v: object) -> str:
@@ -16,19 +16,20 @@ def value_code(v: object) -> str:
 
     >>> value_code(tr.Seq((0.8, tr.Seq((1,)))))
     '(0.8, (1,))'
-    >>> value_code(tr.Seq((tr.Number(0.001, "1e-3"), -2), "list")), value_code(tr.Ref("cfg.lr"))
+    >>> one = tr.Number(0.001, x.Lit(0.001, "1e-3"))
+    >>> value_code(tr.Seq((one, -2), "list")), value_code(tr.Ref("cfg.lr"))
     ('[1e-3, -2]', 'cfg.lr')
     """
     if isinstance(v, tr.Ref):
         return v.name
     if isinstance(v, tr.Number):
-        return v.text
+        return write(v.expr)
     if isinstance(v, tr.Seq):
         inner = ", ".join(value_code(x) for x in v.items)
         if v.kind == "list":
             return f"[{inner}]"
         return f"({inner},)" if len(v.items) == 1 else f"({inner})"
-    return literal(v).code
+    return write(x.constant(v))
 
 
 def args_code(args: tuple[tr.Arg, ...]) -> str:

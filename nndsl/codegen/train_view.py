@@ -6,8 +6,7 @@ fields, loop over their lists, and test only single booleans of this view.
 
 from __future__ import annotations
 
-import re
-
+from nndsl.codegen.expr import statements, write
 from nndsl.codegen.text import comment_safe, packed, string_safe
 from nndsl.codegen.train_values import (
     CLIP_FUNCTIONS,
@@ -49,7 +48,9 @@ def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
 
 
 # the standard library modules every script imports
-STD_MODULES = "argparse contextlib itertools json math os pickle random signal sys time".split()
+STD_MODULES = (
+    "argparse contextlib hashlib itertools json math os pickle random signal sys time uuid".split()
+)
 
 
 def _uses_numpy(t: ir.TrainIR) -> bool:
@@ -113,24 +114,19 @@ def _data(t: ir.TrainIR) -> dict:
 def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
     return {
         "name": d.name,
-        "class_name": _class_name(d.name),
+        "class_name": d.row_class,
         "samples": d.samples,
         "samples_text": f"{d.samples:,}",
-        "sources": list(d.sources),
-        "lines": list(d.lines) if d.stream else [packed(line, 4) for line in d.lines],
+        "sources": statements(d.sources),
+        "lines": (
+            statements(d.body) if d.stream else [packed(line, 4) for line in statements(d.body)]
+        ),
         "returns": ", ".join(f'"{k}": {feed_code(feed)}' for k, feed in d.returns),
         "template": f"train/load_{'stream' if d.stream else 'memory'}.py.j2",
         "reads_files": reads_files,
         "random": d.random,
         "seed": d.seed,
     }
-
-
-def _class_name(name: str) -> str:
-    """``digit_pixels`` -> ``DigitpixelsRows``: a capital after each dash or space only (as
-    Jinja's ``title``), then without underscores."""
-    words = re.split(r"([-\s({\[<]+)", name)
-    return "".join(w[0].upper() + w[1:].lower() for w in words if w).replace("_", "") + "Rows"
 
 
 def _values(t: ir.TrainIR) -> dict:
@@ -171,8 +167,8 @@ def _init_rule(p: tr.InitRule) -> dict:
     return {
         "names_code": names,
         "code": call_code(p.call),
-        "mask": p.mask,
-        "has_mask": bool(p.mask),
+        "mask": "" if p.mask is None else write(p.mask),
+        "has_mask": p.mask is not None,
         "source": comment_safe(p.source),
     }
 

@@ -218,6 +218,13 @@ CODES: dict[str, Code] = {
             "a train section without a setting it needs: a `loss`, or `epochs` for a `cosine` "
             "schedule over epochs",
         ),
+        Code("E0417", "training", "a trained model without one trainable parameter"),
+        Code(
+            "E0418",
+            "data",
+            "training data that leaves no batch: `split` holds out every sample, or `drop_last` "
+            "drops the only batch",
+        ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
         Code("W0103", "names", "a value computed in a forward and never used"),

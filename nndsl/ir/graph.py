@@ -43,12 +43,12 @@ def type_label(t: Type) -> str:
 @dataclass(frozen=True)
 class Cluster:
     """A model (``parent`` None), or a block, repeat, nested model or ``while`` loop in one.
-    ``name``: the model, block or repeat type, or a loop's ``while`` line; ``attr``: the
-    attribute the block or repeat is stored as in its parent."""
+    ``name``: the model, block or repeat type, or a loop's condition (an :mod:`nndsl.ir.expr`
+    expression); ``attr``: the attribute the block or repeat is stored as in its parent."""
 
     id: int
     kind: str  # model, block, repeat, loop
-    name: str
+    name: object
     parent: int | None
     attr: str = ""
     span: Span | None = None
@@ -66,14 +66,15 @@ class Value:
 @dataclass(frozen=True)
 class Node:
     """One node. ``kind``: input, output, layer, op (an operator, index or function), tensor
-    (a parameter or buffer) or port. ``name``: the layer type, operator or function,
-    ``Parameter``/``Buffer``, ``input``/``output``; ``attr``: the attribute of the module it
+    (a parameter or buffer) or port. ``name``: the layer type, operator or function (an
+    index: its :class:`nndsl.ir.expr.Index`, or ``[]``), ``Parameter``/``Buffer``,
+    ``input``/``output``; ``attr``: the attribute of the module it
     calls in its cluster (an input's or output's name; a tensor's attribute); ``inputs``: the
     values it receives, in order of use; ``type``: an input's, output's or tensor's own type."""
 
     id: int
     kind: str
-    name: str
+    name: object
     cluster: int
     attr: str = ""
     inputs: tuple[int, ...] = ()

@@ -1,14 +1,17 @@
 """The typed IR the checker produces and the code generator reads.
 
-Everything here is resolved: every constructor argument is known and written as Python code,
-every shape is known, every name is legal and unique. Nodes are frozen and compare by value,
-which is how identical block specialisations share one generated class.
+Everything here is resolved: every constructor argument is known, as an expression
+(:mod:`nndsl.ir.expr`), every shape is known, every name is legal and unique; a graph-style
+forward is a body of statements. Nodes are frozen and compare by value, which is how
+identical block specialisations share one generated class. Only :mod:`nndsl.codegen` writes
+any of it as Python.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
 from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
@@ -16,11 +19,11 @@ from nndsl.ir.training import Call, Clip, Feed, InitRule, Optimizer, Predict, Sc
 
 
 @dataclass(frozen=True)
-class ArgCode:
+class Arg:
     """One emitted constructor argument; ``name`` is None when emitted positionally."""
 
     name: str | None
-    code: str
+    value: Expr
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,7 @@ class LayerNew:
     """``nn.Linear(2, 8)``: a registry layer's constructor."""
 
     ctor: str
-    args: tuple[ArgCode, ...]
+    args: tuple[Arg, ...]
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ class BlockNew:
     """``Block1(4, width=8)``: an instance of a generated block class."""
 
     class_name: str
-    args: tuple[ArgCode, ...]
+    args: tuple[Arg, ...]
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,13 @@ class SharedRef:
 
 @dataclass(frozen=True)
 class RepeatNew:
-    """``nn.Sequential(*(... for i in range(n)))``; ``items`` make one iteration."""
+    """``nn.Sequential(*(... for i in range(n)))``; ``items`` make one iteration. A ``count`` of
+    None writes the iterations out, each of ``items`` a RepeatNew of one."""
 
-    count: str
+    count: Expr | None
     var: str
     items: tuple[ModuleNew, ...]
-    lists: tuple[tuple[str, str], ...] = ()  # hoisted per-iteration values: (name, "[4, 8, 16]")
+    lists: tuple[tuple[str, Expr], ...] = ()  # hoisted per-iteration values: sizes = [4, 8, 16]
 
 
 @dataclass(frozen=True)
@@ -63,14 +67,14 @@ class TensorNew:
 
     kind: str  # "param" or "buffer"
     init: str  # the torch creation function: randn, rand, zeros, ones
-    dims: tuple[str, ...]
+    dims: tuple[Expr, ...]
 
 
 @dataclass(frozen=True)
 class Stored:
     """A constructor parameter the forward reads, kept as ``self.<name> = <name>``."""
 
-    code: str
+    name: str
 
 
 ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored
@@ -90,18 +94,20 @@ class Step:
 
     ``target`` is the module attribute called (``fc1``) or None for a functional call ``func``
     (``F.relu``) with ``args``; ``call`` is ``tensor``, ``rnn`` or ``attention``. ``shape`` is the
-    output shape as written in the comment, ``changed`` says whether it differs from the input.
-    ``call_args``: the arguments the module is called with, ``{x}`` standing for the input.
+    output shape its comment shows, ``changed`` says whether it differs from the input.
+    A module is called with the input ``inputs`` times (self-attention: query, key and value),
+    then the keyword arguments ``kwargs`` (``need_weights=False``).
     """
 
     target: str | None
     func: str | None
-    args: tuple[ArgCode, ...]
+    args: tuple[Arg, ...]
     call: str
-    shape: str
+    shape: Shown
     changed: bool
     line: int
-    call_args: str = "{x}"
+    inputs: int = 1
+    kwargs: tuple[Arg, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,7 @@ class ParamDecl:
 
     name: str
     annotation: str
-    default: str | None
+    default: Expr | None
 
 
 @dataclass(frozen=True)
@@ -125,9 +131,9 @@ class InputDecl:
 class ClassDef:
     """One generated ``nn.Module`` subclass.
 
-    A stack-style class has ``steps``; a graph-style one has ``inputs`` and ``lines``: the body
-    of its forward as Python lines, indented four spaces per level of nesting, and ``returns``,
-    the return annotation.
+    A stack-style class has ``steps``; a graph-style one has ``inputs`` and ``body``: the
+    statements of its forward (:mod:`nndsl.ir.expr`), and ``returns``, the return annotation.
+    ``in_shape`` holds the shown type of each input, ``out_shape`` that of what it returns.
     """
 
     name: str
@@ -136,10 +142,10 @@ class ClassDef:
     input: str
     steps: tuple[Step, ...]
     doc: str
-    in_shape: str
-    out_shape: str
+    in_shape: tuple[ShownType, ...]
+    out_shape: ShownType
     inputs: tuple[InputDecl, ...] = ()
-    lines: tuple[str, ...] = ()
+    body: tuple[Stmt, ...] = ()
     returns: str = "torch.Tensor"
 
 
@@ -265,16 +271,17 @@ class ConfigField:
 
 @dataclass(frozen=True)
 class DataCode:
-    """The lines of a ``load_*`` function that builds one data section's tensors."""
+    """The statements of a ``load_*`` function that builds one data section's tensors."""
 
     name: str
-    lines: tuple[str, ...]
+    body: tuple[Stmt, ...]
     returns: tuple[tuple[str, Feed], ...]  # (key, tensor): {"x": x.float(), "y": y}
     samples: int
     random: bool
     seed: int
-    sources: tuple[str, ...] = ()  # a streamed section: files opened once, memory-mapped
-    stream: bool = False  # then ``lines`` compute one batch from rows ``idx``
+    sources: tuple[Stmt, ...] = ()  # a streamed section: files opened once, memory-mapped
+    stream: bool = False  # then ``body`` computes one batch from rows ``idx``
+    row_class: str = ""  # streamed: the Dataset class its rows become, unique in the script
 
 
 @dataclass(frozen=True)

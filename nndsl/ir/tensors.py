@@ -1,8 +1,9 @@
 """The types of tensor expressions in a hand-written ``forward``, and torch's rules over them.
 
 A tensor-valued expression has the type :class:`Tensor`: a shape (dims as :mod:`nndsl.ir.shapes`
-describes them) and a dtype. This module holds the rules that give an operation's result type:
-type promotion, broadcasting, ``@``, basic indexing, reductions and the shape functions. Each rule
+describes them) and a dtype (:mod:`nndsl.ir.dtypes` holds the type and torch's promotion rules).
+This module holds the rules that give an operation's result type: broadcasting, ``@``, basic
+indexing, reductions and the shape functions. Each rule
 follows torch on concrete shapes, and on symbolic or unknown dims it keeps what it can know and
 refuses what cannot hold (``B`` is never assumed to be 4).
 
@@ -16,15 +17,16 @@ import math
 import operator
 from dataclasses import dataclass
 
+from nndsl.ir.dtypes import (
+    Operand,
+    Tensor,
+    category,
+    dtype_of,
+    result_type,
+    to_float,
+)
 from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known, merged
-from nndsl.lang.pyexpr import MAX_MAGNITUDE
-
-FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
-INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
-DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
-DEFAULT_FLOAT = "float32"  # torch's default dtype: what Python floats and int true division give
-_BITS = {"float64": 64, "float32": 32, "float16": 16, "bfloat16": 16}
-_BITS.update({"int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8})
+from nndsl.lang.syntax import MAX_MAGNITUDE
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 _PYTHON_OPS = {
@@ -44,24 +46,13 @@ _PYTHON_OPS = {
 }
 
 
-@dataclass(frozen=True)
-class Tensor:
-    """The type of a tensor-valued expression."""
-
-    shape: tuple
-    dtype: str
-
-
-Operand = Tensor | int | float  # a tensor or a Python number (bool included)
-
-
 class OpError(ShapeError):
     """An operation that torch would refuse, or that cannot be known to work."""
 
 
 @dataclass(frozen=True)
 class Slice:
-    """``start:stop:step`` in an index; each part is a ``pyexpr.Value`` or None when left out."""
+    """``start:stop:step`` in an index; each part is a ``values.Value``, None when left out."""
 
     start: object = None
     stop: object = None
@@ -81,70 +72,6 @@ class _Marker:
 
 ELLIPSIS = _Marker("...")
 NEWAXIS = _Marker("None")  # written ``none`` in the language
-
-
-# ---- dtypes -----------------------------------------------------------------------------------
-
-
-def category(dtype: str) -> int:
-    """0 for bool, 1 for integers, 2 for floating point; promotion never goes down a category."""
-    return 2 if dtype in FLOAT_DTYPES else 1 if dtype in INT_DTYPES else 0
-
-
-def promote_types(a: str, b: str) -> str:
-    """``torch.promote_types``: the smallest dtype both convert to.
-
-    >>> promote_types("int64", "float16"), promote_types("uint8", "int8")
-    ('float16', 'int16')
-    """
-    if a == b:
-        return a
-    if category(a) != category(b):
-        return a if category(a) > category(b) else b
-    if {a, b} == {"float16", "bfloat16"}:
-        return "float32"
-    if "uint8" in (a, b):
-        other = b if a == "uint8" else a
-        return "int16" if other == "int8" else other
-    return a if _BITS[a] > _BITS[b] else b
-
-
-def dtype_of(value: Operand) -> str:
-    """The dtype torch gives a tensor or a Python number."""
-    if isinstance(value, Tensor):
-        return value.dtype
-    if isinstance(value, bool):
-        return "bool"
-    return "int64" if isinstance(value, int) else DEFAULT_FLOAT
-
-
-def result_type(*operands: Operand) -> str:
-    """``torch.result_type``: tensors with dims outrank 0-D tensors, which outrank Python numbers,
-    unless a lower-ranked group brings a higher category (an int tensor times 0.5 is float32).
-
-    >>> result_type(Tensor((3,), "float16"), 2.5), result_type(Tensor((3,), "int32"), 2.5)
-    ('float16', 'float32')
-    """
-    groups: list[str | None] = [None, None, None]
-    for v in operands:
-        g = 2 if not isinstance(v, Tensor) else 1 if not v.shape else 0
-        groups[g] = dtype_of(v) if groups[g] is None else promote_types(groups[g], dtype_of(v))
-    return _combine(groups[0], _combine(groups[1], groups[2]))
-
-
-def _combine(higher: str | None, lower: str | None) -> str | None:
-    if higher is None or lower is None:
-        return higher or lower
-    if category(higher) == 2:
-        return higher
-    if higher == "bool" or category(lower) == 2:
-        return promote_types(higher, lower)
-    return higher
-
-
-def to_float(dtype: str) -> str:
-    """The dtype of a floating-point function of a tensor: ints and bools give float32."""
-    return dtype if category(dtype) == 2 else DEFAULT_FLOAT
 
 
 # ---- dims -------------------------------------------------------------------------------------
@@ -431,15 +358,26 @@ def _fill_known(shape: Shape, sizes: tuple, have: int, target: int, hole: bool) 
 
 
 def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target: int) -> DimLike:
-    if -1 in sizes:
-        return unknown[0] if len(unknown) == 1 and have == target else None
-    if have and target % have:
+    """The -1 of a reshape of a shape with sizes only known at run time (the batch, ``T``): it
+    must fit whatever they are, so the known sizes must divide what the input has."""
+    there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
+    names = " x ".join(fmt_dim(d) for d in unknown)
+    if not have or not all(isinstance(d, str) and d.isidentifier() for d in unknown):
+        return None  # an empty input, or sizes computed earlier that say too little to judge
+    if -1 not in sizes:
         raise OpError(
-            f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}: "
-            f"{target} elements is not a multiple of {have}",
+            f"{there}: that fits only when {names} is {target / have:g}",
             help="use -1 for the size that takes the rest, e.g. the batch",
         )
-    return None
+    if target == 0:
+        raise OpError(f"{there}: with a size of 0 the -1 could be anything")
+    if have % target:
+        raise OpError(
+            f"{there}: the -1 would be {names} x {have} / {target}, "
+            f"a whole number only for some sizes",
+            help=f"the other sizes must divide {have}; keep {names} in the -1",
+        )
+    return unknown[0] if len(unknown) == 1 and have == target else None
 
 
 def flatten_shape(shape: Shape, start: int, end: int) -> Shape:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nndsl.ir.expr import Expr
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -24,7 +26,7 @@ class Number:
     """A number as the source wrote it (``1e-3``, ``-2``, ``2 * 3``), with its value."""
 
     value: int | float
-    text: str
+    expr: Expr
 
 
 @dataclass(frozen=True)
@@ -89,13 +91,13 @@ class Optimizer:
 @dataclass(frozen=True)
 class InitRule:
     """An init rule: the tensors it sets (those no later rule sets again), the ``nn.init`` call
-    on the tensor ``w``, the `keep` mask over ``w`` as a Python expression ("" for none) and the
+    on the tensor ``w``, the `keep` mask over ``w`` (an expression, None for none) and the
     rule as written, with its line, for a comment."""
 
     names: tuple[str, ...]
     call: Call
     source: str
-    mask: str = ""
+    mask: Expr | None = None
 
 
 @dataclass(frozen=True)

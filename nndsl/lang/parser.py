@@ -17,7 +17,7 @@ from nndsl.diagnostics.core import CompileError, Diagnostic
 from nndsl.lang import syntax as s
 from nndsl.lang.fastparse import FastParser, GiveUp, Tok
 from nndsl.lang.lexical import table
-from nndsl.lang.pyexpr import MAX_MAGNITUDE
+from nndsl.lang.syntax import MAX_MAGNITUDE
 from nndsl.lang.tables import fast_tables, lark_parser
 
 if TYPE_CHECKING:

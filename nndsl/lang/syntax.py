@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from nndsl.diagnostics.span import Span  # noqa: F401  (every node carries one)
 
+MAX_MAGNITUDE = 10**60  # larger numbers are refused: no real size is this big
+
 # ---- expressions ----------------------------------------------------------------------------
 
 

@@ -38,8 +38,9 @@ class ArgSpec:
 
     - ``infer``: a layer's argument computed from the input shape when it is not given;
       positional arguments pass over it (``Linear(8)`` is ``out_features``).
-    - ``min`` / ``max`` (``exclusive_min``: the value must be above ``min``) and ``choices``:
-      the values allowed.
+    - ``min`` / ``max`` (``exclusive_min`` / ``exclusive_max``: the value must be above ``min`` /
+      below ``max``) and ``choices``: the values allowed; for a list of numbers, each one's, and
+      ``length`` its number of values.
     - ``torch_name``: the name PyTorch gives it, when it differs (``T_max``).
     - ``emit``: written into generated code even when left at its default.
     """
@@ -51,6 +52,8 @@ class ArgSpec:
     min: float | None = field(default=None, kw_only=True)
     max: float | None = field(default=None, kw_only=True)
     exclusive_min: bool = field(default=False, kw_only=True)
+    exclusive_max: bool = field(default=False, kw_only=True)
+    length: int | None = field(default=None, kw_only=True)
     choices: tuple = field(default=(), kw_only=True)
     torch_name: str = field(default="", kw_only=True)
     emit: bool = field(default=False, kw_only=True)

@@ -1,9 +1,9 @@
 """The types of the layer registry, and the small helpers its entries share.
 
 The registry itself, and the conventions entries follow, are in :mod:`nndsl.registry.layers`; the
-entries live in ``layers_dense`` (linear, shape, normalisation, embedding), ``layers_act``
-(activation, dropout), ``layers_conv`` (convolution, pooling) and ``layers_seq`` (recurrent,
-attention).
+entries live in ``layers_dense`` (linear, shape, embedding), ``layers_act`` (activation,
+dropout), ``layers_norm`` (normalisation), ``layers_conv`` (convolution), ``layers_pool``
+(pooling, padding, resampling) and ``layers_seq`` (recurrent, attention).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ class Layer:
 
     - ``prefix``: the start of its attribute names in generated code (``fc`` gives ``fc1``);
       empty for the snake-case name (``Softplus`` gives ``softplus1``).
-    - ``stack_args``: the arguments a stack model passes, ``{x}`` standing for its input.
+    - ``stack_inputs``: how many times a stack model passes it its input (3 for self-attention:
+      query, key, value); ``stack_kwargs``: the keyword arguments it adds, as (name, value).
     - ``macs(t, out, ins)``: multiply-accumulates of one forward pass, from ``t`` (each tensor's
       shape by its kind, see ``tensors``), the output shapes and the input shapes (batch
       included, every size known); None for none.
@@ -59,6 +60,8 @@ class Layer:
       in, e.g. ``[0, inf)``. ``in_loss``: the losses that apply this layer themselves.
     - ``channels_last``: a model that uses it keeps its 4-D inputs in NHWC memory.
     - ``rank_help``: the advice for an input of a rank it does not accept.
+    - ``depth(a)``: how many layers it stands for in the checker's size limit (a recurrent
+      layer's ``num_layers``); one when None.
     """
 
     name: str
@@ -77,7 +80,8 @@ class Layer:
     example: str = ""
     torch: str = field(default="")
     prefix: str = ""
-    stack_args: str = "{x}"
+    stack_inputs: int = 1
+    stack_kwargs: tuple[tuple[str, object], ...] = ()
     macs: Callable[[dict, list, list], int] | None = None
     state: Callable[[dict, Shape], tuple[Shape, ...]] | None = None
     weights: Callable[[Shape, Shape], Shape] | None = None
@@ -86,6 +90,7 @@ class Layer:
     in_loss: tuple[str, ...] = ()
     channels_last: bool = False
     rank_help: str | None = None
+    depth: Callable[[dict], int] | None = None
 
     @cached_property
     def ctor(self) -> str:

@@ -2,18 +2,20 @@
 
 The checker reads ``args``, ``ranks``, ``shape``, ``tensors``, ``state``, ``weights`` and
 ``prefix``; the lints read ``traits``, ``clips`` and ``in_loss``; the codegen reads ``torch``,
-``positional``, ``functional``, ``call`` and ``stack_args``; the training script reads
-``channels_last``; the docs and summary read ``doc`` and ``macs``. No other module keeps a table
-of layer names. Adding a layer is adding one entry (in ``layers_dense``, ``layers_act``,
-``layers_conv`` or ``layers_seq``, next to its family, and in its family's tuple of entries,
-which ``ALL`` below lists), and adding its cases to ``tests/test_layers.py``.
+``positional``, ``functional``, ``call``, ``stack_inputs`` and ``stack_kwargs``; the training
+script reads ``channels_last``; the docs and summary read ``doc`` and ``macs``. No other
+module keeps a table of layer names. Adding a layer is adding one entry (in ``layers_dense``,
+``layers_act``, ``layers_norm``, ``layers_conv``, ``layers_pool`` or ``layers_seq``, next to its
+family, and in its family's tuple of entries, which ``ALL`` below lists), and adding its cases
+to ``tests/test_layers.py``.
 The types :class:`Arg` and :class:`Layer` live in ``layers_base`` and are re-exported here.
 
 Conventions for entries:
 
 - ``args`` lists the torch constructor arguments in torch's positional order, with torch's names
   (keyword-only ones such as ``BatchNorm2d.bias`` last). Arguments that make no sense in the
-  language are left out: ``device``, ``dtype``, ``inplace``, ``_weight``, ``return_indices``.
+  language are left out: ``device``, ``dtype``, ``_weight``, ``return_indices``; ``inplace``
+  is kept where torch has it (``ReLU(inplace=true)``, as torchvision writes it).
   DSL positional arguments fill the non-inferred ones in order (``Linear(8)`` is
   ``out_features=8``); when the user passes one more positional argument than that, they fill
   every argument in order, the explicit form (``Linear(2, 8)``), and the checker compares the
@@ -55,31 +57,37 @@ from nndsl.registry.layers_act import (
     TANH,
 )
 from nndsl.registry.layers_conv import (
-    ADAPTIVE_AVG_POOL2D,
-    AVG_POOL2D,
     CONV1D,
     CONV2D,
     CONV_ENTRIES,
     CONV_TRANSPOSE2D,
-    MAX_POOL1D,
-    MAX_POOL2D,
-    POOL_ENTRIES,
 )
 from nndsl.registry.layers_dense import (
-    BATCH_NORM1D,
-    BATCH_NORM2D,
     BILINEAR,
     EMBEDDING,
     EMBEDDING_ENTRIES,
     FLATTEN,
-    GROUP_NORM,
     IDENTITY,
-    LAYER_NORM,
     LINEAR,
     LINEAR_ENTRIES,
-    NORM_ENTRIES,
     SHAPE_ENTRIES,
     UNFLATTEN,
+)
+from nndsl.registry.layers_norm import (
+    BATCH_NORM1D,
+    BATCH_NORM2D,
+    GROUP_NORM,
+    LAYER_NORM,
+    NORM_ENTRIES,
+)
+from nndsl.registry.layers_pool import (
+    ADAPTIVE_AVG_POOL2D,
+    AVG_POOL2D,
+    MAX_POOL1D,
+    MAX_POOL2D,
+    PAD_ENTRIES,
+    POOL_ENTRIES,
+    RESAMPLE_ENTRIES,
 )
 from nndsl.registry.layers_seq import (
     ATTENTION_ENTRIES,
@@ -193,10 +201,12 @@ ALL: tuple[Layer, ...] = (
     *SHAPE_ENTRIES,  # Identity, Flatten, Unflatten
     *ACTIVATION_ENTRIES,  # ReLU ... Softplus
     *DROPOUT_ENTRIES,  # Dropout, Dropout2d
-    *NORM_ENTRIES,  # BatchNorm1d, BatchNorm2d, LayerNorm, GroupNorm
+    *NORM_ENTRIES,  # BatchNorm1d ... 3d, InstanceNorm1d, 2d, LayerNorm, RMSNorm, GroupNorm
     *EMBEDDING_ENTRIES,  # Embedding
-    *CONV_ENTRIES,  # Conv1d, Conv2d, ConvTranspose2d
-    *POOL_ENTRIES,  # MaxPool1d, MaxPool2d, AvgPool2d, AdaptiveAvgPool2d
+    *CONV_ENTRIES,  # Conv1d ... 3d, ConvTranspose1d ... 3d
+    *POOL_ENTRIES,  # MaxPool1d ... 3d, AvgPool1d ... 3d, AdaptiveAvg/MaxPool1d, 2d
+    *PAD_ENTRIES,  # ZeroPad, ConstantPad, ReflectionPad, ReplicationPad; 1d and 2d
+    *RESAMPLE_ENTRIES,  # Upsample, PixelShuffle, PixelUnshuffle
     *RECURRENT_ENTRIES,  # RNN, LSTM, GRU
     *ATTENTION_ENTRIES,  # MultiheadAttention, TransformerEncoderLayer
 )

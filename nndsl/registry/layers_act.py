@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from nndsl.ir.shapes import Shape
+from nndsl.ir.shapes import Shape, fmt_shape, known
 from nndsl.registry.layer_base import (
     Arg,
     Layer,
+    _check,
     _dim_index,
     _elementwise,
     _no_tensors,
     _same,
 )
 
+_INPLACE = Arg("inplace", "bool", False)  # torch's own flag: overwrite the input
+
 # --- activations -----------------------------------------------------------------------------
 
 RELU = _elementwise(
-    "ReLU", "Rectified linear unit, max(x, 0), element-wise.", functional="F.relu", clips="[0, inf)"
+    "ReLU",
+    "Rectified linear unit, max(x, 0), element-wise.",
+    _INPLACE,
+    functional="F.relu",
+    clips="[0, inf)",
 )
 RELU6 = _elementwise(
     "ReLU6",
     "ReLU capped at 6, min(max(x, 0), 6), element-wise.",
+    _INPLACE,
     functional="F.relu6",
     prefix="relu6",
     clips="[0, 6]",
@@ -28,6 +36,7 @@ LEAKY_RELU = _elementwise(
     "LeakyReLU",
     "Leaky ReLU, x for x > 0 else negative_slope * x, element-wise.",
     Arg("negative_slope", "float", 0.01),
+    _INPLACE,
     functional="F.leaky_relu",
     positional=1,
     example="LeakyReLU(0.2)",
@@ -36,6 +45,7 @@ ELU = _elementwise(
     "ELU",
     "Exponential linear unit, x for x > 0 else alpha * (exp(x) - 1), element-wise.",
     Arg("alpha", "float", 1.0),
+    _INPLACE,
     functional="F.elu",
     clips="(-1, inf)",
 )
@@ -49,14 +59,147 @@ GELU = _elementwise(
 SILU = _elementwise(
     "SiLU",
     "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.",
+    _INPLACE,
     functional="F.silu",
     clips="[-0.28, inf)",
 )
 HARDSWISH = _elementwise(
     "Hardswish",
     "Hard swish x * relu6(x + 3) / 6, a cheap SiLU, element-wise.",
+    _INPLACE,
     functional="F.hardswish",
     clips="[-0.375, inf)",
+)
+HARDSIGMOID = _elementwise(
+    "Hardsigmoid",
+    "Piecewise-linear sigmoid relu6(x + 3) / 6, element-wise.",
+    _INPLACE,
+    functional="F.hardsigmoid",
+    clips="[0, 1]",
+)
+MISH = _elementwise(
+    "Mish",
+    "x * tanh(softplus(x)), a smooth ReLU, element-wise.",
+    _INPLACE,
+    functional="F.mish",
+    clips="[-0.31, inf)",
+)
+SELU = _elementwise(
+    "SELU",
+    "Scaled ELU, self-normalising with its fixed scale and alpha, element-wise.",
+    _INPLACE,
+    functional="F.selu",
+    clips="(-1.7581, inf)",
+)
+CELU = _elementwise(
+    "CELU",
+    "Continuously differentiable ELU, x for x > 0 else alpha * (exp(x / alpha) - 1).",
+    Arg("alpha", "float", 1.0),
+    _INPLACE,
+    functional="F.celu",
+    example="CELU(0.5)",
+    positional=1,
+)
+
+
+def _hardtanh_shape(a: dict, x: Shape) -> Shape:
+    _check(
+        a["max_val"] > a["min_val"],
+        f"max_val ({a['max_val']}) must be above min_val ({a['min_val']})",
+        arg="max_val",
+    )
+    return x
+
+
+HARDTANH = Layer(
+    name="Hardtanh",
+    args=(Arg("min_val", "float", -1.0), Arg("max_val", "float", 1.0), _INPLACE),
+    positional=2,
+    layout="(B, *)",
+    shape=_hardtanh_shape,
+    tensors=_no_tensors,
+    functional="F.hardtanh",
+    doc="x clamped to min_val .. max_val (-1 .. 1 by default), element-wise.",
+    example="Hardtanh(-2, 2)",
+)
+SOFTSIGN = _elementwise("Softsign", "x / (1 + |x|), element-wise.", functional="F.softsign")
+LOG_SIGMOID = _elementwise(
+    "LogSigmoid",
+    "log(sigmoid(x)), computed stably, element-wise.",
+    functional="F.logsigmoid",
+    clips="(-inf, 0)",
+)
+TANHSHRINK = _elementwise("Tanhshrink", "x - tanh(x), element-wise.", functional="F.tanhshrink")
+HARDSHRINK = _elementwise(
+    "Hardshrink",
+    "x where |x| > lambd, else 0, element-wise.",
+    Arg("lambd", "float", 0.5, min=0.0),
+    functional="F.hardshrink",
+    positional=1,
+)
+SOFTSHRINK = _elementwise(
+    "Softshrink",
+    "x moved lambd towards 0, and 0 within lambd of it, element-wise.",
+    Arg("lambd", "float", 0.5, min=0.0),
+    functional="F.softshrink",
+    positional=1,
+)
+THRESHOLD = _elementwise(
+    "Threshold",
+    "x where x > threshold, else value, element-wise.",
+    Arg("threshold", "float"),
+    Arg("value", "float"),
+    _INPLACE,
+    functional="F.threshold",
+    positional=2,
+    example="Threshold(0.1, 0.0)",
+)
+
+
+def _prelu_shape(a: dict, x: Shape) -> Shape:
+    n = a["num_parameters"]
+    _check(
+        n == 1 or (len(x) >= 2 and (not known(x[1]) or x[1] == n)),
+        f"num_parameters ({n}) must be 1 or the number of channels, dim 1 of {fmt_shape(x)}",
+        arg="num_parameters",
+    )
+    return x
+
+
+PRELU = Layer(
+    name="PReLU",
+    args=(Arg("num_parameters", "int", 1, min=1), Arg("init", "float", 0.25)),
+    positional=1,
+    layout="(B, C, *)",
+    shape=_prelu_shape,
+    tensors=lambda a: (("weight", (a["num_parameters"],), True),),
+    doc="Leaky ReLU whose negative slope is learned: one, or one per channel (dim 1).",
+    example="PReLU(16)",
+    prefix="prelu",
+)
+
+
+def _glu_shape(a: dict, x: Shape) -> Shape:
+    d = _dim_index(a, "dim", len(x))
+    size = x[d]
+    _check(
+        not known(size) or size % 2 == 0,
+        f"GLU halves dim {a['dim']}, whose size {size} is odd",
+        arg="dim",
+    )
+    return (*x[:d], size // 2 if known(size) else None, *x[d + 1 :])
+
+
+GLU = Layer(
+    name="GLU",
+    args=(Arg("dim", "int", -1),),
+    positional=1,
+    layout="(B, *)",
+    shape=_glu_shape,
+    tensors=_no_tensors,
+    functional="F.glu",
+    doc="Gated linear unit: the first half of dim times the sigmoid of the second half.",
+    example="GLU()",
 )
 SIGMOID = _elementwise(
     "Sigmoid",
@@ -118,13 +261,37 @@ DROPOUT = _elementwise(
     "Dropout",
     "Zeroes each element with probability p while training and scales the rest by 1 / (1 - p).",
     Arg("p", "float", 0.5, min=0.0, max=1.0),
+    _INPLACE,
     positional=1,
     example="Dropout(0.1)",
     traits=frozenset({"dropout"}),
 )
+ALPHA_DROPOUT = _elementwise(
+    "AlphaDropout",
+    "Dropout for SELU networks: keeps the mean and variance of its input.",
+    Arg("p", "float", 0.5, min=0.0, max=1.0),
+    _INPLACE,
+    positional=1,
+    example="AlphaDropout(0.1)",
+    prefix="dropout",
+    traits=frozenset({"dropout"}),
+)
+DROPOUT1D = Layer(
+    name="Dropout1d",
+    args=(Arg("p", "float", 0.5, min=0.0, max=1.0), _INPLACE),
+    positional=1,
+    ranks=(3,),
+    layout="(B, C, L)",
+    shape=_same,
+    tensors=_no_tensors,
+    doc="Zeroes whole channels of a sequence with probability p while training.",
+    example="Dropout1d(0.2)",
+    prefix="dropout",
+    traits=frozenset({"dropout"}),
+)
 DROPOUT2D = Layer(
     name="Dropout2d",
-    args=(Arg("p", "float", 0.5, min=0.0, max=1.0),),
+    args=(Arg("p", "float", 0.5, min=0.0, max=1.0), _INPLACE),
     positional=1,
     ranks=(4,),
     layout="(B, C, H, W)",
@@ -144,10 +311,23 @@ ACTIVATION_ENTRIES = (
     GELU,
     SILU,
     HARDSWISH,
+    HARDSIGMOID,
+    MISH,
+    SELU,
+    CELU,
+    HARDTANH,
+    SOFTSIGN,
+    LOG_SIGMOID,
+    TANHSHRINK,
+    HARDSHRINK,
+    SOFTSHRINK,
+    THRESHOLD,
+    PRELU,
+    GLU,
     SIGMOID,
     TANH,
     SOFTMAX,
     LOG_SOFTMAX,
     SOFTPLUS,
 )
-DROPOUT_ENTRIES = (DROPOUT, DROPOUT2D)
+DROPOUT_ENTRIES = (DROPOUT, DROPOUT1D, DROPOUT2D, ALPHA_DROPOUT)

@@ -84,6 +84,7 @@ def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg, pair=False)
         state=_rnn_state(pair),
         rank_help="a recurrent layer reads (B, T, features): "
         "give the input a time axis, e.g. `[T, 4]`",
+        depth=lambda a: a["num_layers"],
     )
 
 
@@ -185,7 +186,8 @@ MULTIHEAD_ATTENTION = Layer(
     doc="Multi-head self-attention over (B, T, E), batch first; embed_dim is inferred.",
     example="MultiheadAttention(8)",
     prefix="attn",
-    stack_args="{x}, {x}, {x}, need_weights=False",
+    stack_inputs=3,
+    stack_kwargs=(("need_weights", False),),
     macs=_mha_macs,
     weights=lambda q, k: (q[0], q[1], k[1]),
 )

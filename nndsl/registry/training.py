@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nndsl.ir.expr import literal_text
 from nndsl.ir.training import Arg, value_of
+from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
-from nndsl.lang.pyexpr import EvalError, evaluate, literal
 from nndsl.registry.args import REQUIRED, ArgSpec, bind
 
 
@@ -22,6 +23,7 @@ class Spec:
     args: tuple[ArgSpec, ...]
     doc: str
     extra: str = ""  # task of a loss; step of a scheduler; min rank of an init
+    ordered: tuple[tuple[str, str], ...] = ()  # (a, b): the values must have a <= b
 
 
 def _lr(default: float) -> ArgSpec:
@@ -30,7 +32,7 @@ def _lr(default: float) -> ArgSpec:
 
 _WD = ArgSpec("weight_decay", "number", 0.0, min=0)
 _EPS = ArgSpec("eps", "number", 1e-8, min=0, exclusive_min=True)
-_BETAS = ArgSpec("betas", "numbers", (0.9, 0.999))
+_BETAS = ArgSpec("betas", "numbers", (0.9, 0.999), min=0, max=1, exclusive_max=True, length=2)
 
 LOSSES = {
     "mse": Spec("mse", "nn.MSELoss", (), "mean squared error", "regression"),
@@ -173,7 +175,7 @@ SCHEDULERS = {
         "reduce_on_plateau",
         "torch.optim.lr_scheduler.ReduceLROnPlateau",
         (
-            ArgSpec("factor", "number", 0.1, min=0, exclusive_min=True),
+            ArgSpec("factor", "number", 0.1, min=0, max=1, exclusive_min=True, exclusive_max=True),
             ArgSpec("patience", "int", 10, min=0),
         ),
         "divide the rate when the monitored loss stops improving",
@@ -206,6 +208,7 @@ INITS = {
         (ArgSpec("a", "number", 0.0), ArgSpec("b", "number", 1.0)),
         "uniform on a .. b",
         "0",
+        ordered=(("a", "b"),),
     ),
     "trunc_normal": Spec(
         "trunc_normal",
@@ -218,6 +221,7 @@ INITS = {
         ),
         "normal, redrawn outside a .. b",
         "0",
+        ordered=(("a", "b"),),
     ),
     "constant": Spec(
         "constant",
@@ -309,6 +313,7 @@ def bind_spec(spec: Spec, args: tuple[s.Arg, ...], where: str) -> Bound:
             continue
         v = values[a.name] = _checked(a, written[a.name], given[a.name].value.span)
         code.append(Arg(a.torch, value_of(tuple(v) if a.kind == "numbers" else v)))
+    _ordered(spec, values, given)
     return Bound(values, tuple(code))
 
 
@@ -328,7 +333,16 @@ def _checked(a: ArgSpec, v: object, span) -> object:
                 span,
                 "E0106",
             )
-        return list(v) if kind == "ints" else v
+        if a.length is not None and len(v) != a.length:
+            raise EvalError(
+                f"`{a.name}` takes {a.length} numbers, got {len(v)}",
+                span,
+                "E0106",
+                help=f"e.g. `{a.name}={literal_text(a.default)}`",
+            )
+        for x in v:
+            _in_range(a, x, span, f"every value of `{a.name}`")
+        return list(v) if kind == "ints" else tuple(float(x) for x in v)  # torch wants floats
     ok = {
         "number": is_num(v),
         "int": isinstance(v, int) and not isinstance(v, bool),
@@ -338,16 +352,39 @@ def _checked(a: ArgSpec, v: object, span) -> object:
     if v is None and a.default is None:
         return v
     if not ok:
-        raise EvalError(f"`{a.name}` takes a {kind}, got {literal(v).code}", span, "E0106")
+        raise EvalError(f"`{a.name}` takes a {kind}, got {literal_text(v)}", span, "E0106")
     if a.choices and v not in a.choices:
         raise EvalError(f"`{a.name}` is one of {', '.join(map(repr, a.choices))}", span, "E0126")
-    low = a.min is not None and (v <= a.min if a.exclusive_min else v < a.min)
-    if low or (a.max is not None and v > a.max):
-        bound = f"above {a.min}" if a.exclusive_min else f"at least {a.min}"
-        if a.max is not None:
-            bound = f"between {a.min} and {a.max}"
-        raise EvalError(f"`{a.name}` must be {bound}, got {v}", span, "E0125")
+    _in_range(a, v, span, f"`{a.name}`")
     return v
+
+
+def _in_range(a: ArgSpec, v: object, span, what: str) -> None:
+    """E0125 unless ``v`` lies within the argument's bounds."""
+    low = a.min is not None and (v <= a.min if a.exclusive_min else v < a.min)
+    high = a.max is not None and (v >= a.max if a.exclusive_max else v > a.max)
+    if not (low or high):
+        return
+    lower = None if a.min is None else f"{'above' if a.exclusive_min else 'at least'} {a.min}"
+    upper = None if a.max is None else f"{'below' if a.exclusive_max else 'at most'} {a.max}"
+    if lower and upper and not (a.exclusive_min or a.exclusive_max):
+        bound = f"between {a.min} and {a.max}"
+    else:
+        bound = " and ".join(b for b in (lower, upper) if b)
+    raise EvalError(f"{what} must be {bound}, got {v}", span, "E0125")
+
+
+def _ordered(spec: Spec, values: dict, given: dict) -> None:
+    """E0125 when two arguments the spec wants in order (``a <= b``) are not."""
+    for lo, hi in spec.ordered:
+        if values[lo] > values[hi]:
+            arg = given.get(hi) or given[lo]
+            raise EvalError(
+                f"`{lo}` must be at most `{hi}`, got {lo}={values[lo]} and {hi}={values[hi]}",
+                arg.span,
+                "E0125",
+                help=f"`{spec.name}` draws from {lo} .. {hi}",
+            )
 
 
 def spec_rows(table: dict[str, Spec]) -> list[tuple[str, str, str]]:
@@ -355,7 +392,7 @@ def spec_rows(table: dict[str, Spec]) -> list[tuple[str, str, str]]:
     rows = []
     for spec in table.values():
         params = ", ".join(
-            a.name if a.default is REQUIRED else f"{a.name}={literal(a.default).code}"
+            a.name if a.default is REQUIRED else f"{a.name}={literal_text(a.default)}"
             for a in spec.args
         )
         rows.append((f"{spec.name}({params})" if params else spec.name, spec.torch, spec.doc))

@@ -23,6 +23,8 @@ def _dsl(value: object) -> str:
 def _signature(layer: Layer) -> str:
     parts = []
     for a in layer.args:
+        if a.name == "inplace":
+            continue  # torch's flag, said once above the table
         if a.infer is not None:
             parts.append(f"{a.name}?")
         elif a.default is REQUIRED:
@@ -47,10 +49,11 @@ def layer_table() -> str:
 
 def function_table() -> str:
     """Markdown: one row per built-in function of a forward."""
+    from nndsl.codegen.expr import write
     from nndsl.registry.functions import function_rows
 
     rows = ["| Function | What it does | Generated code |", "| --- | --- | --- |"]
-    rows += [f"| `{sig}` | {doc} | `{code}` |" for sig, doc, code in function_rows()]
+    rows += [f"| `{sig}` | {doc} | `{write(e)}` |" for sig, doc, e in function_rows()]
     return "\n".join(rows) + "\n"
 
 

@@ -10,6 +10,8 @@ here by joining what enters a port to what leaves it.
 
 from __future__ import annotations
 
+from nndsl.codegen.expr import items, write
+from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
 from nndsl.tools.graph_text import Graph, dot_quote, mermaid_quote, to_dot, to_mermaid
@@ -48,12 +50,11 @@ def model_graph(program: ir.ProgramIR, names: list[str], title: str) -> Graph:
         ids[n.id] = len(out_nodes)
         label = _node_label(n, clusters)
         out_nodes.append((len(out_nodes), n.kind, label, cluster_index(n.cluster)))
-    out_edges = []
-    for a, b, label in edges:
-        if a in chosen and b in chosen:
-            edge = (ids[a], ids[b], label)
-            if edge not in out_edges:
-                out_edges.append(edge)
+    out_edges = list(  # each edge once, in order
+        dict.fromkeys(
+            (ids[a], ids[b], label) for a, b, label in edges if a in chosen and b in chosen
+        )
+    )
     return Graph(title, out_nodes, cluster_list, out_edges)
 
 
@@ -96,7 +97,7 @@ def _path(cid: int, clusters: dict) -> list[str]:
 
 def _cluster_label(c: dg.Cluster, clusters: dict) -> str:
     if c.kind == "loop":
-        return c.name
+        return c.name if isinstance(c.name, str) else f"while {write(c.name)}"
     path = ".".join(_path(c.id, clusters))
     return f"{path}: {c.name}" if path else c.name
 
@@ -109,6 +110,8 @@ def _node_label(n: dg.Node, clusters: dict) -> str:
         return f"{n.attr}\n{shape}"
     if n.kind == "tensor":
         return f"{'.'.join(_path(n.cluster, clusters) + [n.attr])}\n{n.name} {shape}"
+    if isinstance(n.name, ex.Index):
+        return f"[{items(n.name)}]"
     if n.kind == "op" or not n.attr:
         return n.name
     return f"{'.'.join(_path(n.cluster, clusters) + [n.attr])}\n{n.name}"

@@ -1,8 +1,8 @@
-"""Evaluate DSL expressions to values, and write them as Python text with minimal parentheses.
+"""Values the checker computes from expressions, and the constant evaluation of expressions.
 
 Every value the checker computes from an expression is a :class:`Value`: the Python value (used
-for shape rules) and the code generated source should contain (``width * 2`` inside a block whose
-parameter is ``width``, ``8`` for a literal). Strings reach code only through ``repr``.
+for shape rules) and the expression generated source should contain (``width * 2`` inside a
+block whose parameter is ``width``, ``8`` for a literal), as :mod:`nndsl.ir.expr` nodes.
 """
 
 from __future__ import annotations
@@ -10,22 +10,27 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from nndsl.ir import expr as x
+from nndsl.ir.expr import formula_text
 from nndsl.lang import syntax as s
+from nndsl.lang.syntax import MAX_MAGNITUDE
 from nndsl.util.naming import suggest
 
-ATOM, POWER, UNARY, TERM, SUM = 5, 4, 3, 2, 1
-COMPARE = 0
-_PREC = {"+": SUM, "-": SUM, "*": TERM, "/": TERM, "//": TERM, "%": TERM, "**": POWER}
-MAX_MAGNITUDE = 10**60  # larger numbers are refused: no real size is this big
+_OPS = ("+", "-", "*", "/", "//", "%", "**")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
-    """A computed value and the Python code that stands for it in generated source."""
+    """A computed value and the expression that stands for it in generated source."""
 
     py: object
-    code: str
-    prec: int = ATOM
+    expr: x.Expr
+
+    @property
+    def text(self) -> str:
+        """The value as messages quote it: its formula, or its Python value."""
+        text = formula_text(self.expr)
+        return text if text is not None else repr(self.py)
 
 
 class EvalError(Exception):
@@ -39,32 +44,17 @@ class EvalError(Exception):
 def literal(py: object) -> Value:
     """A value written as a Python literal.
 
-    >>> literal(3).code, literal("a'b").code, literal((1, 2)).code, literal(-2).prec
-    ('3', '"a\\'b"', '(1, 2)', 3)
+    >>> literal((1, 2)).expr
+    Tuple(items=(Lit(value=1, text=None), Lit(value=2, text=None)))
     """
-    if isinstance(py, tuple):
-        inner = ", ".join(literal(x).code for x in py)
-        return Value(py, f"({inner},)" if len(py) == 1 else f"({inner})")
-    if isinstance(py, list):
-        return Value(py, "[" + ", ".join(literal(x).code for x in py) + "]")
-    if isinstance(py, float) and not math.isfinite(py):
-        return Value(py, f'float("{py}")')
-    code = repr(py)
-    if isinstance(py, str) and "'" in code and '"' not in py:
-        code = '"' + code[1:-1].replace("\\'", "'") + '"'
-    return Value(py, code, UNARY if code.startswith("-") else ATOM)
-
-
-def wrap(v: Value, need: int) -> str:
-    """The code of ``v``, parenthesised when its precedence is below ``need``."""
-    return f"({v.code})" if v.prec < need else v.code
+    return Value(py, x.constant(py))
 
 
 def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
     """Evaluate an expression; names are looked up in ``env``."""
     match e:
         case s.Num(value=value, text=text):
-            return Value(value, text)
+            return Value(value, x.Lit(value, text))
         case s.Str(value=value) | s.Const(value=value):
             return literal(value)
         case s.Name(id=name, span=span):
@@ -75,18 +65,15 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
         case s.Unary(op=op, operand=operand):
             v = evaluate(operand, env)
             _need_number(v, operand.span)
-            return Value(-v.py if op == "-" else +v.py, op + wrap(v, UNARY), UNARY)
+            return Value(-v.py if op == "-" else +v.py, x.Unary(op, v.expr))
         case s.BinOp():
             return _binop(e, env)
         case s.TupleLit(items=items):
-            vals = [evaluate(x, env) for x in items]
-            inner = ", ".join(v.code for v in vals)
-            return Value(
-                tuple(v.py for v in vals), f"({inner},)" if len(vals) == 1 else f"({inner})"
-            )
+            vals = [evaluate(i, env) for i in items]
+            return Value(tuple(v.py for v in vals), x.Tuple(tuple(v.expr for v in vals)))
         case s.ListLit(items=items):
-            vals = [evaluate(x, env) for x in items]
-            return Value([v.py for v in vals], "[" + ", ".join(v.code for v in vals) + "]")
+            vals = [evaluate(i, env) for i in items]
+            return Value([v.py for v in vals], x.List(tuple(v.expr for v in vals)))
         case s.CallExpr() | s.Index():
             raise EvalError(
                 "calls and indexing compute tensors, which only a forward has",
@@ -99,11 +86,11 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
 
 def _need_number(v: Value, span: s.Span) -> None:
     if isinstance(v.py, bool) or not isinstance(v.py, (int, float)):
-        raise EvalError(f"expected a number but found {v.code}", span, code="E0106")
+        raise EvalError(f"expected a number but found {v.text}", span, code="E0106")
 
 
 def _binop(e: s.BinOp, env: dict[str, Value]) -> Value:
-    if e.op not in _PREC:
+    if e.op not in _OPS:
         raise EvalError(
             f"`{e.op}` works on tensors, which only a forward has", e.span, code="E0106"
         )
@@ -128,12 +115,7 @@ def _binop(e: s.BinOp, env: dict[str, Value]) -> Value:
         isinstance(result, (int, float)) and math.isfinite(result) and abs(result) > MAX_MAGNITUDE
     ):
         raise EvalError("this number is too large", e.span, code="E0127")
-    prec = _PREC[op]
-    if op == "**":  # right-associative, binds tighter than a unary minus on its left
-        code = f"{wrap(left, ATOM)} ** {wrap(right, UNARY)}"
-    else:
-        code = f"{wrap(left, prec)} {op} {wrap(right, prec + 1)}"
-    return Value(result, code, prec)
+    return Value(result, x.BinOp(op, left.expr, right.expr))
 
 
 def call_parts(e) -> tuple[str, s.Span, tuple[s.Arg, ...]]:

@@ -1,0 +1,161 @@
+"""What :func:`nndsl.check` returns: frozen dataclasses built from the checked program, which
+stay the same when the IR they are read from changes."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from nndsl.diagnostics.core import Diagnostic, has_errors, render_json, render_short, render_text
+from nndsl.ir import nodes as ir
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """A tensor a model takes or returns: its name (an input's), shape (ints, ``"B"`` or
+    another symbol, None where unknown) and dtype; an optional input may be None."""
+
+    name: str
+    shape: tuple
+    dtype: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    """One row of a model's layer table: the module path (``""`` for a functional call), the
+    layer type, the output shape, the trainable parameters (0 for a later use of a shared
+    layer), its depth among blocks and the source line that declares it."""
+
+    path: str
+    type: str
+    shape: tuple
+    params: int
+    shared: bool
+    depth: int
+    line: int
+
+    @property
+    def shape_text(self) -> str:
+        """The output shape as ``nndsl check`` writes it: ``(B, 8)``."""
+        return ir.shape_text(self.shape)
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A checked model: its inputs, its outputs (in the order its forward returns them,
+    nested tuples flattened), its layer table and its trainable parameter count."""
+
+    name: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    layers: tuple[LayerRow, ...]
+    params: int
+
+    @property
+    def input_shape(self) -> tuple:
+        """The first input's shape."""
+        return self.inputs[0].shape
+
+    @property
+    def output_shape(self) -> tuple:
+        """The first output's shape."""
+        return self.outputs[0].shape
+
+
+@dataclass(frozen=True)
+class ParameterRow:
+    """A parameter of a trained model: its name, shape, the init rule that sets it and the
+    optimizer group that holds it."""
+
+    name: str
+    shape: tuple
+    init: str
+    group: str
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """A checked ``train`` section: the model and data it names, the script's file name, the
+    loss and optimizer (as the PyTorch they become), the defaults of the script's ``Config``
+    (each also a command-line flag and an override of :func:`train`) and the parameter table."""
+
+    model: str
+    data: str
+    script: str
+    loss: str
+    optimizer: str
+    config: dict
+    parameters: tuple[ParameterRow, ...]
+    summary: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What :func:`check` found: every diagnostic, and the models and train sections of a
+    program without errors (empty otherwise)."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    models: tuple[ModelSummary, ...]
+    trains: tuple[TrainSummary, ...]
+    filename: str
+    text: str = dataclasses.field(repr=False)
+
+    @property
+    def ok(self) -> bool:
+        """No errors (warnings may remain)."""
+        return not has_errors(list(self.diagnostics))
+
+    def model(self, name: str) -> ModelSummary:
+        """The model called ``name``; KeyError when there is none."""
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    def render(self, format: str = "text") -> str:
+        """The diagnostics as the command line prints them: ``text``, ``short`` or ``json``."""
+        diagnostics = list(self.diagnostics)
+        if format == "json":
+            return render_json(diagnostics, self.filename)
+        if format == "short":
+            return render_short(diagnostics, self.filename)
+        return render_text(diagnostics, self.text, self.filename)
+
+
+def summarize(
+    program: ir.ProgramIR | None,
+) -> tuple[tuple[ModelSummary, ...], tuple[TrainSummary, ...]]:
+    """The models and train sections of a checked program (none without one)."""
+    if program is None:
+        return (), ()
+    return tuple(_model(m) for m in program.models), tuple(_train(t) for t in program.trains)
+
+
+def _flat(returns) -> tuple[TensorSpec, ...]:
+    if isinstance(returns, tuple):
+        return tuple(t for r in returns for t in _flat(r))
+    return (TensorSpec(returns.name, returns.shape, returns.dtype, returns.optional),)
+
+
+def _model(m: ir.ModelInfo) -> ModelSummary:
+    inputs = tuple(TensorSpec(t.name, t.shape, t.dtype, t.optional) for t in m.inputs)
+    rows = tuple(
+        LayerRow(r.path, r.type, r.shape, r.params, r.shared, r.depth, r.line) for r in m.rows
+    )
+    return ModelSummary(m.name, inputs, _flat(m.returns), rows, m.total_params)
+
+
+def _train(t: ir.TrainIR) -> TrainSummary:
+    return TrainSummary(
+        model=t.model,
+        data=t.data.name,
+        script=f"{t.script}.py",
+        loss=t.loss.target,
+        optimizer=t.optimizer.call.target,
+        config={f.name: f.default for f in t.config},
+        parameters=tuple(ParameterRow(*row) for row in t.table),
+        summary=t.summary,
+        line=t.source_line,
+    )

@@ -1,0 +1,159 @@
+"""The files a data section reads (``csv``, ``npy``, ``npz``, ``pt``), inspected at compile time
+without torch (:mod:`nndsl.datafiles.inspect`), and the columns and arrays picked from them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nndsl.check.stream import data_path
+from nndsl.diagnostics.core import Reported
+from nndsl.ir import expr as ex
+from nndsl.ir.tensors import Tensor
+from nndsl.ir.values import EvalError, Value, evaluate
+from nndsl.lang import syntax as s
+from nndsl.util.naming import suggest
+
+
+@dataclass(frozen=True)
+class TableType:
+    """A CSV file read whole: its rows become one float32 tensor; columns are chosen by index
+    or by name with ``t[:, ...]``."""
+
+    table: object  # datafiles.Table
+    path: str
+
+
+@dataclass(frozen=True)
+class ArchiveType:
+    """An ``.npz`` archive or a ``.pt`` file holding a dict: pick a tensor with ``z["name"]``."""
+
+    arrays: dict
+    path: str
+    numpy: bool  # npz (numpy arrays, converted with torch.from_numpy) or pt (torch tensors)
+
+
+class FileRules:
+    """Reading data files (mixed into :class:`nndsl.check.data.DataRules`)."""
+
+    def _read(self, name, e, args, kwargs, info) -> tuple[Value, tuple | None]:
+        from nndsl.datafiles import inspect as datafiles
+
+        if kwargs or len(args) != 1 or not isinstance(args[0].value, s.Str):
+            raise EvalError(
+                f'write `{name}("path/to/file.{name}")`: one path, relative to the .nn file',
+                e.span,
+                "E0106",
+            )
+        rel = args[0].value.value
+        where = data_path(rel)
+        info.readers.add(name)
+        try:
+            if name == "csv":
+                table = datafiles.inspect_csv(rel, self.base)
+                made = ex.call("read_csv", where, skip=ex.Lit(int(table.header)))
+                return Value(TableType(table, rel), made), None
+            if name == "npy":
+                made = ex.call("torch.from_numpy", ex.call("np.load", where))
+                return _array(datafiles.inspect_npy(rel, self.base), made)
+            if name == "npz":
+                found = datafiles.inspect_npz(rel, self.base)
+                return Value(ArchiveType(found, rel, True), ex.call("np.load", where)), None
+            found = datafiles.inspect_pt(rel, self.base)
+            made = ex.call("torch.load", where, weights_only=ex.Lit(True))
+            if isinstance(found, dict):
+                return Value(ArchiveType(found, rel, False), made), None
+            return _array(found, made)
+        except datafiles.DataFileError as err:
+            hint = err.help
+            if hint and hint.startswith("looked for"):  # an absolute path: say how paths resolve
+                hint = "data paths are relative to the folder of the .nn file"
+            self._error("E0402", err.message, args[0].value.span, help=hint)
+            raise Reported from None
+
+    def _member(self, b: Value, items, e) -> tuple[Value, tuple | None]:
+        arch: ArchiveType = b.py
+        if len(items) != 1 or not isinstance(items[0], s.Str):
+            raise EvalError('pick one array by name: `z["images"]`', e.span, "E0106")
+        key = items[0].value
+        if key not in arch.arrays:
+            names = ", ".join(sorted(arch.arrays))
+            raise EvalError(
+                f"{arch.path} has no array `{key}`",
+                items[0].span,
+                "E0402",
+                help=suggest(key, arch.arrays) or f"it has: {names}",
+            )
+        arr = arch.arrays[key]
+        made = ex.Index(b.expr, (ex.Lit(key),))
+        if arch.numpy:
+            made = ex.call("torch.from_numpy", made)
+        lo = getattr(arr, "min", None)
+        return Value(Tensor(tuple(arr.shape), arr.dtype), made), (
+            None if lo is None else (lo, arr.max)
+        )
+
+    def _columns(self, b: Value, items, e) -> tuple[Value, tuple | None]:
+        from nndsl.datafiles import inspect as datafiles
+
+        tab: TableType = b.py
+        everything = (
+            isinstance(items[0], s.SliceExpr) and items[0].start is None and items[0].stop is None
+        )
+        if len(items) != 2 or not everything or items[0].step is not None:
+            raise EvalError(
+                "choose columns with `t[:, columns]`: an index, a name, a slice or a list",
+                e.span,
+                "E0106",
+            )
+        sel = items[1]
+        key = self._column_key(sel)
+        try:
+            cols = tab.table.columns(key)
+        except datafiles.DataFileError as err:
+            self._error("E0402", err.message, sel.span, help=err.help)
+            raise Reported from None
+        if not cols:
+            self._error("E0402", "this selects no columns", sel.span)
+            raise Reported
+        rows = tab.table.rows
+        single = not isinstance(key, (slice, list))
+        ints = single and cols[0].dtype == "int64"  # one whole-number column: labels or ids
+        idx = [c.index for c in cols]
+        if single:
+            picked = ex.Lit(idx[0])
+        elif idx == list(range(idx[0], idx[-1] + 1)):
+            picked = ex.Slice(ex.Lit(idx[0]), ex.Lit(idx[-1] + 1))
+        else:
+            picked = ex.List(tuple(ex.Lit(i) for i in idx))
+        made = ex.Index(b.expr, (ex.Slice(), picked))
+        if ints:
+            made = ex.method(made, "long")
+        shape = (rows,) if single else (rows, len(cols))
+        rng = (min(c.min for c in cols), max(c.max for c in cols))
+        return Value(Tensor(shape, "int64" if ints else "float32"), made), rng
+
+    def _column_key(self, sel):
+        """The selector as :meth:`datafiles.Table.columns` takes it."""
+        match sel:
+            case s.Num() | s.Unary():
+                return self._int(sel)
+            case s.Str(value=name):
+                return name
+            case s.SliceExpr(start=a, stop=b, step=c):
+                return slice(*(None if p is None else self._int(p) for p in (a, b, c)))
+            case s.ListLit(items=items):
+                return [x.value if isinstance(x, s.Str) else self._int(x) for x in items]
+        raise EvalError(
+            "a column is an index, a name, a slice or a list of them", sel.span, "E0106"
+        )
+
+    def _int(self, node) -> int:
+        v = evaluate(node, {}).py
+        if not isinstance(v, int) or isinstance(v, bool):
+            raise EvalError("a column index is a whole number", node.span, "E0106")
+        return v
+
+
+def _array(arr, made: ex.Expr) -> tuple[Value, tuple | None]:
+    rng = None if arr.min is None else (arr.min, arr.max)
+    return Value(Tensor(tuple(arr.shape), arr.dtype), made), rng
