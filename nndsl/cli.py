@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
 from pathlib import Path
 
 from nndsl import __version__
@@ -37,14 +36,31 @@ EPILOG = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Commands:
+    """The subcommands of :func:`build_parser`: each is listed with its help, and given its
+    arguments only when it is ``only`` (or ``only`` is None). Declaring every argument of every
+    command costs more than a compile's parsing of a small .nn file."""
+
+    def __init__(self, parser: argparse.ArgumentParser, only: str | None) -> None:
+        self.sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+        self.only = only
+
+    def add_parser(self, name: str, **kw):
+        parser = self.sub.add_parser(name, **kw)
+        return parser if self.only in (None, name) else self
+
+    def add_argument(self, *args, **kw) -> None:
+        pass  # a command that is not `only`: its arguments are not needed
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(
         prog="nndsl",
         description="Compile .nn network descriptions to readable, standalone PyTorch.",
         epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"nndsl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = _Commands(parser, only)
     fmt = {
         "choices": ("text", "short", "json"),
         "default": "text",
@@ -192,7 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    command = next((w for w in words if not w.startswith("-")), None)
+    known = command in _COMMANDS or command in _TOOLS  # then only its arguments are declared
+    args = build_parser(command if known else None).parse_args(argv)
     try:
         if args.command in _TOOLS:  # commands that take other arguments than one .nn file
             return _TOOLS[args.command](args)
@@ -210,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except Exception:  # a bug in nndsl, never the user's fault
         if os.environ.get("NNDSL_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         what = getattr(args, "file", None) or args.command
         print(

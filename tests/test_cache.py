@@ -1,5 +1,5 @@
-"""The user's cache (parse tables, formatted code): later processes load it, and a damaged or
-foreign file never changes what nndsl compiles."""
+"""The user's cache (lark's parse tables, formatted code): later processes load it, and a
+damaged or foreign file never changes what nndsl compiles."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CNN = REPO / "examples" / "cnn.nn"
+LSTM = REPO / "examples" / "lstm_classifier.nn"  # its slices are left to black
+BAD = "model M(x: [4]) {\n    Linear(3))\n}\n"  # a syntax error: lark's parser says what
 
 
-def compile_with(cache: str, out: Path) -> subprocess.CompletedProcess:
+def compile_with(cache: str, out: Path, source: Path = LSTM) -> subprocess.CompletedProcess:
     env = dict(os.environ, NNDSL_CACHE_DIR=cache)
-    cmd = [sys.executable, "-m", "nndsl", "compile", str(CNN), "-o", str(out)]
+    cmd = [sys.executable, "-m", "nndsl", "compile", str(source), "-o", str(out)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -22,26 +24,39 @@ def test_first_run_writes_the_cache_and_later_runs_compile_the_same(tmp_path):
     cache = tmp_path / "cache"
     first = compile_with(str(cache), tmp_path / "a.py")
     assert first.returncode == 0, first.stderr
-    files = list(cache.glob("*.lark-cache"))
-    assert len(files) == 1 and files[0].stat().st_size > 1000
-    stamp = files[0].stat().st_mtime_ns
+    files = list((cache / "black").glob("*.py"))
+    assert files
+    stamps = [f.stat().st_mtime_ns for f in files]
     second = compile_with(str(cache), tmp_path / "b.py")
     assert second.returncode == 0, second.stderr
-    assert files[0].stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    assert [f.stat().st_mtime_ns for f in files] == stamps  # read back, not written again
     assert (tmp_path / "a.py").read_text() == (tmp_path / "b.py").read_text()
 
 
-def test_a_damaged_cache_is_rebuilt_silently(tmp_path):
+def test_lark_tables_are_built_once_for_a_syntax_error(tmp_path):
+    (tmp_path / "bad.nn").write_text(BAD)
     cache = tmp_path / "cache"
-    assert compile_with(str(cache), tmp_path / "a.py").returncode == 0
+    first = compile_with(str(cache), tmp_path / "a.py", tmp_path / "bad.nn")
+    assert first.returncode == 1 and "E0001" in first.stderr
+    [tables] = cache.glob("*.lark-cache")
+    assert tables.stat().st_size > 1000
+    stamp = tables.stat().st_mtime_ns
+    second = compile_with(str(cache), tmp_path / "a.py", tmp_path / "bad.nn")
+    assert (second.returncode, second.stderr) == (first.returncode, first.stderr)
+    assert tables.stat().st_mtime_ns == stamp  # loaded, not rebuilt
+    assert not (tmp_path / "a.py").exists()
+
+
+def test_a_damaged_cache_is_rebuilt_silently(tmp_path):
+    (tmp_path / "bad.nn").write_text(BAD)
+    cache = tmp_path / "cache"
+    expected = compile_with(str(cache), tmp_path / "a.py", tmp_path / "bad.nn").stderr
     [entry] = cache.glob("*.lark-cache")
     good = entry.read_bytes()
     for damage in (b"", b"not a cache\n", good[: len(good) // 2]):
         entry.write_bytes(damage)
-        out = tmp_path / f"damaged{len(damage)}.py"
-        result = compile_with(str(cache), out)
-        assert result.returncode == 0 and result.stderr == ""
-        assert out.read_text() == (tmp_path / "a.py").read_text()
+        result = compile_with(str(cache), tmp_path / "a.py", tmp_path / "bad.nn")
+        assert result.returncode == 1 and result.stderr == expected
         assert entry.stat().st_size > 1000  # rewritten whole
 
 
@@ -61,7 +76,7 @@ def test_formatted_code_is_cached_and_read_back_without_black(tmp_path):
     env = dict(os.environ, NNDSL_CACHE_DIR=str(cache))
     probe = (
         "import sys; from nndsl.cli import main; "
-        f"code = main(['compile', {str(CNN)!r}, '-o', {str(tmp_path / 'b.py')!r}]); "
+        f"code = main(['compile', {str(LSTM)!r}, '-o', {str(tmp_path / 'b.py')!r}]); "
         "print(code, 'black' in sys.modules)"
     )
     result = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
@@ -98,8 +113,9 @@ def test_the_formatter_caches_its_parse_tables_too(tmp_path):
     cmd = [sys.executable, "-m", "nndsl", "fmt", "--check", str(CNN)]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert first.returncode == 0, first.stderr
-    [tree] = (tmp_path / "cache").glob("tree-*.lark-cache")  # beside the compiler's own
-    assert len(list((tmp_path / "cache").glob("*.lark-cache"))) == 2
+    [tree] = (tmp_path / "cache").glob("tree-*.lark-cache")
+    # the only ones: the compiler's parser reads a correct file without lark's tables
+    assert list((tmp_path / "cache").glob("*.lark-cache")) == [tree]
     stamp = tree.stat().st_mtime_ns
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert second.returncode == 0, second.stderr

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from lark.exceptions import UnexpectedInput
 
+from nndsl.lang import tables
 from nndsl.lang.fastparse import GiveUp
 from nndsl.lang.parser import _fast_parser, _parser, parse
+from nndsl.lang.tables import FAST_TABLES, write_fast_tables
+from nndsl.util.resources import resource_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = sorted([*(ROOT / "examples").glob("*.nn"), *(ROOT / "tests").glob("**/*.nn")])
@@ -100,3 +107,37 @@ def test_spans_follow_lines_and_columns():
     assert first.call.args[0].value.span.column == 9
     assert (second.name_span.line, second.name_span.column) == (3, 3)
     assert (second.span.end_line, second.span.end_column) == (3, 15)
+
+
+def test_tables_beside_the_grammar_are_current(tmp_path):
+    """grammar/nndsl.tables.json is what the grammar gives today (after a change to the
+    grammar: `python -c "from nndsl.lang.tables import write_fast_tables; write_fast_tables()"`)."""
+    fresh = json.loads(write_fast_tables(tmp_path / FAST_TABLES).read_text())
+    shipped = json.loads((resource_dir("grammar") / FAST_TABLES).read_text())
+    # lark numbers its LALR states in an order that varies with the hash seed, so the two are
+    # compared as the same grammar's tables, not byte for byte
+    assert shipped["grammar"] == fresh["grammar"] == tables.grammar_digest(tables.grammar_text())
+    assert len(shipped["states"]) == len(fresh["states"])
+    assert set(shipped) == set(fresh)
+
+
+def test_tables_of_another_grammar_are_not_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNDSL_CACHE_DIR", str(tmp_path))
+    changed = tables.grammar_text() + "\n// a comment makes it another grammar\n"
+    monkeypatch.setattr(tables, "grammar_text", lambda: changed)
+    data = tables.fast_tables()
+    assert data["grammar"] == tables.grammar_digest(changed)
+    assert (tmp_path / f"fast-{data['grammar']}.json").is_file()  # kept for the next process
+    assert tables.fast_tables() == data
+
+
+def test_a_correct_program_is_compiled_without_lark():
+    code = (
+        "import sys; from nndsl.compiler import analyze; "
+        f"r = analyze(open({str(ROOT / 'examples' / 'cnn.nn')!r}).read()); "
+        "assert r.ok; print(sorted(m for m in sys.modules if m.split('.')[0] == 'lark'))"
+    )
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -4,11 +4,15 @@ black's way, and the result is exactly what black alone would leave."""
 from __future__ import annotations
 
 import ast
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from nndsl.codegen import formatting
+from nndsl.codegen import blackstable, formatting
 from nndsl.codegen import render as codegen
 from nndsl.compiler import analyze
 
@@ -90,3 +94,106 @@ def test_pieces_start_at_definitions_with_their_decorators_and_comments():
         '# about f\n@dec\ndef f():\n    """d\ndef g(): not a def\n"""\n\n\n',
         "class C: pass\n",
     ]
+
+
+# ---- code black would leave as it is, told without black ----------------------------------------
+
+# Each of these black rewrites (the test checks it does), so none may be taken as it is.
+REWRITTEN = [
+    "x = (1)\n",
+    "return_ = f( x)\n",
+    "y = f (x)\n",
+    "y = f(x , z)\n",
+    "y = f(a = 1)\n",
+    "def f(x: int=0):\n    return x\n",
+    "y = x ** 2\n",
+    "y = -x ** 2\n",
+    "y = 'a'\n",
+    "y = 1E5\n",
+    "y = 1e+5\n",
+    "y = .5\n",
+    "y = 0XFF\n",
+    "y = x[a+1 :]\n",
+    "y = x[a + 1:]\n",
+    "y = f(x,)\n",
+    "y = [1, 2,]\n",
+    "y = x  #comment\n",
+    "y = x # comment\n",
+    "y = 1; z = 2\n",
+    "if x: y = 1\n",
+    "class A():\n    pass\n",
+    "def f():\n    ...\n",
+    "for (a, b) in c:\n    pass\n",
+    "def f():\n    return (x)\n",
+    "while (x):\n    pass\n",
+    "import x\ny = 1\n",
+    "import x\n\n\n\ny = 1\n",
+    "class A:\n    pass\nclass B:\n    pass\n",
+    "class A:\n    pass\n\n\n\nclass B:\n    pass\n",
+    "class A:\n    def f(self):\n        pass\n    def g(self):\n        pass\n",
+    'class A:\n    """Doc."""\n    x = 1\n',
+    'class A:\n    """ Doc."""\n',
+    "def f():\n    pass\ny = 1\n",
+    "def f():\n    if x:\n        pass\n\n\n\n    return 1\n",
+    "y = x  \n",
+    "y = x\n\n",
+    "\ny = x\n",
+    "y = f(a,\n      b)\n",
+    "y = x if(a) else b\n",
+    "y = x[1 :2]\n",
+    "def f() -> (int):\n    pass\n",
+    "y = " + " + ".join(["x"] * 30) + "\n",
+]
+
+# ...and black keeps each of these as it is; they are in the subset vouched for.
+KEPT = [
+    "import torch\nimport torch.nn as nn\n\n\nclass A(nn.Module):\n"
+    '    """model A: (B, 2) -> (B, 1)."""\n\n    def __init__(self):\n'
+    "        super().__init__()\n        self.fc = nn.Linear(2, 1, bias=False)\n\n"
+    "    def forward(self, x: torch.Tensor) -> torch.Tensor:\n"
+    "        return self.fc(-x) * 2  # (B, 1)\n",
+    "def f(x: int = 0, *args, y=-1) -> int:\n    return x if not y else -y\n",
+    "y = [f(i) for i in range(3) if i != 1]\n",
+    'y = {"a": 1, "b": [2, 3]}\nz = x[0][-1] @ w.t()\n',
+    "def f():\n    x = 1\n\n    return x\n\n\ny = f()\n",
+    "import x\n\ny = 1\n",
+    "@dec(1)\ndef f():\n    pass\n",
+    "y = (a + b) * c\n",
+    "x = (1, 2)\n",
+]
+
+
+@pytest.mark.parametrize("code", REWRITTEN)
+def test_code_black_rewrites_is_never_taken_as_it_is(code):
+    assert formatting.black_format(code, cache=False) != code  # a true rewrite, so:
+    assert not blackstable.is_stable(code)
+
+
+@pytest.mark.parametrize("code", KEPT)
+def test_plain_code_black_keeps_is_recognised(code):
+    assert formatting.black_format(code, cache=False) == code
+    assert blackstable.is_stable(code)
+
+
+@pytest.mark.parametrize("body", list(bodies()))
+def test_code_taken_as_it_is_is_what_black_writes(body):
+    if blackstable.is_stable(body):
+        assert formatting.black_format(body, cache=False) == body
+
+
+def test_a_plain_model_is_compiled_without_black(tmp_path):
+    from compiled import EXAMPLES
+
+    cnn = next(p for p in EXAMPLES if p.name == "cnn.nn")
+    result = analyze(cnn.read_text(encoding="utf-8"), cnn.parent)
+    assert blackstable.is_stable(codegen.render(result.program))
+    env = dict(os.environ, NNDSL_CACHE_DIR=str(tmp_path / "cache"))
+    probe = (
+        "import sys; from nndsl.cli import main; "
+        f"code = main(['compile', {str(cnn)!r}, '-o', {str(tmp_path / 'a.py')!r}]); "
+        "print(code, 'black' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["0", "False"], out.stderr
+    golden = Path(__file__).parent / "golden" / "cnn.py"
+    assert (tmp_path / "a.py").read_text() == golden.read_text()

@@ -24,7 +24,6 @@ MAX_FUNCTION_LINES = 60
 # shrinks.
 OVERSIZED_MODULES = {
     "check/data.py": 447,
-    "lang/parser.py": 457,
 }
 LONG_FUNCTIONS = {
     "check/data.py:_generate": 69,

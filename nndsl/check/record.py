@@ -197,19 +197,28 @@ class Recorder(ForwardRecording):
             self.placing = self.made, len(scope.rows)
             return
         frag, count = self.placing
-        frame = self.scope_frames.get(id(scope))
-        if frag is None or frame is None or len(scope.rows) <= count:
+        rows = scope.rows
+        if frag is None or len(rows) <= count:
             return
-        self._name(frag, scope.rows[count].path)
-        self.connect(frame.cursor, flow, frag.input(0))
+        frame = self.scope_frames.get(id(scope))
+        if frame is None:
+            return
+        frag.owner.attr = rows[count].path
+        cursor, dst = frame.cursor, frag.input(0)
+        if cursor.__class__ is int and dst is not None:  # one tensor from one node (a stack)
+            self.edges.append((cursor, dst, flow))
+        else:
+            self.connect(cursor, flow, dst)
         frame.cursor = frag.out
 
     # ---- modules ------------------------------------------------------------------------
 
     def layer(self, built, call, layer, flow, env, attr, extra=()):
         if built is not None:
-            n = self.node("layer", layer.name, span=call.span)
-            self.made = Fragment(self.nodes[n], [], n)
+            nodes = self.nodes
+            node = Node(len(nodes), "layer", layer.name, self.frames[-1].cluster, span=call.span)
+            nodes.append(node)
+            self.made = node
 
     def block(self, check, call, block, flow, env, extra=()):
         cluster = Cluster("block", block.name, self.frames[-1].cluster, span=call.span)

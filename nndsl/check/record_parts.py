@@ -28,11 +28,24 @@ class Node:
     detail: object = None  # an input's, output's or tensor's own type
     span: s.Span | None = None
 
+    # A layer is its own Fragment: the node its inputs enter and the producer of its result.
+    @property
+    def owner(self) -> Node:
+        return self
+
+    @property
+    def out(self) -> int:
+        return self.id
+
+    def input(self, i: int) -> int:
+        return self.id
+
 
 @dataclass(slots=True)
 class Fragment:
     """What a built module looks like from outside: the node or cluster it is, the nodes its
-    inputs enter (a layer: itself for every input) and the producer of its result."""
+    inputs enter (a layer: itself for every input) and the producer of its result. A layer's
+    own :class:`Node` serves as its fragment."""
 
     owner: object
     ins: list

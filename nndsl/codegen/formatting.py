@@ -1,9 +1,12 @@
 """Formatting generated code with black, in one pinned mode so output stays byte-stable.
 
 Formatting is most of what a compile costs (importing black alone takes a fifth of a second), so
-each formatted piece of a file is kept in the user's cache folder (:mod:`nndsl.util.cache`) under a
-digest of the piece and of the installed black: compiling the same program again reads it back
-without black, and a new program formats only what it does not share with earlier ones.
+black runs only where it would change something. Code that :func:`nndsl.codegen.blackstable.
+is_stable` vouches for (most models) is already what black would write and is taken as it is.
+For the rest, each formatted piece of a file is kept in the user's cache folder
+(:mod:`nndsl.util.cache`) under a digest of the piece and of the installed black: compiling the
+same program again reads it back without black, and a new program formats only what it does not
+share with earlier ones.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import re
 from pathlib import Path
 
+from nndsl.codegen.blackstable import is_stable
 from nndsl.util.cache import cache_folder
 
 MODE = "py310-88"  # part of the cache key: change it with the mode below
@@ -31,9 +35,12 @@ def black_format(code: str, *, cache: bool = True) -> str:
 
     ``# fmt: off`` regions are cut out before black runs and put back after: black copies them
     unchanged anyway, but its time grows with every token it reads, and an inline data table
-    has many. With the cache on, the code is formatted piece by piece (see :func:`pieces`), so
-    a program reformats only the pieces no earlier program had.
+    has many. With the cache on, code black would leave as it is is not given to black at all,
+    and the rest is formatted piece by piece (see :func:`pieces`), so a program reformats only
+    the pieces no earlier program had; ``cache=False`` always runs black over the whole code.
     """
+    if cache and "# fmt: off" not in code and is_stable(code):
+        return code
     regions: list[str] = []
 
     def stash(m: re.Match) -> str:

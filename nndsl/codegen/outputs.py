@@ -9,7 +9,6 @@ written, so a refusal leaves all of them as they were.
 
 from __future__ import annotations
 
-import difflib
 import os
 import stat
 import tempfile
@@ -78,6 +77,8 @@ def refusals(planned: list[Planned], force: bool) -> list[str]:
 
 def diff(p: Planned) -> str:
     """A unified diff from the file on disk to what would be written."""
+    import difflib  # only for --diff
+
     old = p.path.read_text(encoding="utf-8", errors="replace") if p.path.exists() else ""
     return "".join(
         difflib.unified_diff(

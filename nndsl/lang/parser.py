@@ -1,24 +1,27 @@
 """Source text to the typed syntax tree (:mod:`nndsl.lang.syntax`), or syntax diagnostics.
 
-The transformer only builds structure; every semantic judgement belongs to the checker.
+The transformer only builds structure; every semantic judgement belongs to the checker. It runs
+inside the fast path (:mod:`nndsl.lang.fastparse`), which parses a correct program without
+importing lark, and inside lark's own parser, which takes over for the rest and says precisely
+what is wrong.
 """
 
 from __future__ import annotations
 
 import ast as pyast
-import re
 import warnings
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-
-from nndsl.diagnostics.core import CompileError, Diagnostic, source_lines
+from nndsl.diagnostics.core import CompileError, Diagnostic
 from nndsl.lang import syntax as s
-from nndsl.lang.fastparse import FastParser, GiveUp
+from nndsl.lang.fastparse import FastParser, GiveUp, Tok
 from nndsl.lang.lexical import table
 from nndsl.lang.syntax import MAX_MAGNITUDE
-from nndsl.lang.tables import lark_parser
+from nndsl.lang.tables import fast_tables, lark_parser
+
+if TYPE_CHECKING:
+    from lark import Lark
 
 
 @lru_cache(maxsize=1)
@@ -28,26 +31,27 @@ def _parser() -> Lark:
 
 @lru_cache(maxsize=1)
 def _fast_parser() -> FastParser | None:
-    """The fast path over :func:`_parser`'s own tables (:mod:`nndsl.lang.fastparse`), or None when
-    this version of lark is laid out differently inside: then lark alone parses."""
+    """The fast path over the grammar's tables (:func:`nndsl.lang.tables.fast_tables`), or None
+    when this version of lark is laid out differently inside: then lark alone parses."""
     try:
-        return FastParser(_parser())
-    except (AttributeError, KeyError, TypeError):
+        return FastParser(fast_tables(), _ToSyntax())
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
 
 
-def _span(tok: Token) -> s.Span:
+def _span(tok) -> s.Span:
     return s.Span(tok.line, tok.column, tok.end_line, tok.end_column)
 
 
 def _cover(first, last) -> s.Span:
-    """The span from the start of ``first`` to the end of ``last``, each a token or a node."""
-    a = first if isinstance(first, Token) else first.span
-    b = last if isinstance(last, Token) else last.span
+    """The span from the start of ``first`` to the end of ``last``, each a token (the fast path's
+    :class:`Tok`, or lark's, a ``str``) or a node."""
+    a = first if isinstance(first, (Tok, str)) else first.span
+    b = last if isinstance(last, (Tok, str)) else last.span
     return s.Span(a.line, a.column, b.end_line, b.end_column)
 
 
-def _number(tok: Token) -> int | float:
+def _number(tok) -> int | float:
     clean = tok.value.replace("_", "")
     if not clean.isdigit():  # INT is [0-9]+ once `_` is gone
         return float(clean)
@@ -67,8 +71,9 @@ def _number(tok: Token) -> int | float:
     return value
 
 
-class _ToSyntax(Transformer):
-    """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept).
+class _ToSyntax:
+    """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept): each
+    method is called with the children of the rule it is named after, as lark's transformers are.
 
     A token's ``value`` is its text as a plain ``str``.
     """
@@ -352,93 +357,10 @@ class _ToSyntax(Transformer):
         return s.Program(tuple(c))
 
 
-# ---- errors ---------------------------------------------------------------------------------
-
-_TOKEN_WORDS = {
-    "NAME": "a name",
-    "INT": "an integer",
-    "FLOAT": "a number",
-    "STRING": "a string",
-    "LPAR": "`(`",
-    "RPAR": "`)`",
-    "LBRACE": "`{`",
-    "RBRACE": "`}`",
-    "LSQB": "`[`",
-    "RSQB": "`]`",
-    "COMMA": "`,`",
-    "COLON": "`:`",
-    "EQUAL": "`=`",
-    "$END": "end of file",
-}
-
-
-def _describe(names: set[str]) -> str:
-    words = []
-    for n in sorted(names):
-        if n in _TOKEN_WORDS:
-            words.append(_TOKEN_WORDS[n])
-        elif n.startswith("__ANON") or n.isupper():
-            pattern = _parser().get_terminal(n).pattern
-            words.append(f"`{pattern.value}`" if pattern.type == "str" else n.lower())
-    operators = {"`%`", "`*`", "`**`", "`+`", "`-`", "`/`", "`//`"}
-    if len(operators & set(words)) > 2:
-        words = [w for w in words if w not in operators] + ["an operator"]
-    closers = ["`)`", "`]`", "`}`", "`,`"]
-    ordered = [w for w in closers if w in words] + sorted(set(words) - set(closers))
-    return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
-
-
 def __getattr__(name: str):
     if name == "KEYWORDS":  # the grammar's words, read on first use
         return table().keywords
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _keyword_hint(text: str, pos: int | None) -> str | None:
-    """A hint when the token before the error is a keyword the user meant as a name."""
-    if pos is None:
-        return None
-    words = re.findall(table().name, text[max(0, pos - 40) : pos])
-    before = text[:pos].rstrip()
-    if words and before.endswith(words[-1]) and words[-1] in table().keywords:
-        return f"`{words[-1]}` is a keyword of the language; choose another name"
-    return None
-
-
-def _syntax_error(err: UnexpectedInput, text: str) -> Diagnostic:
-    line, col = max(err.line, 1), max(err.column, 1)
-    if isinstance(err, UnexpectedCharacters):
-        ch = text[err.pos_in_stream] if err.pos_in_stream < len(text) else ""
-        span = s.Span(line, col, line, col + 1)
-        shown = repr(ch)
-        hint = None
-        if ch and not ch.isascii():
-            hint = "names and keywords are ASCII letters, digits and `_`"
-        return Diagnostic("E0002", f"unexpected character {shown}", span, help=hint)
-    if isinstance(err, UnexpectedToken) and err.token.type != "$END":
-        tok = err.token
-        span = s.Span(
-            tok.line, tok.column, tok.end_line or tok.line, tok.end_column or tok.column + 1
-        )
-        expected = _describe(set(err.accepts or err.expected))
-        return Diagnostic(
-            "E0001",
-            f"unexpected `{tok}`",
-            span,
-            label=f"expected {expected}" if expected else "",
-            help=_keyword_hint(text, tok.start_pos) if tok.type == "EQUAL" else None,
-        )
-    expected = _describe(set(getattr(err, "expected", ()) or ()))
-    lines = source_lines(text) or [""]
-    last = len(lines)
-    end_col = len(lines[-1]) + 1
-    return Diagnostic(
-        "E0003",
-        "unexpected end of file",
-        s.Span(last, end_col, last, end_col + 1),
-        label=f"expected {expected}" if expected else "",
-        help="check that every `{`, `(` and `[` is closed",
-    )
 
 
 def parse(text: str) -> s.Program:
@@ -449,9 +371,12 @@ def parse(text: str) -> s.Program:
             return fast.parse(text)
         except GiveUp:
             pass  # lark parses it its own way or says precisely what is wrong
+    from lark.exceptions import UnexpectedInput
+
+    from nndsl.lang.parse_errors import syntax_error
+
+    parser = _parser()
     try:
-        return _parser().parse(text)
-    except UnexpectedEOF as err:
-        raise CompileError([_syntax_error(err, text)]) from None
+        return parser.parse(text)
     except UnexpectedInput as err:
-        raise CompileError([_syntax_error(err, text)]) from None
+        raise CompileError([syntax_error(err, text, parser)]) from None

@@ -151,17 +151,15 @@ def bind(
     that does not fit, e.g. the signature; ``complete`` also asks for every required argument.
     """
     what = what or f"`{name}`"
-    names = [p.name for p in params]
-    positional = [i for i, k in enumerate(keys) if k is None]
-    first_keyword = next((i for i, k in enumerate(keys) if k is not None), len(keys))
-    late = [i for i in positional if i > first_keyword]
-    if late:
+    positional, first_keyword = _positional(keys)
+    if first_keyword < 0:  # a positional argument after a keyword one, at -first_keyword - 1
         message = "a positional argument after a keyword argument"
-        return Binding({}, (Problem("E0104", message, late[0], "put the positional ones first"),))
+        late = -first_keyword - 1
+        return Binding({}, (Problem("E0104", message, late, "put the positional ones first"),))
     slots = _positional_slots(params, skip, lead, len(positional))
     taken: dict[str, int | tuple[int, ...]] = {}
     for j, p in enumerate(slots):
-        if p.variadic:
+        if p.kind[:1] == "*":  # variadic
             taken[p.name] = tuple(positional[j:])
             break
         if j < len(positional):
@@ -175,6 +173,7 @@ def bind(
         key = keys[i]
         spec = next((p for p in params if p.name == key), None)
         if spec is None or spec.variadic:
+            names = [p.name for p in params]
             listing = f"it takes {', '.join(names)}" if names else "it takes no arguments"
             hint = suggest(key, names) or usage or listing
             message = f"{what} has no argument `{key}`"
@@ -191,11 +190,30 @@ def bind(
     return Binding(taken, tuple(problems))
 
 
+def _positional(keys: Sequence[str | None]) -> tuple[list[int], int]:
+    """The indices of the positional arguments and that of the first keyword one (the count
+    when there is none); for a positional argument after a keyword one, -1 - its index."""
+    positional: list[int] = []
+    first_keyword = len(keys)
+    for i, k in enumerate(keys):
+        if k is not None:
+            first_keyword = min(first_keyword, i)
+        elif i > first_keyword:
+            return positional, -1 - i
+        else:
+            positional.append(i)
+    return positional, first_keyword
+
+
 def _positional_slots(
     params: Sequence[ArgSpec], skip: Collection[str], lead: int, count: int
-) -> list[ArgSpec]:
+) -> Sequence[ArgSpec]:
     """The parameters positional arguments fill, in order."""
+    if not skip:
+        return params
     short = [p for p in params if p.name not in skip]
+    if not count:
+        return short
     lead_short = [p for p in params[:lead] if p.name not in skip]
     explicit = len(lead_short) < lead and count > len(lead_short)
     return list(params) if explicit else short

@@ -8,7 +8,6 @@ names that would only shadow a builtin are renamed with a trailing underscore.
 from __future__ import annotations
 
 import builtins
-import difflib
 import keyword
 import re
 from functools import lru_cache
@@ -123,6 +122,8 @@ def suggest(name: str, candidates) -> str | None:
     folded = {c.lower(): c for c in pool}
     match = folded.get(name.lower())
     if match is None:
+        import difflib  # only for a misspelt name: not imported at every start
+
         close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
         match = close[0] if close else None
     return f"did you mean `{match}`?" if match else None
