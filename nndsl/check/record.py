@@ -209,6 +209,7 @@ class Recorder(ForwardRecording):
     def layer(self, built, call, layer, flow, env, attr, extra=()):
         if built is not None:
             n = self.node("layer", layer.name, span=call.span)
+            self.nodes[n].args = built.args
             self.made = Fragment(self.nodes[n], [], n)
 
     def block(self, check, call, block, flow, env, extra=()):
@@ -304,6 +305,7 @@ def freeze(rec: Recorder) -> tuple[dg.Graph, ...]:
             tuple(inputs.get(n.id, ())),
             ir_type(n.detail),
             n.span,
+            n.args or {},
         )
         nodes.setdefault(roots[id(n.cluster)], []).append(node)
     by_root: dict[int, list[dg.Cluster]] = {}
