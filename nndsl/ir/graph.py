@@ -18,7 +18,7 @@ from nndsl.diagnostics.span import Span
 from nndsl.ir.shapes import fmt_shape
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorType:
     """A tensor's type: its dims (ints, symbol names such as ``"B"``, None when unknown)."""
 
@@ -54,7 +54,7 @@ class Cluster:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """What flows along an edge: made by node ``node``, of type ``type``."""
 
@@ -63,7 +63,7 @@ class Value:
     type: Type
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """One node. ``kind``: input, output, layer, op (an operator, index or function), tensor
     (a parameter or buffer) or port. ``name``: the layer type, operator or function (an
