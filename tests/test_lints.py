@@ -159,10 +159,30 @@ def test_no_bias_warning(body):
     assert _codes(f"model Net(x: [4]) {{ {body} }}\n") == []
 
 
-def test_bias_given_by_a_block_parameter_is_not_judged():
+def test_bias_given_by_a_block_parameter_is_judged_by_its_value():
+    block = "block Dense(b) { Linear(8, bias=b) BatchNorm1d() }\n"
+    assert _codes(block + "model Net(x: [4]) { Dense(false) }\n") == []
+    assert _warnings(block + "model Net(x: [4]) { Dense(true) Dense(true) }\n", "W0105") == [1]
+
+
+def test_bias_before_batch_norm_follows_the_dataflow():
+    """Through named values of a forward and into a block: what feeds the batch norm counts,
+    not what is written next to it."""
+    named = (
+        "model Graph(x: [4]) {\n    fc = Linear(8)\n    bn = BatchNorm1d()\n"
+        "    forward {\n        h = fc(x)\n        return bn(h)\n    }\n}\n"
+    )
+    assert _warnings(named, "W0105") == [2]
+    into_block = (
+        "block Norm { BatchNorm1d() ReLU() }\nmodel Net(x: [4]) {\n    Linear(8) Norm()\n}\n"
+    )
+    assert _warnings(into_block, "W0105") == [3]
+
+
+def test_a_bias_also_read_elsewhere_is_not_cancelled():
     source = (
-        "block Dense(b) { Linear(8, bias=b) BatchNorm1d() }\n"
-        "model Net(x: [4]) { Dense(false) }\n"
+        "model Graph(x: [4]) {\n    fc = Linear(8)\n    bn = BatchNorm1d()\n"
+        "    forward {\n        h = fc(x)\n        return bn(h) + h\n    }\n}\n"
     )
     assert _codes(source) == []
 

@@ -216,7 +216,14 @@ class Recorder(ForwardRecording):
     def layer(self, built, call, layer, flow, env, attr, extra=()):
         if built is not None:
             nodes = self.nodes
-            node = Node(len(nodes), "layer", layer.name, self.frames[-1].cluster, span=call.span)
+            node = Node(
+                len(nodes),
+                "layer",
+                layer.name,
+                self.frames[-1].cluster,
+                span=call.span,
+                args=built.args,
+            )
             nodes.append(node)
             self.made = node
 
@@ -282,6 +289,35 @@ class Recorder(ForwardRecording):
         return dg.Dataflow(partial(freeze, self))
 
 
+_NO_ARGS: dict = {}
+
+
+def _values(edges: list) -> tuple[dict[tuple, dg.Value], dict[int, list[int]]]:
+    """A value per producer and type, and the values each node receives in order."""
+    types: dict[tuple, dg.TensorType] = {}  # most values share a few shapes: one type each
+
+    def type_of(raw) -> dg.Type:
+        shape = getattr(raw, "shape", None)
+        if shape.__class__ is not tuple:
+            return ir_type(raw)
+        key = (shape, raw.dtype)
+        found = types.get(key)
+        if found is None:
+            found = types[key] = ir_type(raw)
+        return found
+
+    values: dict[tuple, dg.Value] = {}
+    inputs: dict[int, list[int]] = {}
+    new_value = dg.Value
+    for a, b, raw in edges:
+        key = (a, type_of(raw))
+        value = values.get(key)
+        if value is None:
+            value = values[key] = new_value(len(values), a, key[1])
+        inputs.setdefault(b, []).append(value.id)
+    return values, inputs
+
+
 def freeze(rec: Recorder) -> tuple[dg.Graph, ...]:
     clusters: dict[int, dg.Cluster] = {}
     roots: dict[int, int] = {}  # cluster id() -> the id() of its model's cluster
@@ -293,28 +329,27 @@ def freeze(rec: Recorder) -> tuple[dg.Graph, ...]:
             roots[id(c)] = id(c) if c.parent is None else roots[id(c.parent)]
         return clusters[id(c)].id
 
-    values: dict[tuple, dg.Value] = {}
-    inputs: dict[int, list[int]] = {}
-    for a, b, raw in rec.edges:
-        typ = ir_type(raw)
-        key = (a, typ)
-        if key not in values:
-            values[key] = dg.Value(len(values), a, typ)
-        inputs.setdefault(b, []).append(values[key].id)
+    values, inputs = _values(rec.edges)
     nodes: dict[int, list[dg.Node]] = {}
+    new_node, no_inputs, cluster_ids = dg.Node, (), {}
     for n in rec.nodes:
-        where = cluster_id(n.cluster)
-        node = dg.Node(
+        c = n.cluster
+        where = cluster_ids.get(id(c))
+        if where is None:
+            where = cluster_ids[id(c)] = cluster_id(c)
+        got = inputs.get(n.id)
+        node = new_node(
             n.id,
             n.kind,
             n.type,
             where,
             n.attr,
-            tuple(inputs.get(n.id, ())),
-            ir_type(n.detail),
+            tuple(got) if got else no_inputs,
+            None if n.detail is None else ir_type(n.detail),
             n.span,
+            n.args or _NO_ARGS,
         )
-        nodes.setdefault(roots[id(n.cluster)], []).append(node)
+        nodes.setdefault(roots[id(c)], []).append(node)
     by_root: dict[int, list[dg.Cluster]] = {}
     for key, c in clusters.items():
         by_root.setdefault(roots[key], []).append(c)

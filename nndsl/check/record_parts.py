@@ -27,6 +27,7 @@ class Node:
     attr: str = ""
     detail: object = None  # an input's, output's or tensor's own type
     span: s.Span | None = None
+    args: dict | None = None  # a layer's complete arguments
 
     # A layer is its own Fragment: the node its inputs enter and the producer of its result.
     @property

@@ -12,13 +12,13 @@ order the checker met them, so the graphs of several models can be drawn togethe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from nndsl.diagnostics.span import Span
 from nndsl.ir.shapes import fmt_shape
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TensorType:
     """A tensor's type: its dims (ints, symbol names such as ``"B"``, None when unknown)."""
 
@@ -54,7 +54,7 @@ class Cluster:
     span: Span | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Value:
     """What flows along an edge: made by node ``node``, of type ``type``."""
 
@@ -63,14 +63,15 @@ class Value:
     type: Type
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Node:
     """One node. ``kind``: input, output, layer, op (an operator, index or function), tensor
     (a parameter or buffer) or port. ``name``: the layer type, operator or function (an
     index: its :class:`nndsl.ir.expr.Index`, or ``[]``), ``Parameter``/``Buffer``,
     ``input``/``output``; ``attr``: the attribute of the module it
     calls in its cluster (an input's or output's name; a tensor's attribute); ``inputs``: the
-    values it receives, in order of use; ``type``: an input's, output's or tensor's own type."""
+    values it receives, in order of use; ``type``: an input's, output's or tensor's own type;
+    ``args``: a layer's arguments, every one (given, inferred or by default)."""
 
     id: int
     kind: str
@@ -80,6 +81,7 @@ class Node:
     inputs: tuple[int, ...] = ()
     type: Type = None
     span: Span | None = None
+    args: Mapping = field(default_factory=dict, compare=False)  # a layer's complete arguments
 
 
 @dataclass(frozen=True)
