@@ -1,11 +1,23 @@
-"""The bundled datasets are what examples/data/README.md says they are."""
+"""The bundled datasets are what examples/data/README.md says they are, and a data file that
+passes the checker is read by the training script to the tensors the checker described: the
+script's readers follow the checker's rules, so what would fail there is refused at check time
+with its place."""
 
 from __future__ import annotations
 
+import ast
 import csv
 from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
+import pytest
+import torch
 from compiled import ROOT
+
+from nndsl.compiler import analyze, generate_train
+from nndsl.datafiles.inspect import clear_cache
 
 DATA = ROOT / "examples" / "data"
 
@@ -32,3 +44,81 @@ def test_iris():
     assert len(rows) == 150
     assert Counter(int(row[4]) for row in rows) == {0: 50, 1: 50, 2: 50}
     assert all(0 < float(v) < 10 for row in rows for v in row[:4])
+
+
+# ---- the checker and the script agree ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    clear_cache()
+    yield
+    clear_cache()
+
+
+def script(tmp_path: Path, data: str, inputs: int, loss: str = "mse", outputs: int = 1) -> dict:
+    """Check a program reading ``data`` (a data section's body) and return the data loader of
+    its training script, run as the script runs it: {name: tensor}."""
+    source = f"""
+model M(x: [{inputs}]) {{ out = Linear({outputs}) }}
+data d {{ {data} }}
+train M on d {{ loss {loss} epochs 1 }}
+"""
+    result = analyze(source, tmp_path)
+    assert result.ok, [d.message for d in result.diagnostics]
+    text = generate_train(result.program.trains[0], "t.nn", "model")
+    tree = ast.parse(text)
+    keep = [n for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "__future__"]
+    keep += [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in READERS]
+    scope = {"np": np, "torch": torch, "Path": Path, "__file__": str(tmp_path / "train.py")}
+    exec(compile(ast.Module(keep, []), "train.py", "exec"), scope)
+    return scope["load_d"](SimpleNamespace(data_dir="."))
+
+
+READERS = ("read_csv", "load_d")
+
+
+def diagnostics(tmp_path: Path, data: str, loss: str = "mse") -> list:
+    source = f"model M(x: [2]) {{ out = Linear(1) }}\ndata d {{ {data} }}\n"
+    source += f"train M on d {{ loss {loss} }}\n"
+    return analyze(source, tmp_path).diagnostics
+
+
+def test_a_refused_file_is_an_error_at_its_place_in_the_source(tmp_path):
+    (tmp_path / "t.csv").write_text('x,y\n1,2\n3, "4"\n', encoding="utf-8")
+    data = 'table = csv("t.csv") x = table[:, 0:2] y = table[:, 0:1]'
+    (found,) = diagnostics(tmp_path, data)
+    assert found.code == "E0402" and "row 3, column 'y'" in found.message
+    assert (found.span.line, found.span.column) == (2, len("data d { table = csv(") + 1)
+
+
+def test_a_big_endian_npy_is_converted_in_memory_and_refused_streamed(tmp_path):
+    x = np.arange(12, dtype=">f4").reshape(6, 2)
+    y = (np.arange(6) % 3).astype(">i8")
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    got = script(tmp_path, 'x = npy("x.npy") y = npy("y.npy")', 2, "cross_entropy", 3)
+    assert torch.equal(got["x"], torch.tensor(x.astype("<f4")))
+    assert got["y"].tolist() == [0, 1, 2, 0, 1, 2]
+    got = script(tmp_path, 'z = npz("d.npz") x = z["x"] y = z["y"]', 2, "cross_entropy", 3)
+    assert got["y"].dtype == torch.int64 and got["y"].tolist() == [0, 1, 2, 0, 1, 2]
+    found = diagnostics(tmp_path, 'x = npy("x.npy") y = npy("y.npy") stream true')
+    assert [d.code for d in found] == ["E0402", "E0402"]
+    assert "x.npy is stored big-endian" in found[0].message and "astype" in found[0].help
+
+
+def test_the_targets_range_is_read_when_checked(tmp_path):
+    """Labels beyond the model's classes are found in a file, at the place that reads it; a
+    file damaged where its labels are is reported there too."""
+    np.save(tmp_path / "x.npy", np.zeros((20, 2), dtype=np.float32))
+    np.save(tmp_path / "y.npy", np.arange(20) % 4)
+    (found,) = diagnostics(tmp_path, 'x = npy("x.npy") y = npy("y.npy")', "cross_entropy")
+    assert found.code == "E0406" and "class ids 0 .. 3" in found.message
+    labels = torch.arange(20) % 2
+    torch.save({"y": labels}, tmp_path / "y.pt")
+    raw = bytearray((tmp_path / "y.pt").read_bytes())
+    raw[raw.index(labels.numpy().tobytes()) + 8] ^= 0xFF  # found only when the labels are read
+    (tmp_path / "bad.pt").write_bytes(bytes(raw))
+    found = diagnostics(tmp_path, 'x = npy("x.npy") y = pt("bad.pt")["y"]', "cross_entropy")
+    assert [d.code for d in found] == ["E0402"] and "bad.pt['y']" in found[0].message
