@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import math
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +18,7 @@ import torch
 from compiled import ROOT
 
 from nndsl.compiler import analyze, generate_train
-from nndsl.datafiles.inspect import clear_cache
+from nndsl.datafiles.inspect import DataFileError, clear_cache, inspect_csv
 
 DATA = ROOT / "examples" / "data"
 
@@ -82,6 +83,68 @@ def diagnostics(tmp_path: Path, data: str, loss: str = "mse") -> list:
     source = f"model M(x: [2]) {{ out = Linear(1) }}\ndata d {{ {data} }}\n"
     source += f"train M on d {{ loss {loss} }}\n"
     return analyze(source, tmp_path).diagnostics
+
+
+AGREED = [
+    "x,y\n1,2.5\n-3,4\n",
+    "\n \n\t\nx,y\n\n1,2\n  \n3,4\n\n\n",  # blank and whitespace-only lines anywhere
+    "x,y\r\n1,2\r\n\r\n3,4\r\n",
+    "x,y\r1,2\r3,4\r",
+    '\ufeff"x", "y"\n"1","2"\n" 3 ",4\n',  # a BOM; quoted names and numbers
+    "a,b\n1 , +2 \n\t007\t,.5\n-0,1e3\n5.,-1E-3",  # no newline at the end
+    "a,b\nnan,inf\n-Infinity,NaN\n",
+    f"a,b\n9223372036854775807,{2**70}\n-9223372036854775808,{'9' * 400}\n",
+    "\x0b1,\x0c2\n3,4\n",
+    "1,2\n3,4\n",  # no header
+    "1,2\n",
+    "naïve,b\n1,2\n",
+]
+
+
+def same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+@pytest.mark.parametrize("text", AGREED)
+def test_the_script_reads_what_the_checker_described(tmp_path, text):
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8", newline="")
+    table = inspect_csv(tmp_path / "t.csv")
+    rows, width = table.shape
+    got = script(tmp_path, f'table = csv("t.csv") x = table[:, 0:{width}] y = table[:, 0:1]', width)
+    x = got["x"]
+    assert x.dtype == torch.float32 and tuple(x.shape) == (rows, width)
+    for column in table.all_columns:
+        values = x[:, column.index].double()
+        real = values[~values.isnan()]
+        lo, hi = (real.min().item(), real.max().item()) if len(real) else (math.nan, math.nan)
+        assert same(np.float32(column.min), lo) and same(np.float32(column.max), hi), column
+
+
+def test_a_whole_number_column_is_int64_in_both(tmp_path):
+    (tmp_path / "t.csv").write_text("a,label\n0.5,2\n\n1.5, 0\n", encoding="utf-8")
+    data = 'table = csv("t.csv") x = table[:, 0:1] y = table[:, "label"]'
+    got = script(tmp_path, data, 1, "cross_entropy", 3)
+    assert got["y"].dtype == torch.int64 and got["y"].tolist() == [2, 0]
+    assert inspect_csv(tmp_path / "t.csv").columns("label")[0].dtype == "int64"
+
+
+@pytest.mark.parametrize(
+    "cell",
+    ["1", " 2 ", "+3", "-4", "007", ".5", "5.", "1e3", "1E-3", "-1.5e+2", "nan", "NaN", "-nan",
+     "inf", "-Inf", "INFINITY", "infinity", "1_000", "0x10", "1e", "e1", "--1", "+-1", ".", "-",
+     "1.2.3", "1 2", "\x1c1", "1\x1f", "\x0b1", "1\x0c", "\xa01", "\u0663", "١", "nan1",
+     "infinit", "#1", "'1'", "1;2", "1\t", "\t1", "\"1\"", '" 1 "', '"1" ', ' "1"', '""'],
+)  # fmt: skip
+def test_a_cell_is_accepted_only_if_numpy_reads_it_as_python_does(tmp_path, cell):
+    path = tmp_path / "c.csv"
+    path.write_text(f"x,y\n0,{cell}\n", encoding="utf-8")
+    try:
+        column = inspect_csv(path).columns("y")[0]
+    except DataFileError as e:
+        assert "row 2" in e.message  # refused, and the checker says where
+        return
+    got = script(tmp_path, 'table = csv("c.csv") x = table[:, 0:2] y = table[:, 0:1]', 2)
+    assert same(got["x"][0, 1].item(), np.float32(column.max).item())
 
 
 def test_a_refused_file_is_an_error_at_its_place_in_the_source(tmp_path):
