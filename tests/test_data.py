@@ -98,6 +98,7 @@ AGREED = [
     "1,2\n3,4\n",  # no header
     "1,2\n",
     "naïve,b\n1,2\n",
+    "x\n0.5\n\x1c\n1.5\n",  # a line of a space Python knows, but bytes.strip does not
 ]
 
 

@@ -85,7 +85,7 @@ def read_csv(file: Path, shown: str) -> Table:
             ) from None
     if not body.rows:
         raise DataFileError(f"{shown} has a header row but no data rows")
-    ranges.known.update(body.bounds())
+    ranges.known.update((j, b) for j, b in body.ints.items() if b is not None)
     columns = []
     for j in range(width):
         dtype = "int64" if j in ranges.known else "float32"
@@ -184,9 +184,6 @@ class _Body:
         self.rows = 0
         self.ints = {j: None for j in range(width)}  # int64 so far -> (min, max) or None
         self.shapes: set = set()  # cell shapes checked already
-
-    def bounds(self) -> dict:
-        return {j: b for j, b in self.ints.items() if b is not None}
 
     def block(self, line: int, offset: int, raw: bytes) -> None:
         data = _lines(raw)
@@ -369,22 +366,33 @@ class ColumnRanges:
     def _scan(self, columns: list[int]) -> dict[int, tuple]:
         lows: dict[int, list] = {j: [] for j in columns}
         highs: dict[int, list] = {j: [] for j in columns}
-        n = self.width
         with open(self.file, "rb") as f:
             for line, offset, raw in _blocks(f):
                 data = _lines(raw)
                 if line < self.start:  # the header block: keep the data rows
                     data = b"".join(data.split(b"\n", self.start - line)[self.start - line :])
-                cells = _quoted(data, n) if b'"' in data else _plain(data, n)
-                if cells is None:  # a block the slow way took: its rows, line by line
-                    lines = _text(data, offset, self.shown).split("\n")
-                    rows = [next(csv.reader([s])) for s in lines if s.strip()]
-                    if set(map(len, rows)) - {n}:
-                        raise DataFileError(f"{self.shown} changed while it was being read")
-                    cells = _Cells(len(rows), None, n, list(chain.from_iterable(rows)))
-                for j, column in cells.columns(columns).items():
-                    values = list(map(float, column))
+                for j, values in self._floats(data, offset, columns).items():
                     if values:
                         lows[j].append(nan_safe(min, values))
                         highs[j].append(nan_safe(max, values))
         return {j: (nan_safe(min, lows[j]), nan_safe(max, highs[j])) for j in columns}
+
+    def _floats(self, data: bytes, offset: int, columns: list[int]) -> dict[int, list]:
+        """The values of some columns in a block of the table's rows (checked already)."""
+        n = self.width
+        cells = None
+        if data.isascii():
+            cells = _quoted(data, n) if b'"' in data else _plain(data, n)
+        try:
+            if cells is not None:
+                return {j: list(map(float, c)) for j, c in cells.columns(columns).items()}
+        except ValueError:
+            pass  # a block the first pass read line by line
+        lines = _text(data, offset, self.shown).split("\n")
+        rows = [next(csv.reader([s])) for s in lines if s.strip()]
+        try:
+            if not set(map(len, rows)) - {n}:
+                return {j: [float(row[j]) for row in rows] for j in columns}
+        except ValueError:
+            pass
+        raise DataFileError(f"{self.shown} changed while it was being read")
