@@ -186,3 +186,10 @@ def test_the_targets_range_is_read_when_checked(tmp_path):
     (tmp_path / "bad.pt").write_bytes(bytes(raw))
     found = diagnostics(tmp_path, 'x = npy("x.npy") y = pt("bad.pt")["y"]', "cross_entropy")
     assert [d.code for d in found] == ["E0402"] and "bad.pt['y']" in found[0].message
+
+
+def test_a_float_columns_range_is_read_for_binary_targets(tmp_path):
+    (tmp_path / "t.csv").write_text("a,b,target\n0.5,1,0.0\n1.5,2,2.5\n", encoding="utf-8")
+    data = 'table = csv("t.csv") x = table[:, 0:2] y = table[:, 2:3]'
+    (found,) = diagnostics(tmp_path, data, "bce")
+    assert found.code == "E0406" and "holds 0.0 .. 2.5" in found.message
