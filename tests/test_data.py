@@ -168,8 +168,12 @@ def test_a_big_endian_npy_is_converted_in_memory_and_refused_streamed(tmp_path):
     got = script(tmp_path, 'z = npz("d.npz") x = z["x"] y = z["y"]', 2, "cross_entropy", 3)
     assert got["y"].dtype == torch.int64 and got["y"].tolist() == [0, 1, 2, 0, 1, 2]
     found = diagnostics(tmp_path, 'x = npy("x.npy") y = npy("y.npy") stream true')
-    assert [d.code for d in found] == ["E0402", "E0402"]
+    assert [d.code for d in found] == ["E0409", "E0409"]
     assert "x.npy is stored big-endian" in found[0].message and "astype" in found[0].help
+    assert (found[1].span.line, found[1].span.column) == (
+        2,
+        len('data d { x = npy("x.npy") y = npy(') + 1,
+    )
 
 
 def test_the_targets_range_is_read_when_checked(tmp_path):

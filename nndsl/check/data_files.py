@@ -53,7 +53,14 @@ class FileRules:
                 made = ex.call("read_csv", where, skip=ex.Lit(int(table.header)))
                 return Value(TableType(table, rel), made), None
             if name == "npy":
-                arr = datafiles.inspect_npy(rel, self.base, mapped=info.stream)
+                arr = datafiles.inspect_npy(rel, self.base)
+                if arr.big_endian and info.stream:  # its rows are read as they are stored
+                    raise EvalError(
+                        f"{rel} is stored big-endian, which torch cannot take row by row",
+                        span,
+                        "E0409",
+                        help=f"save it little-endian: np.save(path, a.astype(np.{arr.dtype}))",
+                    )
                 made = ex.call("torch.from_numpy", _native(ex.call("np.load", where), arr))
                 return _array(arr, made, lambda err: self._file_error(err, span))
             if name == "npz":

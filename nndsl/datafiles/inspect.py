@@ -51,24 +51,13 @@ def inspect_csv(path: str | os.PathLike, base: str | os.PathLike | None = None) 
 # ---- binary formats (parsed in datafiles_binary) ----------------------------------------------
 
 
-def inspect_npy(
-    path: str | os.PathLike, base: str | os.PathLike | None = None, *, mapped: bool = False
-) -> Array:
+def inspect_npy(path: str | os.PathLike, base: str | os.PathLike | None = None) -> Array:
     """Read a numpy ``.npy`` file's header (format 1.0, 2.0 or 3.0): shape, dtype and, for
     integer and bool arrays, the range of values, read when first asked for (either byte order,
-    C or Fortran order). Object arrays, structured dtypes and dtypes torch lacks are refused,
-    and so is a big-endian array that will be memory-mapped (``mapped``: a streamed section's,
-    whose rows torch takes as they are stored)."""
+    C or Fortran order). Object arrays, structured dtypes and dtypes torch lacks are refused."""
     from nndsl.datafiles import binary as datafiles_binary
 
-    found = cached("npy", path, base, datafiles_binary.read_npy)
-    if mapped and found.big_endian:
-        raise DataFileError(
-            f"{os.fspath(path)} is stored big-endian, and a streamed section reads its rows "
-            "as they are stored, which torch cannot take",
-            help=f"save it little-endian: numpy.save(path, array.astype(numpy.{found.dtype}))",
-        )
-    return found
+    return cached("npy", path, base, datafiles_binary.read_npy)
 
 
 def inspect_npz(path: str | os.PathLike, base: str | os.PathLike | None = None) -> dict[str, Array]:
