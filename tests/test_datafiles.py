@@ -18,6 +18,7 @@ import torch
 from compiled import ROOT
 
 from nndsl.datafiles import binary as datafiles_binary
+from nndsl.datafiles import csvfile as datafiles_csv
 from nndsl.datafiles import inspect as datafiles
 from nndsl.datafiles import pt as datafiles_pt
 from nndsl.datafiles.inspect import (
@@ -42,8 +43,13 @@ def _fresh_cache():
 
 def error(fn, path, **kw) -> DataFileError:
     """The DataFileError that reading ``path`` raises (any other exception fails the test)."""
+    return raised(lambda: fn(path, **kw), path)
+
+
+def raised(thunk, path=None) -> DataFileError:
+    """The DataFileError that ``thunk()`` raises (any other exception fails the test)."""
     with pytest.raises(DataFileError) as info:
-        fn(path, **kw)
+        thunk()
     e = info.value
     assert e.message == str(e) and (not e.message[:1].isupper() or e.message.startswith(str(path)))
     return e
@@ -127,7 +133,8 @@ def test_csv_values(tmp_path):
         ("x\n", ["has a header row but no data rows"]),
         ("", ["is empty"]),
         ("  \n\n", ["is empty"]),
-        ('""\n\n', ["holds no values"]),
+        ('""\n\n', ["has a header row but no data rows"]),  # one empty cell, not a blank line
+        ('x\n1\n""\n2\n', ["row 3, column 'x' is empty"]),
         ('x,y\n1,"2\n', ["row 2 is not valid csv", "unexpected end of data"]),
     ],
 )
@@ -171,6 +178,88 @@ def test_cache_sees_changes(tmp_path):
     with open(path, "a") as f:
         f.write("2\n3\n")
     assert inspect_csv(path).rows == 3
+
+
+def table_facts(table) -> tuple:
+    """What the checker takes from a table: shape, header, names, each column's dtype and range."""
+    ranges = [(c.dtype, *(repr(v) for v in (c.min, c.max))) for c in table.all_columns]
+    return table.shape, table.header, table.names, ranges
+
+
+TRICKY = [
+    "x,y\n1,2.5\n-3,4\n",
+    "\n \n\t\nx,y\n\n1,2\n  \n3,4\n\n\n",  # blank and whitespace-only lines anywhere
+    "x,y\r\n1,2\r\n\r\n3,4\r\n",
+    "x,y\r1,2\r3,4\r",
+    '\ufeff"x","y"\n"1","2"\n" 3 ",4\n',
+    "a,b,c\n1 , +2 ,\t3\t\n007,.5,5.\n-0,1e3,-1E-3\n",
+    "a,b,c\nnan,inf,-Infinity\nNaN,-inf,1\n",
+    f"a,b\n9223372036854775807,-9223372036854775808\n{2**70},{'9' * 400}\n",
+    "\x0b1,\x0c2\n3,4",
+    "5\n",
+    "x\n0.5\n\x1c\n1.5\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY)
+def test_csv_blocks_change_nothing(tmp_path, text, monkeypatch):
+    """Read in blocks of a few bytes (lines cut anywhere, CRLF split), a file reads the same."""
+    path = write(tmp_path, "t.csv", text)
+    whole = table_facts(inspect_csv(path))
+    for chunk in (1, 3, 7):
+        clear_cache()
+        monkeypatch.setattr(datafiles_csv, "CHUNK", chunk)
+        assert table_facts(inspect_csv(path)) == whole
+
+
+def test_csv_lines_are_named_across_blocks(tmp_path, monkeypatch):
+    monkeypatch.setattr(datafiles_csv, "CHUNK", 5)
+    text = "x,y\r\n\r\n1,2\r3,4\n\n5,oops\n"
+    e = error(inspect_csv, write(tmp_path, "r.csv", text))
+    assert "('oops' in row 6)" in e.message
+
+
+def test_csv_ranges_of_float_columns_are_read_when_asked(tmp_path):
+    """A float32 column's range is read when first asked for; an int64 column's comes with the
+    pass that typed it (the targets' usual case)."""
+    path = tmp_path / "f.csv"
+    path.write_text("x,label\n0.5,1\n-2.25,0\nnan,2\n", encoding="utf-8")
+    table = inspect_csv(path)
+    label, x = table.columns("label")[0], table.columns("x")[0]
+    assert (label.dtype, label.min, label.max) == ("int64", 0, 2)
+    path.unlink()
+    e = raised(lambda: x.min)
+    assert "cannot read" in e.message and str(path) in e.message
+    path.write_text("x,label\n0.5,1\n-2.25,0\nnan,2\n", encoding="utf-8")
+    assert (x.min, x.max) == (-2.25, 0.5)
+    assert table.select(["x", "label"]) == Array((3, 2), "float32", -2.25, 2)
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('x,y\n1, "2"\n', ["row 2, column 'y' holds ' \"2\"'", "space before a quoted number"]),
+        ('x,y\n1,"2\n3",4\n', ["row 2 is not valid csv", "end on the line"]),
+        ("x,y\n1,2\n#3,4\n", ["('#3' in row 3)"]),
+        ("x\n1\n\u0663\n", ["('\u0663' in row 3)"]),
+        ("x\n1\n\xa02\n", ["('\\xa02' in row 3)"]),
+        ("x\n0x10\n", ["('0x10' in row 2)"]),
+        ("x\n1e\n", ["('1e' in row 2)"]),
+        ("x\n--1\n", ["('--1' in row 2)"]),
+        ("x\n\x1c1\n", ["row 2)"]),
+        ("x,y\n1,2,\n", ["row 2 has 3 columns"]),
+        ('x,y\n1,"2,3"\n', ["('2,3' in row 2)"]),
+    ],
+)
+def test_csv_what_numpy_would_not_read_is_refused_with_its_row(tmp_path, text, words):
+    e = error(inspect_csv, write(tmp_path, "bad.csv", text))
+    for w in words:
+        assert w.lower() in e.message.lower() + " " + (e.help or "").lower()
+
+
+def test_csv_digit_separators_get_a_hint(tmp_path):
+    e = error(inspect_csv, write(tmp_path, "u.csv", "x\n1_000\n"))
+    assert "digit separators" in e.help
 
 
 # ---- .npy -----------------------------------------------------------------------------------
@@ -220,6 +309,26 @@ def test_npy_large_int(tmp_path):
     a = np.arange(3_000_000, dtype=np.int64) - 7  # several chunks
     np.save(tmp_path / "big.npy", a)
     assert inspect_npy(tmp_path / "big.npy") == Array((3_000_000,), "int64", -7, 2_999_992)
+
+
+def test_npy_values_are_read_only_when_asked(tmp_path, monkeypatch):
+    """Inspection reads the header; the range is read, in chunks, when first asked for."""
+    a = sample("int16", (1000, 3), seed=4).astype(">i2")
+    np.save(tmp_path / "a.npy", a)
+    got = inspect_npy(tmp_path / "a.npy")
+    assert got.shape == (1000, 3) and got.big_endian and got.ranged
+    monkeypatch.setattr(datafiles_binary, "CHUNK", 64)  # many chunks
+    assert (got.min, got.max) == (a.min(), a.max())
+    assert not inspect_npy(write(tmp_path, "f.npy", npy_bytes(np.ones(3, "<f4")))).ranged
+    assert not inspect_npy(write(tmp_path, "u.npy", npy_bytes(np.ones(3, ">u1")))).big_endian
+
+
+def test_npy_that_shrinks_before_its_values_are_read(tmp_path):
+    path = write(tmp_path, "s.npy", npy_bytes(np.arange(100, dtype=np.int64)))
+    got = inspect_npy(path)
+    with open(path, "r+b") as f:
+        f.truncate(200)
+    assert "changed while it was being read" in raised(lambda: got.max).message
 
 
 @pytest.mark.parametrize(
@@ -299,6 +408,19 @@ def test_npz(tmp_path, save):
     assert list(got) == list(arrays)
     for key, a in arrays.items():
         assert got[key] == expected(a, a.dtype.name)
+
+
+def test_npz_reads_only_the_arrays_asked_for(tmp_path):
+    """A damaged member goes unnoticed until its values are asked for, then is named."""
+    x = (np.arange(300_000) % 251).astype(np.uint8)
+    np.savez(tmp_path / "a.npz", x=x, y=np.arange(7) % 3)
+    raw = bytearray((tmp_path / "a.npz").read_bytes())
+    at = raw.index(bytes(range(251)), 200_000)  # deep inside x's values
+    raw[at : at + 4] = b"\xff\xff\xff\xff"
+    got = inspect_npz(write(tmp_path, "b.npz", bytes(raw)))
+    assert (got["y"].min, got["y"].max) == (0, 2)
+    e = raised(lambda: got["x"].max)
+    assert "b.npz['x']" in e.message and "crc" in e.message.lower()
 
 
 def test_npz_refused(tmp_path):
@@ -396,6 +518,18 @@ def rewrite(src, dst, change):
             data = change(info.filename, zin.read(info))
             if data is not None:
                 zout.writestr(info.filename, data)
+
+
+@pytest.mark.parametrize("chunk", [8, 24, 1 << 22])
+def test_pt_views_read_in_chunks(tmp_path, monkeypatch, chunk):
+    """The range of a strided view is the same whatever the chunk its storage is read in."""
+    base = torch.arange(-40, 80, dtype=torch.int32).reshape(8, 15)
+    views = {"t": base.t(), "cols": base[:, 2:9:3], "step": base[1::3, ::4], "whole": base}
+    torch.save(views, tmp_path / "v.pt")
+    monkeypatch.setattr(datafiles_pt, "CHUNK", chunk)
+    got = inspect_pt(tmp_path / "v.pt")
+    for key, view in views.items():
+        assert (got[key].min, got[key].max) == (view.min().item(), view.max().item()), key
 
 
 def test_pt_big_endian(tmp_path):
@@ -530,16 +664,17 @@ def test_no_torch_or_numpy(tmp_path):
     code = (
         "import sys\n"
         "from nndsl.datafiles.inspect import inspect_csv, inspect_npy, inspect_npz, inspect_pt\n"
-        f"inspect_csv({str(DATA / 'iris.csv')!r})\n"
-        f"inspect_npy({str(tmp_path / 'a.npy')!r}); inspect_npz({str(tmp_path / 'b.npz')!r})\n"
-        f"inspect_pt({str(tmp_path / 'c.pt')!r})\n"
+        f"[c.min for c in inspect_csv({str(DATA / 'iris.csv')!r}).all_columns]\n"
+        f"inspect_npy({str(tmp_path / 'a.npy')!r}).min\n"
+        f"inspect_npz({str(tmp_path / 'b.npz')!r})['a'].min\n"
+        f"inspect_pt({str(tmp_path / 'c.pt')!r})['a'].min\n"
         "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 def test_docstrings():
-    for module in (datafiles, datafiles_binary, datafiles_pt):
+    for module in (datafiles, datafiles_binary, datafiles_csv, datafiles_pt):
         assert module.__doc__
         for name in dir(module):
             obj = getattr(module, name)

@@ -44,7 +44,7 @@ class FileRules:
                 e.span,
                 "E0106",
             )
-        rel = args[0].value.value
+        rel, span = args[0].value.value, args[0].value.span
         where = data_path(rel)
         info.readers.add(name)
         try:
@@ -53,8 +53,16 @@ class FileRules:
                 made = ex.call("read_csv", where, skip=ex.Lit(int(table.header)))
                 return Value(TableType(table, rel), made), None
             if name == "npy":
-                made = ex.call("torch.from_numpy", ex.call("np.load", where))
-                return _array(datafiles.inspect_npy(rel, self.base), made)
+                arr = datafiles.inspect_npy(rel, self.base)
+                if arr.big_endian and info.stream:  # its rows are read as they are stored
+                    raise EvalError(
+                        f"{rel} is stored big-endian, which torch cannot take row by row",
+                        span,
+                        "E0409",
+                        help=f"save it little-endian: np.save(path, a.astype(np.{arr.dtype}))",
+                    )
+                made = ex.call("torch.from_numpy", _native(ex.call("np.load", where), arr))
+                return _array(arr, made, lambda err: self._file_error(err, span))
             if name == "npz":
                 found = datafiles.inspect_npz(rel, self.base)
                 return Value(ArchiveType(found, rel, True), ex.call("np.load", where)), None
@@ -62,13 +70,17 @@ class FileRules:
             made = ex.call("torch.load", where, weights_only=ex.Lit(True))
             if isinstance(found, dict):
                 return Value(ArchiveType(found, rel, False), made), None
-            return _array(found, made)
+            return _array(found, made, lambda err: self._file_error(err, span))
         except datafiles.DataFileError as err:
-            hint = err.help
-            if hint and hint.startswith("looked for"):  # an absolute path: say how paths resolve
-                hint = "data paths are relative to the folder of the .nn file"
-            self._error("E0402", err.message, args[0].value.span, help=hint)
-            raise Reported from None
+            self._file_error(err, span)
+
+    def _file_error(self, err, span):
+        """A data file's problem (a DataFileError) as E0402 at ``span``; raises Reported."""
+        hint = err.help
+        if hint and hint.startswith("looked for"):  # an absolute path: say how paths resolve
+            hint = "data paths are relative to the folder of the .nn file"
+        self._error("E0402", err.message, span, help=hint)
+        raise Reported from None
 
     def _member(self, b: Value, items, e) -> tuple[Value, tuple | None]:
         arch: ArchiveType = b.py
@@ -86,11 +98,8 @@ class FileRules:
         arr = arch.arrays[key]
         made = ex.Index(b.expr, (ex.Lit(key),))
         if arch.numpy:
-            made = ex.call("torch.from_numpy", made)
-        lo = getattr(arr, "min", None)
-        return Value(Tensor(tuple(arr.shape), arr.dtype), made), (
-            None if lo is None else (lo, arr.max)
-        )
+            made = ex.call("torch.from_numpy", _native(made, arr))
+        return _array(arr, made, lambda err: self._file_error(err, items[0].span))
 
     def _columns(self, b: Value, items, e) -> tuple[Value, tuple | None]:
         from nndsl.datafiles import inspect as datafiles
@@ -110,8 +119,7 @@ class FileRules:
         try:
             cols = tab.table.columns(key)
         except datafiles.DataFileError as err:
-            self._error("E0402", err.message, sel.span, help=err.help)
-            raise Reported from None
+            self._file_error(err, sel.span)
         if not cols:
             self._error("E0402", "this selects no columns", sel.span)
             raise Reported
@@ -129,7 +137,7 @@ class FileRules:
         if ints:
             made = ex.method(made, "long")
         shape = (rows,) if single else (rows, len(cols))
-        rng = (min(c.min for c in cols), max(c.max for c in cols))
+        rng = tab.table.select(key).value_range(lambda err: self._file_error(err, sel.span))
         return Value(Tensor(shape, "int64" if ints else "float32"), made), rng
 
     def _column_key(self, sel):
@@ -154,6 +162,11 @@ class FileRules:
         return v
 
 
-def _array(arr, made: ex.Expr) -> tuple[Value, tuple | None]:
-    rng = None if arr.min is None else (arr.min, arr.max)
-    return Value(Tensor(tuple(arr.shape), arr.dtype), made), rng
+def _array(arr, made: ex.Expr, on_error) -> tuple[Value, tuple | None]:
+    """A file's array; its range, when it has one, is read when the checker first asks."""
+    return Value(Tensor(tuple(arr.shape), arr.dtype), made), arr.value_range(on_error)
+
+
+def _native(made: ex.Expr, arr) -> ex.Expr:
+    """A numpy array torch can take: one stored big-endian is converted first."""
+    return ex.method(made, "astype", ex.dotted(f"np.{arr.dtype}")) if arr.big_endian else made

@@ -55,15 +55,15 @@ STD_MODULES = (
 
 def _uses_numpy(t: ir.TrainIR) -> bool:
     datas = [t.data] + ([t.validation] if t.validation else [])
-    return bool({"npy", "npz"} & set(t.readers)) or any(
+    return bool({"csv", "npy", "npz"} & set(t.readers)) or any(
         "np.load" in line for d in datas for line in d.sources
     )
 
 
 def _imports(t: ir.TrainIR) -> dict:
-    """The script's imports: the standard library's (csv for CSV files), then numpy (for its
-    files), torch and the distributed parts of torch."""
-    std = sorted(STD_MODULES + (["csv"] if "csv" in t.readers else []))
+    """The script's imports: the standard library's, then numpy (for data files), torch and
+    the distributed parts of torch."""
+    std = sorted(STD_MODULES)
     third = ["import numpy as np"] if _uses_numpy(t) else []
     third.append("import torch")
     if t.distributed:

@@ -12,6 +12,7 @@ serve :mod:`nndsl.datafiles.pt` too.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import io
 import math
@@ -22,7 +23,7 @@ import zlib
 from array import array
 from pathlib import Path
 
-from nndsl.datafiles.common import Array, DataFileError
+from nndsl.datafiles.common import Array, DataFileError, guarded
 
 NPY_MAGIC = b"\x93NUMPY"
 MAX_HEADER = 1 << 16  # bytes of .npy header; numpy itself refuses more than 10,000 by default
@@ -68,6 +69,8 @@ def value_range(parts, dtype: str) -> tuple:
     """(min, max) over non-empty parts (arrays) of the values of an integer or bool array."""
     lo = hi = None
     for values in parts:
+        if not values:
+            continue
         a, b = min(values), max(values)
         lo, hi = (a, b) if lo is None else (min(lo, a), max(hi, b))
     if lo is not None and dtype == "bool":
@@ -79,13 +82,24 @@ def value_range(parts, dtype: str) -> tuple:
 
 
 def read_npy(file: Path, shown: str) -> Array:
-    """The array in a ``.npy`` file."""
+    """The array in a ``.npy`` file (its header; its values when first asked for)."""
     with open(file, "rb") as f:
         size = f.seek(0, io.SEEK_END)
         f.seek(0)
         if not size:
             raise DataFileError(f"{shown} is empty", help="a .npy file is written by numpy.save")
-        return _npy(f, size, shown)
+        return _npy(f, size, shown, lambda: open(file, "rb"))
+
+
+def chunks(f, count: int, itemsize: int, dtype: str, big: bool, label: str):
+    """The next ``count`` elements of ``f`` as arrays of Python ints, CHUNK bytes at a time."""
+    step = CHUNK - CHUNK % itemsize
+    need = count * itemsize
+    for at in range(0, need, step):
+        raw = f.read(min(step, need - at))
+        if len(raw) < min(step, need - at):
+            raise DataFileError(f"{label} changed while it was being read (it is shorter now)")
+        yield as_values(raw, dtype, big)
 
 
 def zip_reader(read):
@@ -115,7 +129,9 @@ def read_npz(file: Path, shown: str) -> dict[str, Array]:
                 continue
             key = info.filename[: -len(".npy")]
             with zf.open(info) as f:
-                found[key] = _npy(f, info.file_size, f"{shown}[{key!r}]")
+                found[key] = _npy(
+                    f, info.file_size, f"{shown}[{key!r}]", functools.partial(_member, file, info)
+                )
         if not found:
             torch_file = any(n.endswith("/data.pkl") for n in zf.namelist())
             raise DataFileError(
@@ -123,6 +139,13 @@ def read_npz(file: Path, shown: str) -> dict[str, Array]:
                 help="it looks like a torch file; read it with pt(...)" if torch_file else None,
             )
         return found
+
+
+@contextlib.contextmanager
+def _member(file: Path, info: zipfile.ZipInfo):
+    """Opens one member of an archive again, to read its values when they are asked for."""
+    with zipfile.ZipFile(file) as zf, zf.open(info.filename) as f:
+        yield f
 
 
 def open_zip(file: Path, shown: str, kind: str) -> zipfile.ZipFile:
@@ -152,8 +175,9 @@ def open_zip(file: Path, shown: str, kind: str) -> zipfile.ZipFile:
     )
 
 
-def _npy(f, size: int, label: str) -> Array:
-    """The array in a .npy stream of ``size`` bytes; ``label`` names it in messages."""
+def _npy(f, size: int, label: str, reopen) -> Array:
+    """The array in a .npy stream of ``size`` bytes; ``label`` names it in messages. Its values
+    are read, from the stream ``reopen()`` opens again, only when their range is asked for."""
     head = f.read(8)
     if len(head) < 8 or head[:6] != NPY_MAGIC:
         raise DataFileError(
@@ -186,12 +210,18 @@ def _npy(f, size: int, label: str) -> Array:
             f"{label} is truncated: its header promises {need:,} bytes of data "
             f"({' x '.join(map(str, shape)) or 'one value'} {dtype}), it holds {have:,}"
         )
+    swap = big and itemsize > 1
     if dtype not in TYPECODES or not count:
-        return Array(shape, dtype)
-    # C or Fortran order holds the same values, so the range needs no reordering
-    step = CHUNK - CHUNK % itemsize
-    chunks = (as_values(f.read(min(step, need - at)), dtype, big) for at in range(0, need, step))
-    return Array(shape, dtype, *value_range(chunks, dtype))
+        return Array(shape, dtype, big_endian=swap)
+    start = 8 + width + header_len
+
+    def scan() -> tuple:
+        # C or Fortran order holds the same values, so the range needs no reordering
+        with reopen() as g:
+            g.seek(start)
+            return value_range(chunks(g, count, itemsize, dtype, big, label), dtype)
+
+    return Array(shape, dtype, scan=guarded(label, scan), big_endian=swap)
 
 
 def _npy_header(raw: bytes, version: tuple, label: str) -> tuple:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,39 +25,127 @@ class DataFileError(Exception):
         self.help = help
 
 
-@dataclass(frozen=True)
 class Array:
     """What a tensor read from a file will be: shape, dtype and, when known, its value range.
 
     ``min`` and ``max`` are given for integer and bool data (``bool`` values for bool data) and
     for CSV columns; they are None for floating-point arrays and for arrays with no elements.
+    A file's values are read only when ``min`` or ``max`` is first asked for (``scan`` reads
+    them; the checker asks only for the targets' range), so inspecting a large file reads its
+    header alone; ``ranged`` tells beforehand whether there is a range. ``big_endian`` marks a
+    multi-byte ``.npy`` array stored big-endian, which torch cannot take as it is.
     """
 
-    shape: tuple[int, ...]
-    dtype: str
-    min: int | float | bool | None = None
-    max: int | float | bool | None = None
+    __slots__ = ("shape", "dtype", "big_endian", "_bounds", "_scan")
+
+    def __init__(self, shape, dtype: str, min=None, max=None, *, scan=None, big_endian=False):
+        self.shape: tuple[int, ...] = tuple(shape)
+        self.dtype = dtype
+        self.big_endian = big_endian
+        self._bounds = (min, max)
+        self._scan = scan
+
+    @property
+    def ranged(self) -> bool:
+        """Whether the array has a value range (read or still to be read)."""
+        return self._scan is not None or self._bounds != (None, None)
+
+    def bounds(self) -> tuple:
+        """(min, max), reading the file the first time; a problem is a DataFileError."""
+        if self._scan is not None:
+            self._bounds, self._scan = self._scan(), None
+        return self._bounds
+
+    @property
+    def min(self):
+        return self.bounds()[0]
+
+    @property
+    def max(self):
+        return self.bounds()[1]
+
+    def value_range(self, on_error) -> ValueRange | None:
+        """The range as the checker takes it: None without one, else a lazy (min, max)."""
+        return ValueRange(self, on_error) if self.ranged else None
 
     @property
     def tensor(self) -> Tensor:
         """The checker's type for this array."""
         return Tensor(self.shape, self.dtype)
 
+    def __eq__(self, other):
+        if not isinstance(other, Array):
+            return NotImplemented
+        return (self.shape, self.dtype, self.bounds()) == (other.shape, other.dtype, other.bounds())
 
-@dataclass(frozen=True)
+    def __hash__(self):
+        return hash((self.shape, self.dtype))
+
+    def __repr__(self):
+        shown = "not read yet" if self._scan is not None else f"min={self.min!r}, max={self.max!r}"
+        return f"Array(shape={self.shape!r}, dtype={self.dtype!r}, {shown})"
+
+
+class ValueRange(Sequence):
+    """An array's (min, max) as the checker uses it, a pair read from the file when first
+    indexed. A file that cannot be read then goes to ``on_error``, which must raise."""
+
+    def __init__(self, array: Array, on_error):
+        self.array, self.on_error = array, on_error
+
+    def __getitem__(self, i):
+        try:
+            return self.array.bounds()[i]
+        except DataFileError as e:
+            self.on_error(e)
+            raise  # on_error did not raise
+
+    def __len__(self) -> int:
+        return 2
+
+
 class Column:
-    """One CSV column: its 0-based index, header name (None without a header), dtype, range."""
+    """One CSV column: its 0-based index, header name (None without a header), dtype, range.
 
-    index: int
-    name: str | None
-    dtype: str  # "int64" when every value is an integer literal that fits, else "float32"
-    min: int | float
-    max: int | float
+    ``dtype`` is "int64" when every value is an integer literal that fits, else "float32". The
+    range of an int64 column is known from the pass that typed it; a float32 column's is read
+    when first asked for (``ranges``, shared by the table's columns, reads it).
+    """
+
+    __slots__ = ("index", "name", "dtype", "ranges")
+
+    def __init__(self, index: int, name: str | None, dtype: str, ranges):
+        self.index, self.name, self.dtype, self.ranges = index, name, dtype, ranges
+
+    @property
+    def min(self) -> int | float:
+        return self.ranges.get((self.index,))[0][0]
+
+    @property
+    def max(self) -> int | float:
+        return self.ranges.get((self.index,))[0][1]
 
     @property
     def label(self) -> str:
         """How messages name the column: ``column 'species'``, or ``column 3`` by 0-based index."""
         return f"column {self.index}" if self.name is None else f"column {self.name!r}"
+
+    def __eq__(self, other):
+        if not isinstance(other, Column):
+            return NotImplemented
+        mine, theirs = self.ranges.get((self.index,)), other.ranges.get((other.index,))
+        return (self.index, self.name, self.dtype, mine) == (
+            other.index,
+            other.name,
+            other.dtype,
+            theirs,
+        )
+
+    def __hash__(self):
+        return hash((self.index, self.name, self.dtype))
+
+    def __repr__(self):
+        return f"Column({self.index}, {self.name!r}, {self.dtype!r})"
 
 
 @dataclass(frozen=True)
@@ -112,8 +201,13 @@ class Table:
         dtype = "int64" if all(c.dtype == "int64" for c in picked) else "float32"
         if not picked or not self.rows:
             return Array(shape, dtype)
-        lows, highs = [c.min for c in picked], [c.max for c in picked]
-        return Array(shape, dtype, nan_safe(min, lows), nan_safe(max, highs))
+        ranges, indices = picked[0].ranges, tuple(c.index for c in picked)
+
+        def scan() -> tuple:
+            pairs = ranges.get(indices)
+            return nan_safe(min, [p[0] for p in pairs]), nan_safe(max, [p[1] for p in pairs])
+
+        return Array(shape, dtype, scan=scan)
 
     def _one(self, selector) -> Column:
         n = len(self.all_columns)
@@ -195,18 +289,28 @@ def cached(kind: str, path, base, read):
     if hit is not None and hit[:2] == (st.st_mtime_ns, st.st_size):
         result = hit[2]
     else:
+        result = guarded(shown, read)(file, shown)
+        _CACHE[key] = (st.st_mtime_ns, st.st_size, result)
+    return dict(result) if isinstance(result, dict) else result
+
+
+def guarded(shown: str, read):
+    """``read``, with every failure but a DataFileError reported as one that names ``shown``:
+    a malformed file must never crash the compiler (the readers and the scans of values)."""
+
+    def run(*args):
         try:
-            result = read(file, shown)
+            return read(*args)
         except DataFileError:
             raise
         except OSError as e:
             raise DataFileError(f"cannot read {shown}: {reason(e)}") from None
         except (MemoryError, RecursionError):
             raise DataFileError(f"{shown} is too large or too deeply nested to inspect") from None
-        except Exception as e:  # a malformed file must never crash the compiler
+        except Exception as e:
             raise DataFileError(f"{shown} is malformed ({type(e).__name__}: {e})") from None
-        _CACHE[key] = (st.st_mtime_ns, st.st_size, result)
-    return dict(result) if isinstance(result, dict) else result
+
+    return run
 
 
 def reason(e: OSError) -> str:

@@ -17,12 +17,20 @@ import math
 import pickle
 import pickletools
 import zipfile
+from array import array
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from nndsl.datafiles.binary import TYPECODES, as_values, open_zip, value_range, zip_reader
-from nndsl.datafiles.common import Array, DataFileError
+from nndsl.datafiles.binary import (
+    CHUNK,
+    TYPECODES,
+    as_values,
+    open_zip,
+    value_range,
+    zip_reader,
+)
+from nndsl.datafiles.common import Array, DataFileError, guarded
 
 MAX_PICKLE = 16 << 20  # bytes of data.pkl (a state_dict of 10,000 tensors has about 1.5 MiB)
 
@@ -156,7 +164,7 @@ def read_pt(file: Path, shown: str):
         except Exception as e:  # a damaged pickle raises anything from EOFError to TypeError
             raise DataFileError(f"{shown} has a damaged pickle (data.pkl): {e}") from None
         if isinstance(root, _Tensor):
-            return _tensor(root, zf, prefix, big, shown)
+            return _tensor(root, file, zf, prefix, big, shown)
         if not isinstance(root, dict):
             raise DataFileError(
                 f"{shown} holds a {type(root).__name__}, not a tensor or a dict of tensors",
@@ -174,7 +182,7 @@ def read_pt(file: Path, shown: str):
                     f"{type(value).__name__}); a .pt data file holds a tensor or a dict of tensors",
                     help='save only the tensors, e.g. torch.save({"x": x, "y": y}, path)',
                 )
-            found[key] = _tensor(value, zf, prefix, big, f"{shown}[{key!r}]")
+            found[key] = _tensor(value, file, zf, prefix, big, f"{shown}[{key!r}]")
         return found
 
 
@@ -188,8 +196,9 @@ def _prescan(data: bytes) -> None:
                 raise _Refused("a damaged pickle (a memo index out of range)")
 
 
-def _tensor(t: _Tensor, zf: zipfile.ZipFile, prefix: str, big: bool, label: str) -> Array:
-    """The Array for a stand-in tensor, its range read from the storage's bytes."""
+def _tensor(t: _Tensor, file: Path, zf: zipfile.ZipFile, prefix: str, big: bool, label: str):
+    """The Array for a stand-in tensor; an integer tensor's range is read from its storage's
+    bytes when first asked for."""
     kind, shape = t.storage.kind, t.shape
     member = f"{prefix}data/{t.storage.key}"
     try:
@@ -206,18 +215,24 @@ def _tensor(t: _Tensor, zf: zipfile.ZipFile, prefix: str, big: bool, label: str)
         )
     if kind.dtype not in TYPECODES:
         return Array(shape, kind.dtype)
-    with zf.open(member) as f:
-        f.seek(t.offset * kind.itemsize)
-        raw = f.read((last + 1 - t.offset) * kind.itemsize)
-    return Array(shape, kind.dtype, *_strided_range(raw, kind.dtype, big, shape, t.stride))
+
+    def scan() -> tuple:
+        with zipfile.ZipFile(file) as archive, archive.open(member) as f:
+            parts = _strided(f, t.offset, last + 1, kind, big, shape, t.stride, label)
+            return value_range(parts, kind.dtype)
+
+    return Array(shape, kind.dtype, scan=guarded(label, scan))
 
 
-def _strided_range(raw: bytes, dtype: str, big: bool, shape: tuple, stride: tuple) -> tuple:
-    """(min, max) of the elements of a strided view whose first element starts ``raw``.
+def _strided(f, first: int, end: int, kind, big: bool, shape: tuple, stride: tuple, label: str):
+    """The elements of a strided view of a storage (``f``), as arrays of Python ints, reading
+    about CHUNK bytes at a time; ``first`` is the view's first element, ``end`` its last + 1.
 
-    The range does not depend on the order of elements, so dims are sorted by stride and
-    merged where contiguous (a contiguous tensor is one slice), and dims of stride 0 (an
-    expanded tensor) are dropped; the innermost dim left is a step slice of the values.
+    The range does not depend on the order of elements, so dims are sorted by stride and merged
+    where contiguous (a contiguous tensor is one run), and dims of stride 0 (an expanded tensor)
+    are dropped; the innermost dim left is a run of elements a step apart, cut in pieces that
+    fit a chunk, and each piece is a step slice of the elements read last (read again when it
+    lies outside them).
     """
     dims = sorted(((n, s) for n, s in zip(shape, stride) if n > 1 and s > 0), key=lambda d: -d[1])
     merged: list[tuple[int, int]] = []
@@ -227,9 +242,19 @@ def _strided_range(raw: bytes, dtype: str, big: bool, shape: tuple, stride: tupl
         else:
             merged.append((n, s))
     (n, s), outer = (merged[-1] if merged else (1, 1)), merged[:-1]
-    values = as_values(raw, dtype, big)
-    starts = (
-        sum(i * st for i, (_, st) in zip(index, outer))
-        for index in itertools.product(*(range(m) for m, _ in outer))
-    )
-    return value_range((values[a : a + (n - 1) * s + 1 : s] for a in starts), dtype)
+    size = kind.itemsize
+    per = max(1, CHUNK // size)  # elements read at a time
+    piece = max(1, per // s)  # elements of a run taken at a time
+    window, at = array(TYPECODES[kind.dtype]), 0
+    for index in itertools.product(*(range(m) for m, _ in outer)):
+        start = first + sum(i * st for i, (_, st) in zip(index, outer))
+        for p in range(0, n, piece):
+            b, length = start + p * s, (min(piece, n - p) - 1) * s + 1
+            if not (at <= b and b + length <= at + len(window)):
+                want = min(max(length, per), end - b)
+                f.seek(b * size)
+                raw = f.read(want * size)
+                if len(raw) < want * size:
+                    raise DataFileError(f"{label} changed while it was being read")
+                window, at = as_values(raw, kind.dtype, big), b
+            yield window[b - at : b - at + length : s]
