@@ -197,3 +197,21 @@ def test_a_float_columns_range_is_read_for_binary_targets(tmp_path):
     data = 'table = csv("t.csv") x = table[:, 0:2] y = table[:, 2:3]'
     (found,) = diagnostics(tmp_path, data, "bce")
     assert found.code == "E0406" and "holds 0.0 .. 2.5" in found.message
+
+
+@pytest.mark.parametrize("reader", ["pt", "npy"])
+def test_a_streamed_section_of_one_reader_compiles_and_imports_what_it_reads_with(tmp_path, reader):
+    """A streamed .pt section alone crashed the compiler: deciding whether the script needs
+    numpy looked for "np.load" in the section's statements as if they were text."""
+    if reader == "pt":
+        torch.save({"x": torch.zeros(4, 2), "y": torch.zeros(4, 1)}, tmp_path / "d.pt")
+        data = 't = pt("d.pt") x = t["x"] y = t["y"] stream true'
+    else:
+        np.save(tmp_path / "x.npy", np.zeros((4, 2), np.float32))
+        np.save(tmp_path / "y.npy", np.zeros((4, 1), np.float32))
+        data = 'x = npy("x.npy") y = npy("y.npy") stream true'
+    source = f"model M(x: [2]) {{ out = Linear(1) }}\ndata d {{ {data} }}\n"
+    result = analyze(source + "train M on d { loss mse }\n", tmp_path)
+    assert result.ok, [d.message for d in result.diagnostics]
+    text = generate_train(result.program.trains[0], "t.nn", "model")
+    assert ("import numpy as np" in text) == (reader == "npy")

@@ -21,6 +21,7 @@ from nndsl.lang import syntax as s
 from nndsl.registry.functions import FUNCTIONS
 from nndsl.registry.functions import call as call_function
 from nndsl.registry.operators import binary, describe, index, unary
+from nndsl.registry.readers import READERS
 from nndsl.util.naming import problem, suggest
 
 MAX_INLINE = 10_000  # numbers written inline in one data section: beyond, a file is better
@@ -31,7 +32,7 @@ RESERVED = frozenset(
 )
 _RANGES = {"batch": (1, 2**63 - 1), "seed": (0, 2**63 - 1)}  # what torch takes
 DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
-FILE_READERS = ("csv", "npy", "npz", "pt")
+FILE_READERS = tuple(READERS)
 GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")
 
 

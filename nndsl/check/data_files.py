@@ -11,6 +11,7 @@ from nndsl.ir import expr as ex
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
+from nndsl.registry.readers import READERS
 from nndsl.util.naming import suggest
 
 
@@ -36,8 +37,9 @@ class FileRules:
     """Reading data files (mixed into :class:`nndsl.check.data.DataRules`)."""
 
     def _read(self, name, e, args, kwargs, info) -> tuple[Value, tuple | None]:
-        from nndsl.datafiles import inspect as datafiles
+        from nndsl.datafiles.common import DataFileError
 
+        inspect = READERS[name].inspect
         if kwargs or len(args) != 1 or not isinstance(args[0].value, s.Str):
             raise EvalError(
                 f'write `{name}("path/to/file.{name}")`: one path, relative to the .nn file',
@@ -49,11 +51,11 @@ class FileRules:
         info.readers.add(name)
         try:
             if name == "csv":
-                table = datafiles.inspect_csv(rel, self.base)
+                table = inspect(rel, self.base)
                 made = ex.call("read_csv", where, skip=ex.Lit(int(table.header)))
                 return Value(TableType(table, rel), made), None
             if name == "npy":
-                arr = datafiles.inspect_npy(rel, self.base)
+                arr = inspect(rel, self.base)
                 if arr.big_endian and info.stream:  # its rows are read as they are stored
                     raise EvalError(
                         f"{rel} is stored big-endian, which torch cannot take row by row",
@@ -64,14 +66,14 @@ class FileRules:
                 made = ex.call("torch.from_numpy", _native(ex.call("np.load", where), arr))
                 return _array(arr, made, lambda err: self._file_error(err, span))
             if name == "npz":
-                found = datafiles.inspect_npz(rel, self.base)
+                found = inspect(rel, self.base)
                 return Value(ArchiveType(found, rel, True), ex.call("np.load", where)), None
-            found = datafiles.inspect_pt(rel, self.base)
+            found = inspect(rel, self.base)
             made = ex.call("torch.load", where, weights_only=ex.Lit(True))
             if isinstance(found, dict):
                 return Value(ArchiveType(found, rel, False), made), None
             return _array(found, made, lambda err: self._file_error(err, span))
-        except datafiles.DataFileError as err:
+        except DataFileError as err:
             self._file_error(err, span)
 
     def _file_error(self, err, span):

@@ -16,6 +16,7 @@ from dataclasses import replace
 
 from nndsl.diagnostics.core import Diagnostic
 from nndsl.ir import nodes as ir
+from nndsl.registry.readers import uses_numpy
 from nndsl.util.naming import Namespace
 
 # The imports every training script has.
@@ -70,10 +71,8 @@ def reserved(t: ir.TrainIR) -> frozenset[str]:
     names.update(f"load_{d.name}" for d in datas)
     names.update(d.row_class for d in datas if d.stream)
     readers = set(t.readers)
-    if readers & {"npy", "npz"} or any("np.load" in line for d in datas for line in d.sources):
+    if uses_numpy(readers):
         names.add("np")
-    if "csv" in readers:
-        names.add("csv")
     if t.distributed:
         names.update(("dist", "DistributedDataParallel"))
     return frozenset(names)

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from nndsl.ir import expr as ex
 from nndsl.ir.values import EvalError
 from nndsl.lang import syntax as s
+from nndsl.registry.readers import READERS, STREAM_READERS
 
-STREAM_READERS = ("npy", "pt")
 ROW_WISE = (
     "float",
     "long",
@@ -97,11 +97,7 @@ def _rows(name: str, kind: str, rows: ex.Shown | None) -> ex.Assign:
 
 
 def _reader(e) -> tuple[str, str] | None:
-    if (
-        isinstance(e, s.CallExpr)
-        and isinstance(e.func, s.Name)
-        and e.func.id in ("npy", "pt", "csv", "npz")
-    ):
+    if isinstance(e, s.CallExpr) and isinstance(e.func, s.Name) and e.func.id in READERS:
         if e.func.id not in STREAM_READERS:
             raise EvalError(
                 f"`{e.func.id}` files cannot be streamed",

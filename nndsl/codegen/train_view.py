@@ -18,6 +18,7 @@ from nndsl.codegen.train_values import (
 )
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
+from nndsl.registry.readers import uses_numpy
 
 
 def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str) -> dict:
@@ -54,10 +55,7 @@ STD_MODULES = (
 
 
 def _uses_numpy(t: ir.TrainIR) -> bool:
-    datas = [t.data] + ([t.validation] if t.validation else [])
-    return bool({"csv", "npy", "npz"} & set(t.readers)) or any(
-        "np.load" in line for d in datas for line in d.sources
-    )
+    return uses_numpy(t.readers)
 
 
 def _imports(t: ir.TrainIR) -> dict:
