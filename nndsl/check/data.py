@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from nndsl.check.data_files import ArchiveType, FileRules, TableType
+from nndsl.check.data_gen import GeneratorRules
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir.shapes import ShapeError
@@ -25,7 +26,6 @@ from nndsl.registry.readers import READERS
 from nndsl.util.naming import problem, suggest
 
 MAX_INLINE = 10_000  # numbers written inline in one data section: beyond, a file is better
-MAX_GENERATED = 100_000_000  # elements one generated tensor may hold
 # names the generated loader and Dataset use for themselves
 RESERVED = frozenset(
     ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
@@ -61,13 +61,6 @@ class DataInfo:
     setting_spans: dict[str, s.Span] = field(default_factory=dict)
 
 
-_G = ex.Name("g")
-
-
-def _lits(values) -> tuple:
-    return tuple(ex.Lit(v) for v in values)
-
-
 def _nested(py: object, span: s.Span) -> tuple[tuple, bool, int, tuple]:
     """The shape of a nested list of numbers, whether all are ints, how many numbers, and the
     (min, max) of the numbers."""
@@ -88,7 +81,7 @@ def _nested(py: object, span: s.Span) -> tuple[tuple, bool, int, tuple]:
     return (len(py),) + parts[0][0], all(p[1] for p in parts), sum(p[2] for p in parts), (lo, hi)
 
 
-class DataRules(FileRules):
+class DataRules(FileRules, GeneratorRules):
     """Checks one ``data`` section; mixed into nothing, used by :mod:`nndsl.check.train`."""
 
     def __init__(self, diags: list[Diagnostic], base: Path | None):
@@ -349,94 +342,6 @@ class DataRules(FileRules):
             return self._op(lambda: call_function(name, vals, kw), e), None
         hint = suggest(name, [*FILE_READERS, *GENERATORS, *FUNCTIONS])
         raise EvalError(f"unknown function `{name}`", e.func.span, "E0101", help=hint)
-
-    def _numbers(self, args, what: str) -> list:
-        out = []
-        for a in args:
-            v = evaluate(a.value, {}).py
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise EvalError(f"`{what}` takes numbers here", a.value.span, "E0106")
-            if not math.isfinite(v):
-                raise EvalError(f"`{what}` takes finite numbers, not {v}", a.value.span, "E0414")
-            out.append(v)
-        return out
-
-    def _generate(self, name, e, args, kwargs, info: DataInfo) -> tuple[Value, tuple | None]:
-        for k, a in kwargs.items():
-            raise EvalError(
-                f"`{name}` takes its arguments by position, not `{k}=`", a.span, "E0102"
-            )
-        nums = self._numbers(args, name)
-        if name == "linspace":
-            if len(nums) != 3 or not isinstance(nums[2], int) or nums[2] < 1:
-                raise EvalError(
-                    "write `linspace(start, end, steps)` with steps >= 1", e.span, "E0106"
-                )
-            a, b, n = nums
-            self._dims([n], e)
-            made = ex.call("torch.linspace", *_lits((a, b, n)))
-            return Value(Tensor((n,), "float32"), made), (min(a, b), max(a, b))
-        if name == "arange":
-            if not 1 <= len(nums) <= 3:
-                raise EvalError(
-                    "write `arange(end)`, `arange(start, end)` or `arange(start, end, step)`",
-                    e.span,
-                    "E0106",
-                )
-            start, end, step = ([0] + nums + [1])[:3] if len(nums) == 1 else (nums + [1])[:3]
-            if step == 0:
-                raise EvalError("`arange` needs a step other than 0", e.span, "E0414")
-            n = max(0, math.ceil((end - start) / step))
-            if n > MAX_GENERATED:
-                self._dims([n], e)
-            if n < 1:
-                raise EvalError(
-                    f"`arange` from {start} to {end} by {step} is empty", e.span, "E0414"
-                )
-            ints = all(isinstance(x, int) for x in (start, end, step))
-            made = ex.call("torch.arange", *_lits(nums))
-            last = start + (n - 1) * step
-            return Value(Tensor((n,), "int64" if ints else "float32"), made), (
-                min(start, last),
-                max(start, last),
-            )
-        if name == "randint":
-            if len(nums) < 3 or not all(isinstance(x, int) for x in nums):
-                raise EvalError(
-                    "write `randint(low, high, size, ...)`: values in low .. high - 1",
-                    e.span,
-                    "E0106",
-                )
-            low, high, *dims = nums
-            if high <= low:
-                raise EvalError("`randint` needs high > low", e.span, "E0414")
-            if low < -(2**63) or high > 2**63 - 1:
-                raise EvalError(
-                    "`randint` draws int64 values: low and high lie within ±2**63", e.span, "E0414"
-                )
-            self._dims(dims, e)
-            info.random = True
-            made = ex.call(
-                "torch.randint", *_lits((low, high)), ex.Tuple(_lits(dims)), generator=_G
-            )
-            return Value(Tensor(tuple(dims), "int64"), made), (low, high - 1)
-        dims = nums
-        if not dims or not all(isinstance(x, int) for x in dims):
-            raise EvalError(f"write `{name}(size, ...)` with integer sizes", e.span, "E0106")
-        self._dims(dims, e)
-        random = name in ("randn", "rand")
-        info.random = info.random or random
-        made = ex.Call(ex.dotted(f"torch.{name}"), _lits(dims), (("generator", _G),) * random)
-        rng = {"zeros": (0, 0), "ones": (1, 1), "rand": (0, 1)}.get(name)
-        return Value(Tensor(tuple(dims), "float32"), made), rng
-
-    def _dims(self, dims, e) -> None:
-        if any(d < 1 for d in dims):
-            raise EvalError("sizes must be at least 1", e.span, "E0125")
-        if math.prod(dims) > MAX_GENERATED:
-            raise EvalError(
-                f"a generated tensor holds at most {MAX_GENERATED:,} values", e.span, "E0412"
-            )
 
 
 def _flat(py):
