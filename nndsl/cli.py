@@ -67,6 +67,15 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "help": "how to print diagnostics: text (with source and caret), "
         "short (one line each), json",
     }
+    _compile_commands(sub, fmt)
+    _run_command(sub, fmt)
+    _view_commands(sub, fmt)
+    _other_commands(sub)
+    return parser
+
+
+def _compile_commands(sub, fmt: dict) -> None:
+    """`compile` and `check`."""
     c = sub.add_parser("compile", help="write the PyTorch module for a .nn file")
     c.add_argument("file", help="the .nn source file")
     c.add_argument("-o", "--output", default="-", help="output .py file; `-` (default) for stdout")
@@ -93,6 +102,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="check a .nn file and print each model's layer table")
     k.add_argument("file", help="the .nn source file")
     k.add_argument("--format", **fmt)
+
+
+def _run_command(sub, fmt: dict) -> None:
+    """`run`: training, in process or under torchrun."""
     r = sub.add_parser(
         "run",
         help="compile a .nn file and train it (the same code `compile` writes)",
@@ -142,6 +155,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     r.add_argument("--format", **fmt)
+
+
+def _view_commands(sub, fmt: dict) -> None:
+    """`fmt`, `graph` and `summary`."""
     fm = sub.add_parser(
         "fmt",
         help="rewrite .nn files in the canonical layout",
@@ -182,6 +199,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         metavar="NAME=N",
         help="a size for a symbol such as T; repeatable",
     )
+
+
+def _other_commands(sub) -> None:
+    """`explain`, `new`, `completion` and `lsp`."""
     e = sub.add_parser(
         "explain",
         help="explain a diagnostic code, with a wrong and a fixed example",
@@ -204,7 +225,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
     sh.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell")
     sub.add_parser("lsp", help="run the language server on stdin/stdout, for editors (pygls)")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,11 +22,8 @@ MAX_FUNCTION_LINES = 60
 # Modules and functions over the limits today, with the size each may not grow past. Splitting
 # one removes its entry; the test fails when an entry is no longer needed, so the list only
 # shrinks.
-OVERSIZED_MODULES = {
-}
-LONG_FUNCTIONS = {
-    "cli.py:build_parser": 152,
-}
+OVERSIZED_MODULES = {}
+LONG_FUNCTIONS = {}
 
 
 def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
