@@ -77,3 +77,22 @@ def test_only_a_program_without_errors_carries_graphs():
     good = "model M(x: [4]) {\n    Linear(8)\n}\n"
     checked, _ = check(parse(good), good)
     assert [n.name for n in checked.graphs["M"].nodes] == ["input", "Linear", "output"]
+
+
+def test_the_links_the_lints_read_are_the_graphs_without_types():
+    """Dataflow.links() reads the recording straight off, without making the graphs; it must
+    say what the graphs say: the same nodes, each fed by the same producers in order."""
+    from nndsl.ir.graph import _links_of
+
+    for path in EXAMPLES:
+        result = analyze(path.read_text(encoding="utf-8"), path.parent)
+        links = result.program.graphs.links()
+        assert list(links) == list(result.program.graphs)
+        for name, g in result.program.graphs.items():
+            fast, slow = links[name], _links_of(g)
+            assert sorted(fast.nodes) == sorted(slow.nodes), (path.name, name)
+            for n, node in slow.nodes.items():
+                got = fast.nodes[n]
+                assert (got.kind, got.name, got.span) == (node.kind, node.name, node.span)
+                assert list(fast.fed.get(n, ())) == slow.fed[n], (path.name, name, n)
+            assert fast.outputs == slow.outputs

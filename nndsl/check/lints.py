@@ -40,14 +40,14 @@ def lint(program: s.Program, checked: ir.ProgramIR) -> list[Diagnostic]:
             seen.add((code, span))
             out.append(Diagnostic(code, message, span, severity="warning", **kw))
 
-    flows = {name: _Flow(g) for name, g in checked.graphs.items()}
+    flows = {name: _Flow(g) for name, g in checked.graphs.links().items()}
     for flow in flows.values():
         _bias_before_norm(flow, warn)
         tail = flow.tail()
         if tail is not None and "dropout" in _entry(tail).traits:
             warn(
                 "W0104",
-                f"{tail.name} is the last layer of `{flow.graph.name}`",
+                f"{tail.name} is the last layer of `{flow.links.name}`",
                 tail.span,
                 help="dropout only adds noise to the output; put it before the output layer",
             )
@@ -62,7 +62,7 @@ def lint(program: s.Program, checked: ir.ProgramIR) -> list[Diagnostic]:
     return out
 
 
-def _entry(node: dg.Node) -> Layer:
+def _entry(node: dg.LinkNode) -> Layer:
     """The registry entry of a layer node, or of the layer whose functional form an operation
     node is (``relu`` is ``ReLU``'s ``F.relu``); an empty one otherwise."""
     layer = REGISTRY.get(node.name) if node.kind == "layer" else BY_FUNCTION.get(node.name)
@@ -73,20 +73,19 @@ _NOTHING = Layer("", (), lambda a, x: x, lambda a: (), "")
 
 
 class _Flow:
-    """One model's graph, with what feeds each node and what each node feeds; ports (where a
-    block, repeat or nested model begins and ends) are looked through."""
+    """One model's dataflow, with what feeds each node and what each node feeds; ports (where
+    a block, repeat or nested model begins and ends) are looked through."""
 
-    def __init__(self, graph: dg.Graph):
-        self.graph = graph
-        self.nodes = {n.id: n for n in graph.nodes}
-        made_by = {v.id: v.node for v in graph.values}
+    def __init__(self, links: dg.Links):
+        self.links = links
+        self.nodes = links.nodes
+        self.fed = links.fed
         self.feeds: dict[int, list[int]] = {}
-        self.fed: dict[int, list[int]] = {n.id: [made_by[i] for i in n.inputs] for n in graph.nodes}
-        for n in graph.nodes:
-            for p in self.fed[n.id]:
-                self.feeds.setdefault(p, []).append(n.id)
+        for n in self.nodes:
+            for p in self.fed.get(n, ()):
+                self.feeds.setdefault(p, []).append(n)
 
-    def source(self, node_id: int) -> dg.Node | None:
+    def source(self, node_id: int) -> dg.LinkNode | None:
         """The layer or operation that made what reaches ``node_id``'s first input."""
         seen = set()
         while True:
@@ -94,7 +93,9 @@ class _Flow:
             if len(inputs) != 1 or node_id in seen:
                 return None
             seen.add(node_id)
-            node = self.nodes[inputs[0]]
+            node = self.nodes.get(inputs[0])
+            if node is None:
+                return None
             if node.kind != "port":
                 return node
             node_id = node.id
@@ -107,15 +108,17 @@ class _Flow:
             if n in seen:
                 continue
             seen.add(n)
+            if n not in self.nodes:
+                continue
             if self.nodes[n].kind == "port":
                 stack.extend(self.feeds.get(n, ()))
             else:
                 out.add(n)
         return out
 
-    def tail(self) -> dg.Node | None:
+    def tail(self) -> dg.LinkNode | None:
         """The last layer or operation of the model's first output."""
-        first = self.graph.outputs
+        first = self.links.outputs
         while isinstance(first, tuple):
             if not first:
                 return None
@@ -126,13 +129,13 @@ class _Flow:
 
 def _bias_before_norm(flow: _Flow, warn) -> None:
     """W0105: a biased layer whose output only a batch norm reads."""
-    for norm in flow.graph.nodes:
+    for norm in flow.nodes.values():
         if norm.kind != "layer" or "centres" not in _entry(norm).traits:
             continue
         first = flow.source(norm.id)
         if first is None or first.kind != "layer" or "biased" not in _entry(first).traits:
             continue
-        if first.args.get("bias") is not True or flow.sinks(first.id) != {norm.id}:
+        if (first.args or {}).get("bias") is not True or flow.sinks(first.id) != {norm.id}:
             continue
         warn(
             "W0105",

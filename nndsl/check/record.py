@@ -286,7 +286,29 @@ class Recorder(ForwardRecording):
         is let go."""
         self.keep = self.shared_frag = self.scope_frames = self.expr = self.bind = None
         self.decl_nodes = self.made = None
-        return dg.Dataflow(partial(freeze, self))
+        return dg.Dataflow(partial(freeze, self), partial(links, self))
+
+
+def links(rec: Recorder) -> dict[str, dg.Links]:
+    """Each model's untyped dataflow, read straight off the recorded lists."""
+    fed: dict[int, list[int]] = {}
+    for a, b, _ in rec.edges:
+        fed.setdefault(b, []).append(a)
+    roots: dict[int, int] = {}
+
+    def root(c: Cluster) -> int:
+        found = roots.get(id(c))
+        if found is None:
+            found = roots[id(c)] = id(c) if c.parent is None else root(c.parent)
+        return found
+
+    by_root: dict[int, dict] = {}
+    for n in rec.nodes:
+        by_root.setdefault(root(n.cluster), {})[n.id] = n
+    return {
+        name: dg.Links(name, by_root.get(id(r), {}), fed, outs)
+        for name, (r, _, outs, *_) in rec.models.items()
+    }
 
 
 _NO_ARGS: dict = {}

@@ -29,6 +29,11 @@ class Node:
     span: s.Span | None = None
     args: dict | None = None  # a layer's complete arguments
 
+    @property
+    def name(self) -> str:
+        """The layer type, operator or function, as :class:`nndsl.ir.graph.Node` names it."""
+        return self.type
+
     # A layer is its own Fragment: the node its inputs enter and the producer of its result.
     @property
     def owner(self) -> Node:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from nndsl.diagnostics.span import Span
 from nndsl.ir.shapes import fmt_shape
@@ -102,15 +103,49 @@ class Graph:
         return [(values[i].node, n.id, values[i].type) for n in self.nodes for i in n.inputs]
 
 
+class LinkNode(Protocol):
+    """A node as :class:`Links` holds it: what a :class:`Node` says but its inputs and type."""
+
+    id: int
+    kind: str
+    name: object
+    span: Span | None
+    args: Mapping | None
+
+
+@dataclass(frozen=True)
+class Links:
+    """One model's dataflow without types: its nodes by id, the producers that feed each node
+    (one per input, in order), and its output nodes (nested as the model returns them). What
+    the lints read; far cheaper to make than the :class:`Graph`."""
+
+    name: str
+    nodes: Mapping[int, LinkNode]
+    fed: Mapping[int, list[int]]
+    outputs: object
+
+
 class Dataflow(Mapping):
     """Each checked model's :class:`Graph` by name, in the order the models were checked.
 
     The checker records cheap lists while it checks; they become graphs on first use, so that
-    compiling, which never reads them, does not pay for them."""
+    compiling, which never reads them, does not pay for them. :meth:`links` gives each model's
+    untyped :class:`Links` from the same lists, without making the graphs."""
 
-    def __init__(self, make: Callable[[], tuple[Graph, ...]] | None = None):
+    def __init__(
+        self,
+        make: Callable[[], tuple[Graph, ...]] | None = None,
+        links: Callable[[], dict[str, Links]] | None = None,
+    ):
         self._make = make
         self._graphs: dict[str, Graph] | None = None if make else {}
+        self._links = links
+
+    def links(self) -> dict[str, Links]:
+        """Each model's :class:`Links` by name."""
+        if self._links is None:  # graphs without recordings: read the links off them
+            return {name: _links_of(g) for name, g in self._all().items()}
+        return self._links()
 
     def _all(self) -> dict[str, Graph]:
         if self._graphs is None:
@@ -129,3 +164,9 @@ class Dataflow(Mapping):
 
     def __repr__(self) -> str:
         return f"Dataflow({list(self)})"
+
+
+def _links_of(g: Graph) -> Links:
+    made_by = {v.id: v.node for v in g.values}
+    fed = {n.id: [made_by[i] for i in n.inputs] for n in g.nodes}
+    return Links(g.name, {n.id: n for n in g.nodes}, fed, g.outputs)
