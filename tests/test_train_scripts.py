@@ -141,6 +141,22 @@ def test_eval_reloads_saved_weights(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("weights", ["garbage", "other_shapes", "missing"])
+def test_eval_of_weights_that_do_not_fit_is_one_line(weights, tmp_path, capsys):
+    """--eval of a damaged file, of another model's weights or of no file was a traceback."""
+    import torch
+
+    path = tmp_path / "bad.pt"
+    if weights == "garbage":
+        path.write_bytes(bytes(range(256)) * 4)
+    elif weights == "other_shapes":
+        torch.save({"fc1.weight": torch.zeros(3, 3)}, path)
+    add = EXAMPLES[0].parent / "add.nn"
+    assert nndsl(["run", str(add), "--out", str(tmp_path / "r"), "--eval", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"cannot load the weights in {path}" in err and "Traceback" not in err
+
+
 # ---- init rules and optimizer groups, as checked and as run ----------------------------------
 
 

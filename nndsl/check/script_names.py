@@ -31,8 +31,9 @@ IMPORTS = frozenset(
 DEFINITIONS = frozenset(
     """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last
     checksum_file evaluate first_non_finite fit init_weights interrupt_saves keep_for_metrics
-    load_checkpoint main measure parse_args pick_device plot predict progress_bar read_csv
-    resume rounded save_checkpoint save_safetensors save_synced save_weights setup_distributed
+    load_checkpoint load_weights main measure parse_args pick_device plot predict progress_bar
+    read_csv resume rounded save_checkpoint save_safetensors save_synced save_weights
+    setup_distributed
     sha256 shard split start_run stop_if_not_finite summarize train_one_epoch write_atomic
     write_config write_metrics write_text""".split()
 )
