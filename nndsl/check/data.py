@@ -15,7 +15,7 @@ from nndsl.check.data_files import ArchiveType, FileRules, TableType
 from nndsl.check.data_gen import GeneratorRules
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import expr as ex
-from nndsl.ir.shapes import ShapeError
+from nndsl.ir.shapes import MAX_INT, ShapeError
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
@@ -30,7 +30,7 @@ MAX_INLINE = 10_000  # numbers written inline in one data section: beyond, a fil
 RESERVED = frozenset(
     ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
 )
-_RANGES = {"batch": (1, 2**63 - 1), "seed": (0, 2**63 - 1)}  # what torch takes
+_RANGES = {"batch": (1, MAX_INT), "seed": (0, MAX_INT)}  # what torch takes
 DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
 FILE_READERS = tuple(READERS)
 GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")

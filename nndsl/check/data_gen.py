@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from nndsl.ir import expr as ex
+from nndsl.ir.shapes import MAX_INT
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 
@@ -82,7 +83,7 @@ class GeneratorRules:
         low, high, *dims = nums
         if high <= low:
             raise EvalError("`randint` needs high > low", e.span, "E0414")
-        if low < -(2**63) or high > 2**63 - 1:
+        if low < -MAX_INT - 1 or high > MAX_INT:
             raise EvalError(
                 "`randint` draws int64 values: low and high lie within ±2**63", e.span, "E0414"
             )

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from nndsl.diagnostics.core import Label
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import Dim, ShapeError, fmt_shape, known
+from nndsl.ir.shapes import MAX_INT, Dim, ShapeError, fmt_shape, known
 from nndsl.ir.values import Value
 from nndsl.lang import syntax as s
 from nndsl.registry.layers import Layer, check_rank
@@ -231,17 +231,14 @@ def annotation(v: object) -> str:
     return "tuple" if isinstance(v, tuple) else "list" if isinstance(v, list) else "object"
 
 
-MAX_SIZE = 2**63 - 1  # the elements torch can count in one tensor
-
-
 def too_large(label: str, out: tuple, params: int) -> str | None:
     """Why a layer would hold what no tensor can (2**63 elements or more), or None."""
     per_sample = 1
     for d in out:
         per_sample *= int(d) if known(d) else 1
-    if params > MAX_SIZE:
+    if params > MAX_INT:
         what = f"{params:.3g} parameters"
-    elif per_sample > MAX_SIZE:
+    elif per_sample > MAX_INT:
         what = f"{per_sample:.3g} values per sample"
     else:
         return None

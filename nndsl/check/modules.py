@@ -116,7 +116,8 @@ class ModuleRules:
             return None
         except Reported:
             return None
-        self._grow(call, layer.depth(args) - 1 if layer.depth else 0)  # before listing tensors
+        if layer.depth is not None:  # a stacked RNN: counted before its tensors are listed
+            self._grow(call, layer.depth(args) - 1)
         params = layer.params(args)
         if (big := too_large(label, out, params)) is not None:
             self._error("E0127", big, call.span)

@@ -15,12 +15,11 @@ from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import MAX_INT
 from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
 from nndsl.registry.training import TRAIN_SETTINGS
 from nndsl.util.naming import suggest
-
-MAX_INT = 2**63 - 1  # what torch takes as a seed, and as a count
 
 
 class TrainRules:

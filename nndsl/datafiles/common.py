@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nndsl.ir.shapes import MAX_INT
 from nndsl.ir.tensors import Tensor
 from nndsl.util.naming import suggest
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX = -(2**63), MAX_INT
 
 
 class DataFileError(Exception):

@@ -15,6 +15,9 @@ DimLike = int | str | None
 Shape = tuple  # tuple[DimLike, ...]
 
 
+MAX_INT = 2**63 - 1  # torch's int64: the largest seed, count or number of elements
+
+
 class Dim(int):
     """An int that carries the Python text generated code should use for it.
 
