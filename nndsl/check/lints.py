@@ -27,7 +27,6 @@ from nndsl.registry.layers import BY_FUNCTION, REGISTRY, Layer
 from nndsl.registry.training import LOSSES
 
 RANDOM = ("rand", "randn", "randint", "rand_like", "randn_like", "randperm")
-TARGET = "y"
 
 
 def lint(program: s.Program, checked: ir.ProgramIR) -> list[Diagnostic]:

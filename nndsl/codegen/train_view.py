@@ -54,15 +54,11 @@ STD_MODULES = (
 )
 
 
-def _uses_numpy(t: ir.TrainIR) -> bool:
-    return uses_numpy(t.readers)
-
-
 def _imports(t: ir.TrainIR) -> dict:
     """The script's imports: the standard library's, then numpy (for data files), torch and
     the distributed parts of torch."""
     std = sorted(STD_MODULES)
-    third = ["import numpy as np"] if _uses_numpy(t) else []
+    third = ["import numpy as np"] if uses_numpy(t.readers) else []
     third.append("import torch")
     if t.distributed:
         third.append("import torch.distributed as dist")
@@ -76,7 +72,7 @@ def _features(t: ir.TrainIR) -> dict:
     """Switches that several parts of the script test."""
     return {
         "csv": "csv" in t.readers,
-        "numpy": _uses_numpy(t),
+        "numpy": uses_numpy(t.readers),
         "distributed": t.distributed,
         "stream": t.data.stream,
         "fp16": t.precision == "fp16",
