@@ -270,7 +270,8 @@ def _report(diagnostics: list[Diagnostic], text: str, args) -> None:
 
 
 def _compile(args, text: str) -> int:
-    from nndsl.compiler import analyze, generate, generate_train
+    from nndsl.codegen import KIT_MODULE
+    from nndsl.compiler import analyze, generate, generate_kit, generate_train
 
     source = Path(args.file)
     result = analyze(text, source.parent)
@@ -290,11 +291,20 @@ def _compile(args, text: str) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if trains and out.stem == KIT_MODULE:
+        print(
+            f"nndsl: error: {KIT_MODULE}.py is the name of the training scripts' support "
+            "module, written beside them; choose another -o name or pass --no-train",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     files = [(out, code)]
     data_dir = os.path.relpath(source.parent.resolve(), out.parent.resolve())
     for t in trains:
         script = generate_train(t, source.name, out.stem, data_dir=Path(data_dir).as_posix())
         files.append((out.parent / f"{t.script}.py", script))
+    if trains:
+        files.append((out.parent / f"{KIT_MODULE}.py", generate_kit()))
     return _write_outputs(files, args)
 
 

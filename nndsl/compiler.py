@@ -133,6 +133,14 @@ def generate_train(
     return _finish(codegen.render_train(t, filename, model_module, data_dir), filename, format)
 
 
+def generate_kit() -> str:
+    """``trainkit.py``, the support module every training script imports: the same file for
+    every program of this nndsl version."""
+    from nndsl.codegen import render as codegen
+
+    return codegen.kit_source()
+
+
 def _finish(body: str, filename: str, format: bool) -> str:
     """Format rendered code (unless asked not to) and put the header on it."""
     from nndsl.codegen import render as codegen

@@ -10,6 +10,7 @@ import ast
 import csv
 import difflib
 import sys
+from pathlib import Path
 
 import pytest
 from compiled import EXAMPLES, GOLDEN, NET_AND_PAIRS, train_scripts
@@ -47,23 +48,14 @@ def test_training_script_invariants(path, name):
     assert black_format(body, cache=False) == body  # black over the whole file
     assert dict(train_scripts(path))[name] == code, "compiling twice must give the same bytes"
     tree = ast.parse(code)
-    for node in tree.body:  # module level: torch, numpy, the standard library and the model
+    for node in ast.walk(tree):  # torch, numpy, the standard library, the model and the kit
         if isinstance(node, (ast.Import, ast.ImportFrom)):
+            assert node in tree.body, "a script imports everything at its top"
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
             for n in names:
-                assert n.split(".")[0] in STDLIB | {"torch", "numpy", "model"}, n
-    optional = [
-        n.names[0].name if isinstance(n, ast.Import) else n.module
-        for n in ast.walk(tree)
-        if isinstance(n, (ast.Import, ast.ImportFrom)) and n not in tree.body
-    ]
-    assert set(optional) <= {
-        "tqdm",
-        "matplotlib",
-        "matplotlib.pyplot",
-        "safetensors.torch",
-    }, optional
-    assert "nndsl" not in code.split("\n", 3)[3]
+                assert n.split(".")[0] in STDLIB | {"torch", "numpy", "model", "trainkit"}, n
+    assert "nndsl" not in body.replace("trainkit", "")
+    assert max(len(line) for line in code.splitlines()) <= 88
 
 
 def last_metrics(folder) -> dict[str, str]:
@@ -166,8 +158,11 @@ def load_scripts(path, folder):
 
     from compiled import compile_file
 
+    from nndsl.compiler import generate_kit
+
     code, _ = compile_file(path)
     (folder / "model.py").write_text(code, encoding="utf-8")
+    (folder / "trainkit.py").write_text(generate_kit(), encoding="utf-8")
     modules = {}
     sys.path.insert(0, str(folder))
     try:
@@ -181,7 +176,13 @@ def load_scripts(path, folder):
     finally:
         sys.path.remove(str(folder))
         sys.modules.pop("model", None)
+        sys.modules.pop("trainkit", None)
     return modules
+
+
+def parse(module, *argv: str):
+    """A script's Config from a command line, as `python train_x.py ARGV` makes it."""
+    return module.kit.parse_args(module.Config, module.__doc__, list(argv))
 
 
 def test_check_prints_each_parameters_init_rule_and_group(capsys):
@@ -197,7 +198,7 @@ def test_init_rules_and_groups_take_effect(tmp_path):
     import torch
 
     module = load_scripts(EXAMPLES[0].parent / "mlp.nn", tmp_path)["train_mlp"]
-    cfg = module.parse_args([])
+    cfg = parse(module)
     torch.manual_seed(0)
     model = module.MLP().requires_grad_(False)
     module.init_weights(model)
@@ -239,7 +240,7 @@ def test_tuples_lists_and_negative_numbers_as_training_values(tmp_path):
     source = tmp_path / "values.nn"
     source.write_text(VALUES_SOURCE, encoding="utf-8")
     module = load_scripts(source, tmp_path)["train_net"]
-    cfg = module.parse_args([])
+    cfg = parse(module)
     model = module.Net().requires_grad_(False)
     module.init_weights(model)
     assert float(model.hidden.weight.max()) <= -0.125 and float(model.out.weight.min()) >= -0.25
@@ -249,7 +250,7 @@ def test_tuples_lists_and_negative_numbers_as_training_values(tmp_path):
     groups = [(g["betas"], g["weight_decay"], g["eps"]) for g in optimizer.param_groups]
     assert groups == [((0.8, 0.9), 0.0, 1e-8), ((0.5, 0.6), 0, 1e-6), ((0.85, 0.995), 0, 1e-8)]
     assert [len(g["params"]) for g in optimizer.param_groups] == [1, 1, 2]
-    final = module.main(module.parse_args(["--epochs", "3", "--out-dir", str(tmp_path / "o")]))
+    final = module.main(parse(module, "--epochs", "3", "--out-dir", str(tmp_path / "o")))
     assert final["loss"] == final["loss"]  # trained through the scheduler's milestones, finite
 
 
@@ -282,7 +283,7 @@ def test_values_at_the_edges_of_their_ranges_train(tmp_path):
     source = tmp_path / "bounds.nn"
     source.write_text(BOUNDS_SOURCE, encoding="utf-8")
     module = load_scripts(source, tmp_path)["train_net"]
-    final = module.main(module.parse_args(["--out-dir", str(tmp_path / "o")]))
+    final = module.main(parse(module, "--out-dir", str(tmp_path / "o")))
     assert final["loss"] == final["loss"]
 
 
@@ -355,7 +356,7 @@ def test_keep_mask_zeroes_small_weights(tmp_path):
     module.init_weights(model)
     w = model.a.weight
     assert ((w == 0) | (w.abs() >= 5)).all() and (w == 0).any() and (w != 0).any()
-    optimizer = module.build_optimizer(model, module.parse_args([]))
+    optimizer = module.build_optimizer(model, parse(module))
     assert [g["weight_decay"] for g in optimizer.param_groups] == [0.5, 0]
     assert optimizer.param_groups[0]["params"][0] is model.a.weight
 
@@ -442,7 +443,7 @@ def test_streamed_sections_named_alike_stay_apart(train, val, tmp_path):
         encoding="utf-8",
     )
     script = load_scripts(source, tmp_path)["train_m"]
-    cfg = script.parse_args(["--data-dir", str(tmp_path)])
+    cfg = parse(script, "--data-dir", str(tmp_path))
     train_rows, val_rows = getattr(script, f"load_{train}")(cfg), getattr(script, f"load_{val}")(
         cfg
     )
@@ -481,7 +482,8 @@ def test_streamed_data_trains_exactly_like_data_in_memory(tmp_path, capsys):
     )
     assert nndsl(["run", str(source), "--out", str(tmp_path / "r"), "--quiet"]) == 0
     script = (tmp_path / "r" / "b" / "train_b.py").read_text(encoding="utf-8")
-    assert 'np.load(data_dir / "x.npy", mmap_mode="r")' in script and "DataLoader(" in script
+    assert 'np.load(data_dir / "x.npy", mmap_mode="r")' in script
+    assert "(torch.utils.data.Dataset)" in script  # the rows are read through a DataLoader
     a, b = last_metrics(tmp_path / "r" / "a"), last_metrics(tmp_path / "r" / "b")
     assert float(a["loss"]) == pytest.approx(float(b["loss"]), rel=1e-6)
     assert a["accuracy"] == b["accuracy"]
@@ -584,7 +586,12 @@ def test_conv_models_train_in_channels_last_memory(tmp_path, capsys):
     )
     module = load_scripts(source, tmp_path)["train_rgb"]
     data = {"x": torch.randn(32, 3, 8, 8), "y": torch.zeros(32, dtype=torch.long)}
-    shuffled = list(module.batches(data, 8, torch.Generator().manual_seed(0)))
+    kit = module.kit
+    run = kit.Run(parse(module, "--out-dir", str(tmp_path / "r")), "rgb")
+    model = module.Rgb()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    loop = kit.Loop(run, model, optimizer, module.step, channels_last=("x",))
+    shuffled = list(loop.batches(data, 8, torch.Generator().manual_seed(0), False))
     assert all(b["x"].is_contiguous(memory_format=torch.channels_last) for b in shuffled)
     assert not data["x"].is_contiguous(memory_format=torch.channels_last)  # 3 channels: differs
     got = torch.cat([b["x"] for b in shuffled]).contiguous()  # the same samples, reordered
@@ -594,4 +601,4 @@ def test_conv_models_train_in_channels_last_memory(tmp_path, capsys):
     # a model without convolutions leaves the layout alone
     (tmp_path / "mlp").mkdir()
     mlp = load_scripts(EXAMPLES[0].parent / "mlp.nn", tmp_path / "mlp")["train_mlp"]
-    assert not hasattr(mlp, "channels_last")
+    assert "channels_last" not in Path(mlp.__file__).read_text(encoding="utf-8")

@@ -106,11 +106,16 @@ def compile(
 def generate_files(
     program: ir.ProgramIR, src: Source, module: str, data_dir: str
 ) -> dict[str, str]:
-    from nndsl.compiler import generate, generate_train
+    from nndsl.codegen import KIT_MODULE
+    from nndsl.compiler import generate, generate_kit, generate_train
 
     if program.trains and not module.isidentifier():
         raise ValueError(f"the training scripts import the model as `{module}`: not a name")
+    if program.trains and module == KIT_MODULE:
+        raise ValueError(f"`{KIT_MODULE}` is the name of the training scripts' support module")
     files = {f"{module}.py": generate(program, src.name)}
     for t in program.trains:
         files[f"{t.script}.py"] = generate_train(t, src.name, module, data_dir=data_dir)
+    if program.trains:
+        files[f"{KIT_MODULE}.py"] = generate_kit()
     return files

@@ -285,9 +285,9 @@ class _Builder(DataRules):
                 "data_dir",
                 "str",
                 ".",
-                "data paths are relative to this, itself relative to this script",
+                "the data files' folder, relative to this script",
             ),
-            F("out_dir", "str", ".", "where weights, metrics and plots go"),
+            F("out_dir", "str", "", "the run folder; \"\": a new one under runs/"),
             F("eval", "str", "", "evaluate these saved weights instead of training"),
             F(
                 "checkpoint_every",

@@ -1,107 +1,115 @@
-"""The view of a TrainIR that the training-script templates (``templates/train/``) render.
+"""The view of a TrainIR that the training-script templates (``templates/train.py.j2``,
+``templates/train/``) render.
 
-Every decision about what the script holds is made here: the templates substitute these
-fields, loop over their lists, and test only single booleans of this view.
+A script holds only what its program says: its Config (the fields whose defaults differ from
+the support module's, and its own), its data loaders, the step that turns a batch into a
+loss and metrics, init rules, optimizer groups, predictions and ``main``. Everything every
+program shares is in the support module ``trainkit.py`` (``templates/trainkit.py``), the same
+file for every program. Every decision is made here: the templates place these strings and
+loop over these lists.
 """
 
 from __future__ import annotations
 
+from nndsl.codegen import KIT_MODULE
 from nndsl.codegen.expr import statements, write
-from nndsl.codegen.text import comment_safe, packed, string_safe
-from nndsl.codegen.train_values import (
-    CLIP_FUNCTIONS,
-    args_code,
-    call_code,
-    feed_code,
-    options_code,
-    value_code,
-)
+from nndsl.codegen.text import WIDTH, comment_safe, packed, string_safe
+from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.registry.readers import uses_numpy
 
+# The fields of trainkit.Config and their defaults: a script writes a field only when its
+# program gives it another default (tests/test_trainkit.py checks these against the file).
+KIT_DEFAULTS = {
+    "epochs": 10,
+    "max_steps": 0,
+    "batch_size": 32,
+    "lr": 0.001,
+    "seed": 0,
+    "device": "auto",
+    "val_fraction": 0.0,
+    "log_every": 0,
+    "out_dir": "",
+    "eval": "",
+    "checkpoint_every": 0,
+    "keep_checkpoints": 2,
+    "resume": False,
+    "quiet": False,
+}
+
+# what a batch's accuracy is, by the loss's task
+_CORRECT = {
+    "classes": "out.argmax(1) == y",
+    "binary_logits": "(out > 0) == (y > 0.5)",
+    "binary": "(out > 0.5) == (y > 0.5)",
+}
+
 
 def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str) -> dict:
-    """The template's context: the TrainIR as ``t`` (for plain substitutions) and the fields
-    each part of the script decides on."""
-    view = {
+    """The template's context: the TrainIR as ``t`` (for plain substitutions) and what each
+    part of the script holds."""
+    return {
         "t": t,
         "source": string_safe(source_name),
         "model_module": model_module,
+        "kit": KIT_MODULE,
+        "run_name": t.model.lower(),
         "config_lines": _config_lines(t, data_dir),
+        **_imports(t),
+        **_data(t),
+        **_params(t),
+        "step_doc": _step_doc(t),
+        "step_lines": _step(t),
+        "has_predict": t.predict is not None,
+        **_predict(t),
+        "main_lines": _main(t),
     }
-    for part in (_imports, _features, _data, _values, _params, _metrics, _loop, _fit, _main):
-        view.update(part(t))
-    return view
 
 
 def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
-    """The fields of Config; ``data_dir`` only for a script that reads files, defaulting to
-    where the data is."""
+    """The fields of Config the program sets: those whose default is not trainkit's, and its
+    own (``data_dir`` only for a script that reads files, defaulting to where the data is;
+    ``workers`` for streamed data; ``patience`` for early stopping)."""
     lines = []
     for f in t.config:
         if f.name == "data_dir" and not t.readers:
             continue
-        default = value_code(data_dir if f.name == "data_dir" else f.default)
-        comment = f"  # {f.comment}" if f.comment else ""
-        lines.append(f"{f.name}: {f.type} = {default}{comment}")
+        default = data_dir if f.name == "data_dir" else f.default
+        if f.name in KIT_DEFAULTS and KIT_DEFAULTS[f.name] == default:
+            continue
+        line = f"{f.name}: {f.type} = {value_code(default)}"
+        if f.comment and f.name not in KIT_DEFAULTS:
+            # a comment that would pass the line width goes above its field, unwrapped
+            fits = len(line) + len(f.comment) + 8 <= WIDTH
+            lines += [f"{line}  # {f.comment}"] if fits else [f"# {f.comment}", line]
+        else:
+            lines.append(line)
+    if t.early_stop is not None:
+        patience = t.early_stop[2]
+        lines.append(f"patience: int = {patience}  # epochs without improvement, then stop")
     return lines
 
 
-# the standard library modules every script imports
-STD_MODULES = (
-    "argparse contextlib hashlib itertools json math os pickle random signal sys time uuid".split()
-)
-
-
 def _imports(t: ir.TrainIR) -> dict:
-    """The script's imports: the standard library's, then numpy (for data files), torch and
-    the distributed parts of torch."""
-    std = sorted(STD_MODULES)
+    """The script's imports: the standard library's, then numpy (for data files) and torch."""
+    std = ["from dataclasses import dataclass"]
+    if t.readers:
+        std.append("from pathlib import Path")
     third = ["import numpy as np"] if uses_numpy(t.readers) else []
     third.append("import torch")
-    if t.distributed:
-        third.append("import torch.distributed as dist")
-    third.append("import torch.nn as nn")
-    if t.distributed:
-        third.append("from torch.nn.parallel import DistributedDataParallel")
-    return {"std_imports": [f"import {m}" for m in std], "torch_imports": third}
-
-
-def _features(t: ir.TrainIR) -> dict:
-    """Switches that several parts of the script test."""
-    return {
-        "csv": "csv" in t.readers,
-        "numpy": uses_numpy(t.readers),
-        "distributed": t.distributed,
-        "stream": t.data.stream,
-        "fp16": t.precision == "fp16",
-        "autocast": t.precision != "fp32",
-        "autocast_dtype": "bfloat16" if t.precision == "bf16" else "float16",
-        "has_scheduler": t.scheduler is not None,
-        "early_stop": t.early_stop is not None,
-        "channels_last": bool(t.channels_last),
-        "has_init": bool(t.init),
-        "has_predict": t.predict is not None,
-        "call_args": ", ".join(f'batch["{name}"]' for name in t.inputs),
-    }
+    if t.init:
+        third.append("import torch.nn as nn")
+    third.append("import torch.nn.functional as F")
+    return {"std_imports": std, "torch_imports": third}
 
 
 def _data(t: ir.TrainIR) -> dict:
-    """The loaders, one per data section, and the helpers that split and batch their data."""
+    """The loaders, one per data section."""
     datas = [t.data] + ([t.validation] if t.validation else [])
-    kind = "stream" if t.data.stream else "memory"
-    helpers = ([] if t.validation else [f"train/split_{kind}.py.j2"]) + [
-        f"train/batches_{kind}.py.j2"
-    ]
-    keys = ", ".join(f'"{k}"' for k in t.channels_last)
     return {
         "datas": [_data_view(d, bool(t.readers)) for d in datas],
-        "data_helpers": helpers,
-        "drop_last": t.drop_last,
-        "sampler_drop_last": "drop_last" if t.drop_last else "False",
-        "drop_last_param": ", drop_last: bool = False" if t.drop_last else "",
-        "channels_last_keys": f"({keys},)",
+        "csv": "csv" in t.readers,
     }
 
 
@@ -123,27 +131,13 @@ def _data_view(d: ir.DataCode, reads_files: bool) -> dict:
     }
 
 
-def _values(t: ir.TrainIR) -> dict:
-    """The loss, the optimizer's constructor, the scheduler, clipping and the inputs to
-    predict, as Python."""
-    clip, predict = t.clip, t.predict
-    return {
-        "loss_code": call_code(t.loss),
-        "optimizer_ctor": t.optimizer.call.target,
-        "optimizer_args": args_code(t.optimizer.call.args),
-        "scheduler_code": call_code(t.scheduler.call) if t.scheduler else "",
-        "clip_function": CLIP_FUNCTIONS[clip.kind] if clip else "",
-        "clip_value": value_code(clip.value) if clip else "",
-        "predict_rows": value_code(predict.rows) if predict else "",
-        "predict_dtype": f"torch.{predict.dtype}" if predict else "",
-    }
-
-
 def _params(t: ir.TrainIR) -> dict:
     """The init rules and the optimizer's parameter groups."""
     groups = t.optimizer.groups
     return {
+        "has_init": bool(t.init),
         "init": [_init_rule(p) for p in t.init],
+        "has_groups": bool(groups),
         "groups": [
             {
                 "names_list": "[" + ", ".join(f'"{n}"' for n in g.names) + "]",
@@ -152,7 +146,8 @@ def _params(t: ir.TrainIR) -> dict:
             }
             for g in groups
         ],
-        "has_groups": bool(groups),
+        "optimizer_ctor": t.optimizer.call.target,
+        "optimizer_args": args_code(t.optimizer.call.args),
     }
 
 
@@ -167,110 +162,105 @@ def _init_rule(p: tr.InitRule) -> dict:
     }
 
 
-def _metrics(t: ir.TrainIR) -> dict:
-    """What `measure` and `summarize` add up besides the loss."""
-    if t.task == "classes":
-        correct = "(out.argmax(1) == y).sum()"
-    elif t.task == "binary_logits":
-        correct = "((out > 0) == (y > 0.5)).sum()"
-    else:
-        correct = "((out > 0.5) == (y > 0.5)).sum()"
+def _step_doc(t: ir.TrainIR) -> str:
+    if not t.metrics:
+        return "The loss of one batch."
+    return f"The loss of one batch, and its {' and '.join(t.metrics)}."
+
+
+def _step(t: ir.TrainIR) -> list[str]:
+    """The body of ``step``: the forward pass, the loss and the metrics of one batch."""
+    call = f"model({', '.join(f'batch[{name!r}]' for name in t.inputs)}){t.output}"
+    args = args_code(t.loss.args)
+    loss = f"{t.loss.target}(out, y{', ' + args if args else ''})"
+    terms = [f'"loss": {loss}']
+    for metric in t.metrics:
+        if metric == "accuracy":
+            terms.append(f'"accuracy": ({_CORRECT[t.task]}).float().mean()')
+        elif metric == "mae":
+            terms.append('"mae": (out.float() - y).abs().mean()')
+    return [f'out, y = {call}, batch["y"]', "return {" + ", ".join(terms) + "}"]
+
+
+def _predict(t: ir.TrainIR) -> dict:
+    p = t.predict
     return {
-        "metrics_phrase": f" and {', '.join(t.metrics)}" if t.metrics else "",
-        "has_metrics": bool(t.metrics),
-        "accuracy": "accuracy" in t.metrics,
-        "correct_code": correct,
-        "mae": "mae" in t.metrics,
-        "summarize_param": ", across_ranks: bool = False" if t.distributed else "",
-        "across_ranks": ", across_ranks=True" if t.distributed else "",
-    }
-
-
-def _size(t: ir.TrainIR, name: str) -> str:
-    """The number of samples in the data bound to `name`, as code."""
-    return f"len({name})" if t.data.stream else f'len({name}["y"])'
-
-
-def _batch_count(t: ir.TrainIR, name: str) -> str:
-    size = _size(t, name)
-    return f"{size} // cfg.batch_size" if t.drop_last else f"-(-{size} // cfg.batch_size)"
-
-
-def _scheduler_step(t: ir.TrainIR) -> str:
-    """When the scheduler steps: "epoch", "batch", "plateau", or "" without one."""
-    return t.scheduler.step if t.scheduler else ""
-
-
-def _loop(t: ir.TrainIR) -> dict:
-    """The steps of `train_one_epoch`: the backward pass, accumulation and the optimizer step."""
-    accumulating = t.accumulate > 1
-    scaled = f"loss / {t.accumulate}" if accumulating else "loss"
-    if t.precision == "fp16":
-        backward = f"state.scaler.scale({scaled}).backward()"
-    else:
-        backward = (scaled if t.accumulate == 1 else f"({scaled})") + ".backward()"
-    batches_args = (
-        ("state.generator" if t.shuffle else "None")
-        + (", cfg.workers" if t.data.stream else "")
-        + (", drop_last=True" if t.drop_last else "")
-    )
-    return {
-        "accumulating": accumulating,
-        "count_code": _batch_count(t, "data"),
-        "data_size": _size(t, "data"),
-        "batches_args": batches_args,
-        "backward": backward,
-        "step_indent": "    " if accumulating else "",
-        "clip": t.clip is not None,
-        "unscale": t.clip is not None and t.precision == "fp16",
-        "scheduler_per_batch": _scheduler_step(t) == "batch",
+        "predict_rows": value_code(p.rows) if p else "",
+        "predict_dtype": f"torch.{p.dtype}" if p else "",
         "predict_classes": t.task == "classes",
-        "needs_rounded": t.predict is not None and t.task != "classes",
-        "resume_extra_keys": '"record", "stale", ' if t.early_stop else "",
     }
 
 
-def _fit(t: ir.TrainIR) -> dict:
-    """The epoch loop: the scheduler's step and early stopping."""
-    fields = {
-        "train_size": _size(t, "train_data"),
-        "scheduler_per_epoch": _scheduler_step(t) == "epoch",
-        "scheduler_on_plateau": _scheduler_step(t) == "plateau",
-        "early_metric": "",
-        "early_patience": 0,
-        "early_improved": "",
-    }
+def _main(t: ir.TrainIR) -> list[str]:
+    """The body of ``main``: the run, the data, the model, the optimizer, training."""
+    lines = [f'run = kit.Run(cfg, "{t.model.lower()}", SOURCE)']
+    if t.deterministic:
+        lines.append("torch.use_deterministic_algorithms(True)")
+    load = f"load_{t.data.name}(cfg)"
+    if t.validation is not None:
+        lines.append(f"data, val_data = {load}, load_{t.validation.name}(cfg)")
+    else:
+        lines.append(f"data, val_data = kit.split({load}, cfg.val_fraction, cfg.seed)")
+    to = ["run.device"]
+    if t.weights_dtype:
+        lines.append(f"# the inputs are declared {t.weights_dtype}: so are the weights")
+        to.append(f"dtype=torch.{t.weights_dtype}")
+    if t.channels_last:
+        lines.append("# channels-last (NHWC) weights, as the images: faster convolutions")
+        to.append("memory_format=torch.channels_last")
+    lines.append(f"model = {t.model}().to({', '.join(to)})")
+    if t.init:
+        lines.append("init_weights(model)")
+    if t.optimizer.groups:
+        lines.append("optimizer = build_optimizer(model, cfg)")
+    else:
+        args = args_code(t.optimizer.call.args)
+        lines.append(f"optimizer = {t.optimizer.call.target}(model.parameters(), {args})")
+    options = _train_options(t)
+    if t.scheduler is not None:
+        if t.scheduler.step == "batch":
+            extra = "".join(f", {o}" for o in options if o.startswith(("accumulate", "drop")))
+            lines.append(f"total_steps = run.total_steps(data{extra})")
+        lines.append(f"scheduler = {call_code(t.scheduler.call)}")
+    train = ", ".join(["model", "optimizer", "step", "data", "val_data", *options])
+    if t.predict is None:
+        return lines + [f"return run.train({train})"]
+    return lines + [
+        f"metrics = run.train({train})",
+        "if run.main:",
+        "    predict(model, run.device)",
+        "return metrics",
+    ]
+
+
+def _train_options(t: ir.TrainIR) -> list[str]:
+    """The keyword arguments of ``run.train`` this program sets."""
+    options = [] if t.save == "model.pt" else [f'save="{string_safe(t.save)}"']
+    if t.scheduler is not None:
+        options.append("scheduler=scheduler")
+        if t.scheduler.step == "batch":
+            options.append('scheduler_every="step"')
+    if t.clip is not None:
+        options.append(f"clip={value_code(t.clip.value)}")
+    if t.accumulate > 1:
+        options.append(f"accumulate={t.accumulate}")
+    if t.precision != "fp32":
+        options.append(f'precision="{t.precision}"')
+    if t.compile:
+        options.append("compile=True")
     if t.early_stop is not None:
-        metric, mode, patience, delta = t.early_stop
-        op, sign = ("<", "-") if mode == "min" else (">", "+")
-        improved = f"watched {op} state.record"
-        fields.update(
-            early_metric=metric,
-            early_patience=patience,
-            early_improved=f"{improved} {sign} {delta!r}" if delta else improved,
-        )
-    return fields
-
-
-def _main(t: ir.TrainIR) -> dict:
-    """`main`: loading the data, building the state and writing the results."""
-    steps = f"-(-steps_per_epoch // {t.accumulate})" if t.accumulate > 1 else "steps_per_epoch"
-    return {
-        "deterministic": t.deterministic,
-        "stream_validation": t.validation is not None and t.data.stream,
-        "memory_validation": t.validation is not None and not t.data.stream,
-        "needs_split": t.validation is None,
-        "split_in_memory": t.validation is None and not t.data.stream,
-        "validation_name": t.validation.name if t.validation else "",
-        "steps_per_epoch_code": _batch_count(t, "train_data"),
-        "total_steps_code": f"cfg.max_steps or cfg.epochs * {steps}",
-        "net_code": "torch.compile(model)" if t.compile else "model",
-        "model_to": f"device, dtype=torch.{t.weights_dtype}" if t.weights_dtype else "device",
-        "model_notes": (
-            [f"the inputs are declared {t.weights_dtype}: the weights are built in it too"]
-            if t.weights_dtype
-            else []
-        ),
-        "finish": f"train/finish_{'distributed' if t.distributed else 'single'}.py.j2",
-        "safetensors_name": t.save.rsplit(".", 1)[0] + ".safetensors",
-    }
+        metric, mode, _, delta = t.early_stop
+        rule = [f'"{metric}"', "cfg.patience"]
+        if delta:
+            rule.append(f"min_delta={delta!r}")
+        if mode == "max":
+            rule.append('mode="max"')
+        options.append(f"early_stop=kit.EarlyStop({', '.join(rule)})")
+    if t.channels_last:
+        keys = ", ".join(f'"{k}"' for k in t.channels_last)
+        options.append(f"channels_last=({keys},)")
+    if not t.shuffle:
+        options.append("shuffle=False")
+    if t.drop_last:
+        options.append("drop_last=True")
+    return options

@@ -35,36 +35,38 @@ _EPS = ArgSpec("eps", "number", 1e-8, min=0, exclusive_min=True)
 _BETAS = ArgSpec("betas", "numbers", (0.9, 0.999), min=0, max=1, exclusive_max=True, length=2)
 
 LOSSES = {
-    "mse": Spec("mse", "nn.MSELoss", (), "mean squared error", "regression"),
-    "l1": Spec("l1", "nn.L1Loss", (), "mean absolute error", "regression"),
+    "mse": Spec("mse", "F.mse_loss", (), "mean squared error", "regression"),
+    "l1": Spec("l1", "F.l1_loss", (), "mean absolute error", "regression"),
     "smooth_l1": Spec(
         "smooth_l1",
-        "nn.SmoothL1Loss",
+        "F.smooth_l1_loss",
         (ArgSpec("beta", "number", 1.0, min=0),),
         "L1 with a quadratic zone of width beta",
         "regression",
     ),
     "huber": Spec(
         "huber",
-        "nn.HuberLoss",
+        "F.huber_loss",
         (ArgSpec("delta", "number", 1.0, min=0, exclusive_min=True),),
         "quadratic within delta, linear outside",
         "regression",
     ),
     "cross_entropy": Spec(
         "cross_entropy",
-        "nn.CrossEntropyLoss",
+        "F.cross_entropy",
         (ArgSpec("label_smoothing", "number", 0.0, min=0, max=1),),
         "logits (B, C) against class ids (B,)",
         "classes",
     ),
     "nll": Spec(
-        "nll", "nn.NLLLoss", (), "log-probabilities (B, C) against class ids (B,)", "classes"
+        "nll", "F.nll_loss", (), "log-probabilities (B, C) against class ids (B,)", "classes"
     ),
-    "bce": Spec("bce", "nn.BCELoss", (), "probabilities in 0..1 against 0/1 targets", "binary"),
+    "bce": Spec(
+        "bce", "F.binary_cross_entropy", (), "probabilities in 0..1 against 0/1 targets", "binary"
+    ),
     "bce_with_logits": Spec(
         "bce_with_logits",
-        "nn.BCEWithLogitsLoss",
+        "F.binary_cross_entropy_with_logits",
         (),
         "logits against 0/1 targets (a sigmoid built in)",
         "binary_logits",

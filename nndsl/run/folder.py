@@ -45,15 +45,16 @@ def copy_name(source_name: str) -> str:
 
 
 def prepare(run_dir: Path, files: list[tuple[Path, str]], source: str, continuing: bool) -> None:
-    """Check ``run_dir`` and write ``files`` (the model first, then the training script and
-    the source's copy) into it; ``continuing`` for ``--resume`` and ``--eval``, which use the
-    run already there. Raises Refused, and writes nothing, when the folder must not be used."""
-    generated = plan(files[:2])
+    """Check ``run_dir`` and write ``files`` (the model first, then the training script, its
+    support module and last the source's copy) into it; ``continuing`` for ``--resume`` and
+    ``--eval``, which use the run already there. Raises Refused, and writes nothing, when the
+    folder must not be used."""
+    generated = plan(files[:-1])
     _check(run_dir, generated, source, continuing)
     for p in generated:
         if p.changes:
             write_atomic(p.path, p.text)
-    write_atomic(*files[2])
+    write_atomic(*files[-1])
 
 
 def _check(run_dir: Path, generated: list[Planned], source: str, continuing: bool) -> None:

@@ -16,6 +16,7 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
+from nndsl.codegen import KIT_MODULE
 from nndsl.run import folder
 from nndsl.run.folder import MODEL_MODULE
 from nndsl.run.tracing import explain
@@ -78,13 +79,14 @@ def run(args, text: str, report) -> int:
 def _write_sources(run_dir: Path, t, program, source: Path, text: str, args) -> Path:
     """Write the model, the training script and a copy of the source into ``run_dir`` (Refused
     when they must not be); the script's path."""
-    from nndsl.compiler import generate, generate_train
+    from nndsl.compiler import generate, generate_kit, generate_train
 
     data_dir = Path(os.path.relpath(source.parent.resolve(), run_dir.resolve())).as_posix()
     script = run_dir / f"{t.script}.py"
     files = [
         (run_dir / f"{MODEL_MODULE}.py", generate(program, source.name)),
         (script, generate_train(t, source.name, MODEL_MODULE, data_dir=data_dir)),
+        (run_dir / f"{KIT_MODULE}.py", generate_kit()),
         (run_dir / folder.copy_name(source.name), text),
     ]
     folder.prepare(run_dir, files, source.name, bool(args.resume or args.eval))
@@ -125,14 +127,14 @@ def _execute(script: Path, argv: list[str], why) -> int:
     """Import the script from its folder and run ``main(parse_args(argv))``; the exit code.
     ``why(err)`` says where in the source a failure came from, or None."""
     script_dir = str(script.parent.resolve())
-    saved = sys.modules.pop(MODEL_MODULE, None)
+    saved = {name: sys.modules.pop(name, None) for name in (MODEL_MODULE, KIT_MODULE)}
     sys.path.insert(0, script_dir)
     try:
         spec = importlib.util.spec_from_file_location(script.stem, script)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up here
         spec.loader.exec_module(module)
-        module.main(module.parse_args(argv))
+        module.main(module.kit.parse_args(module.Config, module.__doc__, argv))
         return 0
     except KeyboardInterrupt:
         raise
@@ -158,6 +160,7 @@ def _execute(script: Path, argv: list[str], why) -> int:
     finally:
         sys.path.remove(script_dir)
         sys.modules.pop(script.stem, None)
-        sys.modules.pop(MODEL_MODULE, None)
-        if saved is not None:
-            sys.modules[MODEL_MODULE] = saved
+        for name, module in saved.items():
+            sys.modules.pop(name, None)
+            if module is not None:
+                sys.modules[name] = module

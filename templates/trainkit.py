@@ -1,0 +1,998 @@
+"""What every training script nndsl writes shares: the run folder, the training loop and
+evaluation, checkpoints and exact resuming, the NaN culprit, progress, metrics, plots,
+weights and several processes. A script says what it trains (its Config, data, step and
+main); this module says how. It imports torch and the standard library only (tqdm,
+matplotlib and safetensors when they are installed).
+
+    run = Run(cfg, "net", source=("net.nn", SOURCE_SHA256))
+    metrics = run.train(model, optimizer, step, data, val_data, save="net.pt")
+
+`step(model, batch)` returns the batch's loss under "loss" and any other 0-dim tensors
+to report (metrics, loss terms): each is averaged over the samples of an epoch."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import inspect
+import itertools
+import json
+import math
+import os
+import pickle
+import random
+import re
+import signal
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn as nn
+from torch.nn.parallel import DistributedDataParallel
+
+Batch = dict[str, torch.Tensor]
+Step = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
+
+
+@dataclass
+class Config:
+    """The flags of every training script; a script's own Config adds to them and sets
+    their defaults."""
+
+    epochs: int = 10  # passes over the data; 0: no limit (with --max-steps)
+    max_steps: int = 0  # stop after this many optimizer steps; 0: no limit
+    batch_size: int = 32  # samples per batch, over all processes together
+    lr: float = 0.001  # the learning rate
+    seed: int = 0  # seeds the weights, the shuffling and the validation split
+    device: str = "auto"  # auto: cuda when available, else cpu
+    val_fraction: float = 0.0  # of the data held out for validation
+    log_every: int = 0  # print the loss every N steps; 0: once per epoch
+    out_dir: str = ""  # the run folder; "": a new one under runs/
+    eval: str = ""  # evaluate these saved weights instead of training
+    checkpoint_every: int = 0  # steps between checkpoints; 0: each epoch, once a minute
+    keep_checkpoints: int = 2  # how many of the newest checkpoints to keep (at least 2)
+    resume: bool = False  # continue the run in --out-dir (or the newest one)
+    quiet: bool = False  # no progress bars or epoch lines, only the final metrics
+
+
+def parse_args(config: type[Config], doc: str | None, argv: list[str] | None = None):
+    """`config` from the command line: one flag per field, its comment as its help."""
+    lines = (doc or "").strip().splitlines()
+    parser = argparse.ArgumentParser(
+        description=lines[0] if lines else None,
+        epilog="\n".join(lines[1:]).strip() or None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    helps = _comments(config)
+    for f in fields(config):
+        flag = "--" + f.name.replace("_", "-")
+        text = f"{helps.get(f.name, '')} (default: {f.default!r})".lstrip()
+        if isinstance(f.default, bool):
+            action = argparse.BooleanOptionalAction
+            parser.add_argument(flag, action=action, default=f.default, help=text)
+        else:
+            kind = type(f.default)
+            parser.add_argument(flag, type=kind, default=f.default, help=text)
+    return config(**vars(parser.parse_args(argv)))
+
+
+def _comments(config: type) -> dict[str, str]:
+    """The comment after each field of `config` and of the Configs it extends."""
+    found: dict[str, str] = {}
+    for cls in reversed(config.__mro__):
+        try:
+            source = inspect.getsource(cls)
+        except (OSError, TypeError):
+            continue
+        for name, text in re.findall(r"^\s+(\w+):[^#\n]*#\s*(.+)$", source, re.M):
+            found[name] = text.strip()
+    return found
+
+
+@dataclass
+class EarlyStop:
+    """Stop when `metric` has not improved by more than `min_delta` for `patience`
+    epochs; `mode` "max" for a metric that improves upwards."""
+
+    metric: str
+    patience: int
+    min_delta: float = 0.0
+    mode: str = "min"
+
+
+@dataclass
+class State:
+    """Everything a checkpoint holds: enough to go on exactly where a run stopped."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator  # shuffles the training data
+    scheduler: object = None
+    scaler: torch.amp.GradScaler | None = None
+    run_id: str = ""  # the run the checkpoints belong to, as in config.json
+    step: int = 0  # optimizer steps taken
+    epoch: int = 1
+    batch: int = 0  # batches of `epoch` already trained
+    epoch_rng: torch.Tensor | None = None  # the generator's state when `epoch` began
+    sums: dict = field(default_factory=dict)  # the running metrics of `epoch`
+    pending: list = field(default_factory=list)  # batches not yet added to `sums`
+    history: list = field(default_factory=list)  # one row of metrics per finished epoch
+    best: float | None = None  # the lowest monitored loss so far
+    best_epoch: int = 0
+    record: float | None = None  # the best value of the early-stopping metric
+    stale: int = 0  # epochs since it improved
+    last_loss: float | None = None  # the last finite loss seen
+    stop: bool = False  # set by Ctrl-C: save a checkpoint and leave after this step
+
+
+# what a checkpoint holds of the State, besides the model, the optimizer and the RNGs
+_KEPT = (
+    "run_id step epoch batch epoch_rng sums history best best_epoch record stale "
+    "last_loss"
+).split()
+
+
+class NonFiniteLoss(SystemExit):
+    """Training stopped at a NaN or infinite loss; `layer` names the first layer whose
+    output was not finite (a path such as "body.0.fc1"), when one was found."""
+
+    def __init__(self, message: str, layer: str | None):
+        super().__init__(message)
+        self.layer = layer
+
+
+class Run:
+    """One run of a training script: its device and processes, and its folder."""
+
+    def __init__(self, cfg: Config, name: str, source: tuple[str, str] = ("", "")):
+        if cfg.epochs < 0 or cfg.max_steps < 0 or not (cfg.epochs or cfg.max_steps):
+            raise SystemExit(
+                "error: train for a positive number of --epochs or --max-steps"
+            )
+        if cfg.batch_size < 1:
+            raise SystemExit("error: --batch-size must be at least 1")
+        self.cfg, self.name, self.source = cfg, name, source
+        torch.manual_seed(cfg.seed)
+        self.rank, self.world, self.device = setup_distributed(cfg)
+        self.main = self.rank == 0  # only the first process prints and writes files
+        if cfg.batch_size % self.world:
+            raise SystemExit(
+                f"error: the batch of {cfg.batch_size} does not split evenly over "
+                f"{self.world} processes"
+            )
+        self.folder = Path(self._agree(run_folder(cfg, name)))
+        self.run_id = "" if cfg.eval else self._agree(start_run(self.folder, cfg))
+
+    def _agree(self, value: str) -> str:
+        """The first process's `value`, on every process."""
+        if self.world == 1:
+            return value
+        values = [value]
+        dist.broadcast_object_list(values)
+        return values[0]
+
+    def print(self, *args, **kwargs) -> None:
+        if self.main:
+            print(*args, **kwargs)
+
+    def train(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        step: Step,
+        data,
+        val_data=None,
+        *,
+        save: str = "model.pt",
+        **options,
+    ) -> dict[str, float]:
+        """Train `model` on `data` (or, with --eval, evaluate saved weights), write the
+        results into the run folder and return the last epoch's metrics. `options` are
+        those of Loop."""
+        loop = Loop(self, model, optimizer, step, **options)
+        data, val_data = loop.place(data), loop.place(val_data)
+        if self.cfg.eval:
+            load_weights(model, self.cfg.eval, self.device)
+            metrics = loop.evaluate(val_data if val_data is not None else data)
+            self.print("  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            return metrics
+        if self.cfg.resume:
+            resume(loop.state, self.folder)
+        if self.world > 1:
+            dist.barrier()  # every process has seen the folder before it is written
+        if self.main:
+            write_config(self.cfg, self.folder, loop.state.run_id)
+        with interrupt_saves(loop.state):
+            loop.fit(data, val_data)
+        if loop.state.stop:
+            path = loop.save_checkpoint()
+            self.print(
+                f"interrupted at epoch {loop.state.epoch}, step {loop.state.step}; "
+                f"saved {path}. Continue with --resume.",
+                file=sys.stderr,
+            )
+            raise SystemExit(130)
+        loop.save_checkpoint()  # the final state, to train on with --resume --epochs N
+        if self.main:
+            self._finish(loop.state, save)
+        if self.world > 1:
+            dist.destroy_process_group()
+        return loop.state.history[-1]
+
+    def _finish(self, state: State, save: str) -> None:
+        """The final weights, the plot, and where they are."""
+        save_weights(state.model, self.folder / save)
+        save_safetensors(state.model, self.folder / save, self.source)
+        plot(state.history, self.folder / "loss.png")
+        last = state.history[-1]
+        if self.cfg.quiet:
+            print("  ".join(f"{k} {v:.4g}" for k, v in last.items()))
+        else:
+            print(
+                f"weights: {self.folder / save}; metrics: {self.folder}/metrics.csv; "
+                f"best epoch {state.best_epoch} (best.pt)"
+            )
+
+    def total_steps(self, data, accumulate: int = 1, drop_last: bool = False) -> int:
+        """The optimizer steps of the whole run: --max-steps, or --epochs of `data`."""
+        n = size(data)
+        batches = (
+            n // self.cfg.batch_size if drop_last else -(-n // self.cfg.batch_size)
+        )
+        return self.cfg.max_steps or self.cfg.epochs * -(-batches // accumulate)
+
+
+class Loop:
+    """The loop of a Run: epochs of optimizer steps, evaluation, checkpoints."""
+
+    def __init__(
+        self,
+        run: Run,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        step: Step,
+        *,
+        scheduler=None,
+        scheduler_every: str = "epoch",  # "epoch" or "step"
+        clip: float = 0.0,  # the largest norm of all gradients together; 0: no clipping
+        accumulate: int = 1,  # batches whose gradients add up to one optimizer step
+        precision: str = "fp32",  # fp32, bf16 or fp16 (autocast; fp16 a GradScaler)
+        compile: bool = False,  # run the model through torch.compile
+        early_stop: EarlyStop | None = None,
+        channels_last: tuple[str, ...] = (),  # the 4-D inputs kept in NHWC memory
+        shuffle: bool = True,
+        drop_last: bool = False,  # leave out a last, smaller training batch
+    ):
+        cfg = run.cfg
+        self.run, self.cfg, self.step_fn = run, cfg, step
+        self.scheduler_every, self.clip, self.accumulate = (
+            scheduler_every,
+            clip,
+            accumulate,
+        )
+        self.early_stop, self.channels_last = early_stop, channels_last
+        self.shuffle, self.drop_last = shuffle, drop_last
+        self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        net = torch.compile(model) if compile else model
+        self.net = DistributedDataParallel(model) if run.world > 1 else net
+        self.state = State(
+            model=model,
+            optimizer=optimizer,
+            generator=torch.Generator().manual_seed(cfg.seed),
+            scheduler=scheduler,
+            scaler=(
+                torch.amp.GradScaler(run.device.type) if precision == "fp16" else None
+            ),
+            run_id=run.run_id,
+        )
+
+    def place(self, data):
+        """Data held in memory on the device (a streamed Dataset stays where it is)."""
+        if not isinstance(data, dict):
+            return data
+        data = {k: v.to(self.run.device) for k, v in data.items()}
+        return to_channels_last(data, self.channels_last)
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """The step's loss and metrics of one batch (under autocast for bf16, fp16)."""
+        if self.autocast is None:
+            return self.step_fn(self.net, batch)
+        with torch.autocast(self.run.device.type, dtype=self.autocast):
+            return self.step_fn(self.net, batch)
+
+    def batches(
+        self, data, batch_size: int, generator, drop_last: bool
+    ) -> Iterator[Batch]:
+        if isinstance(data, dict):
+            for batch in memory_batches(data, batch_size, generator, drop_last):
+                yield to_channels_last(batch, self.channels_last)
+            return
+        workers = getattr(self.cfg, "workers", 0)
+        for batch in stream_batches(data, batch_size, generator, workers, drop_last):
+            batch = {
+                k: v.to(self.run.device, non_blocking=True) for k, v in batch.items()
+            }
+            yield to_channels_last(batch, self.channels_last)
+
+    def fit(self, data, val_data) -> None:
+        """Epoch after epoch until --epochs, --max-steps, early stopping or Ctrl-C."""
+        state, cfg, run = self.state, self.cfg, self.run
+        saved = time.monotonic()
+        while not cfg.epochs or state.epoch <= cfg.epochs:
+            start = time.perf_counter()
+            metrics = {"epoch": state.epoch, **self.train_one_epoch(data)}
+            if state.stop:
+                return
+            if val_data is not None:
+                val = self.evaluate(val_data)
+                metrics.update({f"val_{k}": v for k, v in val.items()})
+            seconds = time.perf_counter() - start
+            metrics["seconds"] = round(seconds, 3)
+            state.history.append(metrics)
+            if run.main:
+                write_metrics(state.history, run.folder / "metrics.csv")
+            if not cfg.quiet:
+                shown = "  ".join(
+                    f"{k} {v:.4g}"
+                    for k, v in metrics.items()
+                    if k not in ("epoch", "seconds")
+                )
+                rate = size(data) / seconds
+                run.print(
+                    f"epoch {state.epoch}  {shown}  ({rate:,.0f} samples/s)", flush=True
+                )
+            done = self.end_epoch(
+                metrics, "val_loss" if val_data is not None else "loss"
+            )
+            if done or (cfg.max_steps and state.step >= cfg.max_steps):
+                return
+            if not cfg.checkpoint_every and time.monotonic() - saved >= 60:
+                self.save_checkpoint()
+                saved = time.monotonic()
+
+    def end_epoch(self, metrics: dict[str, float], monitor: str) -> bool:
+        """The best weights, the scheduler's step and early stopping, after an epoch;
+        True when early stopping ends the run."""
+        state, run = self.state, self.run
+        monitored = metrics[monitor]
+        if state.best is None or monitored < state.best:
+            state.best, state.best_epoch = monitored, state.epoch
+            if run.main:
+                save_weights(state.model, run.folder / "best.pt")
+        if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            state.scheduler.step(monitored)
+        elif state.scheduler is not None and self.scheduler_every == "epoch":
+            state.scheduler.step()
+        state.epoch, state.batch = state.epoch + 1, 0
+        rule = self.early_stop
+        if rule is None:
+            return False
+        watched = metrics[rule.metric]
+        sign = 1 if rule.mode == "max" else -1
+        if state.record is None or sign * (watched - state.record) > rule.min_delta:
+            state.record, state.stale = watched, 0
+            return False
+        state.stale += 1
+        if state.stale < rule.patience:
+            return False
+        run.print(
+            f"early stop: {rule.metric} has not improved for {rule.patience} epochs"
+        )
+        return True
+
+    def train_one_epoch(self, data) -> dict[str, float]:
+        """Train on the rest of `state.epoch` (all of it unless resuming mid-epoch)."""
+        state, cfg, run = self.state, self.cfg, self.run
+        self.net.train()
+        if state.batch == 0:
+            state.epoch_rng = state.generator.get_state()
+            state.sums = {}
+        else:  # resuming: replay the epoch's order, skip the batches already trained
+            state.generator.set_state(state.epoch_rng)
+        count = batch_count(size(data), cfg.batch_size, self.drop_last)
+        bar = progress_bar(
+            size(data), f"epoch {state.epoch}", cfg if run.main else None
+        )
+        # batches between loss checks; a check waits for the device
+        check = 1 if run.device.type == "cpu" else 50
+        generator = state.generator if self.shuffle else None
+        rows = self.batches(data, cfg.batch_size, generator, self.drop_last)
+        for i, batch in enumerate(
+            itertools.islice(rows, state.batch, None), start=state.batch
+        ):
+            if run.world > 1:
+                batch = shard(batch, run.rank, run.world)
+            terms = self.forward(batch)
+            loss = terms["loss"]
+            if i % check == 0:
+                self.stop_if_not_finite(loss, batch)
+            self.backward(loss)
+            last = (i + 1) % self.accumulate == 0 or i + 1 == count
+            if last:
+                self.optimizer_step()
+            state.batch = i + 1
+            keep(state.pending, state.sums, terms, len(next(iter(batch.values()))))
+            if bar is not None:
+                bar.update(len(next(iter(batch.values()))) * run.world)
+                if i % 20 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.4g}")
+            if not last:
+                continue  # checkpoints and stops fall between optimizer steps
+            if cfg.log_every and state.step % cfg.log_every == 0 and not cfg.quiet:
+                run.print(f"  step {state.step}: loss {loss.item():.4g}", flush=True)
+            if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
+                self.save_checkpoint()
+            if state.stop or (cfg.max_steps and state.step >= cfg.max_steps):
+                break
+        if bar is not None:
+            bar.close()
+        measure(state.pending, state.sums)
+        return summarize(state.sums, run.world > 1)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        if self.accumulate > 1:
+            loss = loss / self.accumulate
+        if self.state.scaler is not None:
+            loss = self.state.scaler.scale(loss)
+        loss.backward()
+
+    def optimizer_step(self) -> None:
+        """Clip, step the optimizer (through the GradScaler for fp16), the scheduler."""
+        state = self.state
+        optimizer, scaler = state.optimizer, state.scaler
+        if self.clip:
+            if scaler is not None:
+                scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(state.model.parameters(), self.clip)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        state.step += 1
+        if state.scheduler is not None and self.scheduler_every == "step":
+            state.scheduler.step()
+
+    @torch.no_grad()
+    def evaluate(self, data) -> dict[str, float]:
+        """The loss and metrics over `data`, in order, in batches of at least 256."""
+        self.net.eval()
+        pending: list = []
+        sums: dict = {}
+        for batch in self.batches(data, max(self.cfg.batch_size, 256), None, False):
+            keep(pending, sums, self.forward(batch), len(next(iter(batch.values()))))
+        measure(pending, sums)
+        return summarize(sums)
+
+    def stop_if_not_finite(self, loss: torch.Tensor, batch: Batch) -> None:
+        """Stop before a NaN or infinite loss reaches the weights."""
+        state = self.state
+        value = loss.item()
+        if math.isfinite(value):
+            state.last_loss = value
+            return
+        last = "none yet" if state.last_loss is None else f"{state.last_loss:.6g}"
+        where, layer = first_non_finite(state.model, batch, self.step_fn)
+        raise NonFiniteLoss(
+            f"error: the loss is {value} at epoch {state.epoch}, step {state.step + 1} "
+            f"(the last finite loss: {last}){where}; the weights before this step "
+            "are in the newest checkpoint. Try a smaller learning rate, `clip`, or "
+            "check the data for NaNs.",
+            layer,
+        )
+
+    def save_checkpoint(self) -> Path:
+        measure(
+            self.state.pending, self.state.sums
+        )  # so that a resumed run adds up the same batches
+        return save_checkpoint(self.state, self.run)
+
+
+def size(data) -> int:
+    """The number of samples: of a dict of tensors, or of a Dataset."""
+    return len(next(iter(data.values()))) if isinstance(data, dict) else len(data)
+
+
+def batch_count(n: int, batch_size: int, drop_last: bool) -> int:
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
+def split(data, fraction: float, seed: int):
+    """Hold out `fraction` of the samples, chosen by a seeded shuffle, for validation:
+    (train, val), val None when nothing is held out."""
+    n = size(data)
+    held = round(n * fraction)
+    if held == 0:
+        return data, None
+    generator = torch.Generator().manual_seed(seed)
+    if not isinstance(data, dict):
+        val, train = torch.utils.data.random_split(data, [held, n - held], generator)
+        return train, val
+    order = torch.randperm(n, generator=generator)
+    train, val = order[held:], order[:held]
+    return {k: v[train] for k, v in data.items()}, {k: v[val] for k, v in data.items()}
+
+
+def memory_batches(
+    data: Batch, batch_size: int, generator: torch.Generator | None, drop_last: bool
+) -> Iterator[Batch]:
+    """Batches as views: one shuffled gather per epoch (when given a generator), then
+    split."""
+    n = size(data)
+    if generator is not None:
+        order = torch.randperm(n, generator=generator).to(
+            next(iter(data.values())).device
+        )
+        data = {k: v.index_select(0, order) for k, v in data.items()}
+    if drop_last:  # without the last, smaller batch
+        data = {k: v[: n - n % batch_size] for k, v in data.items()}
+    for batch in zip(*(v.split(batch_size) for v in data.values())):
+        yield dict(zip(data, batch))
+
+
+def stream_batches(
+    data,
+    batch_size: int,
+    generator: torch.Generator | None,
+    workers: int,
+    drop_last: bool,
+) -> Iterator[Batch]:
+    """Batches of rows read by `workers` processes; shuffled when given a generator."""
+    if generator is not None:
+        rows = torch.utils.data.RandomSampler(data, generator=generator)
+    else:
+        rows = torch.utils.data.SequentialSampler(data)
+    sampler = torch.utils.data.BatchSampler(rows, batch_size, drop_last=drop_last)
+    yield from torch.utils.data.DataLoader(
+        data,
+        batch_size=None,
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+    )
+
+
+def to_channels_last(data: Batch | None, keys: tuple[str, ...]) -> Batch | None:
+    """The images `keys` in channels-last (NHWC) memory: faster convolutions, the same
+    values (a gather gives the default layout, so each shuffled batch is converted
+    again)."""
+    if not keys or data is None:
+        return data
+    nhwc = torch.channels_last
+    return {
+        k: v.contiguous(memory_format=nhwc) if k in keys else v for k, v in data.items()
+    }
+
+
+def shard(batch: Batch, rank: int, world: int) -> Batch:
+    """This rank's contiguous share of a global batch; the ranks cover it once."""
+    return {k: v.tensor_split(world)[rank] for k, v in batch.items()}
+
+
+def keep(pending: list, sums: dict, terms: dict[str, torch.Tensor], n: int) -> None:
+    """Hold a batch's loss and metrics (detached) until 256 batches wait, then add them
+    up."""
+    pending.append((n, {k: v.detach() for k, v in terms.items()}))
+    if len(pending) >= 256:
+        measure(pending, sums)
+
+
+def measure(pending: list, sums: dict) -> None:
+    """Add the pending batches' values, each weighted by its samples, to `sums`: one
+    reduction for many batches, without waiting for the device."""
+    if not pending:
+        return
+    sizes, terms = zip(*pending)
+    pending.clear()
+    for key in terms[0]:
+        values = torch.stack([t[key] for t in terms]).double()
+        weights = torch.tensor(sizes, dtype=torch.float64, device=values.device)
+        sums[key] = sums.get(key, 0.0) + (values * weights).sum()
+    sums["samples"] = sums.get("samples", 0) + sum(sizes)
+
+
+def summarize(sums: dict, across_ranks: bool = False) -> dict[str, float]:
+    """The epoch's averages; `across_ranks`: over every process's samples."""
+    keys = sorted(sums)
+    if across_ranks and dist.is_initialized():
+        device = next(v.device for v in sums.values() if isinstance(v, torch.Tensor))
+        totals = torch.tensor(
+            [float(sums[k]) for k in keys], dtype=torch.float64, device=device
+        )
+        dist.all_reduce(totals)
+        sums = dict(zip(keys, totals.tolist()))
+    return {k: float(v) / sums["samples"] for k, v in sums.items() if k != "samples"}
+
+
+@torch.no_grad()
+def first_non_finite(
+    model: nn.Module, batch: Batch, step: Step
+) -> tuple[str, str | None]:
+    """Where the first NaN or inf appears: in the batch, or in the output of a layer
+    (found by running the batch forward again, without autocast, with a hook on every
+    layer)."""
+    for key, value in batch.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            return f"; the data `{key}` holds NaN or inf", None
+    found = []
+
+    def check(module: nn.Module, args, output) -> None:
+        outputs = [output]
+        while outputs and not found:
+            out = outputs.pop()
+            if isinstance(out, (tuple, list)):
+                outputs.extend(out)
+            elif isinstance(out, torch.Tensor) and out.is_floating_point():
+                if not torch.isfinite(out).all():
+                    found.append(module)
+
+    names = {module: name for name, module in model.named_modules() if name}
+    hooks = [module.register_forward_hook(check) for module in names]
+    # the running statistics of batch norm, which this extra pass would move
+    buffers = {name: value.clone() for name, value in model.named_buffers()}
+    try:
+        step(model, batch)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.load_state_dict(buffers, strict=False)
+    if not found:
+        return "", None
+    name, kind = names[found[0]], type(found[0]).__name__
+    return f"; the first layer whose output is not finite: `{name}` ({kind})", name
+
+
+def progress_bar(total: int, desc: str, cfg: Config | None):
+    """A tqdm bar on a terminal, when tqdm is installed; otherwise None."""
+    if cfg is None or cfg.quiet or not sys.stderr.isatty():
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=desc, unit="sample", unit_scale=True, leave=False)
+
+
+def pick_device(name: str) -> torch.device:
+    """`auto` is the first GPU when there is one; a device this machine lacks ends the
+    run."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    gpus = torch.cuda.device_count()
+    if device.type == "cuda" and (device.index or 0) >= gpus:
+        raise SystemExit(
+            f"error: device {name}: this machine has {gpus} CUDA GPUs; try --device cpu"
+        )
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise SystemExit("error: device mps is not available here; try --device cpu")
+    return device
+
+
+def setup_distributed(cfg: Config) -> tuple[int, int, torch.device]:
+    """This process's rank, the number of processes and its device. Started by torchrun,
+    it joins the process group (NCCL on CUDA, gloo on the CPU); started alone, it is
+    rank 0 of 1."""
+    device = pick_device(cfg.device)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return 0, 1, device
+    if device.type == "cuda":
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+        torch.cuda.set_device(device)
+    else:  # gloo: connect on first use, so that a slow start does not fail
+        os.environ.setdefault("TORCH_GLOO_LAZY_INIT", "1")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size(), device
+
+
+def run_folder(cfg: Config, name: str) -> str:
+    """--out-dir; else a new runs/<name>/<date-time>, or the newest for --resume."""
+    if cfg.out_dir or cfg.eval:
+        return cfg.out_dir
+    base = Path("runs") / name
+    if cfg.resume:
+        runs = sorted(p for p in base.glob("*") if p.is_dir())
+        if not runs:
+            raise SystemExit(
+                f"error: no run under {base} to resume; give its --out-dir"
+            )
+        return str(runs[-1])
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path, n = base / stamp, 1
+    while path.exists():
+        n += 1
+        path = base / f"{stamp}-{n}"
+    return str(path)
+
+
+def start_run(folder: Path, cfg: Config) -> str:
+    """The id of the run in `folder`, kept in config.json and in every checkpoint. A new
+    run gets a new one and refuses a folder that holds a run already: the two runs'
+    checkpoints and weights would replace each other's."""
+    config = folder / "config.json"
+    if not config.exists() and not any(folder.glob("checkpoint-*.pt")):
+        folder.mkdir(parents=True, exist_ok=True)
+        return uuid.uuid4().hex[:12]
+    if not cfg.resume:
+        raise SystemExit(
+            f"error: {folder} holds an earlier run; continue it with --resume, or "
+            "train in another --out-dir"
+        )
+    if not config.exists():
+        return ""  # the checkpoint resumed from names it
+    return json.loads(config.read_text(encoding="utf-8")).get("run_id", "")
+
+
+def write_config(cfg: Config, folder: Path, run_id: str) -> None:
+    config = {"run_id": run_id, **asdict(cfg), "out_dir": str(folder)}
+    write_text(folder / "config.json", json.dumps(config, indent=2) + "\n")
+
+
+def write_atomic(path: Path, write) -> None:
+    """`write(tmp)` writes a temporary file beside `path`, which then replaces it: never
+    a half-written file. A full or read-only disk ends the run, naming the file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise SystemExit(
+            f"error: cannot write {path}: {err.strerror or err}; the files written "
+            "before are whole, and once this is mended --resume continues"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_synced(obj, path: Path) -> None:
+    """`torch.save`, flushed to disk. A full disk raises OSError (which torch's writer,
+    failing again as it closes, would hide behind a RuntimeError)."""
+    with open(path, "wb") as f:
+        try:
+            torch.save(obj, f)
+        except RuntimeError as err:
+            if isinstance(err.__context__, OSError):
+                raise err.__context__ from None
+            raise
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_text(path: Path, text: str) -> None:
+    write_atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def save_weights(model: nn.Module, path: Path) -> None:
+    write_atomic(path, lambda tmp: save_synced(model.state_dict(), tmp))
+
+
+def load_weights(model: nn.Module, path: str, device: torch.device) -> None:
+    """Weights a script saved, into `model`; a file that is not such ends the run,
+    saying why."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        model.load_state_dict(state)
+    except (OSError, EOFError, RuntimeError, TypeError, pickle.UnpicklingError) as err:
+        why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise SystemExit(f"error: cannot load the weights in {path}: {why}") from None
+
+
+def save_safetensors(model: nn.Module, weights: Path, source: tuple[str, str]) -> None:
+    """The final weights also in safetensors format (no pickle) beside `weights`, tagged
+    with the source file's name and SHA-256, when safetensors is installed."""
+    try:
+        from safetensors.torch import save_model
+    except ImportError:
+        return
+    metadata = {"source": source[0], "source_sha256": source[1]}
+    path = weights.with_suffix(".safetensors")
+    write_atomic(path, lambda tmp: save_model(model, str(tmp), metadata=metadata))
+
+
+def write_metrics(history: list[dict], path: Path) -> None:
+    keys = list(history[0])
+    rows = [",".join(keys)] + [
+        ",".join(f"{h.get(k, '')}" for k in keys) for h in history
+    ]
+    write_text(path, "\n".join(rows) + "\n")
+
+
+def plot(history: list[dict], path: Path) -> None:
+    """The loss curves, when matplotlib is installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in history]
+    for key in ("loss", "val_loss"):
+        if key in history[0]:
+            ax.plot(epochs, [h[key] for h in history], label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.legend()
+    fig.tight_layout()
+    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    plt.close(fig)
+
+
+def rounded(values):
+    """Numbers (in nested lists) to 4 significant digits, for printing."""
+    if isinstance(values, list):
+        return [rounded(v) for v in values]
+    return float(f"{values:.4g}")
+
+
+def save_checkpoint(state: State, run: Run) -> Path:
+    """Write what resuming needs (tensors, numbers, strings and plain containers only),
+    then its SHA-256 beside it, as `sha256sum` writes it; keep the newest few."""
+    folder = run.folder
+    path = folder / f"checkpoint-{state.step:09d}.pt"
+    if run.world > 1:
+        dist.barrier()  # every process has finished the step
+        if not run.main:
+            dist.barrier()  # the first one has written it
+            return path
+    checkpoint = {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "generator": state.generator.get_state(),
+        "rng": random_states(),
+        "made_with": made_with(next(state.model.parameters()).device),
+        **{key: getattr(state, key) for key in _KEPT},
+    }
+    if state.scheduler is not None:
+        checkpoint["scheduler"] = state.scheduler.state_dict()
+    if state.scaler is not None:
+        checkpoint["scaler"] = state.scaler.state_dict()
+    write_atomic(path, lambda tmp: save_synced(checkpoint, tmp))
+    # the SHA-256 last: a checkpoint without one never finished saving
+    write_text(checksum_file(path), f"{sha256(path)}  {path.name}\n")
+    # only older ones: a newer one, passed over by --resume, is replaced when the run
+    # gets there
+    older = [p for p in sorted(folder.glob("checkpoint-*.pt")) if p.name <= path.name]
+    for old in older[: -max(run.cfg.keep_checkpoints, 2)]:
+        old.unlink()
+        checksum_file(old).unlink(missing_ok=True)
+    if run.world > 1:
+        dist.barrier()
+    return path
+
+
+def random_states() -> dict:
+    """The random states of torch, CUDA, Python and (when the script uses it) NumPy."""
+    states = {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+    }
+    if "numpy" in sys.modules:
+        kind, keys, *rest = sys.modules["numpy"].random.get_state()
+        states["numpy"] = [kind, keys.tolist(), *rest]
+    return states
+
+
+def restore_random_states(rng: dict) -> None:
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"]:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    random.setstate(rng["python"])
+    if "numpy" in rng:
+        import numpy as np
+
+        kind, keys, *rest = rng["numpy"]
+        np.random.set_state((kind, np.array(keys, dtype=np.uint32), *rest))
+
+
+def made_with(device: torch.device) -> dict:
+    """What a run's numbers depend on besides its inputs."""
+    threads = torch.get_num_threads()
+    return {"torch": str(torch.__version__), "threads": threads, "device": str(device)}
+
+
+def checksum_file(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: Path, run_id: str, device: torch.device) -> dict:
+    """The checkpoint at `path`; a ValueError says why it cannot be resumed from."""
+    recorded = checksum_file(path)
+    if not recorded.exists():
+        raise ValueError(f"{recorded.name} is missing: its save did not finish")
+    expected = recorded.read_text(encoding="utf-8", errors="replace").split(" ")[0]
+    if sha256(path) != expected:
+        raise ValueError(f"its SHA-256 differs from {recorded.name}: it is damaged")
+    try:
+        checkpoint = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        raise ValueError("it holds more than tensors and numbers") from None
+    theirs = checkpoint.get("run_id")
+    if run_id and theirs != run_id:
+        raise ValueError(f"it belongs to run {theirs}, not to run {run_id}")
+    return checkpoint
+
+
+def resume(state: State, folder: Path) -> None:
+    """Continue from the newest checkpoint in `folder` that is whole and of this run,
+    saying why each newer one is passed over (and leaving it as it is)."""
+    for stale in folder.glob("checkpoint-*.tmp"):
+        stale.unlink(missing_ok=True)  # a save that never finished
+    found = sorted(folder.glob("checkpoint-*.pt"), reverse=True)
+    if not found:
+        print(
+            f"no checkpoint in {folder}; starting from the beginning", file=sys.stderr
+        )
+        return
+    device = next(state.model.parameters()).device
+    for path in found:
+        try:
+            checkpoint = load_checkpoint(path, state.run_id, device)
+            break
+        except ValueError as err:
+            print(f"warning: not resuming from {path}: {err}", file=sys.stderr)
+    else:
+        raise SystemExit(
+            f"error: no checkpoint in {folder} can be resumed from; start again in "
+            "another --out-dir"
+        )
+    now = made_with(device)
+    for key, then in checkpoint["made_with"].items():
+        if now[key] != then:
+            print(
+                f"warning: the checkpoint was written with {key} {then}, this run has "
+                f"{now[key]}; the result may differ from an uninterrupted run",
+                file=sys.stderr,
+            )
+    state.model.load_state_dict(checkpoint["model"])
+    state.optimizer.load_state_dict(checkpoint["optimizer"])
+    if state.scheduler is not None:
+        state.scheduler.load_state_dict(checkpoint["scheduler"])
+    if state.scaler is not None:
+        state.scaler.load_state_dict(checkpoint["scaler"])
+    for key in _KEPT:
+        setattr(state, key, checkpoint[key])
+    state.generator.set_state(checkpoint["generator"])
+    restore_random_states(checkpoint["rng"])
+    print(
+        f"resuming from {path} (epoch {state.epoch}, step {state.step})",
+        file=sys.stderr,
+    )
+
+
+@contextlib.contextmanager
+def interrupt_saves(state: State):
+    """While training, Ctrl-C asks for a checkpoint after the current step; a second one
+    quits."""
+
+    def handler(signum, frame):
+        if state.stop:
+            raise KeyboardInterrupt
+        state.stop = True
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
