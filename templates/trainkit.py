@@ -166,16 +166,16 @@ class Run:
                 f"error: the batch of {cfg.batch_size} does not split evenly over "
                 f"{self.world} processes"
             )
-        self.folder = Path(self._agree(run_folder(cfg, name)))
-        self.run_id = "" if cfg.eval else self._agree(start_run(self.folder, cfg))
-
-    def _agree(self, value: str) -> str:
-        """The first process's `value`, on every process."""
-        if self.world == 1:
-            return value
-        values = [value]
-        dist.broadcast_object_list(values)
-        return values[0]
+        folder = run_folder(cfg, name)
+        if (
+            self.world > 1 and not cfg.out_dir
+        ):  # a folder named by the time: the first's
+            folders = [folder]
+            dist.broadcast_object_list(folders)
+            folder = folders[0]
+        self.folder = Path(folder)
+        # only the first process's id is written; a resumed run's is its folder's
+        self.run_id = "" if cfg.eval else start_run(self.folder, cfg)
 
     def print(self, *args, **kwargs) -> None:
         if self.main:
@@ -600,7 +600,7 @@ def measure(pending: list, sums: dict) -> None:
 
 def summarize(sums: dict, across_ranks: bool = False) -> dict[str, float]:
     """The epoch's averages; `across_ranks`: over every process's samples."""
-    keys = sorted(sums)
+    keys = list(sums)  # in the step's order, the same in every process
     if across_ranks and dist.is_initialized():
         device = next(v.device for v in sums.values() if isinstance(v, torch.Tensor))
         totals = torch.tensor(

@@ -134,17 +134,17 @@ def test_kill_and_resume_gives_the_uninterrupted_weights_bit_for_bit(scripts, re
 def test_without_the_random_state_resuming_would_differ(scripts, reference):
     """The companion: a script that forgets to restore torch's RNG (dropout masks) after a
     resume ends with other weights, so the test above can fail."""
-    text = (scripts / "train_net.py").read_text(encoding="utf-8")
+    text = (scripts / "trainkit.py").read_text(encoding="utf-8")
     broken = text.replace('torch.set_rng_state(rng["torch"])', "pass")
     assert broken != text
-    (scripts / "train_net.py").write_text(broken, encoding="utf-8")
+    (scripts / "trainkit.py").write_text(broken, encoding="utf-8")
     try:
         out = scripts / "forgetful"
         assert train(scripts, out, kill_at=25)[0] == -signal.SIGKILL
         assert train(scripts, out, "--resume")[0] == 0
         assert not same(final_state(out)["model"], reference["model"])
     finally:
-        (scripts / "train_net.py").write_text(text, encoding="utf-8")
+        (scripts / "trainkit.py").write_text(text, encoding="utf-8")
 
 
 def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(scripts, reference):
