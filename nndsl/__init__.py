@@ -8,8 +8,8 @@ as cheap as the command line needs.
 import types as _types
 
 from nndsl import check as _checker
+from nndsl.util.version import VERSION as __version__
 
-__version__ = "0.1.0"
 __all__ = ["check", "compile", "load", "loads", "train", "NNDSLError", "__version__"]
 _API = frozenset(__all__) - {"check", "__version__"}
 

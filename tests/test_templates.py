@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from nndsl.codegen import render as codegen
-from nndsl.codegen.train_view import train_view
 from nndsl.compiler import analyze
 from nndsl.ir import training as tr
 
@@ -36,7 +35,7 @@ def logic_in(text: str) -> list[str]:
 
 def templates() -> list[Path]:
     found = sorted(TEMPLATES.rglob("*.j2"))
-    assert TEMPLATES / "train.py.j2" in found and TEMPLATES / "train" / "loop.py.j2" in found
+    assert TEMPLATES / "train.py.j2" in found and TEMPLATES / "train" / "main.py.j2" in found
     return found
 
 
@@ -103,15 +102,22 @@ def test_the_view_decides_and_the_script_follows(trained, changes):
         )
         changes = {**changes, "scheduler": tr.Scheduler(step_lr, changes["scheduler"])}
     t = replace(trained, **changes)
-    view = train_view(t, "iris.nn", "model", ".")
     code = codegen.render_train(t, "iris.nn", "model")
     ast.parse(code)
-    assert view["fp16"] == ("state.scaler.step(optimizer)" in code)
-    assert view["distributed"] == ("DistributedDataParallel(model)" in code)
-    assert view["accumulating"] == ("i + 1 == count" in code)
-    assert view["autocast"] == ("torch.autocast(" in code)
-    assert f"        {view['backward']}\n" in code
+    assert ('precision="fp16"' in code) == (t.precision == "fp16")
+    assert ('precision="bf16"' in code) == (t.precision == "bf16")
+    assert ("accumulate=3" in code) == (t.accumulate == 3)
     assert ("drop_last=True" in code) == t.drop_last
-    assert view["early_stop"] == ("state.stale += 1" in code)
-    assert ("StepLR(optimizer, 1)," in code) == (t.scheduler is not None)
-    assert ("clip_grad_norm_(model.parameters(), 1.0)" in code) == (t.clip is not None)
+    assert ("shuffle=False" in code) == (not t.shuffle)
+    assert ('kit.EarlyStop("loss", cfg.patience, min_delta=0.5, mode="max")' in code) == (
+        t.early_stop is not None
+    )
+    assert ("scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)" in code) == (
+        t.scheduler is not None
+    )
+    per_step = t.scheduler is not None and t.scheduler.step == "batch"
+    assert ('scheduler_every="step"' in code) == per_step
+    assert ("total_steps = run.total_steps(data, accumulate=3)" in code) == per_step
+    assert ("clip=1.0" in code) == (t.clip is not None)
+    assert ("(out > 0.5) == (y > 0.5)" in code) == (t.task == "binary")
+    assert "distributed" not in code  # every script is ready for torchrun as it is

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nndsl.api.summary import Checked, summarize
+from nndsl.codegen import KIT_MODULE
 from nndsl.diagnostics.core import Diagnostic, render_text
 from nndsl.ir import nodes as ir
 
@@ -106,7 +107,6 @@ def compile(
 def generate_files(
     program: ir.ProgramIR, src: Source, module: str, data_dir: str
 ) -> dict[str, str]:
-    from nndsl.codegen import KIT_MODULE
     from nndsl.compiler import generate, generate_kit, generate_train
 
     if program.trains and not module.isidentifier():

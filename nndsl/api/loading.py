@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nndsl.api.core import (
+    KIT_MODULE,
     MODEL_MODULE,
     NNDSLError,
     Source,
@@ -54,23 +55,38 @@ def _load(src: Source) -> tuple[types.ModuleType, ir.ProgramIR]:
     prefix = "_nndsl_" + re.sub(r"\W", "_", Path(src.name).stem) + "_" + digest
     folder = src.folder.resolve()
     model = _execute(f"{prefix}_{MODEL_MODULE}", files.pop(f"{MODEL_MODULE}.py"), folder, src)
-    saved = sys.modules.get(MODEL_MODULE)
-    sys.modules[MODEL_MODULE] = model  # for the scripts' `from model import AddNet`
+    modules = {MODEL_MODULE: model}  # for the scripts' `from model import AddNet`
+    kit_text = files.pop(f"{KIT_MODULE}.py", None)
+    if kit_text is not None:  # and their `import trainkit as kit`
+        kit = _execute(f"{prefix}_{KIT_MODULE}", kit_text, folder, src, f"{KIT_MODULE}.py")
+        modules[KIT_MODULE] = kit
+    saved = {name: sys.modules.get(name) for name in modules}
+    sys.modules.update(modules)
     try:
         for name, text in files.items():
             script = _execute(f"{prefix}_{name[:-3]}", text, folder, src, name)
+            script.parse_args = _parser(script)
             setattr(model, name[:-3], script)
     finally:
-        if saved is None:
-            sys.modules.pop(MODEL_MODULE, None)
-        else:
-            sys.modules[MODEL_MODULE] = saved
+        for name, module in saved.items():
+            sys.modules.pop(name, None)
+            if module is not None:
+                sys.modules[name] = module
     if len(program.trains) == 1:
         script = getattr(model, program.trains[0].script)
         for entry in ("main", "parse_args", "Config"):
             if not hasattr(model, entry):
                 setattr(model, entry, getattr(script, entry))
     return model, program
+
+
+def _parser(script: types.ModuleType):
+    """``parse_args(argv)``: the script's Config from a command line, as running it makes."""
+
+    def parse_args(argv: list[str] | None = None):
+        return script.kit.parse_args(script.Config, script.__doc__, argv)
+
+    return parse_args
 
 
 def _execute(

@@ -287,7 +287,7 @@ class _Builder(DataRules):
                 ".",
                 "the data files' folder, relative to this script",
             ),
-            F("out_dir", "str", "", "the run folder; \"\": a new one under runs/"),
+            F("out_dir", "str", "", 'the run folder; "": a new one under runs/'),
             F("eval", "str", "", "evaluate these saved weights instead of training"),
             F(
                 "checkpoint_every",
