@@ -85,7 +85,7 @@ def parse_args(config: type[Config], doc: str | None, argv: list[str] | None = N
 def _comments(config: type) -> dict[str, str]:
     """The comment after each field of `config` and of the Configs it extends."""
     found: dict[str, str] = {}
-    for cls in reversed(config.__mro__):
+    for cls in reversed(inspect.getmro(config)):
         try:
             source = inspect.getsource(cls)
         except (OSError, TypeError):

@@ -42,7 +42,7 @@ EXAMPLES_DIR = ROOT / "examples"
 
 # ---- the checks -----------------------------------------------------------------------------
 
-ALLOWED_IMPORTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "model"}
+ALLOWED_IMPORTS = frozenset(sys.stdlib_module_names) | {"torch", "numpy", "model", "trainkit"}
 OPTIONAL_IMPORTS = frozenset({"tqdm", "matplotlib", "safetensors"})  # in functions, if installed
 # Builtins generated code may name (the templates use a few dozen); any other name must be
 # defined in the file.

@@ -57,8 +57,9 @@ def test_import_loads_nothing_but_the_package():
         "print(sorted(set(sys.modules) - before))"
     )
     new = eval(shown)
-    assert [m for m in new if m.split(".")[0] == "nndsl"] == ["nndsl", "nndsl.check"]
-    assert set(new) <= {"nndsl", "nndsl.check", "types"}  # types: where startup has not yet
+    ours = ["nndsl", "nndsl.check", "nndsl.util", "nndsl.util.version"]
+    assert [m for m in new if m.split(".")[0] == "nndsl"] == ours
+    assert set(new) <= {*ours, "types"}  # types: where startup has not yet
 
 
 def test_check_and_compile_never_import_torch():
@@ -134,7 +135,7 @@ def test_compile_returns_what_the_cli_writes(tmp_path):
     shutil.copy(ADD, source)
     assert cli(["compile", str(source), "-o", str(tmp_path / "model.py")]) == 0
     files = nndsl.compile(source)
-    assert sorted(files) == ["model.py", "train_addnet.py"]
+    assert sorted(files) == ["model.py", "train_addnet.py", "trainkit.py"]
     for name, text in files.items():
         assert (tmp_path / name).read_text(encoding="utf-8") == text
 

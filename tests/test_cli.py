@@ -77,7 +77,7 @@ def test_compile_to_file_creates_parents_and_leaves_no_temporaries(tmp_path):
     assert proc.stdout == ""
     out = tmp_path / "out" / "model.py"
     assert out.read_text(encoding="utf-8") == stdout
-    assert sorted(os.listdir(tmp_path / "out")) == ["model.py", "train_addnet.py"]
+    assert sorted(os.listdir(tmp_path / "out")) == ["model.py", "train_addnet.py", "trainkit.py"]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")

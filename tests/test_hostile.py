@@ -470,8 +470,9 @@ def test_many_errors_on_a_long_line_render_briefly():
 
 @pytest.mark.parametrize(
     "name, clash",
-    [("Config", True), ("State", True), ("main", True), ("os", True), ("Path", True),
-     ("cfg", True), ("model", True), ("device", True), ("load_pairs", True), ("x", False),
+    [("Config", True), ("State", False), ("main", True), ("os", False), ("Path", True),
+     ("cfg", True), ("model", True), ("device", False), ("load_pairs", True), ("x", False),
+     ("step", True), ("kit", True), ("SOURCE", True), ("split", False),
      ("y", False), ("g", False), ("np", False), ("Pairs", False), ("fit_model", False)],
 )  # fmt: skip
 def test_model_named_like_the_training_script(name, clash):

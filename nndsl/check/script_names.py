@@ -2,7 +2,8 @@
 ``main``, the function that builds the model. A trained model may not take one of them (E0110):
 ``from model import Net`` would be shadowed and the script would break when it runs.
 
-The set is fixed by the templates (templates/train.py.j2 and its parts in templates/train/)
+The set is fixed by the templates (templates/train.py.j2 and its parts in templates/train/;
+the support module trainkit.py is imported as ``kit``, so its names hide nothing)
 plus a few names derived from the program: ``load_<data>`` for each data section the train
 section reads, the row class of a streamed one, and the imports that only some scripts need.
 tests/test_script_names.py renders training scripts and checks that every name they bind in
@@ -19,29 +20,19 @@ from nndsl.ir import nodes as ir
 from nndsl.registry.readers import uses_numpy
 from nndsl.util.naming import Namespace
 
-# The imports every training script has.
-IMPORTS = frozenset(
-    """annotations argparse contextlib hashlib itertools json math os pickle random signal sys
-    time uuid asdict dataclass field fields Path torch nn""".split()
-)
+# The imports every training script has (the support module as ``kit``).
+IMPORTS = frozenset("annotations dataclass Path torch nn F kit".split())
 
 # The functions, classes and constants every training script defines at module level, or may
 # define depending on its settings (kept here whatever the settings: a model name that works
 # with one setting should not break when another changes).
 DEFINITIONS = frozenset(
-    """SOURCE_SHA256 Config State NonFiniteLoss batches build_optimizer channels_last
-    checksum_file evaluate first_non_finite fit init_weights interrupt_saves keep_for_metrics
-    load_checkpoint load_weights main measure parse_args pick_device plot predict progress_bar
-    read_csv resume rounded save_checkpoint save_safetensors save_synced save_weights
-    setup_distributed
-    sha256 shard split start_run stop_if_not_finite summarize train_one_epoch write_atomic
-    write_config write_metrics write_text""".split()
+    "SOURCE Config step build_optimizer init_weights main predict read_csv".split()
 )
 
-# The names ``main`` binds: its argument, its locals and its comprehensions' variables.
+# The names ``main`` binds: its argument and its locals.
 MAIN_LOCALS = frozenset(
-    """cfg rank world device out_dir train_data val_data model loss_fn metrics optimizer
-    steps_per_epoch total_steps state path run_id k v""".split()
+    "cfg run data val_data model optimizer scheduler total_steps metrics".split()
 )
 
 FIXED = IMPORTS | DEFINITIONS | MAIN_LOCALS
@@ -74,8 +65,6 @@ def reserved(t: ir.TrainIR) -> frozenset[str]:
     readers = set(t.readers)
     if uses_numpy(readers):
         names.add("np")
-    if t.distributed:
-        names.update(("dist", "DistributedDataParallel"))
     return frozenset(names)
 
 
