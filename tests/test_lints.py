@@ -346,3 +346,55 @@ def test_no_bundled_example_triggers_a_lint():
         result = analyze(path.read_text(encoding="utf-8"), path.parent)
         found[path.name] = sorted({d.code for d in result.diagnostics})
     assert {k: v for k, v in found.items() if v} == {}
+
+
+# ---- W0406, and W0403 by range: the loss against the range of the output --------------------
+
+
+@pytest.mark.parametrize(
+    "last, warned",
+    [("", True), ("Softmax(dim=1)", True), ("LogSoftmax(dim=1)", False), ("ReLU()", True)],
+)
+def test_nll_wants_log_probabilities(last, warned):
+    source = f"model Net(x: [4]) {{\n    Linear(16) ReLU() Linear(3)\n    {last}\n}}\n"
+    source += CLASS_DATA + "train Net on iris {\n    loss nll\n}\n"
+    assert _warnings(source, "W0406") == ([12] if warned else [])
+
+
+def test_nll_after_log_softmax_in_a_forward_is_fine():
+    source = (
+        "model Net(x: [4]) {\n    fc = Linear(3)\n    forward { return log(softmax(fc(x), 1)) }\n"
+        "}\n" + CLASS_DATA + "train Net on iris { loss nll }\n"
+    )
+    assert _codes(source) == []
+
+
+def test_nll_warning_names_the_range_and_the_layer():
+    source = "model Net(x: [4]) {\n    Linear(3)\n    Softmax(dim=1)\n}\n" + CLASS_DATA
+    [d] = analyze(source + "train Net on iris { loss nll }\n", DATA_FOLDER).diagnostics
+    assert d.code == "W0406" and "[0, 1]" in d.message
+    assert [label.span.line for label in d.labels] == [3] and "cross_entropy" in d.help
+
+
+def test_probabilities_behind_other_layers_before_cross_entropy():
+    model = "model Net(x: [4]) {\n    Linear(3)\n    Softmax(dim=1)\n    Flatten()\n}\n"
+    assert _warnings(
+        model + CLASS_DATA + "train Net on iris { loss cross_entropy }\n", "W0403"
+    ) == [3]
+
+
+def test_probabilities_by_arithmetic_before_bce_with_logits():
+    model = (
+        "model Net(x: [4]) {\n    fc = Linear(1)\n    forward {\n"
+        "        return 1 - sigmoid(fc(x))\n    }\n}\n"
+    )
+    source = model + BINARY_DATA + "train Net on coins { loss bce_with_logits }\n"
+    assert _warnings(source, "W0403") == [4]
+    assert _codes(model + BINARY_DATA + "train Net on coins { loss bce }\n") == []
+
+
+def test_a_last_sigmoid_is_warned_about_once():
+    model = "model Net(x: [4]) {\n    Linear(1)\n    Sigmoid()\n}\n"
+    source = model + BINARY_DATA + "train Net on coins { loss bce_with_logits }\n"
+    assert _codes(source) == [("W0403", 3)]
+
