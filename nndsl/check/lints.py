@@ -14,6 +14,7 @@ and they never change the generated code.
 - W0405: validation data that is the training data again.
 - W0406, and W0403 for an output already in [0, 1]: the loss against the range of the model's
   output (:mod:`nndsl.check.loss_output`).
+- W0407, W0408: outputs the loss does not train, data nothing reads (:mod:`nndsl.check.unused`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import fields, is_dataclass
 
 from nndsl.check.loss_output import range_warnings
 from nndsl.check.ranges import output_range
+from nndsl.check.unused import unused_data, unused_outputs
 from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
@@ -62,6 +64,8 @@ def lint(program: s.Program, checked: ir.ProgramIR) -> list[Diagnostic]:
             _loss_after_tail(t, node, flows[t.model], warn)
         if t.validation is not None and _same_data(t):
             _same_validation(t, datas, warn)
+    unused_outputs(program, checked, warn)
+    unused_data(program, checked, warn)
     return out
 
 

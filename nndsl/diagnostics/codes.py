@@ -260,6 +260,12 @@ CODES: dict[str, Code] = {
             "lint",
             "`nll` on a model output not known to be log-probabilities (at most 0)",
         ),
+        Code("W0407", "lint", "outputs of a trained model that the loss does not train"),
+        Code(
+            "W0408",
+            "lint",
+            "a data tensor that neither the model, nor the loss, nor another tensor uses",
+        ),
     )
 }
 
