@@ -346,3 +346,143 @@ def test_no_bundled_example_triggers_a_lint():
         result = analyze(path.read_text(encoding="utf-8"), path.parent)
         found[path.name] = sorted({d.code for d in result.diagnostics})
     assert {k: v for k, v in found.items() if v} == {}
+
+
+# ---- W0406, and W0403 by range: the loss against the range of the output --------------------
+
+
+@pytest.mark.parametrize(
+    "last, warned",
+    [("", True), ("Softmax(dim=1)", True), ("LogSoftmax(dim=1)", False), ("ReLU()", True)],
+)
+def test_nll_wants_log_probabilities(last, warned):
+    source = f"model Net(x: [4]) {{\n    Linear(16) ReLU() Linear(3)\n    {last}\n}}\n"
+    source += CLASS_DATA + "train Net on iris {\n    loss nll\n}\n"
+    assert _warnings(source, "W0406") == ([12] if warned else [])
+
+
+def test_nll_after_log_softmax_in_a_forward_is_fine():
+    source = (
+        "model Net(x: [4]) {\n    fc = Linear(3)\n    forward { return log(softmax(fc(x), 1)) }\n"
+        "}\n" + CLASS_DATA + "train Net on iris { loss nll }\n"
+    )
+    assert _codes(source) == []
+
+
+def test_nll_warning_names_the_range_and_the_layer():
+    source = "model Net(x: [4]) {\n    Linear(3)\n    Softmax(dim=1)\n}\n" + CLASS_DATA
+    [d] = analyze(source + "train Net on iris { loss nll }\n", DATA_FOLDER).diagnostics
+    assert d.code == "W0406" and "[0, 1]" in d.message
+    assert [label.span.line for label in d.labels] == [3] and "cross_entropy" in d.help
+
+
+def test_probabilities_behind_other_layers_before_cross_entropy():
+    model = "model Net(x: [4]) {\n    Linear(3)\n    Softmax(dim=1)\n    Flatten()\n}\n"
+    assert _warnings(
+        model + CLASS_DATA + "train Net on iris { loss cross_entropy }\n", "W0403"
+    ) == [3]
+
+
+def test_probabilities_by_arithmetic_before_bce_with_logits():
+    model = (
+        "model Net(x: [4]) {\n    fc = Linear(1)\n    forward {\n"
+        "        return 1 - sigmoid(fc(x))\n    }\n}\n"
+    )
+    source = model + BINARY_DATA + "train Net on coins { loss bce_with_logits }\n"
+    assert _warnings(source, "W0403") == [4]
+    assert _codes(model + BINARY_DATA + "train Net on coins { loss bce }\n") == []
+
+
+def test_a_last_sigmoid_is_warned_about_once():
+    model = "model Net(x: [4]) {\n    Linear(1)\n    Sigmoid()\n}\n"
+    source = model + BINARY_DATA + "train Net on coins { loss bce_with_logits }\n"
+    assert _codes(source) == [("W0403", 3)]
+
+
+# ---- W0407: outputs the loss does not train -------------------------------------------------
+
+PROBE = """model Probe(x: [4]) {
+    hidden = Linear(8)
+    out = Linear(1)
+    forward {
+        h = relu(hidden(x))
+        return RETURN
+    }
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "returned, named",
+    [
+        ("out(h), h", ["`h` (output 1)"]),
+        ("out(h), h * 2, (h, x)", ["output 1", "`h` (output 2.0)", "`x` (output 2.1)"]),
+    ],
+)
+def test_outputs_after_the_first_are_not_trained(returned, named):
+    source = PROBE.replace("RETURN", returned) + REGRESSION_DATA
+    [d] = analyze(source + "train Probe on pairs { loss mse }\n", DATA_FOLDER).diagnostics
+    assert d.code == "W0407" and d.severity == "warning" and d.span.line == 6
+    assert all(n in d.message for n in named) and len(d.labels) == len(named) - 1
+
+
+def test_one_output_or_no_train_section_is_fine():
+    one = (
+        PROBE.replace("RETURN", "out(h)") + REGRESSION_DATA + "train Probe on pairs { loss mse }\n"
+    )
+    assert _codes(one) == []
+    assert _codes(PROBE.replace("RETURN", "out(h), h")) == []
+
+
+def test_a_returned_recurrent_state_is_not_an_untrained_output():
+    source = (
+        "model Net(x: [T, 1], h: [1, B, 8] = none) {\n    rnn = RNN(8)\n    out = Linear(1)\n"
+        "    forward {\n        r, h = rnn(x, h)\n        return out(r), h\n    }\n}\n"
+        "data seqs {\n    x = randn(8, 5, 1)\n    y = randn(8, 5, 1)\n}\n"
+        "train Net on seqs { loss mse }\n"
+    )
+    assert _codes(source) == []
+
+
+# ---- W0408: data tensors nothing reads ------------------------------------------------------
+
+
+def test_a_tensor_nothing_reads():
+    source = "model Net(x: [4]) { Linear(1) }\n" + REGRESSION_DATA.replace(
+        "    y =", "    z = randn(64, 2)\n    w = z * 2\n    y ="
+    )
+    found = analyze(source + "train Net on pairs { loss mse }\n", DATA_FOLDER).diagnostics
+    assert [(d.code, d.span.line) for d in found] == [("W0408", 5), ("W0408", 6)]
+    assert "`z` is not used by the model or the loss" in found[0].message
+    assert "remove it" in found[0].help
+
+
+def test_tensors_that_inputs_and_targets_are_computed_from_are_used():
+    source = (
+        "model Net(x: [4]) { Linear(1) }\n"
+        "data pairs {\n    raw = randn(64, 4)\n    x = raw * 2\n    s = sum(raw, 1)\n"
+        "    y = reshape(s, -1, 1)\n}\ntrain Net on pairs { loss mse }\n"
+    )
+    assert _codes(source) == []
+    iris = "model Net(x: [4]) { Linear(3) }\n" + CLASS_DATA  # `table` gives x and y
+    assert _codes(iris + "train Net on iris { loss cross_entropy }\n") == []
+
+
+def test_a_validation_section_is_read_as_the_training_data_is():
+    source = (
+        "model Net(x: [4]) { Linear(1) }\n"
+        "data pairs {\n    x = randn(64, 4)\n    y = sum(x, 1, keepdim=true)\n    validation held\n}\n"
+        "data held {\n    x = randn(16, 4)\n    y = sum(x, 1, keepdim=true)\n    extra = x + 1\n"
+        "    seed 1\n}\ntrain Net on pairs { loss mse }\n"
+    )
+    assert _codes(source) == [("W0408", 10)]
+
+
+def test_data_for_an_optional_input_is_not_fed():
+    source = (
+        "model Net(x: [T, 1], h: [1, B, 8] = none) {\n    rnn = RNN(8)\n    out = Linear(1)\n"
+        "    forward {\n        r, _h = rnn(x, h)\n        return out(r)\n    }\n}\n"
+        "data seqs {\n    x = randn(8, 5, 1)\n    y = randn(8, 5, 1)\n    h = randn(8, 1, 8)\n}\n"
+        "train Net on seqs { loss mse }\n"
+    )
+    assert _codes(source) == [("W0408", 12)]

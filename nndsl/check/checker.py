@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
+from functools import partial
 
 from nndsl.check.blocks import BlockRules
 from nndsl.check.flow import (
@@ -23,7 +24,7 @@ from nndsl.check.forward_types import annotation_of, shown, tensor_infos
 from nndsl.check.graph import GraphRules
 from nndsl.check.memory import mixed_floats
 from nndsl.check.modules import ModuleRules
-from nndsl.check.record import Recorder, recorded
+from nndsl.check.record import Recorder, links, recorded
 from nndsl.check.repeat import RepeatRules
 from nndsl.check.stack import StackRules
 from nndsl.diagnostics.core import Diagnostic, Label, source_lines
@@ -94,7 +95,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
                     d.name_span,
                     help=f"train a model on it: `train Model on {d.name} {{ ... }}`",
                 )
-        rules = TrainRules(self.diags, self.model_infos, datas)
+        rules = TrainRules(self.diags, self.model_infos, datas, partial(links, self.rec))
         rules.lines = self.lines
         out, seen = [], {}
         for node in self.trains_defs:

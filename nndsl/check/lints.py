@@ -12,12 +12,18 @@ and they never change the generated code.
   Sigmoid before `bce_with_logits`.
 - W0404: an activation after the output layer of a model trained with a regression loss.
 - W0405: validation data that is the training data again.
+- W0406, and W0403 for an output already in [0, 1]: the loss against the range of the model's
+  output (:mod:`nndsl.check.loss_output`).
+- W0407, W0408: outputs the loss does not train, data nothing reads (:mod:`nndsl.check.unused`).
 """
 
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
+from nndsl.check.loss_output import range_warnings
+from nndsl.check.ranges import output_range
+from nndsl.check.unused import unused_data, unused_outputs
 from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
@@ -58,6 +64,8 @@ def lint(program: s.Program, checked: ir.ProgramIR) -> list[Diagnostic]:
             _loss_after_tail(t, node, flows[t.model], warn)
         if t.validation is not None and _same_data(t):
             _same_validation(t, datas, warn)
+    unused_outputs(program, checked, warn)
+    unused_data(program, checked, warn)
     return out
 
 
@@ -146,14 +154,21 @@ def _bias_before_norm(flow: _Flow, warn) -> None:
 
 
 def _loss_after_tail(t: ir.TrainIR, node: s.Train, flow: _Flow, warn) -> None:
-    """W0403 and W0404: the model's last layer against the loss."""
+    """W0403, W0404 and W0406: the model's last layer, and its output's range, against the
+    loss."""
     loss = next((name for name, spec in LOSSES.items() if spec.torch == t.loss.target), None)
     tail = flow.tail()
     setting = next((st for st in node.stmts if getattr(st, "name", None) == "loss"), None)
-    if loss is None or tail is None or setting is None:
+    if loss is None or setting is None:
+        return
+    layer, model = _entry(tail) if tail is not None else _NOTHING, t.model
+    if loss not in layer.in_loss:
+        found = output_range(flow.links)
+        for d in range_warnings(loss, model, found, setting.args[0].value.span):
+            warn(d.code, d.message, d.span, labels=d.labels, help=d.help)
+    if tail is None:
         return
     here = (Label(setting.span, f"the loss is `{loss}`"),)
-    layer, model = _entry(tail), t.model
     if loss in layer.in_loss:
         inside = "log_softmax" if loss == "cross_entropy" else "a sigmoid"
         better = (

@@ -294,19 +294,26 @@ def links(rec: Recorder) -> dict[str, dg.Links]:
     fed: dict[int, list[int]] = {}
     for a, b, _ in rec.edges:
         fed.setdefault(b, []).append(a)
-    roots: dict[int, int] = {}
+    places: dict[int, tuple[int, bool]] = {}
 
-    def root(c: Cluster) -> int:
-        found = roots.get(id(c))
+    def place(c: Cluster) -> tuple[int, bool]:
+        """The id() of the cluster's model, and whether it lies in a `while` loop."""
+        found = places.get(id(c))
         if found is None:
-            found = roots[id(c)] = id(c) if c.parent is None else root(c.parent)
+            up = (id(c), False) if c.parent is None else place(c.parent)
+            found = places[id(c)] = up[0], up[1] or c.kind == "loop"
         return found
 
     by_root: dict[int, dict] = {}
+    in_loops = set()
     for n in rec.nodes:
-        by_root.setdefault(root(n.cluster), {})[n.id] = n
+        r, in_loop = place(n.cluster)
+        by_root.setdefault(r, {})[n.id] = n
+        if in_loop:
+            in_loops.add(n.id)
+    looped = frozenset(in_loops)
     return {
-        name: dg.Links(name, by_root.get(id(r), {}), fed, outs)
+        name: dg.Links(name, by_root.get(id(r), {}), fed, outs, looped)
         for name, (r, _, outs, *_) in rec.models.items()
     }
 

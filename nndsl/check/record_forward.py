@@ -128,7 +128,8 @@ class ForwardRecording:
                         self.connect(producer, seen and seen.py, frag.input(i))
                     return frag.out
                 if name in FUNCTIONS:
-                    return self._op(name, [a.value for a in e.args], value, e)
+                    keys = [a.name or i for i, a in enumerate(e.args)]
+                    return self._op(name, [a.value for a in e.args], value, e, keys)
         return None
 
     def _index(self, e, base, value):
@@ -177,12 +178,38 @@ class ForwardRecording:
             return frame.ins[frame.names[name]]
         return None
 
-    def _op(self, label: str, operands: list, value, e):
+    def _op(self, label: str, operands: list, value, e, keys=None):
+        """An operator, index or function node. Its ``args`` say what the value ranges of
+        :mod:`nndsl.check.ranges` need: ``keys`` every operand's position (or keyword), ``in``
+        the operand each input edge comes from, and under an operand's key its number, or
+        None where a tensor operand has no known producer."""
         if not has_tensor(value.py):
             return None
         n = self.node("op", label, span=e.span)
-        for x in operands:
+        keys = list(range(len(operands))) if keys is None else keys
+        args: dict = {"keys": tuple(keys)}
+        came: list = []
+        for key, x in zip(keys, operands):
             producer, seen = self.expr.get(id(x), (None, None))
-            if seen is not None:
-                self.connect(producer, seen.py, n)
+            if seen is None:
+                args[key] = None
+                continue
+            if isinstance(seen.py, (int, float)):
+                args[key] = seen.py
+            elif not _complete(producer):
+                args[key] = None
+            before = len(self.edges)
+            self.connect(producer, seen.py, n)
+            came += [key] * (len(self.edges) - before)
+        args["in"] = tuple(came)
+        self.nodes[n].args = args
         return n
+
+
+def _complete(producer) -> bool:
+    """Whether every tensor of a value has a node that made it."""
+    if producer is None:
+        return False
+    if isinstance(producer, tuple):
+        return all(_complete(p) for p in producer)
+    return True

@@ -27,7 +27,7 @@ class Node:
     attr: str = ""
     detail: object = None  # an input's, output's or tensor's own type
     span: s.Span | None = None
-    args: dict | None = None  # a layer's complete arguments
+    args: dict | None = None  # a layer's complete arguments; an op's operands (see graph.Node)
 
     @property
     def name(self) -> str:

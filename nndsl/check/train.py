@@ -10,10 +10,13 @@ by two groups, is an error with a location before any training runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nndsl.check.data import DataInfo
 from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
+from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import MAX_INT
 from nndsl.ir.values import EvalError, evaluate
@@ -25,10 +28,23 @@ from nndsl.util.naming import suggest
 class TrainRules:
     """Checks one ``train`` section against its model and data."""
 
-    def __init__(self, diags: list[Diagnostic], models: dict, datas: dict[str, DataInfo]):
+    def __init__(
+        self,
+        diags: list[Diagnostic],
+        models: dict,
+        datas: dict[str, DataInfo],
+        links: Callable[[], dict[str, dg.Links]] | None = None,
+    ):
         self.diags = diags
         self.models = models  # name -> ir.ModelInfo (None after errors)
         self.datas = datas
+        self._links, self._made = links, None  # each model's dataflow, made on first use
+
+    def links(self, model: str) -> dg.Links | None:
+        """The dataflow of a checked model, for the ranges of its outputs."""
+        if self._made is None and self._links is not None:
+            self._made = self._links()
+        return (self._made or {}).get(model)
 
     def _error(self, code: str, message: str, span, **kw) -> None:
         self.diags.append(Diagnostic(code, message, span, **kw))

@@ -5,7 +5,9 @@ schedule and the remaining settings."""
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
+from nndsl.check.loss_output import not_probabilities
 from nndsl.check.memory import channels_last, weights_dtype
+from nndsl.check.ranges import output_range
 from nndsl.check.script_names import distinct_rows
 from nndsl.check.train_data import DataRules
 from nndsl.check.train_params import groups, init_rules, optimizer_ok
@@ -155,7 +157,18 @@ class _Builder(DataRules):
             while isinstance(out, tuple):
                 out, output = out[0], output + "[0]"
         self.target(spec.extra, out, st.args[0].value.span)
+        self.output_range(name, st.args[0].value.span)
         return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
+
+    def output_range(self, loss: str, span) -> None:
+        """E0419: ``bce`` on an output that may leave [0, 1], which torch would stop at."""
+        links = self.r.links(self.model.name) if loss == "bce" else None
+        if links is None:
+            return
+        found = not_probabilities(loss, self.model.name, output_range(links), span)
+        if found is not None:
+            self.r.diags.append(found)
+            raise Reported
 
     def watched(self, early_stop, metrics: tuple, has_val: bool) -> None:
         """early_stop watches something the run measures."""

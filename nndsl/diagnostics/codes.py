@@ -225,6 +225,11 @@ CODES: dict[str, Code] = {
             "training data that leaves no batch: `split` holds out every sample, or `drop_last` "
             "drops the only batch",
         ),
+        Code(
+            "E0419",
+            "training",
+            "`bce` on a model output not known to lie in [0, 1] (probabilities)",
+        ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
         Code("W0103", "names", "a value computed in a forward and never used"),
@@ -239,8 +244,9 @@ CODES: dict[str, Code] = {
         Code(
             "W0403",
             "lint",
-            "a last layer the loss applies itself: `Softmax` or `LogSoftmax` before "
-            "`cross_entropy`, `Sigmoid` before `bce_with_logits`",
+            "a last layer the loss applies itself (`Softmax` or `LogSoftmax` before "
+            "`cross_entropy`, `Sigmoid` before `bce_with_logits`), or an output already in "
+            "[0, 1] before either",
         ),
         Code(
             "W0404",
@@ -249,6 +255,17 @@ CODES: dict[str, Code] = {
             "(`mse`, `l1`, `smooth_l1`, `huber`)",
         ),
         Code("W0405", "lint", "validation data that is the training data again"),
+        Code(
+            "W0406",
+            "lint",
+            "`nll` on a model output not known to be log-probabilities (at most 0)",
+        ),
+        Code("W0407", "lint", "outputs of a trained model that the loss does not train"),
+        Code(
+            "W0408",
+            "lint",
+            "a data tensor that neither the model, nor the loss, nor another tensor uses",
+        ),
     )
 }
 

@@ -72,7 +72,9 @@ class Node:
     ``input``/``output``; ``attr``: the attribute of the module it
     calls in its cluster (an input's or output's name; a tensor's attribute); ``inputs``: the
     values it receives, in order of use; ``type``: an input's, output's or tensor's own type;
-    ``args``: a layer's arguments, every one (given, inferred or by default)."""
+    ``args``: a layer's arguments, every one (given, inferred or by default); an op's
+    operands: ``keys`` their positions (or keywords), ``in`` the operand each input comes from,
+    and under an operand's key its number (None: a tensor whose maker is not known)."""
 
     id: int
     kind: str
@@ -82,7 +84,9 @@ class Node:
     inputs: tuple[int, ...] = ()
     type: Type = None
     span: Span | None = None
-    args: Mapping = field(default_factory=dict, compare=False)  # a layer's complete arguments
+    args: Mapping = field(
+        default_factory=dict, compare=False
+    )  # a layer's arguments, an op's operands
 
 
 @dataclass(frozen=True)
@@ -117,12 +121,14 @@ class LinkNode(Protocol):
 class Links:
     """One model's dataflow without types: its nodes by id, the producers that feed each node
     (one per input, in order), and its output nodes (nested as the model returns them). What
-    the lints read; far cheaper to make than the :class:`Graph`."""
+    the lints read; far cheaper to make than the :class:`Graph`. ``looped``: the nodes inside a
+    ``while`` loop, whose inputs were recorded for one pass of the loop only."""
 
     name: str
     nodes: Mapping[int, LinkNode]
     fed: Mapping[int, list[int]]
     outputs: object
+    looped: frozenset[int] = frozenset()
 
 
 class Dataflow(Mapping):
@@ -169,4 +175,15 @@ class Dataflow(Mapping):
 def _links_of(g: Graph) -> Links:
     made_by = {v.id: v.node for v in g.values}
     fed = {n.id: [made_by[i] for i in n.inputs] for n in g.nodes}
-    return Links(g.name, {n.id: n for n in g.nodes}, fed, g.outputs)
+    clusters = {c.id: c for c in g.clusters}
+    loops: dict[int, bool] = {}
+
+    def in_loop(c: int | None) -> bool:
+        if c is None or c not in clusters:
+            return False
+        if c not in loops:
+            loops[c] = clusters[c].kind == "loop" or in_loop(clusters[c].parent)
+        return loops[c]
+
+    looped = frozenset(n.id for n in g.nodes if in_loop(n.cluster))
+    return Links(g.name, {n.id: n for n in g.nodes}, fed, g.outputs, looped)
