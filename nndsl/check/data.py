@@ -15,6 +15,7 @@ from nndsl.check.data_files import ArchiveType, FileRules, TableType
 from nndsl.check.data_gen import GeneratorRules
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import expr as ex
+from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import MAX_INT, ShapeError
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
@@ -350,3 +351,9 @@ def _flat(py):
             yield from _flat(x)
     else:
         yield py
+
+
+def data_table(info: DataInfo) -> ir.DataTable:
+    """The tensors of a checked section, as ``nndsl check`` lists them."""
+    tensors = tuple((n, tuple(t.shape), t.dtype) for n, t in info.tensors.items())
+    return ir.DataTable(info.name, info.samples, tensors, info.stream)
