@@ -99,7 +99,7 @@ def _compile_commands(sub, fmt: dict) -> None:
         help="write only the model; by default each `train` section also becomes "
         "train_<model>.py beside the -o file",
     )
-    k = sub.add_parser("check", help="check a .nn file and print each model's layer table")
+    k = sub.add_parser("check", help="check a .nn file; print its layer tables and data tensors")
     k.add_argument("file", help="the .nn source file")
     k.add_argument("--format", **fmt)
 

@@ -70,18 +70,19 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
         for name, block in self.blocks.items():
             if name not in self.used_blocks:
                 self._warn("W0102", f"{block.keyword} `{name}` is never used", block.name_span)
-        trains = self._trains() if self.trains_defs or self.data_defs else ()
+        trains, datas = self._trains() if self.trains_defs or self.data_defs else ((), ())
         ok = not any(d.severity == "error" for d in self.diags)
         graphs = self.rec.finish() if ok else ir.Dataflow()
-        checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains, graphs)
+        checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains, graphs, datas)
         if ok:
             from nndsl.check.lints import lint  # warnings only: the IR stays as it is
 
             self.diags += lint(self.program, checked)
         return checked, self.diags
 
-    def _trains(self) -> tuple[ir.TrainIR, ...]:
-        from nndsl.check.data import DataRules
+    def _trains(self) -> tuple[tuple[ir.TrainIR, ...], tuple[ir.DataTable, ...]]:
+        """The train sections, and the data sections as ``nndsl check`` lists them."""
+        from nndsl.check.data import DataRules, data_table
         from nndsl.check.train import TrainRules
 
         data_rules = DataRules(self.diags, self.base)
@@ -112,7 +113,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
             t = rules.train(node)
             if t is not None:
                 out.append(replace(t, source_sha256=self.source_sha256))
-        return tuple(out)
+        return tuple(out), tuple(data_table(d) for d in datas.values())
 
     def _error(self, code, message, span, **kw) -> None:
         self.diags.append(Diagnostic(code, message, span, **kw))

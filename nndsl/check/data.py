@@ -7,33 +7,37 @@ missing column or a ragged row is a diagnostic with a location, not a failure an
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nndsl.check.data_expr import FILE_READERS, GENERATORS, DataExprRules
 from nndsl.check.data_files import ArchiveType, FileRules, TableType
 from nndsl.check.data_gen import GeneratorRules
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import expr as ex
-from nndsl.ir.shapes import MAX_INT, ShapeError
-from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
+from nndsl.ir import nodes as ir
+from nndsl.ir.shapes import MAX_INT
+from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
-from nndsl.registry.functions import FUNCTIONS
-from nndsl.registry.functions import call as call_function
-from nndsl.registry.operators import binary, describe, index, unary
-from nndsl.registry.readers import READERS
+from nndsl.registry.operators import describe
 from nndsl.util.naming import problem, suggest
 
-MAX_INLINE = 10_000  # numbers written inline in one data section: beyond, a file is better
+__all__ = [  # the generators and readers are named here too, for the tools
+    "DATA_SETTINGS",
+    "FILE_READERS",
+    "GENERATORS",
+    "DataInfo",
+    "DataRules",
+    "data_table",
+]
+
 # names the generated loader and Dataset use for themselves
 RESERVED = frozenset(
     ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
 )
 _RANGES = {"batch": (1, MAX_INT), "seed": (0, MAX_INT)}  # what torch takes
 DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
-FILE_READERS = tuple(READERS)
-GENERATORS = ("linspace", "arange", "randn", "rand", "randint", "zeros", "ones")
 
 
 @dataclass
@@ -61,27 +65,7 @@ class DataInfo:
     setting_spans: dict[str, s.Span] = field(default_factory=dict)
 
 
-def _nested(py: object, span: s.Span) -> tuple[tuple, bool, int, tuple]:
-    """The shape of a nested list of numbers, whether all are ints, how many numbers, and the
-    (min, max) of the numbers."""
-    if isinstance(py, bool) or isinstance(py, (int, float)):
-        return (), isinstance(py, int), 1, (py, py)
-    if not isinstance(py, list) or not py:
-        raise EvalError("a data tensor is a number or a non-empty list of them", span, "E0106")
-    parts = [_nested(x, span) for x in py]
-    if any(p[0] != parts[0][0] for p in parts):
-        raise EvalError(
-            "the rows of this list have different lengths",
-            span,
-            "E0403",
-            help="every row of a tensor has the same number of items",
-        )
-    lo = min(p[3][0] for p in parts)
-    hi = max(p[3][1] for p in parts)
-    return (len(py),) + parts[0][0], all(p[1] for p in parts), sum(p[2] for p in parts), (lo, hi)
-
-
-class DataRules(FileRules, GeneratorRules):
+class DataRules(DataExprRules, FileRules, GeneratorRules):
     """Checks one ``data`` section; mixed into nothing, used by :mod:`nndsl.check.train`."""
 
     def __init__(self, diags: list[Diagnostic], base: Path | None):
@@ -94,8 +78,7 @@ class DataRules(FileRules, GeneratorRules):
     def data(self, node: s.Data) -> DataInfo:
         info = DataInfo(node.name, node.name_span)
         env: dict[str, Value] = {}
-        self.ranges: dict[str, tuple] = {}
-        inline = 0
+        self.start_section(node)
         for st in node.stmts:
             if isinstance(st, s.Setting):
                 self._setting(st, info)
@@ -111,6 +94,7 @@ class DataRules(FileRules, GeneratorRules):
                     "E0109", f"`{st.name}` is defined twice in data `{node.name}`", st.name_span
                 )
                 continue
+            self.start_line(st)
             if st.name in RESERVED or problem(st.name, "local"):
                 why = problem(st.name, "local") or "the generated loader uses it"
                 self._error(
@@ -119,6 +103,7 @@ class DataRules(FileRules, GeneratorRules):
                     st.name_span,
                     help="choose another name",
                 )
+                env[st.name] = Value(None, ex.Name(st.name))  # its uses stay silent
                 info.failed.add(st.name)
                 continue
             try:
@@ -129,15 +114,6 @@ class DataRules(FileRules, GeneratorRules):
                 env[st.name] = Value(None, ex.Name(st.name))
                 info.failed.add(st.name)
                 continue
-            if isinstance(st.value, s.ListLit):
-                inline += math.prod(v.py.shape) if isinstance(v.py, Tensor) else 0
-                if inline > MAX_INLINE:
-                    self._error(
-                        "E0412",
-                        f"more than {MAX_INLINE:,} numbers written inline",
-                        st.value.span,
-                        help="put the data in a CSV or .npy file",
-                    )
             env[st.name] = Value(v.py, ex.Name(st.name))
             self._keep(info, st, v, rng)
         self._samples(info)
@@ -255,98 +231,8 @@ class DataRules(FileRules, GeneratorRules):
                     help="every tensor of a data section has one row per sample",
                 )
 
-    # ---- values -------------------------------------------------------------------------
 
-    def _value(self, e, env: dict[str, Value], info: DataInfo) -> tuple[Value, tuple | None]:
-        """A data expression's typed value and the (min, max) of its values where known."""
-        match e:
-            case s.ListLit():
-                lit = evaluate(e, {})
-                shape, ints, _, rng = _nested(lit.py, e.span)
-                dtype = "int64" if ints else "float32"
-                if any(isinstance(x, bool) for x in _flat(lit.py)):
-                    dtype = "bool" if all(isinstance(x, bool) for x in _flat(lit.py)) else dtype
-                return Value(Tensor(shape, dtype), ex.call("torch.tensor", lit.expr)), rng
-            case s.Num() | s.Const() | s.Str():
-                return evaluate(e, {}), None
-            case s.Name(id=name):
-                if name not in env:
-                    hint = suggest(name, env)
-                    if name in GENERATORS or name in FILE_READERS or name in FUNCTIONS:
-                        hint = f"`{name}` is a function; call it"
-                    raise EvalError(f"`{name}` is not defined", e.span, help=hint)
-                v = env[name]
-                if v.py is None:
-                    raise Reported
-                return v, self.ranges.get(name)
-            case s.BinOp(op=op, left=left, right=right):
-                a, _ = self._value(left, env, info)
-                b, _ = self._value(right, env, info)
-                return self._op(lambda: binary(op, a, b), e), None
-            case s.Unary(op=op, operand=operand):
-                a, _ = self._value(operand, env, info)
-                return self._op(lambda: unary(op, a), e), None
-            case s.Index(value=base, items=items):
-                b, rng = self._value(base, env, info)
-                if isinstance(b.py, TableType):
-                    return self._columns(b, items, e)
-                if isinstance(b.py, ArchiveType):
-                    return self._member(b, items, e)
-                picked = tuple(self._item(x, env, info) for x in items)
-                return self._op(lambda: index(b, picked), e), rng
-            case s.CallExpr(func=s.Name(id=name)):
-                return self._call(name, e, env, info)
-            case s.TupleLit():
-                return evaluate(e, {}), None
-        raise EvalError("this is not a data expression", e.span, "E0106")
-
-    def _item(self, item, env, info):
-        match item:
-            case s.EllipsisLit():
-                return ELLIPSIS
-            case s.Const(value=None):
-                return NEWAXIS
-            case s.SliceExpr(start=a, stop=b, step=c):
-                return Slice(
-                    *(None if p is None else self._value(p, env, info)[0] for p in (a, b, c))
-                )
-        return self._value(item, env, info)[0]
-
-    def _op(self, thunk, e) -> Value:
-        try:
-            return thunk()
-        except ShapeError as err:
-            span = e.span
-            arg = getattr(err, "arg", None)
-            if isinstance(e, s.BinOp) and arg in ("left", "right"):
-                span = getattr(e, arg).span
-            self._error("E0303", err.message, span, help=err.help)
-            raise Reported from None
-
-    def _call(self, name: str, e: s.CallExpr, env, info: DataInfo):
-        args = [a for a in e.args if a.name is None]
-        kwargs = {a.name: a for a in e.args if a.name is not None}
-        if name in FILE_READERS:
-            return self._read(name, e, args, kwargs, info)
-        if name in GENERATORS:
-            return self._generate(name, e, args, kwargs, info)
-        if name in FUNCTIONS:
-
-            def arg(node):  # a list argument is a list of sizes or dims, not a tensor
-                if isinstance(node, (s.ListLit, s.TupleLit)):
-                    return evaluate(node, {})
-                return self._value(node, env, info)[0]
-
-            vals = [arg(a.value) for a in args]
-            kw = {k: arg(a.value) for k, a in kwargs.items()}
-            return self._op(lambda: call_function(name, vals, kw), e), None
-        hint = suggest(name, [*FILE_READERS, *GENERATORS, *FUNCTIONS])
-        raise EvalError(f"unknown function `{name}`", e.func.span, "E0101", help=hint)
-
-
-def _flat(py):
-    if isinstance(py, list):
-        for x in py:
-            yield from _flat(x)
-    else:
-        yield py
+def data_table(info: DataInfo) -> ir.DataTable:
+    """The tensors of a checked section, as ``nndsl check`` lists them."""
+    tensors = tuple((n, tuple(t.shape), t.dtype) for n, t in info.tensors.items())
+    return ir.DataTable(info.name, info.samples, tensors, info.stream)

@@ -153,11 +153,13 @@ class FileRules:
                 return slice(*(None if p is None else self._int(p) for p in (a, b, c)))
             case s.ListLit(items=items):
                 return [x.value if isinstance(x, s.Str) else self._int(x) for x in items]
+        self.written(sel, "a column index")
         raise EvalError(
             "a column is an index, a name, a slice or a list of them", sel.span, "E0106"
         )
 
     def _int(self, node) -> int:
+        self.written(node, "a column index")
         v = evaluate(node, {}).py
         if not isinstance(v, int) or isinstance(v, bool):
             raise EvalError("a column index is a whole number", node.span, "E0106")

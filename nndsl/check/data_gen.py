@@ -25,6 +25,7 @@ class GeneratorRules:
     def _numbers(self, args, what: str) -> list:
         out = []
         for a in args:
+            self.written(a.value, f"each argument of `{what}`")
             v = evaluate(a.value, {}).py
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 raise EvalError(f"`{what}` takes numbers here", a.value.span, "E0106")

@@ -101,6 +101,38 @@ def describe(t) -> str:
     return type_text(t) or "a number"
 
 
+def op_span(err, e) -> s.Span:
+    """Where an operator's or function's error (a ShapeError) points: the operand or argument
+    at fault, or the item of a list argument (``cat([a, b])``), else the whole expression."""
+    if isinstance(e, s.BinOp) and err.arg in ("left", "right"):
+        return getattr(e, err.arg).span
+    if isinstance(e, (s.Unary, s.Index)) and err.arg == "operand":
+        return e.operand.span if isinstance(e, s.Unary) else e.value.span
+    if isinstance(e, s.CallExpr) and err.arg is not None:
+        node = arg_node(e, err.arg)
+        item = getattr(err, "item", None)
+        if (
+            isinstance(node, (s.ListLit, s.TupleLit))
+            and item is not None
+            and item < len(node.items)
+        ):
+            return node.items[item].span
+        span = arg_span(e, err.arg)
+        return span or e.span
+    return e.span
+
+
+def arg_node(e: s.CallExpr, arg):
+    """The expression of a call's argument, by position (int) or keyword (str), or None."""
+    if isinstance(arg, int):
+        positional = [a for a in e.args if a.name is None]
+        return positional[arg].value if arg < len(positional) else None
+    for a in e.args:
+        if a.name == arg:
+            return a.value
+    return None
+
+
 def arg_span(e: s.CallExpr, arg) -> s.Span | None:
     if isinstance(arg, int):
         positional = [a for a in e.args if a.name is None]

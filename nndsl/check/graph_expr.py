@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import Scope, Shared
-from nndsl.check.forward_types import POISON, Maybe, arg_span
+from nndsl.check.forward_types import POISON, Maybe, op_span
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir.shapes import MissingArgument, ShapeError, fmt_shape
@@ -130,13 +130,7 @@ class ExprRules:
         return self._fx(item, g)
 
     def _op_error(self, err: ShapeError, e, labels: tuple = ()) -> None:
-        span = e.span
-        if isinstance(e, s.BinOp) and err.arg in ("left", "right"):
-            span = getattr(e, err.arg).span
-        elif isinstance(e, (s.Unary, s.Index)) and err.arg == "operand":
-            span = e.operand.span if isinstance(e, s.Unary) else e.value.span
-        elif isinstance(e, s.CallExpr) and err.arg is not None:
-            span = arg_span(e, err.arg) or span
+        span = op_span(err, e)
         code = "E0103" if isinstance(err, MissingArgument) else "E0303"
         self._error(code, err.message, span, labels=labels, help=err.help)
 

@@ -125,10 +125,10 @@ def _predict(b, st: s.Setting) -> tr.Predict:
     if len(st.args) != 1 or not isinstance(st.args[0].value, s.ListLit):
         b.r._error("E0106", "`predict` takes a list of inputs, e.g. `predict [[10, 11]]`", st.span)
         raise Reported
-    from nndsl.check.data import _nested
+    from nndsl.check.data_expr import nested_shape
 
     lit = evaluate(st.args[0].value, {})
-    shape, ints, _, _ = _nested(lit.py, st.args[0].value.span)
+    shape, ints, _, _ = nested_shape(lit.py, st.args[0].value.span)
     inputs = [t for t in b.model.inputs if not t.optional]
     if len(inputs) != 1:
         b.r._error("E0106", "`predict` works for models with one input", st.span)

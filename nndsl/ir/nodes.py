@@ -247,12 +247,24 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class DataTable:
+    """A checked data section as ``nndsl check`` lists it: each tensor with its shape and dtype,
+    in the order the section defines them."""
+
+    name: str
+    samples: int | None
+    tensors: tuple[tuple[str, tuple, str], ...]  # (name, shape, dtype)
+    stream: bool = False
+
+
+@dataclass(frozen=True)
 class ProgramIR:
     classes: tuple[ClassDef, ...]  # dependencies first
     models: tuple[ModelInfo, ...]
     trains: tuple[TrainIR, ...] = ()
     # each model's dataflow by name (nndsl.ir.graph); not part of what compares
     graphs: Dataflow = field(default_factory=Dataflow, compare=False)
+    datas: tuple[DataTable, ...] = ()  # every data section, in the order of the file
 
 
 # ---- training ---------------------------------------------------------------------------------

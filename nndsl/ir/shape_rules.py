@@ -159,7 +159,10 @@ def cat_shape(shapes: list, dim: int) -> Shape:
     for i, s in enumerate(shapes):
         if not s:
             raise OpError(
-                f"item {i} is 0-D and cannot be concatenated", help="use `stack`", arg="tensors"
+                f"item {i} is 0-D and cannot be concatenated",
+                help="use `stack`",
+                arg="tensors",
+                item=i,
             )
     k = axis(dim, first, "dim")
     out = _same_shapes(shapes, "cat", skip=k)
@@ -192,6 +195,7 @@ def _same_shapes(shapes: list, name: str, skip: int | None) -> list:
                 f"`{name}` needs tensors with the same number of dims: item {i} is "
                 f"{fmt_shape(s)} but item 0 is {fmt_shape(first)}",
                 arg="tensors",
+                item=i,
             )
         for j, (x, y) in enumerate(zip(out, s)):
             why = None if j == skip else dim_conflict(x, y)
@@ -200,6 +204,7 @@ def _same_shapes(shapes: list, name: str, skip: int | None) -> list:
                     f"`{name}` needs equal sizes{where}: item {i} is {fmt_shape(s)} but item 0 "
                     f"is {fmt_shape(first)}, dim {j} is {fmt_dim(y)} and {fmt_dim(x)}{why}",
                     arg="tensors",
+                    item=i,
                 )
             out[j] = x if j == skip else merge_dims(x, y)
     return out

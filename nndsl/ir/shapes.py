@@ -41,14 +41,23 @@ class ShapeError(Exception):
     """Raised by a shape rule or an inference function with a user-facing message.
 
     ``arg`` names the constructor argument at fault (the caret goes under it when the user wrote
-    it); ``help`` is the fix to suggest.
+    it); ``help`` is the fix to suggest; ``item``, for an argument that is a list, the index of
+    the item at fault.
     """
 
-    def __init__(self, message: str, *, help: str | None = None, arg: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        help: str | None = None,
+        arg: str | None = None,
+        item: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.help = help
         self.arg = arg
+        self.item = item
 
 
 class RankError(ShapeError):

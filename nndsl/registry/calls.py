@@ -236,7 +236,7 @@ def _check_kind(func: Func, p: ArgSpec, py: object, place: int | str | None) -> 
         for i, item in enumerate(py):
             if not isinstance(item, Tensor):
                 problem = f"needs a list of tensors, but item {i} is {describe(item)}"
-                raise OpError(f"`{func.name}` {problem}", arg=place)
+                raise OpError(f"`{func.name}` {problem}", arg=place, item=i)
     if not (py is None and p.kind.endswith("?")) and not _KINDS[p.base][1](py):
         want = _KINDS[p.base][0] + " or `none`" * p.kind.endswith("?")
         for_what = "" if p is func.params[0] else f" for `{p.name}`"

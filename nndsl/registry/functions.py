@@ -37,7 +37,7 @@ def call(name: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
     try:
         py = func.rule({p.name: bound.py(p.name) for p in func.params})
     except OpError as e:
-        raise OpError(e.message, help=e.help, arg=bound.where(e.arg)) from None
+        raise OpError(e.message, help=e.help, arg=bound.where(e.arg), item=e.item) from None
     return Value(py, func.form.expr(bound))
 
 

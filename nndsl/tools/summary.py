@@ -8,21 +8,35 @@ from nndsl.ir.shapes import fmt_shape
 
 def summary_table(program: ir.ProgramIR) -> str:
     tables = [_model_table(m) for m in program.models]
+    tables += [_data_table(d) for d in program.datas]
     tables += [_train_table(t) for t in program.trains]
     return "\n".join(tables)
+
+
+def _data_table(d: ir.DataTable) -> str:
+    """Each tensor of a data section, with its shape and dtype."""
+    count = "no tensors" if d.samples is None else f"{d.samples:,} samples"
+    title = f"Data {d.name}: {count}" + (", streamed" if d.stream else "")
+    rows = [(name, fmt_shape(shape), dtype) for name, shape, dtype in d.tensors]
+    return _table(title, ("Tensor", "Shape", "Dtype"), rows)
 
 
 def _train_table(t: ir.TrainIR) -> str:
     """Which rule initialises each parameter and which optimizer group holds it."""
     head = ("Parameter", "Shape", "Init", "Optimizer group")
     rows = [(name, fmt_shape(shape), init, group) for name, shape, init, group in t.table]
+    return _table(t.summary.removesuffix("."), head, rows)
+
+
+def _table(title: str, head: tuple, rows: list) -> str:
+    """A title, then the heading, a rule and a row per item, in columns."""
     widths = [
         max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(head)
     ]
-    out = [t.summary.removesuffix(".")]
+    out = [title]
     for cells in [head, None, *rows]:
         if cells is None:
-            out.append("  " + "-" * (sum(widths) + 6))
+            out.append("  " + "-" * (sum(widths) + 2 * (len(head) - 1)))
         else:
             out.append("  " + "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip())
     return "\n".join(out) + "\n"
