@@ -39,6 +39,7 @@ class TrainRules:
         self.models = models  # name -> ir.ModelInfo (None after errors)
         self.datas = datas
         self._links, self._made = links, None  # each model's dataflow, made on first use
+        self.syntax: dict[str, s.Model] = {}  # the models as written
 
     def links(self, model: str) -> dg.Links | None:
         """The dataflow of a checked model, for the ranges of its outputs."""

@@ -5,6 +5,7 @@ schedule and the remaining settings."""
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
+from nndsl.check.loss_expr import LossExpr, is_expression, output_names, terms
 from nndsl.check.loss_output import not_probabilities
 from nndsl.check.memory import channels_last, weights_dtype
 from nndsl.check.ranges import output_range
@@ -13,8 +14,10 @@ from nndsl.check.train_data import DataRules
 from nndsl.check.train_params import groups, init_rules, optimizer_ok
 from nndsl.check.train_settings import other_settings, training_batches
 from nndsl.diagnostics.core import Reported
+from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
+from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, call_parts
 from nndsl.lang import syntax as s
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
@@ -104,6 +107,7 @@ class _Builder(DataRules):
             distributed=other["distributed"],
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
+            step=getattr(self, "loss_step", None),
         )
 
     def readers(self, val) -> tuple[str, ...]:
@@ -126,7 +130,11 @@ class _Builder(DataRules):
     def summary(self, opt: str, other: dict) -> str:
         what = f"{other['epochs']} epochs" if other["epochs"] else f"{other['steps']} steps"
         name = self.setting("loss").args[0].value
-        loss_name = name.id if isinstance(name, s.Name) else name.func.id
+        step = getattr(self, "loss_step", None)
+        if step is not None:  # the loss functions of an expression
+            loss_name = " + ".join(dict.fromkeys(_loss_name(c.target) for c in step.calls))
+        else:
+            loss_name = name.id if isinstance(name, s.Name) else name.func.id
         return (
             f"Train {self.model.name} on {self.data.name}: "
             f"{loss_name} loss, {opt.rsplit('.', 1)[-1]}, {what}."
@@ -148,6 +156,8 @@ class _Builder(DataRules):
         st = self.setting("loss")
         if st is None:
             raise Reported  # reported with the settings
+        if len(st.args) == 1 and st.args[0].name is None and is_expression(st.args[0].value):
+            return self.loss_expression(st.args[0].value)
         name, span, args = call_parts(st.args[0].value) if len(st.args) == 1 else ("", st.span, ())
         spec = self.spec(LOSSES, "loss", "losses", name, span)
         bound = bind_spec(spec, args, name)
@@ -159,6 +169,48 @@ class _Builder(DataRules):
         self.target(spec.extra, out, st.args[0].value.span)
         self.output_range(name, st.args[0].value.span)
         return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
+
+    def loss_expression(self, e) -> tuple[tr.Call, str, str]:
+        """``loss mse(recon, x) + 0.001 * kl``: the step it becomes (``self.step``), and its
+        first loss function as the loss, its task and its output as the metrics'."""
+        self.loss_feeds: dict = {}  # the data it reads (none, until it checks)
+        returns = self.model.returns
+        leaves = list(returns) if isinstance(returns, tuple) else [returns]
+        names = output_names(self.r.syntax.get(self.model.name), len(leaves))
+        outputs = {
+            n: Tensor(t.shape, t.dtype) for n, t in zip(names, leaves) if not isinstance(t, tuple)
+        }
+        inputs = {t.name: t.dtype for t in self.model.inputs}
+        data = {
+            n: Tensor(("B", *t.shape[1:]), inputs.get(n, t.dtype))
+            for n, t in self.data.tensors.items()
+            if n not in outputs
+        }
+        checker = LossExpr(self, outputs, data)
+        value = checker.check(e)
+        if not checker.calls:
+            self.error(
+                "E0420",
+                "a loss expression holds at least one loss function",
+                e.span,
+                help=f"e.g. `mse({names[0]}, y)`",
+            )
+            raise Reported
+        for call in checker.calls:  # bce on the first output: its range, as `loss bce`
+            if call.target == LOSSES["bce"].torch and call.operands[0] == ex.Name(names[0]):
+                self.output_range("bce", e.span)
+        self.loss_feeds = {k: v for k, v in checker.feeds.items() if k not in inputs}
+        self.loss_step = tr.LossStep(
+            outputs=names,
+            used=tuple(i for i, n in enumerate(names) if n in checker.used),
+            feeds=tuple(checker.feeds),
+            calls=tuple(checker.calls),
+            total=value.expr,
+            terms=terms(e, value, checker.calls),
+        )
+        first = checker.calls[0]
+        output = "[0]" if isinstance(returns, tuple) else ""
+        return tr.Call(first.target, first.kwargs), first.task, output
 
     def output_range(self, loss: str, span) -> None:
         """E0419: ``bce`` on an output that may leave [0, 1], which torch would stop at."""
@@ -319,3 +371,8 @@ class _Builder(DataRules):
         ) + (
             (F("workers", "int", 2, "processes reading streamed data"),) if self.data.stream else ()
         )
+
+
+def _loss_name(target: str) -> str:
+    """The name a loss function has in the language (``mse`` for ``F.mse_loss``)."""
+    return next(name for name, spec in LOSSES.items() if spec.torch == target)

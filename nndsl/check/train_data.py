@@ -27,9 +27,15 @@ class DataRules:
             returns.append(
                 (inp.name, self.feed(data, inp.name, Tensor(inp.shape, inp.dtype), span))
             )
-        if TARGET in data.failed:
+        feeds = getattr(self, "loss_feeds", None)  # a loss expression: what it reads
+        if feeds is not None:
+            for name, dtype in feeds.items():
+                if name in data.failed:
+                    raise Reported
+                returns.append((name, self.loss_feed(data, name, dtype)))
+        elif TARGET in data.failed:
             raise Reported  # its error is reported
-        if TARGET not in data.tensors:
+        if feeds is None and TARGET not in data.tensors:
             self.error(
                 "E0404",
                 f"data `{data.name}` has no targets `{TARGET}`",
@@ -37,7 +43,8 @@ class DataRules:
                 help=f"define `{TARGET} = ...` in data `{data.name}`: one target per sample",
             )
             raise Reported
-        returns.append((TARGET, self.target_code(data)))
+        if feeds is None:
+            returns.append((TARGET, self.target_code(data)))
         if data.samples is None:
             raise Reported
         plan, stream = data.plan, data.plan is not None
@@ -52,6 +59,22 @@ class DataRules:
             stream,
             row_class(data.name) if stream else "",
         )
+
+    def loss_feed(self, data: DataInfo, name: str, dtype: str | None) -> tr.Feed:
+        """A data tensor a loss expression reads, in the dtype its loss takes: class ids as
+        int64, values compared with the outputs in the dtype of the weights."""
+        if name not in data.tensors:
+            self.error(
+                "E0404",
+                f"data `{data.name}` has no tensor `{name}`, which the loss reads",
+                data.span,
+                help=f"define `{name} = ...` in data `{data.name}`",
+            )
+            raise Reported
+        have = data.tensors[name].dtype
+        if dtype == "float32":
+            dtype = weights_dtype(self.model) or "float32"
+        return tr.Feed(name, None if dtype in (None, have) else dtype)
 
     def target_code(self, data: DataInfo) -> tr.Feed:
         """Targets as the loss takes them: class ids as int64, everything else in the dtype of

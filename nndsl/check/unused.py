@@ -26,6 +26,8 @@ def unused_outputs(program: s.Program, checked: ir.ProgramIR, warn) -> None:
         model, info = models.get(t.model), infos.get(t.model)
         if model is None or info is None or not isinstance(info.returns, tuple):
             continue
+        if t.step is not None and not isinstance(info.returns, tuple):
+            continue
         ret = _return(model)
         items = () if ret is None else ret.values
         if len(items) == 1 and isinstance(items[0], s.TupleLit):
@@ -36,24 +38,36 @@ def unused_outputs(program: s.Program, checked: ir.ProgramIR, warn) -> None:
             e = _item(items, path)
             if isinstance(e, s.Name) and e.id in state:
                 continue  # the recurrent state the model passes back
+            if t.step is not None and path[0] in t.step.used:
+                continue  # the loss expression reads it
             unused.append((path, e))
+        if t.step is not None and 0 not in t.step.used:
+            unused.insert(0, ((0,), _item(items, (0,))))
         if unused:
-            _warn_outputs(model, ret, unused, warn)
+            _warn_outputs(model, ret, unused, warn, t.step is not None)
 
 
-def _warn_outputs(model: s.Model, ret: s.Return | None, unused: list, warn) -> None:
+def _warn_outputs(model: s.Model, ret, unused: list, warn, expression: bool) -> None:
     named = [_named(path, e) for path, e in unused]
     listed = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
     verb = "are" if len(named) > 1 else "is"
     spans = [e.span for _, e in unused if e is not None]
     where = spans[0] if spans else ret.span if ret is not None else model.name_span
+    if expression:
+        message = f"the loss does not read {listed} of `{model.name}`: {verb} not trained"
+        fix = "use it in the loss (`loss mse(out, y) + 0.1 * mean(out1)`), or do not return it"
+    else:
+        message = f"the loss trains only the first output of `{model.name}`; {listed} {verb} "
+        message += "not trained"
+        fix = "the loss compares only the first output with `y`; return only what it needs, "
+        fix += "or write the loss over every output (`loss mse(out, y) + mean(out1)`)"
     warn(
         "W0407",
-        f"the loss trains only the first output of `{model.name}`; {listed} {verb} not trained",
+        message,
         where,
         label="not trained",
         labels=tuple(Label(span, "not trained either") for span in spans[1:]),
-        help="the loss compares only the first output with `y`; return only what it needs",
+        help=fix,
     )
 
 
@@ -97,9 +111,10 @@ def unused_data(program: s.Program, checked: ir.ProgramIR, warn) -> None:
     needed: dict[str, set[str]] = {}  # data section -> the tensors its train sections feed
     for t in checked.trains:
         inputs = {i.name for i in infos[t.model].inputs if not i.optional}
+        reads = {TARGET} if t.step is None else set(t.step.feeds)
         for d in (t.data, t.validation):
             if d is not None:
-                needed.setdefault(d.name, {TARGET}).update(inputs)
+                needed.setdefault(d.name, set()).update(inputs | reads)
     for d in program.items:
         if not isinstance(d, s.Data) or d.name not in needed:
             continue

@@ -170,16 +170,57 @@ def _step_doc(t: ir.TrainIR) -> str:
 
 def _step(t: ir.TrainIR) -> list[str]:
     """The body of ``step``: the forward pass, the loss and the metrics of one batch."""
-    call = f"model({', '.join(f'batch[{name!r}]' for name in t.inputs)}){t.output}"
+    call = f"model({', '.join(f'batch[{name!r}]' for name in t.inputs)})"
+    if t.step is not None:
+        return _loss_step(t, t.step, call)
     args = args_code(t.loss.args)
     loss = f"{t.loss.target}(out, y{', ' + args if args else ''})"
-    terms = [f'"loss": {loss}']
+    terms = [f'"loss": {loss}', *_metrics(t, "out", "y")]
+    return [f'out, y = {call}{t.output}, batch["y"]', "return {" + ", ".join(terms) + "}"]
+
+
+def _metrics(t: ir.TrainIR, out: str, y: str) -> list[str]:
+    """The metrics of a batch, over the scores ``out`` and the targets ``y`` (as code)."""
+    found = []
     for metric in t.metrics:
         if metric == "accuracy":
-            terms.append(f'"accuracy": ({_CORRECT[t.task]}).float().mean()')
+            correct = _CORRECT[t.task].replace("out", out).replace("y", y)
+            found.append(f'"accuracy": ({correct}).float().mean()')
         elif metric == "mae":
-            terms.append('"mae": (out.float() - y).abs().mean()')
-    return [f'out, y = {call}, batch["y"]', "return {" + ", ".join(terms) + "}"]
+            found.append(f'"mae": ({out}.float() - {y}).abs().mean()')
+    return found
+
+
+def _loss_step(t: ir.TrainIR, step: tr.LossStep, call: str) -> list[str]:
+    """A loss expression's step: the outputs and data it reads bound by name, each loss
+    function to a local, then the loss, its terms and the metrics of its first loss."""
+    outputs = step.outputs
+    if len(outputs) == 1:
+        lines = [f"{outputs[0]} = {call}"]
+    else:
+        lines = [f"{', '.join(outputs)} = {call}"]
+    lines += [f'{name} = batch["{name}"]' for name in step.feeds]
+    for c in step.calls:
+        lines.append(f"{c.local} = {c.target}({args_code(_operands(c))})")
+    first = step.calls[0]
+    out, y = (_operand_code(e) for e in first.operands)
+    terms = [f'"loss": {write(step.total)}']
+    terms += [f'"{key}": {write(e)}' for key, e in step.terms]
+    return [*lines, "return {" + ", ".join([*terms, *_metrics(t, out, y)]) + "}"]
+
+
+def _operands(c: tr.LossCall) -> tuple[tr.Arg, ...]:
+    return (
+        tr.Arg(None, tr.Ref(write(c.operands[0]))),
+        tr.Arg(None, tr.Ref(write(c.operands[1]))),
+        *c.kwargs,
+    )
+
+
+def _operand_code(e) -> str:
+    """An operand as code the metrics can apply a method to: a name, or in parentheses."""
+    code = write(e)
+    return code if code.isidentifier() else f"({code})"
 
 
 def _predict(t: ir.TrainIR) -> dict:

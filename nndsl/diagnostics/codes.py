@@ -230,6 +230,12 @@ CODES: dict[str, Code] = {
             "training",
             "`bce` on a model output not known to lie in [0, 1] (probabilities)",
         ),
+        Code(
+            "E0420",
+            "training",
+            "a loss expression that is not one number, or that is not built from losses, the "
+            "model's outputs, the data and numbers",
+        ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
         Code("W0103", "names", "a value computed in a forward and never used"),

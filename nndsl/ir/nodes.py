@@ -15,7 +15,7 @@ from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
 from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
-from nndsl.ir.training import Call, Clip, Feed, InitRule, Optimizer, Predict, Scheduler
+from nndsl.ir.training import Call, Clip, Feed, InitRule, LossStep, Optimizer, Predict, Scheduler
 
 
 @dataclass(frozen=True)
@@ -340,3 +340,6 @@ class TrainIR:
     # the dtype the model is built in when its floating inputs are declared in another than
     # float32 (`x: [4] double`), or "": float32, torch's default
     weights_dtype: str = ""
+    # a loss written as an expression over named outputs and data (None: `loss mse`, which
+    # compares the first output with `y` through ``loss``)
+    step: LossStep | None = None

@@ -133,3 +133,34 @@ class Feed:
 
     tensor: str
     dtype: str | None = None
+
+
+@dataclass(frozen=True)
+class LossCall:
+    """One loss function of a loss expression, bound to ``local`` in the step: its function
+    (``F.mse_loss``), its operands and keyword arguments, and its task (as a loss table
+    entry's: regression, classes, binary, binary_logits)."""
+
+    local: str
+    target: str
+    operands: tuple[Expr, Expr]
+    kwargs: tuple[tuple[str, object], ...]
+    task: str
+
+
+@dataclass(frozen=True)
+class LossStep:
+    """A loss written as an expression (``loss mse(recon, x) + 0.001 * kl``): what the step of
+    the training script binds and returns.
+
+    ``outputs`` are the names the model's outputs are bound to, in order; ``used`` the
+    positions of those the loss reads; ``feeds`` the data tensors it reads (bound by name from
+    the batch); ``calls`` its loss functions in order; ``total`` the loss over those names;
+    ``terms`` the logged parts of a loss with several (``("loss/kl", kl)``)."""
+
+    outputs: tuple[str, ...]
+    used: tuple[int, ...]
+    feeds: tuple[str, ...]
+    calls: tuple[LossCall, ...]
+    total: Expr
+    terms: tuple[tuple[str, Expr], ...] = ()
