@@ -284,17 +284,11 @@ def _compile(args, text: str) -> int:
         return EXIT_OK
     out = Path(args.output)
     trains = () if args.no_train else result.program.trains
-    if trains and not out.stem.isidentifier():
+    if trains and (not out.stem.isidentifier() or out.stem == KIT_MODULE):
+        why = "not a Python name" if out.stem != KIT_MODULE else "their support module's name"
         print(
-            f"nndsl: error: the training script imports the model as `{out.stem}`, which is "
-            "not a Python name; choose another -o name or pass --no-train",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    if trains and out.stem == KIT_MODULE:
-        print(
-            f"nndsl: error: {KIT_MODULE}.py is the name of the training scripts' support "
-            "module, written beside them; choose another -o name or pass --no-train",
+            f"nndsl: error: the training script imports the model as `{out.stem}`, {why}: "
+            "choose another -o name or pass --no-train",
             file=sys.stderr,
         )
         return EXIT_USAGE
@@ -305,32 +299,9 @@ def _compile(args, text: str) -> int:
         files.append((out.parent / f"{t.script}.py", script))
     if trains:
         files.append((out.parent / f"{KIT_MODULE}.py", generate_kit()))
-    return _write_outputs(files, args)
+    from nndsl.codegen.outputs import write_or_compare
 
-
-def _write_outputs(files: list[tuple[Path, str]], args) -> int:
-    """Write (or with --check/--diff, compare) the generated files; never a file nndsl did not
-    write, and a hand-edited one only with --force."""
-    from nndsl.codegen import outputs
-
-    planned = outputs.plan(files)
-    if args.check or args.diff:
-        stale = [p for p in planned if p.changes]
-        for p in stale:
-            if args.diff:
-                sys.stdout.write(outputs.diff(p))
-            else:
-                print(f"{p.path} is out of date ({p.state})", file=sys.stderr)
-        return EXIT_DIAGNOSTICS if stale and args.check else EXIT_OK
-    refused = outputs.refusals(planned, args.force)
-    for line in refused:
-        print(f"nndsl: error: {line}", file=sys.stderr)
-    if refused:
-        return EXIT_DIAGNOSTICS
-    for p in planned:
-        if p.changes:
-            outputs.write_atomic(p.path, p.text)
-    return EXIT_OK
+    return write_or_compare(files, check=args.check, show=args.diff, force=args.force)
 
 
 def _run(args, text: str) -> int:

@@ -109,7 +109,8 @@ def test_installed_cli_compiles_example(installed: Path, tmp_path: Path) -> None
     _check(proc, "nndsl compile examples/add.nn")
     assert "class AddNet(nn.Module)" in target.read_text()
     # the training script, from the templates in the installed package's templates/train/
-    assert "def train_one_epoch(" in (tmp_path / "train_addnet.py").read_text()
+    assert "def step(" in (tmp_path / "train_addnet.py").read_text()
+    assert "def train_one_epoch(" in (tmp_path / "trainkit.py").read_text()
 
 
 def test_the_wheel_ships_parse_tables_that_spare_the_first_compile(

@@ -12,6 +12,7 @@ from compiled import NET_AND_PAIRS
 import nndsl.codegen.train_values
 import nndsl.ir.training
 from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
+from nndsl.codegen import render as codegen
 from nndsl.codegen.train_view import train_view
 from nndsl.compiler import analyze
 from nndsl.ir.expr import BinOp, Lit, Unary
@@ -80,7 +81,7 @@ def test_computed_values_become_sequences():
 def test_calls_and_arguments():
     call = Call("nn.init.normal_", (W, Arg(None, 0), Arg(None, 0.01)))
     assert call_code(call) == "nn.init.normal_(w, 0, 0.01)"
-    assert call_code(Call("nn.MSELoss")) == "nn.MSELoss()"
+    assert call_code(Call("F.mse_loss")) == "F.mse_loss()"
     args = (Arg("lr", Ref("cfg.lr")), Arg("betas", Seq((0.85, 0.995))), Arg("amsgrad", True))
     assert args_code(args) == "lr=cfg.lr, betas=(0.85, 0.995), amsgrad=True"
     assert Call("torch.optim.Adam", args).arg("betas") == Seq((0.85, 0.995))
@@ -118,7 +119,7 @@ def trained(source: str):
 
 def test_the_checker_builds_structured_values():
     t = trained(SOURCE)
-    assert t.loss == Call("nn.HuberLoss", (Arg("delta", 0.5),))
+    assert t.loss == Call("F.huber_loss", (Arg("delta", 0.5),))
     assert t.optimizer == Optimizer(
         Call("torch.optim.Adam", (Arg("lr", Ref("cfg.lr")), Arg("betas", Seq((0.85, 0.995))))),
         (
@@ -184,15 +185,17 @@ def test_the_checker_builds_structured_values():
 
 def test_the_view_writes_them_as_python():
     view = train_view(trained(SOURCE), "values.nn", "model", ".")
-    assert view["loss_code"] == "nn.HuberLoss(delta=0.5)"
+    main = "\n".join(view["main_lines"])
+    assert '"loss": F.huber_loss(out, y, delta=0.5)' in view["step_lines"][-1]
     assert view["optimizer_ctor"] == "torch.optim.Adam"
     assert view["optimizer_args"] == "lr=cfg.lr, betas=(0.85, 0.995)"
     assert [g["dict_code"] for g in view["groups"]] == [
         '"betas": (0.8, 0.9), "weight_decay": -0.0',
         '"betas": (0.5, 0.6), "eps": 1e-06',
     ]
-    assert view["scheduler_code"] == (
-        "torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1, 2], gamma=0.5)"
+    assert (
+        "scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=[1, 2], gamma=0.5)"
+        in main
     )
     assert [rule["code"] for rule in view["init"]] == [
         "nn.init.uniform_(w, -0.25, -0.125)",
@@ -200,7 +203,7 @@ def test_the_view_writes_them_as_python():
         'nn.init.kaiming_normal_(w, mode="fan_out")',
         "nn.init.zeros_(w)",
     ]
-    assert (view["clip_function"], view["clip_value"]) == ("nn.utils.clip_grad_norm_", "2.0")
+    assert "clip=2.0" in main
     assert view["predict_rows"] == "[[1e-3, -2], [2 * 3, 1.50]]"
     assert view["predict_dtype"] == "torch.float32"
 
@@ -216,34 +219,35 @@ train M on d {
 
 
 @pytest.mark.parametrize(
-    "settings, field, code",
+    "settings, code",
     [
-        ("", "scheduler_code", ""),
-        ("scheduler cosine", "scheduler_code", "CosineAnnealingLR(optimizer, T_max=cfg.epochs)"),
+        ("", "optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)"),
+        ("scheduler cosine", "CosineAnnealingLR(optimizer, T_max=cfg.epochs)"),
         (
             "scheduler cosine(t_max=4, eta_min=0.001)",
-            "scheduler_code",
             "CosineAnnealingLR(optimizer, T_max=4, eta_min=0.001)",
         ),
         (
             "scheduler onecycle(max_lr=0.1)\n steps 100",
-            "scheduler_code",
             "OneCycleLR(optimizer, max_lr=0.1, total_steps=total_steps)",
         ),
-        ("optimizer sgd(lr=0.1, momentum=0.9)", "optimizer_args", "lr=cfg.lr, momentum=0.9"),
-        ("", "optimizer_args", "lr=cfg.lr"),
-        ("init { Linear.weight ~ normal(0, 0.01) }", "init", "nn.init.normal_(w, 0, 0.01)"),
-        ("init { Linear.weight = 2 }", "init", "nn.init.constant_(w, 2.0)"),
-        ("init { Linear.weight ~ xavier_uniform }", "init", "nn.init.xavier_uniform_(w)"),
-        ("clip 0", "clip_value", ""),
-        ("clip 0.25", "clip_value", "0.25"),
-        ("predict [[1, 2, 3, 4]]", "predict_rows", "[[1, 2, 3, 4]]"),
+        ("scheduler onecycle(max_lr=0.1)\n steps 100", "total_steps = run.total_steps(data)"),
+        ("optimizer sgd(lr=0.1, momentum=0.9)", "(model.parameters(), lr=cfg.lr, momentum=0.9)"),
+        ("init { Linear.weight ~ normal(0, 0.01) }", "nn.init.normal_(w, 0, 0.01)"),
+        ("init { Linear.weight = 2 }", "nn.init.constant_(w, 2.0)"),
+        ("init { Linear.weight ~ xavier_uniform }", "nn.init.xavier_uniform_(w)"),
+        ("clip 0.25", "clip=0.25"),
+        ("predict [[1, 2, 3, 4]]", "rows = [[1, 2, 3, 4]]"),
     ],
 )
-def test_settings_as_python(settings, field, code):
-    view = train_view(trained(BARE.replace("SETTINGS", settings)), "m.nn", "model", ".")
-    found = view[field][0]["code"] if field == "init" else view[field]
-    assert found.removeprefix("torch.optim.lr_scheduler.") == code
+def test_settings_as_python(settings, code):
+    t = trained(BARE.replace("SETTINGS", settings))
+    assert code in codegen.render_train(t, "m.nn", "model")
+
+
+def test_settings_left_out_leave_no_code():
+    code = codegen.render_train(trained(BARE.replace("SETTINGS", "clip 0")), "m.nn", "model")
+    assert "clip" not in code and "scheduler" not in code and "predict" not in code
 
 
 def test_scheduler_step_kind():
@@ -257,10 +261,10 @@ def test_config_defaults_are_values():
     t = trained(BARE.replace("SETTINGS", "optimizer sgd(lr=1)"))
     defaults = {f.name: f.default for f in t.config}
     assert defaults["lr"] == 1.0 and isinstance(defaults["lr"], float)
-    assert defaults["epochs"] == 10 and defaults["resume"] is False and defaults["out_dir"] == "."
+    assert defaults["epochs"] == 10 and defaults["resume"] is False and defaults["out_dir"] == ""
     lines = train_view(t, "m.nn", "model", ".")["config_lines"]
     assert "lr: float = 1.0" in lines
-    assert any(line.startswith('out_dir: str = "."') for line in lines)
+    assert not any(line.startswith(("out_dir", "epochs")) for line in lines)  # trainkit's
 
 
 @pytest.mark.parametrize(

@@ -135,3 +135,31 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def write_or_compare(files: list[tuple[Path, str]], *, check: bool, show: bool, force: bool) -> int:
+    """``nndsl compile``'s writing: the files (or with ``check``/``diff``, how they differ from
+    the disk); never a file nndsl did not write, and a hand-edited one only with ``force``.
+    The exit code."""
+    import sys
+
+    from nndsl.diagnostics.core import EXIT_DIAGNOSTICS, EXIT_OK
+
+    planned = plan(files)
+    if check or show:
+        stale = [p for p in planned if p.changes]
+        for p in stale:
+            if show:
+                sys.stdout.write(diff(p))
+            else:
+                print(f"{p.path} is out of date ({p.state})", file=sys.stderr)
+        return EXIT_DIAGNOSTICS if stale and check else EXIT_OK
+    refused = refusals(planned, force)
+    for line in refused:
+        print(f"nndsl: error: {line}", file=sys.stderr)
+    if refused:
+        return EXIT_DIAGNOSTICS
+    for p in planned:
+        if p.changes:
+            write_atomic(p.path, p.text)
+    return EXIT_OK

@@ -58,9 +58,7 @@ LOSSES = {
         "logits (B, C) against class ids (B,)",
         "classes",
     ),
-    "nll": Spec(
-        "nll", "F.nll_loss", (), "log-probabilities (B, C) against class ids (B,)", "classes"
-    ),
+    "nll": Spec("nll", "F.nll_loss", (), "log-probabilities (B, C) against class ids", "classes"),
     "bce": Spec(
         "bce", "F.binary_cross_entropy", (), "probabilities in 0..1 against 0/1 targets", "binary"
     ),
