@@ -60,8 +60,11 @@ def output_names(model: s.Model | None, count: int) -> tuple[str, ...]:
 class LossExpr:
     """Checks one loss expression (for :mod:`nndsl.check.train_build`)."""
 
-    def __init__(self, builder, outputs: dict[str, Tensor], data: dict[str, Tensor]):
+    def __init__(
+        self, builder, outputs: dict[str, Tensor], data: dict[str, Tensor], failed=frozenset()
+    ):
         self.b = builder
+        self.failed = failed  # data tensors whose own errors are reported
         self.outputs = outputs  # name -> the type of the model output bound to it
         self.data = data  # name -> a data tensor's type in a batch (B, ...)
         self.calls: list[tr.LossCall] = []
@@ -122,6 +125,8 @@ class LossExpr:
         if name in self.outputs:
             self.used.add(name)
             return Value(self.outputs[name], ex.Name(name))
+        if name in self.failed:
+            raise Reported
         if name in self.data:
             self.feeds.setdefault(name, None)
             return Value(self.data[name], ex.Name(name))

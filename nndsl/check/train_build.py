@@ -186,7 +186,7 @@ class _Builder(DataRules):
             for n, t in self.data.tensors.items()
             if n not in outputs
         }
-        checker = LossExpr(self, outputs, data)
+        checker = LossExpr(self, outputs, data, self.data.failed)
         value = checker.check(e)
         if not checker.calls:
             self.error(

@@ -1,0 +1,152 @@
+"""Losses as expressions over the model's named outputs and the data: what the checker
+accepts and refuses, the step the training script gets, and training with it."""
+
+from __future__ import annotations
+
+import pytest
+
+import nndsl
+from nndsl.compiler import analyze, generate_train
+from nndsl.diagnostics.core import render_text
+
+HEADS = """
+model Heads(x: [4]) {
+    body = Linear(8)
+    classes = Linear(3)
+    amount = Linear(1)
+    forward {
+        h = relu(body(x))
+        logits = classes(h)
+        return logits, amount(h), sum(h * h, 1)
+    }
+}
+
+data d {
+    x = randn(32, 4)
+    y = argmax(x[:, 0:3], 1)
+    size = long(sum(x, 1, keepdim=true) > 0)
+    batch 8
+}
+
+train Heads on d {
+    loss LOSS
+    epochs 2
+}
+"""
+
+
+def checked(loss: str):
+    source = HEADS.replace("LOSS", loss)
+    result = analyze(source)
+    return result, source
+
+
+def errors(loss: str) -> list[tuple[str, int, int]]:
+    result, _ = checked(loss)
+    return [
+        (d.code, d.span.line, d.span.column) for d in result.diagnostics if d.severity == "error"
+    ]
+
+
+def step_of(loss: str) -> str:
+    result, source = checked(loss)
+    assert result.ok, render_text(result.diagnostics, source, "heads.nn")
+    code = generate_train(result.program.trains[0], "heads.nn", "model")
+    return code[code.index("def step(") : code.index("def main(")]
+
+
+def test_named_outputs_data_and_weights_become_the_step():
+    step = step_of("cross_entropy(logits, y) + 0.5 * mse(out1, size) + 0.01 * mean(out2)")
+    assert 'logits, out1, out2 = model(batch["x"])' in step
+    assert 'y = batch["y"]' in step and 'size = batch["size"]' in step
+    assert "cross_entropy = F.cross_entropy(logits, y)" in step
+    assert "mse = F.mse_loss(out1, size)" in step
+    assert '"loss": cross_entropy + 0.5 * mse + 0.01 * out2.mean()' in step
+    assert '"loss/cross_entropy": cross_entropy' in step and '"loss/out2": out2.mean()' in step
+    assert '"accuracy": (logits.argmax(1) == y).float().mean()' in step  # the first loss's
+
+
+def test_targets_are_fed_in_the_dtype_their_loss_takes():
+    result, _ = checked("cross_entropy(logits, y) + mse(out1, size) + mean(out2)")
+    returns = dict(result.program.trains[0].data.returns)
+    assert returns["size"].dtype == "float32"  # int data compared with a float output
+    assert returns["y"].dtype is None  # int64 class ids already
+
+
+def test_out_is_the_first_output_and_a_bare_loss_keeps_its_meaning():
+    assert "F.cross_entropy(logits, y, label_smoothing=0.1)" in step_of(
+        "cross_entropy(out, y, label_smoothing=0.1) + mean(out2) + mean(out1)"
+    )
+    for bare in ("cross_entropy", "cross_entropy(label_smoothing=0.1)"):
+        result, _ = checked(bare)  # compares the first output with y, as ever
+        assert result.ok and result.program.trains[0].step is None
+
+
+def test_reduction_sum_is_passed_and_mean_is_the_default():
+    step = step_of("mse(out1, size, reduction=sum) + cross_entropy(logits, y) + mean(out2)")
+    assert 'F.mse_loss(out1, size, reduction="sum")' in step
+    assert "F.cross_entropy(logits, y)\n" in step
+
+
+@pytest.mark.parametrize(
+    "loss, code",
+    [
+        ("cross_entropy(logits, y) + out2", "E0420"),  # (B,): not one number
+        ("mse(out1)", "E0420"),  # a loss compares two tensors
+        ("mse + 1", "E0420"),  # a loss named alone inside an expression
+        ("cross_entropy(logits, nothing)", "E0108"),
+        ("cross_entropy(logits, x)", "E0405"),  # float targets for class ids
+        ("mse(logits, size)", "E0405"),  # (B, 3) against (B, 1)
+        ("mse(y, size)", "E0405"),  # integer scores
+        ("crossentropy(logits, y)", "E0401"),
+        ("mse(out1, size, reduction=max)", "E0126"),
+        ("2 * 3", "E0420"),  # no loss at all
+    ],
+)
+def test_mistakes_are_located(loss, code):
+    found = errors(loss)
+    assert found and found[0][0] == code and found[0][1] == 21, found
+
+
+def test_the_messages_say_what_to_do():
+    result, source = checked("cross_entropy(logits, y) + out2")
+    text = render_text(result.diagnostics, source, "heads.nn")
+    assert "the loss must be one floating number, but this is (B)" in text
+    assert "mean(...)" in text
+    result, source = checked("cross_entropy(logits, nothin)")
+    assert "did you mean `nothing`" not in render_text(result.diagnostics, source, "h.nn")
+    text = render_text(checked("mse(logits, siz)")[0].diagnostics, source, "h.nn")
+    assert "did you mean `size`" in text
+
+
+def test_unused_outputs_are_named_and_used_ones_are_not():
+    result, _ = checked("cross_entropy(logits, y) + mean(out2)")
+    warned = [d for d in result.diagnostics if d.code == "W0407"]
+    assert len(warned) == 1 and "output 1" in warned[0].message
+    assert "does not read" in warned[0].message
+    result, _ = checked("cross_entropy(logits, y) + mean(out2) + mse(out1, size)")
+    assert not [d for d in result.diagnostics if d.code == "W0407"]
+
+
+def test_data_the_loss_reads_is_used_data():
+    result, _ = checked("cross_entropy(logits, y) + mean(out2) + mse(out1, size)")
+    assert not [d for d in result.diagnostics if d.code == "W0408"]
+    result, _ = checked("cross_entropy(logits, y) + mean(out2) + mean(out1)")
+    assert [d.message for d in result.diagnostics if d.code == "W0408"] == [
+        "`size` is not used by the model or the loss"
+    ]
+
+
+def test_a_loss_expression_trains_and_logs_each_term(tmp_path):
+    source = HEADS.replace(
+        "LOSS", "cross_entropy(logits, y) + 0.5 * mse(out1, size) + 0.01 * mean(out2)"
+    )
+    trained = nndsl.train(source, out=tmp_path / "run", quiet=True, device="cpu")
+    rows = trained.history
+    assert len(rows) == 2
+    for key in ("loss", "loss/cross_entropy", "loss/mse", "loss/out2", "accuracy"):
+        assert key in rows[-1], rows[-1]
+    total = (
+        rows[-1]["loss/cross_entropy"] + 0.5 * rows[-1]["loss/mse"] + 0.01 * rows[-1]["loss/out2"]
+    )
+    assert rows[-1]["loss"] == pytest.approx(total, rel=1e-5)
