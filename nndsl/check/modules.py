@@ -23,6 +23,7 @@ from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, fmt_shape, known
 from nndsl.lang import syntax as s
+from nndsl.registry.layer_base import trainable_count
 from nndsl.registry.layers import REGISTRY, Layer, check_rank, complete_args
 from nndsl.util.naming import suggest
 
@@ -118,7 +119,8 @@ class ModuleRules:
             return None
         if layer.depth is not None:  # a stacked RNN: counted before its tensors are listed
             self._grow(call, layer.depth(args) - 1)
-        params = layer.params(args)
+        tensors = layer.tensors(args)
+        params = trainable_count(tensors)
         if (big := too_large(label, out, params)) is not None:
             self._error("E0127", big, call.span)
             return None
@@ -132,7 +134,7 @@ class ModuleRules:
             layer.functional,
             emitted,
             args=args,
-            tensors=layer.tensors(args),
+            tensors=tensors,
             entry=layer,
         )
 
