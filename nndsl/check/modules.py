@@ -17,6 +17,7 @@ from nndsl.check.flow import (
     second_input,
     too_large,
 )
+from nndsl.check.layer_memo import memo_key
 from nndsl.check.memory import dtype_refused
 from nndsl.check.record import recorded
 from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported
@@ -94,6 +95,40 @@ class ModuleRules:
 
     @recorded("layer", "after")
     def _layer(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple = ()) -> Built | None:
+        """A registry layer, worked out or, for one built before with the same key
+        (:mod:`nndsl.check.layer_memo`), taken from the memo."""
+        key = None if extra or flow.shape is None else memo_key(call, flow.shape, flow.dtype)
+        known_built = self.layer_memo.get(key) if key is not None else None
+        if known_built is None:
+            built = self._layer_made(call, layer, flow, env, attr, extra)
+            if key is not None and built is not None:
+                out = built.out
+                passes = out.shape is flow.shape  # the input's own shape (an elementwise layer)
+                self.layer_memo[key] = (
+                    built.func_args,
+                    (out.shape, out.dtype, passes),
+                    built.params,
+                    dict(built.args),
+                    built.tensors,
+                )
+            return built
+        emitted, (shape, dtype, passes), params, args, tensors = known_built
+        if layer.depth is not None:
+            self._grow(call, layer.depth(args) - 1)
+        return Built(
+            ir.LayerNew(layer.ctor, emitted),
+            flow.then(flow.shape if passes else shape, dtype, call.span),
+            params,
+            layer.name,
+            layer.call,
+            layer.functional,
+            emitted,
+            args=dict(args),
+            tensors=tensors,
+            entry=layer,
+        )
+
+    def _layer_made(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple) -> Built | None:
         bound = layer_args(call, layer, env, self.diags)
         if bound is None or flow.shape is None:
             return None
