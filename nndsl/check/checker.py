@@ -61,6 +61,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
         self.model_defs: dict[str, s.Model] = {}
         self.model_infos: dict[str, ir.ModelInfo | None] = {}
         self.rec = Recorder()  # each model's dataflow graph
+        self.layer_memo: dict[tuple, tuple] = {}  # registry layers built, by memo_key
 
     # ---- driver -------------------------------------------------------------------------
 

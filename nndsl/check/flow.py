@@ -113,10 +113,13 @@ class Built:
 
     def stack_call(self) -> tuple[int, tuple[ir.Arg, ...]]:
         """How a stack calls it: the input that many times, then these keyword arguments."""
-        if self.entry is None:
+        entry = self.entry
+        if entry is None:
             return 1, ()
-        kwargs = tuple(ir.Arg(k, ex.constant(v)) for k, v in self.entry.stack_kwargs)
-        return self.entry.stack_inputs, kwargs
+        if not entry.stack_kwargs:
+            return entry.stack_inputs, ()
+        kwargs = tuple(ir.Arg(k, ex.constant(v)) for k, v in entry.stack_kwargs)
+        return entry.stack_inputs, kwargs
 
     @property
     def line(self) -> int:
@@ -158,6 +161,8 @@ def code_shape(shape: tuple) -> str:
 def shown_dims(shape: tuple) -> tuple:
     """The dims a shape comment shows: a size computed from constructor parameters as its
     formula (``"width * 2"``), others as they are."""
+    if not any(map(_is_formula, shape)):  # the usual case: the shape as it is
+        return tuple(shape)
     return tuple(d.expr if _is_formula(d) else d for d in shape)
 
 
@@ -235,7 +240,8 @@ def too_large(label: str, out: tuple, params: int) -> str | None:
     """Why a layer would hold what no tensor can (2**63 elements or more), or None."""
     per_sample = 1
     for d in out:
-        per_sample *= int(d) if known(d) else 1
+        if d.__class__ is not bool and isinstance(d, int):  # known(d), inline: once a layer
+            per_sample *= int(d)
     if params > MAX_INT:
         what = f"{params:.3g} parameters"
     elif per_sample > MAX_INT:

@@ -17,12 +17,14 @@ from nndsl.check.flow import (
     second_input,
     too_large,
 )
+from nndsl.check.layer_memo import memo_key
 from nndsl.check.memory import dtype_refused
 from nndsl.check.record import recorded
 from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, fmt_shape, known
 from nndsl.lang import syntax as s
+from nndsl.registry.layer_base import trainable_count
 from nndsl.registry.layers import REGISTRY, Layer, check_rank, complete_args
 from nndsl.util.naming import suggest
 
@@ -93,6 +95,40 @@ class ModuleRules:
 
     @recorded("layer", "after")
     def _layer(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple = ()) -> Built | None:
+        """A registry layer, worked out or, for one built before with the same key
+        (:mod:`nndsl.check.layer_memo`), taken from the memo."""
+        key = None if extra or flow.shape is None else memo_key(call, flow.shape, flow.dtype)
+        known_built = self.layer_memo.get(key) if key is not None else None
+        if known_built is None:
+            built = self._layer_made(call, layer, flow, env, attr, extra)
+            if key is not None and built is not None:
+                out = built.out
+                passes = out.shape is flow.shape  # the input's own shape (an elementwise layer)
+                self.layer_memo[key] = (
+                    built.func_args,
+                    (out.shape, out.dtype, passes),
+                    built.params,
+                    dict(built.args),
+                    built.tensors,
+                )
+            return built
+        emitted, (shape, dtype, passes), params, args, tensors = known_built
+        if layer.depth is not None:
+            self._grow(call, layer.depth(args) - 1)
+        return Built(
+            ir.LayerNew(layer.ctor, emitted),
+            flow.then(flow.shape if passes else shape, dtype, call.span),
+            params,
+            layer.name,
+            layer.call,
+            layer.functional,
+            emitted,
+            args=dict(args),
+            tensors=tensors,
+            entry=layer,
+        )
+
+    def _layer_made(self, call, layer: Layer, flow: Flow, env, attr, extra: tuple) -> Built | None:
         bound = layer_args(call, layer, env, self.diags)
         if bound is None or flow.shape is None:
             return None
@@ -118,7 +154,8 @@ class ModuleRules:
             return None
         if layer.depth is not None:  # a stacked RNN: counted before its tensors are listed
             self._grow(call, layer.depth(args) - 1)
-        params = layer.params(args)
+        tensors = layer.tensors(args)
+        params = trainable_count(tensors)
         if (big := too_large(label, out, params)) is not None:
             self._error("E0127", big, call.span)
             return None
@@ -132,7 +169,7 @@ class ModuleRules:
             layer.functional,
             emitted,
             args=args,
-            tensors=layer.tensors(args),
+            tensors=tensors,
             entry=layer,
         )
 

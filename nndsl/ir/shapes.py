@@ -74,7 +74,10 @@ def known(*dims: DimLike) -> bool:
     >>> known(3, 4), known(3, "B"), known(None)
     (True, False, False)
     """
-    return all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
+    for d in dims:  # a loop, not all(...): this runs a few times for every layer checked
+        if d.__class__ is bool or not isinstance(d, int):
+            return False
+    return True
 
 
 def expr_of(value: object) -> str:

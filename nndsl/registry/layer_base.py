@@ -131,7 +131,12 @@ class Layer:
         >>> LINEAR.params({"in_features": 2, "out_features": 8, "bias": True})
         24
         """
-        return sum(size(shape) for _, shape, trainable in self.tensors(a) if trainable)
+        return trainable_count(self.tensors(a))
+
+
+def trainable_count(tensors: tuple[TensorSpec, ...]) -> int:
+    """The values of the trainable ones among ``tensors`` (a layer's :attr:`Layer.tensors`)."""
+    return sum(size(shape) for _, shape, trainable in tensors if trainable)
 
 
 def count_macs(layer: Layer, t: dict, out: list, ins: list) -> int:
