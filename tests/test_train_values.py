@@ -11,8 +11,8 @@ from compiled import NET_AND_PAIRS
 
 import nndsl.codegen.train_values
 import nndsl.ir.training
-from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
 from nndsl.codegen import render as codegen
+from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
 from nndsl.codegen.train_view import train_view
 from nndsl.compiler import analyze
 from nndsl.ir.expr import BinOp, Lit, Unary

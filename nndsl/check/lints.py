@@ -156,6 +156,8 @@ def _bias_before_norm(flow: _Flow, warn) -> None:
 def _loss_after_tail(t: ir.TrainIR, node: s.Train, flow: _Flow, warn) -> None:
     """W0403, W0404 and W0406: the model's last layer, and its output's range, against the
     loss."""
+    if t.step is not None and t.step.calls[0].operands[0] != ex.Name(t.step.outputs[0]):
+        return  # a loss expression whose first loss does not take the first output
     loss = next((name for name, spec in LOSSES.items() if spec.torch == t.loss.target), None)
     tail = flow.tail()
     setting = next((st for st in node.stmts if getattr(st, "name", None) == "loss"), None)
@@ -184,7 +186,8 @@ def _loss_after_tail(t: ir.TrainIR, node: s.Train, flow: _Flow, warn) -> None:
             help=f"remove the {layer.name} and let the model return raw scores (logits), "
             f"or use {better}",
         )
-    elif LOSSES[loss].extra == "regression" and layer.clips is not None:
+    elif LOSSES[loss].extra == "regression" and layer.clips is not None and t.step is None:
+        # (a loss expression names what it compares: a bounded output may be meant)
         warn(
             "W0404",
             f"{layer.name} after the output layer limits what `{model}` predicts to {layer.clips}",

@@ -163,9 +163,10 @@ def _init_rule(p: tr.InitRule) -> dict:
 
 
 def _step_doc(t: ir.TrainIR) -> str:
-    if not t.metrics:
+    parts = (["terms"] if t.step is not None and t.step.terms else []) + list(t.metrics)
+    if not parts:
         return "The loss of one batch."
-    return f"The loss of one batch, and its {' and '.join(t.metrics)}."
+    return f"The loss of one batch, and its {' and '.join(parts)}."
 
 
 def _step(t: ir.TrainIR) -> list[str]:
