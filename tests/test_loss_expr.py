@@ -150,3 +150,61 @@ def test_a_loss_expression_trains_and_logs_each_term(tmp_path):
         rows[-1]["loss/cross_entropy"] + 0.5 * rows[-1]["loss/mse"] + 0.01 * rows[-1]["loss/out2"]
     )
     assert rows[-1]["loss"] == pytest.approx(total, rel=1e-5)
+
+
+# ---- metrics written as calls ----------------------------------------------------------------
+
+
+def test_metrics_per_head_as_calls():
+    result, source = checked("cross_entropy(logits, y) + mse(out1, size) + mean(out2)")
+    source = source.replace(
+        "    epochs 2", "    metrics accuracy, top_k(logits, y, k=2), mae(out1, size)\n    epochs 2"
+    )
+    result = analyze(source)
+    assert result.ok, render_text(result.diagnostics, source, "h.nn")
+    code = generate_train(result.program.trains[0], "h.nn", "model")
+    assert '"top2": (logits.topk(2, 1).indices == y.unsqueeze(1)).any(1).float().mean()' in code
+    assert '"mae": (out1.float() - size).abs().mean()' in code
+    assert '"accuracy": (logits.argmax(1) == y).float().mean()' in code
+
+
+def test_with_a_loss_named_alone_metric_calls_read_out_and_y():
+    source = HEADS.replace("LOSS", "cross_entropy").replace(
+        "    epochs 2", "    metrics top_k(out, y, k=3), accuracy(out, y)\n    epochs 2"
+    )
+    result = analyze(source)
+    assert result.ok, render_text(result.diagnostics, source, "h.nn")
+    code = generate_train(result.program.trains[0], "h.nn", "model")
+    assert '"top3": (out.topk(3, 1).indices == y.unsqueeze(1)).any(1).float().mean()' in code
+    bad = source.replace("top_k(out, y, k=3)", "mae(out1, size)")
+    found = [(d.code, d.message) for d in analyze(bad).diagnostics if d.severity == "error"]
+    assert found and found[0][0] == "E0108", found  # only `out` and `y` are bound there
+
+
+@pytest.mark.parametrize(
+    "metric, code",
+    [
+        ("top_k(out1, size)", "E0405"),  # class scores wanted
+        ("top_k(logits, y, k=4)", "E0405"),  # more than the 3 classes
+        ("top_k(logits, y, k=0)", "E0126"),
+        ("mae(logits, size)", "E0405"),
+        ("accuracy(logits)", "E0420"),
+        ("recall(logits, y)", "E0401"),
+    ],
+)
+def test_metric_mistakes_are_located(metric, code):
+    source = HEADS.replace("LOSS", "cross_entropy(logits, y) + mse(out1, size) + mean(out2)")
+    source = source.replace("    epochs 2", f"    metrics {metric}\n    epochs 2")
+    found = [(d.code, d.span.line) for d in analyze(source).diagnostics if d.severity == "error"]
+    assert found and found[0] == (code, 22), found
+
+
+def test_metrics_written_as_calls_are_measured(tmp_path):
+    source = HEADS.replace("LOSS", "cross_entropy(logits, y) + mse(out1, size) + mean(out2)")
+    source = source.replace(
+        "    epochs 2", "    metrics top_k(logits, y, k=3), mae(out1, size)\n    epochs 2"
+    )
+    trained = nndsl.train(source, out=tmp_path / "run", quiet=True, device="cpu")
+    last = trained.history[-1]
+    assert last["top3"] == 1.0  # every class is among the top 3 of 3
+    assert 0 < last["mae"] < 10

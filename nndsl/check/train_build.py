@@ -5,19 +5,19 @@ schedule and the remaining settings."""
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
-from nndsl.check.loss_expr import LossExpr, is_expression, output_names, terms
+from nndsl.check.loss_expr import is_expression
 from nndsl.check.loss_output import not_probabilities
 from nndsl.check.memory import channels_last, weights_dtype
+from nndsl.check.metric_expr import METRIC_CALLS
 from nndsl.check.ranges import output_range
 from nndsl.check.script_names import distinct_rows
 from nndsl.check.train_data import DataRules
+from nndsl.check.train_loss import LossRules
 from nndsl.check.train_params import groups, init_rules, optimizer_ok
 from nndsl.check.train_settings import other_settings, training_batches
 from nndsl.diagnostics.core import Reported
-from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
-from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, call_parts
 from nndsl.lang import syntax as s
 from nndsl.registry.training import LOSSES, METRICS, OPTIMIZERS, SCHEDULERS, bind_spec
@@ -28,7 +28,7 @@ def build(rules, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR
     return _Builder(rules, node, model, data, sets).run()
 
 
-class _Builder(DataRules):
+class _Builder(DataRules, LossRules):
     def __init__(self, rules, node, model, data, sets):
         self.r, self.node, self.model, self.data, self.sets = rules, node, model, data, sets
         self.failed = False
@@ -55,6 +55,7 @@ class _Builder(DataRules):
     def run(self) -> ir.TrainIR:
         loss, task, output = self.guard(self.loss, (None, None, ""))
         self.task = task
+        metrics = self.guard(lambda: self.metrics(task), ()) if task is not None else ()
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
         self.guard(lambda: training_batches(self, self.data))
         val = None
@@ -62,7 +63,6 @@ class _Builder(DataRules):
             other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
             val = other and self.guard(lambda: self.data_code(other, other.span))
             val = val and distinct_rows(data, val)
-        metrics = self.guard(lambda: self.metrics(task), ())
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
         scheduler = self.guard(self.scheduler)
@@ -108,6 +108,7 @@ class _Builder(DataRules):
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
             step=getattr(self, "loss_step", None),
+            metric_exprs=getattr(self, "metric_exprs", ()),
         )
 
     def readers(self, val) -> tuple[str, ...]:
@@ -170,48 +171,6 @@ class _Builder(DataRules):
         self.output_range(name, st.args[0].value.span)
         return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
 
-    def loss_expression(self, e) -> tuple[tr.Call, str, str]:
-        """``loss mse(recon, x) + 0.001 * kl``: the step it becomes (``self.step``), and its
-        first loss function as the loss, its task and its output as the metrics'."""
-        self.loss_feeds: dict = {}  # the data it reads (none, until it checks)
-        returns = self.model.returns
-        leaves = list(returns) if isinstance(returns, tuple) else [returns]
-        names = output_names(self.r.syntax.get(self.model.name), len(leaves))
-        outputs = {
-            n: Tensor(t.shape, t.dtype) for n, t in zip(names, leaves) if not isinstance(t, tuple)
-        }
-        inputs = {t.name: t.dtype for t in self.model.inputs}
-        data = {
-            n: Tensor(("B", *t.shape[1:]), inputs.get(n, t.dtype))
-            for n, t in self.data.tensors.items()
-            if n not in outputs
-        }
-        checker = LossExpr(self, outputs, data, self.data.failed)
-        value = checker.check(e)
-        if not checker.calls:
-            self.error(
-                "E0420",
-                "a loss expression holds at least one loss function",
-                e.span,
-                help=f"e.g. `mse({names[0]}, y)`",
-            )
-            raise Reported
-        for call in checker.calls:  # bce on the first output: its range, as `loss bce`
-            if call.target == LOSSES["bce"].torch and call.operands[0] == ex.Name(names[0]):
-                self.output_range("bce", e.span)
-        self.loss_feeds = {k: v for k, v in checker.feeds.items() if k not in inputs}
-        self.loss_step = tr.LossStep(
-            outputs=names,
-            used=tuple(i for i, n in enumerate(names) if n in checker.used),
-            feeds=tuple(checker.feeds),
-            calls=tuple(checker.calls),
-            total=value.expr,
-            terms=terms(e, value, checker.calls),
-        )
-        first = checker.calls[0]
-        output = "[0]" if isinstance(returns, tuple) else ""
-        return tr.Call(first.target, first.kwargs), first.task, output
-
     def output_range(self, loss: str, span) -> None:
         """E0419: ``bce`` on an output that may leave [0, 1], which torch would stop at."""
         links = self.r.links(self.model.name) if loss == "bce" else None
@@ -251,9 +210,22 @@ class _Builder(DataRules):
         if st is None:
             return ("accuracy",) if task in ("classes", "binary", "binary_logits") else ()
         names = []
+        calls = [
+            a.value
+            for a in st.args
+            if a.name is None
+            and isinstance(a.value, s.CallExpr)
+            and isinstance(a.value.func, s.Name)
+            and a.value.func.id in METRIC_CALLS
+        ]
+        bare = {a.value.id for a in st.args if isinstance(a.value, s.Name)}
+        self.metric_exprs = self.metric_calls(calls, task, bare) if calls else ()
         for a in st.args:
+            if a.value in calls:
+                continue
             if a.name is not None or not isinstance(a.value, s.Name) or a.value.id not in METRICS:
-                self.error("E0401", "unknown metric", a.span, help="metrics: " + ", ".join(METRICS))
+                every = ", ".join([*METRICS, *(f"{m}(scores, targets)" for m in METRIC_CALLS)])
+                self.error("E0401", "unknown metric", a.span, help="metrics: " + every)
                 continue
             m = a.value.id
             if task not in METRICS[m]:

@@ -164,6 +164,8 @@ def _init_rule(p: tr.InitRule) -> dict:
 
 def _step_doc(t: ir.TrainIR) -> str:
     parts = (["terms"] if t.step is not None and t.step.terms else []) + list(t.metrics)
+    if t.metric_exprs:
+        parts = [p for p in parts if p == "terms"] + ["metrics"]
     if not parts:
         return "The loss of one batch."
     return f"The loss of one batch, and its {' and '.join(parts)}."
@@ -181,7 +183,8 @@ def _step(t: ir.TrainIR) -> list[str]:
 
 
 def _metrics(t: ir.TrainIR, out: str, y: str) -> list[str]:
-    """The metrics of a batch, over the scores ``out`` and the targets ``y`` (as code)."""
+    """The metrics of a batch, over the scores ``out`` and the targets ``y`` (as code), then
+    those written as calls."""
     found = []
     for metric in t.metrics:
         if metric == "accuracy":
@@ -189,7 +192,7 @@ def _metrics(t: ir.TrainIR, out: str, y: str) -> list[str]:
             found.append(f'"accuracy": ({correct}).float().mean()')
         elif metric == "mae":
             found.append(f'"mae": ({out}.float() - {y}).abs().mean()')
-    return found
+    return found + [f'"{key}": {write(e)}' for key, e in t.metric_exprs]
 
 
 def _loss_step(t: ir.TrainIR, step: tr.LossStep, call: str) -> list[str]:

@@ -343,3 +343,6 @@ class TrainIR:
     # a loss written as an expression over named outputs and data (None: `loss mse`, which
     # compares the first output with `y` through ``loss``)
     step: LossStep | None = None
+    # metrics written as calls (`metrics top_k(logits, y, k=5)`): each one's key and the
+    # expression of its mean over a batch, over the names the step binds
+    metric_exprs: tuple[tuple[str, Expr], ...] = ()

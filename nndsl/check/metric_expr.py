@@ -1,0 +1,95 @@
+"""Metrics written as calls over the model's outputs and the data, as a loss expression's
+operands are: ``metrics accuracy(logits, y), mae(out1, ink), top_k(logits, y, k=5)``.
+
+Each becomes the expression of its mean over one batch, which the training script's step
+returns beside the loss (the support module averages it over the epoch's samples).
+"""
+
+from __future__ import annotations
+
+from nndsl.check.loss_expr import LossExpr, _label, _same
+from nndsl.diagnostics.core import Label
+from nndsl.ir import expr as ex
+from nndsl.ir.dtypes import FLOAT_DTYPES
+from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.tensors import Tensor
+from nndsl.ir.values import Value, evaluate
+from nndsl.lang import syntax as s
+
+# the metrics a `metrics` setting can write as calls
+METRIC_CALLS = ("accuracy", "mae", "top_k", "multilabel_accuracy")
+
+
+def _mean(e: ex.Expr) -> ex.Expr:
+    return ex.method(ex.method(e, "float"), "mean")
+
+
+class MetricExpr(LossExpr):
+    """One metric written as a call over outputs and data, as a loss's operands are."""
+
+    def metric(self, e: s.CallExpr) -> tuple[str, ex.Expr, str]:
+        """(its kind and the name it reads, the expression of its batch mean, its key)."""
+        name = e.func.id
+        given = [a for a in e.args if a.name is None]
+        kw = {a.name: a for a in e.args if a.name is not None}
+        allowed = {"top_k": {"k"}, "accuracy": {"threshold"}, "multilabel_accuracy": {"threshold"}}
+        extra = set(kw) - allowed.get(name, set())
+        if len(given) != 2 or extra:
+            self.error(
+                "E0420",
+                f"`{name}` takes the scores and the targets"
+                + (f", and {', '.join(sorted(allowed[name]))}" if name in allowed else ""),
+                e.span,
+                help=f"`{name}({self.first}, y)`",
+            )
+        (anode, bnode), (a, b) = (g.value for g in given), [self.value(g.value) for g in given]
+        for node, v in ((anode, a), (bnode, b)):
+            if not isinstance(v.py, Tensor):
+                self.error("E0405", f"`{name}` measures tensors, not {v.py!r}", node.span)
+        classes = b.py.dtype not in FLOAT_DTYPES and len(a.py.shape) >= 2
+        if name in ("top_k",) or (name == "accuracy" and classes):
+            self.class_ids(name, (anode, a.py), (bnode, b.py))
+            self.convert(bnode, b.py, "int64", name)
+        elif not _same(a.py.shape, b.py.shape):
+            self.error(
+                "E0405",
+                f"`{name}` compares tensors of one shape: {fmt_shape(a.py.shape)} and "
+                f"{fmt_shape(b.py.shape)}",
+                bnode.span,
+                labels=(Label(anode.span, fmt_shape(a.py.shape)),),
+            )
+        key = f"top{self.number(kw.get('k'), name, 5, True)}" if name == "top_k" else name
+        return key, self.code(name, a, b, kw, e), _label(anode) or "out"
+
+    def number(self, arg, name: str, default: float, integer: bool = False) -> float:
+        if arg is None:
+            return default
+        v = evaluate(arg.value, {}).py
+        ok = isinstance(v, int) if integer else isinstance(v, (int, float))
+        if not ok or isinstance(v, bool) or (integer and v < 1):
+            what = "a whole number of at least 1" if integer else "a number"
+            self.error("E0126", f"`{arg.name}` of `{name}` is {what}", arg.value.span)
+        return v
+
+    def code(self, name: str, a: Value, b: Value, kw: dict, e) -> ex.Expr:
+        if name == "mae":
+            return ex.method(
+                ex.method(ex.BinOp("-", ex.method(a.expr, "float"), b.expr), "abs"), "mean"
+            )
+        if name == "top_k":
+            k = self.number(kw.get("k"), name, 5, integer=True)
+            classes = a.py.shape[1]
+            if isinstance(classes, int) and k > classes:
+                self.error("E0405", f"`top_k` with k={k} of {classes} classes", e.span)
+            top = ex.Attr(ex.method(a.expr, "topk", ex.Lit(k), ex.Lit(1)), "indices")
+            hit = ex.method(
+                ex.BinOp("==", top, ex.method(b.expr, "unsqueeze", ex.Lit(1))), "any", ex.Lit(1)
+            )
+            return _mean(hit)
+        if name == "accuracy" and b.py.dtype not in FLOAT_DTYPES and len(a.py.shape) >= 2:
+            return _mean(ex.BinOp("==", ex.method(a.expr, "argmax", ex.Lit(1)), b.expr))
+        t = self.number(kw.get("threshold"), name, 0.5)
+        same = ex.BinOp("==", ex.BinOp(">", a.expr, ex.Lit(t)), ex.BinOp(">", b.expr, ex.Lit(0.5)))
+        if name == "multilabel_accuracy":
+            return _mean(ex.method(same, "all", ex.Lit(-1)))
+        return _mean(same)
