@@ -96,7 +96,7 @@ class TrainRules:
         """Each setting by name; unknown and repeated ones are reported and left out."""
         found: dict[str, object] = {}
         for st in node.stmts:
-            key = {s.Optimizer: "optimizer", s.InitBlock: "init"}.get(
+            key = {s.Optimizer: "optimizer", s.InitBlock: "init", s.Freeze: "freeze"}.get(
                 type(st), getattr(st, "name", "")
             )
             if key in found:

@@ -13,7 +13,7 @@ from nndsl.check.ranges import output_range
 from nndsl.check.script_names import distinct_rows
 from nndsl.check.train_data import DataRules
 from nndsl.check.train_loss import LossRules
-from nndsl.check.train_params import groups, init_rules, optimizer_ok
+from nndsl.check.train_params import _line, frozen, groups, init_rules, optimizer_ok
 from nndsl.check.train_settings import other_settings, training_batches
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import nodes as ir
@@ -65,6 +65,10 @@ class _Builder(DataRules, LossRules):
             val = val and distinct_rows(data, val)
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
+        freeze = self.setting("freeze")
+        frozen_names = ()
+        if freeze is not None and optimizer is not None:
+            frozen_names = self.guard(lambda: frozen(self, freeze, optimizer[0].groups), ())
         scheduler = self.guard(self.scheduler)
         other = self.guard(self.others, None)
         if self.failed or None in (data, loss, optimizer, other):
@@ -103,12 +107,14 @@ class _Builder(DataRules, LossRules):
             monitor="val_loss" if has_val else "loss",
             drop_last=self.data.drop_last,
             shuffle=self.data.shuffle,
-            table=self.table(optimizer.groups),
+            table=self.table(optimizer.groups, frozen_names),
             distributed=other["distributed"],
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
             step=getattr(self, "loss_step", None),
             metric_exprs=getattr(self, "metric_exprs", ()),
+            frozen=frozen_names,
+            frozen_source=_line(self, freeze.span) if freeze is not None else "",
         )
 
     def readers(self, val) -> tuple[str, ...]:
@@ -116,12 +122,13 @@ class _Builder(DataRules, LossRules):
         other = set() if val is None else self.r.datas[self.data.validation].readers
         return tuple(sorted(self.data.readers | other))
 
-    def table(self, groups: tuple[tr.OptimizerGroup, ...]) -> tuple:
+    def table(self, groups: tuple[tr.OptimizerGroup, ...], frozen: tuple = ()) -> tuple:
         """Each trainable parameter with the rule that initialises it and its group."""
         from nndsl.check.parameters import model_tensors
 
         owner = getattr(self, "init_owner", {})
         group_of = {n: g.source for g in groups for n in g.names}
+        group_of.update(dict.fromkeys(frozen, "frozen"))
         return tuple(
             (t.name, t.shape, owner.get(t.name, "PyTorch default"), group_of.get(t.name, "default"))
             for t in model_tensors(self.model)

@@ -230,3 +230,33 @@ def _mask(b, keep, picked) -> ex.Expr:
             )
         mask = v.expr
     return mask
+
+
+def frozen(b, st: s.Freeze, groups: tuple[tr.OptimizerGroup, ...]) -> tuple[str, ...]:
+    """``freeze encoder, .bias``: the parameters nothing trains, resolved as optimizer groups'
+    selectors are. A frozen parameter in an optimizer group is an error (E0413), and so is
+    freezing every parameter (E0417)."""
+    tensors = trainable(b)
+    picked = _resolve(b, tensors, st.selectors)
+    if picked is None:
+        raise Reported
+    names = tuple(t.name for t in picked)
+    for g in groups:
+        both = [n for n in g.names if n in names]
+        if both:
+            b.error(
+                "E0413",
+                f"`{both[0]}` is frozen, and in an optimizer group",
+                st.span,
+                help="a frozen parameter is not trained: leave it out of the group, or unfreeze it",
+            )
+            raise Reported
+    if len(names) == len(tensors):
+        b.error(
+            "E0417",
+            f"`freeze` leaves `{b.model.name}` nothing to train",
+            st.span,
+            help="freeze a part of the model, such as the layers before its head",
+        )
+        raise Reported
+    return names

@@ -256,11 +256,20 @@ def _main(t: ir.TrainIR) -> list[str]:
     lines.append(f"model = {t.model}().to({', '.join(to)})")
     if t.init:
         lines.append("init_weights(model)")
+    params = "model.parameters()"
+    if t.frozen:
+        names = ", ".join(f'"{n}"' for n in t.frozen) + ("," if len(t.frozen) == 1 else "")
+        lines += [
+            f"# {comment_safe(t.frozen_source)}: not trained",
+            f"for name in ({names}):",
+            "    model.get_parameter(name).requires_grad_(False)",
+        ]
+        params = "[p for p in model.parameters() if p.requires_grad]"
     if t.optimizer.groups:
         lines.append("optimizer = build_optimizer(model, cfg)")
     else:
         args = args_code(t.optimizer.call.args)
-        lines.append(f"optimizer = {t.optimizer.call.target}(model.parameters(), {args})")
+        lines.append(f"optimizer = {t.optimizer.call.target}({params}, {args})")
     options = _train_options(t)
     if t.scheduler is not None:
         if t.scheduler.step == "batch":

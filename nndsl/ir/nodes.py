@@ -346,3 +346,6 @@ class TrainIR:
     # metrics written as calls (`metrics top_k(logits, y, k=5)`): each one's key and the
     # expression of its mean over a batch, over the names the step binds
     metric_exprs: tuple[tuple[str, Expr], ...] = ()
+    # `freeze encoder`: the parameters nothing trains, and the line as written for a comment
+    frozen: tuple[str, ...] = ()
+    frozen_source: str = ""

@@ -343,6 +343,10 @@ class _ToSyntax:
         selectors, value = c
         return s.InitRule(selectors, "=", value, None, _cover(selectors[0], value))
 
+    def freeze(self, c):
+        keyword, selectors = c
+        return s.Freeze(selectors, _cover(keyword, selectors[-1]))
+
     def init_block(self, c):
         keyword, *rules, close = c
         return s.InitBlock(tuple(rules), _cover(keyword, close))

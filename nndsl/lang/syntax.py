@@ -329,6 +329,14 @@ class InitBlock:
 
 
 @dataclass(frozen=True)
+class Freeze:
+    """``freeze encoder, .bias``: parameters the training leaves as they are."""
+
+    selectors: tuple[Selector, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Group:
     """``hidden.weight, out.weight: weight_decay=3`` inside an optimizer's braces."""
 
@@ -352,7 +360,7 @@ class Train:
     model_span: Span
     data: str
     data_span: Span
-    stmts: tuple[Setting | Optimizer | InitBlock, ...]
+    stmts: tuple[Setting | Optimizer | InitBlock | Freeze, ...]
     span: Span
 
     @property

@@ -268,6 +268,7 @@ TRAIN_SETTINGS = (
     "deterministic",
     "save",
     "predict",
+    "freeze",
 )
 METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
 

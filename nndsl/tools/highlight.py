@@ -25,7 +25,9 @@ NAME = LEXICAL.name
 
 # Keywords only where data and train sections use them; elsewhere ordinary names.
 SECTION_KEYWORDS = tuple(
-    k for k in ("data", "train", "on", "optimizer", "init", "keep") if k in LEXICAL.keywords
+    k
+    for k in ("data", "train", "on", "optimizer", "init", "keep", "freeze")
+    if k in LEXICAL.keywords
 )
 CONSTANTS = LEXICAL.constants  # true, false, none
 # Keywords everywhere; `block`, `layer` and `model` also begin a definition.
@@ -105,6 +107,7 @@ def textmate_rules() -> dict[str, list[dict]]:
             _match(rf"\b(loss|scheduler)[ \t]+({NAME})", setting, builtin),
             _rule(section, r"\b(init)(?=\s*\{)"),
             _rule(section, r"\b(keep)(?=[ \t]+[A-Za-z0-9_(\[])"),
+            _rule(section, r"\b(freeze)(?=[ \t]+[A-Za-z_.])"),
         ],
         "keywords": [
             _rule("keyword.control", _words(CONTROL)),

@@ -91,6 +91,7 @@ class NndslLexer(RegexLexer):
             ),
             (r"\b(init)(?=\s*\{)", Keyword),
             (r"\b(keep)(?=[ \t]+[A-Za-z0-9_(\[])", Keyword),
+            (r"\b(freeze)(?=[ \t]+[A-Za-z_.])", Keyword),
             (words(KEYWORDS, prefix=r"\b", suffix=r"\b"), Keyword),
             (words(CONSTANTS, prefix=r"\b", suffix=r"\b"), Keyword.Constant),
             # a setting: its name, then its value on the same line
