@@ -118,6 +118,43 @@ class Probe(torch.nn.Module):
         return x, h
 
 
+class TwoHeads(nn.Module):
+    """A shared body and two heads, as multi-task tutorials write it: the digit's class and a
+    number about the image."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Linear(64, 64)
+        self.classes = nn.Linear(64, 10)
+        self.inked = nn.Linear(64, 1)
+
+    def forward(self, x):
+        h = F.relu(self.body(x))
+        return self.classes(h), self.inked(h)
+
+
+class VAE(nn.Module):
+    """The VAE of the PyTorch examples (examples/vae/main.py), at the digits' size, returning
+    the KL divergence beside the reconstruction."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(64, 32)
+        self.fc21 = nn.Linear(32, 8)
+        self.fc22 = nn.Linear(32, 8)
+        self.fc3 = nn.Linear(8, 32)
+        self.fc4 = nn.Linear(32, 64)
+
+    def forward(self, x):
+        h1 = F.relu(self.fc1(x))
+        mu, logvar = self.fc21(h1), self.fc22(h1)
+        std = torch.exp(0.5 * logvar)
+        z = mu + std * torch.randn_like(std)
+        recon = torch.sigmoid(self.fc4(F.relu(self.fc3(z))))
+        kld = -0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), 1))
+        return recon, kld
+
+
 INPUT_SIZE = 28  # rnn input size / image width
 TIME_STEP = 10  # Morvan 403: rnn time step
 
@@ -241,6 +278,14 @@ GRAPH_MODELS = [
     ),  # fmt: skip
     Graph("digits_lstm.nn", "DigitsLSTM", DigitsLSTM, _rand(3, 8, 8), LSTM(8, 32) + LIN(32, 10)),
     Graph(
+        "digits_two_heads.nn", "DigitsTwoHeads", TwoHeads, _rand(3, 64),
+        LIN(64, 64) + LIN(64, 10) + LIN(64, 1),
+    ),  # fmt: skip
+    Graph(
+        "digits_vae.nn", "DigitsVAE", VAE, _rand(3, 64),
+        LIN(64, 32) + 2 * LIN(32, 8) + LIN(8, 32) + LIN(32, 64),
+    ),  # fmt: skip
+    Graph(
         "rnn_regressor.nn", "RNNRegressor", RNNRegressor, lambda: (morvan_sin(0), None),
         RNN(1, 32) + LIN(32, 1),
     ),  # fmt: skip
@@ -347,8 +392,11 @@ def test_parameter_count(graph):
 def test_same_weights_same_outputs(graph):
     ours, ref, inputs = build(graph)
     copy_reference(graph, ours, ref)
-    with torch.no_grad():
-        expected, got = ref(*inputs), ours(*inputs)
+    with torch.no_grad():  # the same random draws for both (a VAE samples its code)
+        torch.manual_seed(1)
+        expected = ref(*inputs)
+        torch.manual_seed(1)
+        got = ours(*inputs)
     assert_same(got, expected)
     # the comparison is not vacuous: no output is all zeros (a dead ReLU would hide a mix-up)
     assert all(t.abs().sum() > 0 for t in tensors(expected))
