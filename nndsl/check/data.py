@@ -37,7 +37,16 @@ RESERVED = frozenset(
     ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
 )
 _RANGES = {"batch": (1, MAX_INT), "seed": (0, MAX_INT)}  # what torch takes
-DATA_SETTINGS = ("batch", "shuffle", "drop_last", "seed", "split", "validation", "stream")
+DATA_SETTINGS = (
+    "batch",
+    "shuffle",
+    "drop_last",
+    "seed",
+    "split",
+    "validation",
+    "stream",
+    "classes",
+)
 
 
 @dataclass
@@ -63,6 +72,12 @@ class DataInfo:
     plan: object = None  # check_stream.StreamPlan of a streamed section
     failed: set = field(default_factory=set)  # names whose value had an error
     setting_spans: dict[str, s.Span] = field(default_factory=dict)
+    classes: tuple[str, ...] = ()  # `classes ["setosa", ...]`: the names of the class ids
+    # for `predict` (nndsl.check.predict): each line's expression as written, the value of
+    # each file read, table's columns or inline list, and the calls that mix the samples
+    exprs: dict[str, s.Expr] = field(default_factory=dict)
+    made: dict[s.Span, Value] = field(default_factory=dict)
+    mixing: set[s.Span] = field(default_factory=set)
 
 
 class DataRules(DataExprRules, FileRules, GeneratorRules):
@@ -129,6 +144,7 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
     def _keep(self, info: DataInfo, st: s.DataAssign, v: Value, rng: tuple | None) -> None:
         """A data value the loader builds: its statement, and for a tensor its type and range."""
         target = ex.Name(st.name)
+        info.exprs[st.name] = st.value
         if isinstance(v.py, Tensor):
             info.tensors[st.name] = v.py
             info.spans[st.name] = st.name_span
@@ -180,6 +196,9 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
             else:
                 info.validation = arg.id
             return
+        if st.name == "classes":
+            self._classes(arg, info)
+            return
         try:
             v = evaluate(arg, {}).py
         except EvalError as err:
@@ -208,6 +227,28 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
             self._error("E0125", f"`{st.name}` must be {rule}, got {v}", arg.span)
             return
         setattr(info, st.name, v)
+
+    def _classes(self, arg, info: DataInfo) -> None:
+        """``classes ["setosa", "versicolor", "virginica"]``: the names of class ids 0, 1, ...
+        (0 and 1 for a binary loss), distinct strings of printable text."""
+        help = 'e.g. `classes ["setosa", "versicolor", "virginica"]`'
+        if not isinstance(arg, s.ListLit) or not arg.items:
+            self._error("E0421", "`classes` takes a list of names", arg.span, help=help)
+            return
+        items, seen = arg.items, set()
+        for item in items:
+            ok = isinstance(item, s.Str) and item.value.strip() and item.value.isprintable()
+            if not ok or item.value in seen:
+                why = f"`{item.value}` is named twice" if ok else "names are strings"
+                self._error(
+                    "E0421",
+                    f"`classes` takes the names of the class ids in order: {why}",
+                    item.span,
+                    help=help,
+                )
+                return
+            seen.add(item.value)
+        info.classes = tuple(i.value for i in items)
 
     def _samples(self, info: DataInfo) -> None:
         """Every tensor of a data section has the same first dim: the number of samples."""

@@ -54,7 +54,7 @@ class DataExprRules:
         """A data expression's typed value and the (min, max) of its values where known."""
         match e:
             case s.ListLit():
-                return self._literal(e)
+                return _made(info, e, self._literal(e))
             case s.Num() | s.Const() | s.Str():
                 return evaluate(e, {}), None
             case s.Name():
@@ -69,9 +69,9 @@ class DataExprRules:
             case s.Index(value=base, items=items):
                 b, rng = self._value(base, env, info)
                 if isinstance(b.py, TableType):
-                    return self._columns(b, items, e)
+                    return _made(info, e, self._columns(b, items, e))
                 if isinstance(b.py, ArchiveType):
-                    return self._member(b, items, e)
+                    return _made(info, e, self._member(b, items, e))
                 picked = tuple(self._item(x, env, info) for x in items)
                 return self._op(lambda: index(b, picked), e), rng
             case s.CallExpr(func=s.Name(id=name)):
@@ -198,7 +198,7 @@ class DataExprRules:
         args = [a for a in e.args if a.name is None]
         kwargs = {a.name: a for a in e.args if a.name is not None}
         if name in FILE_READERS:
-            return self._read(name, e, args, kwargs, info)
+            return _made(info, e, self._read(name, e, args, kwargs, info))
         if name in GENERATORS:
             return self._generate(name, e, args, kwargs, info)
         if name in FUNCTIONS:
@@ -207,9 +207,11 @@ class DataExprRules:
             out = self._op(lambda: call_function(name, vals, kw), e)
             if name in SEEDED:
                 out = self._seeded(name, out.py, info)
-            why = mixes_samples(name, vals, kw) if info.plan is not None else None
-            if why is not None:
+            why = mixes_samples(name, vals, kw)
+            if why is not None and info.plan is not None:
                 raise EvalError(why[0], e.span, "E0409", help=why[1])
+            if why is not None:
+                info.mixing.add(e.span)  # `predict` rows cannot go through it one by one
             return out, None
         hint = suggest(name, [*FILE_READERS, *GENERATORS, *FUNCTIONS])
         raise EvalError(f"unknown function `{name}`", e.func.span, "E0101", help=hint)
@@ -233,6 +235,14 @@ class DataExprRules:
                 return Value([v.py for v in vals], ex.List(exprs))
             return Value(tuple(v.py for v in vals), ex.Tuple(exprs))
         return self._operand(node, env, info)
+
+
+def _made(info, e, found: tuple) -> tuple:
+    """``found``, the value of a file read, a table's columns, an archive's array or a list
+    written inline, noted (when a tensor) as a source ``predict`` rows can stand for."""
+    if isinstance(found[0].py, Tensor):
+        info.made[e.span] = found[0]
+    return found
 
 
 def _names(e):

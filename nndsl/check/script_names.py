@@ -27,7 +27,7 @@ IMPORTS = frozenset("annotations dataclass Path torch nn F kit".split())
 # define depending on its settings (kept here whatever the settings: a model name that works
 # with one setting should not break when another changes).
 DEFINITIONS = frozenset(
-    "SOURCE Config step build_optimizer init_weights main predict read_csv".split()
+    "SOURCE Config step build_optimizer init_weights main predict predict_input read_csv".split()
 )
 
 # The names ``main`` binds: its argument and its locals.

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import math
 
+from nndsl.check.predict import class_names, predict
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import training as tr
-from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
 
@@ -45,7 +45,11 @@ def other_settings(b) -> dict:
     take("seed", lambda st: r._positive(st, "int", 0), 0)
     take("save", lambda st: _save(b, st), "model.pt")
     take("early_stop", lambda st: _early_stop(b, st), None)
-    take("predict", lambda st: _predict(b, st), None)
+    take("predict", lambda st: predict(b, st), None)
+    try:
+        class_names(b)
+    except Reported:
+        b.failed = True
     return out
 
 
@@ -118,43 +122,6 @@ def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
     metric = metric or "val_loss"
     mode = "max" if metric.endswith("accuracy") else "min"
     return metric, mode, patience, delta
-
-
-def _predict(b, st: s.Setting) -> tr.Predict:
-    """``predict [[10, 11]]``: new inputs, checked against the model's input."""
-    if len(st.args) != 1 or not isinstance(st.args[0].value, s.ListLit):
-        b.r._error("E0106", "`predict` takes a list of inputs, e.g. `predict [[10, 11]]`", st.span)
-        raise Reported
-    from nndsl.check.data_expr import nested_shape
-
-    lit = evaluate(st.args[0].value, {})
-    shape, ints, _, _ = nested_shape(lit.py, st.args[0].value.span)
-    inputs = [t for t in b.model.inputs if not t.optional]
-    if len(inputs) != 1:
-        b.r._error("E0106", "`predict` works for models with one input", st.span)
-        raise Reported
-    want = inputs[0]
-    if len(shape) != len(want.shape) or any(
-        isinstance(w, int) and w != h for h, w in zip(shape[1:], want.shape[1:])
-    ):
-        b.r._error(
-            "E0404",
-            f"these inputs have shape {fmt_shape(shape)}, "
-            f"but `{b.model.name}` takes {fmt_shape(want.shape)}",
-            st.args[0].value.span,
-        )
-        raise Reported
-    dtype = "float32" if want.dtype.startswith(("float", "bfloat")) else want.dtype
-    return tr.Predict(_rows(st.args[0].value), dtype)
-
-
-def _rows(e: s.Expr) -> tr.Seq | tr.Number:
-    """The rows of ``predict`` as written: lists of numbers, each number as the source wrote it
-    (``1e-3``), computed ones as they compute (``2 * 3``)."""
-    if isinstance(e, s.ListLit):
-        return tr.Seq(tuple(_rows(x) for x in e.items), "list")
-    v = evaluate(e, {})
-    return tr.Number(v.py, v.expr)
 
 
 def training_batches(b, data) -> None:

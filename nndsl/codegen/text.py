@@ -18,12 +18,13 @@ PACK_OVER = 300  # statements longer than this (inline data tables) are packed, 
 WIDTH = 88  # black's line length for generated code
 
 
-def packed(line: str, indent: int) -> str:
+def packed(line: str, indent: int, over: int = PACK_OVER) -> str:
     """A long statement (an inline data table) as rows packed to the line width between
     ``# fmt: off`` and ``# fmt: on``: black would put every number on a line of its own, and
     takes seconds to do it. Lines break after commas inside brackets, at the shallowest
-    bracket depth whose pieces fit; a trailing comment stays on the last line."""
-    if len(line) <= PACK_OVER:
+    bracket depth whose pieces fit; a trailing comment stays on the last line. ``over``: the
+    length beyond which a line is packed."""
+    if len(line) <= over:
         return line
     code, comment = line, ""
     commas: list[tuple[int, int]] = []  # (position, depth)

@@ -172,7 +172,7 @@ CODES: dict[str, Code] = {
             "E0404",
             "training",
             "data without a model input or `y`, samples of a shape the model does not take, float "
-            "data for an integer input, `predict` inputs of the wrong shape",
+            "data for an integer input, `predict` inputs of the wrong shape or dtype",
         ),
         Code(
             "E0405",
@@ -235,6 +235,18 @@ CODES: dict[str, Code] = {
             "training",
             "a loss expression that is not one number, or that is not built from losses, the "
             "model's outputs, the data and numbers",
+        ),
+        Code(
+            "E0421",
+            "data",
+            "class names that are not distinct strings, or whose number differs from the "
+            "classes the model scores",
+        ),
+        Code(
+            "E0422",
+            "training",
+            "`predict` rows that the steps making the model's input cannot take one by one: a "
+            "step that mixes or picks the samples",
         ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),

@@ -120,10 +120,26 @@ class Clip:
 @dataclass(frozen=True)
 class Predict:
     """The inputs predicted after training: rows of numbers (a :class:`Seq` nested as written)
-    and the dtype of the tensor they make."""
+    and the dtype of the tensor they make; how the outputs are shown (``kind``: "softmax" or
+    "exp" for class scores or log-probabilities, "sigmoid" or "probability" for binary
+    outputs, "values"), the names of the classes, and whether each sample has one class (or
+    probability) to show. When the rows are rows of the data the model's input is made from,
+    the tensor ``name`` holds them (made from the list ``param``; ``shape``, that of a row;
+    ``source``, the data tensor they are rows of, "" for a file read or columns inside a line),
+    ``steps`` (statements of :mod:`nndsl.ir.expr`) make the input from it and ``feed``
+    converts it for the model."""
 
     rows: Seq
     dtype: str
+    kind: str = "values"
+    classes: tuple[str, ...] = ()
+    single: bool = False
+    name: str = ""
+    source: str = ""
+    param: str = "rows"
+    shape: tuple = ()
+    steps: tuple = ()
+    feed: Feed | None = None
 
 
 @dataclass(frozen=True)
