@@ -58,11 +58,7 @@ class _Builder(DataRules, LossRules):
         metrics = self.guard(lambda: self.metrics(task), ()) if task is not None else ()
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
         self.guard(lambda: training_batches(self, self.data))
-        val = None
-        if self.data.validation is not None:
-            other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
-            val = other and self.guard(lambda: self.data_code(other, other.span))
-            val = val and distinct_rows(data, val)
+        val = self.validation(data)
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
         freeze = self.setting("freeze")
@@ -116,6 +112,14 @@ class _Builder(DataRules, LossRules):
             frozen=frozen_names,
             frozen_source=_line(self, freeze.span) if freeze is not None else "",
         )
+
+    def validation(self, data) -> ir.DataCode | None:
+        """The loader of the `validation` data section, when the data names one."""
+        if self.data.validation is None:
+            return None
+        other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
+        val = other and self.guard(lambda: self.data_code(other, other.span))
+        return val and distinct_rows(data, val)
 
     def readers(self, val) -> tuple[str, ...]:
         """The file readers the training and validation data use."""
