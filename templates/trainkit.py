@@ -921,7 +921,7 @@ def tensorboard_writer(folder: Path, purge_step: int | None):
 
 
 class Plotter:
-    """Draws loss.png. Importing matplotlib takes about a second, drawing a tenth: a
+    """Draws loss.png. Importing matplotlib takes about a second, drawing much less: a
     second process started as training begins imports it while the model trains, then
     draws the history it is sent. The plot is drawn here instead when matplotlib is
     imported here already, or no process can be started; without matplotlib, not at
