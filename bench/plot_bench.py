@@ -1,22 +1,19 @@
 """By-hand benchmark of what the loss plot adds to a run's wall time (not a test):
 
-    python bench/plot_bench.py [--rounds 7] [--epochs 300] [--variants none,plot,here,pyplot]
+    python bench/plot_bench.py [--rounds 7] [--epochs 300] [--variants none,plot,pyplot]
 
 Whole runs of examples/add.nn's training script (``python train_addnet.py --quiet --device
 cpu``, 300 epochs of 3 steps by default), each a fresh process, in rounds that interleave the
 variants (their order rotated, so a busy moment of a shared machine falls on each in turn):
 
   none     matplotlib made unimportable: no plot, the baseline
-  plot     as shipped: loss.png drawn by a second process, which imports matplotlib while the
-           model trains and draws once it is sent the history
-  here     the same figure drawn in the run's own process (matplotlib.figure and the Agg
-           canvas, no pyplot): import and drawing after training
+  plot     as shipped: loss.png drawn after training with matplotlib.figure and the Agg
+           canvas (no pyplot)
   pyplot   the plot as it was drawn before (matplotlib.pyplot, tight_layout), for reference
 
 For each variant it prints the median over the rounds of (its wall time - none's in the same
 round) and of (its wall time / none's), the median wall times, and the median CPU time (user +
-system, of the run and every process it started) it adds: on a machine with an idle core the
-plotting process's import costs no wall time, on one without it costs its CPU time. Target:
+system) it adds. Target:
 plot - none <= 0.2 s of wall time. Exits 0 when the target is met, 1 otherwise. Writes only
 under build/plot_bench/ (git-ignored).
 """
@@ -36,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "plot_bench"
 TARGET = 0.2  # seconds the plot may add to a run
-VARIANTS = ("none", "plot", "here", "pyplot")
+VARIANTS = ("none", "plot", "pyplot")
 
 # Runs the script as `python train_addnet.py ARGS` would, after setting up the variant.
 DRIVER = textwrap.dedent("""
@@ -46,9 +43,6 @@ DRIVER = textwrap.dedent("""
     if variant == "none":
         sys.modules["matplotlib"] = None  # find_spec and import both fail
     import trainkit
-
-    def draw_here(self):
-        self.proc, self.here = None, True
 
     def pyplot_plot(history, path):  # the kit's plot before it used Figure and Agg
         import matplotlib
@@ -69,8 +63,6 @@ DRIVER = textwrap.dedent("""
         plt.close(fig)
         return True
 
-    if variant in ("here", "pyplot"):
-        trainkit.Plotter.__init__ = draw_here
     if variant == "pyplot":
         trainkit.plot = pyplot_plot
     runpy.run_path("train_addnet.py", run_name="__main__")

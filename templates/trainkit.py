@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import importlib.util
 import inspect
 import itertools
 import json
@@ -25,7 +24,6 @@ import pickle
 import random
 import re
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -208,11 +206,9 @@ class Run:
             resume(loop.state, self.folder)
         if self.world > 1:
             dist.barrier()  # every process has seen the folder before it is written
-        plotter = None
         if self.main:
             write_config(self.cfg, self.folder, loop.state.run_id)
             loop.log = Log(self.folder, loop.state.step, self.cfg.resume)
-            plotter = Plotter()  # imports matplotlib while the model trains
         try:
             with interrupt_saves(loop.state):
                 loop.fit(data, val_data)
@@ -226,21 +222,19 @@ class Run:
                 raise SystemExit(130)
             loop.save_checkpoint()  # the final state: --resume --epochs N trains on
             if self.main:
-                self._finish(loop.state, save, plotter)
+                self._finish(loop.state, save)
         finally:
             if loop.log is not None:
                 loop.log.close()
-            if plotter is not None:
-                plotter.close()
         if self.world > 1:
             dist.destroy_process_group()
         return loop.state.history[-1]
 
-    def _finish(self, state: State, save: str, plotter: Plotter) -> None:
+    def _finish(self, state: State, save: str) -> None:
         """The final weights, the plot, and where they are."""
         save_weights(state.model, self.folder / save)
         save_safetensors(state.model, self.folder / save, self.source)
-        drawn = plotter.draw(state.history, self.folder / "loss.png")
+        drawn = plot(state.history, self.folder / "loss.png")
         last = state.history[-1]
         if self.cfg.quiet:
             print("  ".join(f"{k} {v:.4g}" for k, v in last.items()))
@@ -918,74 +912,6 @@ def tensorboard_writer(folder: Path, purge_step: int | None):
     except Exception:  # not installed, or too broken to import: no events
         return None
     return SummaryWriter(str(folder), purge_step=purge_step, flush_secs=10)
-
-
-class Plotter:
-    """Draws loss.png. Importing matplotlib takes about a second, drawing much less: a
-    second process started as training begins imports it while the model trains, then
-    draws the history it is sent. The plot is drawn here instead when matplotlib is
-    imported here already, or no process can be started; without matplotlib, not at
-    all."""
-
-    def __init__(self):
-        self.proc, self.here = None, "matplotlib.figure" in sys.modules
-        if self.here or importlib.util.find_spec("matplotlib") is None:
-            return
-        try:
-            functions = (cannot_write, write_atomic, loss_figure, plot)
-            parts = [inspect.getsource(f) for f in functions]
-            code = _PLOTTER.format("\n\n".join(parts))
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", code],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
-                start_new_session=True,  # Ctrl-C is for the run to handle
-            )
-        except (OSError, TypeError, ValueError):  # no source to send, or no process
-            self.here = True
-
-    def draw(self, history: list[dict], path: Path) -> bool:
-        """Plot `history` into `path`; whether it was written."""
-        if self.proc is None:
-            return self.here and plot(history, path)
-        job = json.dumps({"history": history, "path": str(path)})
-        try:
-            _, err = self.proc.communicate(job, timeout=300)
-        except subprocess.TimeoutExpired:
-            self.close()
-            err = "it took more than 5 minutes"
-        if self.proc.returncode == 0:
-            return True
-        why = (err.strip().splitlines() or ["the plotting process failed"])[-1]
-        if why.startswith("error: cannot write"):
-            raise SystemExit(why)  # as for every file of the run
-        print(f"warning: {path.name} was not drawn: {why}", file=sys.stderr)
-        return False
-
-    def close(self) -> None:
-        """Stop the plotting process, if it still runs (the run stopped early)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-# the plotting process: the source of the functions it calls, then its main: import and
-# warm up matplotlib, then plot what it is sent
-_PLOTTER = """from __future__ import annotations
-import contextlib, io, json, math, os, signal, sys
-from pathlib import Path
-
-{}
-
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-loss_figure([{{"epoch": 1, "loss": 1.0}}]).savefig(io.BytesIO(), format="png")
-job = sys.stdin.read()  # empty when the run stopped before its end
-if job:
-    job = json.loads(job)
-    plot(job["history"], Path(job["path"]))
-"""
 
 
 def loss_figure(history: list[dict]):

@@ -203,28 +203,15 @@ def test_the_loss_axis_is_logarithmic_beyond_two_decades(kit):
     assert kit.loss_figure(negative).axes[0].get_yscale() == "linear"
 
 
-def test_the_plotting_process_writes_the_png(kit, tmp_path, monkeypatch):
-    """Without matplotlib imported here, a second process draws it."""
+def test_the_plot_is_a_png_written_whole(kit, tmp_path):
     pytest.importorskip("matplotlib")
-    monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)
-    plotter = kit.Plotter()
-    assert plotter.proc is not None
-    assert plotter.draw(history(4, 10), tmp_path / "loss.png")
+    assert kit.plot(history(4, 10), tmp_path / "loss.png")
     assert (tmp_path / "loss.png").read_bytes().startswith(b"\x89PNG")
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_a_plot_the_system_refuses_ends_the_run_naming_it(kit, tmp_path, monkeypatch):
+def test_a_plot_the_system_refuses_ends_the_run_naming_it(kit, tmp_path):
     pytest.importorskip("matplotlib")
-    monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)
     (tmp_path / "file").write_text("", encoding="utf-8")
     with pytest.raises(SystemExit, match=r"error: cannot write .*file/loss.png"):
-        kit.Plotter().draw(history(4, 10), tmp_path / "file" / "loss.png")
-
-
-def test_a_stopped_run_stops_its_plotting_process(kit, monkeypatch):
-    pytest.importorskip("matplotlib")
-    monkeypatch.delitem(sys.modules, "matplotlib.figure", raising=False)
-    plotter = kit.Plotter()
-    plotter.close()
-    assert plotter.proc.poll() is not None
+        kit.plot(history(4, 10), tmp_path / "file" / "loss.png")

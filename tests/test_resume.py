@@ -165,7 +165,7 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(scripts, reference):
     assert train(scripts, out, "--resume")[0] == 0
     assert same(final_state(out), reference)
     assert logged(out) == logged(scripts / "reference")
-    assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")  # drawn by a second process
+    assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_save_killed_midway_leaves_only_loadable_checkpoints(scripts):
