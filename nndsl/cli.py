@@ -111,7 +111,8 @@ def _run_command(sub, fmt: dict) -> None:
         help="compile a .nn file and train it (the same code `compile` writes)",
         description="Compile in memory, write the sources into a run folder and train there. A "
         "folder holds one run (a new run refuses another's): model.py, train_<model>.py, "
-        "config.json, metrics.csv, loss.png, the weights, checkpoints with their SHA-256.",
+        "config.json, metrics.csv, metrics.jsonl, loss.png, the weights, checkpoints with their "
+        "SHA-256.",
     )
     r.add_argument("file", help="the .nn source file")
     r.add_argument(

@@ -2,7 +2,7 @@
 evaluation, checkpoints and exact resuming, the NaN culprit, progress, metrics, plots,
 weights and several processes. A script says what it trains (its Config, data, step and
 main); this module says how. It imports torch and the standard library only (tqdm,
-matplotlib and safetensors when they are installed).
+matplotlib, safetensors and tensorboard when they are installed).
 
     run = Run(cfg, "net", source=("net.nn", SOURCE_SHA256))
     metrics = run.train(model, optimizer, step, data, val_data, save="net.pt")
@@ -52,7 +52,7 @@ class Config:
     seed: int = 0  # seeds the weights, the shuffling and the validation split
     device: str = "auto"  # auto: cuda when available, else cpu
     val_fraction: float = 0.0  # of the data held out for validation
-    log_every: int = 0  # print the loss every N steps; 0: once per epoch
+    log_every: int = 0  # print and log the loss every N steps; 0: log every 50 steps
     out_dir: str = ""  # the run folder; "": a new one under runs/
     eval: str = ""  # evaluate these saved weights instead of training
     checkpoint_every: int = 0  # steps between checkpoints; 0: each epoch, once a minute
@@ -208,19 +208,24 @@ class Run:
             dist.barrier()  # every process has seen the folder before it is written
         if self.main:
             write_config(self.cfg, self.folder, loop.state.run_id)
-        with interrupt_saves(loop.state):
-            loop.fit(data, val_data)
-        if loop.state.stop:
-            path = loop.save_checkpoint()
-            self.print(
-                f"interrupted at epoch {loop.state.epoch}, step {loop.state.step}; "
-                f"saved {path}. Continue with --resume.",
-                file=sys.stderr,
-            )
-            raise SystemExit(130)
-        loop.save_checkpoint()  # the final state, to train on with --resume --epochs N
-        if self.main:
-            self._finish(loop.state, save)
+            loop.log = Log(self.folder, loop.state.step, self.cfg.resume)
+        try:
+            with interrupt_saves(loop.state):
+                loop.fit(data, val_data)
+            if loop.state.stop:
+                path = loop.save_checkpoint()
+                self.print(
+                    f"interrupted at epoch {loop.state.epoch}, step {loop.state.step}; "
+                    f"saved {path}. Continue with --resume.",
+                    file=sys.stderr,
+                )
+                raise SystemExit(130)
+            loop.save_checkpoint()  # the final state: --resume --epochs N trains on
+            if self.main:
+                self._finish(loop.state, save)
+        finally:
+            if loop.log is not None:
+                loop.log.close()
         if self.world > 1:
             dist.destroy_process_group()
         return loop.state.history[-1]
@@ -229,15 +234,16 @@ class Run:
         """The final weights, the plot, and where they are."""
         save_weights(state.model, self.folder / save)
         save_safetensors(state.model, self.folder / save, self.source)
-        plot(state.history, self.folder / "loss.png")
+        drawn = plot(state.history, self.folder / "loss.png")
         last = state.history[-1]
         if self.cfg.quiet:
             print("  ".join(f"{k} {v:.4g}" for k, v in last.items()))
-        else:
-            print(
-                f"weights: {self.folder / save}; metrics: {self.folder}/metrics.csv; "
-                f"best epoch {state.best_epoch} (best.pt)"
-            )
+            return
+        plotted = f"; plot: {self.folder}/loss.png" if drawn else ""
+        print(
+            f"weights: {self.folder / save}; metrics: {self.folder}/metrics.csv, "
+            f"metrics.jsonl{plotted}; best epoch {state.best_epoch} (best.pt)"
+        )
 
     def total_steps(self, data, accumulate: int = 1, drop_last: bool = False) -> int:
         """The optimizer steps of the whole run: --max-steps, or --epochs of `data`."""
@@ -278,6 +284,8 @@ class Loop:
         )
         self.early_stop, self.channels_last = early_stop, channels_last
         self.shuffle, self.drop_last = shuffle, drop_last
+        # metrics.jsonl and TensorBoard, kept by the first process only
+        self.log: Log | None = None
         self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
         net = torch.compile(model) if compile else model
         self.net = DistributedDataParallel(model) if run.world > 1 else net
@@ -337,6 +345,8 @@ class Loop:
             state.history.append(metrics)
             if run.main:
                 write_metrics(state.history, run.folder / "metrics.csv")
+            if self.log is not None:
+                self.log.epoch(state.step, metrics)
             if not cfg.quiet:
                 shown = "  ".join(
                     f"{k} {v:.4g}"
@@ -401,11 +411,13 @@ class Loop:
         )
         # batches between loss checks; a check waits for the device
         check = 1 if run.device.type == "cpu" else 50
+        every = cfg.log_every or 50  # optimizer steps between rows of metrics.jsonl
         generator = state.generator if self.shuffle else None
         rows = self.batches(data, cfg.batch_size, generator, self.drop_last)
         for i, batch in enumerate(
             itertools.islice(rows, state.batch, None), start=state.batch
         ):
+            samples = len(next(iter(batch.values())))  # of all the processes
             if run.world > 1:
                 batch = shard(batch, run.rank, run.world)
             terms = self.forward(batch)
@@ -418,14 +430,20 @@ class Loop:
                 self.optimizer_step()
             state.batch = i + 1
             keep(state.pending, state.sums, terms, len(next(iter(batch.values()))))
+            if self.log is not None:
+                self.log.samples += samples
             if bar is not None:
-                bar.update(len(next(iter(batch.values()))) * run.world)
+                bar.update(samples)
                 if i % 20 == 0:
                     bar.set_postfix(loss=f"{loss.item():.4g}")
             if not last:
                 continue  # checkpoints and stops fall between optimizer steps
-            if cfg.log_every and state.step % cfg.log_every == 0 and not cfg.quiet:
-                run.print(f"  step {state.step}: loss {loss.item():.4g}", flush=True)
+            ends = i + 1 == count or (cfg.max_steps and state.step >= cfg.max_steps)
+            logged = state.step % every == 0 or (ends and not cfg.log_every)
+            if logged and self.log is not None:
+                row = self.log.row(state, terms)
+                if cfg.log_every and not cfg.quiet:
+                    print(f"  step {state.step}: loss {row['loss']:.4g}", flush=True)
             if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
             if state.stop or (cfg.max_steps and state.step >= cfg.max_steps):
@@ -743,12 +761,17 @@ def write_atomic(path: Path, write) -> None:
         write(tmp)
         os.replace(tmp, path)
     except OSError as err:
-        raise SystemExit(
-            f"error: cannot write {path}: {err.strerror or err}; the files written "
-            "before are whole, and once this is mended --resume continues"
-        ) from None
+        raise SystemExit(cannot_write(path, err)) from None
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # such as a folder that is a file
+            tmp.unlink(missing_ok=True)
+
+
+def cannot_write(path: Path, err: OSError) -> str:
+    return (
+        f"error: cannot write {path}: {err.strerror or err}; the files written before "
+        "are whole, and once this is mended --resume continues"
+    )
 
 
 def save_synced(obj, path: Path) -> None:
@@ -804,26 +827,162 @@ def write_metrics(history: list[dict], path: Path) -> None:
     write_text(path, "\n".join(rows) + "\n")
 
 
-def plot(history: list[dict], path: Path) -> None:
-    """The loss curves, when matplotlib is installed."""
-    try:
-        import matplotlib
+class Log:
+    """The rows of metrics.jsonl, one per logged optimizer step, and (when
+    torch.utils.tensorboard works) the same scalars and each epoch's metrics as
+    TensorBoard events in tb/. Only the first process logs."""
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    def __init__(self, folder: Path, step: int, resumed: bool):
+        self.path = folder / "metrics.jsonl"
+        trim_log(self.path, step)  # the steps after the checkpoint are trained again
+        try:  # unbuffered: each row is one whole line, written at once
+            self.file = open(self.path, "ab", buffering=0)
+        except OSError as err:
+            raise SystemExit(cannot_write(self.path, err)) from None
+        self.tb = tensorboard_writer(folder / "tb", step + 1 if resumed else None)
+        self.samples, self.since = 0, time.perf_counter()  # trained since the last row
+
+    def row(self, state: State, terms: dict[str, torch.Tensor]) -> dict:
+        """Log the values `step` returned for the step's batch, the learning rate of
+        each parameter group and the samples per second since the last row."""
+        names = list(terms)
+        # one wait for the device, for all the values together
+        values = torch.stack([terms[k].detach().float() for k in names]).tolist()
+        row = {"step": state.step, "epoch": state.epoch}
+        row.update((k, v if math.isfinite(v) else None) for k, v in zip(names, values))
+        rates = [float(group["lr"]) for group in state.optimizer.param_groups]
+        if len(rates) == 1:
+            row["lr"] = rates[0]
+        else:
+            row.update((f"lr/{i}", rate) for i, rate in enumerate(rates))
+        now = time.perf_counter()
+        row["samples_per_s"] = round(self.samples / max(now - self.since, 1e-9), 1)
+        self.samples, self.since = 0, now
+        line = json.dumps(row) + "\n"
+        try:
+            self.file.write(line.encode("utf-8"))
+        except OSError as err:
+            raise SystemExit(cannot_write(self.path, err)) from None
+        if self.tb is not None:
+            for key, value in row.items():
+                if key not in ("step", "epoch") and value is not None:
+                    self.tb.add_scalar(key, value, state.step)
+        return row
+
+    def epoch(self, step: int, metrics: dict[str, float]) -> None:
+        """An epoch's metrics, as TensorBoard scalars `epoch/<name>` at its last
+        step."""
+        if self.tb is None:
+            return
+        for key, value in metrics.items():
+            if key not in ("epoch", "seconds"):
+                self.tb.add_scalar(f"epoch/{key}", value, step)
+
+    def close(self) -> None:
+        self.file.close()
+        if self.tb is not None:
+            self.tb.close()
+
+
+def trim_log(path: Path, step: int) -> None:
+    """Drop the rows of metrics.jsonl after `step` (those of a run stopped after its
+    newest checkpoint), and a line left unfinished: a resumed run's log holds each step
+    once, in order."""
+    if not path.exists():
         return
-    fig, ax = plt.subplots(figsize=(6, 4))
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines(True)
+    kept = []
+    for line in lines:
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if line.endswith("\n") and isinstance(row, dict) and row.get("step", 0) <= step:
+            kept.append(line)
+    if len(kept) < len(lines):
+        write_text(path, "".join(kept))
+
+
+def tensorboard_writer(folder: Path, purge_step: int | None):
+    """A TensorBoard SummaryWriter into `folder` when torch.utils.tensorboard works (the
+    tensorboard package is installed), else None. `purge_step`: a resumed run hides the
+    events of the steps it trains again."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # not installed, or too broken to import: no events
+        return None
+    return SummaryWriter(str(folder), purge_step=purge_step, flush_secs=10)
+
+
+def loss_figure(history: list[dict]):
+    """A matplotlib Figure (drawn by Agg, without pyplot) of every loss and metric in
+    `history` by epoch, training solid and validation dashed in the same colour: the
+    loss and its terms on one axis (logarithmic when they span more than two decades),
+    the metrics whose values all lie in [0, 1] (accuracies) on a second panel below."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
+
     epochs = [h["epoch"] for h in history]
-    for key in ("loss", "val_loss"):
-        if key in history[0]:
-            ax.plot(epochs, [h[key] for h in history], label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
-    ax.legend()
-    fig.tight_layout()
-    write_atomic(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
-    plt.close(fig)
+    keys = dict.fromkeys(k for h in history for k in h if k not in ("epoch", "seconds"))
+    series = {
+        k: [float("nan") if h.get(k) is None else h[k] for h in history] for k in keys
+    }
+    names = list(dict.fromkeys(k.removeprefix("val_") for k in series))
+    colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
+
+    def fraction(name: str) -> bool:
+        values = [v for k in (name, f"val_{name}") for v in series.get(k, [])]
+        finite = [v for v in values if math.isfinite(v)]
+        return bool(finite) and all(0 <= v <= 1 for v in finite)
+
+    # the loss, its terms and the metrics beyond [0, 1] on one axis; the rest below
+    shares = [n for n in names if n != "loss" and not n.startswith("loss/")]
+    shares = [n for n in shares if fraction(n)]
+    lossy = [n for n in names if n not in shares]
+    panels = [lossy, shares] if shares else [lossy]
+    height = 4 if len(panels) == 1 else 6  # inches
+    fig = Figure(figsize=(7, height), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
+    marker = "o" if len(epochs) == 1 else None
+    for ax, panel, label in zip(axes, panels, ("loss", "metric")):
+        for name in panel:
+            for key, style in ((name, "-"), (f"val_{name}", "--")):
+                if key in series:
+                    colour = colours[name]
+                    ax.plot(
+                        epochs, series[key], style, c=colour, marker=marker, label=key
+                    )
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+    values = [v for n in lossy for k in (n, f"val_{n}") for v in series.get(k, [])]
+    finite = [v for v in values if math.isfinite(v)]
+    if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
+        axes[0].set_yscale("log")
+        axes[0].yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        axes[0].yaxis.set_minor_formatter(NullFormatter())
+    axes[-1].set_xlabel("epoch")
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs) == 1:
+        axes[-1].set_xlim(epochs[0] - 1, epochs[0] + 1)
+    # fixed margins (in inches, the legends at the right): no second layout pass
+    fig.subplots_adjust(
+        left=0.8 / 7, right=1 - 1.8 / 7, bottom=0.6 / height, top=1 - 0.2 / height
+    )
+    return fig
+
+
+def plot(history: list[dict], path: Path) -> bool:
+    """The curves of `history` (loss_figure) as the PNG `path`; False without
+    matplotlib."""
+    try:
+        figure = loss_figure(history)
+    except ImportError:
+        return False
+    write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+    return True
 
 
 def rounded(values):

@@ -95,6 +95,14 @@ def final_state(out) -> dict:
     }
 
 
+def logged(out) -> list[dict]:
+    """metrics.jsonl's rows without their timings."""
+    lines = (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
+    return [{k: v for k, v in r.items() if k != "samples_per_s"} for r in rows]
+
+
 def same(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
@@ -129,6 +137,8 @@ def test_kill_and_resume_gives_the_uninterrupted_weights_bit_for_bit(scripts, re
         code, output = train(scripts, out, "--resume")
         assert code == 0, output
         assert same(final_state(out), reference), f"kills at {kills} changed the result"
+        # metrics.jsonl: each step once, in order, with the uninterrupted run's values
+        assert logged(out) == logged(scripts / "reference"), f"kills at {kills}"
 
 
 def test_without_the_random_state_resuming_would_differ(scripts, reference):
@@ -154,6 +164,8 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(scripts, reference):
     assert "Continue with --resume" in output
     assert train(scripts, out, "--resume")[0] == 0
     assert same(final_state(out), reference)
+    assert logged(out) == logged(scripts / "reference")
+    assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_save_killed_midway_leaves_only_loadable_checkpoints(scripts):
