@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# The models trained here are tiny: a second intra-op thread only adds waiting, and on a machine
+# busy with other work two OpenMP threads spinning against each other made training many times
+# slower. Set before torch is imported, so this process and every process it starts (training
+# scripts, torchrun) compute with one thread; a value set outside is kept.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

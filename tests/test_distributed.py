@@ -81,8 +81,11 @@ def folder(tmp_path_factory):
 
 
 def launch(folder, out, nproc: int, *extra, env=None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           *extra, "driver.py", "--out-dir", str(out), "--quiet", "--resume"]  # fmt: skip
+    """The driver under torchrun as `nproc` processes; with nproc 0, as one plain process
+    (what torchrun's single worker is, WORLD_SIZE 1, without starting torchrun's agent too)."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *extra]
+    cmd = [sys.executable, *(torchrun if nproc else []), "driver.py", "--out-dir", str(out),
+           "--quiet", "--resume"]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=300)
 
@@ -93,7 +96,7 @@ def weights(out) -> dict:
 
 @pytest.fixture(scope="module")
 def single(folder):
-    proc = launch(folder, folder / "single", 1)
+    proc = launch(folder, folder / "single", 0)
     assert proc.returncode == 0, proc.stderr
     return weights(folder / "single")
 

@@ -1,8 +1,10 @@
 """Training faults: kill -9 and resume, Ctrl-C, damaged or hostile checkpoints, NaN losses.
 
-The generated script runs in its own process (as `python train_<model>.py`); the final weights
-and optimizer state after any number of kills and resumes must equal, bit for bit, those of a
-run that was never interrupted (CPU, same thread count).
+The generated script runs in its own process; the final weights and optimizer state after any
+number of kills and resumes must equal, bit for bit, those of a run that was never interrupted
+(CPU, same thread count). That run is `python train_net.py`; the others are forked from a server
+that has imported torch already (tests/prestarted.py), which spares each of them seconds of
+start-up and, as their results equal the reference's, changes nothing they compute.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import json
 import os
 import pickle
 import random
-import resource
 import shutil
 import signal
 import subprocess
@@ -23,6 +24,7 @@ import sys
 import pytest
 import torch
 from compiled import NET_AND_PAIRS
+from prestarted import Server
 
 from nndsl.cli import main as nndsl
 
@@ -53,6 +55,18 @@ def scripts(tmp_path_factory):
     return folder
 
 
+ENV = dict(os.environ, OMP_NUM_THREADS="1")
+_server: list[Server] = []  # the module's forking server, while its tests run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def server():
+    with Server(ENV) as started:
+        _server.append(started)
+        yield started
+        _server.remove(started)
+
+
 def train(
     folder,
     out,
@@ -60,17 +74,20 @@ def train(
     kill_at: int | None = None,
     interrupt_at: int | None = None,
     max_file_size: int | None = None,
+    plain: bool = False,
 ):
-    """Run the script; with kill_at, SIGKILL it once it has logged that step (or SIGINT with
-    interrupt_at); with max_file_size, writing a larger file fails as on a full disk (EFBIG).
-    Returns the process's exit code and its output."""
-    cmd = [sys.executable, "train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    limit = (max_file_size, max_file_size) if max_file_size else None
-    proc = subprocess.Popen(
-        cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_FSIZE, limit)) if limit else None,
-    )  # fmt: skip
+    """Run the script, forked from the server (plain: as `python train_net.py`); with kill_at,
+    SIGKILL it once it has logged that step (or SIGINT with interrupt_at); with max_file_size,
+    writing a larger file fails as on a full disk (EFBIG). Returns the process's exit code and
+    its output."""
+    argv = ["train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
+    if plain:
+        proc = subprocess.Popen(
+            [sys.executable, *argv], cwd=folder, env=ENV, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+    else:
+        proc = _server[0].start(folder, argv, max_file_size)
     lines = []
     for line in proc.stdout:
         lines.append(line)
@@ -115,7 +132,7 @@ def same(a, b) -> bool:
 
 @pytest.fixture(scope="module")
 def reference(scripts):
-    code, output = train(scripts, scripts / "reference", "--keep-checkpoints", "5")
+    code, output = train(scripts, scripts / "reference", "--keep-checkpoints", "5", plain=True)
     assert code == 0, output
     state = final_state(scripts / "reference")
     assert state["step"] == STEPS

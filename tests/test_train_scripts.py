@@ -101,12 +101,23 @@ def test_linear_regression_learns_2x_plus_1(tmp_path):
     assert abs(weights["linear.bias"].item() - 1) < 0.05
 
 
+@pytest.fixture(scope="module")
+def trained_iris(tmp_path_factory):
+    """iris.nn trained to the end once: its run folder and last metrics, for the accuracy test
+    and the --eval test."""
+    out = tmp_path_factory.mktemp("iris")
+    return out, _run(EXAMPLES[0].parent / "iris.nn", out)
+
+
 @pytest.mark.parametrize(
     "example,accuracy", [("digits_cnn.nn", 0.95), ("digits_lstm.nn", 0.9), ("iris.nn", 0.9)]
 )
-def test_real_data_accuracy(example, accuracy, tmp_path):
+def test_real_data_accuracy(example, accuracy, tmp_path, request):
     """The bundled datasets: validation accuracy far above chance (0.1 for digits, 0.33 iris)."""
-    last = _run(EXAMPLES[0].parent / example, tmp_path)
+    if example == "iris.nn":
+        last = request.getfixturevalue("trained_iris")[1]
+    else:
+        last = _run(EXAMPLES[0].parent / example, tmp_path)
     assert float(last["val_accuracy"]) >= accuracy
 
 
@@ -121,11 +132,11 @@ def test_dropout_comparison(tmp_path):
     assert float(over["val_loss"]) > float(dropped["val_loss"])
 
 
-def test_eval_reloads_saved_weights(tmp_path, capsys):
+def test_eval_reloads_saved_weights(trained_iris, tmp_path, capsys):
     path = EXAMPLES[0].parent / "iris.nn"
-    trained = _run(path, tmp_path / "a")
+    folder, trained = trained_iris
     capsys.readouterr()
-    weights = tmp_path / "a" / "model.pt"
+    weights = folder / "model.pt"
     assert nndsl(["run", str(path), "--out", str(tmp_path / "b"), "--eval", str(weights)]) == 0
     printed = capsys.readouterr().out.split()
     assert float(printed[printed.index("accuracy") + 1]) == pytest.approx(
