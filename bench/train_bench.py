@@ -28,9 +28,10 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
          ``python -c "import torch"``, interleaved, medians. ``--eval`` makes the script do what
          a run does before its first epoch (compile, write the run folder, exec the script,
          load the data, build the model) and one evaluation pass instead of training. One whole
-         ``--epochs 1`` run (one epoch, validation, weights, metrics.csv, loss.png) is shown for
-         reference: it also pays torch's first-optimizer cost (building one imports
-         ``torch._dynamo``), which any PyTorch script pays, and matplotlib's import.
+         ``--epochs 1`` run in a new folder (one epoch, validation, a checkpoint, weights,
+         metrics.csv, loss.png) is shown for reference: it also pays torch's first-optimizer
+         cost (building one imports ``torch._dynamo``), which any PyTorch script pays, and
+         matplotlib's import.
 (b) training throughput, samples/s of one epoch. Four loops per case (five with Lightning),
     same model class, same initial weights, same data tensors, same number of samples, one
     warm-up epoch each:
@@ -41,7 +42,8 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
                 builds ``kit.Loop(run, model, optimizer, step, **options)``, places the data
                 with ``Loop.place`` and times ``train_one_epoch`` alone (no validation,
                 metrics.csv, checkpoints, weights or plots; ``--quiet``: no tqdm bar).
-      premade   the physical limit: batches split and cloned into a list in advance; the loop
+      premade   the physical limit: batches split and cloned into a list in advance (in the
+                layout the runner feeds the model: channels-last images for the CNN); the loop
                 is forward + loss + backward + step + zero_grad, nothing else (no shuffling, no
                 metrics).
       tutorial  the classic PyTorch tutorial loop: ``DataLoader(TensorDataset(x, y), batch_size,
@@ -81,8 +83,8 @@ accuracy, the shuffle, ``kit.memory_batches``, ``Loop.batches``, ``kit.keep``/``
 copy); then whole epochs, interleaved, of the premade loop grown step by step into the hand loop
 (+ split views, + shuffled gather, + the step's dict, + kept and reduced every 256 batches,
 + ``loss.item()``) beside the runner, each with the case's model and with a 10-weight one that
-leaves only the loop's own cost; best of 15 (a busy machine only ever adds time); then a
-cProfile of the runner.
+leaves only the loop's own cost; best of 15 (3 with --quick; a busy machine only ever adds
+time); then a cProfile of the runner.
 
 Writes only under build/train_bench/ (git-ignored). Exits 0 when every target is met, 1
 otherwise.
