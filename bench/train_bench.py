@@ -3,6 +3,7 @@
     python bench/train_bench.py [--rounds 21] [--samples N] [--startup-rounds 7] [--budget 120]
     python bench/train_bench.py --quick           # 1 round, 2,048 samples: a smoke run, < 1 min
     python bench/train_bench.py --profile mlp-b64 # where the runner's time goes, for a MISS
+    python bench/train_bench.py --quick --profile cnn  # the same, 3 rounds: a smoke run
 
 Everything runs on the CPU with torch's default thread count, in rounds that interleave the
 variants (their order rotated), and the ratios with a verdict are medians over the rounds of the
@@ -17,33 +18,48 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
 
 (a) start-up of ``nndsl run`` beyond ``import torch`` (targets < 0.3 s):
     (a1) in process, after torch is imported: ``import nndsl.compiler``, ``analyze`` +
-         ``generate`` + ``generate_train`` of examples/mlp.nn, writing the run folder (model.py,
-         the script, the source, as ``nndsl run`` writes them) and importing the generated
-         script with its model module. The first time in the process (cold: what a run pays)
-         has the target; warm repeats are shown for reference, and so is the share of garbage
-         collection (with torch loaded, one full collection walks torch's objects too).
+         ``generate`` + ``generate_train`` + ``generate_kit`` of examples/mlp.nn, writing the
+         run folder (model.py, the script, trainkit.py, the source, as ``nndsl run`` writes
+         them) and importing the generated script with its model and kit modules. The first
+         time in the process (cold: what a run pays) has the target; warm repeats are shown
+         for reference, and so is the share of garbage collection (with torch loaded, one
+         full collection walks torch's objects too).
     (a2) whole process: ``python -m nndsl run examples/mlp.nn --eval <weights> --quiet`` minus
          ``python -c "import torch"``, interleaved, medians. ``--eval`` makes the script do what
          a run does before its first epoch (compile, write the run folder, exec the script,
          load the data, build the model) and one evaluation pass instead of training. One whole
-         ``--epochs 1`` run (one epoch, validation, weights, metrics.csv, loss.png) is shown for
-         reference: it also pays torch's first-optimizer cost (building one imports
-         ``torch._dynamo``), which any PyTorch script pays, and matplotlib's import.
-(b) training throughput, samples/s of one epoch. Four loops per case, same model class, same
-    initial weights, same data tensors, same number of samples, one warm-up epoch each:
-      runner    the generated script's own ``train_one_epoch`` with its ``State``,
-                ``build_optimizer``, ``Config`` (``parse_args([..., "--quiet"])``: no tqdm bar)
-                and the train section's loss, called as its ``main`` calls it; only the epoch is
-                timed (no validation, metrics.csv, weights or plots).
-      premade   the physical limit: batches sliced and cloned into a list in advance; the loop
+         ``--epochs 1`` run in a new folder (one epoch, validation, a checkpoint, weights,
+         metrics.csv, loss.png) is shown for reference: it also pays torch's first-optimizer
+         cost (building one imports ``torch._dynamo``), which any PyTorch script pays, and
+         matplotlib's import.
+(b) training throughput, samples/s of one epoch. Four loops per case (five with Lightning),
+    same model class, same initial weights, same data tensors, same number of samples, one
+    warm-up epoch each:
+      runner    the kit's own ``Loop.train_one_epoch`` as ``Run.train`` drives it: the script's
+                ``main`` runs with its kit's ``Run.train`` replaced by a recorder, which yields
+                the ``kit.Run(cfg, name, SOURCE)`` it built, the model (init rules and layout
+                applied), the optimizer and the step and ``Loop`` options it passes; the bench
+                builds ``kit.Loop(run, model, optimizer, step, **options)``, places the data
+                with ``Loop.place`` and times ``train_one_epoch`` alone (no validation,
+                metrics.csv, checkpoints, weights or plots; ``--quiet``: no tqdm bar).
+      premade   the physical limit: batches split and cloned into a list in advance (in the
+                layout the runner feeds the model: channels-last images for the CNN); the loop
                 is forward + loss + backward + step + zero_grad, nothing else (no shuffling, no
                 metrics).
       tutorial  the classic PyTorch tutorial loop: ``DataLoader(TensorDataset(x, y), batch_size,
                 shuffle=True)``, forward, loss, backward, step, zero_grad and
-                ``running_loss += loss.item()`` per batch.
-      hand      the generated loop written by hand and run the same way: one seeded randperm
-                gather per epoch, slicing, the same loss/accuracy sums kept as tensors. Its
-                warm-up epoch must reproduce the runner's loss (same order, same updates).
+                ``running_loss += loss.item()`` per batch, on a model in the default layout.
+      hand      the kit's loop written by hand and run the same way: one seeded randperm
+                ``index_select`` per epoch, split into views (channels-last images converted
+                per batch), a step returning a dict of 0-dim tensors (the loss, the accuracy)
+                per batch, ``loss.item()`` checked before each backward (as the kit does on
+                the CPU), the scalars kept detached and reduced every 256 batches. Its warm-up
+                epoch must reproduce the runner's loss and accuracy (same order, same updates).
+      lightning only when ``lightning`` or ``pytorch_lightning`` is importable (it is never a
+                dependency; the loop is left out otherwise): a LightningModule logging the
+                same step per epoch, a shuffled DataLoader, a new ``Trainer(max_epochs=1)``
+                per epoch without logger, checkpoints, progress bar or summary; the epoch is
+                timed by a callback, without the Trainer's set-up. For reference.
     Cases, on synthetic data written in the .nn (so every loop gets exactly the same tensors):
       mlp-b64, mlp-b256  the 20-256-10 MLP below, x = randn(N, 20), y = randint(0, 10, N), SGD
                          with momentum; N = 32,768.
@@ -58,16 +74,17 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
     seconds have gone by, (b) neither waits for quiet nor adds rounds.
     Targets, on the runner's samples/s over the other loop's: runner/premade >= 0.95 in every
     case; runner/tutorial >= 1.4 (mlp-b64), >= 2.5 (mlp-b256), >= 1.1 (cnn), lstm for reference;
-    runner/hand >= 0.98 in every case (the generated code carries no overhead over the same loop
-    written by hand).
+    runner/hand >= 0.98 in every case (the kit carries no overhead over the same loop written by
+    hand); runner/lightning for reference.
 
 --profile CASE is for chasing a MISS: each piece of a batch timed alone (the training step, the
-shuffle, ``batches()``, ``keep_for_metrics()``/``measure()``, the finite-loss check); then whole
-epochs, interleaved, of the premade loop grown step by step into the hand loop (+ slicing,
-+ shuffled gather, + loss sum, + accuracy, + ``loss.item()``) beside the runner and beside a
-variant that keeps the batches' losses and outputs and reduces them every 64 batches, each with
-the case's model and with a 10-weight one that leaves only the loop's own cost; best of 15 (a busy
-machine only ever adds time); then a cProfile of the runner.
+accuracy, the shuffle, ``kit.memory_batches``, ``Loop.batches``, ``kit.keep``/``kit.measure``,
+``loss.item()``, ``Loop.stop_if_not_finite``, ``Loop.forward`` over the step, the channels-last
+copy); then whole epochs, interleaved, of the premade loop grown step by step into the hand loop
+(+ split views, + shuffled gather, + the step's dict, + kept and reduced every 256 batches,
++ ``loss.item()``) beside the runner, each with the case's model and with a 10-weight one that
+leaves only the loop's own cost; best of 15 (3 with --quick; a busy machine only ever adds
+time); then a cProfile of the runner.
 
 Writes only under build/train_bench/ (git-ignored). Exits 0 when every target is met, 1
 otherwise.
@@ -80,7 +97,6 @@ import copy
 import cProfile
 import gc
 import importlib.util
-import inspect
 import io
 import math
 import os
@@ -92,7 +108,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -105,7 +121,6 @@ HAND_MIN = 0.98
 TUTORIAL_MIN = {"mlp-b64": 1.4, "mlp-b256": 2.5, "cnn": 1.1}
 BUSY_CORES = 0.15  # a run during which other processes used more CPU than this is set aside
 MIN_CLEAN = 3  # fewer undisturbed runs than this: use them all and flag the figure
-VARIANTS = ("runner", "premade", "tutorial", "hand")
 
 MLP_SOURCE = """\
 # The 20-256-10 MLP of the tutorials, on synthetic data (bench/train_bench.py).
@@ -263,13 +278,16 @@ def paired(runner: list[tuple[float, float]], other: list[tuple[float, float]]) 
 
 # ---- driving the generated code ---------------------------------------------------------------
 
+KIT = "trainkit"  # the support module every script imports as `kit`, written beside it
+
 
 def import_script(script: Path):
     """Import a generated script from its folder as ``nndsl.run.runner._execute`` does: its
-    ``model`` module is popped from sys.modules afterwards (every case has one), the script stays
+    ``model`` and ``trainkit`` modules are popped from sys.modules afterwards (every case has
+    its own; the script keeps them as ``module.kit`` and its model class), the script stays
     registered under its own name (its dataclasses look their module up there)."""
     folder = str(script.parent.resolve())
-    saved = sys.modules.pop("model", None)
+    saved = {name: sys.modules.pop(name, None) for name in ("model", KIT)}
     sys.path.insert(0, folder)
     try:
         spec = importlib.util.spec_from_file_location(script.stem, script)
@@ -279,15 +297,16 @@ def import_script(script: Path):
         return module
     finally:
         sys.path.remove(folder)
-        sys.modules.pop("model", None)
-        if saved is not None:
-            sys.modules["model"] = saved
+        for name, found in saved.items():
+            sys.modules.pop(name, None)
+            if found is not None:
+                sys.modules[name] = found
 
 
 def compile_case(source: str, filename: str, folder: Path):
-    """Compile a .nn source in process, write it, model.py and the script into ``folder`` and
-    import the script; (module, train IR)."""
-    from nndsl.compiler import analyze, generate, generate_train
+    """Compile a .nn source in process, write it, model.py, the script and trainkit.py into
+    ``folder`` and import the script; (module, train IR)."""
+    from nndsl.compiler import analyze, generate, generate_kit, generate_train
 
     result = analyze(source, folder)
     if not result.ok:
@@ -297,51 +316,95 @@ def compile_case(source: str, filename: str, folder: Path):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / filename).write_text(source, encoding="utf-8")
     (folder / "model.py").write_text(generate(result.program, filename), encoding="utf-8")
+    (folder / f"{KIT}.py").write_text(generate_kit(), encoding="utf-8")
     script = folder / f"{t.script}.py"
     script.write_text(generate_train(t, filename, "model", data_dir="."), encoding="utf-8")
     sys.modules.pop(t.script, None)
     return import_script(script), t
 
 
-def runner_loop(module, t, model, optimizer, cfg, data: dict):
-    """One call, one epoch of the generated ``train_one_epoch``, with the ``State`` the
-    script's ``main`` builds and the loss of the train section."""
-    import torch
+@dataclass
+class Trained:
+    """What the script's ``main`` hands to ``Run.train``: its Run, the model it built and
+    initialized, the optimizer, the step, the data and the keyword options of ``Loop``."""
 
-    state_fields = {f.name for f in fields(module.State)}
-    extra = {"scheduler": None} if "scheduler" in state_fields else {}
-    if "net" in state_fields:
-        extra["net"] = model
-    state = module.State(
-        model=model,
-        optimizer=optimizer,
-        loss_fn=eval(t.loss, vars(module)),  # noqa: S307 - the loss main() builds
-        generator=torch.Generator().manual_seed(cfg.seed),
-        **extra,
+    run: object
+    model: object
+    optimizer: object
+    step: object
+    data: dict
+    val_data: object
+    options: dict
+
+
+def what_main_trains(module, cfg) -> Trained:
+    """Call the script's ``main(cfg)`` with its kit's ``Run.train`` replaced by one that only
+    records its arguments: the run, model, optimizer, scheduler and Loop options exactly as the
+    script builds them, and nothing trained."""
+    kit = module.kit
+    got: list[Trained] = []
+
+    class Recording(kit.Run):
+        def train(self, model, optimizer, step, data, val_data=None, *, save="", **options):
+            got.append(Trained(self, model, optimizer, step, data, val_data, options))
+            return {}
+
+    original, kit.Run = kit.Run, Recording
+    try:
+        module.main(cfg)
+    finally:
+        kit.Run = original
+    if len(got) != 1:
+        raise SystemExit(f"{module.__name__}.main called Run.train {len(got)} times, not once")
+    return got[0]
+
+
+def runner_loop(module, trained: Trained, model=None, optimizer=None):
+    """One call, one epoch of the kit's ``Loop.train_one_epoch``, on a ``kit.Loop`` built as
+    ``Run.train`` builds it (the script's Run, step and options, the data placed by
+    ``Loop.place``); between epochs the state moves on as ``Loop.end_epoch`` moves it (the
+    scheduler does not step, so every loop keeps the same learning rate, and no weights are
+    saved). ``model``/``optimizer`` replace the script's (the 10-weight model of --profile)."""
+    kit = module.kit
+    loop = kit.Loop(
+        trained.run,
+        trained.model if model is None else model,
+        trained.optimizer if optimizer is None else optimizer,
+        trained.step,
+        **trained.options,
     )
-    takes_epoch = "epoch" in inspect.signature(module.train_one_epoch).parameters
-    epoch = [0]
+    data = loop.place(trained.data)
 
     def runner():
-        epoch[0] += 1
-        if hasattr(state, "batch"):  # what the script's loop does between epochs
-            state.epoch, state.batch = epoch[0], 0
-        if takes_epoch:
-            return module.train_one_epoch(state, data, cfg, epoch[0])
-        return module.train_one_epoch(state, data, cfg)
+        metrics = loop.train_one_epoch(data)
+        loop.state.epoch, loop.state.batch = loop.state.epoch + 1, 0
+        return metrics
 
-    runner.state = state
+    runner.loop, runner.data = loop, data
     return runner
 
 
-def premade_loop(model, optimizer, loss_fn, x, y, bs: int):
+def hand_step(model, xb, yb, accuracy: bool) -> dict:
+    """The train section's step, written by hand: cross-entropy, and the accuracy."""
+    import torch.nn.functional as F
+
+    out = model(xb)
+    terms = {"loss": F.cross_entropy(out, yb)}
+    if accuracy:
+        terms["accuracy"] = (out.argmax(1) == yb).float().mean()
+    return terms
+
+
+def premade_loop(model, optimizer, x, y, bs: int):
     """The physical limit: batches ready in a list; forward, loss, backward, step, zero_grad."""
-    ready = [(x[i : i + bs].clone(), y[i : i + bs].clone()) for i in range(0, len(y), bs)]
+    import torch.nn.functional as F
+
+    ready = [(xb.clone(), yb.clone()) for xb, yb in zip(x.split(bs), y.split(bs))]
 
     def premade():
         model.train()
         for xb, yb in ready:
-            loss = loss_fn(model(xb), yb)
+            loss = F.cross_entropy(model(xb), yb)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -349,11 +412,12 @@ def premade_loop(model, optimizer, loss_fn, x, y, bs: int):
     return premade
 
 
-def tutorial_loop(model, optimizer, loss_fn, x, y, bs: int, seed: int):
+def tutorial_loop(model, optimizer, x, y, bs: int, seed: int):
     """The classic PyTorch tutorial loop."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
+    loss_fn = torch.nn.CrossEntropyLoss()
     loader = DataLoader(
         TensorDataset(x, y),
         batch_size=bs,
@@ -376,102 +440,221 @@ def tutorial_loop(model, optimizer, loss_fn, x, y, bs: int, seed: int):
     return tutorial
 
 
-def hand_loop(model, optimizer, loss_fn, x, y, bs: int, seed: int, accuracy: bool):
-    """The generated loop written by hand: one shuffled gather per epoch, slices, and the same
-    loss (and accuracy) sums, kept as tensors until the epoch ends."""
+def hand_loop(model, optimizer, x, y, bs: int, seed: int, accuracy: bool, nhwc: bool):
+    """The kit's loop written by hand: one seeded randperm and index_select gather per epoch,
+    split into views (channels-last images converted per batch), the step's dict of 0-dim
+    tensors per batch, the loss checked with ``.item()`` before each backward (as the kit does
+    on the CPU), and the scalars kept detached and reduced, weighted by the batch's samples,
+    every 256 batches and at the end."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
+
+    def reduce(pending: list, sums: dict) -> None:
+        sizes, kept = zip(*pending)
+        pending.clear()
+        weights = torch.tensor(sizes, dtype=torch.float64)
+        for key in kept[0]:
+            values = torch.stack([terms[key] for terms in kept]).double()
+            sums[key] = sums.get(key, 0.0) + (values * weights).sum()
 
     def hand():
         model.train()
         n = len(y)
         order = torch.randperm(n, generator=g)
-        xs, ys = x[order], y[order]
-        loss_sum, correct = 0.0, 0
-        for start in range(0, n, bs):
-            xb, yb = xs[start : start + bs], ys[start : start + bs]
-            out = model(xb)
-            loss = loss_fn(out, yb)
+        xs, ys = x.index_select(0, order), y.index_select(0, order)
+        pending, sums = [], {}
+        for xb, yb in zip(xs.split(bs), ys.split(bs)):
+            if nhwc:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            terms = hand_step(model, xb, yb, accuracy)
+            loss = terms["loss"]
+            if not math.isfinite(loss.item()):
+                raise SystemExit("the hand loop's loss is not finite")
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_sum = loss_sum + loss.detach() * len(yb)
-            if accuracy:
-                correct = correct + (out.argmax(1) == yb).sum()
-        metrics = {"loss": float(loss_sum) / n}
-        if accuracy:
-            metrics["accuracy"] = float(correct) / n
-        return metrics
+            pending.append((len(yb), {k: v.detach() for k, v in terms.items()}))
+            if len(pending) >= 256:
+                reduce(pending, sums)
+        if pending:
+            reduce(pending, sums)
+        return {k: float(v) / n for k, v in sums.items()}
 
     return hand
 
 
+def lightning_module():
+    """PyTorch Lightning, when it is installed (``lightning`` or ``pytorch_lightning``; never
+    a dependency of nndsl), else None."""
+    for name in ("lightning.pytorch", "pytorch_lightning"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def lightning_loop(model, optimizer, pl, x, y, bs: int, seed: int, accuracy: bool):
+    """Lightning's Trainer as its documentation has a user write it: a LightningModule whose
+    ``training_step`` logs the step's loss and accuracy per epoch, a shuffled DataLoader of a
+    TensorDataset, ``Trainer(max_epochs=1)`` on the CPU without logger, checkpoints, progress
+    bar or model summary. Each call fits one epoch with a new Trainer (the same module and
+    optimizer); the epoch itself is timed by a callback, from ``on_train_epoch_start`` to
+    ``on_train_epoch_end``, leaving out the Trainer's set-up and tear-down."""
+    import logging
+    import warnings
+
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+    class Net(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = model
+
+        def training_step(self, batch, batch_idx):
+            xb, yb = batch
+            terms = hand_step(self.net, xb, yb, accuracy)
+            self.log_dict(terms, on_step=False, on_epoch=True, batch_size=len(yb))
+            return terms["loss"]
+
+        def configure_optimizers(self):
+            return optimizer
+
+    class EpochTimer(pl.Callback):
+        def on_train_epoch_start(self, trainer, module):
+            self.start = time.perf_counter()
+
+        def on_train_epoch_end(self, trainer, module):
+            self.seconds = time.perf_counter() - self.start
+
+    net, timer = Net(), EpochTimer()
+    loader = DataLoader(
+        TensorDataset(x, y),
+        batch_size=bs,
+        shuffle=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+    def lightning():
+        trainer = pl.Trainer(
+            max_epochs=1,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[timer],
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "the DataLoader does not have many workers"...
+            trainer.fit(net, loader)
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        return {**metrics, EPOCH_S: timer.seconds}
+
+    return lightning
+
+
+EPOCH_S = "epoch seconds"  # a variant that returns this times its epoch itself
+
+
 class Loops:
-    """The four training loops of one case, each training its own copy of the same model."""
+    """The training loops of one case, each training its own copy of the same model."""
 
-    def __init__(self, case: Case, module, t):
-        import torch
-        import torch.nn as nn
-
+    def __init__(self, case: Case, module, t, pl=None):
         self.case, self.module, self.t = case, module, t
-        cfg = module.parse_args(
+        kit = module.kit
+        cfg = kit.parse_args(
+            module.Config,
+            module.__doc__,
             [
                 "--device",
                 "cpu",
                 "--quiet",
                 "--batch-size",
                 str(case.batch_size),
+                "--val-fraction",
+                "0",
                 "--out-dir",
-                str(BUILD / case.key / "out"),
-            ]
+                str(BUILD / case.key / f"out-{case.name}"),
+            ],
         )
-        if t.scheduler_step == "batch" or t.clip or t.accumulate > 1 or t.precision != "fp32":
+        sched = t.scheduler.step if t.scheduler else "epoch"
+        if sched == "batch" or t.clip or t.accumulate > 1 or t.precision != "fp32":
             raise SystemExit(
                 f"{case.name}: the hand-written loops do not mirror this train section"
             )
-        if tuple(t.inputs) != ("x",) or t.output or t.compile:
+        if tuple(t.inputs) != ("x",) or t.output or t.compile or t.step is not None:
             raise SystemExit(
-                f"{case.name}: the hand-written loops expect one input `x`, no compile"
+                f"{case.name}: the hand-written loops expect one input `x`, no compile and "
+                "a plain loss"
             )
+        if (t.loss.target, t.loss.args, t.task) != ("F.cross_entropy", (), "classes"):
+            raise SystemExit(f"{case.name}: the train section's loss is {t.loss}")
+        if not t.shuffle or t.drop_last or t.distributed:
+            raise SystemExit(f"{case.name}: the hand-written loops shuffle and keep every batch")
         self.cfg = cfg
-        data = getattr(module, f"load_{t.data.name}")(cfg)
-        self.data = data
+        trained = what_main_trains(module, cfg)
+        # the initial weights (init rules, channels-last layout) of every loop
+        self.base = copy.deepcopy(trained.model)
+        runner = runner_loop(module, trained)
+        self.trained, self.runner = trained, runner
+        data = runner.data  # as Loop.place leaves it: on the CPU, images channels-last
         x, y = data["x"], data["y"]
         self.x, self.y, self.samples = x, y, len(y)
-        torch.manual_seed(cfg.seed)
-        base = getattr(module, t.model)()
-        if hasattr(module, "init_weights"):
-            module.init_weights(base)
-        self.base = base
+        self.nhwc = "x" in trained.options.get("channels_last", ())
         bs, seed = case.batch_size, cfg.seed
         self.accuracy = "accuracy" in t.metrics
+        check_optimizer(case, trained.optimizer, case.optimizer(self.base.parameters()))
+        self.check_step(trained.step, data)
 
-        model = copy.deepcopy(base)
-        runner = runner_loop(module, t, model, module.build_optimizer(model, cfg), cfg, data)
-        # the other loops build the same loss and optimizer by hand
-        loss_fn = nn.CrossEntropyLoss()
-        if repr(runner.state.loss_fn) != repr(loss_fn):
-            raise SystemExit(f"{case.name}: the train section's loss is {runner.state.loss_fn!r}")
-        check_optimizer(case, runner.state.optimizer, case.optimizer(base.parameters()))
+        def loop(make, *args, layout=True):
+            m = copy.deepcopy(self.base)
+            if not layout:  # a model as the tutorials build it: default (NCHW) weights
+                for p in m.parameters():
+                    p.data = p.data.contiguous()
+            return make(m, case.optimizer(m.parameters()), *args)
 
-        def loop(make, *args):
-            m = copy.deepcopy(base)
-            return make(m, case.optimizer(m.parameters()), loss_fn, x, y, bs, *args)
-
+        plain = {k: v.contiguous() for k, v in trained.data.items()}
         self.variants = {
             "runner": runner,
-            "premade": loop(premade_loop),
-            "tutorial": loop(tutorial_loop, seed),
-            "hand": loop(hand_loop, seed, self.accuracy),
+            "premade": loop(premade_loop, x, y, bs),
+            "tutorial": loop(tutorial_loop, plain["x"], plain["y"], bs, seed, layout=False),
+            "hand": loop(hand_loop, x, y, bs, seed, self.accuracy, self.nhwc),
         }
+        if pl is not None:
+            self.variants["lightning"] = loop(
+                lightning_loop, pl, plain["x"], plain["y"], bs, seed, self.accuracy, layout=False
+            )
+
+    def check_step(self, step, data: dict) -> None:
+        """The hand-written step must give what the script's step gives, on its first batch."""
+        import torch
+
+        xb, yb = data["x"][: self.case.batch_size], data["y"][: self.case.batch_size]
+        model = copy.deepcopy(self.base)
+        with torch.no_grad():
+            theirs = step(model, {"x": xb, "y": yb})
+            ours = hand_step(model, xb, yb, self.accuracy)
+        same = list(theirs) == list(ours) and all(torch.allclose(theirs[k], ours[k]) for k in ours)
+        if not same:
+            raise SystemExit(
+                f"{self.case.name}: the script's step gives {sorted(theirs)}, the hand-written "
+                f"one {sorted(ours)} (or other values); update hand_step"
+            )
 
 
 def check_optimizer(case: Case, generated, written) -> None:
     """The hand-written optimizer must be the one the train section builds."""
 
     def settings(opt):
-        return type(opt), [{k: v for k, v in g.items() if k != "params"} for g in opt.param_groups]
+        skip = ("params", "initial_lr")  # a scheduler adds initial_lr
+        return type(opt), [{k: v for k, v in g.items() if k not in skip} for g in opt.param_groups]
 
     if settings(generated) != settings(written):
         raise SystemExit(
@@ -480,7 +663,7 @@ def check_optimizer(case: Case, generated, written) -> None:
         )
 
 
-def prepare(samples: int | None, names=CASE_NAMES) -> list[Loops]:
+def prepare(samples: int | None, names=CASE_NAMES, pl=None) -> list[Loops]:
     built: dict[str, tuple] = {}
     loops = []
     for case in cases(samples):
@@ -488,7 +671,7 @@ def prepare(samples: int | None, names=CASE_NAMES) -> list[Loops]:
             continue
         if case.key not in built:
             built[case.key] = compile_case(case.source, case.filename, BUILD / case.key)
-        loops.append(Loops(case, *built[case.key]))
+        loops.append(Loops(case, *built[case.key], pl=pl))
     return loops
 
 
@@ -525,7 +708,7 @@ def startup_in_process(warm_rounds: int, patience: float) -> bool:
     def once(folder: Path) -> list[tuple[str, float]]:
         marks = [("", time.perf_counter())]
         import nndsl.cli  # noqa: F401 - what `nndsl run` has imported when it compiles
-        from nndsl.compiler import analyze, generate, generate_train
+        from nndsl.compiler import analyze, generate, generate_kit, generate_train
 
         write_atomic = _write_atomic()
 
@@ -540,16 +723,19 @@ def startup_in_process(warm_rounds: int, patience: float) -> bool:
         data_dir = Path(os.path.relpath(source.parent.resolve(), folder.resolve())).as_posix()
         script_text = generate_train(t, source.name, "model", data_dir=data_dir)
         marks.append(("generate_train: train_mlp.py", time.perf_counter()))
+        kit_text = generate_kit()
+        marks.append(("generate_kit: trainkit.py", time.perf_counter()))
         write_atomic(folder / "model.py", model_text)
         script = folder / f"{t.script}.py"
         write_atomic(script, script_text)
+        write_atomic(folder / f"{KIT}.py", kit_text)
         write_atomic(folder / source.name, text)
         marks.append(("write the run folder", time.perf_counter()))
         sys.modules.pop(t.script, None)
         module = import_script(script)
-        module.parse_args(["--out-dir", str(folder), "--quiet"])
+        module.kit.parse_args(module.Config, module.__doc__, ["--out-dir", str(folder), "--quiet"])
         sys.modules.pop(t.script, None)
-        marks.append(("import the script + parse_args", time.perf_counter()))
+        marks.append(("import the script, its kit; parse_args", time.perf_counter()))
         return [(name, end - begin) for (_, begin), (name, end) in zip(marks, marks[1:])]
 
     gc.callbacks.append(on_gc)
@@ -594,17 +780,20 @@ def run_process(cmd: list[str]):
 def startup_process(rounds: int, patience: float) -> bool | None:
     print(f"(a2) start-up, whole process, {rounds} interleaved rounds, medians")
     folder = (BUILD / "startup_run").relative_to(REPO)
-    if (REPO / folder).exists():
-        shutil.rmtree(REPO / folder)
-    run = [sys.executable, "-m", "nndsl", "run", "examples/mlp.nn", "--out", str(folder), "--quiet"]
+    fresh = (BUILD / "startup_train").relative_to(REPO)  # a new run refuses a run's folder
+    for path in (folder, fresh):
+        if (REPO / path).exists():
+            shutil.rmtree(REPO / path)
+    run = [sys.executable, "-m", "nndsl", "run", "examples/mlp.nn", "--quiet", "--out"]
     cmds = {
         "torch": [sys.executable, "-c", "import torch"],
-        "eval": run + ["--eval", str(folder / "model.pt")],
-        "train": run + ["--epochs", "1"],
+        "eval": run + [str(folder), "--eval", str(folder / "model.pt")],
+        "first": run + [str(folder), "--epochs", "1"],
+        "train": run + [str(fresh), "--epochs", "1"],
     }
     runs: dict[str, list[tuple[float, float]]] = {"torch": [], "eval": []}
     try:
-        for name in ("train", "torch", "eval"):  # writes the weights; warms the file cache
+        for name in ("first", "torch", "eval"):  # writes the weights; warms the file cache
             run_process(cmds[name])
         for r in range(rounds):
             for name in ("torch", "eval") if r % 2 == 0 else ("eval", "torch"):
@@ -650,7 +839,9 @@ def interleave(
             names = list(lp.variants)
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 wait_quiet(min(patience, deadline - time.perf_counter()))
-                wall, other, _ = timed(lp.variants[name])
+                wall, other, got = timed(lp.variants[name])
+                if isinstance(got, dict) and EPOCH_S in got:
+                    wall = got[EPOCH_S]  # the epoch without the Trainer's set-up
                 runs[lp.case.name, name].append((wall, other))
         r += 1
         clean = min(sum(o <= BUSY_CORES for _, o in v) for v in runs.values())
@@ -661,21 +852,28 @@ def interleave(
 def throughput(rounds: int, samples: int | None, budget: float, patience: float) -> bool:
     import torch
 
+    pl = lightning_module()
     print(
         f"(b) training throughput, samples/s of one epoch, >= {rounds} interleaved rounds, "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        + (
+            f"PyTorch Lightning {pl.__version__} ({pl.__name__})"
+            if pl is not None
+            else "PyTorch Lightning is not installed: its loop is left out"
+        )
     )
-    loops = prepare(samples)
+    loops = prepare(samples, pl=pl)
     ok = True
     for lp in loops:  # the warm-up epoch; the runner and the hand loop must agree
         got = {name: f() for name, f in lp.variants.items()}
         r, h = got["runner"], got["hand"]
-        if abs(r["loss"] - h["loss"]) > 1e-4 * max(1.0, abs(h["loss"])):
-            print(
-                f"  {lp.case.name}: runner loss {r['loss']:.6f} != hand loss {h['loss']:.6f}: "
-                "the hand loop no longer mirrors the generated one"
-            )
-            ok = False
+        for key in r:
+            if key not in h or abs(r[key] - h[key]) > 1e-4 * max(1.0, abs(h[key])):
+                print(
+                    f"  {lp.case.name}: runner {key} {r[key]:.6f} != hand "
+                    f"{h.get(key, float('nan')):.6f}: the hand loop no longer mirrors the kit's"
+                )
+                ok = False
     start = time.perf_counter()
     runs = interleave(loops, rounds, budget, patience, warmup=False)
     total = len(next(iter(runs.values())))
@@ -687,28 +885,31 @@ def throughput(rounds: int, samples: int | None, budget: float, patience: float)
     )
     for lp in loops:
         c = lp.case.name
-        med = {v: clean_median(runs[c, v]) for v in lp.variants}
+        variants = list(lp.variants)
+        med = {v: clean_median(runs[c, v]) for v in variants}
         rate = {v: lp.samples / m[0] for v, m in med.items()}
-        used = "/".join(str(med[v][1]) for v in VARIANTS)
+        used = "/".join(str(med[v][1]) for v in variants)
         flagged = any(m[2] for m in med.values())
         batches = -(-lp.samples // lp.case.batch_size)
         print(
             f"  {c}: batch {lp.case.batch_size}, {lp.samples:,} samples, {batches} batches; "
             f"epochs counted {used} of {total}" + ("; MACHINE BUSY: unreliable" if flagged else "")
         )
-        print("    median samples/s  " + "  ".join(f"{v} {rate[v]:,.0f}" for v in VARIANTS))
+        print("    median samples/s  " + "  ".join(f"{v} {rate[v]:,.0f}" for v in variants))
         if total >= 4:
             print(
                 "    spread            "
-                + "  ".join(f"{v} {spread(runs[c, v]):.1%}" for v in VARIANTS)
+                + "  ".join(f"{v} {spread(runs[c, v]):.1%}" for v in variants)
             )
-        for other in ("premade", "tutorial", "hand"):
+        for other in variants[1:]:
             ratio = paired(runs[c, "runner"], runs[c, other])
             note = ""
             if total >= MIN_CLEAN:
                 note = f"medians {rate['runner'] / rate[other]:.3f}x, best "
                 note += f"{fastest(runs[c, other]) / fastest(runs[c, 'runner']):.3f}x"
-            target = {"premade": PREMADE_MIN, "hand": HAND_MIN}.get(other, TUTORIAL_MIN.get(c))
+            target = {"premade": PREMADE_MIN, "hand": HAND_MIN}.get(other)
+            if other == "tutorial":
+                target = TUTORIAL_MIN.get(c)
             if target is None:
                 row(f"  runner / {other}", f"{ratio:.3f}x", "reference", "", note)
                 continue
@@ -755,62 +956,76 @@ def tiny_model():
 
 def pieces(lp: Loops) -> None:
     """What each piece of a batch costs alone."""
-    import types
-
     import torch
 
-    module, x, y, bs = lp.module, lp.x, lp.y, lp.case.batch_size
-    data, n = {"x": x, "y": y}, len(y)
+    kit, loop = lp.module.kit, lp.runner.loop
+    data, bs, n = lp.runner.data, lp.case.batch_size, lp.samples
     batches = -(-n // bs)
-    loss_fn = torch.nn.CrossEntropyLoss()
     m = copy.deepcopy(lp.base)
     opt = lp.case.optimizer(m.parameters())
-    xb, yb = x[:bs].clone(), y[:bs].clone()
+    xb, yb = lp.x[:bs].clone(), lp.y[:bs].clone()
+    batch = {"x": xb, "y": yb}
     g = torch.Generator().manual_seed(0)
 
     def step():
-        loss = loss_fn(m(xb), yb)
+        loss = hand_step(m, xb, yb, lp.accuracy)["loss"]
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    def gather(index_select: bool):
-        order = torch.randperm(n, generator=g)
-        if index_select:
-            return {k: v.index_select(0, order) for k, v in data.items()}
-        return {k: v[order] for k, v in data.items()}
-
-    def metrics():
+    def kept():
         pending, sums = [], {}
-        for _ in range(64):
-            module.keep_for_metrics(pending, sums, out, yb, loss)
-        module.measure(pending, sums)
+        for _ in range(256):
+            kit.keep(pending, sums, terms, bs)
+        kit.measure(pending, sums)
 
-    out = m(xb)
-    loss = loss_fn(out, yb)
-    state = types.SimpleNamespace(last_loss=None, epoch=1, step=0)
+    terms = hand_step(m, xb, yb, lp.accuracy)
+    loss = terms["loss"]
+    shuffled = {k: v.index_select(0, torch.randperm(n)) for k, v in data.items()}
     cost = {
         "train step: forward, loss, backward, step, zero_grad": best_us(step, 20),
-        "shuffle: randperm + v[order] once an epoch, per batch": best_us(lambda: gather(False), 3)
-        / batches,
-        "  the same with v.index_select(0, order)": best_us(lambda: gather(True), 3) / batches,
-        "batches(): a dict of slices from a generator": best_us(
-            lambda: [None for _ in module.batches(data, bs, None)], 3
+        "the step's accuracy (argmax, ==, float, mean)": best_us(
+            lambda: (m(xb).argmax(1) == yb).float().mean(), 20
+        )
+        - best_us(lambda: m(xb), 20),
+        "shuffle: randperm + index_select once an epoch, per batch": best_us(
+            lambda: {k: v.index_select(0, torch.randperm(n, generator=g)) for k, v in data.items()},
+            3,
         )
         / batches,
-        "keep_for_metrics() each batch + measure() of 64": best_us(metrics, 20) / 64,
-        "the hand loop's loss and accuracy sums": best_us(
-            lambda: (0.0 + loss.detach() * len(yb), 0 + (out.argmax(1) == yb).sum()), 200
-        ),
+        "kit.memory_batches(), shuffled, per batch": best_us(
+            lambda: [None for _ in kit.memory_batches(data, bs, g, False)], 3
+        )
+        / batches,
+        "Loop.batches(), shuffled, per batch": best_us(
+            lambda: [None for _ in loop.batches(data, bs, g, False)], 3
+        )
+        / batches,
+        "kit.keep() each batch + kit.measure() of 256": best_us(kept, 5) / 256,
         "loss.item()": best_us(loss.item, 200),
+        "Loop.stop_if_not_finite(loss, batch)": best_us(
+            lambda: loop.stop_if_not_finite(loss, batch), 200
+        ),
+        "Loop.forward(batch) over the step itself": best_us(lambda: loop.forward(batch), 20)
+        - best_us(lambda: lp.trained.step(loop.net, batch), 20),
     }
-    if hasattr(module, "stop_if_not_finite"):
-        cost["stop_if_not_finite(loss, state, batch)"] = best_us(
-            lambda: module.stop_if_not_finite(loss, state, {"x": xb, "y": yb}), 200
+    if lp.nhwc:
+        cost["to channels-last, a shuffled batch"] = best_us(
+            lambda: shuffled["x"][:bs].contiguous(memory_format=torch.channels_last), 200
         )
     print(f"{lp.case.name}: each piece alone, microseconds per batch, best of 15 timings")
     for label, us in cost.items():
-        print(f"  {label:<56} {us:8.1f}")
+        print(f"  {label:<60} {us:8.1f}")
+
+
+LEVELS = (
+    "premade",
+    "+ split views of x, y",
+    "+ shuffled index_select once an epoch",
+    "+ the step's dict (loss, accuracy)",
+    "+ kept detached, reduced every 256",
+    "+ loss.item() per batch (= the hand loop)",
+)
 
 
 def grown(lp: Loops, level: str, real: bool):
@@ -819,62 +1034,42 @@ def grown(lp: Loops, level: str, real: bool):
     import torch
 
     x, y, bs, n = lp.x, lp.y, lp.case.batch_size, lp.samples
-    loss_fn = torch.nn.CrossEntropyLoss()
     m = copy.deepcopy(lp.base) if real else tiny_model()
     opt = lp.case.optimizer(m.parameters()) if real else torch.optim.SGD(m.parameters(), lr=0.01)
     g = torch.Generator().manual_seed(0)
-    ready = [(x[i : i + bs].clone(), y[i : i + bs].clone()) for i in range(0, n, bs)]
+    ready = [(xb.clone(), yb.clone()) for xb, yb in zip(x.split(bs), y.split(bs))]
     k = LEVELS.index(level)
-    deferred = level == LEVELS[-1]
+    accuracy = lp.accuracy and k >= 3
 
     def epoch():
         m.train()
         if k == 0:
             pairs = ready
         elif k == 1:
-            pairs = ((x[s : s + bs], y[s : s + bs]) for s in range(0, n, bs))
+            pairs = zip(x.split(bs), y.split(bs))
         else:
             order = torch.randperm(n, generator=g)
-            xs, ys = x[order], y[order]
-            pairs = ((xs[s : s + bs], ys[s : s + bs]) for s in range(0, n, bs))
-        loss_sum, correct, losses, outs, done = 0.0, 0, [], [], 0
+            pairs = zip(x.index_select(0, order).split(bs), y.index_select(0, order).split(bs))
+        pending, sums = [], {}
         for xb, yb in pairs:
-            out = m(xb)
-            loss = loss_fn(out, yb)
+            if lp.nhwc and k >= 1:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            terms = hand_step(m, xb, yb, accuracy)
+            loss = terms["loss"]
+            if k >= 5 and not math.isfinite(loss.item()):
+                raise SystemExit("the loss is not finite")
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
-            if deferred:  # keep references; reduce every 64 batches and at the end
-                losses.append(loss.detach())
-                outs.append(out.detach())
-                if len(losses) == 64 or done + len(losses) * bs >= n:
-                    kept = torch.cat(outs)
-                    loss_sum = loss_sum + torch.stack(losses).sum() * bs
-                    correct = correct + (kept.argmax(1) == ys[done : done + len(kept)]).sum()
-                    done += len(kept)
-                    losses.clear()
-                    outs.clear()
-                continue
-            if k >= 3:
-                loss_sum = loss_sum + loss.detach() * len(yb)
             if k >= 4:
-                correct = correct + (out.argmax(1) == yb).sum()
-            if k >= 5 and not math.isfinite(loss.item()):
-                raise SystemExit("the loss is not finite")
-        return loss_sum, correct
+                pending.append((len(yb), {key: v.detach() for key, v in terms.items()}))
+                if len(pending) >= 256:
+                    lp.module.kit.measure(pending, sums)
+        if pending:
+            lp.module.kit.measure(pending, sums)
+        return sums
 
     return epoch
-
-
-LEVELS = (
-    "premade",
-    "+ slicing views of x, y",
-    "+ shuffled gather once an epoch",
-    "+ loss sum",
-    "+ accuracy sum (= the hand loop)",
-    "+ loss.item() per batch",
-    "(shuffle + sums deferred, 64 batches)",
-)
 
 
 def profile(name: str, samples: int | None, rounds: int) -> None:
@@ -888,20 +1083,16 @@ def profile(name: str, samples: int | None, rounds: int) -> None:
         f"{name}: whole epochs ({batches} batches), interleaved, microseconds per batch, best of "
         f"{rounds}; the 10-weight model leaves only the loop's own cost"
     )
-    print(f"  {'':<40} {'10 weights':>10} {'+/-':>7} {'the model':>10} {'+/-':>7}")
+    print(f"  {'':<44} {'10 weights':>10} {'+/-':>7} {'the model':>10} {'+/-':>7}")
     loops = {}
     for real in (False, True):
         for level in LEVELS:
             loops[level, real] = grown(lp, level, real)
         m = copy.deepcopy(lp.base) if real else tiny_model()
-        loops["runner", real] = runner_loop(
-            lp.module,
-            lp.t,
-            m,
-            lp.case.optimizer(m.parameters()) if real else torch.optim.SGD(m.parameters(), lr=0.01),
-            lp.cfg,
-            lp.data,
+        opt = (
+            lp.case.optimizer(m.parameters()) if real else torch.optim.SGD(m.parameters(), lr=0.01)
         )
+        loops["runner", real] = runner_loop(lp.module, lp.trained, m, opt)
     best = {key: float("inf") for key in loops}
     for f in loops.values():
         f()
@@ -911,18 +1102,18 @@ def profile(name: str, samples: int | None, rounds: int) -> None:
             start = time.perf_counter()
             loops[key]()
             best[key] = min(best[key], time.perf_counter() - start)
-    for level in (*LEVELS[:-1], "runner", LEVELS[-1]):
+    for level in (*LEVELS, "runner"):
         cells = []
         for real in (False, True):
             us = best[level, real] / batches * 1e6
             cells.append(f"{us:10.1f} {us - best['premade', real] / batches * 1e6:+7.1f}")
-        print(f"  {level:<40} {'  '.join(cells)}")
-    tiny = {k: best[k, False] - best["premade", False] for k in ("runner", LEVELS[4])}
+        print(f"  {level:<44} {'  '.join(cells)}")
+    tiny = {k: best[k, False] - best["premade", False] for k in ("runner", LEVELS[-1])}
     premade = best["premade", True]
     print(
         f"  the model's premade epoch plus the loops' own costs: runner / premade "
         f"{premade / (premade + tiny['runner']):.3f}x, runner / hand "
-        f"{(premade + tiny[LEVELS[4]]) / (premade + tiny['runner']):.3f}x"
+        f"{(premade + tiny[LEVELS[-1]]) / (premade + tiny['runner']):.3f}x"
     )
     prof = cProfile.Profile()
     runner = loops["runner", True]
@@ -980,7 +1171,7 @@ def main(argv: list[str] | None = None) -> int:
     torch_s = time.perf_counter() - began
     BUILD.mkdir(parents=True, exist_ok=True)
     if args.profile:
-        profile(args.profile, samples, max(rounds, 15))
+        profile(args.profile, samples, 3 if quick else max(rounds, 15))
         return 0
     print(
         f"nndsl training benchmark{' --quick: one round, indicative figures only' if quick else ''}"
