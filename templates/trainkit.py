@@ -69,7 +69,9 @@ def parse_args(config: type[Config], doc: str | None, argv: list[str] | None = N
         epilog="\n".join(lines[1:]).strip() or None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    helps = _comments(config)
+    # the help is each field's comment, read from the source: only when it is asked for
+    wanted = {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv)
+    helps = _comments(config) if wanted else {}
     for f in fields(config):
         flag = "--" + f.name.replace("_", "-")
         text = f"{helps.get(f.name, '')} (default: {f.default!r})".lstrip()

@@ -71,3 +71,25 @@ def test_every_generated_file_passes_ruff_at_88_columns(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(EXAMPLES) > 10
+
+
+def test_help_shows_each_fields_comment_and_default(tmp_path):
+    """`python train_net.py --help`: every flag with the comment of its Config field (the
+    script's own, else trainkit's) and its default."""
+    from compiled import NET_AND_PAIRS
+
+    from nndsl.cli import main as nndsl
+
+    source = NET_AND_PAIRS + "train Net on pairs {\n    loss mse\n    epochs 7\n}\n"
+    (tmp_path / "net.nn").write_text(source, encoding="utf-8")
+    assert nndsl(["compile", str(tmp_path / "net.nn"), "-o", str(tmp_path / "model.py")]) == 0
+    proc = subprocess.run(
+        [sys.executable, "train_net.py", "--help"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    shown = " ".join(proc.stdout.split())
+    assert (
+        "--epochs EPOCHS passes over the data; 0: no limit (with --max-steps) (default: 7)" in shown
+    )
+    assert "--quiet, --no-quiet no progress bars" in shown
+    assert "Train Net on pairs" in shown

@@ -55,7 +55,7 @@ class _Builder(DataRules, LossRules):
     def run(self) -> ir.TrainIR:
         loss, task, output = self.guard(self.loss, (None, None, ""))
         self.task = task
-        metrics = self.guard(lambda: self.metrics(task), ()) if task is not None else ()
+        metrics = self.guard(lambda: self.metrics(task), ())
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
         self.guard(lambda: training_batches(self, self.data))
         val = self.validation(data)
