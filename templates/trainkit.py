@@ -249,10 +249,7 @@ class Run:
 
     def total_steps(self, data, accumulate: int = 1, drop_last: bool = False) -> int:
         """The optimizer steps of the whole run: --max-steps, or --epochs of `data`."""
-        n = size(data)
-        batches = (
-            n // self.cfg.batch_size if drop_last else -(-n // self.cfg.batch_size)
-        )
+        batches = batch_count(size(data), self.cfg.batch_size, drop_last)
         return self.cfg.max_steps or self.cfg.epochs * -(-batches // accumulate)
 
 

@@ -208,3 +208,15 @@ def test_metrics_written_as_calls_are_measured(tmp_path):
     last = trained.history[-1]
     assert last["top3"] == 1.0  # every class is among the top 3 of 3
     assert 0 < last["mae"] < 10
+
+
+def test_data_only_a_metric_reads_is_fed_and_bound_in_the_step(tmp_path):
+    """`size` is read by no loss, only by `mae`: the loader returns it and the step binds it."""
+    source = HEADS.replace("LOSS", "cross_entropy(logits, y) + mean(out1) + mean(out2)")
+    source = source.replace("    epochs 2", "    metrics mae(out1, size)\n    epochs 2")
+    result = analyze(source)
+    assert result.ok, render_text(result.diagnostics, source, "h.nn")
+    t = result.program.trains[0]
+    assert "size" in dict(t.data.returns) and "size" in t.step.feeds
+    trained = nndsl.train(source, out=tmp_path / "run", quiet=True, device="cpu")
+    assert trained.history[-1]["mae"] > 0

@@ -178,7 +178,7 @@ class LossExpr:
         local = self.local(name)
         extra = () if reduction == "mean" else (tr.Arg("reduction", reduction),)
         self.calls.append(
-            tr.LossCall(local, spec.torch, (a.expr, b.expr), bound + extra, spec.extra)
+            tr.LossCall(local, spec.torch, (a.expr, b.expr), bound + extra, spec.extra, name)
         )
         return Value(Tensor((), "float32"), ex.Name(local))
 

@@ -58,8 +58,9 @@ class MetricExpr(LossExpr):
                 bnode.span,
                 labels=(Label(anode.span, fmt_shape(a.py.shape)),),
             )
-        key = f"top{self.number(kw.get('k'), name, 5, True)}" if name == "top_k" else name
-        return key, self.code(name, a, b, kw, e), _label(anode) or "out"
+        expr = self.code(name, a, b, kw, e)
+        key = f"top{self.k}" if name == "top_k" else name
+        return key, expr, _label(anode) or "out"
 
     def number(self, arg, name: str, default: float, integer: bool = False) -> float:
         if arg is None:
@@ -77,7 +78,7 @@ class MetricExpr(LossExpr):
                 ex.method(ex.BinOp("-", ex.method(a.expr, "float"), b.expr), "abs"), "mean"
             )
         if name == "top_k":
-            k = self.number(kw.get("k"), name, 5, integer=True)
+            k = self.k = self.number(kw.get("k"), name, 5, integer=True)
             classes = a.py.shape[1]
             if isinstance(classes, int) and k > classes:
                 self.error("E0405", f"`top_k` with k={k} of {classes} classes", e.span)

@@ -144,7 +144,7 @@ class _Builder(DataRules, LossRules):
         name = self.setting("loss").args[0].value
         step = getattr(self, "loss_step", None)
         if step is not None:  # the loss functions of an expression
-            loss_name = " + ".join(dict.fromkeys(_loss_name(c.target) for c in step.calls))
+            loss_name = " + ".join(dict.fromkeys(c.name for c in step.calls))
         else:
             loss_name = name.id if isinstance(name, s.Name) else name.func.id
         return (
@@ -354,8 +354,3 @@ class _Builder(DataRules, LossRules):
         ) + (
             (F("workers", "int", 2, "processes reading streamed data"),) if self.data.stream else ()
         )
-
-
-def _loss_name(target: str) -> str:
-    """The name a loss function has in the language (``mse`` for ``F.mse_loss``)."""
-    return next(name for name, spec in LOSSES.items() if spec.torch == target)

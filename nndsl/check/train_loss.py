@@ -4,6 +4,8 @@ written as calls (mixed into ``train_build._Builder``): the names and types they
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nndsl.check.loss_expr import LossExpr, output_names, terms
 from nndsl.check.metric_expr import MetricExpr
 from nndsl.diagnostics.core import Reported
@@ -50,15 +52,14 @@ class LossRules:
                 continue
             keys[kind] = keys.get(kind, 0) + (2 if kind in taken else 1)
             found.append((kind, label, expr))
-        if getattr(self, "loss_step", None) is not None:
-            self.loss_feeds.update(
-                {k: v for k, v in checker.feeds.items() if k not in self.loss_feeds or v}
-            )
-            self.loss_feeds = {
-                k: v
-                for k, v in self.loss_feeds.items()
-                if k not in {t.name for t in self.model.inputs}
-            }
+        step = getattr(self, "loss_step", None)
+        if step is not None:  # the data the metrics read is fed and bound too
+            inputs = {t.name for t in self.model.inputs}
+            for name, dtype in checker.feeds.items():
+                if name not in inputs and (name not in self.loss_feeds or dtype is not None):
+                    self.loss_feeds[name] = dtype
+            more = tuple(n for n in checker.feeds if n not in step.feeds)
+            self.loss_step = replace(step, feeds=step.feeds + more)
         return tuple(
             (kind if keys[kind] == 1 else f"{kind}/{label}", expr) for kind, label, expr in found
         )

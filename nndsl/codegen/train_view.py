@@ -199,27 +199,17 @@ def _metrics(t: ir.TrainIR, out: str, y: str) -> list[str]:
 def _loss_step(t: ir.TrainIR, step: tr.LossStep, call: str) -> list[str]:
     """A loss expression's step: the outputs and data it reads bound by name, each loss
     function to a local, then the loss, its terms and the metrics of its first loss."""
-    outputs = step.outputs
-    if len(outputs) == 1:
-        lines = [f"{outputs[0]} = {call}"]
-    else:
-        lines = [f"{', '.join(outputs)} = {call}"]
+    lines = [f"{', '.join(step.outputs)} = {call}"]
     lines += [f'{name} = batch["{name}"]' for name in step.feeds]
     for c in step.calls:
-        lines.append(f"{c.local} = {c.target}({args_code(_operands(c))})")
+        args = [write(e) for e in c.operands] + ([args_code(c.kwargs)] if c.kwargs else [])
+        args = ", ".join(args)
+        lines.append(f"{c.local} = {c.target}({args})")
     first = step.calls[0]
     out, y = (_operand_code(e) for e in first.operands)
     terms = [f'"loss": {write(step.total)}']
     terms += [f'"{key}": {write(e)}' for key, e in step.terms]
     return [*lines, "return {" + ", ".join([*terms, *_metrics(t, out, y)]) + "}"]
-
-
-def _operands(c: tr.LossCall) -> tuple[tr.Arg, ...]:
-    return (
-        tr.Arg(None, tr.Ref(write(c.operands[0]))),
-        tr.Arg(None, tr.Ref(write(c.operands[1]))),
-        *c.kwargs,
-    )
 
 
 def _operand_code(e) -> str:

@@ -160,8 +160,9 @@ class LossCall:
     local: str
     target: str
     operands: tuple[Expr, Expr]
-    kwargs: tuple[tuple[str, object], ...]
+    kwargs: tuple[Arg, ...]
     task: str
+    name: str = ""  # as the language names it: mse
 
 
 @dataclass(frozen=True)
