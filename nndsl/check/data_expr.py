@@ -10,12 +10,12 @@ its values.
 from __future__ import annotations
 
 from nndsl.check.data_files import ArchiveType, TableType
-from nndsl.check.forward_types import op_span
+from nndsl.check.forward_types import index_item, op_span
 from nndsl.check.stream import mixes_samples
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir.shapes import ShapeError, fmt_shape
-from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
+from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
 from nndsl.registry.functions import FUNCTIONS
@@ -170,16 +170,7 @@ class DataExprRules:
         raise EvalError(f"`{name}` is not defined", e.span, help=hint)
 
     def _item(self, item, env, info):
-        match item:
-            case s.EllipsisLit():
-                return ELLIPSIS
-            case s.Const(value=None):
-                return NEWAXIS
-            case s.SliceExpr(start=a, stop=b, step=c):
-                return Slice(
-                    *(None if p is None else self._operand(p, env, info) for p in (a, b, c))
-                )
-        return self._operand(item, env, info)
+        return index_item(item, lambda node: self._operand(node, env, info))
 
     def _op(self, thunk, e, operands: tuple = ()) -> Value:
         """The value ``thunk`` computes; its ShapeError reported at the operand at fault, or

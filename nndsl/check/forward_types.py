@@ -10,7 +10,7 @@ from nndsl.check.flow import Flow, code_shape, shown_dims
 from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, fmt_shape, known
-from nndsl.ir.tensors import Tensor
+from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 from nndsl.lang import syntax as s
 
 
@@ -122,25 +122,36 @@ def op_span(err, e) -> s.Span:
     return e.span
 
 
-def arg_node(e: s.CallExpr, arg):
-    """The expression of a call's argument, by position (int) or keyword (str), or None."""
+def _arg(e: s.CallExpr, arg) -> s.Arg | None:
+    """A call's argument, by position (int) or keyword (str), or None."""
     if isinstance(arg, int):
         positional = [a for a in e.args if a.name is None]
-        return positional[arg].value if arg < len(positional) else None
-    for a in e.args:
-        if a.name == arg:
-            return a.value
-    return None
+        return positional[arg] if arg < len(positional) else None
+    return next((a for a in e.args if a.name == arg), None)
+
+
+def arg_node(e: s.CallExpr, arg):
+    """The expression of a call's argument, by position (int) or keyword (str), or None."""
+    found = _arg(e, arg)
+    return None if found is None else found.value
+
+
+def index_item(item, value):
+    """An index item as the operators take it: ``...``, ``None`` (a new axis), a slice of the
+    values ``value(node)`` gives its parts, or ``value(item)``."""
+    match item:
+        case s.EllipsisLit():
+            return ELLIPSIS
+        case s.Const(value=None):
+            return NEWAXIS
+        case s.SliceExpr(start=a, stop=b, step=c):
+            return Slice(*(None if p is None else value(p) for p in (a, b, c)))
+    return value(item)
 
 
 def arg_span(e: s.CallExpr, arg) -> s.Span | None:
-    if isinstance(arg, int):
-        positional = [a for a in e.args if a.name is None]
-        return positional[arg].span if arg < len(positional) else None
-    for a in e.args:
-        if a.name == arg:
-            return a.span
-    return None
+    found = _arg(e, arg)
+    return None if found is None else found.span
 
 
 def tensor_infos(t):

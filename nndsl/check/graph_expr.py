@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import Scope, Shared
-from nndsl.check.forward_types import POISON, Maybe, op_span
+from nndsl.check.forward_types import POISON, Maybe, index_item, op_span
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir.shapes import MissingArgument, ShapeError, fmt_shape
-from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
+from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
 from nndsl.registry.functions import FUNCTIONS
@@ -120,14 +120,7 @@ class ExprRules:
         raise TypeError(e)
 
     def _index_item(self, item, g: Graph):
-        match item:
-            case s.EllipsisLit():
-                return ELLIPSIS
-            case s.Const(value=None):
-                return NEWAXIS
-            case s.SliceExpr(start=a, stop=b, step=c):
-                return Slice(*(None if p is None else self._fx(p, g) for p in (a, b, c)))
-        return self._fx(item, g)
+        return index_item(item, lambda node: self._fx(node, g))
 
     def _op_error(self, err: ShapeError, e, labels: tuple = ()) -> None:
         span = op_span(err, e)

@@ -229,16 +229,22 @@ class LossExpr:
         want = _TARGETS[task]
         if want == "int":
             self.class_ids(name, (anode, a.py), (bnode, b.py))
-        elif a.py.shape != b.py.shape and not _same(a.py.shape, b.py.shape):
+        else:
+            self.same_shape(name, (anode, a.py), (bnode, b.py))
+        self.convert(bnode, b.py, "int64" if want == "int" else "float32", name)
+
+    def same_shape(self, name: str, out: tuple, target: tuple) -> None:
+        """E0405 unless the two tensors have one shape (where both sizes are known)."""
+        (anode, a), (bnode, b) = out, target
+        if not _same(a.shape, b.shape):
             self.error(
                 "E0405",
-                f"`{name}` compares tensors of one shape: {fmt_shape(a.py.shape)} and "
-                f"{fmt_shape(b.py.shape)}",
+                f"`{name}` compares tensors of one shape: {fmt_shape(a.shape)} and "
+                f"{fmt_shape(b.shape)}",
                 bnode.span,
-                labels=(Label(anode.span, fmt_shape(a.py.shape)),),
+                labels=(Label(anode.span, fmt_shape(a.shape)),),
                 help="reshape one of them, or compare other tensors",
             )
-        self.convert(bnode, b.py, "int64" if want == "int" else "float32", name)
 
     def class_ids(self, name: str, out: tuple, target: tuple) -> None:
         (anode, a), (bnode, b) = out, target

@@ -7,11 +7,9 @@ returns beside the loss (the support module averages it over the epoch's samples
 
 from __future__ import annotations
 
-from nndsl.check.loss_expr import LossExpr, _label, _same
-from nndsl.diagnostics.core import Label
+from nndsl.check.loss_expr import LossExpr, _label
 from nndsl.ir import expr as ex
 from nndsl.ir.dtypes import FLOAT_DTYPES
-from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import Value, evaluate
 from nndsl.lang import syntax as s
@@ -50,14 +48,8 @@ class MetricExpr(LossExpr):
         if name in ("top_k",) or (name == "accuracy" and classes):
             self.class_ids(name, (anode, a.py), (bnode, b.py))
             self.convert(bnode, b.py, "int64", name)
-        elif not _same(a.py.shape, b.py.shape):
-            self.error(
-                "E0405",
-                f"`{name}` compares tensors of one shape: {fmt_shape(a.py.shape)} and "
-                f"{fmt_shape(b.py.shape)}",
-                bnode.span,
-                labels=(Label(anode.span, fmt_shape(a.py.shape)),),
-            )
+        else:
+            self.same_shape(name, (anode, a.py), (bnode, b.py))
         expr = self.code(name, a, b, kw, e)
         key = f"top{self.k}" if name == "top_k" else name
         return key, expr, _label(anode) or "out"
