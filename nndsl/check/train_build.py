@@ -32,6 +32,11 @@ class _Builder(DataRules, LossRules):
     def __init__(self, rules, node, model, data, sets):
         self.r, self.node, self.model, self.data, self.sets = rules, node, model, data, sets
         self.failed = False
+        # a loss expression's step and the data it feeds (None: a loss named alone), and the
+        # metrics written as calls
+        self.loss_step: tr.LossStep | None = None
+        self.loss_feeds: dict | None = None
+        self.metric_exprs: tuple = ()
 
     def error(self, code, message, span, **kw) -> None:
         self.r._error(code, message, span, **kw)
@@ -107,8 +112,8 @@ class _Builder(DataRules, LossRules):
             distributed=other["distributed"],
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
-            step=getattr(self, "loss_step", None),
-            metric_exprs=getattr(self, "metric_exprs", ()),
+            step=self.loss_step,
+            metric_exprs=self.metric_exprs,
             frozen=frozen_names,
             frozen_source=_line(self, freeze.span) if freeze is not None else "",
         )
@@ -142,7 +147,7 @@ class _Builder(DataRules, LossRules):
     def summary(self, opt: str, other: dict) -> str:
         what = f"{other['epochs']} epochs" if other["epochs"] else f"{other['steps']} steps"
         name = self.setting("loss").args[0].value
-        step = getattr(self, "loss_step", None)
+        step = self.loss_step
         if step is not None:  # the loss functions of an expression
             loss_name = " + ".join(dict.fromkeys(c.name for c in step.calls))
         else:

@@ -27,7 +27,7 @@ class DataRules:
             returns.append(
                 (inp.name, self.feed(data, inp.name, Tensor(inp.shape, inp.dtype), span))
             )
-        feeds = getattr(self, "loss_feeds", None)  # a loss expression: what it reads
+        feeds = self.loss_feeds  # a loss expression: what it reads
         if feeds is not None:
             for name, dtype in feeds.items():
                 if name in data.failed:

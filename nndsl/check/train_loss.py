@@ -37,7 +37,7 @@ class LossRules:
         """Metrics written as calls: each one's key and the expression of its batch mean. With
         a loss named alone, they read `out` (the first output) and `y`, as its step binds."""
         names, outputs, data = self.loss_env()
-        if getattr(self, "loss_step", None) is None:
+        if self.loss_step is None:
             y = self.data.tensors.get("y")
             kind = "int64" if task == "classes" else "float32"
             data = {} if y is None else {"y": Tensor(("B", *y.shape[1:]), kind)}
@@ -52,7 +52,7 @@ class LossRules:
                 continue
             keys[kind] = keys.get(kind, 0) + (2 if kind in taken else 1)
             found.append((kind, label, expr))
-        step = getattr(self, "loss_step", None)
+        step = self.loss_step
         if step is not None:  # the data the metrics read is fed and bound too
             inputs = {t.name for t in self.model.inputs}
             for name, dtype in checker.feeds.items():
