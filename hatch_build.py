@@ -1,4 +1,8 @@
-"""Wheel build hook: ship the parse tables with the package.
+"""Wheel build hook: ship the grammar, the templates and the parse tables with the package.
+
+A wheel holds the checkout's top-level ``grammar/`` and ``templates/`` as ``nndsl/grammar/``
+and ``nndsl/templates/``. An editable install maps nothing: the package then reads the
+checkout's own folders.
 
 lark derives its LALR tables from grammar/nndsl.lark on first use, which is most of the time
 of the first compile after installing. This hook builds them once, when the wheel is made, and
@@ -18,6 +22,9 @@ from pathlib import Path
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+# The checkout's folders that a wheel ships inside the package.
+_PACKAGE_DATA = {"grammar": "nndsl/grammar", "templates": "nndsl/templates"}
+
 # Writes the tables of every parser the package builds into the folder named by argv[1].
 _BUILD = "import sys; from nndsl.lang.tables import save_tables; save_tables(sys.argv[1])"
 
@@ -28,8 +35,12 @@ class ParseTablesHook(BuildHookInterface):
     def initialize(self, version: str, build_data: dict) -> None:
         if self.target_name != "wheel" or version == "editable":
             return
+        for source, target in _PACKAGE_DATA.items():
+            build_data["force_include"][str(Path(self.root) / source)] = target
         folder = Path(tempfile.mkdtemp(prefix="nndsl-tables-"))
-        env = dict(os.environ, PYTHONPATH=self.root)
+        # Keep the build environment's own path (an isolated build finds lark through it).
+        path = [self.root, os.environ.get("PYTHONPATH", "")]
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in path if p))
         cmd = [sys.executable, "-c", _BUILD, str(folder)]
         subprocess.run(cmd, cwd=self.root, env=env, check=True)
         for table in sorted(folder.glob("*.lark-cache")):

@@ -145,3 +145,25 @@ def test_the_wheel_ships_parse_tables_that_spare_the_first_compile(
     _check(proc, "compiling with the shipped tables")
     assert "class AddNet(nn.Module)" in (tmp_path / "model.py").read_text()
     assert not list(env_cache.glob("*.lark-cache"))  # loaded from the package, not rebuilt
+
+
+def test_editable_install_reads_the_checkout(tmp_path: Path) -> None:
+    """`pip install -e .` is what .ci/run and the README's test command do. hatchling refuses
+    an editable install when the wheel rewrites a folder holding a .py file into the package
+    (templates/trainkit.py), so the wheel's folder mapping lives in hatch_build.py, which an
+    editable build skips; the installed package then reads grammar/ and templates/ from here.
+    """
+    env_dir = tmp_path / "venv"
+    venv.EnvBuilder(system_site_packages=True, with_pip=False, clear=True).create(env_dir)
+    py = env_dir / BIN / f"python{EXE}"
+    cmd = [py, "-m", "pip", "install", "--no-deps", "-e", REPO]
+    if importlib.util.find_spec("hatchling") is not None:
+        cmd.append("--no-build-isolation")
+    _check(_run(cmd, cwd=tmp_path), "pip install -e")
+    target = tmp_path / "model.py"
+    script = env_dir / BIN / f"nndsl{EXE}"
+    proc = _run([script, "compile", REPO / "examples" / "add.nn", "-o", target], cwd=tmp_path)
+    _check(proc, "nndsl compile with the editable install")
+    assert "class AddNet(nn.Module)" in target.read_text()
+    kit = (tmp_path / "trainkit.py").read_text()
+    assert kit.endswith((REPO / "templates" / "trainkit.py").read_text())  # after its header
