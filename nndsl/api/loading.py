@@ -162,7 +162,10 @@ def _main(script, cfg, model_file: Path, program: ir.ProgramIR, src: Source, mod
 def _weights(net: types.ModuleType, t: ir.TrainIR, folder: Path):
     import torch
 
-    model = getattr(net, t.model)()
+    if t.models:  # a train section of steps: every model, in one ModuleDict
+        model = torch.nn.ModuleDict({key: getattr(net, cls)() for key, cls in t.models})
+    else:
+        model = getattr(net, t.model)()
     state = torch.load(folder / t.save, weights_only=True)
     model.load_state_dict(state, assign=True)  # in the dtype and on the device trained with
     return model.eval()

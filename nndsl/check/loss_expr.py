@@ -70,7 +70,7 @@ class LossExpr:
         self.calls: list[tr.LossCall] = []
         self.used: set[str] = set()
         self.feeds: dict[str, str | None] = {}  # data tensor -> the dtype the loss takes
-        self.first = next(iter(outputs))
+        self.first = next(iter(outputs), OUT)
 
     def error(self, code: str, message: str, span, **kw):
         self.b.error(code, message, span, **kw)

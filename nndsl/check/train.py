@@ -15,6 +15,7 @@ from collections.abc import Callable
 from nndsl.check.data import DataInfo
 from nndsl.check.script_names import clash
 from nndsl.check.train_build import build
+from nndsl.check.train_steps import build_steps, steps_of
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
@@ -57,6 +58,8 @@ class TrainRules:
 
     def train(self, node: s.Train) -> ir.TrainIR | None:
         before = len(self.diags)
+        if node.more or steps_of(node):
+            return self._train_steps(node, before)
         model = self._model(node)
         data = self._data(node.data, node.data_span)
         sets = self._settings(node)
@@ -71,16 +74,39 @@ class TrainRules:
             self.diags.append(found)
         return None if any(d.severity == "error" for d in self.diags[before:]) else t
 
-    def _model(self, node: s.Train):
-        if node.model not in self.models:
+    def _train_steps(self, node: s.Train, before: int) -> ir.TrainIR | None:
+        """A section of several models, trained in steps."""
+        names = [(node.model, node.model_span), *node.more]
+        models = [self._model_named(name, span) for name, span in names]
+        data = self._data(node.data, node.data_span)
+        sets = self._settings(node)
+        if None in models or data is None:
+            return None
+        if not steps_of(node):
             self._error(
-                "E0401",
-                f"no model named `{node.model}`",
-                node.model_span,
-                help=suggest(node.model, self.models),
+                "E0423",
+                "a train section of several models trains them in steps",
+                node.span,
+                help=f"add `step {node.model} {{ loss ... }}` for each model it trains",
             )
             return None
-        return self.models[node.model]
+        try:
+            t = build_steps(self, node, models, data, sets)
+        except Reported:
+            return None
+        found = clash(t, node.model_span)
+        if found is not None:
+            self.diags.append(found)
+        return None if any(d.severity == "error" for d in self.diags[before:]) else t
+
+    def _model(self, node: s.Train):
+        return self._model_named(node.model, node.model_span)
+
+    def _model_named(self, name: str, span: s.Span):
+        if name not in self.models:
+            self._error("E0401", f"no model named `{name}`", span, help=suggest(name, self.models))
+            return None
+        return self.models[name]
 
     def _data(self, name: str, span: s.Span) -> DataInfo | None:
         if name not in self.datas:
@@ -96,6 +122,8 @@ class TrainRules:
         """Each setting by name; unknown and repeated ones are reported and left out."""
         found: dict[str, object] = {}
         for st in node.stmts:
+            if isinstance(st, s.Step):
+                continue  # checked with the section's steps
             key = {s.Optimizer: "optimizer", s.InitBlock: "init", s.Freeze: "freeze"}.get(
                 type(st), getattr(st, "name", "")
             )
@@ -114,7 +142,7 @@ class TrainRules:
                 self._error("E0401", f"unknown train setting `{key}`", st.name_span, help=hint)
                 continue
             found[key] = st
-        if "loss" not in found:
+        if "loss" not in found and not steps_of(node):
             self._error(
                 "E0416",
                 f"train `{node.model}` needs a loss",

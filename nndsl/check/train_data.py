@@ -19,9 +19,13 @@ TARGET = "y"  # the data tensor that holds the targets
 class DataRules:
     """The data half of a train section's builder (mixed into ``train_build._Builder``)."""
 
+    def model_feeds(self) -> tuple:
+        """The model inputs the data feeds by name."""
+        return self.model.inputs
+
     def data_code(self, data: DataInfo, span) -> ir.DataCode:
         returns = []
-        for inp in self.model.inputs:
+        for inp in self.model_feeds():
             if inp.optional:
                 continue
             returns.append(

@@ -24,7 +24,7 @@ def unused_outputs(program: s.Program, checked: ir.ProgramIR, warn) -> None:
     infos = {m.name: m for m in checked.models}
     for t in checked.trains:
         model, info = models.get(t.model), infos.get(t.model)
-        if model is None or info is None or not isinstance(info.returns, tuple):
+        if t.steps or model is None or info is None or not isinstance(info.returns, tuple):
             continue
         if t.step is not None and not isinstance(info.returns, tuple):
             continue
@@ -110,8 +110,11 @@ def unused_data(program: s.Program, checked: ir.ProgramIR, warn) -> None:
     infos = {m.name: m for m in checked.models}
     needed: dict[str, set[str]] = {}  # data section -> the tensors its train sections feed
     for t in checked.trains:
-        inputs = {i.name for i in infos[t.model].inputs if not i.optional}
-        reads = {TARGET} if t.step is None else set(t.step.feeds)
+        if t.steps:  # the data tensors the steps read
+            inputs, reads = set(), {n for st in t.steps for n in st.feeds}
+        else:
+            inputs = {i.name for i in infos[t.model].inputs if not i.optional}
+            reads = {TARGET} if t.step is None else set(t.step.feeds)
         for d in (t.data, t.validation):
             if d is not None:
                 needed.setdefault(d.name, set()).update(inputs | reads)

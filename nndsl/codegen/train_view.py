@@ -14,6 +14,7 @@ from __future__ import annotations
 from nndsl.codegen import KIT_MODULE
 from nndsl.codegen.expr import statements, write
 from nndsl.codegen.text import WIDTH, comment_safe, packed, string_safe
+from nndsl.codegen.train_steps import STEP_RETURNS, step_functions, steps_main, steps_options
 from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -50,21 +51,34 @@ _CORRECT = {
 def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str) -> dict:
     """The template's context: the TrainIR as ``t`` (for plain substitutions) and what each
     part of the script holds."""
+    run_name = "_".join(a for a, _ in t.models) if t.steps else t.model.lower()
+    if t.steps:
+        functions = step_functions(t)
+        main = steps_main(t, run_name, steps_options(t))
+    else:
+        functions = [
+            {
+                "signature": f"def step(model: {t.model}, batch: kit.Batch) -> {STEP_RETURNS}:",
+                "doc": _step_doc(t),
+                "lines": _step(t),
+            }
+        ]
+        main = _main(t)
     return {
         "t": t,
         "source": string_safe(source_name),
         "model_module": model_module,
+        "model_imports": ", ".join(sorted(c for _, c in t.models)) if t.steps else t.model,
         "kit": KIT_MODULE,
-        "run_name": t.model.lower(),
+        "run_name": run_name,
         "config_lines": _config_lines(t, data_dir),
         **_imports(t),
         **_data(t),
         **_params(t),
-        "step_doc": _step_doc(t),
-        "step_lines": _step(t),
+        "functions": functions,
         "has_predict": t.predict is not None,
         **_predict(t),
-        "main_lines": _main(t),
+        "main_lines": main,
     }
 
 
@@ -99,7 +113,7 @@ def _imports(t: ir.TrainIR) -> dict:
         std.append("from pathlib import Path")
     third = ["import numpy as np"] if uses_numpy(t.readers) else []
     third.append("import torch")
-    if t.init:
+    if t.init or t.steps:
         third.append("import torch.nn as nn")
     third.append("import torch.nn.functional as F")
     return {"std_imports": std, "torch_imports": third}

@@ -248,6 +248,13 @@ CODES: dict[str, Code] = {
             "`predict` rows that the steps making the model's input cannot take one by one: a "
             "step that mixes or picks the samples",
         ),
+        Code(
+            "E0423",
+            "training",
+            "a train section of steps that is not one: several models without `step`s, a "
+            "setting that belongs in a step or that steps do not take, a step for a model the "
+            "section does not train",
+        ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
         Code("W0103", "names", "a value computed in a forward and never used"),
@@ -284,6 +291,7 @@ CODES: dict[str, Code] = {
             "lint",
             "a data tensor that neither the model, nor the loss, nor another tensor uses",
         ),
+        Code("W0409", "training", "a model of a train section of steps that no step trains"),
     )
 }
 

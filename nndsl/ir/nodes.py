@@ -15,7 +15,18 @@ from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
 from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
-from nndsl.ir.training import Call, Clip, Feed, InitRule, LossStep, Optimizer, Predict, Scheduler
+from nndsl.ir.training import (
+    Call,
+    Clip,
+    Feed,
+    InitRule,
+    LossStep,
+    ModelStep,
+    Optimizer,
+    Predict,
+    Samples,
+    Scheduler,
+)
 
 
 @dataclass(frozen=True)
@@ -349,3 +360,9 @@ class TrainIR:
     # `freeze encoder`: the parameters nothing trains, and the line as written for a comment
     frozen: tuple[str, ...] = ()
     frozen_source: str = ""
+    # a train section of steps (`train Maker, Critic on digits { step Critic {...} ... }`): each
+    # model's key in the script's ModuleDict and its class, the steps of each batch in order,
+    # and the images drawn after training
+    models: tuple[tuple[str, str], ...] = ()
+    steps: tuple[ModelStep, ...] = ()
+    samples: Samples | None = None

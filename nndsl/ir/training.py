@@ -181,3 +181,31 @@ class LossStep:
     calls: tuple[LossCall, ...]
     total: Expr
     terms: tuple[tuple[str, Expr], ...] = ()
+
+
+@dataclass(frozen=True)
+class ModelStep:
+    """``step Critic { ... }`` in a train section of several models: one optimizer's update of
+    each batch. ``name`` keys its loss in the metrics (``loss/critic``) and names its function
+    (``critic_step``); ``model`` is the class it trains and ``attr`` that model's key in the
+    script's ModuleDict; ``feeds`` the data tensors it binds from the batch; ``body`` its
+    statements in order (:class:`~nndsl.ir.expr.Assign` and :class:`LossCall`); ``total`` the
+    loss; ``terms`` the logged parts of a loss of several."""
+
+    name: str
+    model: str
+    attr: str
+    optimizer: Optimizer
+    feeds: tuple[str, ...]
+    body: tuple
+    total: Expr
+    terms: tuple[tuple[str, Expr], ...] = ()
+
+
+@dataclass(frozen=True)
+class Samples:
+    """``samples reshape(Maker(randn(64, 16)), 64, 8, 8)``: what the models draw after training,
+    written as a grid of images; ``shape`` is (N, H, W) or (N, C, H, W)."""
+
+    value: Expr
+    shape: tuple

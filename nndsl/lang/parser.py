@@ -351,10 +351,21 @@ class _ToSyntax:
         keyword, *rules, close = c
         return s.InitBlock(tuple(rules), _cover(keyword, close))
 
+    def step(self, c):
+        keyword, model, *stmts, close = c
+        return s.Step(model.value, _span(model), tuple(stmts), _cover(keyword, model))
+
     def train(self, c):
-        keyword, model, on, data, *stmts, close = c
+        at = next(i for i, tok in enumerate(c) if getattr(tok, "type", "") == "ON")
+        (keyword, model, *more), (data, *stmts, _close) = c[:at], c[at + 1 :]
         return s.Train(
-            model.value, _span(model), data.value, _span(data), tuple(stmts), _cover(keyword, data)
+            model.value,
+            _span(model),
+            data.value,
+            _span(data),
+            tuple(stmts),
+            _cover(keyword, data),
+            tuple((m.value, _span(m)) for m in more),
         )
 
     def start(self, c):

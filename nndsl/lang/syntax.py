@@ -353,15 +353,28 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class Step:
+    """``step Critic { fake = Maker(noise)  loss ... }``: one optimizer's update of each batch,
+    in a train section of several models; ``model`` is the model it trains."""
+
+    model: str
+    model_span: Span
+    stmts: tuple[Setting | Optimizer | DataAssign, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
 class Train:
-    """``train AddNet on pairs { ... }``."""
+    """``train AddNet on pairs { ... }``; ``train Maker, Critic on digits { step ... }`` trains
+    several models, the first in ``model`` and the others in ``more``."""
 
     model: str
     model_span: Span
     data: str
     data_span: Span
-    stmts: tuple[Setting | Optimizer | InitBlock | Freeze, ...]
+    stmts: tuple[Setting | Optimizer | InitBlock | Freeze | Step, ...]
     span: Span
+    more: tuple[tuple[str, Span], ...] = ()
 
     @property
     def name(self) -> str:

@@ -364,6 +364,13 @@ FUNCTIONS: dict[str, Func] = {
             "ones of x's shape and dtype",
         ),
         Func(
+            "detach",
+            _X,
+            _same,
+            Method("detach"),
+            "the same values, through which no gradient flows back",
+        ),
+        Func(
             "randn_like",
             _X,
             _same,

@@ -247,28 +247,10 @@ INITS = {
     ),
 }
 
-TRAIN_SETTINGS = (
-    "loss",
-    "optimizer",
-    "scheduler",
-    "init",
-    "epochs",
-    "steps",
-    "metrics",
-    "log_every",
-    "early_stop",
-    "clip",
-    "accumulate",
-    "checkpoint",
-    "distributed",
-    "device",
-    "precision",
-    "compile",
-    "seed",
-    "deterministic",
-    "save",
-    "predict",
-    "freeze",
+TRAIN_SETTINGS = tuple(
+    """loss optimizer scheduler init epochs steps metrics log_every early_stop clip accumulate
+    checkpoint distributed device precision compile seed deterministic save predict freeze
+    samples""".split()
 )
 METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
 

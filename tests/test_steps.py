@@ -1,0 +1,130 @@
+"""Train sections of several models, trained in steps (a GAN): what the checker accepts and
+refuses, with its location, and the script it writes."""
+
+from __future__ import annotations
+
+import pytest
+
+import nndsl
+
+MODELS = """
+model Maker(z: [4]) {
+    Linear(8) Sigmoid()
+}
+
+model Critic(x: [8]) {
+    Linear(1)
+}
+
+data d {
+    x = rand(64, 8)
+    batch 16
+}
+"""
+
+CRITIC = """
+    step Critic {
+        real = Critic(x)
+        fake = Critic(detach(Maker(randn(B, 4))))
+        loss bce_with_logits(real, ones_like(real)) + bce_with_logits(fake, zeros_like(fake))
+    }"""
+MAKER = """
+    step Maker {
+        score = Critic(Maker(randn(B, 4)))
+        loss bce_with_logits(score, ones_like(score))
+    }"""
+
+
+def train(body: str, header: str = "Maker, Critic") -> str:
+    return MODELS + f"\ntrain {header} on d {{{body}\n}}\n"
+
+
+def codes(source: str) -> list[tuple[str, str]]:
+    """(code, the text of the line it points at) of each diagnostic."""
+    lines = source.splitlines()
+    found = nndsl.check(source, filename="gan.nn").diagnostics
+    return [(d.code, lines[d.span.line - 1].strip()) for d in found]
+
+
+def test_a_gan_checks_clean_and_its_script_has_a_function_per_step():
+    source = train(CRITIC + MAKER + "\n    samples reshape(Maker(randn(16, 4)), 16, 2, 4)")
+    assert codes(source) == []
+    script = nndsl.compile(source, filename="gan.nn")["train_maker_critic.py"]
+    assert "def critic_step(models: nn.ModuleDict, batch: kit.Batch)" in script
+    assert "def maker_step(" in script and "def samples(models: nn.ModuleDict)" in script
+    # the critic's step leaves the maker alone: what it makes is detached
+    assert "models.maker(torch.randn(len(x), 4, device=x.device)).detach()" in script
+    assert 'nn.ModuleDict({"maker": Maker(), "critic": Critic()})' in script
+    assert script.index('kit.TrainStep(\n            "critic"') < script.index('"maker",')
+    assert "lr=cfg.lr" in script and "lr_critic" not in script  # one rate: --lr
+
+
+def test_steps_with_their_own_rates_get_a_flag_each():
+    body = CRITIC.replace("step Critic {", "step Critic {\n        optimizer sgd(lr=0.1)")
+    body += MAKER.replace("step Maker {", "step Maker {\n        optimizer adam(lr=0.002)")
+    script = nndsl.compile(train(body), filename="gan.nn")["train_maker_critic.py"]
+    assert "lr_critic: float = 0.1" in script and "lr_maker: float = 0.002" in script
+    assert "torch.optim.SGD(models.critic.parameters(), lr=cfg.lr_critic)" in script
+
+
+@pytest.mark.parametrize(
+    "body, header, code, line",
+    [
+        ("\n    loss mse", "Maker, Critic", "E0423", "train Maker, Critic on d {"),
+        (CRITIC + MAKER + "\n    loss mse(x, x)", "Maker, Critic", "E0423", "loss mse(x, x)"),
+        (CRITIC + MAKER + "\n    metrics accuracy", "Maker, Critic", "E0423", "metrics accuracy"),
+        (CRITIC.replace("step Critic", "step Critics"), "Maker, Critic", "E0423", "step Critics {"),
+        (CRITIC + CRITIC + MAKER, "Maker, Critic", "E0105", "step Critic {"),
+        (MAKER.replace("randn(B, 4)", "randn(B, 5)"), "Maker, Critic", "E0301",
+         "score = Critic(Maker(randn(B, 5)))"),
+        (CRITIC + MAKER + "\n    samples Maker(randn(B, 4))", "Maker, Critic", "E0108",
+         "samples Maker(randn(B, 4))"),
+        (CRITIC + MAKER + "\n    samples Maker(randn(16, 4))", "Maker, Critic", "E0420",
+         "samples Maker(randn(16, 4))"),
+        (MAKER.replace("bce_with_logits(score", "bce(score"), "Maker, Critic", "E0419",
+         "loss bce(score, ones_like(score))"),
+        (MAKER.replace("        loss bce_with_logits(score, ones_like(score))\n", ""),
+         "Maker, Critic", "E0416", "step Maker {"),
+        (MAKER.replace("Critic(Maker(", "Critic(Makers("), "Maker, Critic", "E0401",
+         "score = Critic(Makers(randn(B, 4)))"),
+        (CRITIC + MAKER, "Maker, Critics", "E0401", "train Maker, Critics on d {"),
+        (MAKER.replace("score = ", "x = "), "Maker, Critic", "E0105",
+         "x = Critic(Maker(randn(B, 4)))"),
+    ],
+)  # fmt: skip
+def test_mistakes_are_located(body, header, code, line):
+    found = codes(train(body, header))
+    assert (code, line) in found, found
+
+
+def test_a_model_no_step_trains_is_a_warning():
+    found = codes(train(CRITIC))
+    assert found == [("W0409", "train Maker, Critic on d {")]
+
+
+def test_a_model_of_several_outputs_is_refused_in_a_step():
+    source = train(MAKER).replace(
+        "model Critic(x: [8]) {\n    Linear(1)\n}",
+        "model Critic(x: [8]) {\n    h = Linear(1)\n    forward { return h(x), x }\n}",
+    )
+    found = codes(source)
+    assert ("E0420", "score = Critic(Maker(randn(B, 4)))") in found
+
+
+def test_step_is_still_a_name_outside_a_train_section():
+    """`step` is a keyword only where a train section's statement begins."""
+    source = """
+model Net(x: [4]) { step = Linear(1) }
+data d { x = randn(32, 4)  y = sum(x, 1, keepdim=true) }
+train Net on d { loss mse  scheduler step(step_size=5) }
+"""
+    assert [c for c, _ in codes(source) if c.startswith("E")] == []
+
+
+def test_fmt_keeps_steps_and_a_header_of_several_models():
+    from nndsl.tools.fmt import format_source
+
+    source = train(CRITIC + MAKER).lstrip("\n")
+    assert format_source(source) == source
+    indented = source.replace("\n    step", "\n  step").replace("\n        ", "\n   ")
+    assert format_source(indented) == source
