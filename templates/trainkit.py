@@ -8,7 +8,15 @@ matplotlib, safetensors and tensorboard when they are installed).
     metrics = run.train(model, optimizer, step, data, val_data, save="net.pt")
 
 `step(model, batch)` returns the batch's loss under "loss" and any other 0-dim tensors
-to report (metrics, loss terms): each is averaged over the samples of an epoch."""
+to report (metrics, loss terms): each is averaged over the samples of an epoch. Several
+models, each trained by its own optimizer (a GAN), take several steps a batch:
+
+    models = nn.ModuleDict({"generator": generator, "discriminator": discriminator})
+    steps = [TrainStep("discriminator", discriminator_step, d_optimizer),
+             TrainStep("generator", generator_step, g_optimizer)]
+    metrics = run.train_steps(models, steps, data, samples=draw)
+
+where each step returns its loss under f"loss/{name}"."""
 
 from __future__ import annotations
 
@@ -38,6 +46,41 @@ from torch.nn.parallel import DistributedDataParallel
 
 Batch = dict[str, torch.Tensor]
 Step = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
+
+
+@dataclass
+class TrainStep:
+    """One update of each batch: `fn(models, batch)` returns its loss under
+    f"loss/{name}" (and any other 0-dim terms to report, e.g. f"loss/{name}/real");
+    `optimizer` steps the parameters it holds."""
+
+    name: str
+    fn: Step
+    optimizer: torch.optim.Optimizer
+
+    @property
+    def key(self) -> str:
+        """Where `fn` returns the loss: "loss" for the one step of `Run.train`."""
+        return f"loss/{self.name}" if self.name else "loss"
+
+
+class Optimizers:
+    """The optimizers of several TrainSteps as one for the State: its `state_dict`
+    holds each one's under its step's name."""
+
+    def __init__(self, optimizers: dict[str, torch.optim.Optimizer]):
+        self.optimizers = optimizers
+
+    @property
+    def param_groups(self) -> list[dict]:
+        return [g for o in self.optimizers.values() for g in o.param_groups]
+
+    def state_dict(self) -> dict:
+        return {name: o.state_dict() for name, o in self.optimizers.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[name])
 
 
 @dataclass
@@ -112,8 +155,8 @@ class EarlyStop:
 class State:
     """Everything a checkpoint holds: enough to go on exactly where a run stopped."""
 
-    model: nn.Module
-    optimizer: torch.optim.Optimizer
+    model: nn.Module  # an nn.ModuleDict of the models for Run.train_steps
+    optimizer: torch.optim.Optimizer | Optimizers
     generator: torch.Generator  # shuffles the training data
     scheduler: object = None
     scaler: torch.amp.GradScaler | None = None
@@ -129,7 +172,7 @@ class State:
     best_epoch: int = 0
     record: float | None = None  # the best value of the early-stopping metric
     stale: int = 0  # epochs since it improved
-    last_loss: float | None = None  # the last finite loss seen
+    last_loss: float | dict | None = None  # the last finite loss (of each TrainStep)
     stop: bool = False  # set by Ctrl-C: save a checkpoint and leave after this step
 
 
@@ -198,9 +241,34 @@ class Run:
         results into the run folder and return the last epoch's metrics. `options` are
         those of Loop."""
         loop = Loop(self, model, optimizer, step, **options)
+        return self._train(loop, data, val_data, save)
+
+    def train_steps(
+        self,
+        models: nn.ModuleDict,
+        steps: list[TrainStep],
+        data,
+        val_data=None,
+        *,
+        save: str = "model.pt",
+        samples: Callable[[nn.ModuleDict], torch.Tensor] | None = None,
+        **options,
+    ) -> dict[str, float]:
+        """`train` for several models, each updated by its own optimizer: every batch
+        takes each of `steps` in order (forward, backward, clip, optimizer step, every
+        model's gradients cleared). There is no one loss, so no best.pt; the weights
+        saved are the ModuleDict's. `samples(models)`, when given, returns images
+        ((N, H, W) or (N, C, H, W), values in [0, 1]) that are drawn into samples.png
+        after training."""
+        refuse_with_steps(steps, options)
+        optimizers = Optimizers({s.name: s.optimizer for s in steps})
+        loop = Loop(self, models, optimizers, steps, **options)
+        return self._train(loop, data, val_data, save, samples)
+
+    def _train(self, loop: Loop, data, val_data, save: str, samples=None) -> dict:
         data, val_data = loop.place(data), loop.place(val_data)
         if self.cfg.eval:
-            load_weights(model, self.cfg.eval, self.device)
+            load_weights(loop.state.model, self.cfg.eval, self.device)
             metrics = loop.evaluate(val_data if val_data is not None else data)
             self.print("  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             return metrics
@@ -224,7 +292,7 @@ class Run:
                 raise SystemExit(130)
             loop.save_checkpoint()  # the final state: --resume --epochs N trains on
             if self.main:
-                self._finish(loop.state, save)
+                self._finish(loop, save, samples)
         finally:
             if loop.log is not None:
                 loop.log.close()
@@ -232,19 +300,26 @@ class Run:
             dist.destroy_process_group()
         return loop.state.history[-1]
 
-    def _finish(self, state: State, save: str) -> None:
-        """The final weights, the plot, and where they are."""
+    def _finish(self, loop: Loop, save: str, samples) -> None:
+        """The final weights, the plot, the samples, and where they are."""
+        state = loop.state
         save_weights(state.model, self.folder / save)
         save_safetensors(state.model, self.folder / save, self.source)
         drawn = plot(state.history, self.folder / "loss.png")
+        sampled = samples is not None and draw_samples(
+            state.model, samples, self.folder / "samples.png"
+        )
         last = state.history[-1]
         if self.cfg.quiet:
             print("  ".join(f"{k} {v:.4g}" for k, v in last.items()))
             return
         plotted = f"; plot: {self.folder}/loss.png" if drawn else ""
+        if sampled:
+            plotted += f"; samples: {self.folder}/samples.png"
+        best = f"; best epoch {state.best_epoch} (best.pt)" if loop.single else ""
         print(
             f"weights: {self.folder / save}; metrics: {self.folder}/metrics.csv, "
-            f"metrics.jsonl{plotted}; best epoch {state.best_epoch} (best.pt)"
+            f"metrics.jsonl{plotted}{best}"
         )
 
     def total_steps(self, data, accumulate: int = 1, drop_last: bool = False) -> int:
@@ -254,14 +329,16 @@ class Run:
 
 
 class Loop:
-    """The loop of a Run: epochs of optimizer steps, evaluation, checkpoints."""
+    """The loop of a Run: epochs of optimizer steps, evaluation, checkpoints. `step` is
+    the one Step of `model` and `optimizer`, or (for Run.train_steps) the TrainSteps of
+    each batch, `model` the ModuleDict they train and `optimizer` their Optimizers."""
 
     def __init__(
         self,
         run: Run,
         model: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        step: Step,
+        optimizer: torch.optim.Optimizer | Optimizers,
+        step: Step | list[TrainStep],
         *,
         scheduler=None,
         scheduler_every: str = "epoch",  # "epoch" or "step"
@@ -275,7 +352,10 @@ class Loop:
         drop_last: bool = False,  # leave out a last, smaller training batch
     ):
         cfg = run.cfg
-        self.run, self.cfg, self.step_fn = run, cfg, step
+        self.run, self.cfg = run, cfg
+        # Run.train's one step, the loss "loss"; or several, each with an optimizer
+        self.single = not isinstance(step, list)
+        self.steps = [TrainStep("", step, optimizer)] if self.single else step
         self.scheduler_every, self.clip, self.accumulate = (
             scheduler_every,
             clip,
@@ -286,8 +366,7 @@ class Loop:
         # metrics.jsonl and TensorBoard, kept by the first process only
         self.log: Log | None = None
         self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-        net = torch.compile(model) if compile else model
-        self.net = DistributedDataParallel(model) if run.world > 1 else net
+        self.net = self.wrap(model, compile)
         self.state = State(
             model=model,
             optimizer=optimizer,
@@ -297,7 +376,23 @@ class Loop:
                 torch.amp.GradScaler(run.device.type) if precision == "fp16" else None
             ),
             run_id=run.run_id,
+            last_loss=None if self.single else {},
         )
+
+    def wrap(self, model: nn.Module, compile: bool) -> nn.Module:
+        """What the steps call: the model, compiled or in DistributedDataParallel. With
+        several steps, each model is compiled on its own; their gradients are averaged
+        over the processes by `average_gradients` (DDP expects one forward and one
+        backward of each model an iteration)."""
+        if self.single:
+            net = torch.compile(model) if compile else model
+            return DistributedDataParallel(model) if self.run.world > 1 else net
+        if self.run.world > 1:  # every process starts from the first one's weights
+            for tensor in model.state_dict().values():
+                dist.broadcast(tensor, 0)
+        if not compile:
+            return model
+        return nn.ModuleDict({k: torch.compile(m) for k, m in model.items()})
 
     def place(self, data):
         """Data held in memory on the device (a streamed Dataset stays where it is)."""
@@ -306,12 +401,20 @@ class Loop:
         data = {k: v.to(self.run.device) for k, v in data.items()}
         return to_channels_last(data, self.channels_last)
 
-    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """The step's loss and metrics of one batch (under autocast for bf16, fp16)."""
+    def forward(self, fn: Step, batch: Batch) -> dict[str, torch.Tensor]:
+        """A step's loss and metrics of one batch (under autocast for bf16, fp16)."""
         if self.autocast is None:
-            return self.step_fn(self.net, batch)
+            return fn(self.net, batch)
         with torch.autocast(self.run.device.type, dtype=self.autocast):
-            return self.step_fn(self.net, batch)
+            return fn(self.net, batch)
+
+    def terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Every step's loss and metrics of one batch, in one dict, without training."""
+        terms = None
+        for step in self.steps:
+            got = self.forward(step.fn, batch)
+            terms = got if terms is None else {**terms, **got}
+        return terms
 
     def batches(
         self, data, batch_size: int, generator, drop_last: bool
@@ -356,21 +459,21 @@ class Loop:
                 run.print(
                     f"epoch {state.epoch}  {shown}  ({rate:,.0f} samples/s)", flush=True
                 )
-            done = self.end_epoch(
-                metrics, "val_loss" if val_data is not None else "loss"
-            )
+            monitor = "val_loss" if val_data is not None else "loss"
+            done = self.end_epoch(metrics, monitor if self.single else None)
             if done or (cfg.max_steps and state.step >= cfg.max_steps):
                 return
             if not cfg.checkpoint_every and time.monotonic() - saved >= 60:
                 self.save_checkpoint()
                 saved = time.monotonic()
 
-    def end_epoch(self, metrics: dict[str, float], monitor: str) -> bool:
-        """The best weights, the scheduler's step and early stopping, after an epoch;
-        True when early stopping ends the run."""
+    def end_epoch(self, metrics: dict[str, float], monitor: str | None) -> bool:
+        """The best weights (by `monitor`, when there is one loss), the scheduler's
+        step and early stopping, after an epoch; True when early stopping ends the
+        run."""
         state, run = self.state, self.run
-        monitored = metrics[monitor]
-        if state.best is None or monitored < state.best:
+        monitored = metrics[monitor] if monitor else None
+        if monitor and (state.best is None or monitored < state.best):
             state.best, state.best_epoch = monitored, state.epoch
             if run.main:
                 save_weights(state.model, run.folder / "best.pt")
@@ -397,7 +500,7 @@ class Loop:
 
     def train_one_epoch(self, data) -> dict[str, float]:
         """Train on the rest of `state.epoch` (all of it unless resuming mid-epoch)."""
-        state, cfg, run = self.state, self.cfg, self.run
+        state, cfg, run, steps = self.state, self.cfg, self.run, self.steps
         self.net.train()
         if state.batch == 0:
             state.epoch_rng = state.generator.get_state()
@@ -419,14 +522,8 @@ class Loop:
             samples = len(next(iter(batch.values())))  # of all the processes
             if run.world > 1:
                 batch = shard(batch, run.rank, run.world)
-            terms = self.forward(batch)
-            loss = terms["loss"]
-            if i % check == 0:
-                self.stop_if_not_finite(loss, batch)
-            self.backward(loss)
             last = (i + 1) % self.accumulate == 0 or i + 1 == count
-            if last:
-                self.optimizer_step()
+            terms = self.train_batch(batch, i % check == 0, last)
             state.batch = i + 1
             keep(state.pending, state.sums, terms, len(next(iter(batch.values()))))
             if self.log is not None:
@@ -434,7 +531,9 @@ class Loop:
             if bar is not None:
                 bar.update(samples)
                 if i % 20 == 0:
-                    bar.set_postfix(loss=f"{loss.item():.4g}")
+                    bar.set_postfix(
+                        {s.key: f"{terms[s.key].item():.4g}" for s in steps}
+                    )
             if not last:
                 continue  # checkpoints and stops fall between optimizer steps
             ends = i + 1 == count or (cfg.max_steps and state.step >= cfg.max_steps)
@@ -442,7 +541,8 @@ class Loop:
             if logged and self.log is not None:
                 row = self.log.row(state, terms)
                 if cfg.log_every and not cfg.quiet:
-                    print(f"  step {state.step}: loss {row['loss']:.4g}", flush=True)
+                    losses = "  ".join(f"{s.key} {row[s.key]:.4g}" for s in steps)
+                    print(f"  step {state.step}: {losses}", flush=True)
             if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
             if state.stop or (cfg.max_steps and state.step >= cfg.max_steps):
@@ -452,6 +552,23 @@ class Loop:
         measure(state.pending, state.sums)
         return summarize(state.sums, run.world > 1)
 
+    def train_batch(self, batch: Batch, check: bool, last: bool) -> dict:
+        """Each step's forward, loss check (when `check`) and backward, then (when the
+        batch is the `last` one of an optimizer step) its update; the terms of all."""
+        terms = None
+        for step in self.steps:
+            got = self.forward(step.fn, batch)
+            loss = got[step.key]
+            if check:
+                self.stop_if_not_finite(loss, batch, step)
+            self.backward(loss)
+            if last:
+                self.optimizer_step(step)
+            terms = got if terms is None else {**terms, **got}
+        if last:
+            self.end_step()
+        return terms
+
     def backward(self, loss: torch.Tensor) -> None:
         if self.accumulate > 1:
             loss = loss / self.accumulate
@@ -459,20 +576,30 @@ class Loop:
             loss = self.state.scaler.scale(loss)
         loss.backward()
 
-    def optimizer_step(self) -> None:
-        """Clip, step the optimizer (through the GradScaler for fp16), the scheduler."""
-        state = self.state
-        optimizer, scaler = state.optimizer, state.scaler
+    def optimizer_step(self, step: TrainStep) -> None:
+        """Clip, step `step`'s optimizer (through the GradScaler for fp16), clear the
+        gradients: with several steps, every model's, so that none reaches the next
+        step's update."""
+        state, optimizer, scaler = self.state, step.optimizer, self.state.scaler
+        if not self.single and self.run.world > 1:
+            average_gradients(optimizer, self.run.world)
         if self.clip:
             if scaler is not None:
                 scaler.unscale_(optimizer)
-            nn.utils.clip_grad_norm_(state.model.parameters(), self.clip)
+            held = state.model.parameters() if self.single else parameters(optimizer)
+            nn.utils.clip_grad_norm_(held, self.clip)
         if scaler is not None:
             scaler.step(optimizer)
-            scaler.update()
         else:
             optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        (optimizer if self.single else state.model).zero_grad(set_to_none=True)
+
+    def end_step(self) -> None:
+        """After the optimizer steps of a batch: the GradScaler's new scale, the step
+        count, the scheduler."""
+        state = self.state
+        if state.scaler is not None:
+            state.scaler.update()
         state.step += 1
         if state.scheduler is not None and self.scheduler_every == "step":
             state.scheduler.step()
@@ -484,21 +611,28 @@ class Loop:
         pending: list = []
         sums: dict = {}
         for batch in self.batches(data, max(self.cfg.batch_size, 256), None, False):
-            keep(pending, sums, self.forward(batch), len(next(iter(batch.values()))))
+            keep(pending, sums, self.terms(batch), len(next(iter(batch.values()))))
         measure(pending, sums)
         return summarize(sums)
 
-    def stop_if_not_finite(self, loss: torch.Tensor, batch: Batch) -> None:
+    def stop_if_not_finite(
+        self, loss: torch.Tensor, batch: Batch, step: TrainStep
+    ) -> None:
         """Stop before a NaN or infinite loss reaches the weights."""
         state = self.state
         value = loss.item()
         if math.isfinite(value):
-            state.last_loss = value
+            if self.single:
+                state.last_loss = value
+            else:  # each step's, by name
+                state.last_loss[step.name] = value
             return
-        last = "none yet" if state.last_loss is None else f"{state.last_loss:.6g}"
-        where, layer = first_non_finite(state.model, batch, self.step_fn)
+        known = state.last_loss if self.single else state.last_loss.get(step.name)
+        last = "none yet" if known is None else f"{known:.6g}"
+        where, layer = first_non_finite(state.model, batch, step.fn)
+        what = f"the loss of {step.name}" if step.name else "the loss"
         raise NonFiniteLoss(
-            f"error: the loss is {value} at epoch {state.epoch}, step {state.step + 1} "
+            f"error: {what} is {value} at epoch {state.epoch}, step {state.step + 1} "
             f"(the last finite loss: {last}){where}; the weights before this step "
             "are in the newest checkpoint. Try a smaller learning rate, `clip`, or "
             "check the data for NaNs.",
@@ -510,6 +644,38 @@ class Loop:
             self.state.pending, self.state.sums
         )  # so that a resumed run adds up the same batches
         return save_checkpoint(self.state, self.run)
+
+
+def refuse_with_steps(steps: list[TrainStep], options: dict) -> None:
+    """What Run.train_steps does not do: a one-line error for each."""
+    names = [step.name for step in steps]
+    if not steps or "" in names or len(set(names)) < len(names):
+        raise SystemExit("error: train_steps takes TrainSteps with distinct names")
+    refused = {
+        "accumulate": options.get("accumulate", 1) > 1,
+        "a scheduler": options.get("scheduler") is not None,
+        "early stopping": options.get("early_stop") is not None,
+    }
+    for what, given in refused.items():
+        if given:
+            raise SystemExit(f"error: {what} is not supported with several train steps")
+
+
+def parameters(optimizer: torch.optim.Optimizer) -> list[nn.Parameter]:
+    """The parameters `optimizer` holds."""
+    return [p for group in optimizer.param_groups for p in group["params"]]
+
+
+def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
+    """The gradients of the parameters `optimizer` holds, averaged over the processes
+    (one all-reduce for each dtype), as DistributedDataParallel averages a model's."""
+    grads = [p.grad for p in parameters(optimizer) if p.grad is not None]
+    for dtype in dict.fromkeys(g.dtype for g in grads):
+        same = [g for g in grads if g.dtype == dtype]
+        flat = torch.cat([g.reshape(-1) for g in same]).div_(world)
+        dist.all_reduce(flat)
+        for grad, part in zip(same, flat.split([g.numel() for g in same])):
+            grad.copy_(part.view_as(grad))
 
 
 def size(data) -> int:
@@ -843,14 +1009,18 @@ class Log:
 
     def row(self, state: State, terms: dict[str, torch.Tensor]) -> dict:
         """Log the values `step` returned for the step's batch, the learning rate of
-        each parameter group and the samples per second since the last row."""
+        each parameter group (of each TrainStep's optimizer: its first group's) and the
+        samples per second since the last row."""
         names = list(terms)
         # one wait for the device, for all the values together
         values = torch.stack([terms[k].detach().float() for k in names]).tolist()
         row = {"step": state.step, "epoch": state.epoch}
         row.update((k, v if math.isfinite(v) else None) for k, v in zip(names, values))
         rates = [float(group["lr"]) for group in state.optimizer.param_groups]
-        if len(rates) == 1:
+        if isinstance(state.optimizer, Optimizers):  # each step's first group's
+            for name, optimizer in state.optimizer.optimizers.items():
+                row[f"lr/{name}"] = float(optimizer.param_groups[0]["lr"])
+        elif len(rates) == 1:
             row["lr"] = rates[0]
         else:
             row.update((f"lr/{i}", rate) for i, rate in enumerate(rates))
@@ -981,6 +1151,55 @@ def plot(history: list[dict], path: Path) -> bool:
     except ImportError:
         return False
     write_atomic(path, lambda tmp: figure.savefig(tmp, format="png"))
+    return True
+
+
+def sample_grid(images: torch.Tensor) -> torch.Tensor:
+    """(N, H, W) or (N, C, H, W) images (C 1 or 3) tiled into one (C, H', W') image in
+    [0, 1]: ceil(sqrt N) columns, a white 1-pixel gap, each image scaled up to at least
+    32 pixels. Values outside [0, 1] are rescaled from the smallest and largest."""
+    x = images.detach().float().cpu()
+    x = x[:, None] if x.dim() == 3 else x
+    if x.dim() != 4 or x.shape[1] not in (1, 3) or not x.numel():
+        raise SystemExit(
+            f"error: samples returned a tensor of shape {tuple(images.shape)}; give "
+            "(N, H, W) or (N, C, H, W) images with 1 or 3 channels"
+        )
+    x = x.nan_to_num(0.0, 1.0, 0.0)
+    low, high = x.min(), x.max()
+    if low < 0 or high > 1:
+        x = (x - low) / (high - low).clamp_min(1e-12)
+    x = x.clamp(0, 1)
+    scale = -(-32 // max(x.shape[2:]))
+    x = x.repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+    n, c, h, w = x.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = -(-n // cols)
+    x = torch.cat([x, x.new_ones(rows * cols - n, c, h, w)])  # the empty cells
+    x = nn.functional.pad(x, (0, 1, 0, 1), value=1.0)  # the gaps right and below
+    grid = x.view(rows, cols, c, h + 1, w + 1).permute(2, 0, 3, 1, 4)
+    return grid.reshape(c, rows * (h + 1), cols * (w + 1))[:, :-1, :-1]
+
+
+def draw_samples(models: nn.Module, samples: Callable, path: Path) -> bool:
+    """`samples(models)`, run without gradients in eval mode, as the PNG `path`
+    (sample_grid); False without matplotlib."""
+    try:
+        from matplotlib.image import imsave
+    except ImportError:
+        return False
+    training = models.training
+    models.eval()
+    try:
+        with torch.no_grad():
+            grid = sample_grid(samples(models))
+    finally:
+        models.train(training)
+    if len(grid) == 1:
+        pixels, colours = grid[0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1}
+    else:
+        pixels, colours = grid.permute(1, 2, 0).numpy(), {}
+    write_atomic(path, lambda tmp: imsave(tmp, pixels, format="png", **colours))
     return True
 
 

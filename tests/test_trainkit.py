@@ -31,6 +31,7 @@ def test_the_kit_is_formatted_and_imports_only_torch_and_the_standard_library():
     tree = ast.parse(KIT)
     optional = {"tqdm", "safetensors.torch", "numpy", "matplotlib.backends.backend_agg"}
     optional |= {"matplotlib.figure", "matplotlib.ticker", "torch.utils.tensorboard"}
+    optional |= {"matplotlib.image"}
     for node in ast.walk(tree):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
