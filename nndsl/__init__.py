@@ -2,7 +2,7 @@
 
 The Python API (docs/API.md): ``check``, ``compile``, ``load``, ``loads``, ``train`` and
 ``NNDSLError``, imported from :mod:`nndsl.api` when first used, so that ``import nndsl`` stays
-as cheap as the command line needs.
+as cheap as the command line needs; ``%load_ext nndsl`` loads the IPython extension.
 """
 
 import types as _types
@@ -20,6 +20,14 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'nndsl' has no attribute {name!r}")
+
+
+def load_ipython_extension(ipython) -> None:
+    """``%load_ext nndsl`` in IPython or Jupyter: registers the ``%%nndsl`` cell magic
+    (:mod:`nndsl.api.notebook`, the only module that imports IPython)."""
+    from nndsl.api.notebook import load_ipython_extension as load
+
+    load(ipython)
 
 
 def __dir__() -> list[str]:

@@ -87,10 +87,13 @@ def check(source, *, filename: str | None = None) -> Checked:
     """Check a program, as ``nndsl check`` does, without importing torch: every diagnostic, and
     for a program without errors its models and train sections. ``filename`` names a text in
     the diagnostics (default ``<string>``)."""
-    src = as_source(source, filename)
+    return check_source(as_source(source, filename))[0]
+
+
+def check_source(src: Source) -> tuple[Checked, ir.ProgramIR | None]:
+    """What :func:`check` returns for a source, and its checked program (None with errors)."""
     program, diagnostics = _analyze(src)
-    models, trains = summarize(program)
-    return Checked(tuple(diagnostics), models, trains, src.shown, src.text)
+    return summarize(program, diagnostics, src.shown, src.text), program
 
 
 def compile(

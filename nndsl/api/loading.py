@@ -120,14 +120,17 @@ class Trained:
     module: types.ModuleType
 
 
-def train(source, *, model: str | None = None, out=None, **overrides) -> Trained:
+def train(
+    source, *, model: str | None = None, out=None, filename: str | None = None, **overrides
+) -> Trained:
     """Train one train section in this process, through its generated script's
     ``main(parse_args(...))``, as ``nndsl run`` does. ``model``: the section to train, needed
     when there are several; ``out``: the folder the script writes to (default
-    ``runs/<model>/<date-time>/``, as ``nndsl run``); ``overrides``: fields of the script's
-    ``Config`` (``epochs=2``, ``max_steps=5``, ``lr=0.1``, ``device="cpu"``, ``quiet=True``...).
-    Raises :class:`NNDSLError` when the program has errors or training fails."""
-    src = as_source(source)
+    ``runs/<model>/<date-time>/``, as ``nndsl run``); ``filename``: the name of a text, as for
+    :func:`check`; ``overrides``: fields of the script's ``Config`` (``epochs=2``,
+    ``max_steps=5``, ``lr=0.1``, ``device="cpu"``, ``quiet=True``...). Raises
+    :class:`NNDSLError` when the program has errors or training fails."""
+    src = as_source(source, filename)
     net, program = _load(src)
     trains = [t for t in program.trains if model in (None, t.model)]
     if len(trains) != 1:

@@ -4,10 +4,12 @@ stay the same when the IR they are read from changes."""
 from __future__ import annotations
 
 import dataclasses
+import html
 from dataclasses import dataclass
 
 from nndsl.diagnostics.core import Diagnostic, has_errors, render_json, render_short, render_text
 from nndsl.ir import nodes as ir
+from nndsl.tools.summary import model_table, section_tables
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class ModelSummary:
     outputs: tuple[TensorSpec, ...]
     layers: tuple[LayerRow, ...]
     params: int
+    table: str = dataclasses.field(default="", repr=False)  # as `nndsl check` prints it
 
     @property
     def input_shape(self) -> tuple:
@@ -61,6 +64,45 @@ class ModelSummary:
     def output_shape(self) -> tuple:
         """The first output's shape."""
         return self.outputs[0].shape
+
+    def __str__(self) -> str:
+        """The layer table ``nndsl check`` prints for this model."""
+        return self.table
+
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """The layer table as HTML: path, type, output shape and parameters, then the total."""
+        inputs = ", ".join(ir.shape_text(t.shape) for t in self.inputs)
+        outputs = ", ".join(ir.shape_text(t.shape) for t in self.outputs)
+        outputs = outputs if len(self.outputs) == 1 else f"({outputs})"
+        rows = [
+            _html_row(
+                "&nbsp;" * 2 * r.depth + html.escape(r.path or "-"),
+                html.escape(r.type),
+                html.escape(r.shape_text),
+                "(shared)" if r.shared and not r.params else f"{r.params:,}",
+            )
+            for r in self.layers
+        ]
+        return "\n".join(
+            [
+                '<table class="nndsl-model">',
+                f"<caption>{html.escape(f'model {self.name}: {inputs} -> {outputs}')}</caption>",
+                _html_row("Layer", "Type", "Output shape", "Params", cell="th"),
+                *rows,
+                _html_row("Total params", "", "", f"{self.params:,}", cell="th"),
+                "</table>",
+            ]
+        )
+
+
+def _html_row(*cells: str, cell: str = "td") -> str:
+    """A row of a layer table, its cells HTML already: the last (the parameters) right-aligned,
+    the others left-aligned, as in the text table."""
+    left = "".join(f'<{cell} style="text-align:left">{x}</{cell}>' for x in cells[:-1])
+    return f'<tr>{left}<{cell} style="text-align:right">{cells[-1]}</{cell}></tr>'
 
 
 @dataclass(frozen=True)
@@ -101,6 +143,7 @@ class Checked:
     trains: tuple[TrainSummary, ...]
     filename: str
     text: str = dataclasses.field(repr=False)
+    sections: tuple[str, ...] = dataclasses.field(default=(), repr=False)  # their tables
 
     @property
     def ok(self) -> bool:
@@ -123,14 +166,33 @@ class Checked:
             return render_short(diagnostics, self.filename)
         return render_text(diagnostics, self.text, self.filename)
 
+    def __str__(self) -> str:
+        """What ``nndsl check`` prints: the diagnostics, then the tables of each model and of
+        each data and train section."""
+        return self.render() + "\n".join([m.table for m in self.models] + list(self.sections))
 
-def summarize(
-    program: ir.ProgramIR | None,
-) -> tuple[tuple[ModelSummary, ...], tuple[TrainSummary, ...]]:
-    """The models and train sections of a checked program (none without one)."""
+    def _repr_pretty_(self, p, cycle: bool) -> None:
+        p.text(str(self))
+
+    def _repr_html_(self) -> str:
+        """The diagnostics in a ``<pre>`` block, each model's layer table as an HTML table, and
+        the tables of the data and train sections in a ``<pre>`` block."""
+        parts = [f"<pre>{html.escape(self.render())}</pre>"] if self.diagnostics else []
+        parts += [m._repr_html_() for m in self.models]
+        if self.sections:
+            parts.append(f"<pre>{html.escape(chr(10).join(self.sections))}</pre>")
+        return "\n".join(parts)
+
+
+def summarize(program: ir.ProgramIR | None, diagnostics, filename: str, text: str) -> Checked:
+    """What :func:`check` returns for a checked program (None: it has errors) and every
+    diagnostic found."""
     if program is None:
-        return (), ()
-    return tuple(_model(m) for m in program.models), tuple(_train(t) for t in program.trains)
+        return Checked(tuple(diagnostics), (), (), filename, text)
+    models = tuple(_model(m) for m in program.models)
+    trains = tuple(_train(t) for t in program.trains)
+    sections = tuple(section_tables(program))
+    return Checked(tuple(diagnostics), models, trains, filename, text, sections)
 
 
 def _flat(returns) -> tuple[TensorSpec, ...]:
@@ -144,7 +206,7 @@ def _model(m: ir.ModelInfo) -> ModelSummary:
     rows = tuple(
         LayerRow(r.path, r.type, r.shape, r.params, r.shared, r.depth, r.line) for r in m.rows
     )
-    return ModelSummary(m.name, inputs, _flat(m.returns), rows, m.total_params)
+    return ModelSummary(m.name, inputs, _flat(m.returns), rows, m.total_params, model_table(m))
 
 
 def _train(t: ir.TrainIR) -> TrainSummary:

@@ -16,7 +16,7 @@ from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
 from nndsl.tools.graph_text import Graph, dot_quote, mermaid_quote, to_dot, to_mermaid
 
-__all__ = ["Graph", "dot_quote", "mermaid_quote", "model_graph", "to_dot", "to_mermaid"]
+__all__ = ["Graph", "dot_quote", "mermaid_quote", "model_graph", "run_dot", "to_dot", "to_mermaid"]
 
 
 def model_graph(program: ir.ProgramIR, names: list[str], title: str) -> Graph:
@@ -192,22 +192,30 @@ def _format(out: str, asked: str | None) -> tuple[str | None, str | None]:
 
 
 def _write(out, body: str, fmt: str, dot_program: str | None) -> int:
-    import subprocess
     import sys
 
     from nndsl.codegen.outputs import write_atomic
 
     if fmt in ("svg", "png"):
-        done = subprocess.run(
-            [dot_program, f"-T{fmt}"], input=body.encode("utf-8"), capture_output=True, check=False
-        )
-        if done.returncode != 0:
-            err = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            print(
-                f"nndsl: error: dot failed: {err[-1] if err else done.returncode}", file=sys.stderr
-            )
+        drawn, why = run_dot(body, fmt, dot_program)
+        if drawn is None:
+            print(f"nndsl: error: dot failed: {why}", file=sys.stderr)
             return 1
-        write_atomic(out, done.stdout)
+        write_atomic(out, drawn)
         return 0
     write_atomic(out, body)
     return 0
+
+
+def run_dot(body: str, fmt: str, dot_program: str) -> tuple[bytes | None, str]:
+    """A DOT text drawn by Graphviz's ``dot`` as ``svg`` or ``png``: the image and "", or None
+    and the last line dot printed when it failed."""
+    import subprocess
+
+    done = subprocess.run(
+        [dot_program, f"-T{fmt}"], input=body.encode("utf-8"), capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        err = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        return None, err[-1] if err else str(done.returncode)
+    return done.stdout, ""

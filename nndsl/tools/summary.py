@@ -7,10 +7,14 @@ from nndsl.ir.shapes import fmt_shape
 
 
 def summary_table(program: ir.ProgramIR) -> str:
-    tables = [_model_table(m) for m in program.models]
-    tables += [_data_table(d) for d in program.datas]
-    tables += [_train_table(t) for t in program.trains]
-    return "\n".join(tables)
+    """What ``nndsl check`` prints: each model's layer table, then :func:`section_tables`."""
+    return "\n".join([model_table(m) for m in program.models] + section_tables(program))
+
+
+def section_tables(program: ir.ProgramIR) -> list[str]:
+    """The table of each data section (its tensors), then of each train section (its
+    parameters)."""
+    return [_data_table(d) for d in program.datas] + [_train_table(t) for t in program.trains]
 
 
 def _data_table(d: ir.DataTable) -> str:
@@ -42,7 +46,8 @@ def _table(title: str, head: tuple, rows: list) -> str:
     return "\n".join(out) + "\n"
 
 
-def _model_table(m: ir.ModelInfo) -> str:
+def model_table(m: ir.ModelInfo) -> str:
+    """A model's layer table and its parameter total, as ``nndsl check`` prints them."""
     out = layer_table(m)
     out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
     return "\n".join(out) + "\n"
