@@ -152,6 +152,15 @@ def digits_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
 
 
+def gan_maker() -> nn.Module:
+    # the DCGAN tutorial's generator, fully connected for 8x8 images
+    return nn.Sequential(nn.Linear(16, 128), nn.LeakyReLU(0.2), nn.Linear(128, 64), nn.Sigmoid())
+
+
+def gan_critic() -> nn.Module:
+    return nn.Sequential(nn.Linear(64, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))
+
+
 def iris_mlp() -> nn.Module:
     return nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
 
@@ -214,6 +223,8 @@ SEEDS = [
     ),  # fmt: skip
     Seed("iris.nn", "IrisMLP", iris_mlp, _rand(2, 4), LIN(4, 16) + LIN(16, 3)),
     Seed("digits_mlp.nn", "DigitsMLP", digits_mlp, _rand(2, 64), LIN(64, 128) + LIN(128, 10)),
+    Seed("digits_gan.nn", "Maker", gan_maker, _rand(2, 16), LIN(16, 128) + LIN(128, 64)),
+    Seed("digits_gan.nn", "Critic", gan_critic, _rand(2, 64), LIN(64, 128) + LIN(128, 1)),
     Seed("dropout.nn", "Overfitting", net_overfitting, _rand(2, 1), MORVAN_DROPOUT),
     Seed("dropout.nn", "Dropped", net_dropped, _rand(2, 1), MORVAN_DROPOUT),
     Seed(

@@ -186,7 +186,7 @@ def test_the_checker_builds_structured_values():
 def test_the_view_writes_them_as_python():
     view = train_view(trained(SOURCE), "values.nn", "model", ".")
     main = "\n".join(view["main_lines"])
-    assert '"loss": F.huber_loss(out, y, delta=0.5)' in view["step_lines"][-1]
+    assert '"loss": F.huber_loss(out, y, delta=0.5)' in view["functions"][0]["lines"][-1]
     assert view["optimizer_ctor"] == "torch.optim.Adam"
     assert view["optimizer_args"] == "lr=cfg.lr, betas=(0.85, 0.995)"
     assert [g["dict_code"] for g in view["groups"]] == [

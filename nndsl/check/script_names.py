@@ -62,6 +62,9 @@ def reserved(t: ir.TrainIR) -> frozenset[str]:
     names = set(FIXED)
     names.update(f"load_{d.name}" for d in datas)
     names.update(d.row_class for d in datas if d.stream)
+    if t.steps:  # a section of several models: its step functions and what main binds
+        names.update(f"{st.name}_step" for st in t.steps)
+        names.update(("models", "steps", "samples"))
     readers = set(t.readers)
     if uses_numpy(readers):
         names.add("np")
@@ -70,7 +73,9 @@ def reserved(t: ir.TrainIR) -> frozenset[str]:
 
 def clash(t: ir.TrainIR, span) -> Diagnostic | None:
     """E0110 when the model of ``t`` is named like something its training script binds."""
-    if t.model not in reserved(t):
+    taken = reserved(t)
+    model = next((m for m in [t.model, *(c for _, c in t.models)] if m in taken), None)
+    if model is None:
         return None
-    message = f"cannot train a model named `{t.model}`: its training script uses that name"
+    message = f"cannot train a model named `{model}`: its training script uses that name"
     return Diagnostic("E0110", message, span, help="rename the model")

@@ -83,18 +83,7 @@ class _StepsBuilder(_Builder):
         other = self.guard(self.others, None)
         if self.failed or code is None or other is None:
             raise Reported
-        has_val = val is not None or self.data.split > 0
-        one_rate = len(set(self.lrs)) == 1
-        config = self.config(self.lrs[0] if one_rate else 0.001, other, has_val)
-        if one_rate:  # `--lr` sets every step's
-            steps = [_rate(st, "cfg.lr") for st in steps]
-        else:
-            config = config + tuple(
-                ir.ConfigField(
-                    f"lr_{st.name}", "float", float(lr), f"the learning rate of {st.model}"
-                )
-                for st, lr in zip(steps, self.lrs)
-            )
+        steps, config = self.rates(steps, other, val is not None or self.data.split > 0)
         names = [self.node.model, *(m for m, _ in self.node.more)]
         first = steps[0]
         return ir.TrainIR(
@@ -150,6 +139,17 @@ class _StepsBuilder(_Builder):
             seen[st.model] = st.model_span
             steps.append(self.guard(lambda st=st: self.step(st, data, batch)))
         return steps
+
+    def rates(self, steps: list, other: dict, has_val: bool) -> tuple[list, tuple]:
+        """The steps' learning rates: `--lr` when they share one, else a flag each."""
+        one_rate = len(set(self.lrs)) == 1
+        config = self.config(self.lrs[0] if one_rate else 0.001, other, has_val)
+        if one_rate:
+            return [_rate(st, "cfg.lr") for st in steps], config
+        return steps, config + tuple(
+            ir.ConfigField(f"lr_{st.name}", "float", float(lr), f"the learning rate of {st.model}")
+            for st, lr in zip(steps, self.lrs)
+        )
 
     # ---- the section ----------------------------------------------------------------------
 
