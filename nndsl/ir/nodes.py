@@ -10,13 +10,25 @@ any of it as Python.
 from __future__ import annotations
 
 from dataclasses import field
+from typing import TYPE_CHECKING
 
 from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
 from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
-from nndsl.ir.training import Call, Clip, Feed, InitRule, LossStep, Optimizer, Predict, Scheduler
 from nndsl.util.frozen import frozen
+
+if TYPE_CHECKING:  # a train section's values: imported by the stages that make and read them
+    from nndsl.ir.training import (
+        Call,
+        Clip,
+        Feed,
+        InitRule,
+        LossStep,
+        Optimizer,
+        Predict,
+        Scheduler,
+    )
 
 
 @frozen
