@@ -4,6 +4,7 @@
     python bench/train_bench.py --quick           # 1 round, 2,048 samples: a smoke run, < 1 min
     python bench/train_bench.py --profile mlp-b64 # where the runner's time goes, for a MISS
     python bench/train_bench.py --quick --profile cnn  # the same, 3 rounds: a smoke run
+    python bench/train_bench.py --phases [--startup-rounds 7]  # (a0) alone
 
 Everything runs on the CPU with torch's default thread count, in rounds that interleave the
 variants (their order rotated), and the ratios with a verdict are medians over the rounds of the
@@ -17,6 +18,14 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
 3.5 minutes on an idle 2-core machine; longer when it is busy.
 
 (a) start-up of ``nndsl run`` beyond ``import torch`` (targets < 0.3 s):
+    (a0) only with --phases: ``nndsl run examples/add.nn --epochs 1`` in a fresh process per
+         round (bench/run_phases.py), phase by phase up to its first training step: importing
+         nndsl, the command line, ``analyze``, ``generate``, ``generate_train``,
+         ``generate_kit``, writing the run folder, executing the script, its ``main`` up to
+         the first ``Loop.forward``; medians over the rounds, with the garbage collection in
+         each. The target is on the total without torch's own imports (``import torch`` in
+         the script and ``torch._dynamo``, which torch imports for the first optimizer),
+         shown apart, as is the epoch and what follows it.
     (a1) in process, after torch is imported: ``import nndsl.compiler``, ``analyze`` +
          ``generate`` + ``generate_train`` + ``generate_kit`` of examples/mlp.nn, writing the
          run folder (model.py, the script, trainkit.py, the source, as ``nndsl run`` writes
@@ -98,6 +107,7 @@ import cProfile
 import gc
 import importlib.util
 import io
+import json
 import math
 import os
 import pstats
@@ -817,6 +827,54 @@ def startup_process(rounds: int, patience: float) -> bool | None:
     return ok
 
 
+def startup_phases(rounds: int, patience: float) -> bool:
+    print(
+        f"(a0) start-up phases of `nndsl run examples/add.nn --epochs 1`, {rounds} fresh processes"
+    )
+    runs = []
+    for r in range(rounds):
+        folder = BUILD / "startup_phases" / f"run{r}"
+        if folder.exists():
+            shutil.rmtree(folder)
+        wait_quiet(patience)
+        cmd = [sys.executable, str(REPO / "bench" / "run_phases.py"), str(folder)]
+        try:
+            proc = run_process(cmd)
+        except RuntimeError as err:
+            print(f"  failed: {err}")
+            return False
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    median = lambda values: statistics.median(values) * 1000  # noqa: E731 - ms
+    names = [name for name, _, _ in runs[0]["phases"]]
+    last = names[-1]  # the epoch and what follows it: for reference
+    for i, name in enumerate(names):
+        seconds, gc_s = (median(run["phases"][i][k] for run in runs) for k in (1, 2))
+        note = "reference" if name == last else ""
+        row(f"  {name}", f"{seconds:.0f} ms", note=f"gc {gc_s:.0f} ms {note}".rstrip())
+    for module in runs[0]["torch"]:
+        seconds, gc_s = (median(run["torch"][module][k] for run in runs) for k in (0, 1))
+        row(f"    of which torch's {module}", f"{seconds:.0f} ms", note=f"gc {gc_s:.0f} ms")
+
+    def own(run) -> tuple[float, float]:
+        counted = [p for p in run["phases"] if p[0] != last]
+        torch_s = [t for t in run["torch"].values()]
+        return (
+            sum(p[1] for p in counted) - sum(t[0] for t in torch_s),
+            sum(p[2] for p in counted) - sum(t[1] for t in torch_s),
+        )
+
+    total, gc_s = median(own(run)[0] for run in runs), median(own(run)[1] for run in runs)
+    ok = total < STARTUP_MAX_S * 1000
+    row("    of which garbage collection", f"{gc_s:.0f} ms")
+    row(
+        "up to training, without torch's imports",
+        f"{total:.0f} ms",
+        f"< {STARTUP_MAX_S} s",
+        verdict(ok),
+    )
+    return ok
+
+
 # ---- (b) throughput ---------------------------------------------------------------------------
 
 
@@ -1147,6 +1205,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="1 round, 2,048 samples: a smoke run")
     parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="only (a0): the phases of `nndsl run examples/add.nn` up to its first training step",
+    )
+    parser.add_argument(
         "--profile",
         metavar="CASE",
         choices=CASE_NAMES,
@@ -1164,6 +1227,9 @@ def main(argv: list[str] | None = None) -> int:
     if samples is not None and samples < 256:
         parser.error("--samples must be at least 256")
 
+    if args.phases:  # before importing torch here: each round is a fresh process anyway
+        BUILD.mkdir(parents=True, exist_ok=True)
+        return 0 if startup_phases(max(startup_rounds, 3), patience) else 1
     sys.path.insert(0, str(REPO))  # the checkout's nndsl, even when it is not installed
     began = time.perf_counter()
     import torch

@@ -8,7 +8,7 @@ loads jinja2 or black. The generating functions import it when they are called.
 from __future__ import annotations
 
 import gc
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from nndsl.check.checker import check
@@ -17,9 +17,10 @@ from nndsl.ir import nodes as ir
 from nndsl.lang import lexical
 from nndsl.lang import syntax as s
 from nndsl.lang.parser import parse
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Analysis:
     """The checked program and every diagnostic; ``program`` is None when there are errors."""
 

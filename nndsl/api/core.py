@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from nndsl.api.summary import Checked, summarize
 from nndsl.codegen import KIT_MODULE
 from nndsl.diagnostics.core import Diagnostic, render_text
 from nndsl.ir import nodes as ir
+from nndsl.util.frozen import frozen
 
 MODEL_MODULE = "model"  # the module the training scripts import the model classes from
 
@@ -31,7 +31,7 @@ class NNDSLError(Exception):
 # ---- reading a source -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Source:
     text: str
     shown: str  # the name diagnostics give: the path as passed, or the filename for text

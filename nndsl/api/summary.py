@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from dataclasses import dataclass
 
 from nndsl.diagnostics.core import Diagnostic, has_errors, render_json, render_short, render_text
 from nndsl.ir import nodes as ir
 from nndsl.tools.summary import model_table, section_tables
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class TensorSpec:
     """A tensor a model takes or returns: its name (an input's), shape (ints, ``"B"`` or
     another symbol, None where unknown) and dtype; an optional input may be None."""
@@ -23,7 +23,7 @@ class TensorSpec:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerRow:
     """One row of a model's layer table: the module path (``""`` for a functional call), the
     layer type, the output shape, the trainable parameters (0 for a later use of a shared
@@ -43,7 +43,7 @@ class LayerRow:
         return ir.shape_text(self.shape)
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelSummary:
     """A checked model: its inputs, its outputs (in the order its forward returns them,
     nested tuples flattened), its layer table and its trainable parameter count."""
@@ -105,7 +105,7 @@ def _html_row(*cells: str, cell: str = "td") -> str:
     return f'<tr>{left}<{cell} style="text-align:right">{cells[-1]}</{cell}></tr>'
 
 
-@dataclass(frozen=True)
+@frozen
 class ParameterRow:
     """A parameter of a trained model: its name, shape, the init rule that sets it and the
     optimizer group that holds it."""
@@ -116,7 +116,7 @@ class ParameterRow:
     group: str
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainSummary:
     """A checked ``train`` section: the model and data it names, the script's file name, the
     loss and optimizer (as the PyTorch they become), the defaults of the script's ``Config``
@@ -133,7 +133,7 @@ class TrainSummary:
     line: int
 
 
-@dataclass(frozen=True)
+@frozen
 class Checked:
     """What :func:`check` found: every diagnostic, and the models and train sections of a
     program without errors (empty otherwise)."""

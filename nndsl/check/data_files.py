@@ -3,8 +3,6 @@ without torch (:mod:`nndsl.datafiles.inspect`), and the columns and arrays picke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.check.stream import data_path
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import expr as ex
@@ -12,10 +10,11 @@ from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
 from nndsl.registry.readers import READERS
+from nndsl.util.frozen import frozen
 from nndsl.util.naming import suggest
 
 
-@dataclass(frozen=True)
+@frozen
 class TableType:
     """A CSV file read whole: its rows become one float32 tensor; columns are chosen by index
     or by name with ``t[:, ...]``."""
@@ -24,7 +23,7 @@ class TableType:
     path: str
 
 
-@dataclass(frozen=True)
+@frozen
 class ArchiveType:
     """An ``.npz`` archive or a ``.pt`` file holding a dict: pick a tensor with ``z["name"]``."""
 

@@ -4,17 +4,16 @@ and the fit of a call to a declared model's inputs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.check.flow import Flow, code_shape, shown_dims
 from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, fmt_shape, known
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, Slice, Tensor
 from nndsl.lang import syntax as s
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Maybe:
     """The type of an optional input: a tensor, or None when the caller passes nothing."""
 

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
-from nndsl.check.loss_output import range_warnings
-from nndsl.check.ranges import output_range
 from nndsl.check.unused import unused_data, unused_outputs
 from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import expr as ex
@@ -30,7 +28,6 @@ from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
 from nndsl.lang import syntax as s
 from nndsl.registry.layers import BY_FUNCTION, REGISTRY, Layer
-from nndsl.registry.training import LOSSES
 
 RANDOM = ("rand", "randn", "randint", "rand_like", "randn_like", "randperm")
 
@@ -156,6 +153,11 @@ def _bias_before_norm(flow: _Flow, warn) -> None:
 def _loss_after_tail(t: ir.TrainIR, node: s.Train, flow: _Flow, warn) -> None:
     """W0403, W0404 and W0406: the model's last layer, and its output's range, against the
     loss."""
+    # imported here: only a program with a train section needs them
+    from nndsl.check.loss_output import range_warnings
+    from nndsl.check.ranges import output_range
+    from nndsl.registry.training import LOSSES
+
     if t.step is not None and t.step.calls[0].operands[0] != ex.Name(t.step.outputs[0]):
         return  # a loss expression whose first loss does not take the first output
     loss = next((name for name, spec in LOSSES.items() if spec.torch == t.loss.target), None)

@@ -29,16 +29,17 @@ Nothing matching gives an empty tuple; :func:`explain` says why.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from nndsl.ir import nodes as ir
 from nndsl.registry.layers import REGISTRY
+from nndsl.util.frozen import frozen
 from nndsl.util.naming import suggest
 
 TENSOR_ROWS = ("Parameter", "Buffer")  # rows of a custom layer's own `param` / `const`
 
 
-@dataclass(frozen=True)
+@frozen
 class ParamTensor:
     """One parameter (``trainable``) or buffer of a generated model.
 

@@ -14,15 +14,15 @@ the layers is claimed. The node that decided the range comes with it, for messag
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from nndsl.ir import graph as dg
 from nndsl.ir.ranges import INF, UNBOUNDED, Interval
 from nndsl.registry.functions import FUNCTIONS
 from nndsl.registry.layers import BY_FUNCTION, REGISTRY
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Found:
     """A node's range, and the node that decided it (the last one to change it)."""
 

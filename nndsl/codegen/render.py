@@ -13,7 +13,6 @@ from functools import lru_cache
 from nndsl.codegen import KIT_MODULE
 from nndsl.codegen.expr import shown_text, statements, write
 from nndsl.codegen.text import PACK_OVER, WIDTH, comment_safe, packed, string_safe  # noqa: F401
-from nndsl.codegen.train_view import train_view
 from nndsl.ir import nodes as ir
 from nndsl.util.cache import cache_folder
 from nndsl.util.resources import resource_dir
@@ -75,6 +74,8 @@ def render(program: ir.ProgramIR) -> str:
 
 def render_train(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str = ".") -> str:
     """The training script's source, before formatting and without the header."""
+    from nndsl.codegen.train_view import train_view  # a program without one never needs it
+
     view = train_view(t, source_name, model_module, data_dir)
     return _environment().get_template("train.py.j2").render(**view)
 

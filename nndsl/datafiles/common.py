@@ -7,11 +7,11 @@ import math
 import os
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from nndsl.ir.shapes import MAX_INT
 from nndsl.ir.tensors import Tensor
+from nndsl.util.frozen import frozen
 from nndsl.util.naming import suggest
 
 INT64_MIN, INT64_MAX = -(2**63), MAX_INT
@@ -149,7 +149,7 @@ class Column:
         return f"Column({self.index}, {self.name!r}, {self.dtype!r})"
 
 
-@dataclass(frozen=True)
+@frozen
 class Table:
     """A CSV file: ``rows`` data rows (the header not counted) of ``all_columns``."""
 

@@ -19,7 +19,6 @@ import pickletools
 import zipfile
 from array import array
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 from nndsl.datafiles.binary import (
@@ -31,6 +30,7 @@ from nndsl.datafiles.binary import (
     zip_reader,
 )
 from nndsl.datafiles.common import Array, DataFileError, guarded
+from nndsl.util.frozen import frozen
 
 MAX_PICKLE = 16 << 20  # bytes of data.pkl (a state_dict of 10,000 tensors has about 1.5 MiB)
 
@@ -58,13 +58,13 @@ class _StorageType:
         self.dtype, self.itemsize = dtype, itemsize
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class _Storage:
     kind: _StorageType
     key: str  # its bytes are the archive's data/<key>
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class _Tensor:
     """Stands in for a rebuilt tensor: where its elements are, not what they are."""
 

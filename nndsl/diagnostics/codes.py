@@ -10,12 +10,12 @@ reported again and never reused.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from nndsl.util.frozen import frozen
 
 STAGES = ("syntax", "names", "arguments", "limits", "shapes", "training", "data", "lint")
 
 
-@dataclass(frozen=True)
+@frozen
 class Code:
     code: str
     stage: str

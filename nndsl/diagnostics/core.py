@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from nndsl.diagnostics import codes
 from nndsl.diagnostics.span import Span
+from nndsl.util.frozen import frozen
 
 # The exit codes of every nndsl command.
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -23,7 +24,7 @@ class Reported(Exception):
     and skip what depended on the failed value."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Label:
     """A secondary span with a note, drawn with ``-`` under the source."""
 
@@ -31,7 +32,7 @@ class Label:
     message: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Diagnostic:
     code: str
     message: str

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Span:
     """A region of the source: 1-based line and column, end column exclusive."""
 

@@ -3,7 +3,7 @@ the result dtype of mixing tensors and Python numbers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from nndsl.util.frozen import frozen
 
 FLOAT_DTYPES = ("float64", "float32", "float16", "bfloat16")
 INT_DTYPES = ("int64", "int32", "int16", "int8", "uint8")
@@ -13,7 +13,7 @@ _BITS = {"float64": 64, "float32": 32, "float16": 16, "bfloat16": 16}
 _BITS.update({"int64": 64, "int32": 32, "int16": 16, "int8": 8, "uint8": 8})
 
 
-@dataclass(frozen=True)
+@frozen
 class Tensor:
     """The type of a tensor-valued expression."""
 

@@ -15,12 +15,13 @@ tuples, lists, indexing and arithmetic) and agrees with the writer on those.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from nndsl.util.frozen import frozen
 
 # ---- expressions -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@frozen(slots=True, eq=False)
 class Lit:
     """A Python constant: int, float, bool, None, str or ``...``; ``text`` keeps a number as the
     source wrote it (``1e-3``)."""
@@ -38,14 +39,14 @@ class Lit:
         return hash(self._key())
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Name:
     """A local, a parameter, or a module-level name (``torch``, ``F``, ``self``)."""
 
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Attr:
     """``value.attr``: ``self.fc1``, ``torch.matmul``, the method of ``x.float()``."""
 
@@ -53,7 +54,7 @@ class Attr:
     attr: str
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Call:
     """``func(*args, **kwargs)``; ``kwargs`` as (name, value) pairs in order."""
 
@@ -62,7 +63,7 @@ class Call:
     kwargs: tuple = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class BinOp:
     """``left op right``: arithmetic, ``@`` or a comparison."""
 
@@ -71,7 +72,7 @@ class BinOp:
     right: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Unary:
     """``-operand`` or ``+operand``."""
 
@@ -79,7 +80,7 @@ class Unary:
     operand: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Slice:
     """``start:stop:step`` inside an :class:`Index`; a part left out is None."""
 
@@ -88,7 +89,7 @@ class Slice:
     step: Expr | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Index:
     """``value[items]``; items are expressions (``Lit(...)`` for ``...``, ``Lit(None)`` for a
     new axis) and :class:`Slice`; no items is ``value[()]``."""
@@ -97,17 +98,17 @@ class Index:
     items: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Tuple:
     items: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class List:
     items: tuple
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class IfExp:
     """``then if cond else orelse``."""
 
@@ -116,7 +117,7 @@ class IfExp:
     orelse: Expr
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Formula:
     """A size formula as a shape keeps it (a :class:`~nndsl.ir.shapes.Dim`'s ``expr``, such as
     ``32 * 7 * 7``), used where generated code passes that size on."""
@@ -191,7 +192,7 @@ def of_dim(d: object) -> Expr:
 # ---- statements: a graph-style forward ---------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Shown:
     """A tensor's shape as a shape comment shows it: dims as ints, symbols, or the formula
     of a size computed from constructor parameters (``"width * 2"``)."""
@@ -204,7 +205,7 @@ class Shown:
 ShownType = Shown | tuple | None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Assign:
     """``target = value  # comment``; a target is a :class:`Name` or a :class:`Tuple` of
     targets (unpacking). ``type``: the value's type for the shape comment."""
@@ -214,7 +215,7 @@ class Assign:
     type: ShownType = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Return:
     """``return a, b  # types``: ``types`` holds one shown type per value."""
 
@@ -222,7 +223,7 @@ class Return:
     types: tuple = ()
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class While:
     cond: Expr
     body: tuple  # statements; none is ``pass``

@@ -12,14 +12,15 @@ order the checker met them, so the graphs of several models can be drawn togethe
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Protocol
 
 from nndsl.diagnostics.span import Span
 from nndsl.ir.shapes import fmt_shape
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class TensorType:
     """A tensor's type: its dims (ints, symbol names such as ``"B"``, None when unknown)."""
 
@@ -41,7 +42,7 @@ def type_label(t: Type) -> str:
     return ""
 
 
-@dataclass(frozen=True)
+@frozen
 class Cluster:
     """A model (``parent`` None), or a block, repeat, nested model or ``while`` loop in one.
     ``name``: the model, block or repeat type, or a loop's condition (an :mod:`nndsl.ir.expr`
@@ -55,7 +56,7 @@ class Cluster:
     span: Span | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Value:
     """What flows along an edge: made by node ``node``, of type ``type``."""
 
@@ -64,7 +65,7 @@ class Value:
     type: Type
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Node:
     """One node. ``kind``: input, output, layer, op (an operator, index or function), tensor
     (a parameter or buffer) or port. ``name``: the layer type, operator or function (an
@@ -89,7 +90,7 @@ class Node:
     )  # a layer's arguments, an op's operands
 
 
-@dataclass(frozen=True)
+@frozen
 class Graph:
     """One model's dataflow: ``inputs`` the ids of its input nodes, ``outputs`` of its output
     nodes (nested as the model returns them), ``clusters`` its own cluster first."""
@@ -117,7 +118,7 @@ class LinkNode(Protocol):
     args: Mapping | None
 
 
-@dataclass(frozen=True)
+@frozen
 class Links:
     """One model's dataflow without types: its nodes by id, the producers that feed each node
     (one per input, in order), and its output nodes (nested as the model returns them). What

@@ -9,27 +9,31 @@ any of it as Python.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
+from typing import TYPE_CHECKING
 
 from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
 from nndsl.ir.graph import Dataflow
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
-from nndsl.ir.training import (
-    Call,
-    Clip,
-    Feed,
-    InitRule,
-    LossStep,
-    ModelStep,
-    Optimizer,
-    Predict,
-    Samples,
-    Scheduler,
-)
+from nndsl.util.frozen import frozen
+
+if TYPE_CHECKING:  # a train section's values: imported by the stages that make and read them
+    from nndsl.ir.training import (
+        Call,
+        Clip,
+        Feed,
+        InitRule,
+        LossStep,
+        ModelStep,
+        Optimizer,
+        Predict,
+        Samples,
+        Scheduler,
+    )
 
 
-@dataclass(frozen=True)
+@frozen
 class Arg:
     """One emitted constructor argument; ``name`` is None when emitted positionally."""
 
@@ -37,7 +41,7 @@ class Arg:
     value: Expr
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerNew:
     """``nn.Linear(2, 8)``: a registry layer's constructor."""
 
@@ -45,7 +49,7 @@ class LayerNew:
     args: tuple[Arg, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class BlockNew:
     """``Block1(4, width=8)``: an instance of a generated block class."""
 
@@ -53,14 +57,14 @@ class BlockNew:
     args: tuple[Arg, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class SharedRef:
     """A shared module used inside a repeat: ``self.tied``."""
 
     attr: str
 
 
-@dataclass(frozen=True)
+@frozen
 class RepeatNew:
     """``nn.Sequential(*(... for i in range(n)))``; ``items`` make one iteration. A ``count`` of
     None writes the iterations out, each of ``items`` a RepeatNew of one."""
@@ -71,7 +75,7 @@ class RepeatNew:
     lists: tuple[tuple[str, Expr], ...] = ()  # hoisted per-iteration values: sizes = [4, 8, 16]
 
 
-@dataclass(frozen=True)
+@frozen
 class TensorNew:
     """A tensor a custom layer owns: ``nn.Parameter(torch.randn(in_features, units))``, or for a
     buffer the ``torch.rand(20, 20)`` that ``register_buffer`` keeps."""
@@ -81,7 +85,7 @@ class TensorNew:
     dims: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@frozen
 class Stored:
     """A constructor parameter the forward reads, kept as ``self.<name> = <name>``."""
 
@@ -91,7 +95,7 @@ class Stored:
 ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored
 
 
-@dataclass(frozen=True)
+@frozen
 class Member:
     """One ``self.<attr> = <module>`` line of ``__init__``."""
 
@@ -99,7 +103,7 @@ class Member:
     module: ModuleNew
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """One line of a stack-style ``forward``.
 
@@ -121,7 +125,7 @@ class Step:
     kwargs: tuple[Arg, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class ParamDecl:
     """A constructor parameter of a generated block class."""
 
@@ -130,7 +134,7 @@ class ParamDecl:
     default: Expr | None
 
 
-@dataclass(frozen=True)
+@frozen
 class InputDecl:
     """A parameter of a graph-style ``forward``; an optional one defaults to None."""
 
@@ -138,7 +142,7 @@ class InputDecl:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class ClassDef:
     """One generated ``nn.Module`` subclass.
 
@@ -160,7 +164,7 @@ class ClassDef:
     returns: str = "torch.Tensor"
 
 
-@dataclass(frozen=True)
+@frozen
 class Row:
     """One line of the summary table: a module path (or a functional call), its type,
     output shape and trainable parameters (0 for a later use of a shared module).
@@ -218,7 +222,7 @@ def shape_text(shape) -> str:
     return "" if shape is None else fmt_shape(shape)
 
 
-@dataclass(frozen=True)
+@frozen
 class TensorInfo:
     """A tensor a model takes or returns: its shape (dims: int, "B" or another symbol) and
     dtype; an optional input may be None."""
@@ -229,7 +233,7 @@ class TensorInfo:
     optional: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelInfo:
     """What ``nndsl check`` reports about one model; ``returns`` is a TensorInfo or a tuple
     (nested as the forward returns it)."""
@@ -257,7 +261,7 @@ class ModelInfo:
         return self.returns.dtype
 
 
-@dataclass(frozen=True)
+@frozen
 class DataTable:
     """A checked data section as ``nndsl check`` lists it: each tensor with its shape and dtype,
     in the order the section defines them."""
@@ -268,7 +272,7 @@ class DataTable:
     stream: bool = False
 
 
-@dataclass(frozen=True)
+@frozen
 class ProgramIR:
     classes: tuple[ClassDef, ...]  # dependencies first
     models: tuple[ModelInfo, ...]
@@ -281,7 +285,7 @@ class ProgramIR:
 # ---- training ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class ConfigField:
     """One field of the training script's ``Config`` dataclass (and its command-line flag);
     ``default`` is its Python value (an int, float, bool or str)."""
@@ -292,7 +296,7 @@ class ConfigField:
     comment: str = ""
 
 
-@dataclass(frozen=True)
+@frozen
 class DataCode:
     """The statements of a ``load_*`` function that builds one data section's tensors."""
 
@@ -307,7 +311,7 @@ class DataCode:
     row_class: str = ""  # streamed: the Dataset class its rows become, unique in the script
 
 
-@dataclass(frozen=True)
+@frozen
 class TrainIR:
     """Everything the training script needs; ``nndsl.codegen.train_view`` makes it the view the
     templates render (``templates/train.py.j2``, ``templates/train/``). The training values

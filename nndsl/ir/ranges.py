@@ -9,12 +9,13 @@ every result of the operation on values of its operands.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from nndsl.util.frozen import frozen
 
 INF = math.inf
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Interval:
     """Every value lies in ``lo`` .. ``hi``, both included (an infinite end: no bound)."""
 

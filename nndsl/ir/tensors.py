@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import operator
-from dataclasses import dataclass
 
 from nndsl.ir.dtypes import (
     Operand,
@@ -27,6 +26,7 @@ from nndsl.ir.dtypes import (
 )
 from nndsl.ir.shapes import DimLike, Shape, ShapeError, fmt_dim, fmt_shape, known
 from nndsl.lang.syntax import MAX_MAGNITUDE
+from nndsl.util.frozen import frozen
 
 COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
 _PYTHON_OPS = {
@@ -50,7 +50,7 @@ class OpError(ShapeError):
     """An operation that torch would refuse, or that cannot be known to work."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Slice:
     """``start:stop:step`` in an index; each part is a ``values.Value``, None when left out."""
 

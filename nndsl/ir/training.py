@@ -9,19 +9,18 @@ name the training script defines (``cfg.lr``, ``optimizer``, the tensor ``w`` of
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.ir.expr import Expr
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Ref:
     """A name of the training script: ``cfg.lr``, ``optimizer``, ``total_steps``, ``w``."""
 
     name: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Number:
     """A number as the source wrote it (``1e-3``, ``-2``, ``2 * 3``), with its value."""
 
@@ -29,7 +28,7 @@ class Number:
     expr: Expr
 
 
-@dataclass(frozen=True)
+@frozen
 class Seq:
     """A tuple (``kind`` "tuple") or a list ("list") of values."""
 
@@ -48,7 +47,7 @@ def value_of(py: object) -> object:
     return py
 
 
-@dataclass(frozen=True)
+@frozen
 class Arg:
     """One argument of a call; ``name`` is None for a positional one."""
 
@@ -56,7 +55,7 @@ class Arg:
     value: object
 
 
-@dataclass(frozen=True)
+@frozen
 class Call:
     """``nn.MSELoss()``, ``nn.init.normal_(w, 0, 0.01)``: a callable's dotted path and its
     arguments in order."""
@@ -69,7 +68,7 @@ class Call:
         return next((a.value for a in self.args if a.name == name), None)
 
 
-@dataclass(frozen=True)
+@frozen
 class OptimizerGroup:
     """An optimizer parameter group: the parameters it takes, its own options (keyword
     arguments of the optimizer) and the group as written, with its line, for a comment."""
@@ -79,7 +78,7 @@ class OptimizerGroup:
     source: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Optimizer:
     """The optimizer: its constructor with every argument after the parameters (``lr`` first,
     read from the config) and its parameter groups, in source order."""
@@ -88,7 +87,7 @@ class Optimizer:
     groups: tuple[OptimizerGroup, ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class InitRule:
     """An init rule: the tensors it sets (those no later rule sets again), the ``nn.init`` call
     on the tensor ``w``, the `keep` mask over ``w`` (an expression, None for none) and the
@@ -100,7 +99,7 @@ class InitRule:
     mask: Expr | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Scheduler:
     """The learning-rate scheduler's constructor and when it steps: "epoch", "batch" or
     "plateau" (once per epoch, on the monitored loss)."""
@@ -109,7 +108,7 @@ class Scheduler:
     step: str
 
 
-@dataclass(frozen=True)
+@frozen
 class Clip:
     """Gradient clipping; ``kind`` "norm": the gradients' total norm is at most ``value``."""
 
@@ -117,7 +116,7 @@ class Clip:
     value: float
 
 
-@dataclass(frozen=True)
+@frozen
 class Predict:
     """The inputs predicted after training: rows of numbers (a :class:`Seq` nested as written)
     and the dtype of the tensor they make; how the outputs are shown (``kind``: "softmax" or
@@ -142,7 +141,7 @@ class Predict:
     feed: Feed | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Feed:
     """A data tensor as the model or the loss takes it: ``tensor`` converted to ``dtype``, or
     as it is when ``dtype`` is None."""
@@ -151,7 +150,7 @@ class Feed:
     dtype: str | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class LossCall:
     """One loss function of a loss expression, bound to ``local`` in the step: its function
     (``F.mse_loss``), its operands and keyword arguments, and its task (as a loss table
@@ -165,7 +164,7 @@ class LossCall:
     name: str = ""  # as the language names it: mse
 
 
-@dataclass(frozen=True)
+@frozen
 class LossStep:
     """A loss written as an expression (``loss mse(recon, x) + 0.001 * kl``): what the step of
     the training script binds and returns.
@@ -183,7 +182,7 @@ class LossStep:
     terms: tuple[tuple[str, Expr], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class ModelStep:
     """``step Critic { ... }`` in a train section of several models: one optimizer's update of
     each batch. ``name`` keys its loss in the metrics (``loss/critic``) and names its function
@@ -202,7 +201,7 @@ class ModelStep:
     terms: tuple[tuple[str, Expr], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class Samples:
     """``samples reshape(Maker(randn(64, 16)), 64, 8, 8)``: what the models draw after training,
     written as a grid of images; ``shape`` is (N, H, W) or (N, C, H, W)."""

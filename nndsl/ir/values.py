@@ -8,18 +8,18 @@ block whose parameter is ``width``, ``8`` for a literal), as :mod:`nndsl.ir.expr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from nndsl.ir import expr as x
 from nndsl.ir.expr import formula_text
 from nndsl.lang import syntax as s
 from nndsl.lang.syntax import MAX_MAGNITUDE
+from nndsl.util.frozen import frozen
 from nndsl.util.naming import suggest
 
 _OPS = ("+", "-", "*", "/", "//", "%", "**")
 
 
-@dataclass(frozen=True, slots=True)
+@frozen(slots=True)
 class Value:
     """A computed value and the expression that stands for it in generated source."""
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
+from nndsl.util.frozen import frozen
 from nndsl.util.resources import resource_dir
 
 __all__ = ["Lexical", "Terminal", "grammar_text", "table"]
@@ -42,14 +42,14 @@ class GrammarShape(Exception):
     a change to the grammar that needs a change here."""
 
 
-@dataclass(frozen=True)
+@frozen
 class Terminal:
     name: str
     literals: tuple[str, ...]  # the strings it matches, or () for a regular expression
     pattern: str  # a regular expression for it, in the syntax Python and Oniguruma share
 
 
-@dataclass(frozen=True)
+@frozen
 class Lexical:
     terminals: dict  # name -> Terminal, the named terminals in grammar order
     anonymous: tuple[str, ...]  # the strings rules spell out: "model", "(", "**"

@@ -6,29 +6,28 @@ Every node carries the :class:`Span` of the text it came from. Nothing after par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.diagnostics.span import Span  # noqa: F401  (every node carries one)
+from nndsl.util.frozen import frozen
 
 MAX_MAGNITUDE = 10**60  # larger numbers are refused: no real size is this big
 
 # ---- expressions ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Num:
     value: int | float
     text: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Str:
     value: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Const:
     """``true``, ``false`` or ``none``."""
 
@@ -36,13 +35,13 @@ class Const:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Name:
     id: str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class BinOp:
     op: str  # one of + - * / // % ** @ == != < <= > >=
     left: Expr
@@ -50,26 +49,26 @@ class BinOp:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Unary:
     op: str  # - or +
     operand: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class TupleLit:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class ListLit:
     items: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class CallExpr:
     """``f(a, b=c)`` inside an expression: a layer call or a built-in function in a forward."""
 
@@ -78,7 +77,7 @@ class CallExpr:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class SliceExpr:
     """``start:stop:step`` inside brackets; absent parts are None."""
 
@@ -88,12 +87,12 @@ class SliceExpr:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class EllipsisLit:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Index:
     """``value[items]``; each item is an expression, a :class:`SliceExpr` or ``...``."""
 
@@ -108,7 +107,7 @@ Expr = Num | Str | Const | Name | BinOp | Unary | TupleLit | ListLit | CallExpr 
 # ---- statements -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Arg:
     """One call argument; ``name`` is None for a positional one."""
 
@@ -117,7 +116,7 @@ class Arg:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Call:
     name: str
     args: tuple[Arg, ...]
@@ -125,7 +124,7 @@ class Call:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class LayerStmt:
     """``name = Layer(...)`` or an anonymous ``Layer(...)``; also a block instance."""
 
@@ -135,7 +134,7 @@ class LayerStmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class SharedStmt:
     """``shared name = Layer(...)``: declares one module that later statements use by name."""
 
@@ -145,7 +144,7 @@ class SharedStmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class UseStmt:
     """A bare name in a body: a use of a shared layer."""
 
@@ -153,7 +152,7 @@ class UseStmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class RepeatStmt:
     name: str | None
     name_span: Span | None
@@ -170,7 +169,7 @@ Stmt = LayerStmt | SharedStmt | UseStmt | RepeatStmt
 # ---- forward --------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class TupleTarget:
     """``(h, c)`` on the left of ``=``: unpacks a tuple value."""
 
@@ -181,7 +180,7 @@ class TupleTarget:
 Target = Name | TupleTarget
 
 
-@dataclass(frozen=True)
+@frozen
 class Assign:
     """``h = expr``, or an unpacking ``r, (h, c) = expr`` (``target`` a :class:`TupleTarget`)."""
 
@@ -190,13 +189,13 @@ class Assign:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Return:
     values: tuple[Expr, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class While:
     cond: Expr
     body: tuple[FStmt, ...]
@@ -206,7 +205,7 @@ class While:
 FStmt = Assign | Return | While
 
 
-@dataclass(frozen=True)
+@frozen
 class Forward:
     """A body's forward: its inputs (none for a model, which declares them in its header) and
     statements. ``forward(x) = e`` is kept as a body of one ``return e``."""
@@ -219,13 +218,13 @@ class Forward:
 # ---- definitions ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class DimDecl:
     value: int | str
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Input:
     name: str
     shape: tuple[DimDecl, ...]
@@ -235,14 +234,14 @@ class Input:
     optional: bool = False  # declared ``= none``: the caller may pass None
 
 
-@dataclass(frozen=True)
+@frozen
 class Param:
     name: str
     default: Expr | None
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Model:
     name: str
     name_span: Span
@@ -252,7 +251,7 @@ class Model:
     forward: Forward | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Block:
     name: str
     name_span: Span
@@ -266,7 +265,7 @@ class Block:
 # ---- data and training ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Setting:
     """``batch 64``, ``loss cross_entropy(label_smoothing=0.1)``, ``metrics accuracy, mae``."""
 
@@ -276,7 +275,7 @@ class Setting:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class DataAssign:
     """``x = [[1, 2], [3, 4]]`` inside a data section."""
 
@@ -286,7 +285,7 @@ class DataAssign:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Data:
     name: str
     name_span: Span
@@ -294,7 +293,7 @@ class Data:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Selector:
     """``hidden.weight``, ``Linear``, ``.bias``, ``layers[0].weight``: ints index, and a leading
     ``""`` stands for the leading dot."""
@@ -310,7 +309,7 @@ class Selector:
         return out.lstrip(".") if self.parts[0] != "" else out
 
 
-@dataclass(frozen=True)
+@frozen
 class InitRule:
     """``Linear.weight ~ normal(0, 0.01)`` (``op`` "~", optionally ``keep <mask>``) or
     ``Linear.bias = 0`` (``op`` "=")."""
@@ -322,13 +321,13 @@ class InitRule:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class InitBlock:
     rules: tuple[InitRule, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Freeze:
     """``freeze encoder, .bias``: parameters the training leaves as they are."""
 
@@ -336,7 +335,7 @@ class Freeze:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Group:
     """``hidden.weight, out.weight: weight_decay=3`` inside an optimizer's braces."""
 
@@ -345,14 +344,14 @@ class Group:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Optimizer:
     value: Expr
     groups: tuple[Group, ...]
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Step:
     """``step Critic { fake = Maker(noise)  loss ... }``: one optimizer's update of each batch,
     in a train section of several models; ``model`` is the model it trains."""
@@ -363,7 +362,7 @@ class Step:
     span: Span
 
 
-@dataclass(frozen=True)
+@frozen
 class Train:
     """``train AddNet on pairs { ... }``; ``train Maker, Critic on digits { step ... }`` trains
     several models, the first in ``model`` and the others in ``more``."""
@@ -381,6 +380,6 @@ class Train:
         return self.model
 
 
-@dataclass(frozen=True)
+@frozen
 class Program:
     items: tuple[Model | Block | Data | Train, ...]

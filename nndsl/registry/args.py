@@ -11,8 +11,9 @@ function's are tensors and numbers, a train section's are constants.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
+from nndsl.util.frozen import frozen
 from nndsl.util.naming import suggest
 
 
@@ -26,7 +27,7 @@ class _Required:
 REQUIRED = _Required()  # the default of an argument that must be given (or, for a layer, inferred)
 
 
-@dataclass(frozen=True)
+@frozen
 class ArgSpec:
     """One argument of a built-in.
 
@@ -96,7 +97,7 @@ class ArgSpec:
         return f"{self.name}={'none' if default is None else str(default).lower()}"
 
 
-@dataclass(frozen=True)
+@frozen
 class Problem:
     """One mistake in matching a call's arguments.
 
@@ -115,7 +116,7 @@ class Problem:
     first: int | None = None
 
 
-@dataclass(frozen=True)
+@frozen
 class Binding:
     """A call's arguments matched to a built-in's: ``slots`` gives, for each argument given, the
     index of the call argument that gives it (a tuple of them for a variadic one); ``problems``

@@ -10,7 +10,7 @@ call's :mod:`nndsl.ir.expr` expression from the bound arguments.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from nndsl.ir import expr as x
 from nndsl.ir import tensors as t
@@ -20,11 +20,12 @@ from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value
 from nndsl.registry.args import ArgSpec, bind
 from nndsl.registry.operators import describe, is_int, is_number
+from nndsl.util.frozen import frozen
 
 # ---- call forms ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@frozen
 class Function:
     """``name(positional..., keyword=value)``, ``name`` a dotted function (``torch.cat``):
     ``keywords`` are written when given a value other than the default, ``always`` always."""
@@ -38,7 +39,7 @@ class Function:
         return x.Call(x.dotted(self.name), _args(b, self.positional), _kwargs(b, self))
 
 
-@dataclass(frozen=True)
+@frozen
 class Method:
     """``first.name(...)``, a method of the first argument, with the arguments of a
     :class:`Function`; ``optional`` are written positionally up to the last one changed
@@ -57,7 +58,7 @@ class Method:
         return x.Call(x.Attr(b.receiver, self.name), args, _kwargs(b, self))
 
 
-@dataclass(frozen=True)
+@frozen
 class Reduction:
     """``x.method()`` over all dims (``whole``: the method then, if it differs), else
     ``x.method(dim=d)`` and ``keepdim=True`` when kept."""
@@ -109,7 +110,7 @@ def _all_ints(py: object) -> bool:
     return isinstance(py, (tuple, list)) and all(is_int(i) for i in py)
 
 
-@dataclass(frozen=True)
+@frozen
 class Func:
     """One built-in function: its parameters, its type rule and how a call of it is written.
 
@@ -139,7 +140,7 @@ class Func:
         return f"{self.name}({', '.join(p.shown for p in self.params)})"
 
 
-@dataclass(frozen=True)
+@frozen
 class Bound:
     """A call's arguments bound to a function's parameters: ``given`` holds the Values written
     (a tuple of them for a variadic parameter), ``places`` where each was written, as a position

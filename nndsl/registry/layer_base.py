@@ -9,11 +9,12 @@ dropout), ``layers_norm`` (normalisation), ``layers_conv`` (convolution), ``laye
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cached_property
 
 from nndsl.ir.shapes import Shape, ShapeError, conv_out, normalize_dim, ntuple
 from nndsl.registry.args import ArgSpec
+from nndsl.util.frozen import frozen
 from nndsl.util.naming import snake
 
 # One tensor a layer owns: (kind, shape, trainable). ``kind`` is the name torch gives it inside
@@ -30,7 +31,7 @@ TensorSpec = tuple[str, tuple[int, ...], bool]
 Arg = ArgSpec
 
 
-@dataclass(frozen=True)
+@frozen
 class Layer:
     """One built-in layer.
 

@@ -6,10 +6,10 @@ the docs, the highlighter and the language server read this table."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Reader:
     """One data file reader: ``numpy`` says whether the script reads it with numpy (so it
     imports ``numpy as np``), ``stream`` whether a ``stream true`` section can read it row by

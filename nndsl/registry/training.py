@@ -5,16 +5,15 @@ checker, the generated script and the docs read these tables.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from nndsl.ir.expr import literal_text
 from nndsl.ir.training import Arg, value_of
 from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
 from nndsl.registry.args import REQUIRED, ArgSpec, bind
+from nndsl.util.frozen import frozen
 
 
-@dataclass(frozen=True)
+@frozen
 class Spec:
     """A loss, optimizer, scheduler or init function."""
 
@@ -255,7 +254,7 @@ TRAIN_SETTINGS = tuple(
 METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
 
 
-@dataclass(frozen=True)
+@frozen
 class Bound:
     """A spec's arguments after binding: every value, and the keyword arguments to emit (only
     the arguments given, in the spec's order, by their PyTorch names)."""

@@ -8,6 +8,7 @@ whether it may be used, is ``folder``'s to say.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import subprocess
@@ -133,7 +134,7 @@ def _execute(script: Path, argv: list[str], why) -> int:
         spec = importlib.util.spec_from_file_location(script.stem, script)
         module = importlib.util.module_from_spec(spec)
         sys.modules[spec.name] = module  # dataclasses look their module up here
-        spec.loader.exec_module(module)
+        _import_frozen(spec.loader, module)
         module.main(module.kit.parse_args(module.Config, module.__doc__, argv))
         return 0
     except KeyboardInterrupt:
@@ -158,9 +159,25 @@ def _execute(script: Path, argv: list[str], why) -> int:
         traceback.print_exc()
         return 1
     finally:
+        gc.unfreeze()
         sys.path.remove(script_dir)
         sys.modules.pop(script.stem, None)
         for name, module in saved.items():
             sys.modules.pop(name, None)
             if module is not None:
                 sys.modules[name] = module
+
+
+def _import_frozen(loader, module) -> None:
+    """Execute the script's module (its imports: torch, the model, the kit) without garbage
+    collection, then freeze what is alive: torch's objects live as long as the run, and every
+    full collection in training (and in the optimizer's first import of torch._dynamo) would
+    walk them all again. ``_execute`` unfreezes them when the run ends."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        loader.exec_module(module)
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()

@@ -10,7 +10,6 @@ span and type) and layer tables, never the text; completion reads the registries
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
@@ -26,11 +25,12 @@ from nndsl.registry import training
 from nndsl.registry.args import REQUIRED
 from nndsl.registry.functions import FUNCTIONS
 from nndsl.registry.layers import REGISTRY
+from nndsl.util.frozen import frozen
 
 Range = tuple[int, int, int, int]  # start line, start character, end line, end character
 
 
-@dataclass(frozen=True)
+@frozen
 class Item:
     """A completion: ``kind`` is class (a layer or block), property (an argument), function
     (a loss, optimizer, reader...) or keyword (a setting)."""
