@@ -1,8 +1,9 @@
 """nndsl: a compact language for neural networks, compiled to readable PyTorch.
 
-The Python API (docs/API.md): ``check``, ``compile``, ``load``, ``loads``, ``train`` and
-``NNDSLError``, imported from :mod:`nndsl.api` when first used, so that ``import nndsl`` stays
-as cheap as the command line needs; ``%load_ext nndsl`` loads the IPython extension.
+The Python API (docs/API.md): ``check``, ``compile``, ``load``, ``loads``, ``train``,
+``export`` and ``NNDSLError``, imported from :mod:`nndsl.api` when first used, so that
+``import nndsl`` stays as cheap as the command line needs; ``%load_ext nndsl`` loads the
+IPython extension.
 """
 
 import types as _types
@@ -10,7 +11,7 @@ import types as _types
 from nndsl import check as _checker
 from nndsl.util.version import VERSION as __version__
 
-__all__ = ["check", "compile", "load", "loads", "train", "NNDSLError", "__version__"]
+__all__ = ["check", "compile", "load", "loads", "train", "export", "NNDSLError", "__version__"]
 _API = frozenset(__all__) - {"check", "__version__"}
 
 

@@ -1,5 +1,5 @@
-"""The ``nndsl`` command line: ``compile``, ``check`` and ``run``, and the tools around them
-(``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``, ``lsp``).
+"""The ``nndsl`` command line: ``compile``, ``check``, ``run`` and ``export``, and the tools
+around them (``fmt``, ``graph``, ``summary``, ``explain``, ``new``, ``completion``, ``lsp``).
 
 Exit codes: 0 ok, 1 diagnostics or a failed run, 2 usage (bad flags, unreadable file, a file
 the system refuses to write), 3 internal error, 130 interrupted.
@@ -69,6 +69,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     }
     _compile_commands(sub, fmt)
     _run_command(sub, fmt)
+    _export_command(sub)
     _view_commands(sub, fmt)
     _other_commands(sub)
     return parser
@@ -156,6 +157,13 @@ def _run_command(sub, fmt: dict) -> None:
     )
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     r.add_argument("--format", **fmt)
+
+
+def _export_command(sub) -> None:
+    """`export`: its flags are declared beside the export itself, which is long enough."""
+    from nndsl.run.export import flags
+
+    flags.add_flags(sub.add_parser("export", help=flags.HELP, description=flags.DESCRIPTION))
 
 
 def _view_commands(sub, fmt: dict) -> None:
@@ -311,6 +319,12 @@ def _run(args, text: str) -> int:
     return run(args, text, lambda diags: _report(diags, text, args))
 
 
+def _export(args, text: str) -> int:
+    from nndsl.run.export.command import command
+
+    return command(args, text, lambda diags: _report(diags, text, args))
+
+
 def _check(args, text: str) -> int:
     from nndsl.compiler import analyze
     from nndsl.tools.summary import summary_table
@@ -375,6 +389,7 @@ _COMMANDS = {
     "compile": _compile,
     "check": _check,
     "run": _run,
+    "export": _export,
     "graph": _graph,
     "summary": _summary,
 }
