@@ -972,6 +972,68 @@ def load_weights(model: nn.Module, path: str, device: torch.device) -> None:
         raise SystemExit(f"error: cannot load the weights in {path}: {why}") from None
 
 
+def init_from(
+    model: nn.Module,
+    path: Path,
+    rename: dict[str, str | None] | None = None,
+    partial: bool = False,
+) -> None:
+    """The weights training starts from: a .safetensors file or a .pt state_dict (or a
+    checkpoint's "model"), its keys renamed by `rename` (a key, or a pattern with one
+    `*`, to its new name; None leaves it out). Every key must then be the model's, of
+    the same shape; with `partial` the tensors the file lacks keep their values."""
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except ImportError:
+        raise SystemExit(
+            "error: reading .safetensors needs: pip install safetensors"
+        ) from None
+    except Exception as err:  # OSError, a damaged file, a pickle of more than tensors
+        why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise SystemExit(f"error: cannot read the weights in {path}: {why}") from None
+    if isinstance(state.get("model"), dict):
+        state = state["model"]
+    renamed = {}
+    for key, value in state.items():
+        new = renamed_key(key, rename or {})
+        if new is not None:
+            renamed[new] = value
+    own = model.state_dict()
+    extra = [k for k in renamed if k not in own]
+    wrong = [k for k in renamed if k in own and own[k].shape != renamed[k].shape]
+    missing = [k for k in own if k not in renamed]
+    problems = [f"{k} is not in the model" for k in extra[:3]]
+    problems += [
+        f"{k} is {tuple(renamed[k].shape)}, the model's {tuple(own[k].shape)}"
+        for k in wrong[:3]
+    ]
+    if missing and not partial:
+        problems.append(f"it lacks {', '.join(missing[:3])}")
+    if problems:
+        raise SystemExit(f"error: {path} does not fit the model: {'; '.join(problems)}")
+    model.load_state_dict(renamed, strict=False)
+
+
+def renamed_key(key: str, rename: dict[str, str | None]) -> str | None:
+    """`key` under the first rule that matches it (None: left out), else itself."""
+    for source, target in rename.items():
+        head, star, tail = source.partition("*")
+        if not star:
+            if key == source:
+                return target
+            continue
+        if key.startswith(head) and key.endswith(tail) and len(key) >= len(source) - 1:
+            if target is None:
+                return None
+            return target.replace("*", key[len(head) : len(key) - len(tail)])
+    return key
+
+
 def save_safetensors(model: nn.Module, weights: Path, source: tuple[str, str]) -> None:
     """The final weights also in safetensors format (no pickle) beside `weights`, tagged
     with the source file's name and SHA-256, when safetensors is installed."""

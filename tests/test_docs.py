@@ -48,6 +48,7 @@ def doc_data(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("docs")
     shutil.copytree(ROOT / "examples" / "data", folder / "data")
+    shutil.copytree(ROOT / "examples" / "weights", folder / "weights")  # for `init from`
     table = np.loadtxt(folder / "data" / "digits.csv", delimiter=",", skiprows=1)
     images = table[:, :64].reshape(-1, 8, 8).astype(np.float32)
     labels = table[:, 64].astype(np.int64)

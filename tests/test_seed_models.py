@@ -223,6 +223,8 @@ SEEDS = [
     ),  # fmt: skip
     Seed("iris.nn", "IrisMLP", iris_mlp, _rand(2, 4), LIN(4, 16) + LIN(16, 3)),
     Seed("digits_mlp.nn", "DigitsMLP", digits_mlp, _rand(2, 64), LIN(64, 128) + LIN(128, 10)),
+    Seed("digit_pairs.nn", "DigitPairs", lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(),
+         nn.Linear(128, 5)), _rand(2, 64), LIN(64, 128) + LIN(128, 5)),
     Seed("digits_gan.nn", "Maker", gan_maker, _rand(2, 16), LIN(16, 128) + LIN(128, 64)),
     Seed("digits_gan.nn", "Critic", gan_critic, _rand(2, 64), LIN(64, 128) + LIN(128, 1)),
     Seed("dropout.nn", "Overfitting", net_overfitting, _rand(2, 1), MORVAN_DROPOUT),

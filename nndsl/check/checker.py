@@ -99,6 +99,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
                 )
         rules = TrainRules(self.diags, self.model_infos, datas, partial(links, self.rec))
         rules.lines = self.lines
+        rules.base = self.base  # the folder `init from` files are found in, as data files
         rules.syntax = self.model_defs  # the models as written: the names their outputs have
         out, seen = [], {}
         for node in self.trains_defs:

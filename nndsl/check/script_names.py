@@ -32,7 +32,7 @@ DEFINITIONS = frozenset(
 
 # The names ``main`` binds: its argument and its locals.
 MAIN_LOCALS = frozenset(
-    "cfg run data val_data model optimizer scheduler total_steps metrics".split()
+    "cfg run data val_data model optimizer scheduler total_steps metrics name p".split()
 )
 
 FIXED = IMPORTS | DEFINITIONS | MAIN_LOCALS

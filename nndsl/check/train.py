@@ -124,9 +124,12 @@ class TrainRules:
         for st in node.stmts:
             if isinstance(st, s.Step):
                 continue  # checked with the section's steps
-            key = {s.Optimizer: "optimizer", s.InitBlock: "init", s.Freeze: "freeze"}.get(
-                type(st), getattr(st, "name", "")
-            )
+            key = {
+                s.Optimizer: "optimizer",
+                s.InitBlock: "init",
+                s.InitFrom: "init_from",
+                s.Freeze: "freeze",
+            }.get(type(st), getattr(st, "name", ""))
             if key in found:
                 self._error(
                     "E0105",

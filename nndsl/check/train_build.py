@@ -5,6 +5,7 @@ schedule and the remaining settings."""
 from __future__ import annotations
 
 from nndsl.check.data import DataInfo
+from nndsl.check.init_from import init_from
 from nndsl.check.loss_expr import is_expression
 from nndsl.check.loss_output import not_probabilities
 from nndsl.check.memory import channels_last, weights_dtype
@@ -66,10 +67,9 @@ class _Builder(DataRules, LossRules):
         val = self.validation(data)
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
+        loaded = self.guard(self.start_weights)
         freeze = self.setting("freeze")
-        frozen_names = ()
-        if freeze is not None and optimizer is not None:
-            frozen_names = self.guard(lambda: frozen(self, freeze, optimizer[0].groups), ())
+        frozen_names = self.frozen_names(freeze, optimizer)
         scheduler = self.guard(self.scheduler)
         other = self.guard(self.others, None)
         if self.failed or None in (data, loss, optimizer, other):
@@ -79,7 +79,7 @@ class _Builder(DataRules, LossRules):
         self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
         if self.failed:
             raise Reported
-        config = self.config(lr, other, has_val)
+        config = self.config(lr, other, has_val) + self.start_field(loaded)
         return ir.TrainIR(
             model=self.model.name,
             script=f"train_{self.model.name.lower()}",
@@ -116,6 +116,7 @@ class _Builder(DataRules, LossRules):
             metric_exprs=self.metric_exprs,
             frozen=frozen_names,
             frozen_source=_line(self, freeze.span) if freeze is not None else "",
+            init_from=loaded or None,
         )
 
     def validation(self, data) -> ir.DataCode | None:
@@ -271,6 +272,27 @@ class _Builder(DataRules, LossRules):
         args = (tr.Arg("lr", tr.Ref("cfg.lr")), *bound.kwargs(skip=("lr",)))
         sets = groups(self, spec, st.groups if st is not None else ())
         return tr.Optimizer(tr.Call(spec.torch, args), sets), bound.values["lr"]
+
+    def frozen_names(self, freeze, optimizer) -> tuple:
+        if freeze is None or optimizer is None:
+            return ()
+        return self.guard(lambda: frozen(self, freeze, optimizer[0].groups), ())
+
+    def start_weights(self) -> tr.InitFrom | None:
+        """``init from``: the weights training starts from, which the parameter table names."""
+        st = self.setting("init_from")
+        if st is None:
+            return None
+        loaded = init_from(self, st)
+        owner = getattr(self, "init_owner", {})
+        self.init_owner = {**owner, **dict.fromkeys(loaded.loaded, f"from {loaded.path}")}
+        return loaded
+
+    def start_field(self, loaded: tr.InitFrom | None) -> tuple:
+        if loaded is None:
+            return ()
+        comment = "the weights training starts from, in the data folder"
+        return (ir.ConfigField("init_from", "str", loaded.path, comment),)
 
     def init_rules(self):
         st = self.setting("init")

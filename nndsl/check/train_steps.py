@@ -44,6 +44,7 @@ NOT_WITH_STEPS = {
     "accumulate": "each batch updates every step's model once",
     "predict": "draw what the models make with `samples`",
     "init": "the models start from PyTorch's initialisation",
+    "init_from": "the models start from PyTorch's initialisation",
     "freeze": "a step trains the parameters of its model",
     "compile": "the models run eagerly",
 }

@@ -7,6 +7,7 @@ one-item tuple with its trailing comma, a number the source wrote as it was writ
 from __future__ import annotations
 
 from nndsl.codegen.expr import write
+from nndsl.codegen.text import string_safe
 from nndsl.ir import expr as x
 from nndsl.ir import training as tr
 
@@ -58,3 +59,22 @@ def feed_code(feed: tr.Feed) -> str:
 
 
 CLIP_FUNCTIONS = {"norm": "nn.utils.clip_grad_norm_"}
+
+
+def init_from_lines(start: tr.InitFrom) -> list[str]:
+    """The lines of ``main`` that load the weights training starts from."""
+    rules = ", ".join(
+        f'"{string_safe(a)}": ' + ("None" if b is None else f'"{string_safe(b)}"')
+        for a, b in start.maps
+    )
+    args = ["model", "Path(__file__).resolve().parent / cfg.data_dir / cfg.init_from"]
+    if rules:
+        args.append(f"rename={{{rules}}}")
+    if start.partial:
+        args.append("partial=True")
+    fresh = ", ".join(start.fresh[:3]) + (", ..." if len(start.fresh) > 3 else "")
+    kept = f"; {fresh} start afresh" if start.fresh else ""
+    return [
+        f"# the weights training starts from (--init-from){kept}",
+        f"kit.init_from({', '.join(args)})",
+    ]

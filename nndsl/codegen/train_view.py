@@ -14,9 +14,16 @@ from __future__ import annotations
 from nndsl.codegen import KIT_MODULE
 from nndsl.codegen.expr import statements, write
 from nndsl.codegen.text import WIDTH, comment_safe, packed, string_safe
+from nndsl.codegen.train_predict import predict_view
 from nndsl.codegen.train_steps import STEP_RETURNS, step_functions, steps_main, steps_options
-from nndsl.codegen.train_values import args_code, call_code, feed_code, options_code, value_code
-from nndsl.ir import expr as ex
+from nndsl.codegen.train_values import (
+    args_code,
+    call_code,
+    feed_code,
+    init_from_lines,
+    options_code,
+    value_code,
+)
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.registry.readers import uses_numpy
@@ -77,7 +84,7 @@ def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str
         **_params(t),
         "functions": functions,
         "has_predict": t.predict is not None,
-        **_predict(t),
+        **predict_view(t),
         "main_lines": main,
     }
 
@@ -88,7 +95,7 @@ def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
     ``workers`` for streamed data; ``patience`` for early stopping)."""
     lines = []
     for f in t.config:
-        if f.name == "data_dir" and not t.readers:
+        if f.name == "data_dir" and not (t.readers or t.init_from):
             continue
         default = data_dir if f.name == "data_dir" else f.default
         if f.name in KIT_DEFAULTS and KIT_DEFAULTS[f.name] == default:
@@ -109,7 +116,7 @@ def _config_lines(t: ir.TrainIR, data_dir: str) -> list[str]:
 def _imports(t: ir.TrainIR) -> dict:
     """The script's imports: the standard library's, then numpy (for data files) and torch."""
     std = ["from dataclasses import dataclass"]
-    if t.readers:
+    if t.readers or t.init_from:
         std.append("from pathlib import Path")
     third = ["import numpy as np"] if uses_numpy(t.readers) else []
     third.append("import torch")
@@ -232,90 +239,6 @@ def _operand_code(e) -> str:
     return code if code.isidentifier() else f"({code})"
 
 
-def _predict(t: ir.TrainIR) -> dict:
-    p = t.predict
-    if p is None:
-        return {"predict_rows": "", "predict_dtype": "", "predict_input": []}
-    return {
-        "predict_rows": value_code(p.rows),
-        # a long list of rows (the 64 pixels of an image) packed, not a number per line
-        "predict_rows_line": packed(f"rows = {value_code(p.rows)}", 4, WIDTH - 4),
-        "predict_dtype": f"torch.{p.dtype}",
-        "predict_input": _predict_input(t, p),
-        "predict_doc": _PREDICT_DOCS[p.kind],
-        "predict_lines": _predict_lines(t, p),
-    }
-
-
-_PREDICT_DOCS = {
-    "values": "The model's outputs for the inputs of the train section's `predict`.",
-    "softmax": "The class probabilities for the inputs of the train section's `predict`.",
-    "exp": "The class probabilities for the inputs of the train section's `predict`.",
-    "sigmoid": "The probabilities of 1 for the inputs of the train section's `predict`.",
-    "probability": "The probabilities of 1 for the inputs of the train section's `predict`.",
-}
-
-# the model's outputs as the shown values, by the kind of output
-_SHOWN = {
-    "values": "",
-    "softmax": ".softmax(1)",
-    "exp": ".exp()",
-    "sigmoid": ".sigmoid()",
-    "probability": "",
-}
-
-
-def _predict_input(t: ir.TrainIR, p: tr.Predict) -> list[str]:
-    """``predict_input``, when the rows go through the data section's steps: its lines."""
-    if not p.steps:
-        return []
-    rows = f"rows of `{p.source}`" if p.source else "`predict`'s rows"
-    doc = f"The input of `{t.model}` for {rows}, as data `{t.data.name}` makes `{p.feed.tensor}`."
-    made = ex.Assign(
-        ex.Name(p.name),
-        ex.call("torch.tensor", ex.Name(p.param), dtype=ex.dotted(f"torch.{p.dtype}")),
-        ex.Shown((len(p.rows.items), *p.shape)),
-    )
-    lines = [f"def predict_input({p.param}: list) -> torch.Tensor:", f'    """{doc}"""']
-    lines += ["    " + line for line in statements((made, *p.steps))]
-    return lines + [f"    return {feed_code(p.feed)}"]
-
-
-def _predict_lines(t: ir.TrainIR, p: tr.Predict) -> list[str]:
-    """The body of ``predict`` after its rows: the outputs, each row's printed line."""
-    if p.steps:
-        given = "predict_input(rows).to(device)"
-    else:
-        given = f"torch.tensor(rows, dtype=torch.{p.dtype}, device=device)"
-    outputs = f"model({given}){t.output}"
-    if p.kind == "values":
-        return [
-            f"outputs = {outputs}",
-            "for x, y in zip(rows, outputs.tolist()):",
-            '    print(f"predict {x} -> {kit.rounded(y)}")',
-            "return outputs",
-        ]
-    named = bool(p.classes) and p.single
-    lines = [f"classes = {value_code(tr.Seq(p.classes, 'list'))}"] if named else []
-    if p.kind in ("softmax", "exp"):
-        lines += [f"probs = {outputs}{_SHOWN[p.kind]}", "best, ids = probs.max(1)"]
-        lines.append("for x, k, p in zip(rows, ids.tolist(), best.tolist()):")
-        if not p.single:
-            shown = "classes {k} (probabilities {kit.rounded(p)})"
-        else:
-            shown = ("{classes[k]}" if named else "class {k}") + " (probability {p:.3f})"
-    elif p.single:
-        lines.append(f"probs = {outputs}{_SHOWN[p.kind]}.reshape(-1)")
-        lines.append("for x, p in zip(rows, probs.tolist()):")
-        which = "{classes[p > 0.5]}" if named else "class {int(p > 0.5)}"
-        shown = "probability {p:.3f}, " + which
-    else:
-        lines.append(f"probs = {outputs}{_SHOWN[p.kind]}")
-        lines.append("for x, p, k in zip(rows, probs.tolist(), (probs > 0.5).long().tolist()):")
-        shown = "probabilities {kit.rounded(p)}, classes {k}"
-    return lines + [f'    print(f"predict {{x}} -> {shown}")', "return probs"]
-
-
 def _main(t: ir.TrainIR) -> list[str]:
     """The body of ``main``: the run, the data, the model, the optimizer, training."""
     lines = [f'run = kit.Run(cfg, "{t.model.lower()}", SOURCE)']
@@ -336,6 +259,8 @@ def _main(t: ir.TrainIR) -> list[str]:
     lines.append(f"model = {t.model}().to({', '.join(to)})")
     if t.init:
         lines.append("init_weights(model)")
+    if t.init_from is not None:
+        lines += init_from_lines(t.init_from)
     params = "model.parameters()"
     if t.frozen:
         names = ", ".join(f'"{n}"' for n in t.frozen) + ("," if len(t.frozen) == 1 else "")

@@ -82,3 +82,12 @@ def inspect_pt(
     from nndsl.datafiles import pt as datafiles_pt
 
     return cached("pt", path, base, datafiles_pt.read_pt)
+
+
+def inspect_safetensors(
+    path: str | os.PathLike, base: str | os.PathLike | None = None
+) -> dict[str, Array]:
+    """Read the header of a ``.safetensors`` file: each tensor's shape and dtype, by name."""
+    from nndsl.datafiles import safetensors as datafiles_safetensors
+
+    return cached("safetensors", path, base, datafiles_safetensors.read_safetensors)

@@ -255,6 +255,12 @@ CODES: dict[str, Code] = {
             "setting that belongs in a step or that steps do not take, a step for a model the "
             "section does not train",
         ),
+        Code(
+            "E0424",
+            "training",
+            "`init from` weights that do not fit the model: a file that cannot be read, keys "
+            "the model lacks, tensors of another shape, or tensors it lacks without `partial`",
+        ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
         Code("W0103", "names", "a value computed in a forward and never used"),

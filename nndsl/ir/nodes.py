@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # a train section's values: imported by the stages that make 
         Call,
         Clip,
         Feed,
+        InitFrom,
         InitRule,
         LossStep,
         ModelStep,
@@ -368,5 +369,6 @@ class TrainIR:
     # model's key in the script's ModuleDict and its class, the steps of each batch in order,
     # and the images drawn after training
     models: tuple[tuple[str, str], ...] = ()
+    init_from: InitFrom | None = None  # `init from "base.safetensors"`: the starting weights
     steps: tuple[ModelStep, ...] = ()
     samples: Samples | None = None

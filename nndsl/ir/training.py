@@ -208,3 +208,16 @@ class Samples:
 
     value: Expr
     shape: tuple
+
+
+@frozen
+class InitFrom:
+    """``init from "base.safetensors"``: the file the weights start from (relative to the data
+    folder), its key rules in order (``(source, target)``, target None for a key left out),
+    whether a partial load was asked for, and the model's tensors it sets and leaves."""
+
+    path: str
+    maps: tuple[tuple[str, str | None], ...]
+    partial: bool
+    loaded: tuple[str, ...]
+    fresh: tuple[str, ...]

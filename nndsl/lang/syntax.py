@@ -7,113 +7,26 @@ Every node carries the :class:`Span` of the text it came from. Nothing after par
 from __future__ import annotations
 
 from nndsl.diagnostics.span import Span  # noqa: F401  (every node carries one)
+from nndsl.lang.expr_syntax import (  # noqa: F401  (the expressions, re-exported)
+    MAX_MAGNITUDE,
+    Arg,
+    BinOp,
+    CallExpr,
+    Const,
+    EllipsisLit,
+    Expr,
+    Index,
+    ListLit,
+    Name,
+    Num,
+    SliceExpr,
+    Str,
+    TupleLit,
+    Unary,
+)
 from nndsl.util.frozen import frozen
 
-MAX_MAGNITUDE = 10**60  # larger numbers are refused: no real size is this big
-
-# ---- expressions ----------------------------------------------------------------------------
-
-
-@frozen
-class Num:
-    value: int | float
-    text: str
-    span: Span
-
-
-@frozen
-class Str:
-    value: str
-    span: Span
-
-
-@frozen
-class Const:
-    """``true``, ``false`` or ``none``."""
-
-    value: bool | None
-    span: Span
-
-
-@frozen
-class Name:
-    id: str
-    span: Span
-
-
-@frozen
-class BinOp:
-    op: str  # one of + - * / // % ** @ == != < <= > >=
-    left: Expr
-    right: Expr
-    span: Span
-
-
-@frozen
-class Unary:
-    op: str  # - or +
-    operand: Expr
-    span: Span
-
-
-@frozen
-class TupleLit:
-    items: tuple[Expr, ...]
-    span: Span
-
-
-@frozen
-class ListLit:
-    items: tuple[Expr, ...]
-    span: Span
-
-
-@frozen
-class CallExpr:
-    """``f(a, b=c)`` inside an expression: a layer call or a built-in function in a forward."""
-
-    func: Expr
-    args: tuple[Arg, ...]
-    span: Span
-
-
-@frozen
-class SliceExpr:
-    """``start:stop:step`` inside brackets; absent parts are None."""
-
-    start: Expr | None
-    stop: Expr | None
-    step: Expr | None
-    span: Span
-
-
-@frozen
-class EllipsisLit:
-    span: Span
-
-
-@frozen
-class Index:
-    """``value[items]``; each item is an expression, a :class:`SliceExpr` or ``...``."""
-
-    value: Expr
-    items: tuple[Expr | SliceExpr | EllipsisLit, ...]
-    span: Span
-
-
-Expr = Num | Str | Const | Name | BinOp | Unary | TupleLit | ListLit | CallExpr | Index
-
-
 # ---- statements -----------------------------------------------------------------------------
-
-
-@frozen
-class Arg:
-    """One call argument; ``name`` is None for a positional one."""
-
-    name: str | None
-    value: Expr
-    span: Span
 
 
 @frozen
@@ -328,6 +241,28 @@ class InitBlock:
 
 
 @frozen
+class KeyMap:
+    """``"layer1.*" -> "body.0.*"`` in ``init from``: the file's keys that match ``source`` (one
+    ``*`` at most) under the name ``target``, or left out when ``target`` is None."""
+
+    source: str
+    target: str | None
+    span: Span
+
+
+@frozen
+class InitFrom:
+    """``init from "base.safetensors" partial { "out.*" -> none }``: the weights training starts
+    from, and whether the tensors the file lacks may keep their initialisation."""
+
+    path: str
+    path_span: Span
+    partial: bool
+    maps: tuple[KeyMap, ...]
+    span: Span
+
+
+@frozen
 class Freeze:
     """``freeze encoder, .bias``: parameters the training leaves as they are."""
 
@@ -371,7 +306,7 @@ class Train:
     model_span: Span
     data: str
     data_span: Span
-    stmts: tuple[Setting | Optimizer | InitBlock | Freeze | Step, ...]
+    stmts: tuple[Setting | Optimizer | InitBlock | InitFrom | Freeze | Step, ...]
     span: Span
     more: tuple[tuple[str, Span], ...] = ()
 

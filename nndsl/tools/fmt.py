@@ -47,7 +47,7 @@ COMMENT_GAP = 2  # spaces at least between code and a trailing comment
 _STATEMENTS = frozenset(
     """model block layer_expr data train layer_stmt shared_stmt repeat_stmt use_stmt
     forward_expr forward_body assign return_stmt while_stmt data_assign setting optimizer
-    init_block init_rule init_value group freeze step""".split()
+    init_block init_rule init_value group freeze step init_from key_map""".split()
 )
 _ITEMS = frozenset("model block layer_expr data train".split())
 # Token types after which `(` or `[` is a call or an index, written without a space.
