@@ -325,3 +325,28 @@ def test_check_flag_reports_stale_files(tmp_path):
     (tmp_path / "out" / "train_addnet.py").unlink()
     proc = _compile(tmp_path, "--check")
     assert proc.returncode == 1 and "train_addnet.py is out of date" in proc.stderr
+
+
+def test_run_without_torch_says_how_to_get_it(tmp_path):
+    """The compiler installs without torch; a run then ends in one line naming the extra."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['torch'] = None\n"
+        "from nndsl.cli import main\n"
+        "sys.exit(main(['run', sys.argv[1], '--out', sys.argv[2]]))\n"
+    )
+    example = Path(__file__).resolve().parent.parent / "examples" / "add.nn"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(example), str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "nndsl: error: running a program needs torch, which is not installed: "
+        'pip install "nndsl[run]"'
+    )
+    assert not (tmp_path / "run").exists()  # nothing written

@@ -25,6 +25,7 @@ from nndsl.api.core import (
     read_file,
 )
 from nndsl.ir import nodes as ir
+from nndsl.run.needs import torch_missing
 
 
 def load(path) -> types.ModuleType:
@@ -50,6 +51,9 @@ def loads(text: str, *, filename: str = "<string>") -> types.ModuleType:
 
 def _load(src: Source) -> tuple[types.ModuleType, ir.ProgramIR]:
     program = checked_program(src)
+    missing = torch_missing()
+    if missing is not None:
+        raise NNDSLError(message=missing)
     files = generate_files(program, src, MODEL_MODULE, ".")
     digest = hashlib.sha256(src.text.encode()).hexdigest()[:12]
     prefix = "_nndsl_" + re.sub(r"\W", "_", Path(src.name).stem) + "_" + digest

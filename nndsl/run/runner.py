@@ -20,6 +20,7 @@ from pathlib import Path
 from nndsl.codegen import KIT_MODULE
 from nndsl.run import folder
 from nndsl.run.folder import MODEL_MODULE
+from nndsl.run.needs import torch_missing
 from nndsl.run.tracing import explain
 
 _FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval", "checkpoint_every")
@@ -34,6 +35,10 @@ def run(args, text: str, report) -> int:
     report(result.diagnostics)
     if not result.ok:
         return EXIT_DIAGNOSTICS
+    missing = torch_missing()
+    if missing is not None:
+        print(f"nndsl: {missing}", file=sys.stderr)
+        return EXIT_USAGE
     trains = result.program.trains
     if args.model:
         trains = tuple(t for t in trains if t.model == args.model)
