@@ -156,3 +156,15 @@ def test_the_digits_gan_learns_to_make_digit_like_images(tmp_path):
     assert abs(made.mean() - real.mean()) < 0.1
     last = run.history[-1]
     assert 0.8 < last["loss/critic"] < 2.0 and 0.4 < last["loss/maker"] < 2.5
+
+
+def test_models_named_twice_or_alike_stay_apart():
+    """A model named twice is an error; names alike but for case, or a Python keyword once
+    lower-cased, get distinct keys that are valid attributes (`models.class2`)."""
+    found = codes(train(CRITIC, header="Maker, Critic, Maker"))
+    assert ("E0105", "train Maker, Critic, Maker on d {") in found
+    source = train(CRITIC + MAKER).replace("Maker", "CLASS").replace("Critic", "Class")
+    script = nndsl.compile(source, filename="gan.nn")["train_class2_class3.py"]
+    assert 'nn.ModuleDict({"class2": CLASS(), "class3": Class()})' in script
+    assert "def class3_step(" in script and "models.class2(" in script
+    compile(script, "train.py", "exec")  # valid Python

@@ -78,6 +78,18 @@ class TrainRules:
         """A section of several models, trained in steps."""
         names = [(node.model, node.model_span), *node.more]
         models = [self._model_named(name, span) for name, span in names]
+        seen: dict = {}
+        for name, span in names:
+            if name in seen:
+                self._error(
+                    "E0105",
+                    f"`{name}` is named twice in this section",
+                    span,
+                    labels=(Label(seen[name], "first named here"),),
+                    help="name each model the section trains once",
+                )
+                return None
+            seen[name] = span
         data = self._data(node.data, node.data_span)
         sets = self._settings(node)
         if None in models or data is None:

@@ -17,6 +17,7 @@ function each.
 from __future__ import annotations
 
 import dataclasses
+import keyword
 
 from nndsl.check.loss_expr import terms
 from nndsl.check.parameters import model_tensors
@@ -32,7 +33,7 @@ from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import call_parts
 from nndsl.lang import syntax as s
 from nndsl.registry.training import OPTIMIZERS, bind_spec
-from nndsl.util.naming import suggest
+from nndsl.util.naming import Namespace, suggest
 
 # what a train section of steps leaves to each step, or does not take (yet)
 NOT_WITH_STEPS = {
@@ -62,7 +63,9 @@ class _StepsBuilder(_Builder):
     def __init__(self, rules, node, models: list, data, sets):
         super().__init__(rules, node, models[0], data, sets)
         self.infos = {m.name: m for m in models}
-        self.attrs = {m.name: m.name.lower() for m in models}
+        # each model's key in the ModuleDict, unique and never a Python keyword (`models.x`)
+        names = Namespace(set(keyword.kwlist) | set(keyword.softkwlist))
+        self.attrs = {m.name: names.unique(m.name.lower()) for m in models}
         self.task = ""
 
     def model_feeds(self) -> tuple:
