@@ -272,6 +272,7 @@ class Run:
             metrics = loop.evaluate(val_data if val_data is not None else data)
             self.print("  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             return metrics
+        batch_count(size(data), self.cfg.batch_size, loop.drop_last)  # before any file
         if self.cfg.resume:
             resume(loop.state, self.folder)
         if self.world > 1:
@@ -684,7 +685,19 @@ def size(data) -> int:
 
 
 def batch_count(n: int, batch_size: int, drop_last: bool) -> int:
-    return n // batch_size if drop_last else -(-n // batch_size)
+    """The batches of an epoch; none ends the run, saying why (an epoch without a batch
+    would report a loss of nan)."""
+    count = n // batch_size if drop_last else -(-n // batch_size)
+    if count == 0:
+        why = (
+            f"drop_last leaves out all {n} training samples, fewer than a batch of "
+            f"{batch_size}; give a --batch-size of at most {n}"
+            if n
+            else "the training data holds no sample (does --val-fraction hold out "
+            "every one?)"
+        )
+        raise SystemExit(f"error: no batch to train on: {why}")
+    return count
 
 
 def split(data, fraction: float, seed: int):
@@ -901,7 +914,11 @@ def start_run(folder: Path, cfg: Config) -> str:
     checkpoints and weights would replace each other's."""
     config = folder / "config.json"
     if not config.exists() and not any(folder.glob("checkpoint-*.pt")):
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:  # a read-only disk, a file where a folder would be
+            why = f"cannot make the run folder {folder}: {err.strerror or err}"
+            raise SystemExit(f"error: {why}") from None
         return uuid.uuid4().hex[:12]
     if not cfg.resume:
         raise SystemExit(
@@ -958,18 +975,28 @@ def write_text(path: Path, text: str) -> None:
 
 
 def save_weights(model: nn.Module, path: Path) -> None:
+    """The weights, then their SHA-256 beside them (as for a checkpoint), which --eval
+    checks. The old one goes first: replaced weights never sit beside a stale one."""
+    checksum_file(path).unlink(missing_ok=True)
     write_atomic(path, lambda tmp: save_synced(model.state_dict(), tmp))
+    write_checksum(path)
 
 
 def load_weights(model: nn.Module, path: str, device: torch.device) -> None:
-    """Weights a script saved, into `model`; a file that is not such ends the run,
-    saying why."""
+    """Weights a script saved (or the model's in a checkpoint), into `model`, once they
+    match the SHA-256 recorded beside them, if any; a file that is not such ends the
+    run, saying why."""
+    why = damage(Path(path), required=False)
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        model.load_state_dict(state)
-    except (OSError, EOFError, RuntimeError, TypeError, pickle.UnpicklingError) as err:
-        why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
-        raise SystemExit(f"error: cannot load the weights in {path}: {why}") from None
+        if why is None:
+            state = torch.load(path, map_location=device, weights_only=True)
+            if isinstance(state, dict) and {"model", "made_with"} <= state.keys():
+                state = state["model"]  # a checkpoint
+            model.load_state_dict(state)
+    except Exception as err:  # torch.load fails in many ways on a file it did not write
+        why = unreadable(err)
+    if why is not None:
+        raise SystemExit(f"error: cannot load the weights in {path}: {why}")
 
 
 def init_from(
@@ -1295,8 +1322,7 @@ def save_checkpoint(state: State, run: Run) -> Path:
     if state.scaler is not None:
         checkpoint["scaler"] = state.scaler.state_dict()
     write_atomic(path, lambda tmp: save_synced(checkpoint, tmp))
-    # the SHA-256 last: a checkpoint without one never finished saving
-    write_text(checksum_file(path), f"{sha256(path)}  {path.name}\n")
+    write_checksum(path)  # last: a checkpoint without one never finished saving
     # only older ones: a newer one, passed over by --resume, is replaced when the run
     # gets there
     older = [p for p in sorted(folder.glob("checkpoint-*.pt")) if p.name <= path.name]
@@ -1351,18 +1377,52 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def write_checksum(path: Path) -> None:
+    """The SHA-256 of `path` beside it, as `sha256sum` writes it."""
+    write_text(checksum_file(path), f"{sha256(path)}  {path.name}\n")
+
+
+def damage(path: Path, required: bool) -> str | None:
+    """Why `path` does not match the SHA-256 recorded beside it; None when it does, or
+    when none is recorded and none is `required`."""
+    recorded = checksum_file(path)
+    try:
+        words = recorded.read_text(encoding="utf-8", errors="replace").split()
+    except FileNotFoundError:
+        missing = f"{recorded.name} is missing: its save did not finish"
+        return missing if required else None
+    except OSError as err:
+        return f"cannot read {recorded.name}: {err.strerror or err}"
+    try:
+        if sha256(path) == (words or [""])[0]:
+            return None
+    except OSError as err:
+        return f"cannot read it: {err.strerror or err}"
+    return f"its SHA-256 differs from {recorded.name}: it is damaged"
+
+
+def unreadable(err: Exception) -> str:
+    """Why torch.load or load_state_dict refused a file, on one line."""
+    if isinstance(err, pickle.UnpicklingError):
+        return "it holds more than tensors and numbers"
+    why = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+    if isinstance(err, (EOFError, KeyError)) or not why:
+        return "it is not a file torch.save wrote, or it is cut short"
+    return why
+
+
 def load_checkpoint(path: Path, run_id: str, device: torch.device) -> dict:
     """The checkpoint at `path`; a ValueError says why it cannot be resumed from."""
-    recorded = checksum_file(path)
-    if not recorded.exists():
-        raise ValueError(f"{recorded.name} is missing: its save did not finish")
-    expected = recorded.read_text(encoding="utf-8", errors="replace").split(" ")[0]
-    if sha256(path) != expected:
-        raise ValueError(f"its SHA-256 differs from {recorded.name}: it is damaged")
+    why = damage(path, required=True)
+    if why is not None:
+        raise ValueError(why)
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
-        raise ValueError("it holds more than tensors and numbers") from None
+    except Exception as err:  # torch.load fails in many ways on a file it did not write
+        raise ValueError(unreadable(err)) from None
+    needed = ("model", "optimizer", "generator", "rng", "made_with", *_KEPT)
+    if not isinstance(checkpoint, dict) or not set(needed) <= checkpoint.keys():
+        raise ValueError("it is not a checkpoint a training script wrote")
     theirs = checkpoint.get("run_id")
     if run_id and theirs != run_id:
         raise ValueError(f"it belongs to run {theirs}, not to run {run_id}")
@@ -1384,6 +1444,7 @@ def resume(state: State, folder: Path) -> None:
     for path in found:
         try:
             checkpoint = load_checkpoint(path, state.run_id, device)
+            restore(state, checkpoint)
             break
         except ValueError as err:
             print(f"warning: not resuming from {path}: {err}", file=sys.stderr)
@@ -1394,12 +1455,29 @@ def resume(state: State, folder: Path) -> None:
         )
     now = made_with(device)
     for key, then in checkpoint["made_with"].items():
-        if now[key] != then:
+        if now.get(key) != then:
             print(
                 f"warning: the checkpoint was written with {key} {then}, this run has "
-                f"{now[key]}; the result may differ from an uninterrupted run",
+                f"{now.get(key)}; the result may differ from an uninterrupted run",
                 file=sys.stderr,
             )
+    print(
+        f"resuming from {path} (epoch {state.epoch}, step {state.step})",
+        file=sys.stderr,
+    )
+
+
+def restore(state: State, checkpoint: dict) -> None:
+    """`checkpoint` into `state`; a ValueError when it does not fit (another model,
+    optimizer or scheduler). One that fails part way is wholly replaced by the next."""
+    try:
+        _restore(state, checkpoint)
+    except (KeyError, IndexError, RuntimeError, TypeError, ValueError) as err:
+        why = unreadable(err) if not isinstance(err, KeyError) else f"no {err}"
+        raise ValueError(f"it does not fit this model and optimizer: {why}") from None
+
+
+def _restore(state: State, checkpoint: dict) -> None:
     state.model.load_state_dict(checkpoint["model"])
     state.optimizer.load_state_dict(checkpoint["optimizer"])
     if state.scheduler is not None:
@@ -1410,10 +1488,6 @@ def resume(state: State, folder: Path) -> None:
         setattr(state, key, checkpoint[key])
     state.generator.set_state(checkpoint["generator"])
     restore_random_states(checkpoint["rng"])
-    print(
-        f"resuming from {path} (epoch {state.epoch}, step {state.step})",
-        file=sys.stderr,
-    )
 
 
 @contextlib.contextmanager

@@ -10,11 +10,15 @@ dropout two processes match one only in distribution.)
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,3 +175,68 @@ def test_nndsl_run_nproc_launches_torchrun(tmp_path, capsys):
     assert (tmp_path / "r" / "model.pt").exists()
     # one epoch, one row: only the first process writes the metrics
     assert (tmp_path / "r" / "metrics.csv").read_text().count("\n") == 2
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(script: Path) -> list[int]:
+    """The processes running `script`."""
+    mark = str(script).encode()
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if mark in cmdline.read_bytes().split(b"\0"):
+                found.append(int(cmdline.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="lists processes in /proc")
+def test_a_killed_torchrun_is_reported_and_its_workers_stopped(tmp_path):
+    """It used to end `nndsl run` with exit 247 and no word, its workers training on."""
+    source = tmp_path / "net.nn"
+    text = SOURCE.replace("    distributed ddp\n", "").replace("epochs 3", "epochs 100000")
+    source.write_text(text, encoding="utf-8")
+    out = tmp_path / "r"
+    argv = ["run", str(source), "--out", str(out), "--nproc", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+    log = tmp_path / "log.txt"  # not a pipe: workers left running would hold it open
+    script = out / "train_net.py"
+    with open(log, "w") as sink:
+        proc = subprocess.Popen([sys.executable, "-m", "nndsl", *argv], env=env,
+                                stdout=sink, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        while "\nepoch 1 " not in log.read_text():  # the workers are training
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        (launcher,) = _children(proc.pid)
+        os.kill(launcher, signal.SIGKILL)
+        code = proc.wait(timeout=60)
+        for _ in range(100):  # SIGTERM ends them at once; a loaded machine may take a moment
+            if not _running(script.resolve()):
+                break
+            time.sleep(0.1)
+        left = _running(script.resolve())
+    finally:
+        for pid in _running(script.resolve()):  # whatever happened, none is left behind
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+    output = log.read_text()
+    assert code == 1, output
+    assert "torchrun was killed by SIGKILL; the 2 worker processes it left were stopped" in output
+    assert f"The checkpoints in {out} are whole" in output
+    assert not left

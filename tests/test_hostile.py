@@ -190,7 +190,7 @@ CASES = [
     ("negative_batch", train().replace("batch 2", "batch -1"), "E0125"),
     ("zero_batch", train().replace("batch 2", "batch 0"), "E0125"),
     ("huge_batch", train().replace("batch 2", "batch " + "9" * 50), "E0125"),
-    ("infinite_lr", train("optimizer sgd(lr=1e999)"), 0),
+    ("infinite_lr", train("optimizer sgd(lr=1e999)"), "E0125"),  # its loss was nan at once
     ("infinite_min_delta", train("early_stop loss, min_delta=1e999"), "E0125"),
     ("unicode_digit_device", train('device "cuda:\u0661"'), "E0126"),
     ("path_outside_folder", train(data='    t = csv("../outside.csv")'), 0),
@@ -399,6 +399,11 @@ REGRESSIONS = [
     ("linear_10_48", model("Linear(10 ** 48)"), "E0127"),
     ("param_10_40", model("w = param([10 ** 20, 10 ** 20]) forward { return x @ w[0:2, 0:2] }"), "E0127"),
     ("upconvolutions_760", model("ConvTranspose2d(1, 2, stride=2) " * 760, "x: [1, 2, 2]"), "E0127"),
+    # infinite numbers (1e400 is inf) passed check: the loss was nan from the first step
+    ("beta_inf", train("optimizer adam(betas=(0.9, 1e400 - 1e400))"), "E0125"),
+    ("init_std_inf", train("init { hidden.weight ~ normal(0, 1e400) }"), "E0125"),
+    ("init_set_to_inf", train("init { hidden.weight = -1e400 }"), "E0125"),
+    ("clip_inf", train("clip 1e400"), "E0125"),
     ("edges_of_the_ranges", train("seed 9223372036854775807 init { hidden.weight ~ uniform(1, 1) }"), None),
 ]  # fmt: skip
 

@@ -234,8 +234,10 @@ def copy_of_reference(scripts, name: str):
 
 
 def flip_a_weight_bit(data: bytes) -> bytes:
-    """One bit flipped inside the largest weight tensor: torch.load notices nothing."""
-    weights = torch.load(io.BytesIO(data), weights_only=True)["model"]
+    """One bit flipped inside the largest weight tensor (of a checkpoint, or of saved weights):
+    torch.load notices nothing."""
+    weights = torch.load(io.BytesIO(data), weights_only=True)
+    weights = weights["model"] if "made_with" in weights else weights
     raw = max(weights.values(), key=torch.Tensor.numel).numpy().tobytes()
     at = data.index(raw[:64]) + len(raw) // 2
     return data[:at] + bytes([data[at] ^ 0x10]) + data[at + 1 :]
@@ -279,6 +281,58 @@ def test_when_no_checkpoint_verifies_resuming_stops_and_says_so(scripts):
     assert f"no checkpoint in {out} can be resumed from" in output, output
     assert all(p.name in output for p in checkpoints(out))
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing overwritten
+
+
+def test_checkpoints_that_verify_but_cannot_be_loaded_are_passed_over(scripts, reference):
+    """A matching SHA-256 beside a file that is empty, another model's checkpoint, or a checksum
+    that cannot be read: each was a traceback (EOFError, RuntimeError, IsADirectoryError)."""
+    out = copy_of_reference(scripts, "loads_badly")
+    *_, whole, unreadable, other_model, empty = checkpoints(out)
+    empty.write_bytes(b"")
+    checkpoint = torch.load(other_model, weights_only=True)
+    checkpoint["model"]["fc1.weight"] = torch.zeros(3, 3)
+    torch.save(checkpoint, other_model)
+    for path in (empty, other_model):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        (out / f"{path.name}.sha256").write_text(f"{digest}  {path.name}\n", encoding="utf-8")
+    (out / f"{unreadable.name}.sha256").unlink()
+    (out / f"{unreadable.name}.sha256").mkdir()
+    code, output = train(scripts, out, "--resume", kill_at=81)
+    assert code == -signal.SIGKILL and "Traceback" not in output, output
+    assert f"not resuming from {empty}: it is not a file torch.save wrote" in output, output
+    assert f"not resuming from {other_model}: it does not fit this model" in output, output
+    assert f"not resuming from {unreadable}: cannot read {unreadable.name}.sha256" in output
+    assert f"resuming from {whole} (epoch 3, step 80)" in output, output
+
+
+def test_the_weights_have_their_sha256_beside_them_and_eval_checks_it(scripts, reference):
+    """best.pt and the final weights were written without one: a flipped bit was evaluated."""
+    out = copy_of_reference(scripts, "weights_sums")
+    for name in ("best.pt", "model.pt"):
+        digest = hashlib.sha256((out / name).read_bytes()).hexdigest()
+        assert (out / f"{name}.sha256").read_text(encoding="utf-8") == f"{digest}  {name}\n"
+    # the final weights are the last checkpoint's, which --eval also takes
+    code, final = train(scripts, out, "--eval", str(out / "model.pt"))
+    assert code == 0, final
+    code, output = train(scripts, out, "--eval", str(checkpoints(out)[-1]))
+    assert code == 0 and output == final, output
+    best = out / "best.pt"
+    best.write_bytes(flip_a_weight_bit(best.read_bytes()))
+    code, output = train(scripts, out, "--eval", str(best))
+    assert code == 1 and "Traceback" not in output, output
+    assert output == (
+        f"error: cannot load the weights in {best}: its SHA-256 differs from best.pt.sha256: "
+        "it is damaged\n"
+    )
+
+
+def test_no_training_sample_left_by_val_fraction_is_an_error_before_any_file(scripts):
+    """Every epoch's loss was nan, reported as "try a smaller learning rate"."""
+    out = scripts / "all_held_out"
+    code, output = train(scripts, out, "--val-fraction", "1")
+    assert code == 1 and "Traceback" not in output, output
+    assert "error: no batch to train on: the training data holds no sample" in output, output
+    assert not (out / "config.json").exists()
 
 
 # ---- one run per folder ----------------------------------------------------------------------
@@ -405,6 +459,23 @@ def test_a_run_folder_that_cannot_be_made_is_an_error_not_a_bug(tiny, capsys):
     assert nndsl(["run", "net.nn", "--out", "plain/r", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "nndsl: error: cannot write plain/r" in err and "bug" not in err, err
+
+
+def test_a_run_folder_the_script_cannot_make_is_an_error_not_a_traceback(scripts):
+    (scripts / "plain").write_text("a file\n", encoding="utf-8")
+    code, output = train(scripts, scripts / "plain" / "r")
+    assert code == 1 and "Traceback" not in output, output
+    assert f"error: cannot make the run folder {scripts / 'plain' / 'r'}: Not a directory" in output
+
+
+def test_drop_last_leaving_no_batch_for_the_batch_size_given_is_an_error(tiny, capsys):
+    """The checker knows the data's size and its batch (E0418); --batch-size is not known to it."""
+    (tiny / "net.nn").write_text(TINY.replace("batch 2", "batch 2\n    drop_last true"))
+    assert nndsl(["run", "net.nn", "--out", "r", "--quiet", "--batch-size", "8"]) == 1
+    err = capsys.readouterr().err
+    assert "error: no batch to train on: drop_last leaves out all 4 training samples, fewer " in err
+    assert "give a --batch-size of at most 4" in err and "nan" not in err, err
+    assert not (tiny / "r" / "config.json").exists()
 
 
 def test_a_full_disk_under_nndsl_run_is_an_error_and_the_run_resumes(tiny, capsys, monkeypatch):

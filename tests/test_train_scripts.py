@@ -147,20 +147,38 @@ def test_eval_reloads_saved_weights(trained_iris, tmp_path, capsys):
     )
 
 
-@pytest.mark.parametrize("weights", ["garbage", "other_shapes", "missing"])
-def test_eval_of_weights_that_do_not_fit_is_one_line(weights, tmp_path, capsys):
+@pytest.mark.parametrize(
+    "weights, why",
+    [
+        ("garbage", ""),
+        ("text", ": it is not a file torch.save wrote, or it is cut short"),  # was a KeyError
+        ("empty", ": it is not a file torch.save wrote, or it is cut short"),  # said nothing
+        ("damaged", ": its SHA-256 differs from bad.pt.sha256: it is damaged"),  # was loaded
+        ("other_shapes", ""),
+        ("missing", ""),
+    ],
+)
+def test_eval_of_weights_that_do_not_fit_is_one_line(weights, why, tmp_path, capsys):
     """--eval of a damaged file, of another model's weights or of no file was a traceback."""
     import torch
 
     path = tmp_path / "bad.pt"
     if weights == "garbage":
         path.write_bytes(bytes(range(256)) * 4)
+    elif weights == "text":
+        path.write_text("hello world", encoding="utf-8")
+    elif weights == "empty":
+        path.write_bytes(b"")
+    elif weights == "damaged":  # weights that load, beside another file's SHA-256
+        torch.save({"hidden.weight": torch.zeros(8, 2)}, path)
+        (tmp_path / "bad.pt.sha256").write_text(f"{'0' * 64}  bad.pt\n", encoding="utf-8")
     elif weights == "other_shapes":
         torch.save({"fc1.weight": torch.zeros(3, 3)}, path)
     add = EXAMPLES[0].parent / "add.nn"
     assert nndsl(["run", str(add), "--out", str(tmp_path / "r"), "--eval", str(path)]) == 1
     err = capsys.readouterr().err
-    assert f"cannot load the weights in {path}" in err and "Traceback" not in err
+    assert f"cannot load the weights in {path}{why}" in err and "Traceback" not in err, err
+    assert len(err.strip().splitlines()) == 2, err  # the run folder's line, then the error
 
 
 # ---- init rules and optimizer groups, as checked and as run ----------------------------------

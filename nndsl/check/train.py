@@ -10,6 +10,7 @@ by two groups, is an error with a location before any training runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from nndsl.check.data import DataInfo
@@ -199,6 +200,9 @@ class TrainRules:
 
     def _positive(self, st: s.Setting, kind: str = "int", minimum: float = 1) -> object:
         v = self._one(st, kind)
+        if kind == "number" and not math.isfinite(v):  # 1e400 is inf
+            self._error("E0125", f"`{st.name}` must be a finite number, got {v}", st.args[0].span)
+            raise Reported
         if v < minimum or (kind == "int" and v > MAX_INT):
             rule = f"at least {minimum}" if v < minimum else "at most 2**63 - 1"
             self._error("E0125", f"`{st.name}` must be {rule}, got {v}", st.args[0].span)

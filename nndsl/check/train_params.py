@@ -151,6 +151,9 @@ def _init_code(b, rule: s.InitRule, picked) -> tuple[tr.Call, ex.Expr | None] | 
                     "E0106",
                     help="for a distribution write `~ normal(0, 0.01)`",
                 )
+            why = INITS["constant"].args[0].out_of_bounds(v, "the value `=` sets")
+            if why is not None:  # what `= v` is: nn.init.constant_
+                raise EvalError(why, rule.value.span, "E0125")
             if v == 0:
                 return tr.Call("nn.init.zeros_", (w,)), None
             return tr.Call("nn.init.constant_", (w, tr.Arg(None, float(v)))), None

@@ -106,7 +106,9 @@ def write_atomic(path: Path, text: str | bytes) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         _replace(path, text)
     except OSError as err:
-        raise WriteError(err.errno, err.strerror or str(err), str(path)) from err
+        blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        why = f"{blocking} is a file, not a folder" if blocking else err.strerror or str(err)
+        raise WriteError(err.errno, why, str(path)) from err
 
 
 def _replace(path: Path, text: str | bytes) -> None:

@@ -5,11 +5,13 @@ Layers (:mod:`nndsl.registry.layers`), the functions of a forward
 train section (:mod:`nndsl.registry.training`) all declare their arguments as :class:`ArgSpec`
 and match a call's arguments with :func:`bind`, so the same mistake reads the same wherever it
 is made. Checking the values stays with each caller: a layer's against the input shape, a
-function's are tensors and numbers, a train section's are constants.
+function's are tensors and numbers, a train section's are constants, held to their bounds by
+:meth:`ArgSpec.out_of_bounds`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import field
 
@@ -95,6 +97,22 @@ class ArgSpec:
             return "*" * self.variadic + self.name
         default = self.default
         return f"{self.name}={'none' if default is None else str(default).lower()}"
+
+    def out_of_bounds(self, v: float, what: str) -> str | None:
+        """Why the number ``v`` is not a value of this argument by its bounds, or None; an
+        infinite or NaN number (``1e400`` is inf) never is. ``what`` names it in the message."""
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"{what} must be a finite number, got {v}"
+        low = self.min is not None and (v <= self.min if self.exclusive_min else v < self.min)
+        high = self.max is not None and (v >= self.max if self.exclusive_max else v > self.max)
+        if not (low or high):
+            return None
+        lo, hi = self.min, self.max
+        lower = None if lo is None else f"{'above' if self.exclusive_min else 'at least'} {lo}"
+        upper = None if hi is None else f"{'below' if self.exclusive_max else 'at most'} {hi}"
+        if lower and upper and not (self.exclusive_min or self.exclusive_max):
+            return f"{what} must be between {lo} and {hi}, got {v}"
+        return f"{what} must be {' and '.join(b for b in (lower, upper) if b)}, got {v}"
 
 
 @frozen

@@ -342,18 +342,10 @@ def _checked(a: ArgSpec, v: object, span) -> object:
 
 
 def _in_range(a: ArgSpec, v: object, span, what: str) -> None:
-    """E0125 unless ``v`` lies within the argument's bounds."""
-    low = a.min is not None and (v <= a.min if a.exclusive_min else v < a.min)
-    high = a.max is not None and (v >= a.max if a.exclusive_max else v > a.max)
-    if not (low or high):
-        return
-    lower = None if a.min is None else f"{'above' if a.exclusive_min else 'at least'} {a.min}"
-    upper = None if a.max is None else f"{'below' if a.exclusive_max else 'at most'} {a.max}"
-    if lower and upper and not (a.exclusive_min or a.exclusive_max):
-        bound = f"between {a.min} and {a.max}"
-    else:
-        bound = " and ".join(b for b in (lower, upper) if b)
-    raise EvalError(f"{what} must be {bound}, got {v}", span, "E0125")
+    """E0125 unless ``v`` lies within the argument's bounds (and is finite)."""
+    why = a.out_of_bounds(v, what)
+    if why is not None:
+        raise EvalError(why, span, "E0125")
 
 
 def _ordered(spec: Spec, values: dict, given: dict) -> None:

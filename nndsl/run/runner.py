@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
-import subprocess
 import sys
 import traceback
 from dataclasses import replace
@@ -20,6 +19,7 @@ from pathlib import Path
 from nndsl.codegen import KIT_MODULE
 from nndsl.run import folder
 from nndsl.run.folder import MODEL_MODULE
+from nndsl.run.launch import torchrun
 from nndsl.run.needs import torch_missing
 from nndsl.run.tracing import explain
 
@@ -65,7 +65,7 @@ def run(args, text: str, report) -> int:
         print(f"{t.model}: run folder {run_dir}", file=sys.stderr)
         argv = _argv(args, run_dir)
         if t.distributed and args.nproc and args.nproc > 1:
-            code = _torchrun(script, argv, args.nproc, args.max_restarts or 0)
+            code = torchrun(script, argv, args.nproc, args.max_restarts or 0)
             if code:
                 return code
             continue
@@ -111,22 +111,6 @@ def _argv(args, run_dir: Path) -> list[str]:
     if args.resume or args.max_restarts:
         argv.append("--resume")  # a restarted process continues from the newest checkpoint
     return argv
-
-
-def _torchrun(script: Path, argv: list[str], nproc: int, restarts: int) -> int:
-    """Run the script as ``nproc`` processes on this machine under torchrun."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        f"--max-restarts={restarts}",
-        str(script.resolve()),
-        *argv,
-    ]
-    print("running: torchrun " + " ".join(cmd[3:]), file=sys.stderr)
-    return subprocess.run(cmd, cwd=script.parent).returncode
 
 
 def _execute(script: Path, argv: list[str], why) -> int:

@@ -1,0 +1,114 @@
+"""``nndsl run --nproc N``: the training script as N processes under torchrun, and what to say
+when torchrun itself is killed.
+
+torchrun starts each worker in a session of its own, so a torchrun killed outright (``kill
+-9``, the out-of-memory killer) leaves its workers training. They carry a mark in their
+environment by which they are found and stopped. torchrun runs in a process group of its own
+too, and the signals ``nndsl run`` gets while it waits (Ctrl-C, a hangup, a kill) are passed on
+to it once, as torchrun passes them on to its workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+MARK = "NNDSL_LAUNCH"  # the environment variable that marks one launch's processes
+_PASSED_ON = tuple(
+    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def torchrun(script: Path, argv: list[str], nproc: int, restarts: int) -> int:
+    """Run the script as ``nproc`` processes on this machine under torchrun; the exit code
+    (130 after Ctrl-C, 1 when torchrun was killed)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        f"--max-restarts={restarts}",
+        str(script.resolve()),
+        *argv,
+    ]
+    print("running: torchrun " + " ".join(cmd[3:]), file=sys.stderr)
+    token = uuid.uuid4().hex
+    env = dict(os.environ, **{MARK: token})
+    proc = subprocess.Popen(cmd, cwd=script.parent, env=env, start_new_session=True)
+    with _passing_on(proc.pid) as passed:
+        code = proc.wait()
+    left = stop_marked(token) if code < 0 else None
+    if signal.SIGINT in passed:
+        return 130  # Ctrl-C: the workers have said where they stopped
+    if not passed and code >= 0:
+        return code
+    signum = passed[0] if passed else -code
+    print(killed(signum, bool(passed), left, script.parent), file=sys.stderr)
+    return 1
+
+
+def killed(signum: int, passed: bool, left: int | None, folder: Path) -> str:
+    """What ``nndsl run`` says when torchrun died of signal ``signum``; ``left`` is how many of
+    its workers were stopped after it (None: they could not be looked for)."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    how = "stopped" if passed else "killed"
+    if left is None:
+        workers = "; its worker processes may still be running"
+    elif left:
+        workers = f"; the {left} worker processes it left were stopped"
+    else:
+        workers = ""
+    return (
+        f"nndsl: error: torchrun was {how} by {name}{workers}. The checkpoints in {folder} are "
+        "whole: `nndsl run` with --resume continues from the newest"
+    )
+
+
+def stop_marked(token: str) -> int | None:
+    """SIGTERM the processes that carry ``token`` in their environment; how many (None where
+    processes cannot be listed, without /proc)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "environ").exists():
+        return None
+    mark = f"{MARK}={token}".encode()
+    stopped = 0
+    for entry in proc.glob("[0-9]*"):
+        try:
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGTERM)
+                stopped += 1
+        except (OSError, ValueError):  # gone, or another user's
+            continue
+    return stopped
+
+
+@contextlib.contextmanager
+def _passing_on(group: int):
+    """While torchrun runs, the signals this process gets are sent on to ``group``; yields the
+    list of those passed on."""
+    passed: list[int] = []
+
+    def handler(signum, frame):
+        passed.append(signum)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signum)
+
+    try:
+        previous = {sig: signal.signal(sig, handler) for sig in _PASSED_ON}
+    except ValueError:  # not the main thread: signals stay as they are
+        yield passed
+        return
+    try:
+        yield passed
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
