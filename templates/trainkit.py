@@ -876,8 +876,9 @@ def batch_count(n: int, batch_size: int, drop_last: bool) -> int:
 
 
 def split(data, fraction: float, seed: int):
-    """Hold out `fraction` of the samples, chosen by a seeded shuffle, for validation:
-    (train, val), val None when nothing is held out."""
+    """Hold out `fraction` of the samples, chosen by a seeded shuffle, for validation
+    (or testing): (train, val), val None when nothing is held out. They are the samples
+    `train_val_test` holds out for testing with that fraction."""
     train, val, _ = train_val_test(data, fraction, 0.0, seed)
     return train, val
 

@@ -158,6 +158,7 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
                 labels=(Label(spans["split"], "and here"),),
                 help="hold out less, e.g. `test 0.1` and `split 0.2`",
             )
+            info.test = 0.0  # reported: not again as a training set without a batch
         if info.test_data is not None and info.test_data in (info.name, info.validation):
             what = "itself, the samples it trains on"
             if info.test_data != info.name:
