@@ -8,8 +8,18 @@ matplotlib, safetensors and tensorboard when they are installed).
     metrics = run.train(model, optimizer, step, data, val_data, save="net.pt")
 
 `step(model, batch)` returns the batch's loss under "loss" and any other 0-dim tensors
-to report (metrics, loss terms): each is averaged over the samples of an epoch. Several
-models, each trained by its own optimizer (a GAN), take several steps a batch:
+to report (metrics, loss terms): each is averaged over the samples of an epoch. A value
+under a key beginning with "counts/" is a confusion matrix instead (`confusion`: int64,
+C x C, a row per true class, a column per predicted one), which is summed over the
+epoch, not averaged: "counts/f1" (or "counts/f1/<head>") reports "f1" ("f1/<head>"),
+the F1 score of the summed matrix (`f1_score`), and the first such matrix of the test
+data (or, without test data, of the validation data) is written out after training.
+
+    metrics = run.train(model, optimizer, step, data, val_data, test_data)
+
+evaluates the best weights (best.pt) on `test_data` after training, into
+test_metrics.json (and test_confusion.csv, .png). Several models, each trained by its
+own optimizer (a GAN), take several steps a batch:
 
     models = nn.ModuleDict({"generator": generator, "discriminator": discriminator})
     steps = [TrainStep("discriminator", discriminator_step, d_optimizer),
@@ -22,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import hashlib
 import inspect
+import io
 import itertools
 import json
 import math
@@ -46,6 +58,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 Batch = dict[str, torch.Tensor]
 Step = Callable[[nn.Module, Batch], dict[str, torch.Tensor]]
+COUNTS = "counts/"  # a step's confusion matrices: summed over an epoch, not averaged
 
 
 @dataclass
@@ -233,15 +246,20 @@ class Run:
         step: Step,
         data,
         val_data=None,
+        test_data=None,
         *,
         save: str = "model.pt",
+        classes: list[str] | None = None,
         **options,
     ) -> dict[str, float]:
         """Train `model` on `data` (or, with --eval, evaluate saved weights), write the
-        results into the run folder and return the last epoch's metrics. `options` are
-        those of Loop."""
+        results into the run folder and return the last epoch's metrics, and those of
+        the best weights on `test_data` (test_loss...). `classes` names the rows and
+        columns of a confusion matrix; `options` are those of Loop."""
         loop = Loop(self, model, optimizer, step, **options)
-        return self._train(loop, data, val_data, save)
+        return self._train(
+            loop, data, val_data, save, HeldOut(self, loop, test_data, classes)
+        )
 
     def train_steps(
         self,
@@ -263,15 +281,18 @@ class Run:
         refuse_with_steps(steps, options)
         optimizers = Optimizers({s.name: s.optimizer for s in steps})
         loop = Loop(self, models, optimizers, steps, **options)
-        return self._train(loop, data, val_data, save, samples)
+        return self._train(loop, data, val_data, save, HeldOut(self, loop), samples)
 
-    def _train(self, loop: Loop, data, val_data, save: str, samples=None) -> dict:
+    def _train(self, loop: Loop, data, val_data, save: str, held_out, samples=None):
         data, val_data = loop.place(data), loop.place(val_data)
         if self.cfg.eval:
             load_weights(loop.state.model, self.cfg.eval, self.device)
-            metrics = loop.evaluate(val_data if val_data is not None else data)
+            sums = loop.sums(val_data if val_data is not None else data)
+            metrics = summarize(sums)
             self.print("  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
-            return metrics
+            if not self.main:
+                return metrics
+            return {**metrics, **held_out.report(self.cfg.eval, None, val_data, sums)}
         batch_count(size(data), self.cfg.batch_size, loop.drop_last)  # before any file
         if self.cfg.resume:
             resume(loop.state, self.folder)
@@ -292,17 +313,22 @@ class Run:
                 )
                 raise SystemExit(130)
             loop.save_checkpoint()  # the final state: --resume --epochs N trains on
+            tested = {}
             if self.main:
-                self._finish(loop, save, samples)
+                tested = held_out.best(val_data) if loop.single else {}
+                self._finish(loop, save, samples, tested, held_out.written)
         finally:
             if loop.log is not None:
                 loop.log.close()
         if self.world > 1:
             dist.destroy_process_group()
-        return loop.state.history[-1]
+        return {**loop.state.history[-1], **tested}
 
-    def _finish(self, loop: Loop, save: str, samples) -> None:
-        """The final weights, the plot, the samples, and where they are."""
+    def _finish(
+        self, loop: Loop, save: str, samples, tested: dict, written: list[str]
+    ) -> None:
+        """The final weights, the plot, the samples, and where they are (and the files
+        of the held-out data)."""
         state = loop.state
         save_weights(state.model, self.folder / save)
         save_safetensors(state.model, self.folder / save, self.source)
@@ -310,7 +336,7 @@ class Run:
         sampled = samples is not None and draw_samples(
             state.model, samples, self.folder / "samples.png"
         )
-        last = state.history[-1]
+        last = {**state.history[-1], **tested}
         if self.cfg.quiet:
             print("  ".join(f"{k} {v:.4g}" for k, v in last.items()))
             return
@@ -318,6 +344,8 @@ class Run:
         if sampled:
             plotted += f"; samples: {self.folder}/samples.png"
         best = f"; best epoch {state.best_epoch} (best.pt)" if loop.single else ""
+        if written:
+            best += f"; held out: {self.folder}/{', '.join(written)}"
         print(
             f"weights: {self.folder / save}; metrics: {self.folder}/metrics.csv, "
             f"metrics.jsonl{plotted}{best}"
@@ -402,18 +430,20 @@ class Loop:
         data = {k: v.to(self.run.device) for k, v in data.items()}
         return to_channels_last(data, self.channels_last)
 
-    def forward(self, fn: Step, batch: Batch) -> dict[str, torch.Tensor]:
-        """A step's loss and metrics of one batch (under autocast for bf16, fp16)."""
+    def forward(self, fn: Step, batch: Batch, net=None) -> dict[str, torch.Tensor]:
+        """A step's loss and metrics of one batch (under autocast for bf16, fp16), by
+        `net` (the model as trained, unless given)."""
+        net = self.net if net is None else net
         if self.autocast is None:
-            return fn(self.net, batch)
+            return fn(net, batch)
         with torch.autocast(self.run.device.type, dtype=self.autocast):
-            return fn(self.net, batch)
+            return fn(net, batch)
 
-    def terms(self, batch: Batch) -> dict[str, torch.Tensor]:
+    def terms(self, batch: Batch, net=None) -> dict[str, torch.Tensor]:
         """Every step's loss and metrics of one batch, in one dict, without training."""
         terms = None
         for step in self.steps:
-            got = self.forward(step.fn, batch)
+            got = self.forward(step.fn, batch, net)
             terms = got if terms is None else {**terms, **got}
         return terms
 
@@ -605,16 +635,23 @@ class Loop:
         if state.scheduler is not None and self.scheduler_every == "step":
             state.scheduler.step()
 
-    @torch.no_grad()
     def evaluate(self, data) -> dict[str, float]:
         """The loss and metrics over `data`, in order, in batches of at least 256."""
-        self.net.eval()
+        return summarize(self.sums(data))
+
+    @torch.no_grad()
+    def sums(self, data, net: nn.Module | None = None) -> dict:
+        """The loss and metrics of `data` added up (as `summarize` takes them), in
+        order, in batches of at least 256, by `net` (the model as trained, unless
+        given)."""
+        net = self.net if net is None else net
+        net.eval()
         pending: list = []
         sums: dict = {}
         for batch in self.batches(data, max(self.cfg.batch_size, 256), None, False):
-            keep(pending, sums, self.terms(batch), len(next(iter(batch.values()))))
+            keep(pending, sums, self.terms(batch, net), len(next(iter(batch.values()))))
         measure(pending, sums)
-        return summarize(sums)
+        return sums
 
     def stop_if_not_finite(
         self, loss: torch.Tensor, batch: Batch, step: TrainStep
@@ -645,6 +682,157 @@ class Loop:
             self.state.pending, self.state.sums
         )  # so that a resumed run adds up the same batches
         return save_checkpoint(self.state, self.run)
+
+
+class HeldOut:
+    """What a run reports after training of the data it did not train on: the loss and
+    metrics of the test data (printed, returned as test_<name>, test_metrics.json) and
+    the confusion matrix a classifier's step counts, of the test data or, without any,
+    of the validation data (test_confusion.csv and .png, or val_...). Files go into the
+    run folder, which --eval has only with --out-dir."""
+
+    def __init__(self, run: Run, loop: Loop, test_data=None, classes=None):
+        self.run, self.loop = run, loop
+        self.test_data = loop.place(test_data)
+        self.classes = list(classes or ())  # the names of the class ids, when known
+        self.written: list[str] = []  # the files written into the run folder
+
+    def best(self, val_data) -> dict[str, float]:
+        """`report` of the best weights (best.pt), after training; the model keeps its
+        final weights."""
+        state = self.loop.state
+        counted = any(key.startswith(COUNTS) for key in state.sums)
+        if self.test_data is None and not (counted and val_data is not None):
+            return {}
+        model = state.model
+        final = {k: v.clone() for k, v in model.state_dict().items()}
+        load_weights(model, str(self.run.folder / "best.pt"), self.run.device)
+        try:
+            return self.report("best.pt", state.best_epoch, val_data)
+        finally:
+            model.load_state_dict(final)
+
+    def report(
+        self, weights: str, epoch: int | None, val_data, val_sums: dict | None = None
+    ) -> dict[str, float]:
+        """The test metrics of the model's weights (read from the file `weights`, of
+        `epoch` when training chose them), printed and written with the confusion
+        matrix; without test data, the validation data's confusion matrix (from
+        `val_sums`, when they are known)."""
+        model = self.loop.state.model
+        which = f"{weights}, epoch {epoch}" if epoch is not None else weights
+        if self.test_data is None:
+            if val_data is not None:
+                if val_sums is None:
+                    val_sums = self.loop.sums(val_data, model)
+                self.files("val", val_sums, f"validation data: {which}")
+            return {}
+        sums = self.loop.sums(self.test_data, model)
+        metrics = {f"test_{k}": v for k, v in summarize(sums).items()}
+        if self.run.cfg.eval or not self.run.cfg.quiet:
+            shown = "  ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+            print(f"{shown}  ({which})")
+        finite = {k: v if math.isfinite(v) else None for k, v in metrics.items()}
+        report = {"weights": weights, "epoch": epoch, "samples": sums["samples"]}
+        self.files("test", sums, f"test data: {which}", {**report, **finite})
+        return metrics
+
+    def files(self, part: str, sums: dict, title: str, report: dict | None = None):
+        """test_metrics.json (`report`, with each class's scores) and the confusion
+        matrix that `sums` count, as <part>_confusion.csv and .png."""
+        run = self.run
+        matrix = next((v for k, v in sums.items() if k.startswith(COUNTS)), None)
+        nothing = report is None and matrix is None
+        if nothing or (run.cfg.eval and not run.cfg.out_dir):
+            return
+        run.folder.mkdir(parents=True, exist_ok=True)
+        names = self.names(matrix) if matrix is not None else []
+        if report is not None:
+            if matrix is not None:
+                report["classes"] = per_class(matrix, names)
+            self.write("test_metrics.json", json.dumps(report, indent=2) + "\n")
+        if matrix is not None:
+            self.write(f"{part}_confusion.csv", confusion_csv(matrix, names))
+            png = f"{part}_confusion.png"
+            if draw_confusion(matrix, names, title, run.folder / png):
+                self.written.append(png)
+
+    def names(self, matrix: torch.Tensor) -> list[str]:
+        """The classes' names, or their ids when there are none for each."""
+        named = len(self.classes) == len(matrix)
+        return self.classes if named else [str(i) for i in range(len(matrix))]
+
+    def write(self, name: str, text: str) -> None:
+        write_text(self.run.folder / name, text)
+        self.written.append(name)
+
+
+def per_class(matrix: torch.Tensor, names: list[str]) -> dict[str, dict]:
+    """Each class's precision, recall, F1 and support, by name."""
+    scores = class_scores(matrix)
+    return {
+        name: {
+            k: round(float(v[i]), 6) if k != "support" else int(v[i])
+            for k, v in scores.items()
+        }
+        for i, name in enumerate(names)
+    }
+
+
+def confusion_csv(matrix: torch.Tensor, names: list[str]) -> str:
+    """A confusion matrix as CSV: a row per true class, a column per predicted one."""
+    out = io.StringIO()
+    rows = csv.writer(out, lineterminator="\n")
+    rows.writerow(["true \\ predicted", *names])
+    for name, row in zip(names, matrix.tolist()):
+        rows.writerow([name, *row])
+    return out.getvalue()
+
+
+def confusion_figure(matrix: torch.Tensor, names: list[str], title: str):
+    """A matplotlib Figure (drawn by Agg, without pyplot) of a confusion matrix, with
+    the count in each cell (up to 30 classes)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    counts = matrix.tolist()
+    n = len(counts)
+    side = min(3 + 0.4 * n, 12)  # inches
+    fig = Figure(figsize=(side, side), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    ax.imshow(counts, cmap="Blues")
+    high = max(max(row) for row in counts)
+    if n <= 30:
+        for i, row in enumerate(counts):
+            for j, count in enumerate(row):
+                colour = "white" if count > high / 2 else "black"
+                ax.text(j, i, str(count), ha="center", va="center", color=colour)
+    slanted = (
+        n > 3 and max(len(name) for name in names) > 2
+    )  # long names, slanted apart
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(
+        names, rotation=45 if slanted else 0, ha="right" if slanted else "center"
+    )
+    ax.set_yticks(range(n))
+    ax.set_yticklabels(names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize="medium")
+    return fig
+
+
+def draw_confusion(matrix: torch.Tensor, names: list[str], title: str, path: Path):
+    """confusion_figure as the PNG `path`; False without matplotlib."""
+    try:
+        figure = confusion_figure(matrix, names, title)
+    except ImportError:
+        return False
+    write_atomic(
+        path, lambda tmp: figure.savefig(tmp, format="png", bbox_inches="tight")
+    )
+    return True
 
 
 def refuse_with_steps(steps: list[TrainStep], options: dict) -> None:
@@ -701,19 +889,42 @@ def batch_count(n: int, batch_size: int, drop_last: bool) -> int:
 
 
 def split(data, fraction: float, seed: int):
-    """Hold out `fraction` of the samples, chosen by a seeded shuffle, for validation:
-    (train, val), val None when nothing is held out."""
+    """Hold out `fraction` of the samples, chosen by a seeded shuffle, for validation
+    (or testing): (train, val), val None when nothing is held out. They are the samples
+    `train_val_test` holds out for testing with that fraction."""
+    train, val, _ = train_val_test(data, fraction, 0.0, seed)
+    return train, val
+
+
+def train_val_test(data, val_fraction: float, test_fraction: float, seed: int):
+    """Hold out `test_fraction` of the samples for testing, then `val_fraction` of them
+    for validation, chosen by one seeded shuffle: (train, val, test), val or test None
+    when nothing is held out for it. The test samples are the same whatever
+    `val_fraction` is."""
     n = size(data)
-    held = round(n * fraction)
-    if held == 0:
-        return data, None
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1):
+        raise SystemExit("error: --val-fraction and --test-fraction lie in [0, 1)")
+    test, val = round(n * test_fraction), round(n * val_fraction)
+    if n and test + val >= n:
+        raise SystemExit(
+            f"error: --val-fraction {val_fraction} and --test-fraction {test_fraction} "
+            f"hold out all {n} samples: none is left to train on"
+        )
+    if test + val == 0:
+        return data, None, None
     generator = torch.Generator().manual_seed(seed)
-    if not isinstance(data, dict):
-        val, train = torch.utils.data.random_split(data, [held, n - held], generator)
-        return train, val
-    order = torch.randperm(n, generator=generator)
-    train, val = order[held:], order[:held]
-    return {k: v[train] for k, v in data.items()}, {k: v[val] for k, v in data.items()}
+    if isinstance(data, dict):
+        order = torch.randperm(n, generator=generator)
+        parts = [
+            {k: v[i] for k, v in data.items()}
+            for i in order.split([test, val, n - test - val])
+        ]
+    else:
+        parts = torch.utils.data.random_split(
+            data, [test, val, n - test - val], generator
+        )
+    held_test, held_val, train = parts
+    return train, held_val if val else None, held_test if test else None
 
 
 def memory_batches(
@@ -781,13 +992,17 @@ def keep(pending: list, sums: dict, terms: dict[str, torch.Tensor], n: int) -> N
 
 
 def measure(pending: list, sums: dict) -> None:
-    """Add the pending batches' values, each weighted by its samples, to `sums`: one
-    reduction for many batches, without waiting for the device."""
+    """Add the pending batches' values, each weighted by its samples, to `sums` (and
+    their counts, unweighted): one reduction for many batches, without waiting for the
+    device."""
     if not pending:
         return
     sizes, terms = zip(*pending)
     pending.clear()
     for key in terms[0]:
+        if key.startswith(COUNTS):
+            sums[key] = sums.get(key, 0) + torch.stack([t[key] for t in terms]).sum(0)
+            continue
         values = torch.stack([t[key] for t in terms]).double()
         weights = torch.tensor(sizes, dtype=torch.float64, device=values.device)
         sums[key] = sums.get(key, 0.0) + (values * weights).sum()
@@ -795,16 +1010,66 @@ def measure(pending: list, sums: dict) -> None:
 
 
 def summarize(sums: dict, across_ranks: bool = False) -> dict[str, float]:
-    """The epoch's averages; `across_ranks`: over every process's samples."""
+    """The epoch's averages, and the metrics of its counts (F1 of "counts/f1");
+    `across_ranks`: over every process's samples."""
     keys = list(sums)  # in the step's order, the same in every process
     if across_ranks and dist.is_initialized():
         device = next(v.device for v in sums.values() if isinstance(v, torch.Tensor))
+        means = [k for k in keys if not k.startswith(COUNTS)]
         totals = torch.tensor(
-            [float(sums[k]) for k in keys], dtype=torch.float64, device=device
+            [float(sums[k]) for k in means], dtype=torch.float64, device=device
         )
         dist.all_reduce(totals)
-        sums = dict(zip(keys, totals.tolist()))
-    return {k: float(v) / sums["samples"] for k, v in sums.items() if k != "samples"}
+        summed = dict(zip(means, totals.tolist()))
+        for key in keys:
+            if key.startswith(COUNTS):
+                summed[key] = sums[key].clone()
+                dist.all_reduce(summed[key])
+        sums = {k: summed[k] for k in keys}
+    metrics = {}
+    for key, value in sums.items():
+        if key.startswith(COUNTS):
+            name = key.removeprefix(COUNTS)
+            if name.split("/")[0] == "f1":
+                metrics[name] = f1_score(value)
+        elif key != "samples":
+            metrics[key] = float(value) / sums["samples"]
+    return metrics
+
+
+def confusion(targets: torch.Tensor, predicted: torch.Tensor, classes: int):
+    """The (classes, classes) int64 confusion matrix of a batch: a row per true class, a
+    column per predicted one. Added up on the device without waiting for it (which
+    torch.bincount does, to size its result)."""
+    index = (targets.long() * classes + predicted.long()).reshape(-1)
+    counts = torch.zeros(classes * classes, dtype=torch.int64, device=index.device)
+    counts.index_add_(0, index, torch.ones_like(index))
+    return counts.view(classes, classes)
+
+
+def f1_score(matrix: torch.Tensor) -> float:
+    """The F1 score of a confusion matrix: of class 1 for two classes (the positive
+    class of a binary loss), else the mean over the classes that occur among the
+    targets or the predictions (macro F1). A class's F1 is 2 TP / (2 TP + FP + FN), 0
+    when it is never predicted right."""
+    scores, m = class_scores(matrix)["f1"], matrix.cpu()
+    if len(m) == 2:
+        return float(scores[1])
+    seen = m.sum(0) + m.sum(1) > 0
+    return float(scores[seen].mean()) if seen.any() else 0.0
+
+
+def class_scores(matrix: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Each class's precision, recall and F1 (0 where they divide by 0) and support
+    (its samples) in a confusion matrix."""
+    m = matrix.double().cpu()
+    hits, predicted, support = m.diagonal(), m.sum(0), m.sum(1)
+    return {
+        "precision": hits / predicted.clamp_min(1),
+        "recall": hits / support.clamp_min(1),
+        "f1": 2 * hits / (predicted + support).clamp_min(1),
+        "support": support.long(),
+    }
 
 
 @torch.no_grad()
@@ -1100,7 +1365,7 @@ class Log:
         """Log the values `step` returned for the step's batch, the learning rate of
         each parameter group (of each TrainStep's optimizer: its first group's) and the
         samples per second since the last row."""
-        names = list(terms)
+        names = [k for k in terms if not k.startswith(COUNTS)]
         # one wait for the device, for all the values together
         values = torch.stack([terms[k].detach().float() for k in names]).tolist()
         row = {"step": state.step, "epoch": state.epoch}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import os
 import signal
 import subprocess
@@ -31,10 +32,13 @@ data d {
     x = randn(512, 16)
     y = argmax(x[:, 0:4], 1)
     batch 64
+    split 0.125
+    test 0.125
 }
 train Net on d {
     loss cross_entropy
     optimizer sgd(lr=0.05, momentum=0.9)
+    metrics accuracy, f1
     epochs 3
     checkpoint 4
     distributed ddp
@@ -118,13 +122,19 @@ def test_two_processes_agree_with_each_other_and_with_one(single, double):
     two = weights(double)
     for name, tensor in single.items():
         torch.testing.assert_close(two[name], tensor, rtol=0, atol=1e-6)
-    # the metrics are reduced over both ranks: the same figures as one process
+    # the metrics are reduced over both ranks (F1 from the counts of both): the same figures
+    # as one process
     one_rows = (double.parent / "single" / "metrics.csv").read_text().splitlines()
     two_rows = (double / "metrics.csv").read_text().splitlines()
+    assert one_rows[0].split(",")[:4] == ["epoch", "loss", "accuracy", "f1"]
     for a, b in zip(one_rows[1:], two_rows[1:]):
-        assert [round(float(v), 5) for v in a.split(",")[:3]] == [
-            round(float(v), 5) for v in b.split(",")[:3]
+        assert [round(float(v), 5) for v in a.split(",")[:4]] == [
+            round(float(v), 5) for v in b.split(",")[:4]
         ]
+    # the first process tests the best weights, as one process does
+    one = json.loads((double.parent / "single" / "test_metrics.json").read_text())
+    two = json.loads((double / "test_metrics.json").read_text())
+    assert two.pop("classes") == one.pop("classes") and two == pytest.approx(one)
 
 
 def test_shards_are_disjoint_and_cover_each_batch(folder):

@@ -41,6 +41,7 @@ train Net on d {
     optimizer adam(lr=0.003)
     scheduler step(step_size=1, gamma=0.8)
     epochs 3
+    metrics accuracy, f1
     checkpoint 10
 }
 """
@@ -120,6 +121,16 @@ def logged(out) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "samples_per_s"} for r in rows]
 
 
+def counted(out) -> list[tuple[str, str]]:
+    """metrics.csv's F1 of each epoch, counted over its batches, which a resumed run counts
+    on from the checkpoint's sums."""
+    lines = (out / "metrics.csv").read_text(encoding="utf-8").splitlines()
+    keys = lines[0].split(",")
+    assert "f1" in keys and "val_f1" in keys
+    rows = [dict(zip(keys, line.split(","))) for line in lines[1:]]
+    return [(r["f1"], r["val_f1"]) for r in rows]
+
+
 def same(a, b) -> bool:
     if isinstance(a, dict):
         return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
@@ -156,6 +167,7 @@ def test_kill_and_resume_gives_the_uninterrupted_weights_bit_for_bit(scripts, re
         assert same(final_state(out), reference), f"kills at {kills} changed the result"
         # metrics.jsonl: each step once, in order, with the uninterrupted run's values
         assert logged(out) == logged(scripts / "reference"), f"kills at {kills}"
+        assert counted(out) == counted(scripts / "reference"), f"kills at {kills}"
 
 
 def test_without_the_random_state_resuming_would_differ(scripts, reference):

@@ -83,6 +83,8 @@ def test_every_example_trains_a_few_steps(path, tmp_path, capsys):
         assert losses and all(float(last[k]) == float(last[k]) for k in losses)  # not NaN
         names = {p.name for p in folder.iterdir()}
         assert {"model.py", "metrics.csv", "config.json", path.name} | best <= names
+        if "\n    test " in path.read_text(encoding="utf-8"):  # the best weights, tested
+            assert {"test_metrics.json", "test_confusion.csv"} <= names
         assert any(n.startswith("train_") and n.endswith(".py") for n in names)
 
 

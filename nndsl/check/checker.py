@@ -89,6 +89,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
         data_rules = DataRules(self.diags, self.base)
         datas = {d.name: data_rules.data(d) for d in self.data_defs}
         used = {t.data for t in self.trains_defs} | {d.validation for d in datas.values()}
+        used |= {d.test_data for d in datas.values()}
         for d in self.data_defs:
             if d.name not in used:
                 self._warn(

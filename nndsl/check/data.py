@@ -44,6 +44,7 @@ DATA_SETTINGS = (
     "seed",
     "split",
     "validation",
+    "test",
     "stream",
     "classes",
 )
@@ -68,6 +69,8 @@ class DataInfo:
     seed: int = 0
     split: float = 0.0
     validation: str | None = None
+    test: float = 0.0  # `test 0.1`: the fraction held out to test on after training
+    test_data: str | None = None  # `test other`: the data section tested on instead
     stream: bool = False
     plan: object = None  # check_stream.StreamPlan of a streamed section
     failed: set = field(default_factory=set)  # names whose value had an error
@@ -139,7 +142,33 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
                 info.setting_spans["split"],
                 labels=(Label(info.setting_spans["validation"], "and here"),),
             )
+        self._held_out(info)
         return info
+
+    def _held_out(self, info: DataInfo) -> None:
+        """``test`` and ``split`` together leave samples to train on; ``test other`` names
+        a section that is neither this one nor the validation data."""
+        spans = info.setting_spans
+        if info.test and info.split and info.test + info.split >= 1:
+            self._error(
+                "E0125",
+                f"`test {info.test}` and `split {info.split}` hold out every sample: "
+                "together they must be under 1",
+                spans["test"],
+                labels=(Label(spans["split"], "and here"),),
+                help="hold out less, e.g. `test 0.1` and `split 0.2`",
+            )
+            info.test = 0.0  # reported: not again as a training set without a batch
+        if info.test_data is not None and info.test_data in (info.name, info.validation):
+            what = "itself, the samples it trains on"
+            if info.test_data != info.name:
+                what = f"`{info.test_data}`, its validation data, which chose the best weights"
+            self._error(
+                "E0413",
+                f"data `{info.name}` is tested on {what}",
+                spans["test"],
+                help="test on another data section, or hold samples out with `test 0.1`",
+            )
 
     def _keep(self, info: DataInfo, st: s.DataAssign, v: Value, rng: tuple | None) -> None:
         """A data value the loader builds: its statement, and for a tensor its type and range."""
@@ -199,6 +228,9 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
         if st.name == "classes":
             self._classes(arg, info)
             return
+        if st.name == "test":
+            self._test(arg, info)
+            return
         try:
             v = evaluate(arg, {}).py
         except EvalError as err:
@@ -227,6 +259,29 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
             self._error("E0125", f"`{st.name}` must be {rule}, got {v}", arg.span)
             return
         setattr(info, st.name, v)
+
+    def _test(self, arg, info: DataInfo) -> None:
+        """``test 0.1``: a fraction of the samples (0 < test < 1) held out before the
+        validation ``split``, to test the best weights on after training; ``test other``:
+        the data section ``other`` instead."""
+        if isinstance(arg, s.Name):
+            info.test_data = arg.id
+            return
+        try:
+            v = evaluate(arg, {}).py
+        except EvalError:
+            v = None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            self._error(
+                "E0106",
+                "`test` takes the fraction of the samples to test on, or a data section",
+                arg.span,
+                help="e.g. `test 0.1`, or `test held_out`",
+            )
+        elif not 0 < v < 1:
+            self._error("E0125", f"`test` must be between 0 and 1, got {v}", arg.span)
+        else:
+            info.test = float(v)
 
     def _classes(self, arg, info: DataInfo) -> None:
         """``classes ["setosa", "versicolor", "virginica"]``: the names of class ids 0, 1, ...

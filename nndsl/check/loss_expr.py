@@ -71,6 +71,7 @@ class LossExpr:
         self.used: set[str] = set()
         self.feeds: dict[str, str | None] = {}  # data tensor -> the dtype the loss takes
         self.first = next(iter(outputs), OUT)
+        self.scores: Tensor | None = None  # the type of the first loss's scores
 
     def error(self, code: str, message: str, span, **kw):
         self.b.error(code, message, span, **kw)
@@ -177,6 +178,8 @@ class LossExpr:
         self.fit(spec.extra, name, (given[0].value, a), (given[1].value, b))
         local = self.local(name)
         extra = () if reduction == "mean" else (tr.Arg("reduction", reduction),)
+        if not self.calls:
+            self.scores = a.py
         self.calls.append(
             tr.LossCall(local, spec.torch, (a.expr, b.expr), bound + extra, spec.extra, name)
         )

@@ -2,7 +2,9 @@
 operands are: ``metrics accuracy(logits, y), mae(out1, ink), top_k(logits, y, k=5)``.
 
 Each becomes the expression of its mean over one batch, which the training script's step
-returns beside the loss (the support module averages it over the epoch's samples).
+returns beside the loss (the support module averages it over the epoch's samples); ``f1``
+becomes the batch's confusion matrix instead, which the support module adds up over the epoch
+and scores.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from nndsl.ir.values import Value, evaluate
 from nndsl.lang import syntax as s
 
 # the metrics a `metrics` setting can write as calls
-METRIC_CALLS = ("accuracy", "mae", "top_k", "multilabel_accuracy")
+METRIC_CALLS = ("accuracy", "mae", "top_k", "multilabel_accuracy", "f1")
 
 
 def _mean(e: ex.Expr) -> ex.Expr:
@@ -30,7 +32,8 @@ class MetricExpr(LossExpr):
         name = e.func.id
         given = [a for a in e.args if a.name is None]
         kw = {a.name: a for a in e.args if a.name is not None}
-        allowed = {"top_k": {"k"}, "accuracy": {"threshold"}, "multilabel_accuracy": {"threshold"}}
+        allowed = {"top_k": {"k"}, "multilabel_accuracy": {"threshold"}}
+        allowed.update(dict.fromkeys(("accuracy", "f1"), {"threshold"}))
         extra = set(kw) - allowed.get(name, set())
         if len(given) != 2 or extra:
             self.error(
@@ -45,7 +48,7 @@ class MetricExpr(LossExpr):
             if not isinstance(v.py, Tensor):
                 self.error("E0405", f"`{name}` measures tensors, not {v.py!r}", node.span)
         classes = b.py.dtype not in FLOAT_DTYPES and len(a.py.shape) >= 2
-        if name in ("top_k",) or (name == "accuracy" and classes):
+        if name == "top_k" or (name in ("accuracy", "f1") and classes):
             self.class_ids(name, (anode, a.py), (bnode, b.py))
             self.convert(bnode, b.py, "int64", name)
         else:
@@ -79,10 +82,29 @@ class MetricExpr(LossExpr):
                 ex.BinOp("==", top, ex.method(b.expr, "unsqueeze", ex.Lit(1))), "any", ex.Lit(1)
             )
             return _mean(hit)
-        if name == "accuracy" and b.py.dtype not in FLOAT_DTYPES and len(a.py.shape) >= 2:
+        classes = b.py.dtype not in FLOAT_DTYPES and len(a.py.shape) >= 2
+        if name == "accuracy" and classes:
             return _mean(ex.BinOp("==", ex.method(a.expr, "argmax", ex.Lit(1)), b.expr))
+        if name == "f1" and classes:
+            return self.confusion(a, b.expr, e)
         t = self.number(kw.get("threshold"), name, 0.5)
+        if name == "f1":  # binary: of the scores above the threshold, the targets above 0.5
+            hits = (ex.BinOp(">", b.expr, ex.Lit(0.5)), ex.BinOp(">", a.expr, ex.Lit(t)))
+            return ex.call("kit.confusion", *hits, ex.Lit(2))
         same = ex.BinOp("==", ex.BinOp(">", a.expr, ex.Lit(t)), ex.BinOp(">", b.expr, ex.Lit(0.5)))
         if name == "multilabel_accuracy":
             return _mean(ex.method(same, "all", ex.Lit(-1)))
         return _mean(same)
+
+    def confusion(self, a: Value, targets: ex.Expr, e) -> ex.Expr:
+        """The batch's confusion matrix of class scores ``a`` and class ids ``targets``."""
+        classes = a.py.shape[1]
+        if not isinstance(classes, int):
+            self.error(
+                "E0405",
+                f"`f1` counts each class, but the scores have `{classes}` classes, a number "
+                "known only when the script runs",
+                e.span,
+            )
+        predicted = ex.method(a.expr, "argmax", ex.Lit(1))
+        return ex.call("kit.confusion", targets, predicted, ex.Lit(classes))

@@ -32,7 +32,7 @@ DEFINITIONS = frozenset(
 
 # The names ``main`` binds: its argument and its locals.
 MAIN_LOCALS = frozenset(
-    "cfg run data val_data model optimizer scheduler total_steps metrics name p".split()
+    "cfg run data val_data test_data model optimizer scheduler total_steps metrics name p".split()
 )
 
 FIXED = IMPORTS | DEFINITIONS | MAIN_LOCALS
@@ -48,17 +48,18 @@ def row_class(data_name: str) -> str:
     return (data_name[:1].upper() + data_name[1:].lower()).replace("_", "") + "Rows"
 
 
-def distinct_rows(data: ir.DataCode | None, val: ir.DataCode) -> ir.DataCode:
-    """The validation data, its row class renamed when it is the training data's
-    (``a_b`` and ``A_b`` would both be ``AbRows``): ``AbRows2``."""
-    if data is None or not (data.stream and val.stream) or data.row_class != val.row_class:
-        return val
-    return replace(val, row_class=Namespace({data.row_class}).unique(val.row_class))
+def distinct_rows(code: ir.DataCode, *others: ir.DataCode | None) -> ir.DataCode:
+    """The validation (or test) data, its row class renamed when the training data's (or the
+    validation data's) is the same (``a_b`` and ``A_b`` would both be ``AbRows``): ``AbRows2``."""
+    taken = {d.row_class for d in others if d is not None and d.stream}
+    if not code.stream or code.row_class not in taken:
+        return code
+    return replace(code, row_class=Namespace(taken).unique(code.row_class))
 
 
 def reserved(t: ir.TrainIR) -> frozenset[str]:
     """Every name the training script of ``t`` binds at module level or in ``main``."""
-    datas = [t.data] + ([t.validation] if t.validation else [])
+    datas = [d for d in (t.data, t.validation, t.test) if d is not None]
     names = set(FIXED)
     names.update(f"load_{d.name}" for d in datas)
     names.update(d.row_class for d in datas if d.stream)

@@ -13,10 +13,12 @@ from nndsl.check.metric_expr import METRIC_CALLS
 from nndsl.check.ranges import output_range
 from nndsl.check.script_names import distinct_rows
 from nndsl.check.train_data import DataRules
+from nndsl.check.train_heldout import HeldOutRules
 from nndsl.check.train_loss import LossRules
 from nndsl.check.train_params import _line, frozen, groups, init_rules, optimizer_ok
-from nndsl.check.train_settings import other_settings, training_batches
+from nndsl.check.train_settings import config_fields, other_settings, training_batches
 from nndsl.diagnostics.core import Reported
+from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.ir.values import EvalError, call_parts
@@ -29,7 +31,7 @@ def build(rules, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR
     return _Builder(rules, node, model, data, sets).run()
 
 
-class _Builder(DataRules, LossRules):
+class _Builder(DataRules, LossRules, HeldOutRules):
     def __init__(self, rules, node, model, data, sets):
         self.r, self.node, self.model, self.data, self.sets = rules, node, model, data, sets
         self.failed = False
@@ -38,6 +40,8 @@ class _Builder(DataRules, LossRules):
         self.loss_step: tr.LossStep | None = None
         self.loss_feeds: dict | None = None
         self.metric_exprs: tuple = ()
+        # the operands of the loss the metrics measure (scores, targets), and the scores' type
+        self.scored: tuple = ((ex.Name("out"), ex.Name("y")), None)
 
     def error(self, code, message, span, **kw) -> None:
         self.r._error(code, message, span, **kw)
@@ -59,12 +63,12 @@ class _Builder(DataRules, LossRules):
     # ---- driver ---------------------------------------------------------------------------
 
     def run(self) -> ir.TrainIR:
-        loss, task, output = self.guard(self.loss, (None, None, ""))
-        self.task = task
-        metrics = self.guard(lambda: self.metrics(task), ())
+        loss, self.task, output = self.guard(self.loss, (None, None, ""))
+        metrics = self.guard(lambda: self.metrics(self.task), ())
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
         self.guard(lambda: training_batches(self, self.data))
         val = self.validation(data)
+        held_out = self.held_out(data, val, metrics)
         optimizer = self.guard(self.optimizer, None)
         init = self.guard(self.init_rules, ())
         loaded = self.guard(self.start_weights)
@@ -79,7 +83,6 @@ class _Builder(DataRules, LossRules):
         self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
         if self.failed:
             raise Reported
-        config = self.config(lr, other, has_val) + self.start_field(loaded)
         return ir.TrainIR(
             model=self.model.name,
             script=f"train_{self.model.name.lower()}",
@@ -87,12 +90,12 @@ class _Builder(DataRules, LossRules):
             summary=self.summary(optimizer.call.target, other),
             data=data,
             validation=val,
-            readers=self.readers(val),
+            readers=self.readers(val, held_out["test"]),
             inputs=tuple(t.name for t in self.model.inputs if not t.optional),
             output=output,
-            config=config,
+            config=self.config(lr, other, has_val) + self.start_field(loaded),
             loss=loss,
-            task=task,
+            task=self.task,
             metrics=metrics,
             optimizer=optimizer,
             init=init,
@@ -117,6 +120,7 @@ class _Builder(DataRules, LossRules):
             frozen=frozen_names,
             frozen_source=_line(self, freeze.span) if freeze is not None else "",
             init_from=loaded or None,
+            **held_out,
         )
 
     def validation(self, data) -> ir.DataCode | None:
@@ -125,11 +129,13 @@ class _Builder(DataRules, LossRules):
             return None
         other = self.r._data(self.data.validation, self.data.setting_spans["validation"])
         val = other and self.guard(lambda: self.data_code(other, other.span))
-        return val and distinct_rows(data, val)
+        return val and distinct_rows(val, data)
 
-    def readers(self, val) -> tuple[str, ...]:
-        """The file readers the training and validation data use."""
+    def readers(self, val, test=None) -> tuple[str, ...]:
+        """The file readers the training, validation and test data use."""
         other = set() if val is None else self.r.datas[self.data.validation].readers
+        if test is not None:
+            other = other | self.r.datas[self.data.test_data].readers
         return tuple(sorted(self.data.readers | other))
 
     def table(self, groups: tuple[tr.OptimizerGroup, ...], frozen: tuple = ()) -> tuple:
@@ -186,6 +192,7 @@ class _Builder(DataRules, LossRules):
                 out, output = out[0], output + "[0]"
         self.target(spec.extra, out, st.args[0].value.span)
         self.output_range(name, st.args[0].value.span)
+        self.scored = ((ex.Name("out"), ex.Name("y")), out)
         return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
 
     def output_range(self, loss: str, span) -> None:
@@ -250,7 +257,7 @@ class _Builder(DataRules, LossRules):
                     "E0405",
                     f"`{m}` does not apply to this loss",
                     a.span,
-                    help="accuracy needs a classification loss; mae a regression one",
+                    help="accuracy and f1 need a classification loss; mae a regression one",
                 )
                 continue
             if m not in names:
@@ -325,59 +332,5 @@ class _Builder(DataRules, LossRules):
     def others(self) -> dict:
         return other_settings(self)
 
-    def config(self, lr, other: dict, has_val: bool) -> tuple[ir.ConfigField, ...]:
-        F = ir.ConfigField
-        return (
-            F("epochs", "int", other["epochs"]),
-            F(
-                "max_steps",
-                "int",
-                other["steps"],
-                "stop after this many optimizer steps; 0: no limit",
-            ),
-            F("batch_size", "int", self.data.batch or min(64, self.data.samples or 1)),
-            F("lr", "float", float(lr)),
-            F("seed", "int", other["seed"]),
-            F(
-                "device",
-                "str",
-                other["device"],
-                "auto: cuda when available, else cpu",
-            ),
-            F(
-                "val_fraction",
-                "float",
-                float(self.data.split),
-                "of the data held out for validation",
-            ),
-            F(
-                "log_every",
-                "int",
-                other["log_every"],
-                "print the loss every N steps; 0: once per epoch",
-            ),
-            F(
-                "data_dir",
-                "str",
-                ".",
-                "the data files' folder, relative to this script",
-            ),
-            F("out_dir", "str", "", 'the run folder; "": a new one under runs/'),
-            F("eval", "str", "", "evaluate these saved weights instead of training"),
-            F(
-                "checkpoint_every",
-                "int",
-                other["checkpoint"],
-                "optimizer steps between checkpoints; 0: after an epoch, at most once a minute",
-            ),
-            F(
-                "keep_checkpoints",
-                "int",
-                2,
-                "how many of the newest checkpoints to keep (at least 2)",
-            ),
-            F("resume", "bool", False, "continue from the newest checkpoint in out_dir"),
-            F("quiet", "bool", False, "no progress bars"),
-        ) + (
-            (F("workers", "int", 2, "processes reading streamed data"),) if self.data.stream else ()
-        )
+    def config(self, lr, other: dict, has_val: bool = False) -> tuple[ir.ConfigField, ...]:
+        return config_fields(self, lr, other)

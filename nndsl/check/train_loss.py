@@ -60,9 +60,9 @@ class LossRules:
                     self.loss_feeds[name] = dtype
             more = tuple(n for n in checker.feeds if n not in step.feeds)
             self.loss_step = replace(step, feeds=step.feeds + more)
-        return tuple(
-            (kind if keys[kind] == 1 else f"{kind}/{label}", expr) for kind, label, expr in found
-        )
+        named = [(kind if keys[kind] == 1 else f"{kind}/{label}", e) for kind, label, e in found]
+        # a confusion matrix, which the support module adds up and scores (F1)
+        return tuple((f"counts/{key}" if key.split("/")[0] == "f1" else key, e) for key, e in named)
 
     def loss_expression(self, e) -> tuple[tr.Call, str, str]:
         """``loss mse(recon, x) + 0.001 * kl``: the step it becomes (``self.step``), and its
@@ -94,5 +94,6 @@ class LossRules:
             terms=terms(e, value, checker.calls),
         )
         first = checker.calls[0]
+        self.scored = (first.operands, checker.scores)
         output = "[0]" if isinstance(returns, tuple) else ""
         return tr.Call(first.target, first.kwargs), first.task, output

@@ -7,13 +7,14 @@ import math
 
 from nndsl.check.predict import class_names, predict
 from nndsl.diagnostics.core import Reported
+from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16", "fp16")
-MONITORED = ("loss", "val_loss", "accuracy", "val_accuracy", "mae", "val_mae")
+MONITORED = ("loss", "val_loss", "accuracy", "val_accuracy", "f1", "val_f1", "mae", "val_mae")
 
 
 def other_settings(b) -> dict:
@@ -120,20 +121,27 @@ def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
             b.r._error("E0102", "write `early_stop val_loss, patience=5`", a.span)
             raise Reported
     metric = metric or "val_loss"
-    mode = "max" if metric.endswith("accuracy") else "min"
+    mode = "max" if metric.endswith(("accuracy", "f1")) else "min"
     return metric, mode, patience, delta
 
 
 def training_batches(b, data) -> None:
-    """E0418 when the training data leaves no batch to train on: ``split`` holds out every
-    sample, or ``drop_last`` drops the only, incomplete batch (an epoch's loss would be nan)."""
+    """E0418 when the training data leaves no batch to train on: ``split`` and ``test`` hold
+    out every sample, or ``drop_last`` drops the only, incomplete batch (an epoch's loss would
+    be nan)."""
     if data.samples is None:
         return
-    held = round(data.samples * data.split) if data.validation is None else 0
-    left, batch = data.samples - held, data.batch or min(64, data.samples)
-    if left == 0:
-        message = f"`split {data.split}` of {data.samples} samples holds out every one"
-        span, help = data.setting_spans["split"], "hold out fewer, or add samples"
+    held = {
+        name: round(data.samples * fraction)
+        for name, fraction in (("split", data.split), ("test", data.test))
+        if fraction and (name == "test" or data.validation is None)
+    }
+    left, batch = data.samples - sum(held.values()), data.batch or min(64, data.samples)
+    if left <= 0:
+        which = " and ".join(f"`{n} {getattr(data, n)}`" for n in held)
+        verb = "hold" if len(held) > 1 else "holds"
+        message = f"{which} of {data.samples} samples {verb} out every one"
+        span, help = data.setting_spans[next(iter(held))], "hold out fewer, or add samples"
     elif data.drop_last and left < batch:
         message = f"`drop_last` drops the only batch: {left} training samples, batch {batch}"
         span, help = data.setting_spans["drop_last"], f"use a batch of at most {left}"
@@ -141,3 +149,42 @@ def training_batches(b, data) -> None:
         return
     b.error("E0418", f"data `{data.name}` leaves no batch to train on: {message}", span, help=help)
     raise Reported
+
+
+def config_fields(b, lr, other: dict) -> tuple[ir.ConfigField, ...]:
+    """The fields of the script's Config and their defaults (the script writes those that
+    differ from the support module's, and its own): ``test_fraction`` when the data holds out
+    a fraction to test on, ``workers`` for streamed data."""
+    F, data = ir.ConfigField, b.data
+    test = (
+        F("test_fraction", "float", data.test, "of the data held out to test the best weights on"),
+    )
+    return (
+        F("epochs", "int", other["epochs"]),
+        F("max_steps", "int", other["steps"], "stop after this many optimizer steps; 0: no limit"),
+        F("batch_size", "int", data.batch or min(64, data.samples or 1)),
+        F("lr", "float", float(lr)),
+        F("seed", "int", other["seed"]),
+        F("device", "str", other["device"], "auto: cuda when available, else cpu"),
+        F("val_fraction", "float", float(data.split), "of the data held out for validation"),
+        *(test if data.test else ()),
+        F(
+            "log_every",
+            "int",
+            other["log_every"],
+            "print the loss every N steps; 0: once per epoch",
+        ),
+        F("data_dir", "str", ".", "the data files' folder, relative to this script"),
+        F("out_dir", "str", "", 'the run folder; "": a new one under runs/'),
+        F("eval", "str", "", "evaluate these saved weights instead of training"),
+        F(
+            "checkpoint_every",
+            "int",
+            other["checkpoint"],
+            "optimizer steps between checkpoints; 0: after an epoch, at most once a minute",
+        ),
+        F("keep_checkpoints", "int", 2, "how many of the newest checkpoints to keep (at least 2)"),
+        F("resume", "bool", False, "continue from the newest checkpoint in out_dir"),
+        F("quiet", "bool", False, "no progress bars"),
+        *((F("workers", "int", 2, "processes reading streamed data"),) if data.stream else ()),
+    )

@@ -169,6 +169,14 @@ class _StepsBuilder(_Builder):
                     span,
                     help=why + (f": move it into a `step`{where}" if where else ""),
                 )
+        if "test" in self.data.setting_spans:  # no one loss, no best weights to test
+            self.error(
+                "E0423",
+                f"a train section of steps does not test: data `{self.data.name}` holds `test`",
+                self.data.setting_spans["test"],
+                labels=(Label(self.node.model_span, "trained in steps here"),),
+                help="leave `test` out of this data section, or train one model on it",
+            )
 
     def unused_models(self, steps: list) -> None:
         trained = {st.model for st in steps if st is not None}

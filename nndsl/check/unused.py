@@ -115,7 +115,7 @@ def unused_data(program: s.Program, checked: ir.ProgramIR, warn) -> None:
         else:
             inputs = {i.name for i in infos[t.model].inputs if not i.optional}
             reads = {TARGET} if t.step is None else set(t.step.feeds)
-        for d in (t.data, t.validation):
+        for d in (t.data, t.validation, t.test):
             if d is not None:
                 needed.setdefault(d.name, set()).update(inputs | reads)
     for d in program.items:

@@ -14,13 +14,13 @@ from __future__ import annotations
 from nndsl.codegen import KIT_MODULE
 from nndsl.codegen.expr import statements, write
 from nndsl.codegen.text import WIDTH, comment_safe, packed, string_safe
+from nndsl.codegen.train_main import main_lines
 from nndsl.codegen.train_predict import predict_view
 from nndsl.codegen.train_steps import STEP_RETURNS, step_functions, steps_main, steps_options
 from nndsl.codegen.train_values import (
     args_code,
     call_code,
     feed_code,
-    init_from_lines,
     options_code,
     value_code,
 )
@@ -70,7 +70,7 @@ def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str
                 "lines": _step(t),
             }
         ]
-        main = _main(t)
+        main = main_lines(t)
     return {
         "t": t,
         "source": string_safe(source_name),
@@ -128,7 +128,7 @@ def _imports(t: ir.TrainIR) -> dict:
 
 def _data(t: ir.TrainIR) -> dict:
     """The loaders, one per data section."""
-    datas = [t.data] + ([t.validation] if t.validation else [])
+    datas = [d for d in (t.data, t.validation, t.test) if d is not None]
     return {
         "datas": [_data_view(d, bool(t.readers)) for d in datas],
         "csv": "csv" in t.readers,
@@ -214,6 +214,10 @@ def _metrics(t: ir.TrainIR, out: str, y: str) -> list[str]:
             found.append(f'"accuracy": ({correct}).float().mean()')
         elif metric == "mae":
             found.append(f'"mae": ({out}.float() - {y}).abs().mean()')
+        elif metric == "f1":  # a confusion matrix, which the kit adds up and scores
+            found.append(f'"counts/f1": {write(t.confusion)}')
+    if t.confusion is not None and "f1" not in t.metrics:  # for the test data's file
+        found.append(f'"counts/confusion": {write(t.confusion)}')
     return found + [f'"{key}": {write(e)}' for key, e in t.metric_exprs]
 
 
@@ -237,89 +241,3 @@ def _operand_code(e) -> str:
     """An operand as code the metrics can apply a method to: a name, or in parentheses."""
     code = write(e)
     return code if code.isidentifier() else f"({code})"
-
-
-def _main(t: ir.TrainIR) -> list[str]:
-    """The body of ``main``: the run, the data, the model, the optimizer, training."""
-    lines = [f'run = kit.Run(cfg, "{t.model.lower()}", SOURCE)']
-    if t.deterministic:
-        lines.append("torch.use_deterministic_algorithms(True)")
-    load = f"load_{t.data.name}(cfg)"
-    if t.validation is not None:
-        lines.append(f"data, val_data = {load}, load_{t.validation.name}(cfg)")
-    else:
-        lines.append(f"data, val_data = kit.split({load}, cfg.val_fraction, cfg.seed)")
-    to = ["run.device"]
-    if t.weights_dtype:
-        lines.append(f"# the inputs are declared {t.weights_dtype}: so are the weights")
-        to.append(f"dtype=torch.{t.weights_dtype}")
-    if t.channels_last:
-        lines.append("# channels-last (NHWC) weights, as the images: faster convolutions")
-        to.append("memory_format=torch.channels_last")
-    lines.append(f"model = {t.model}().to({', '.join(to)})")
-    if t.init:
-        lines.append("init_weights(model)")
-    if t.init_from is not None:
-        lines += init_from_lines(t.init_from)
-    params = "model.parameters()"
-    if t.frozen:
-        names = ", ".join(f'"{n}"' for n in t.frozen) + ("," if len(t.frozen) == 1 else "")
-        lines += [
-            f"# {comment_safe(t.frozen_source)}: not trained",
-            f"for name in ({names}):",
-            "    model.get_parameter(name).requires_grad_(False)",
-        ]
-        params = "[p for p in model.parameters() if p.requires_grad]"
-    if t.optimizer.groups:
-        lines.append("optimizer = build_optimizer(model, cfg)")
-    else:
-        args = args_code(t.optimizer.call.args)
-        lines.append(f"optimizer = {t.optimizer.call.target}({params}, {args})")
-    options = _train_options(t)
-    if t.scheduler is not None:
-        if t.scheduler.step == "batch":
-            extra = "".join(f", {o}" for o in options if o.startswith(("accumulate", "drop")))
-            lines.append(f"total_steps = run.total_steps(data{extra})")
-        lines.append(f"scheduler = {call_code(t.scheduler.call)}")
-    train = ", ".join(["model", "optimizer", "step", "data", "val_data", *options])
-    if t.predict is None:
-        return lines + [f"return run.train({train})"]
-    return lines + [
-        f"metrics = run.train({train})",
-        "if run.main:",
-        "    predict(model, run.device)",
-        "return metrics",
-    ]
-
-
-def _train_options(t: ir.TrainIR) -> list[str]:
-    """The keyword arguments of ``run.train`` this program sets."""
-    options = [] if t.save == "model.pt" else [f'save="{string_safe(t.save)}"']
-    if t.scheduler is not None:
-        options.append("scheduler=scheduler")
-        if t.scheduler.step == "batch":
-            options.append('scheduler_every="step"')
-    if t.clip is not None:
-        options.append(f"clip={value_code(t.clip.value)}")
-    if t.accumulate > 1:
-        options.append(f"accumulate={t.accumulate}")
-    if t.precision != "fp32":
-        options.append(f'precision="{t.precision}"')
-    if t.compile:
-        options.append("compile=True")
-    if t.early_stop is not None:
-        metric, mode, _, delta = t.early_stop
-        rule = [f'"{metric}"', "cfg.patience"]
-        if delta:
-            rule.append(f"min_delta={delta!r}")
-        if mode == "max":
-            rule.append('mode="max"')
-        options.append(f"early_stop=kit.EarlyStop({', '.join(rule)})")
-    if t.channels_last:
-        keys = ", ".join(f'"{k}"' for k in t.channels_last)
-        options.append(f"channels_last=({keys},)")
-    if not t.shuffle:
-        options.append("shuffle=False")
-    if t.drop_last:
-        options.append("drop_last=True")
-    return options

@@ -201,8 +201,9 @@ CODES: dict[str, Code] = {
         Code(
             "E0413",
             "training",
-            "settings or arguments that exclude each other: `split` with `validation`, `nesterov` "
-            "without momentum or with dampening",
+            "settings or arguments that exclude each other: `split` with `validation`, `test` "
+            "naming the data itself or its validation data, `nesterov` without momentum or with "
+            "dampening",
         ),
         Code(
             "E0414",
@@ -222,8 +223,8 @@ CODES: dict[str, Code] = {
         Code(
             "E0418",
             "data",
-            "training data that leaves no batch: `split` holds out every sample, or `drop_last` "
-            "drops the only batch",
+            "training data that leaves no batch: `split` and `test` hold out every sample, or "
+            "`drop_last` drops the only batch",
         ),
         Code(
             "E0419",
@@ -252,8 +253,8 @@ CODES: dict[str, Code] = {
             "E0423",
             "training",
             "a train section of steps that is not one: several models without `step`s, a "
-            "setting that belongs in a step or that steps do not take, a step for a model the "
-            "section does not train",
+            "setting that belongs in a step or that steps do not take, data with `test`, a step "
+            "for a model the section does not train",
         ),
         Code(
             "E0424",

@@ -372,3 +372,11 @@ class TrainIR:
     init_from: InitFrom | None = None  # `init from "base.safetensors"`: the starting weights
     steps: tuple[ModelStep, ...] = ()
     samples: Samples | None = None
+    # the held-out data the best weights are tested on after training: the loader of a
+    # `test other` section, or the fraction `test 0.1` holds out (0: none)
+    test: DataCode | None = None
+    test_fraction: float = 0.0
+    # one batch's confusion matrix of the loss's scores and targets (`kit.confusion(...)`), when
+    # `metrics f1` or the test data's confusion file reads it, and the names of its classes
+    confusion: Expr | None = None
+    class_names: tuple[str, ...] = ()

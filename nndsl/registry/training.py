@@ -251,7 +251,11 @@ TRAIN_SETTINGS = tuple(
     checkpoint distributed device precision compile seed deterministic save predict freeze
     samples""".split()
 )
-METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
+METRICS = {
+    "accuracy": ("classes", "binary", "binary_logits"),
+    "f1": ("classes", "binary", "binary_logits"),
+    "mae": ("regression",),
+}
 
 
 @frozen
