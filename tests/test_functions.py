@@ -9,6 +9,7 @@ arguments and the messages are checked by tables.
 from __future__ import annotations
 
 import ast
+import re
 
 import pytest
 import torch
@@ -216,9 +217,12 @@ def test_every_dtype(name):
 def example_args(func: Func, dtype: str) -> tuple[list, dict]:
     """The example's arguments, its names standing for (2, 1, 3) tensors; `where`'s condition is
     bool and `reshape` gets sizes that fit."""
-    node = ast.parse(func.example.replace("none", "None"), mode="eval").body
+    text = re.sub(r"\b(none|true|false)\b", lambda m: m[1].capitalize(), func.example)
+    node = ast.parse(text, mode="eval").body
 
     def arg(n: ast.expr) -> object:
+        if isinstance(n, ast.Name) and len(n.id) == 1 and n.id.isupper():
+            return 3  # a size such as `T`
         if isinstance(n, ast.Name):
             return Tensor((2, 1, 3), "bool" if n.id == "mask" else dtype)
         if isinstance(n, ast.List):
@@ -290,9 +294,13 @@ def test_dims_keep_their_code():
     assert call("relu", [x], {}).py.shape[1].expr == "units"
     assert call("unsqueeze", [x, literal(1)], {}).py.shape[2].expr == "units"
     assert call("sum", [x], {"dim": literal(0)}).py.shape[0].expr == "units"
-    out = call("reshape", [x_(("B", 32)), literal(-1), V(8, "units")], {})
-    assert code(out) == "x.reshape(-1, units)"
+    # a forward reads a block's parameter as `self.units`; a size formula names it as the
+    # constructor does, and a size computed into a local of the forward is its number
+    out = call("reshape", [x_(("B", 32)), literal(-1), V(8, "self.units")], {})
+    assert code(out) == "x.reshape(-1, self.units)"
     assert out.py.shape == (None, 8) and out.py.shape[1].expr == "units"
+    out = call("reshape", [x_(("B", 32)), literal(-1), V(8, "k * 2")], {})
+    assert getattr(out.py.shape[1], "expr", None) is None
     flat = call("flatten", [x_(("B", 32, Dim(7, "k"))), literal(1)], {}).py.shape
     assert flat == ("B", 224) and flat[1].expr == "32 * k"
 

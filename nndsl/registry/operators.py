@@ -64,6 +64,11 @@ def index(base: Value, items: tuple) -> Value:
     """
     expr = x.Index(base.expr, tuple(_item_expr(i) for i in items))
     if isinstance(base.py, Tensor):
+        picks = [
+            p for p, i in enumerate(items) if isinstance(i, Value) and isinstance(i.py, Tensor)
+        ]
+        if picks:
+            return Value(_gather(base.py, items, picks), expr)
         native = tuple(_native(item, pos) for pos, item in enumerate(items))
         return Value(Tensor(t.index_shape(base.py.shape, native), base.py.dtype), expr)
     if isinstance(base.py, (tuple, list)):
@@ -95,6 +100,45 @@ def _native(item: object, pos: int) -> object:
             f"an index is an int, a slice, `...` or `none`, not {describe(item.py)}", arg=pos
         )
     return item.py
+
+
+def _gather(base: Tensor, items: tuple, picks: list[int]) -> Tensor:
+    """``x[idx]``, ``x[:, idx]``: one integer tensor among slices, ``...`` and ``none`` picks
+    along its dim, which its own dims replace (torch's advanced indexing, kept to that case)."""
+    pos = picks[0]
+    idx = items[pos].py
+    if len(picks) > 1:
+        raise OpError(
+            "an index takes one tensor; several are not supported",
+            help="index with one tensor at a time, e.g. `x[a][:, b]`",
+            arg=picks[1],
+        )
+    ints = [p for p, i in enumerate(items) if isinstance(i, Value) and p != pos]
+    if ints:
+        raise OpError(
+            "an index with a tensor takes slices, `...` and `none` besides it, not ints",
+            help="pick with the int first: `x[0][idx]`",
+            arg=ints[0],
+        )
+    if idx.dtype == "bool":
+        raise OpError(
+            "indexing with a bool mask gives a size known only at run time",
+            help="keep the shape with `where(mask, x, 0)` or `masked_fill(x, mask == false, 0)`",
+            arg=pos,
+        )
+    if idx.dtype not in ("int64", "int32"):
+        raise OpError(
+            f"an index tensor holds int64 or int32 positions, not {idx.dtype}",
+            help="convert it with `long(...)`",
+            arg=pos,
+        )
+    whole = Slice()
+    native = tuple(_native(whole if p == pos else i, p) for p, i in enumerate(items))
+    shape = t.index_shape(base.shape, native)
+    used = sum(1 for i in native if i is not None and i is not Ellipsis)
+    # the dims the items before it give: one each, and `...` those no item indexes
+    before = sum(len(base.shape) - used if i is Ellipsis else 1 for i in native[:pos])
+    return Tensor(shape[:before] + tuple(idx.shape) + shape[before + 1 :], base.dtype)
 
 
 def _slice_part(part: Value | None, pos: int) -> int | None:
