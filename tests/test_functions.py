@@ -20,7 +20,7 @@ from test_tensors import SETTINGS, dtypes, forms, operand, outcome, shape_pairs
 
 from nndsl.codegen.expr import write
 from nndsl.ir.dtypes import DTYPES
-from nndsl.ir.shapes import Dim
+from nndsl.ir.shapes import Dim, Size
 from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value, literal
 from nndsl.registry.calls import Func, bind_call
@@ -206,6 +206,62 @@ def test_cat_stack(name, base, dim, count, data):
     check(name, [items], {"dim": dim} if dim else {}, data)
 
 
+@pytest.mark.parametrize("name", ["tril", "triu"])
+@FEW
+@given(x=tensors, diagonal=st.integers(-2, 2), data=st.data())
+def test_triangles(name, x, diagonal, data):
+    check(name, [x], {"diagonal": diagonal} if diagonal else {}, data)
+
+
+@FEW
+@given(
+    pair=shape_pairs(),
+    mask=st.sampled_from(["bool", "bool", "int64"]),
+    value=st.sampled_from([0, -1.5]),
+)
+def test_masked_fill(pair, mask, value):
+    check("masked_fill", [Tensor(pair[0], "float32"), Tensor(pair[1], mask), value], {}, _Atoms())
+
+
+@pytest.mark.parametrize("name", ["ones", "zeros"])
+@FEW
+@given(sizes=st.lists(st.sampled_from([0, 1, 3, -1]), min_size=1, max_size=3))
+def test_filled(name, sizes):
+    check(name, sizes, {}, _Atoms())
+
+
+@FEW
+@given(n=st.sampled_from([0, 1, 5, -2]))
+def test_arange(n):
+    check("arange", [n], {}, _Atoms())
+
+
+@SOME
+@given(
+    batch=st.lists(st.sampled_from([1, 2]), max_size=2),
+    sizes=st.tuples(*[st.sampled_from([1, 3, 4])] * 4),  # L, S, E, Ev
+    wrong=st.sampled_from([None, "k", "v", "batch"]),
+    mask=st.sampled_from([None, "bool", "float32", "int64", "wide"]),
+    causal=st.booleans(),
+)
+def test_attention(batch, sizes, wrong, mask, causal):
+    L, S, E, Ev = sizes
+    b = tuple(batch)
+    q, k, v = b + (L, E), b + (S, E), b + (S, Ev)
+    if wrong == "k":
+        k = b + (S, E + 1)
+    elif wrong == "v" and S > 1:  # torch's CPU kernel lets a key length of 1 pass any v
+        v = b + (S + 1, Ev)
+    elif wrong == "batch" and b:
+        v = (3,) + v[1:]
+    kwargs: dict = {"is_causal": True} if causal else {}
+    if mask is not None:
+        shape = (L, S + 1) if mask == "wide" else (L, S)
+        kwargs["attn_mask"] = Tensor(shape, "float32" if mask == "wide" else mask)
+    args = [Tensor(q, "float32"), Tensor(k, "float32"), Tensor(v, "float32")]
+    check("scaled_dot_product_attention", args, kwargs, _Atoms())
+
+
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_every_dtype(name):
     """Each function on each dtype of its first argument, with the arguments of its example."""
@@ -281,12 +337,29 @@ CODE = [
     ("zeros_like", [x_()], {}, "torch.zeros_like(x)"),
     ("where", [x_(dtype="bool", source="m"), x_(source="a"), x_(source="b")], {},
      "torch.where(m, a, b)"),
+    ("tril", [x_()], {}, "torch.tril(x)"),
+    ("triu", [x_()], {"diagonal": literal(1)}, "torch.triu(x, diagonal=1)"),
+    ("masked_fill", [x_(), x_(dtype="bool", source="m"), literal(0.0)], {},
+     "x.masked_fill(m, 0.0)"),
+    ("scaled_dot_product_attention", [x_(source="q"), x_(source="k"), x_(source="v")],
+     {"is_causal": literal(True)}, "F.scaled_dot_product_attention(q, k, v, is_causal=True)"),
+    ("arange", [literal(8)], {}, "torch.arange(8)"),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name, args, kwargs, written", CODE, ids=[c[3] for c in CODE])
 def test_code(name, args, kwargs, written):
     assert code(call(name, args, kwargs)) == written
+
+
+def test_made_tensors_go_on_the_input_device():
+    device = V(None, "x.device").expr
+    assert code(call("arange", [V(Size("T"), "T")], {}, device)) == (
+        "torch.arange(T, device=x.device)"
+    )
+    out = call("ones", [V(Size("T"), "T"), literal(4)], {}, device)
+    assert code(out) == "torch.ones(T, 4, device=x.device)"
+    assert (out.py.shape, out.py.dtype) == (("T", 4), "float32")
 
 
 def test_dims_keep_their_code():
