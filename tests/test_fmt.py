@@ -452,7 +452,10 @@ def test_respaced_examples_keep_their_meaning():
                 pieces.append("\n" * tok.nl + rng.choice(["", " ", "  ", "\t", "      "]))
             elif prev is not None:
                 loose = prev.text in "([{,)]}" or tok.text in "([{,)]}"
-                pieces.append(rng.choice(["", " ", "   "] if loose else [" ", "  ", "\t"]))
+                if "." in (prev.text, tok.text):  # `wte.weight` is one name: no space inside
+                    pieces.append("")
+                else:
+                    pieces.append(rng.choice(["", " ", "   "] if loose else [" ", "  ", "\t"]))
             pieces.append(tok.text)
             prev = tok
         respaced = "".join(pieces) + "\n"

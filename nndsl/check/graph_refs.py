@@ -130,9 +130,17 @@ class RefRules:
 
     def _no_tensor(self, head: str, rest: str, span: s.Span, scope: Scope) -> None:
         prefix = f"{head}."
-        names = [p.removeprefix(prefix) for p in tensors_in(scope) if p.startswith(prefix)]
+        inside = [p.removeprefix(prefix) for p in tensors_in(scope) if p.startswith(prefix)]
+        # those a dotted name can write: not `body.0.weight`, inside a repeat
+        names = [p for p in inside if all(part.isidentifier() for part in p.split("."))]
         hint = suggest(rest, names) or (
-            f"its parameters: {', '.join(names)}" if names else f"`{head}` has no parameters"
+            f"its parameters: {', '.join(names)}"
+            if names
+            else (
+                "a repeat's copies have parameters that cannot be named this way"
+                if inside
+                else f"`{head}` has no parameters"
+            )
         )
         self._error("E0108", f"`{head}` has no parameter `{rest}`", span, help=hint)
         raise Reported

@@ -109,24 +109,26 @@ def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:
     ('B * 2', 'T', 16)
     """
     there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
-    ours = [d for d in shape if isinstance(d, str)]
-    if any(d is None for d in shape) or not all(d.isidentifier() for d in ours):
+    ours = [_factors(d) for d in shape]
+    theirs = [_factors(s) for s in sizes if s != -1]
+    if None in ours or None in theirs:
         return tuple(None if s == -1 else s for s in sizes)  # sizes too vague to judge
-    rest = Counter(ours)
-    for s in sizes:
-        if isinstance(s, str):
-            if not rest[s]:
+    names = [n for named, _ in ours for n in named]
+    rest = Counter(names)
+    for named, _ in theirs:
+        for n in named:
+            if not rest[n]:
                 raise OpError(
-                    f"{there}: {s} is not a size of the input left to reshape",
+                    f"{there}: {n} is not a size of the input left to reshape",
                     help="each size such as `T` must be one the input has",
                 )
-            rest[s] -= 1
+            rest[n] -= 1
     left = list(rest.elements())  # the input's sizes no size names: for the -1
     have = target = 1
-    for d in shape:
-        have *= int(d) if known(d) else 1
-    for s in sizes:
-        target *= int(s) if known(s) and s != -1 else 1
+    for _, n in ours:
+        have *= n
+    for _, n in theirs:
+        target *= n
     if not hole:
         if left:
             raise OpError(
@@ -134,7 +136,7 @@ def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:
                 help="use -1 for the size that takes the rest",
             )
         if have != target:
-            raise OpError(f"{there}: {have} values for each {' x '.join(ours)} become {target}")
+            raise OpError(f"{there}: {have} values for each {' x '.join(names)} become {target}")
         return sizes
     if target == 0 or have % target:
         raise OpError(f"{there}: {have} is not a multiple of {target}")
@@ -143,6 +145,28 @@ def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:
         return tuple(product(tuple(d for d in shape if known(d))) if s == -1 else s for s in sizes)
     fill = merged(tuple(left) + ((ratio,) if ratio != 1 or not left else ()))
     return tuple(fill if s == -1 else s for s in sizes)
+
+
+def _factors(d: DimLike) -> tuple[list[str], int] | None:
+    """A dim as a product: its sizes known at run time and its number (``B * 4`` is
+    ``(["B"], 4)``); None for one that is not a product of those (``T - 1``, unknown).
+
+    >>> _factors("B * T * 2"), _factors(8), _factors("T - 1")
+    ((['B', 'T'], 2), ([], 8), None)
+    """
+    if known(d):
+        return [], int(d)
+    if not isinstance(d, str):
+        return None
+    named, number = [], 1
+    for part in d.split(" * "):
+        if part.isdigit():
+            number *= int(part)
+        elif part.isidentifier():
+            named.append(part)
+        else:
+            return None
+    return named, number
 
 
 def flatten_shape(shape: Shape, start: int, end: int) -> Shape:

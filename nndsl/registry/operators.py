@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from nndsl.ir import expr as x
 from nndsl.ir import tensors as t
-from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.expr import formula_text
+from nndsl.ir.shapes import Size, fmt_shape
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, OpError, Slice, Tensor
 from nndsl.ir.values import Value
 
@@ -20,6 +21,8 @@ def describe(py: object) -> str:
     """A value as messages name it: ``the number 2``, ``a tensor (B, 4)``, ``a tuple``."""
     if isinstance(py, Tensor):
         return f"a tensor {fmt_shape(py.shape)}"
+    if isinstance(py, Size):
+        return f"the size {py}"
     if isinstance(py, bool) or py is None:
         return f"`{str(py).lower()}`"
     if isinstance(py, (int, float)):
@@ -37,11 +40,35 @@ def is_int(py: object) -> bool:
 
 def binary(op: str, left: Value, right: Value) -> Value:
     """``left op right`` for an arithmetic or comparison operator, or ``@``."""
+    if isinstance(left.py, Size) or isinstance(right.py, Size):
+        if isinstance(left.py, Tensor) or isinstance(right.py, Tensor):  # x / T: an int
+            a, b = (2 if isinstance(v.py, Size) else v.py for v in (left, right))
+            return Value(t.binary_type(op, a, b), x.BinOp(op, left.expr, right.expr))
+        return _size_arithmetic(op, left, right)
     for side, v in (("left", left), ("right", right)):
         if not isinstance(v.py, Tensor) and not is_number(v.py):
             raise OpError(f"`{op}` needs tensors or numbers, got {describe(v.py)}", arg=side)
     py = t.binary_type(op, left.py, right.py)
     return Value(py, x.BinOp(op, left.expr, right.expr))
+
+
+def _size_arithmetic(op: str, left: Value, right: Value) -> Value:
+    """``B * T``, ``T // 2``, ``T - 1``: a size known at run time, computed from sizes and ints,
+    as the formula a shape writes for it."""
+    for side, v in (("left", left), ("right", right)):
+        if not (isinstance(v.py, Size) or is_int(v.py)) or op not in _SIZE_OPS:
+            what = f"`{op}`" if op in _SIZE_OPS else f"`{op}` on sizes"
+            raise OpError(
+                f"{what} needs sizes or ints, got {describe(v.py)}",
+                help="sizes such as `T` take `+`, `-`, `*` and `//` with ints and sizes, and "
+                "go into functions as they are: `arange(T)`, `reshape(x, B * T, -1)`",
+                arg=side,
+            )
+    expr = x.BinOp(op, left.expr, right.expr)
+    return Value(Size(formula_text(expr)), expr)
+
+
+_SIZE_OPS = ("+", "-", "*", "//")
 
 
 def unary(op: str, operand: Value) -> Value:
