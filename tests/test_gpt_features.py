@@ -22,6 +22,7 @@ from nndsl.ir import expr as x
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, OpError, Slice, Tensor
 from nndsl.ir.values import Value
 from nndsl.registry.operators import index
+from nndsl.tools.summary import layer_table
 
 
 def compiled(source: str) -> tuple[str, object]:
@@ -264,6 +265,8 @@ def test_a_tied_weight_is_one_parameter_counted_once():
         TIED % ("head = Linear(65, bias=false, weight=wte.weight)", "return head(wte(idx))"), "G"
     )
     assert program.models[0].total_params == 65 * 32
+    table = layer_table(program.models[0])
+    assert any(line.split()[:2] == ["head", "Linear"] and line.endswith("(tied)") for line in table)
     assert model.head.weight is model.wte.weight
     assert [n for n, _ in model.named_parameters()] == ["wte.weight"]
     assert sum(p.numel() for p in model.parameters()) == 65 * 32
