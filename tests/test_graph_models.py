@@ -226,6 +226,54 @@ class DigitsLSTM(nn.Module):
         return self.head(r[:, -1, :])
 
 
+class RefAttention(nn.Module):
+    """nanoGPT's CausalSelfAttention, with its four projections as four layers."""
+
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.query, self.key, self.value, self.proj = (nn.Linear(n_embd, n_embd) for _ in "qkvp")
+        self.n_head = n_head
+
+    def forward(self, x):
+        B, T, C = x.size()
+        q, k, v = (
+            f(x).view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+            for f in (self.query, self.key, self.value)
+        )
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # nanoGPT's flash path
+        return self.proj(y.transpose(1, 2).contiguous().view(B, T, C))
+
+
+class RefBlock(nn.Module):
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(n_embd)
+        self.attn = RefAttention(n_embd, n_head)
+        self.ln2 = nn.LayerNorm(n_embd)
+        self.mlp = nn.Module()
+        self.mlp.fc, self.mlp.proj = nn.Linear(n_embd, 4 * n_embd), nn.Linear(4 * n_embd, n_embd)
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp.proj(F.gelu(self.mlp.fc(self.ln2(x))))
+
+
+class RefGPT(nn.Module):
+    """A character-level nanoGPT (its model.py, without dropout, which eval mode skips)."""
+
+    def __init__(self, vocab=65, block=64, n_embd=64, n_head=4, n_layer=2):
+        super().__init__()
+        self.wte, self.wpe = nn.Embedding(vocab, n_embd), nn.Embedding(block, n_embd)
+        self.blocks = nn.Sequential(*(RefBlock(n_embd, n_head) for _ in range(n_layer)))
+        self.ln_f = nn.LayerNorm(n_embd)
+        self.head = nn.Linear(n_embd, vocab, bias=False)
+        self.head.weight = self.wte.weight  # weight tying, as nanoGPT does
+
+    def forward(self, idx):
+        pos = torch.arange(idx.size(1))
+        return self.head(self.ln_f(self.blocks(self.wte(idx) + self.wpe(pos))))
+
+
 # ---- the table -----------------------------------------------------------------------------
 
 
@@ -288,6 +336,11 @@ GRAPH_MODELS = [
     Graph(
         "rnn_regressor.nn", "RNNRegressor", RNNRegressor, lambda: (morvan_sin(0), None),
         RNN(1, 32) + LIN(32, 1),
+    ),  # fmt: skip
+    Graph(
+        # the output projection is the token embedding: counted once
+        "gpt.nn", "GPT", RefGPT, lambda: (torch.randint(0, 65, (2, 16)),),
+        65 * 64 + 64 * 64 + 2 * (2 * 128 + 4 * LIN(64, 64) + LIN(64, 256) + LIN(256, 64)) + 128,
     ),  # fmt: skip
 ]
 

@@ -429,7 +429,10 @@ def test_index_errors_point_at_the_item():
     x = typed(("B", 4))
     cases = [
         ((Slice(), literal(4)), 1, "size 4"),
-        ((Slice(), V(Tensor(("B",), "int64"), "i")), 1, "tensor is not supported yet"),
+        ((V(Tensor((3,), "int64"), "i"), V(Tensor((3,), "int64"), "j")), 1, "one tensor"),
+        ((literal(0), V(Tensor((3,), "int64"), "i")), 0, "not ints"),
+        ((Slice(), V(Tensor(("B", 4), "bool"), "m")), 1, "bool mask"),
+        ((Slice(), V(Tensor((2,), "float32"), "f")), 1, "int64 or int32"),
         ((Slice(None, None, literal(-1)),), 0, "greater than zero"),
         ((literal(0), literal(0), literal(0)), None, "too many indices"),
         ((literal(1.5),), 0, "an index is an int"),

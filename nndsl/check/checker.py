@@ -234,7 +234,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
         )
 
     def _graph_class(self, name, doc, params, inputs, g) -> ir.ClassDef:
-        members = tuple(m for m in g.scope.members if m is not None)
+        members = tuple(m for m in g.scope.members if m is not None) + tuple(g.scope.ties)
         return ir.ClassDef(
             name,
             params,

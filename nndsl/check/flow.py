@@ -87,6 +87,7 @@ class Scope:
     shared: dict[str, Shared] = field(default_factory=dict)
     named: dict[str, s.Span] = field(default_factory=dict)
     params: int = 0
+    ties: list = field(default_factory=list)  # `self.head.weight = self.wte.weight`, after all
 
 
 @dataclass
@@ -105,6 +106,7 @@ class Built:
     result: object = None  # a graph-style block's or model's return type, when not `out`
     tensors: tuple = ()  # a registry layer's parameters and buffers (Layer.tensors)
     entry: Layer | None = None  # a registry layer's entry
+    tied: tuple[str, ...] = ()  # the kinds of its tensors that are another layer's (tied)
 
     @property
     def prefix(self) -> str:

@@ -15,6 +15,7 @@ from nndsl.check.flow import Scope, Shared, is_int, too_large
 from nndsl.check.forward_types import Maybe
 from nndsl.check.graph_calls import CallRules
 from nndsl.check.graph_expr import Binding, Decl, ExprRules, Graph
+from nndsl.check.graph_refs import RefRules
 from nndsl.check.graph_stmts import StatementRules
 from nndsl.check.record import recorded
 from nndsl.diagnostics.core import Label
@@ -30,7 +31,7 @@ from nndsl.util.naming import local, suggest
 INITS = ("randn", "rand", "zeros", "ones")
 
 
-class GraphRules(StatementRules, ExprRules, CallRules):
+class GraphRules(StatementRules, ExprRules, CallRules, RefRules):
     """The graph half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
     # ---- a body with a forward ------------------------------------------------------------
@@ -57,7 +58,9 @@ class GraphRules(StatementRules, ExprRules, CallRules):
                 g.values[name] = Binding(ex.Name(local(name)), Maybe(t) if optional else t, span)
         for b in g.values.values():
             b.used = True  # an unused input is the caller's business, not a mistake here
+        self._input_sizes(g, inputs)
         ok = self._fbody(forward.body, g, top=True)
+        g.body[:0] = self._size_reads(g)
         for name, b in g.values.items():
             if not b.used and not name.startswith("_"):
                 g.unused.append((name, b.span))

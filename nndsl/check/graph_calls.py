@@ -10,7 +10,7 @@ from nndsl.check.record import recorded
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import fmt_shape
+from nndsl.ir.shapes import ShapeError, fmt_shape
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import Value
 from nndsl.lang import syntax as s
@@ -37,7 +37,7 @@ class CallRules:
             args = [self._fx(a.value, g) for a in e.args if a.name is None]
             kwargs = {a.name: self._fx(a.value, g) for a in e.args if a.name is not None}
             self._no_maybe(*[(v, a.value) for v, a in zip([*args, *kwargs.values()], e.args)])
-            return call_function(name, args, kwargs)
+            return call_function(name, args, kwargs, g.device)
         if name in g.values:
             self._error("E0120", f"`{name}` is a value, not a layer", e.func.span)
             raise Reported
@@ -65,33 +65,85 @@ class CallRules:
                 help=f"use it in an expression, e.g. `x @ {decl.name}`",
             )
             raise Reported
-        if any(a.name is not None for a in e.args):
-            self._error("E0104", "layers are called with positional arguments only", e.span)
-            raise Reported
-        if not e.args:
+        info = decl.shared
+        layer = REGISTRY.get(info.decl.call.name) if info.decl is not None else None
+        keywords = self._call_keywords(decl, layer, e, g)
+        inputs = [a for a in e.args if a.name is None]
+        if not inputs:
             self._error(
                 "E0103", f"`{decl.name}` needs an input", e.span, help=f"write `{decl.name}(x)`"
             )
             raise Reported
-        args = [self._fx(a.value, g) for a in e.args]
-        info = decl.shared
-        layer = REGISTRY.get(info.decl.call.name) if info.decl is not None else None
+        args = [self._fx(a.value, g) for a in inputs]
         kind = layer.call if layer is not None else "tensor"
         state = args.pop() if kind == "rnn" and len(args) == 2 else None
         flows = self._call_inputs(decl, e, args, kind)
         built = self._call_module(decl, e, flows, g, kind)
         out = built.out
         passed = [v.expr for v in args] * (3 if kind == "attention" and len(args) == 1 else 1)
+        weights = self._keyword_rule(layer, info, flows, keywords, e)
         if kind == "rnn":
             result = (tensor_of(out), self._rnn_state(built, flows[0], state, e, decl))
             passed += [state.expr] if state is not None else []
         elif kind == "attention":
-            result = (tensor_of(out), self._attention_weights(layer, flows))
+            result = (tensor_of(out), None if weights is None else Tensor(weights, out.dtype))
         elif built.result is not None:
             result = built.result
         else:
             result = tensor_of(out)
-        return Value(result, ex.Call(ex.self_attr(decl.name), tuple(passed)))
+        kwargs = tuple((k, v.expr) for k, v in keywords.items())
+        return Value(result, ex.Call(ex.self_attr(decl.name), tuple(passed), kwargs))
+
+    def _call_keywords(self, decl: Decl, layer, e: s.CallExpr, g: Graph) -> dict[str, Value]:
+        """The keyword arguments of a layer's call (``attn_mask=m``), each of a kind its forward
+        takes (``Layer.call_keywords``), in the order written."""
+        given: dict[str, Value] = {}
+        specs = {a.name: a for a in layer.call_keywords} if layer is not None else {}
+        seen_keyword = False
+        for a in e.args:
+            if a.name is None:
+                if seen_keyword:
+                    self._error("E0104", "an input after a keyword argument", a.span)
+                    raise Reported
+                continue
+            seen_keyword = True
+            if not specs:
+                self._error(
+                    "E0104",
+                    f"`{decl.name}` takes its inputs only, no keyword arguments",
+                    a.span,
+                )
+                raise Reported
+            if a.name not in specs:
+                hint = suggest(a.name, specs) or f"its keywords: {', '.join(specs)}"
+                what = f"`{decl.name}` ({layer.name})"
+                self._error("E0102", f"{what} takes no keyword `{a.name}`", a.span, help=hint)
+                raise Reported
+            if a.name in given:
+                self._error("E0105", f"`{a.name}` is given twice", a.span)
+                raise Reported
+            v = self._fx(a.value, g)
+            self._no_maybe((v, a.value))
+            spec = specs[a.name]
+            ok = isinstance(v.py, bool) if spec.base == "bool" else isinstance(v.py, Tensor)
+            if not ok and not (spec.optional and v.py is None):
+                want = "`true` or `false`" if spec.base == "bool" else "a tensor or `none`"
+                self._error("E0106", f"`{a.name}` is {want}", a.value.span)
+                raise Reported
+            given[a.name] = v
+        return given
+
+    def _keyword_rule(self, layer, info, flows: list[Flow], keywords: dict, e) -> tuple | None:
+        """The layer's check of its call's keywords, and its attention weights' shape."""
+        if layer is None or layer.call_rule is None or info.args is None:
+            return None
+        kw = {k: v.py for k, v in keywords.items()}
+        try:
+            return layer.call_rule(info.args, [f.shape for f in flows], flows[0].dtype, kw)
+        except ShapeError as err:
+            span = next((a.span for a in e.args if a.name == err.arg), e.span)
+            self._error("E0303", err.message, span, help=err.help)
+            raise Reported from None
 
     def _call_inputs(self, decl: Decl, e: s.CallExpr, args: list[Value], kind: str) -> list:
         """The Flows of the tensors a layer is called with, once they are found fit."""
@@ -152,6 +204,7 @@ class CallRules:
                 built.params,
                 built.params == 0 and again,
                 tensors=built.tensors,
+                tied=built.tied,
                 slot=info.slot,
                 line=decl.span.line,
                 inputs=tuple(f.shape for f in flows),
@@ -266,8 +319,3 @@ class CallRules:
                 )
                 raise Reported
         return want
-
-    def _attention_weights(self, layer, flows: list[Flow]) -> Tensor:
-        q = flows[0]
-        k = flows[1] if len(flows) > 1 else q
-        return Tensor(layer.weights(q.shape, k.shape), q.dtype)

@@ -64,6 +64,10 @@ class Graph:
     stored: set[str] = field(default_factory=set)  # constructor parameters the forward reads
     returned: object = None
     unused: list[tuple[str, s.Span]] = field(default_factory=list)
+    # the sizes its inputs carry as symbols (`T`): each one's input, dim and the input's rank
+    symbols: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    sizes: dict[str, None] = field(default_factory=dict)  # the symbols read, in order
+    device: ex.Expr | None = None  # where tensors it creates go: its first input's device
 
 
 class ExprRules:
@@ -129,6 +133,8 @@ class ExprRules:
 
     def _fname(self, e: s.Name, g: Graph) -> Value:
         name = e.id
+        if "." in name:
+            return self._param_ref(e, g)
         b = g.values.get(name)
         if b is not None:
             b.use()
@@ -150,7 +156,9 @@ class ExprRules:
                 return v
             g.stored.add(v.expr.id)
             return Value(v.py, ex.self_attr(v.expr.id))
-        hint = suggest(name, list(g.values) + list(g.decls) + list(g.scope.env))
+        if name in g.symbols:
+            return self._size_value(name, g)
+        hint = suggest(name, list(g.values) + list(g.decls) + list(g.scope.env) + list(g.symbols))
         if name in REGISTRY or name in FUNCTIONS:
             hint = f"`{name}` is a {'layer' if name in REGISTRY else 'function'}; call it"
         self._error("E0108", f"`{name}` is not defined", e.span, help=hint)

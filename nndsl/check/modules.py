@@ -17,6 +17,7 @@ from nndsl.check.flow import (
     second_input,
     too_large,
 )
+from nndsl.check.graph_refs import split_ties
 from nndsl.check.layer_memo import memo_key
 from nndsl.check.memory import dtype_refused
 from nndsl.check.record import recorded
@@ -35,12 +36,19 @@ class ModuleRules:
     """Module building for the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
     def _build(
-        self, call: s.Call, flow: Flow, scope: Scope, attr: str | None, extra: tuple = ()
+        self, call: s.Call, flow: Flow, scope: Scope, attr: str | None, extra: tuple = (), slot=None
     ) -> Built | None:
         """Build a module for ``call`` at its first use; ``extra``: inputs after the first,
-        which only a forward passes."""
+        which only a forward passes; ``slot``: where it is registered, for its ties (None: after
+        every module built so far)."""
         self._grow(call, 1)
+        call, ties = split_ties(call)
         built = self._build_module(call, flow, scope, attr, extra)
+        if built is not None and ties:
+            try:
+                built = self._tie(built, ties, call, scope, attr, slot)
+            except Reported:
+                return None
         if built is not None:
             self._grow(call, len(built.rows))  # each use of a block copies the rows inside
         return built
@@ -221,7 +229,7 @@ class ModuleRules:
     def _call_shared(self, info: Shared, node, flow: Flow, scope: Scope, extra=()) -> Built | None:
         """A use of a module declared once: the first builds it, later ones must fit it."""
         if info.module is None:  # first use builds it
-            built = self._build(info.decl.call, flow, scope, info.attr, extra)
+            built = self._build(info.decl.call, flow, scope, info.attr, extra, info.slot)
             if built is None:
                 info.module = ir.SharedRef(info.attr)  # reported; don't report again
                 return None

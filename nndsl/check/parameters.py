@@ -108,6 +108,8 @@ def _walk(info: ir.ModelInfo) -> tuple[dict, dict[str, str], dict[str, int]]:
         ranks.setdefault(path, row.slot)
         module = path.rpartition(".")[0] if own_tensor else path
         for i, (kind, shape, trainable) in enumerate(row.tensors):
+            if kind in row.tied:  # another module's parameter: listed under that module
+                continue
             entry = (module, kind, tuple(shape), trainable, row.slot if own_tensor else i)
             found.setdefault(_join(module, kind), entry + (top, row.line))
     return found, types, ranks

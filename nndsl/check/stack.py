@@ -115,6 +115,7 @@ class StackRules:
                     built.params,
                     not member,
                     tensors=built.tensors,
+                    tied=built.tied,
                     slot=slot,
                     line=built.line,
                     inputs=(flow.shape,),
@@ -125,7 +126,7 @@ class StackRules:
         return out.at(span)
 
     def _class_def(self, scope, input_name, params, start: Flow, out: Flow, doc) -> ir.ClassDef:
-        members = tuple(m for m in scope.members if m is not None)
+        members = tuple(m for m in scope.members if m is not None) + tuple(scope.ties)
         return ir.ClassDef(
             "",
             params,

@@ -151,6 +151,8 @@ def module_code(m: ir.ModuleNew) -> str:
             return f"nn.Parameter({_tensor(m)})"
         case ir.Stored(name=name):
             return name
+        case ir.Tied(path=path):
+            return f"self.{path}"
         case ir.RepeatNew(count=None, items=iterations):
             return "nn.Sequential(" + ", ".join(_iteration(it.items) for it in iterations) + ")"
         case ir.RepeatNew(count=count, var=var, items=items):

@@ -93,7 +93,15 @@ class Stored:
     name: str
 
 
-ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored
+@frozen
+class Tied:
+    """Another module's parameter, assigned to this one's (``self.head.weight =
+    self.wte.weight``): one parameter, shared."""
+
+    path: str  # the parameter's path under ``self``: ``wte.weight``
+
+
+ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored | Tied
 
 
 @frozen
@@ -175,7 +183,9 @@ class Row:
     the rows of its layers); a ``Parameter`` or ``Buffer`` row holds its one tensor, its kind the
     row's last name. ``slot``: where the module is registered among its class's members.
     ``alias``: for a use of a shared module inside a repeat, the attribute torch registers it
-    under, in the class that holds the repeat. ``line``: the source line that declares it.
+    under, in the class that holds the repeat. ``tied``: the kinds of its tensors that are
+    another module's (``weight=wte.weight``), counted and listed there. ``line``: the source
+    line that declares it.
     ``shape``: the output shape, a tuple of dims (an int, a symbol such as ``"B"``, or None where
     unknown), or for a block or model returning several values a :class:`Results` of those (None
     for a value that is not a tensor); :attr:`shape_text` writes it. ``inputs``: the shapes the
@@ -192,6 +202,7 @@ class Row:
     alias: str = ""
     line: int = 0
     inputs: tuple[tuple, ...] = ()
+    tied: tuple[str, ...] = ()  # kinds among ``tensors`` that are another module's parameter
 
     @property
     def shape_text(self) -> str:

@@ -5,7 +5,9 @@ Errors are :class:`~nndsl.ir.tensors.OpError`, as for the operators."""
 
 from __future__ import annotations
 
-from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged
+from collections import Counter
+
+from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged, product
 from nndsl.ir.tensors import OpError, axis, dim_conflict, merge_dims
 
 
@@ -41,10 +43,12 @@ def reshape_shape(shape: Shape, sizes: tuple) -> Shape:
     if len(holes) > 1:
         raise OpError("only one size can be -1", arg=("sizes", holes[1]))
     for i, s in enumerate(sizes):
-        if s < -1:
+        if not isinstance(s, str) and s < -1:
             raise OpError(
                 f"size {s} is not valid: give sizes of 0 or more, or one -1", arg=("sizes", i)
             )
+    if any(isinstance(s, str) for s in sizes):
+        return _reshape_named(shape, tuple(sizes), bool(holes))
     target = 1
     for s in sizes:
         target *= int(s) if s != -1 else 1
@@ -93,6 +97,76 @@ def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target:
             help=f"the other sizes must divide {have}; keep {names} in the -1",
         )
     return unknown[0] if len(unknown) == 1 and have == target else None
+
+
+def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:
+    """A reshape to sizes some of which are sizes read from an input (``reshape(x, B, T, 4,
+    8)``): each must be a size the input has, and the rest must fit as numbers do.
+
+    >>> _reshape_named(("B", "T", 32), ("B", "T", 4, 8), False)
+    ('B', 'T', 4, 8)
+    >>> _reshape_named(("B", "T", 32), (-1, "T", 16), True)
+    ('B * 2', 'T', 16)
+    """
+    there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
+    ours = [_factors(d) for d in shape]
+    theirs = [_factors(s) for s in sizes if s != -1]
+    if None in ours or None in theirs:
+        return tuple(None if s == -1 else s for s in sizes)  # sizes too vague to judge
+    names = [n for named, _ in ours for n in named]
+    rest = Counter(names)
+    for named, _ in theirs:
+        for n in named:
+            if not rest[n]:
+                raise OpError(
+                    f"{there}: {n} is not a size of the input left to reshape",
+                    help="each size such as `T` must be one the input has",
+                )
+            rest[n] -= 1
+    left = list(rest.elements())  # the input's sizes no size names: for the -1
+    have = target = 1
+    for _, n in ours:
+        have *= n
+    for _, n in theirs:
+        target *= n
+    if not hole:
+        if left:
+            raise OpError(
+                f"{there}: {' x '.join(left)} is left out",
+                help="use -1 for the size that takes the rest",
+            )
+        if have != target:
+            raise OpError(f"{there}: {have} values for each {' x '.join(names)} become {target}")
+        return sizes
+    if target == 0 or have % target:
+        raise OpError(f"{there}: {have} is not a multiple of {target}")
+    ratio = have // target
+    if target == 1 and not left:  # the input's known sizes, as the formula they were
+        return tuple(product(tuple(d for d in shape if known(d))) if s == -1 else s for s in sizes)
+    fill = merged(tuple(left) + ((ratio,) if ratio != 1 or not left else ()))
+    return tuple(fill if s == -1 else s for s in sizes)
+
+
+def _factors(d: DimLike) -> tuple[list[str], int] | None:
+    """A dim as a product: its sizes known at run time and its number (``B * 4`` is
+    ``(["B"], 4)``); None for one that is not a product of those (``T - 1``, unknown).
+
+    >>> _factors("B * T * 2"), _factors(8), _factors("T - 1")
+    ((['B', 'T'], 2), ([], 8), None)
+    """
+    if known(d):
+        return [], int(d)
+    if not isinstance(d, str):
+        return None
+    named, number = [], 1
+    for part in d.split(" * "):
+        if part.isdigit():
+            number *= int(part)
+        elif part.isidentifier():
+            named.append(part)
+        else:
+            return None
+    return named, number
 
 
 def flatten_shape(shape: Shape, start: int, end: int) -> Shape:

@@ -37,6 +37,17 @@ class Dim(int):
         return int.__repr__(self)
 
 
+class Size(str):
+    """A size known only at run time, used as a value in a forward (``arange(T)``): the symbol
+    its dims carry (``"T"``), which generated code reads from an input.
+
+    >>> Size("T") == "T", fmt_shape((Size("T"), 4))
+    (True, '(T, 4)')
+    """
+
+    __slots__ = ()
+
+
 class ShapeError(Exception):
     """Raised by a shape rule or an inference function with a user-facing message.
 

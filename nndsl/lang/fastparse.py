@@ -17,7 +17,10 @@ Why the tokens agree with lark's contextual lexer: in any parser state, lark tri
 that state accepts in the same global order, so whenever the first terminal that matches overall
 is accepted by the state, lark picks it too. The one exception is a keyword (``model``) that the
 state does not accept while it accepts ``NAME``: lark then reads a ``NAME``, and so does the loop
-below. In every other case the token is not accepted and the loop raises :class:`GiveUp` at once;
+below. The other is a dotted name (``hidden.weight``, one ``DOTTED`` token where an expression
+may start) where the state does not accept it but accepts ``NAME``, as in a selector: lark then
+reads the names and dots one by one, and the loop splits the token into the same. In every
+other case the token is not accepted and the loop raises :class:`GiveUp` at once;
 the caller re-parses with lark, which either parses the text its own way or raises the exact
 syntax error. No callback runs on a token lark would not have produced, so giving up is safe.
 """
@@ -114,9 +117,14 @@ class FastParser:
         values = []
         push_state, push_value = states.append, values.append
         tokens.append(None)  # the end of the input
-        for tok in tokens:
+        for pos, tok in enumerate(tokens):  # a dotted name split grows the list ahead of `pos`
             kind = "$END" if tok is None else tok[0]
             row = table[states[-1]]
+            if kind == "DOTTED" and kind not in row:
+                parts = self._split(tok)
+                tokens[pos + 1 : pos + 1] = parts[1:]
+                tok = parts[0]
+                kind = tok[0]
             if kind in keyword_types and kind not in row:
                 kind = "NAME"  # the contextual lexer reads a NAME here
                 tok = Tok((kind, *tok[1:]))
@@ -151,6 +159,21 @@ class FastParser:
                     return values[-1]
                 row = table[state]
         raise GiveUp  # not reached: the end of input either completes the parse or fails
+
+    def _split(self, tok: Tok) -> list[Tok]:
+        """A ``DOTTED`` token as the names and dots lark's lexer reads where it is not accepted
+        (names that are keywords typed as such, as :meth:`tokens` types them)."""
+        out = []
+        start, line, column = tok[2], tok[3], tok[4]
+        for i, part in enumerate(tok[1].split(".")):
+            if i:
+                out.append(Tok(("DOT", ".", start, line, column, line, column + 1, start + 1)))
+                start, column = start + 1, column + 1
+            kind = self._keywords.get(part, "NAME")
+            end = start + len(part)
+            out.append(Tok((kind, part, start, line, column, line, column + len(part), end)))
+            start, column = end, column + len(part)
+        return out
 
     def _chain(self, below: int, act: tuple, kind: str) -> int:
         """The state after reducing by ``act``, a rule that passes its one child through, and

@@ -15,7 +15,7 @@ from dataclasses import replace
 from nndsl.ir import expr as x
 from nndsl.ir import tensors as t
 from nndsl.ir.expr import formula_text
-from nndsl.ir.shapes import Dim
+from nndsl.ir.shapes import Dim, Size
 from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value
 from nndsl.registry.args import ArgSpec, bind
@@ -28,15 +28,20 @@ from nndsl.util.frozen import frozen
 @frozen
 class Function:
     """``name(positional..., keyword=value)``, ``name`` a dotted function (``torch.cat``):
-    ``keywords`` are written when given a value other than the default, ``always`` always."""
+    ``keywords`` are written when given a value other than the default, ``always`` always.
+    ``device``: it creates a tensor, on the device of the forward's input (``device=x.device``)."""
 
     name: str
     positional: tuple[str, ...] = ()
     keywords: tuple[str, ...] = ()
     always: tuple[str, ...] = ()
+    device: bool = False
 
     def expr(self, b: Bound) -> x.Expr:
-        return x.Call(x.dotted(self.name), _args(b, self.positional), _kwargs(b, self))
+        kwargs = _kwargs(b, self)
+        if self.device and b.device is not None:
+            kwargs += (("device", b.device),)
+        return x.Call(x.dotted(self.name), _args(b, self.positional), kwargs)
 
 
 @frozen
@@ -99,7 +104,7 @@ _KINDS: dict[str, tuple[str, Callable[[object], bool]]] = {
     "tensor": ("a tensor", lambda py: isinstance(py, Tensor)),
     "tensors": ("a list of tensors", lambda py: isinstance(py, (tuple, list))),
     "dim": ("an int", is_int),
-    "size": ("an int", is_int),
+    "size": ("an int", lambda py: is_int(py) or isinstance(py, Size)),
     "dims": ("an int or a tuple of ints", lambda py: is_int(py) or _all_ints(py)),
     "bool": ("`true` or `false`", lambda py: isinstance(py, bool)),
     "number": ("a number", lambda py: is_number(py) and not isinstance(py, bool)),
@@ -149,6 +154,7 @@ class Bound:
     func: Func
     given: dict[str, object]
     places: dict[str, int | str]
+    device: x.Expr | None = None  # where a tensor it creates goes (``x.device``)
 
     def py(self, name: str) -> object:
         """The argument's type or value; the default when it was not given."""
@@ -191,12 +197,32 @@ class Bound:
 
 
 def _sized(v: Value) -> object:
-    """A size argument as a dim that keeps the formula it was written as (``units``)."""
+    """A size argument as a dim that keeps the formula it was written as (``units``), in the
+    words of the constructor: a forward's ``self.units`` is ``units`` there, and a size computed
+    into a local of the forward is its number (a module built from it could not read it)."""
     if is_int(v.py) and getattr(v.py, "expr", None) is None:
-        text = formula_text(v.expr)
+        formula = _in_constructor(v.expr)
+        text = None if formula is None else formula_text(formula)
         if text is not None and text != repr(int(v.py)):
             return Dim(v.py, text)
     return v.py
+
+
+def _in_constructor(e: x.Expr) -> x.Expr | None:
+    """``e`` with the constructor parameters a forward reads (``self.units``) as their names;
+    None when it reads a local of the forward."""
+    match e:
+        case x.Attr(value=x.Name(id="self"), attr=attr):
+            return x.Name(attr)
+        case x.Name():
+            return None
+        case x.BinOp(op=op, left=a, right=b):
+            a, b = _in_constructor(a), _in_constructor(b)
+            return None if a is None or b is None else x.BinOp(op, a, b)
+        case x.Unary(op=op, operand=a):
+            a = _in_constructor(a)
+            return None if a is None else x.Unary(op, a)
+    return e
 
 
 def _plain(py: object) -> object:
@@ -205,8 +231,11 @@ def _plain(py: object) -> object:
     return int(py) if is_int(py) else py
 
 
-def bind_call(func: Func, args: list[Value], kwargs: dict[str, Value]) -> Bound:
-    """Bind arguments as Python does, then check each one's kind."""
+def bind_call(
+    func: Func, args: list[Value], kwargs: dict[str, Value], device: x.Expr | None = None
+) -> Bound:
+    """Bind arguments as Python does, then check each one's kind; ``device``: where a tensor
+    the function creates goes."""
     keys = [None] * len(args) + list(kwargs)
     values = [*args, *kwargs.values()]
     binding = bind(func.params, keys, func.name, usage=f"call it as `{func.signature}`")
@@ -224,7 +253,7 @@ def bind_call(func: Func, args: list[Value], kwargs: dict[str, Value]) -> Bound:
             given[name], places[name] = tuple(values[j] for j in at), start
         else:
             given[name], places[name] = values[at], at if at < len(args) else keys[at]
-    bound = Bound(func, given, places)
+    bound = Bound(func, given, places, device)
     for name, v in given.items():
         p = func.param(name)
         for j, i in enumerate(v if p.variadic else (v,)):

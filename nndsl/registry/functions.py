@@ -16,22 +16,27 @@ from collections.abc import Callable
 from nndsl.ir import expr as x
 from nndsl.ir import shape_rules as rules
 from nndsl.ir import tensors as t
+from nndsl.ir.shapes import Size
 from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value, literal
 from nndsl.registry.args import ArgSpec
 from nndsl.registry.calls import Func, Function, Method, Reduction, bind_call, check_dtype
+from nndsl.registry.functions_attention import ATTENTION_FUNCTIONS
 from nndsl.util.naming import suggest
 
 
-def call(name: str, args: list[Value], kwargs: dict[str, Value]) -> Value:
-    """A call of the built-in function ``name``: the result's type and expression.
+def call(
+    name: str, args: list[Value], kwargs: dict[str, Value], device: x.Expr | None = None
+) -> Value:
+    """A call of the built-in function ``name``: the result's type and expression; ``device``
+    is where a tensor it creates goes (the forward's input's, ``x.device``).
 
     An error's ``arg`` is the position (int) or keyword (str) of the argument at fault.
     """
     func = FUNCTIONS.get(name)
     if func is None:
         raise OpError(f"`{name}` is not a built-in function", help=suggest(name, FUNCTIONS))
-    bound = bind_call(func, args, kwargs)
+    bound = bind_call(func, args, kwargs, device)
     if func.params[0].base == "tensor":
         check_dtype(func, bound)
     try:
@@ -51,11 +56,14 @@ def _example_expr(func: Func) -> x.Expr:
     node = ast.parse(text, mode="eval").body
     args = [_example_value(a) for a in node.args]
     kwargs = {k.arg: _example_value(k.value) for k in node.keywords}
-    return func.form.expr(bind_call(func, args, kwargs))
+    return func.form.expr(bind_call(func, args, kwargs, x.Attr(x.Name("x"), "device")))
 
 
 def _example_value(node: ast.expr) -> Value:
-    """An example's argument; a name stands for a tensor, whose shape writing code never needs."""
+    """An example's argument; a name stands for a tensor, whose shape writing code never needs,
+    and a capital letter for a size known at run time (``T``)."""
+    if isinstance(node, ast.Name) and len(node.id) == 1 and node.id.isupper():
+        return Value(Size(node.id), x.Name(node.id))
     if isinstance(node, ast.Name):
         return Value(Tensor((), "float32"), x.Name(node.id))
     if isinstance(node, ast.List):
@@ -386,5 +394,6 @@ FUNCTIONS: dict[str, Func] = {
             "uniform samples in [0, 1) of x's shape and dtype",
             "float",
         ),
+        *ATTENTION_FUNCTIONS,
     )
 }

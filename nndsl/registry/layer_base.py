@@ -63,6 +63,11 @@ class Layer:
     - ``rank_help``: the advice for an input of a rank it does not accept.
     - ``depth(a)``: how many layers it stands for in the checker's size limit (a recurrent
       layer's ``num_layers``); one when None.
+    - ``call_keywords``: the keyword arguments its forward takes from a hand-written forward
+      (``attn_mask``, ``is_causal``), as argument specs of kind ``bool`` or ``tensor?``;
+      ``call_rule(a, ins, dtype, kw)`` checks them (``ins``: the input shapes, ``dtype`` the
+      first input's, ``kw`` the types of the keywords given) and gives the shape of an attention
+      layer's weights, None when it returns none; it raises ShapeError naming the keyword.
     """
 
     name: str
@@ -92,6 +97,8 @@ class Layer:
     channels_last: bool = False
     rank_help: str | None = None
     depth: Callable[[dict], int] | None = None
+    call_keywords: tuple[Arg, ...] = ()
+    call_rule: Callable[[dict, list, str, dict], Shape | None] | None = None
 
     @cached_property
     def ctor(self) -> str:

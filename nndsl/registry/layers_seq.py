@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nndsl.ir.shapes import Dim, Shape
+from nndsl.ir.shapes import Dim, Shape, ShapeError, fmt_dim, fmt_shape
+from nndsl.ir.tensors import Tensor, dim_conflict
 from nndsl.registry.layer_base import Arg, Layer, TensorSpec, _check, _last, numel, size
 
 # --- recurrent -------------------------------------------------------------------------------
@@ -165,6 +166,88 @@ def _encoder_macs(t: dict, out: list, ins: list) -> int:
     return attention + b * 2 * length * e * ff + 2 * numel(out[:1])
 
 
+# ---- the keywords of an attention layer's forward ----------------------------------------------
+
+
+def _mask_ok(name: str, m: Tensor, rows: object, cols: object, a: tuple, dtype: str) -> None:
+    """An attention mask: bool (true: may not attend) or of the query's dtype (added to the
+    scores), (L, S) or (B * heads, L, S); ``a``: the batch and the number of heads."""
+    if m.dtype != "bool" and m.dtype != dtype:
+        raise ShapeError(
+            f"`{name}` is bool (true where attention is not allowed) or {dtype} "
+            f"(added to the scores), not {m.dtype}",
+            arg=name,
+        )
+    batch, heads = a
+    each = f"{fmt_dim(batch)} * {heads}"
+    want = (rows, cols) if len(m.shape) != 3 else (each, rows, cols)
+    ok = len(m.shape) in (2, 3) and all(dim_conflict(h, w) is None for h, w in zip(m.shape, want))
+    if not ok:
+        raise ShapeError(
+            f"`{name}` is {fmt_shape(m.shape)}, but this call needs "
+            f"{fmt_shape((rows, cols))} or {fmt_shape((each, rows, cols))}",
+            arg=name,
+        )
+
+
+def _padding_ok(name: str, m: Tensor, batch: object, cols: object, dtype: str) -> None:
+    if m.dtype != "bool" and m.dtype != dtype:
+        raise ShapeError(f"`{name}` is bool or {dtype}, not {m.dtype}", arg=name)
+    want = (batch, cols)
+    if len(m.shape) != 2 or any(dim_conflict(h, w) is not None for h, w in zip(m.shape, want)):
+        raise ShapeError(
+            f"`{name}` is {fmt_shape(m.shape)}, but this call needs {fmt_shape(want)}", arg=name
+        )
+
+
+def _masks(kw: dict, names: tuple[str, str], shapes: tuple, heads: int, dtype: str) -> None:
+    """The attention mask and the key padding mask of a call, and the causal hint."""
+    mask_name, padding_name = names
+    batch, rows, cols = shapes
+    mask, padding = kw.get(mask_name), kw.get(padding_name)
+    if mask is not None:
+        _mask_ok(mask_name, mask, rows, cols, (batch, heads), dtype)
+    if padding is not None:
+        _padding_ok(padding_name, padding, batch, cols, dtype)
+    if (
+        mask is not None
+        and padding is not None
+        and (mask.dtype == "bool") != (padding.dtype == "bool")
+    ):
+        raise ShapeError(
+            f"`{mask_name}` and `{padding_name}` must both be bool or both be {dtype}",
+            arg=padding_name,
+        )
+    if kw.get("is_causal") and mask is None:
+        raise ShapeError(
+            f"torch takes `is_causal=true` only as a hint with `{mask_name}` given",
+            help=f"pass the mask too: `{mask_name}=triu(ones(T, T), diagonal=1) > 0` "
+            "(true above the diagonal: no attending to later steps)",
+            arg="is_causal",
+        )
+
+
+def _mha_call(a: dict, ins: list, dtype: str, kw: dict) -> Shape | None:
+    q = ins[0]
+    k = ins[1] if len(ins) > 1 else q
+    heads = a["num_heads"]
+    _masks(kw, ("attn_mask", "key_padding_mask"), (q[0], q[1], k[1]), heads, dtype)
+    if not kw.get("need_weights", True):
+        return None
+    if not kw.get("average_attn_weights", True):
+        return (q[0], Dim(heads), q[1], k[1])
+    return (q[0], q[1], k[1])
+
+
+def _encoder_call(a: dict, ins: list, dtype: str, kw: dict) -> None:
+    x = ins[0]
+    _masks(kw, ("src_mask", "src_key_padding_mask"), (x[0], x[1], x[1]), a["nhead"], dtype)
+    return None
+
+
+_CAUSAL = Arg("is_causal", "bool", False)
+
+
 # kdim / vdim are left out: the stack calls it as self-attention, m(x, x, x).
 MULTIHEAD_ATTENTION = Layer(
     name="MultiheadAttention",
@@ -190,6 +273,14 @@ MULTIHEAD_ATTENTION = Layer(
     stack_kwargs=(("need_weights", False),),
     macs=_mha_macs,
     weights=lambda q, k: (q[0], q[1], k[1]),
+    call_keywords=(
+        Arg("attn_mask", "tensor?", None),
+        Arg("key_padding_mask", "tensor?", None),
+        Arg("need_weights", "bool", True),
+        _CAUSAL,
+        Arg("average_attn_weights", "bool", True),
+    ),
+    call_rule=_mha_call,
 )
 
 
@@ -231,6 +322,12 @@ TRANSFORMER_ENCODER_LAYER = Layer(
     example="TransformerEncoderLayer(8, dim_feedforward=512)",
     prefix="encoder",
     macs=_encoder_macs,
+    call_keywords=(
+        Arg("src_mask", "tensor?", None),
+        Arg("src_key_padding_mask", "tensor?", None),
+        _CAUSAL,
+    ),
+    call_rule=_encoder_call,
 )
 
 RECURRENT_ENTRIES = (RNN, LSTM, GRU)

@@ -157,6 +157,8 @@ def _notes(tree: Tree) -> _Notes:
         for kid in kids:
             if isinstance(kid, Tree):
                 stack.append(kid)
+            elif isinstance(kid, Token) and kid.type == "DOTTED":  # wte.weight: its last name
+                notes.types[kid.start_pos + kid.value.rindex(".") + 1] = "NAME"
             elif isinstance(kid, Token):
                 notes.types[kid.start_pos] = kid.type
                 if rule == "slice" and kid.type == "COLON":

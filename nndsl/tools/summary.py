@@ -63,7 +63,11 @@ def layer_table(m: ir.ModelInfo, extra: tuple[str, list[str]] | None = None) -> 
             "  " * r.depth + (r.path or "-"),
             r.type,
             r.shape_text,
-            "(shared)" if r.shared and not r.params else f"{r.params:,}",
+            (
+                "(shared)"
+                if r.shared and not r.params
+                else "(tied)" if r.tied and not r.params else f"{r.params:,}"
+            ),
         ]
         for r in m.rows
     ]
