@@ -170,7 +170,9 @@ def synthetic_example(path: Path, block: str, n: int) -> str:
     if len(found) != 1:
         raise SystemExit(f"{path.name}: expected one data section, found {len(found)}")
     note = f"# {path.name} with synthetic data of the same shape (bench/train_bench.py)\n"
-    return note + pattern.sub(lambda m: block.format(name=found[0], n=n), text)
+    text = pattern.sub(lambda m: block.format(name=found[0], n=n), text)
+    # `predict` rows are rows of the example's own data, which the synthetic data is not
+    return note + re.sub(r"^\s+predict .*\n", "", text, flags=re.M)
 
 
 @dataclass
