@@ -11,6 +11,7 @@ that carry the types of their shape comments.
 from __future__ import annotations
 
 from nndsl.check.bind import eval_diag, match_args
+from nndsl.check.branches import BranchRules
 from nndsl.check.flow import Scope, Shared, is_int, too_large
 from nndsl.check.forward_types import Maybe
 from nndsl.check.graph_calls import CallRules
@@ -30,7 +31,7 @@ from nndsl.util.naming import local, suggest
 INITS = ("randn", "rand", "zeros", "ones")
 
 
-class GraphRules(StatementRules, ExprRules, CallRules):
+class GraphRules(StatementRules, ExprRules, CallRules, BranchRules):
     """The graph half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
     # ---- a body with a forward ------------------------------------------------------------
@@ -68,13 +69,13 @@ class GraphRules(StatementRules, ExprRules, CallRules):
                 forward.span,
                 help="end it with `return <value>`",
             )
-        for decl in g.decls.values():
+        for decl in g.decls.values() if not g.skipped else ():  # all its code is checked
             if not decl.called and decl.kind == "module":
                 self._warn("W0101", f"layer `{decl.name}` is never called", decl.span)
             elif not decl.called:
                 self._warn("W0101", f"{decl.kind} `{decl.name}` is never used", decl.span)
         for name, span in sorted(
-            set(g.unused) if ok else (), key=lambda u: (u[1].line, u[1].column)
+            set(g.unused) if ok and not g.skipped else (), key=lambda u: (u[1].line, u[1].column)
         ):
             self._warn(
                 "W0103",
@@ -84,44 +85,57 @@ class GraphRules(StatementRules, ExprRules, CallRules):
             )
         if not ok:
             g.returned = None
+        self._cond_members(g)
         for name in sorted(g.stored):
             g.scope.members.append(ir.Member(name, ir.Stored(name)))
         return g
 
     def _declare(self, body: tuple, g: Graph, feature) -> None:
-        scope = g.scope
         for st in body:
-            name = getattr(st, "name", None)
-            if isinstance(st, s.UseStmt) or name is None:
-                self._error(
-                    "E0119",
-                    "in a body with a forward, every layer needs a name",
-                    st.span,
-                    help="write `name = Layer(...)` and call `name(x)` in the forward",
-                )
-                continue
-            if self._attr(name, st.name_span, scope) is None:
-                continue
-            if name in scope.env:
-                self._error(
-                    "E0109", f"`{name}` is also a parameter of this definition", st.name_span
-                )
-                continue
-            if isinstance(st, s.RepeatStmt):
-                g.decls[name] = Decl(name, st.name_span, "module", repeat=st)
-                g.decls[name].shared = Shared(None, len(scope.members), name, scope.members)
-                scope.members.append(None)
-                continue
-            if st.call.name in ("param", "const"):
-                decl = self._tensor_decl(st, scope, feature)
-                if decl is not None:
-                    g.decls[name] = decl
-                continue
-            decl = s.SharedStmt(name, st.name_span, st.call, st.span)
-            g.decls[name] = Decl(
-                name, st.name_span, "module", Shared(decl, len(scope.members), name, scope.members)
+            if isinstance(st, s.IfStmt):
+                self._declare_if(st, g, feature)
+            else:
+                self._declare_one(st, g, feature)
+
+    def _declare_one(self, st, g: Graph, feature) -> None:
+        scope = g.scope
+        name = getattr(st, "name", None)
+        if isinstance(st, s.UseStmt) or name is None:
+            self._error(
+                "E0119",
+                "in a body with a forward, every layer needs a name",
+                st.span,
+                help="write `name = Layer(...)` and call `name(x)` in the forward",
             )
+            return
+        if self._attr(name, st.name_span, scope) is None:
+            return
+        if name in scope.env:
+            self._error("E0109", f"`{name}` is also a parameter of this definition", st.name_span)
+            return
+        if isinstance(st, s.SeqStmt) and st.kind == "ModuleList":
+            self._error(
+                "E0120",
+                "a `ModuleList` is not called: a stack applies its layers",
+                st.kind_span,
+                help="declare a `Sequential`, which a forward calls",
+            )
+            return
+        if isinstance(st, (s.RepeatStmt, s.SeqStmt)):
+            g.decls[name] = Decl(name, st.name_span, "module", repeat=st)
+            g.decls[name].shared = Shared(None, len(scope.members), name, scope.members)
             scope.members.append(None)
+            return
+        if st.call.name in ("param", "const"):
+            decl = self._tensor_decl(st, scope, feature)
+            if decl is not None:
+                g.decls[name] = decl
+            return
+        decl = s.SharedStmt(name, st.name_span, st.call, st.span)
+        g.decls[name] = Decl(
+            name, st.name_span, "module", Shared(decl, len(scope.members), name, scope.members)
+        )
+        scope.members.append(None)
 
     def _tensor_decl(self, st, scope: Scope, feature) -> Decl | None:
         call = st.call

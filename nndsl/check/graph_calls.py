@@ -68,6 +68,8 @@ class CallRules:
         if any(a.name is not None for a in e.args):
             self._error("E0104", "layers are called with positional arguments only", e.span)
             raise Reported
+        if decl.cond is not None and decl.cond.absent:
+            return self._absent_call(decl, e, g)
         if not e.args:
             self._error(
                 "E0103", f"`{decl.name}` needs an input", e.span, help=f"write `{decl.name}(x)`"
@@ -168,7 +170,8 @@ class CallRules:
             if extra:
                 self._error("E0104", f"`{decl.name}` is a stack and takes one input", e.span)
                 raise Reported
-            built = self._repeat(decl.repeat, first, scope)
+            make = self._seq if isinstance(decl.repeat, s.SeqStmt) else self._repeat
+            built = make(decl.repeat, first, scope)
             if built is None:
                 raise Reported
             info.module, info.first, info.in_shape = built.module, e.span, first.shape

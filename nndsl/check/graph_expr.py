@@ -51,6 +51,7 @@ class Decl:
     extra: tuple = ()  # a module's first call: the shapes of its inputs after the first
     result: object = None  # a module's first call: what it returned
     called: bool = False
+    cond: object = None  # declared under an `if`: its nndsl.check.branches.Chosen
 
 
 @dataclass
@@ -64,6 +65,8 @@ class Graph:
     stored: set[str] = field(default_factory=set)  # constructor parameters the forward reads
     returned: object = None
     unused: list[tuple[str, s.Span]] = field(default_factory=list)
+    skipped: bool = False  # this use left a branch of an `if` unchecked
+    rest: bool = False  # a branch returned: the statements after it do not run at this use
 
 
 class ExprRules:

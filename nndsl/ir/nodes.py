@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nndsl.ir.expr import Expr, Shown, ShownType, Stmt
+from nndsl.ir.expr import UNSEEN, Expr, Shown, ShownType, Stmt, Unseen  # noqa: F401
 from nndsl.ir.graph import Dataflow
+from nndsl.ir.sequences import CondItems, CondNew, SeqNew, Splice  # noqa: F401
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.training import (
@@ -88,7 +89,9 @@ class Stored:
     name: str
 
 
-ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored
+IDENTITY = LayerNew("nn.Identity", ())
+
+ModuleNew = LayerNew | BlockNew | SharedRef | RepeatNew | TensorNew | Stored | SeqNew | CondNew
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,9 @@ class ClassDef:
     inputs: tuple[InputDecl, ...] = ()
     body: tuple[Stmt, ...] = ()
     returns: str = "torch.Tensor"
+    # a block that is a sequence (`block Stem = Sequential { ... }`): the class is an
+    # nn.Sequential of ``items`` (as :class:`SeqNew` has them), with no forward of its own
+    items: tuple | None = None
 
 
 @dataclass(frozen=True)

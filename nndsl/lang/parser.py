@@ -17,6 +17,7 @@ from nndsl.diagnostics.core import CompileError, Diagnostic
 from nndsl.lang import syntax as s
 from nndsl.lang.fastparse import FastParser, GiveUp, Tok
 from nndsl.lang.lexical import table
+from nndsl.lang.parser_blocks import BlockSyntax
 from nndsl.lang.syntax import MAX_MAGNITUDE
 from nndsl.lang.tables import fast_tables, lark_parser
 
@@ -71,7 +72,7 @@ def _number(tok) -> int | float:
     return value
 
 
-class _ToSyntax:
+class _ToSyntax(BlockSyntax):
     """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept): each
     method is called with the children of the rule it is named after, as lark's transformers are.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nndsl.diagnostics.span import Span  # noqa: F401  (every node carries one)
+from nndsl.lang.syntax_blocks import BoolOp, IfStmt, Not, SeqStmt
 
 MAX_MAGNITUDE = 10**60  # larger numbers are refused: no real size is this big
 
@@ -105,6 +106,9 @@ class Index:
 Expr = Num | Str | Const | Name | BinOp | Unary | TupleLit | ListLit | CallExpr | Index
 
 
+Cond = Expr | BoolOp | Not
+
+
 # ---- statements -----------------------------------------------------------------------------
 
 
@@ -164,7 +168,7 @@ class RepeatStmt:
     span: Span
 
 
-Stmt = LayerStmt | SharedStmt | UseStmt | RepeatStmt
+Stmt = LayerStmt | SharedStmt | UseStmt | RepeatStmt | SeqStmt | IfStmt
 
 
 # ---- forward --------------------------------------------------------------------------------
@@ -203,7 +207,7 @@ class While:
     span: Span
 
 
-FStmt = Assign | Return | While
+FStmt = Assign | Return | While | IfStmt
 
 
 @dataclass(frozen=True)
@@ -261,6 +265,8 @@ class Block:
     span: Span
     forward: Forward | None = None
     keyword: str = "block"  # or "layer": the same construct, named as the user wrote it
+    container: str | None = None  # `block B = Sequential { ... }`: the container as written
+    container_span: Span | None = None
 
 
 # ---- data and training ----------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""The syntax nodes of sequences and conditions (part of :mod:`nndsl.lang.syntax`, which
+exports them): ``Sequential { ... }``, ``if`` and the words of its condition."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nndsl.diagnostics.span import Span
+
+if TYPE_CHECKING:
+    from nndsl.lang.syntax import Cond, Stmt
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    """``a and b`` or ``a or b`` in the condition of an ``if``."""
+
+    op: str  # "and" or "or"
+    left: Cond
+    right: Cond
+    span: Span
+
+
+@dataclass(frozen=True)
+class Not:
+    """``not a`` in the condition of an ``if``."""
+
+    operand: Cond
+    span: Span
+
+
+@dataclass(frozen=True)
+class SeqStmt:
+    """``name = Sequential { ... }`` (or ``ModuleList``): layers numbered as its children."""
+
+    name: str | None
+    name_span: Span | None
+    kind: str  # the container as written: Sequential or ModuleList (the checker says which is)
+    kind_span: Span
+    body: tuple[Stmt, ...]
+    span: Span
+
+
+@dataclass(frozen=True)
+class IfStmt:
+    """``if cond { ... } else { ... }``: in a body, the layers built when ``cond`` holds (or the
+    others); in a forward, the statements run then. ``orelse`` is None without ``else``."""
+
+    cond: Cond
+    body: tuple
+    orelse: tuple | None
+    span: Span
