@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from nndsl.check.conditions import names, on_self
 from nndsl.check.flow import Shared
 from nndsl.check.graph_expr import Decl, Graph
-from nndsl.diagnostics.core import Reported
+from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir.tensors import Tensor
@@ -46,6 +46,17 @@ class BranchRules:
         branches = (st.body, st.orelse or ())
         declared = [{getattr(i, "name", None) for i in b} - {None} for b in branches]
         taken = 0 if cond.py else 1
+        first: dict = {}
+        for inner in branches[1 - taken]:  # the branch taken checks its names as it declares
+            name = getattr(inner, "name", None)
+            if name is not None and name in first:
+                self._error(
+                    "E0109",
+                    f"the name `{name}` is used twice in this branch",
+                    inner.name_span,
+                    labels=(Label(first[name], "first used here"),),
+                )
+            first.setdefault(name, getattr(inner, "name_span", None))
         for i, branch in enumerate(branches):
             for inner in branch:
                 if isinstance(inner, s.IfStmt):

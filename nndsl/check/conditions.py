@@ -96,3 +96,50 @@ def on_self(e: x.Expr, stored: set[str]) -> x.Expr:
         items = tuple(i if isinstance(i, x.Slice) else on_self(i, stored) for i in e.items)
         return x.Index(on_self(e.value, stored), items)
     return e
+
+
+_COMPARE = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    **_ORDERS,
+}
+_ARITH = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "//": lambda a, b: a // b if b else None,
+    "%": lambda a, b: a % b if b else None,
+}
+
+
+def constant(e: x.Expr) -> object:
+    """The value of an expression of constants (a condition once a loop's index is a number),
+    or None.
+
+    >>> constant(x.BinOp("and", x.BinOp("<", x.Lit(0), x.Lit(2)), x.Unary("not", x.Lit(False))))
+    True
+    """
+    if isinstance(e, x.Lit):
+        return e.value
+    if isinstance(e, x.Unary):
+        v = constant(e.operand)
+        if e.op == "not":
+            return None if v is None else not v
+        return -v if isinstance(v, (int, float)) and e.op == "-" else v
+    if isinstance(e, (x.List, x.Tuple)):
+        items = [constant(i) for i in e.items]
+        return None if None in items else items
+    if isinstance(e, x.BinOp):
+        a, b = constant(e.left), constant(e.right)
+        if a is None or b is None:
+            return None
+        if e.op in ("and", "or"):
+            return (a and b) if e.op == "and" else (a or b)
+        if e.op in _COMPARE:
+            try:
+                return _COMPARE[e.op](a, b)
+            except TypeError:
+                return None
+        if e.op in _ARITH and all(isinstance(v, int) for v in (a, b)):
+            return _ARITH[e.op](a, b)
+    return None

@@ -7,11 +7,14 @@ argument values: a value that changes only after the first iteration becomes
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields, is_dataclass, replace
 
 from nndsl.check.bind import eval_diag
+from nndsl.check.conditions import constant
 from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
 from nndsl.check.record import recorded
+from nndsl.check.sizes import size_of
 from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
 from nndsl.ir.values import EvalError, Value, evaluate
@@ -168,8 +171,16 @@ def at(value, var: str, k: int):
     """
     if type(value) is x.Name:
         return x.Lit(k) if value.id == var else value
+    if type(value) is x.Formula:  # a size passed on from a layer of this copy
+        text = re.sub(rf"\b{re.escape(var)}\b", str(k), value.text)
+        size = size_of(text, {})
+        return x.Lit(size) if size is not None else x.Formula(text)
     if type(value) is tuple:
-        return tuple(at(v, var, k) for v in value)
+        out = []
+        for v in value:
+            chosen = _known_branch(v, var, k)
+            out += at(chosen, var, k) if chosen is not None else [at(v, var, k)]
+        return tuple(out)
     if type(value) is x.Index:
         base, items = at(value.value, var, k), at(value.items, var, k)
         if type(base) in (x.List, x.Tuple) and len(items) == 1 and type(items[0]) is x.Lit:
@@ -184,6 +195,17 @@ def at(value, var: str, k: int):
     if is_dataclass(value) and not isinstance(value, (type, x.Lit, x.Unseen)):
         return type(value)(**{f.name: at(getattr(value, f.name), var, k) for f in fields(value)})
     return value
+
+
+def _known_branch(item, var: str, k: int):
+    """An ``if`` inside copy ``k`` whose condition only the loop's index decided: the children
+    it chose, as a tuple; else None."""
+    if type(item) is not ir.CondItems:
+        return None
+    value = constant(at(item.cond, var, k))
+    if not isinstance(value, bool):
+        return None
+    return item.then if value else item.orelse
 
 
 def _list_expr(values: list[x.Expr]) -> x.Expr:

@@ -13,12 +13,11 @@ parameters that holds at every use (``H // stride``), or ``?``.
 
 from __future__ import annotations
 
-import ast as pyast
 from dataclasses import dataclass, fields, is_dataclass
 
+from nndsl.check.sizes import formula_for, size_of
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
-from nndsl.ir.expr import formula_text
 
 _SPATIAL = {4: ("H", "W"), 5: ("D", "H", "W")}  # the names of an image's sizes, by rank
 
@@ -80,6 +79,8 @@ class _Unifier:
             return self._shown(a, b)
         if kind is tuple:
             return self._items(a, b)
+        if kind is ir.ClassDef:
+            return self._class(a, b)
         if kind is ir.Step:
             merged = self._fields(a, b)
             return merged if a.changed == b.changed else _with(merged, changed=True)
@@ -88,6 +89,13 @@ class _Unifier:
         if a != b:
             raise Clash
         return a
+
+    def _class(self, a: ir.ClassDef, b: ir.ClassDef) -> ir.ClassDef:
+        """Two classes: the parameters each use's forward reads are kept, those of either."""
+        mine, theirs = _split(a.members), _split(b.members)
+        stored = tuple(sorted(set(mine[1]) | set(theirs[1]), key=lambda m: m.attr))
+        merged = self._fields(_with(a, members=mine[0]), _with(b, members=theirs[0]))
+        return _with(merged, members=merged.members + stored)
 
     def _fields(self, a, b):
         return type(a)(**{f.name: self(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)})
@@ -126,7 +134,7 @@ class _Unifier:
             column = [(u, d[p]) for u, d in uses]
             if all(d == column[0][1] for _, d in column):
                 continue
-            if _formula_for(column, envs) is not None:
+            if formula_for(column, envs) is not None:
                 continue
             if rank not in _SPATIAL or p < 2 or not all(isinstance(d, int) for _, d in column):
                 raise Clash  # a comment that differs elsewhere than in the spatial sizes
@@ -136,74 +144,12 @@ class _Unifier:
 _SIZES = (ex.Lit, ex.Name, ex.BinOp, ex.Unary, ex.Formula, ex.Index)
 
 
-def size_of(e, env: dict) -> int | None:
-    """The integer a size expression (an :mod:`nndsl.ir.expr` node or a formula's text) has
-    for the parameter values ``env``; None when it is not one.
-
-    >>> size_of(ex.BinOp("*", ex.Name("c"), ex.Lit(6)), {"c": 4}), size_of("c // 2", {"c": 4})
-    (24, 2)
-    """
-    text = e if isinstance(e, str) else formula_text(e)
-    if isinstance(e, int) and not isinstance(e, bool):
-        return int(e)
-    if text is None:
-        return None
-    try:
-        tree = pyast.parse(text, mode="eval").body
-    except SyntaxError:
-        return None
-    value = _value(tree, env)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-_OPS = {
-    pyast.Add: lambda a, b: a + b,
-    pyast.Sub: lambda a, b: a - b,
-    pyast.Mult: lambda a, b: a * b,
-    pyast.FloorDiv: lambda a, b: a // b,
-    pyast.Mod: lambda a, b: a % b,
-    pyast.Pow: lambda a, b: a**b if 0 <= b <= 64 else None,
-}
-
-
-def _value(node, env: dict):
-    if isinstance(node, pyast.Constant):
-        return node.value
-    if isinstance(node, pyast.Name):
-        return env.get(node.id)
-    if isinstance(node, pyast.UnaryOp) and isinstance(node.op, pyast.USub):
-        v = _value(node.operand, env)
-        return -v if isinstance(v, int) else None
-    if isinstance(node, (pyast.List, pyast.Tuple)):
-        return [_value(i, env) for i in node.elts]
-    if isinstance(node, pyast.Subscript):
-        table, i = _value(node.value, env), _value(node.slice, env)
-        ok = (
-            isinstance(table, (list, tuple))
-            and isinstance(i, int)
-            and -len(table) <= i < len(table)
-        )
-        return table[i] if ok else None
-    if isinstance(node, pyast.BinOp) and type(node.op) in _OPS:
-        a, b = _value(node.left, env), _value(node.right, env)
-        if not (isinstance(a, int) and isinstance(b, int)) or isinstance(a, bool):
-            return None
-        if isinstance(node.op, (pyast.FloorDiv, pyast.Mod)) and b == 0:
-            return None
-        return _OPS[type(node.op)](a, b)
-    return None
-
-
-def _formula_for(column: list, envs: dict) -> object:
-    """Of the dims a comment shows at each use (``column``: (use, dim) pairs), the first that
-    gives every use its own size; None when none does."""
-    sizes = {u: size_of(d, envs.get(u, {})) for u, d in column}
-    if any(v is None for v in sizes.values()):
-        return None
-    for _, d in column:
-        if all(size_of(d, envs.get(u, {})) == sizes[u] for u, _ in column):
-            return d
-    return None
+def _split(members: tuple) -> tuple[tuple, tuple]:
+    """The members, and the constructor parameters kept as attributes (always last)."""
+    n = len(members)
+    while n and isinstance(members[n - 1].module, ir.Stored):
+        n -= 1
+    return members[:n], members[n:]
 
 
 def _rebuild(value, fn):
@@ -258,7 +204,60 @@ class ClassBook:
         record = self.records[name]
         symbols = _symbols(record.body.in_shape[0] if record.body.in_shape else None)
         resolve = _Resolver(symbols, record.uses)
-        return _with(resolve(record.body), name=name)
+        body = resolve(record.body)
+        return _with(specialised(body, _decided(body)), name=name)
+
+
+_CHOICES = (ir.CondNew, ir.CondItems, ex.If)
+
+
+def _decided(body) -> dict:
+    """The conditions whose one branch no use built somewhere in the class: every use
+    decides them alike (their value, by condition)."""
+    found: dict = {}
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if type(value) is tuple:
+            stack.extend(value)
+        elif isinstance(value, _CHOICES):
+            then, orelse = (
+                (value.then, value.orelse)
+                if type(value) is not ex.If
+                else (
+                    value.body,
+                    value.orelse,
+                )
+            )
+            if ir.UNSEEN in (then, orelse):
+                found.setdefault(value.cond, set()).add(then is not ir.UNSEEN)
+            stack += [then, orelse]
+        elif is_dataclass(value) and not isinstance(value, (type, ex.Lit, ex.Unseen)):
+            stack.extend(getattr(value, f.name) for f in fields(value))
+    return {cond: values.pop() for cond, values in found.items() if len(values) == 1}
+
+
+def specialised(value, decided: dict):
+    """``value`` with each choice on a decided condition replaced by the branch it takes: the
+    class then reads as what its uses build."""
+    if not decided:
+        return value
+    if type(value) is tuple:
+        out: list = []
+        for v in value:
+            if isinstance(v, (ir.CondItems, ex.If)) and v.cond in decided:
+                branch = (
+                    (v.then if type(v) is ir.CondItems else v.body) if decided[v.cond] else v.orelse
+                )
+                out += specialised(branch, decided)
+            else:
+                out.append(specialised(v, decided))
+        return tuple(out)
+    if type(value) is ir.CondNew and value.cond in decided:
+        return specialised(value.then if decided[value.cond] else value.orelse, decided)
+    if is_dataclass(value) and not isinstance(value, (type, ex.Lit, ex.Unseen)):
+        return _rebuild(value, lambda v: specialised(v, decided))
+    return value
 
 
 def _symbols(first) -> list[tuple[str, int, dict]]:
@@ -303,7 +302,7 @@ class _Resolver:
             if all(c == d for _, c in column):
                 dims.append(d)
                 continue
-            fit = _formula_for(column, envs)
+            fit = formula_for(column, envs)
             dims.append(fit if fit is not None else self._formula(dict(column), p))
         return ex.Shown(tuple(dims))
 

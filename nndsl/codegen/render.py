@@ -100,8 +100,9 @@ def _class_view(c: ir.ClassDef) -> dict:
     if c.items is not None:  # a block that is an nn.Sequential
         init_lines = [f"{name} = {write(e)}" for name, e in _lists(c.items)]
         init_lines.append(f"super().__init__({', '.join(seq_parts(c.items))})")
-    else:
-        init_lines = _members(c.members)
+    forward_lines = statements(c.body) if c.body else _forward(c)
+    if c.items is None:
+        init_lines = _members(_read(c.members, forward_lines))
     inputs = c.inputs or (ir.InputDecl(c.input),)
     forward = ["self"] + [
         f"{i.name}: torch.Tensor | None = None" if i.optional else f"{i.name}: torch.Tensor"
@@ -110,13 +111,34 @@ def _class_view(c: ir.ClassDef) -> dict:
     return {
         "name": c.name,
         "base": "nn.Module" if c.items is None else "nn.Sequential",
-        "doc": f"{c.doc}: {', '.join(map(shown_text, c.in_shape))} -> {shown_text(c.out_shape)}.",
+        "doc": _doc(c),
         "signature": ", ".join(params),
         "init_lines": init_lines,
         "forward_signature": ", ".join(forward),
         "returns": c.returns,
-        "forward_lines": statements(c.body) if c.body else _forward(c),
+        "forward_lines": forward_lines,
     }
+
+
+def _read(members: tuple, forward: list[str]) -> tuple:
+    """The members, less the constructor parameters kept and the ``nn.Identity()`` declared for
+    an ``if`` that the forward no longer reads (its uses all decide that ``if`` alike)."""
+    text = "\n".join(forward)
+    return tuple(
+        m
+        for m in members
+        if not (isinstance(m.module, ir.Stored) or seen(m.module) == ir.IDENTITY)
+        or re.search(rf"\bself\.{m.attr}\b", text)
+    )
+
+
+def _doc(c: ir.ClassDef) -> str:
+    """``model AddNet: (B, 2) -> (B, 1).``; the shapes on a line of their own when the line
+    would be too long for the width."""
+    shapes = f"{', '.join(map(shown_text, c.in_shape))} -> {shown_text(c.out_shape)}."
+    if len(c.doc) + len(shapes) + 12 <= WIDTH:
+        return f"{c.doc}: {shapes}"
+    return f"{c.doc}:\n    {shapes}"
 
 
 def _members(members: tuple) -> list[str]:

@@ -4,12 +4,8 @@ which exports them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from nndsl.ir.expr import Expr, Unseen
-
-if TYPE_CHECKING:
-    from nndsl.ir.nodes import RepeatNew
 
 
 @dataclass(frozen=True)
@@ -27,7 +23,7 @@ class Splice:
     (``*[Block(64) for _ in range(n)]``). Its ``items`` are :data:`UNSEEN` while no use has
     built a copy."""
 
-    repeat: RepeatNew
+    repeat: object  # the RepeatNew of nndsl.ir.nodes
 
 
 @dataclass(frozen=True)

@@ -4,12 +4,8 @@ exports them): ``Sequential { ... }``, ``if`` and the words of its condition."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from nndsl.diagnostics.span import Span
-
-if TYPE_CHECKING:
-    from nndsl.lang.syntax import Cond, Stmt
 
 
 @dataclass(frozen=True)
@@ -17,8 +13,8 @@ class BoolOp:
     """``a and b`` or ``a or b`` in the condition of an ``if``."""
 
     op: str  # "and" or "or"
-    left: Cond
-    right: Cond
+    left: object  # a condition: an expression, BoolOp or Not
+    right: object
     span: Span
 
 
@@ -26,7 +22,7 @@ class BoolOp:
 class Not:
     """``not a`` in the condition of an ``if``."""
 
-    operand: Cond
+    operand: object
     span: Span
 
 
@@ -38,7 +34,7 @@ class SeqStmt:
     name_span: Span | None
     kind: str  # the container as written: Sequential or ModuleList (the checker says which is)
     kind_span: Span
-    body: tuple[Stmt, ...]
+    body: tuple
     span: Span
 
 
@@ -47,7 +43,7 @@ class IfStmt:
     """``if cond { ... } else { ... }``: in a body, the layers built when ``cond`` holds (or the
     others); in a forward, the statements run then. ``orelse`` is None without ``else``."""
 
-    cond: Cond
+    cond: object  # an expression, BoolOp or Not
     body: tuple
     orelse: tuple | None
     span: Span
