@@ -145,6 +145,17 @@ def test_layer_declared_under_if_is_the_identity_where_it_fails():
     assert torch.allclose(net.a(x), a)
 
 
+def test_the_identity_passes_its_input_on_in_the_dataflow():
+    _, program = _compiled(RESIDUAL)
+    graph = program.graphs["M"]
+    kinds = {n.id: (n.kind, n.name) for n in graph.nodes}
+    into = {}
+    for a, b, _ in graph.edges():
+        into.setdefault(b, []).append(kinds[a])
+    first_add = min(n for n, kind in kinds.items() if kind == ("op", "+"))
+    assert sorted(into[first_add]) == [("layer", "Conv2d"), ("port", "")]  # conv(x) and x
+
+
 def test_if_in_a_sequence_chooses_the_children():
     source = """block B(e) = Sequential { if e != 1 { Linear(in) } else { ReLU() } Linear(2) }
     model M(x: [4]) { a = B(1) b = B(6) }"""
