@@ -9,6 +9,8 @@ import torch
 from compiled import load_module
 
 from nndsl.check.parameters import model_tensors
+from nndsl.check.unify import Clash, unify
+from nndsl.ir import expr as ex
 from nndsl.compiler import analyze, generate
 
 
@@ -235,3 +237,15 @@ def test_uses_at_other_image_sizes_share_a_class():
 )
 def test_mistakes(source, code):
     assert code in _codes(source)
+
+
+def test_only_sizes_that_agree_at_every_use_fit():
+    env = {"c": 4, "e": 1}
+    assert unify(ex.Name("c"), ex.BinOp("*", ex.Name("c"), ex.Name("e")), [env], env)
+    for a, b in [
+        (ex.Lit("relu"), ex.Lit("tanh")),
+        (ex.Lit(True), ex.Lit(1)),
+        (ex.Lit(2), ex.Lit(3)),
+    ]:
+        with pytest.raises(Clash):
+            unify(a, b, [env], env)

@@ -76,7 +76,7 @@ class BranchRules:
 
     def _declare_chosen(self, st, g: Graph, feature, chosen: Chosen) -> None:
         before = set(g.decls)
-        self._declare_one(st, g, feature)
+        self._declare((st,), g, feature)
         decl = g.decls.get(st.name) if st.name not in before else None
         if decl is None:
             return

@@ -91,51 +91,50 @@ class GraphRules(StatementRules, ExprRules, CallRules, BranchRules):
         return g
 
     def _declare(self, body: tuple, g: Graph, feature) -> None:
+        scope = g.scope
         for st in body:
             if isinstance(st, s.IfStmt):
                 self._declare_if(st, g, feature)
-            else:
-                self._declare_one(st, g, feature)
-
-    def _declare_one(self, st, g: Graph, feature) -> None:
-        scope = g.scope
-        name = getattr(st, "name", None)
-        if isinstance(st, s.UseStmt) or name is None:
-            self._error(
-                "E0119",
-                "in a body with a forward, every layer needs a name",
-                st.span,
-                help="write `name = Layer(...)` and call `name(x)` in the forward",
+                continue
+            name = getattr(st, "name", None)
+            if isinstance(st, s.UseStmt) or name is None:
+                self._error(
+                    "E0119",
+                    "in a body with a forward, every layer needs a name",
+                    st.span,
+                    help="write `name = Layer(...)` and call `name(x)` in the forward",
+                )
+                continue
+            if self._attr(name, st.name_span, scope) is None:
+                continue
+            if name in scope.env:
+                self._error(
+                    "E0109", f"`{name}` is also a parameter of this definition", st.name_span
+                )
+                continue
+            if isinstance(st, s.SeqStmt) and st.kind == "ModuleList":
+                self._error(
+                    "E0120",
+                    "a `ModuleList` is not called: a stack applies its layers",
+                    st.kind_span,
+                    help="declare a `Sequential`, which a forward calls",
+                )
+                continue
+            if isinstance(st, (s.RepeatStmt, s.SeqStmt)):
+                g.decls[name] = Decl(name, st.name_span, "module", repeat=st)
+                g.decls[name].shared = Shared(None, len(scope.members), name, scope.members)
+                scope.members.append(None)
+                continue
+            if st.call.name in ("param", "const"):
+                decl = self._tensor_decl(st, scope, feature)
+                if decl is not None:
+                    g.decls[name] = decl
+                continue
+            decl = s.SharedStmt(name, st.name_span, st.call, st.span)
+            g.decls[name] = Decl(
+                name, st.name_span, "module", Shared(decl, len(scope.members), name, scope.members)
             )
-            return
-        if self._attr(name, st.name_span, scope) is None:
-            return
-        if name in scope.env:
-            self._error("E0109", f"`{name}` is also a parameter of this definition", st.name_span)
-            return
-        if isinstance(st, s.SeqStmt) and st.kind == "ModuleList":
-            self._error(
-                "E0120",
-                "a `ModuleList` is not called: a stack applies its layers",
-                st.kind_span,
-                help="declare a `Sequential`, which a forward calls",
-            )
-            return
-        if isinstance(st, (s.RepeatStmt, s.SeqStmt)):
-            g.decls[name] = Decl(name, st.name_span, "module", repeat=st)
-            g.decls[name].shared = Shared(None, len(scope.members), name, scope.members)
             scope.members.append(None)
-            return
-        if st.call.name in ("param", "const"):
-            decl = self._tensor_decl(st, scope, feature)
-            if decl is not None:
-                g.decls[name] = decl
-            return
-        decl = s.SharedStmt(name, st.name_span, st.call, st.span)
-        g.decls[name] = Decl(
-            name, st.name_span, "module", Shared(decl, len(scope.members), name, scope.members)
-        )
-        scope.members.append(None)
 
     def _tensor_decl(self, st, scope: Scope, feature) -> Decl | None:
         call = st.call

@@ -117,9 +117,12 @@ class _Unifier:
         """``a`` where it gives the new use its size, else ``b`` where it gives every old use
         theirs."""
         here = size_of(b, self.new)
-        if here is not None and size_of(a, self.new) == here:
+        if here is None:  # not a size (a string, a flag): only equal values fit
+            raise Clash
+        if size_of(a, self.new) == here:
             return a
-        if all(size_of(a, env) == size_of(b, env) for env in self.old):
+        sizes = [(size_of(a, env), size_of(b, env)) for env in self.old]
+        if all(old is not None and old == new for old, new in sizes):
             return b
         raise Clash
 
@@ -314,6 +317,7 @@ class _Resolver:
         params = [
             (name, {u: self.uses[u].get(name) for u in values})
             for name in (self.uses[0] if self.uses else {})
+            if name not in ("in_features", "in_channels")  # sizes, not what strides by
         ]
         params = [(n, q) for n, q in params if all(_positive(v) for v in q.values())]
         for text, _, sv in order:
