@@ -10,8 +10,8 @@ from compiled import load_module
 
 from nndsl.check.parameters import model_tensors
 from nndsl.check.unify import Clash, unify
-from nndsl.ir import expr as ex
 from nndsl.compiler import analyze, generate
+from nndsl.ir import expr as ex
 
 
 def _compiled(source: str):
