@@ -92,7 +92,7 @@ def test_doc_training_example_trains(kind, source, doc_data, tmp_path, capsys):
 
 
 CONSTRUCTS = ["Files, comments, white space", "Models", "Layers and arguments", "Blocks", "Repeat",
-              "Shared layers", "Forward: connecting layers by hand", "Custom layers", "Loops",
+              "Sequences", "Conditions: `if`", "Shared layers", "Forward: connecting layers by hand", "Custom layers", "Loops",
               "Recurrent state", "Models inside models", *TRAINING[:4]]  # fmt: skip
 
 

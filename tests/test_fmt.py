@@ -260,6 +260,38 @@ layer R(x)
     = x * 2
 """,
     ),
+    (  # sequences, `if` and `else`, a block that is a Sequential
+        """\
+block S(n)=Sequential{
+if n>1 and not n==3{
+Linear(4)}
+else{ReLU()}
+}
+block C(s) {
+if s!=1 or in!=4 {a=Linear(4)}
+forward(x){ if s>1 {
+return a(x) }
+else {return x}
+}
+}
+""",
+        """\
+block S(n) = Sequential {
+    if n > 1 and not n == 3 {
+        Linear(4)
+    } else { ReLU() }
+}
+
+block C(s) {
+    if s != 1 or in != 4 { a = Linear(4) }
+    forward(x) {
+        if s > 1 {
+            return a(x)
+        } else { return x }
+    }
+}
+""",
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ import pytest
 import torch
 from compiled import ROOT, compile_file, load_module
 from test_graph_models import GRAPH_MODELS  # the graph-style examples
+from test_layouts import MODELS as TORCHVISION  # the examples whose reference is torchvision's
 from torch import nn
 
 # ---- the reference networks, as the tutorials write them -----------------------------------
@@ -307,7 +308,9 @@ def test_every_example_model_has_a_reference():
         result = analyze(path.read_text(encoding="utf-8"), path.parent)
         assert result.ok, path.name
         found |= {(path.name, m.name) for m in result.program.models}
-    assert found == table | {(g.example, g.model) for g in GRAPH_MODELS}
+    references = {(g.example, g.model) for g in GRAPH_MODELS}
+    references |= {(f"{name}.nn", model) for name, (model, *_) in TORCHVISION.items()}
+    assert found == table | references
 
 
 @pytest.mark.parametrize("seed", SEEDS, ids=IDS)

@@ -20,6 +20,7 @@ from nndsl.check.flow import (
     block_input,
     declared_names,
     export_dim,
+    feature_value,
     input_dims,
     plain,
 )
@@ -61,9 +62,14 @@ class BlockRules:
                 "E0118", f"{block.keyword} `{block.name}` is a stack and takes one input", call.span
             )
             return None
+        if block.container is not None:
+            return self._seq_block(call, block, params, values, flow)
         inner_env = {p.name: Value(values[p.name].py, x.Name(local(p.name))) for p in block.params}
         scope = Scope(env=inner_env, ns=Namespace(declared_names(block.body) | set(inner_env)))
         start = Flow(block_input(flow.shape, set(inner_env)), flow.dtype, block.name_span)
+        feature = feature_value(start.shape)
+        if feature is not None and "in" not in inner_env:
+            scope.env["in"] = feature  # the input size, for conditions and arguments
         self.stack.append(block.name)
         try:
             out = self._body(block.body, start, scope)
@@ -72,7 +78,7 @@ class BlockRules:
         if out.shape is None:
             return None
         body = self._class_def(scope, "x", (), start, out, f"{block.keyword} {block.name}")
-        class_name, inferred = self._specialise(block, body, params, values, len(start.shape))
+        class_name, inferred = self._specialise(block, body, params, values, flow.shape)
         new, mapping = self._instance(call, block, class_name, inferred, values, flow.shape)
         return Built(
             new,
@@ -172,7 +178,7 @@ class BlockRules:
         missing = [ir.InputDecl(local(p.name), True) for p in fparams[len(flows) :]]
         body = self._graph_class("", f"{block.keyword} {block.name}", (), inputs, g)
         body = replace(body, inputs=body.inputs + tuple(missing))
-        class_name, inferred = self._specialise(block, body, params, values, len(first))
+        class_name, inferred = self._specialise(block, body, params, values, flows[0].shape)
         new, mapping = self._instance(call, block, class_name, inferred, values, flows[0].shape)
         result = _export(g.returned, mapping, call.span)
         if isinstance(result, Flow):
@@ -198,10 +204,11 @@ class BlockRules:
                 return None
         return out
 
-    def _specialise(self, block, body, params, values, rank) -> tuple[str, list[str]]:
-        """The class serving this use: an existing one with the same body, or a new one."""
-        text = repr((body.members, body.steps, body.body))
-        dims = input_dims(rank)
+    def _specialise(self, block, body, params, values, shape) -> tuple[str, list[str]]:
+        """The class serving this use (whose input has ``shape``): one whose body this use's
+        fits, or a new one (:class:`nndsl.check.unify.ClassBook`)."""
+        text = repr((body.members, body.steps, body.body, body.items))
+        dims = input_dims(len(shape))
         inferred = [n for n in dims if re.search(rf"\b{n}\b", text) and n not in params]
         decls = [ir.ParamDecl(n, "int", None) for n in inferred]
         for p in block.params:
@@ -210,17 +217,17 @@ class BlockRules:
                 ir.ParamDecl(local(p.name), annotation(values[p.name].py), default and default.expr)
             )
         body = replace(body, params=tuple(decls))
-        if body not in self.block_classes:
-            name, n = block.name, 1
-            while name in self.block_classes.values() or (
-                name != block.name and name in self.class_names
-            ):
-                n += 1
-                name = f"{block.name}_{n}"
-            self.block_classes[body] = name
-            self.class_names.add(name)
-            self.out_classes.append(replace(body, name=name))
-        return self.block_classes[body], inferred
+        given = {n: int(shape[dims[n]]) for n in inferred}
+        given.update({local(p.name): values[p.name].py for p in block.params})
+        key = (body, repr(sorted(given.items())))
+        name = self.block_classes.get(key)
+        if name is None:
+            name, new = self.class_book.add(block.name, body, given, self.class_names)
+            if new:
+                self.class_names.add(name)
+                self.out_classes.append(name)  # written out once every use is known
+            self.block_classes[key] = name
+        return name, inferred
 
 
 def _export(t, mapping: dict, span):

@@ -26,7 +26,9 @@ from nndsl.check.memory import mixed_floats
 from nndsl.check.modules import ModuleRules
 from nndsl.check.record import Recorder, links, recorded
 from nndsl.check.repeat import RepeatRules
+from nndsl.check.sequence import SequenceRules
 from nndsl.check.stack import StackRules
+from nndsl.check.unify import ClassBook, ordered
 from nndsl.diagnostics.core import Diagnostic, Label, source_lines
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, known
@@ -44,7 +46,7 @@ def check(program: s.Program, source: str, base=None) -> tuple[ir.ProgramIR, lis
     return Checker(program, source, base).run()
 
 
-class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
+class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, GraphRules):
     def __init__(self, program: s.Program, source: str, base=None):
         self.program = program
         self.base = base
@@ -53,8 +55,9 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
         self.diags: list[Diagnostic] = []
         self.built = 0  # modules built so far, every use of a block and iteration of a repeat
         self.blocks: dict[str, s.Block] = {}
-        self.block_classes: dict[ir.ClassDef, str] = {}  # body (name "") -> class name
-        self.out_classes: list[ir.ClassDef] = []  # dependencies first
+        self.block_classes: dict[tuple, str] = {}  # (body, argument values) -> class name
+        self.class_book = ClassBook()  # each block class, put together from its uses
+        self.out_classes: list[ir.ClassDef | str] = []  # models, and block classes by name
         self.class_names: set[str] = set()
         self.stack: list[str] = []
         self.used_blocks: set[str] = set()
@@ -74,7 +77,8 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, GraphRules):
         trains, datas = self._trains() if self.trains_defs or self.data_defs else ((), ())
         ok = not any(d.severity == "error" for d in self.diags)
         graphs = self.rec.finish() if ok else ir.Dataflow()
-        checked = ir.ProgramIR(tuple(self.out_classes), tuple(infos), trains, graphs, datas)
+        classes = [self.class_book.final(c) if isinstance(c, str) else c for c in self.out_classes]
+        checked = ir.ProgramIR(tuple(ordered(classes)), tuple(infos), trains, graphs, datas)
         if ok:
             from nndsl.check.lints import lint  # warnings only: the IR stays as it is
 

@@ -207,6 +207,15 @@ def block_input(shape: tuple, taken: set[str]) -> tuple:
     return tuple(out)
 
 
+def feature_value(shape: tuple) -> Value | None:
+    """What ``in`` stands for inside a block: the input's feature or channel size, named as the
+    constructor parameter it is (see :func:`block_input`), or None where it is not known."""
+    for name, i in input_dims(len(shape)).items():
+        if getattr(shape[i], "expr", None) == name:
+            return Value(shape[i], ex.Name(name))
+    return None
+
+
 def export_dim(d, mapping: dict[str, str]):
     """A dim leaving a block, its expression rewritten in the caller's terms when possible.
 

@@ -11,6 +11,7 @@ that carry the types of their shape comments.
 from __future__ import annotations
 
 from nndsl.check.bind import eval_diag, match_args
+from nndsl.check.branches import BranchRules
 from nndsl.check.flow import Scope, Shared, is_int, too_large
 from nndsl.check.forward_types import Maybe
 from nndsl.check.graph_calls import CallRules
@@ -31,7 +32,7 @@ from nndsl.util.naming import local, suggest
 INITS = ("randn", "rand", "zeros", "ones")
 
 
-class GraphRules(StatementRules, ExprRules, CallRules, RefRules):
+class GraphRules(StatementRules, ExprRules, CallRules, RefRules, BranchRules):
     """The graph half of the checker (mixed into :class:`nndsl.check.checker.Checker`)."""
 
     # ---- a body with a forward ------------------------------------------------------------
@@ -71,13 +72,13 @@ class GraphRules(StatementRules, ExprRules, CallRules, RefRules):
                 forward.span,
                 help="end it with `return <value>`",
             )
-        for decl in g.decls.values():
+        for decl in g.decls.values() if not g.skipped else ():  # all its code is checked
             if not decl.called and decl.kind == "module":
                 self._warn("W0101", f"layer `{decl.name}` is never called", decl.span)
             elif not decl.called:
                 self._warn("W0101", f"{decl.kind} `{decl.name}` is never used", decl.span)
         for name, span in sorted(
-            set(g.unused) if ok else (), key=lambda u: (u[1].line, u[1].column)
+            set(g.unused) if ok and not g.skipped else (), key=lambda u: (u[1].line, u[1].column)
         ):
             self._warn(
                 "W0103",
@@ -87,6 +88,7 @@ class GraphRules(StatementRules, ExprRules, CallRules, RefRules):
             )
         if not ok:
             g.returned = None
+        self._cond_members(g)
         for name in sorted(g.stored):
             g.scope.members.append(ir.Member(name, ir.Stored(name)))
         return g
@@ -94,6 +96,9 @@ class GraphRules(StatementRules, ExprRules, CallRules, RefRules):
     def _declare(self, body: tuple, g: Graph, feature) -> None:
         scope = g.scope
         for st in body:
+            if isinstance(st, s.IfStmt):
+                self._declare_if(st, g, feature)
+                continue
             name = getattr(st, "name", None)
             if isinstance(st, s.UseStmt) or name is None:
                 self._error(
@@ -110,7 +115,15 @@ class GraphRules(StatementRules, ExprRules, CallRules, RefRules):
                     "E0109", f"`{name}` is also a parameter of this definition", st.name_span
                 )
                 continue
-            if isinstance(st, s.RepeatStmt):
+            if isinstance(st, s.SeqStmt) and st.kind == "ModuleList":
+                self._error(
+                    "E0120",
+                    "a `ModuleList` is not called: a stack applies its layers",
+                    st.kind_span,
+                    help="declare a `Sequential`, which a forward calls",
+                )
+                continue
+            if isinstance(st, (s.RepeatStmt, s.SeqStmt)):
                 g.decls[name] = Decl(name, st.name_span, "module", repeat=st)
                 g.decls[name].shared = Shared(None, len(scope.members), name, scope.members)
                 scope.members.append(None)

@@ -65,6 +65,8 @@ class CallRules:
                 help=f"use it in an expression, e.g. `x @ {decl.name}`",
             )
             raise Reported
+        if decl.cond is not None and decl.cond.absent:
+            return self._absent_call(decl, e, g)
         info = decl.shared
         layer = REGISTRY.get(info.decl.call.name) if info.decl is not None else None
         keywords = self._call_keywords(decl, layer, e, g)
@@ -221,7 +223,8 @@ class CallRules:
             if extra:
                 self._error("E0104", f"`{decl.name}` is a stack and takes one input", e.span)
                 raise Reported
-            built = self._repeat(decl.repeat, first, scope)
+            make = self._seq if isinstance(decl.repeat, s.SeqStmt) else self._repeat
+            built = make(decl.repeat, first, scope)
             if built is None:
                 raise Reported
             info.module, info.first, info.in_shape = built.module, e.span, first.shape

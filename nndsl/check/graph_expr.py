@@ -51,6 +51,7 @@ class Decl:
     extra: tuple = ()  # a module's first call: the shapes of its inputs after the first
     result: object = None  # a module's first call: what it returned
     called: bool = False
+    cond: object = None  # declared under an `if`: its nndsl.check.branches.Chosen
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Graph:
     symbols: dict[str, tuple[str, int, int]] = field(default_factory=dict)
     sizes: dict[str, None] = field(default_factory=dict)  # the symbols read, in order
     device: ex.Expr | None = None  # where tensors it creates go: its first input's device
+    skipped: bool = False  # this use left a branch of an `if` unchecked
+    rest: bool = False  # a branch returned: the statements after it do not run at this use
 
 
 class ExprRules:

@@ -33,6 +33,9 @@ class StatementRules:
         """Check statements; False after an error."""
         ok = True
         for st in body:
+            if g.rest:  # a branch returned: what follows runs only at other uses
+                g.body.append(ex.UNSEEN)
+                break
             if g.returned is not None and top:
                 self._error("E0124", "this statement comes after `return` and never runs", st.span)
                 return False
@@ -52,6 +55,8 @@ class StatementRules:
                         self._return(st, g)
                     case s.While():
                         self._while(st, g)
+                    case s.IfStmt():
+                        self._fif(st, g, top)
             except Reported:
                 ok = False
         return ok

@@ -16,6 +16,7 @@ from functools import partial
 
 from nndsl.check.record_forward import ForwardRecording, ir_type
 from nndsl.check.record_parts import Cluster, Fragment, Frame, Node
+from nndsl.check.record_seq import SequenceRecording
 from nndsl.ir import graph as dg
 from nndsl.lang import syntax as s
 
@@ -62,7 +63,7 @@ def recorded(hook: str, when: str = "around"):
     return wrap
 
 
-class Recorder(ForwardRecording):
+class Recorder(ForwardRecording, SequenceRecording):
     """Nodes and edges, as the checker builds and connects modules."""
 
     def __init__(self):

@@ -120,6 +120,9 @@ class ForwardRecording:
                 return self._index(e, base, value)
             case s.CallExpr(func=s.Name(id=name)):
                 if name in g.decls and g.decls[name].kind == "module":
+                    chosen = g.decls[name].cond
+                    if chosen is not None and chosen.absent:  # the identity: the input itself
+                        return self.expr.get(id(e.args[0].value), (None,))[0]
                     frag = self.made
                     if frag is None:
                         return None

@@ -7,11 +7,14 @@ argument values: a value that changes only after the first iteration becomes
 
 from __future__ import annotations
 
-from dataclasses import replace
+import re
+from dataclasses import fields, is_dataclass, replace
 
 from nndsl.check.bind import eval_diag
+from nndsl.check.conditions import constant
 from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
 from nndsl.check.record import recorded
+from nndsl.check.sizes import size_of
 from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
 from nndsl.ir.values import EvalError, Value, evaluate
@@ -30,6 +33,9 @@ class RepeatRules:
         code_var = local(stmt.var) if stmt.var else "_"
         # refuse what would pass the limit before building any of it
         self._refuse_beyond(stmt.span, self.built + count.py * least_size(stmt.body, scope.env))
+        if count.py == 0:  # no copy: the input passes through, and nothing is checked
+            module = ir.RepeatNew(count.expr, code_var, ir.UNSEEN)
+            return Built(module, flow.at(stmt.span), 0, "repeat 0")
         iterations, rows, total = [], [], 0
         out = flow
         before = self.built
@@ -88,17 +94,18 @@ class RepeatRules:
         except EvalError as err:
             self.diags.append(eval_diag(err))
             return None
-        if not is_int(count.py) or not 1 <= count.py <= MAX_REPEAT:
+        if not is_int(count.py) or not 0 <= count.py <= MAX_REPEAT:
             self._error(
                 "E0111",
-                f"repeat count must be an integer from 1 to {MAX_REPEAT}, not {count.text}",
+                f"repeat count must be an integer from 0 to {MAX_REPEAT}, not {count.text}",
                 stmt.count.span,
             )
             return None
         if stmt.var is not None and not self._name_ok(stmt.var, stmt.var_span, "local"):
             return None
         for inner in stmt.body:
-            if isinstance(inner, s.SharedStmt) or (not isinstance(inner, s.UseStmt) and inner.name):
+            named = not isinstance(inner, s.UseStmt) and getattr(inner, "name", None)
+            if isinstance(inner, s.SharedStmt) or named:
                 self._error(
                     "E0115",
                     "layers inside `repeat` cannot be named or shared",
@@ -115,6 +122,16 @@ class RepeatRules:
             return built and replace(built, module=ir.SharedRef(inner.name))
         if isinstance(inner, s.RepeatStmt):
             return self._repeat(inner, cur, sub)
+        if isinstance(inner, s.SeqStmt):
+            return self._seq(inner, cur, sub)
+        if isinstance(inner, s.IfStmt):
+            self._error(
+                "E0130",
+                "an `if` among the layers of a `repeat` is not supported",
+                inner.span,
+                help="put the repeat in a `Sequential { ... }`, whose children an `if` chooses",
+            )
+            return None
         return self._build(inner.call, cur, sub, None)
 
 
@@ -123,17 +140,72 @@ def _merge(iterations: list[tuple], count: x.Expr, var: str, ns: Namespace) -> i
     first = iterations[0]
     if all(it == first for it in iterations):
         return ir.RepeatNew(count, var, first)
+    if any(len(it) != len(first) for it in iterations):  # an `if` chose other layers
+        return _written_out(iterations, var)
     items, lists = [], []
     for j in range(len(first)):
         column = [it[j] for it in iterations]
         merged = _merge_column(column, var, ns, lists)
         if merged is None:  # no common form: write each iteration out
-            return ir.RepeatNew(None, var, tuple(ir.RepeatNew(_ONE, "_", it) for it in iterations))
+            return _written_out(iterations, var)
         items.append(merged)
     return ir.RepeatNew(count, "i" if var == "_" else var, tuple(items), tuple(lists))
 
 
 _ONE = x.Lit(1)
+merge_iterations = _merge
+
+
+def _written_out(iterations: list[tuple], var: str) -> ir.RepeatNew:
+    """Each iteration written out, its loop variable its number there."""
+    return ir.RepeatNew(
+        None, var, tuple(ir.RepeatNew(_ONE, "_", at(it, var, k)) for k, it in enumerate(iterations))
+    )
+
+
+def at(value, var: str, k: int):
+    """``value`` with the name ``var`` read as ``k``: ``[2, 1][i]`` at ``i`` = 0 is ``2``.
+
+    >>> at(x.Index(x.List((x.Lit(2), x.Lit(1))), (x.Name("i"),)), "i", 1)
+    Lit(value=1, text=None)
+    """
+    if type(value) is x.Name:
+        return x.Lit(k) if value.id == var else value
+    if type(value) is x.Formula:  # a size passed on from a layer of this copy
+        text = re.sub(rf"\b{re.escape(var)}\b", str(k), value.text)
+        size = size_of(text, {})
+        return x.Lit(size) if size is not None else x.Formula(text)
+    if type(value) is tuple:
+        out = []
+        for v in value:
+            chosen = _known_branch(v, var, k)
+            out += at(chosen, var, k) if chosen is not None else [at(v, var, k)]
+        return tuple(out)
+    if type(value) is x.Index:
+        base, items = at(value.value, var, k), at(value.items, var, k)
+        if type(base) in (x.List, x.Tuple) and len(items) == 1 and type(items[0]) is x.Lit:
+            i = items[0].value
+            if (
+                isinstance(i, int)
+                and not isinstance(i, bool)
+                and -len(base.items) <= i < len(base.items)
+            ):
+                return base.items[i]
+        return x.Index(base, items)
+    if is_dataclass(value) and not isinstance(value, (type, x.Lit, x.Unseen)):
+        return type(value)(**{f.name: at(getattr(value, f.name), var, k) for f in fields(value)})
+    return value
+
+
+def _known_branch(item, var: str, k: int):
+    """An ``if`` inside copy ``k`` whose condition only the loop's index decided: the children
+    it chose, as a tuple; else None."""
+    if type(item) is not ir.CondItems:
+        return None
+    value = constant(at(item.cond, var, k))
+    if not isinstance(value, bool):
+        return None
+    return item.then if value else item.orelse
 
 
 def _list_expr(values: list[x.Expr]) -> x.Expr:
@@ -222,8 +294,12 @@ def least_size(body: tuple, env: dict) -> int:
                 count = evaluate(st.count, env).py
             except EvalError:
                 count = 1
-            count = count if is_int(count) and 1 <= count <= MAX_REPEAT else 1
+            count = count if is_int(count) and 0 <= count <= MAX_REPEAT else 1
             size += count * least_size(st.body, env)
+        elif isinstance(st, s.SeqStmt):
+            size += least_size(st.body, env)
+        elif isinstance(st, s.IfStmt):  # the fewer of its branches
+            size += min(least_size(st.body, env), least_size(st.orelse or (), env))
         else:
             size += 1
     return size

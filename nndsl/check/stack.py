@@ -51,6 +51,22 @@ class StackRules:
                 return self._place(
                     built, attr or scope.ns.fresh("repeat"), False, flow, scope, stmt.span
                 )
+            case s.SeqStmt(name=name, name_span=name_span):
+                attr = self._attr(name, name_span, scope)
+                built = self._seq(stmt, flow, scope)
+                if built is None:
+                    return Flow(None, flow.dtype)
+                attr = attr or scope.ns.for_layer(built.type)
+                return self._place(built, attr, False, flow, scope, stmt.span)
+            case s.IfStmt():
+                self._error(
+                    "E0130",
+                    "an `if` in a stack chooses the children of a `Sequential`",
+                    stmt.span,
+                    help="write it inside `name = Sequential { ... }`, "
+                    "or among the declarations of a block with a forward",
+                )
+                return Flow(None, flow.dtype)
         raise TypeError(stmt)
 
     def _attr(self, name, span, scope: Scope) -> str | None:

@@ -14,8 +14,10 @@ from nndsl.ir.expr import literal_text
 from nndsl.ir.shapes import fmt_shape
 
 IFEXP, COMPARE, SUM, TERM, UNARY, POWER, ATOM = -1, 0, 1, 2, 3, 4, 5
+OR, AND, NOT = -0.75, -0.5, -0.25  # a condition's words: looser than comparisons, as in Python
 _PREC = {"+": SUM, "-": SUM, "*": TERM, "/": TERM, "//": TERM, "%": TERM, "@": TERM, "**": POWER}
 _PREC.update({op: COMPARE for op in ("==", "!=", "<", "<=", ">", ">=")})
+_PREC.update({"or": OR, "and": AND})
 
 
 def write(e: x.Expr) -> str:
@@ -74,12 +76,16 @@ def _binop(e: x.BinOp) -> tuple[str, int]:
     prec = _PREC[op]
     if op == "**":  # right-associative, binds tighter than a unary minus on its left
         return f"{wrap(e.left, ATOM)} ** {wrap(e.right, UNARY)}", prec
+    if op in ("and", "or"):  # the next word binds tighter: `a or b and c`, `a and not b`
+        return f"{wrap(e.left, prec)} {op} {wrap(e.right, prec + 0.25)}", prec
     if prec == COMPARE:  # Python would chain `a < b < c`; the language nests it
         return f"{wrap(e.left, SUM)} {op} {wrap(e.right, SUM)}", prec
     return f"{wrap(e.left, prec)} {op} {wrap(e.right, prec + 1)}", prec
 
 
 def _unary(e: x.Unary) -> tuple[str, int]:
+    if e.op == "not":
+        return "not " + wrap(e.operand, NOT), NOT
     return e.op + wrap(e.operand, UNARY), UNARY
 
 
@@ -143,6 +149,16 @@ def statements(body: tuple, indent: str = "") -> list[str]:
         elif type(st) is x.While:
             lines.append(f"{indent}while {write(st.cond)}:")
             lines += statements(st.body, indent + "    ") or [indent + "    pass"]
+        elif st is x.UNSEEN:  # what follows a branch that returns, at every use
+            continue
+        elif type(st) is x.If and x.UNSEEN in (st.body, st.orelse):  # one branch at every use
+            lines += statements(st.orelse if st.body is x.UNSEEN else st.body, indent)
+        elif type(st) is x.If:
+            lines.append(f"{indent}if {write(st.cond)}:")
+            lines += statements(st.body, indent + "    ") or [indent + "    pass"]
+            if st.orelse:
+                lines.append(f"{indent}else:")
+                lines += statements(st.orelse, indent + "    ")
         else:
             raise TypeError(st)
     return lines

@@ -64,11 +64,14 @@ def render(program: ir.ProgramIR) -> str:
     if uses_functional:
         out.append("import torch.nn.functional as F\n")
     for c in classes:
-        out.append(f"\n\nclass {c['name']}(nn.Module):\n    \"\"\"{c['doc']}\"\"\"\n\n")
-        out.append(f"    def __init__({c['signature']}):\n        super().__init__()\n")
+        out.append(f"\n\nclass {c['name']}({c['base']}):\n    \"\"\"{c['doc']}\"\"\"\n\n")
+        out.append(f"    def __init__({c['signature']}):\n")
+        if c["base"] == "nn.Module":
+            out.append("        super().__init__()\n")
         out += [f"        {line}\n" for line in c["init_lines"]]
-        out.append(f"\n    def forward({c['forward_signature']}) -> {c['returns']}:\n")
-        out += [f"        {line}\n" for line in c["forward_lines"]]
+        if c["base"] == "nn.Module":
+            out.append(f"\n    def forward({c['forward_signature']}) -> {c['returns']}:\n")
+            out += [f"        {line}\n" for line in c["forward_lines"]]
     return "".join(out)
 
 
@@ -95,14 +98,12 @@ def _class_view(c: ir.ClassDef) -> dict:
             f"{p.name}: {p.annotation}"
             + (f" = {write(p.default)}" if p.default is not None else "")
         )
-    init_lines = []
-    for m in c.members:
-        if isinstance(m.module, ir.RepeatNew):
-            init_lines += [f"{name} = {write(e)}" for name, e in _lists(m.module)]
-        if isinstance(m.module, ir.TensorNew) and m.module.kind == "buffer":
-            init_lines.append(f'self.register_buffer("{m.attr}", {_tensor(m.module)})')
-        else:
-            init_lines.append(f"self.{m.attr} = {module_code(m.module)}")
+    if c.items is not None:  # a block that is an nn.Sequential
+        init_lines = [f"{name} = {write(e)}" for name, e in _lists(c.items)]
+        init_lines.append(f"super().__init__({', '.join(seq_parts(c.items))})")
+    forward_lines = statements(c.body) if c.body else _forward(c)
+    if c.items is None:
+        init_lines = _members(_read(c.members, forward_lines))
     inputs = c.inputs or (ir.InputDecl(c.input),)
     forward = ["self"] + [
         f"{i.name}: torch.Tensor | None = None" if i.optional else f"{i.name}: torch.Tensor"
@@ -110,13 +111,80 @@ def _class_view(c: ir.ClassDef) -> dict:
     ]
     return {
         "name": c.name,
-        "doc": f"{c.doc}: {', '.join(map(shown_text, c.in_shape))} -> {shown_text(c.out_shape)}.",
+        "base": "nn.Module" if c.items is None else "nn.Sequential",
+        "doc": _doc(c),
         "signature": ", ".join(params),
         "init_lines": init_lines,
         "forward_signature": ", ".join(forward),
         "returns": c.returns,
-        "forward_lines": statements(c.body) if c.body else _forward(c),
+        "forward_lines": forward_lines,
     }
+
+
+def _read(members: tuple, forward: list[str]) -> tuple:
+    """The members, less the constructor parameters kept and the ``nn.Identity()`` declared for
+    an ``if`` that the forward no longer reads (its uses all decide that ``if`` alike)."""
+    text = "\n".join(forward)
+    return tuple(
+        m
+        for m in members
+        if not (isinstance(m.module, ir.Stored) or seen(m.module) == ir.IDENTITY)
+        or re.search(rf"\bself\.{m.attr}\b", text)
+    )
+
+
+def _doc(c: ir.ClassDef) -> str:
+    """``model AddNet: (B, 2) -> (B, 1).``; the shapes on a line of their own when the line
+    would be too long for the width."""
+    shapes = f"{', '.join(map(shown_text, c.in_shape))} -> {shown_text(c.out_shape)}."
+    if len(c.doc) + len(shapes) + 12 <= WIDTH:
+        return f"{c.doc}: {shapes}"
+    return f"{c.doc}:\n    {shapes}"
+
+
+def _members(members: tuple) -> list[str]:
+    """The lines of ``__init__`` that make the members; those declared under one ``if`` whose
+    branches uses have both built, in one ``if`` / ``else``."""
+    lines: list[str] = []
+    i = 0
+    while i < len(members):
+        m = members[i]
+        cond = _both(m.module)
+        if cond is None:
+            lines += _member(m.attr, seen(m.module))
+            i += 1
+            continue
+        j = i
+        while j < len(members) and _both(members[j].module) == cond:
+            j += 1
+        group = members[i:j]
+        lines.append(f"if {write(cond)}:")
+        lines += ["    " + line for g in group for line in _member(g.attr, g.module.then)]
+        lines.append("else:")
+        lines += ["    " + line for g in group for line in _member(g.attr, g.module.orelse)]
+        i = j
+    return lines
+
+
+def _both(m) -> object:
+    """The condition of a member declared under an ``if`` with both branches built, or None."""
+    if isinstance(m, ir.CondNew) and ir.UNSEEN not in (m.then, m.orelse):
+        return m.cond
+    return None
+
+
+def seen(m):
+    """A member declared under an ``if``, as the branch every use builds."""
+    while isinstance(m, ir.CondNew):
+        m = m.orelse if m.then is ir.UNSEEN else m.then
+    return m
+
+
+def _member(attr: str, m) -> list[str]:
+    lines = [f"{name} = {write(e)}" for name, e in _lists(m)]
+    if isinstance(m, ir.TensorNew) and m.kind == "buffer":
+        return lines + [f'self.register_buffer("{attr}", {_tensor(m)})']
+    return lines + [f"self.{attr} = {module_code(m)}"]
 
 
 def _tensor(t: ir.TensorNew) -> str:
@@ -124,12 +192,19 @@ def _tensor(t: ir.TensorNew) -> str:
     return f"torch.{t.init}({', '.join(write(d) for d in t.dims) or '()'})"
 
 
-def _lists(r: ir.RepeatNew) -> list[tuple[str, object]]:
-    out = list(r.lists)
-    for item in r.items:
-        if isinstance(item, ir.RepeatNew):
-            out += _lists(item)
-    return out
+def _lists(m) -> list[tuple[str, object]]:
+    """The per-iteration lists the repeats in a module hoist (``sizes = [3, 16, 32]``)."""
+    if isinstance(m, tuple):
+        return [pair for item in m for pair in _lists(item)]
+    if isinstance(m, ir.RepeatNew):
+        return list(m.lists) + (_lists(m.items) if m.items is not ir.UNSEEN else [])
+    if isinstance(m, ir.SeqNew):
+        return _lists(m.items)
+    if isinstance(m, ir.Splice):
+        return _lists(m.repeat)
+    if isinstance(m, (ir.CondItems, ir.CondNew)):
+        return [pair for b in (m.then, m.orelse) if b is not ir.UNSEEN for pair in _lists(b)]
+    return []
 
 
 def _args(args: tuple[ir.Arg, ...]) -> str:
@@ -153,11 +228,51 @@ def module_code(m: ir.ModuleNew) -> str:
             return name
         case ir.Tied(path=path):
             return f"self.{path}"
+        case ir.SeqNew(kind="ModuleList", items=items):
+            return f"nn.ModuleList([{', '.join(seq_parts(items))}])"
+        case ir.SeqNew(items=items):
+            return f"nn.Sequential({', '.join(seq_parts(items))})"
+        case ir.CondNew():
+            return module_code(seen(m))
+        case ir.RepeatNew(items=ir.UNSEEN):
+            return "nn.Sequential()"  # 0 copies at every use
         case ir.RepeatNew(count=None, items=iterations):
             return "nn.Sequential(" + ", ".join(_iteration(it.items) for it in iterations) + ")"
         case ir.RepeatNew(count=count, var=var, items=items):
             return f"nn.Sequential(*[{_iteration(items)} for {var} in range({write(count)})])"
     raise TypeError(m)
+
+
+def seq_parts(items: tuple) -> list[str]:
+    """The children of a sequence as the arguments of ``nn.Sequential``: a module, the copies
+    of a repeat (``*[Block(8) for _ in range(n)]``), the choice of an ``if``
+    (``*([a] if cond else [])``)."""
+    parts: list[str] = []
+    for item in items:
+        if isinstance(item, ir.Splice):
+            parts += _splice(item.repeat)
+        elif isinstance(item, ir.CondItems) and ir.UNSEEN in (item.then, item.orelse):
+            parts += seq_parts(item.orelse if item.then is ir.UNSEEN else item.then)
+        elif isinstance(item, ir.CondItems):
+            then, orelse = seq_parts(item.then), seq_parts(item.orelse)
+            if then or orelse:
+                choice = f"[{', '.join(then)}] if {write(item.cond)} else [{', '.join(orelse)}]"
+                parts.append(f"*({choice})")
+        else:
+            parts.append(module_code(item))
+    return parts
+
+
+def _splice(r: ir.RepeatNew) -> list[str]:
+    if r.items is ir.UNSEEN:
+        return []
+    if r.count is None:  # written out, copy by copy
+        return [part for it in r.items for part in seq_parts(it.items)]
+    inner = seq_parts(r.items)
+    loop = f"for {r.var} in range({write(r.count)})"
+    if len(inner) == 1 and not inner[0].startswith("*"):
+        return [f"*[{inner[0]} {loop}]"]
+    return [f"*[layer {loop} for layer in [{', '.join(inner)}]]"]
 
 
 def _iteration(items: tuple) -> str:
@@ -180,7 +295,13 @@ def _forward(c: ir.ClassDef) -> list[str]:
             call = f"self.{step.target}({', '.join([src] * step.inputs)}"
             call += f", {_args(step.kwargs)})" if step.kwargs else ")"
         comment = f"  # {shown_text(step.shape)}" if step.changed or last else ""
-        if step.call == "tensor":
+        if step.call == "each":  # a ModuleList: its layers one after another
+            if src != "x":
+                lines.append(f"x = {src}")
+            lines += [f"for layer in self.{step.target}:", f"    x = layer(x){comment}"]
+            if last:
+                lines.append("return x")
+        elif step.call == "tensor":
             lines.append(f"{'return' if last else 'x ='} {call}{comment}")
         else:
             lines.append(f"x, _ = {call}{comment}")

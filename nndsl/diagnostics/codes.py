@@ -85,8 +85,12 @@ CODES: dict[str, Code] = {
         Code("E0112", "names", "a block that contains itself"),
         Code("E0113", "names", "a definition that repeats another or a built-in layer's name"),
         Code("E0114", "names", "a bare use of a layer that is not `shared`"),
-        Code("E0115", "names", "a named or shared layer inside `repeat`"),
-        Code("E0116", "names", "a tuple-returning layer directly inside `repeat`"),
+        Code("E0115", "names", "a named or shared layer inside `repeat` or a `Sequential`"),
+        Code(
+            "E0116",
+            "names",
+            "a tuple-returning layer directly inside `repeat`, or as a child of a `Sequential`",
+        ),
         Code(
             "E0117",
             "names",
@@ -131,6 +135,12 @@ CODES: dict[str, Code] = {
             "expanded)",
         ),
         Code("E0129", "arguments", "a division by zero in a constant expression"),
+        Code(
+            "E0130",
+            "names",
+            "an `if` where it cannot choose layers: in a stack outside a `Sequential`, in a "
+            "`repeat`, around another `if` or a `param` among declarations",
+        ),
         Code("E0301", "shapes", "an explicit size that disagrees with the input"),
         Code("E0302", "shapes", "an input of the wrong rank"),
         Code("E0303", "shapes", "any other shape a layer, operator or function cannot take"),

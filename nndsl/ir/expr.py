@@ -229,7 +229,28 @@ class While:
     body: tuple  # statements; none is ``pass``
 
 
-Stmt = Assign | Return | While
+@frozen(slots=True)
+class If:
+    """``if cond: body else: orelse``; an empty ``orelse`` writes no ``else``. Either branch may
+    be :data:`UNSEEN` while a block's class is put together from its uses."""
+
+    cond: Expr
+    body: tuple
+    orelse: tuple = ()
+
+
+@frozen(slots=True)
+class Unseen:
+    """A part of a block's class that the use at hand does not build: the branch of an ``if``
+    its condition leaves out, the copies of a ``repeat`` 0 times, the statements after a
+    branch that returns. Another use of the class may build it; what no use builds is left out
+    of the class (:mod:`nndsl.check.unify`)."""
+
+
+UNSEEN = Unseen()
+
+
+Stmt = Assign | Return | While | If
 
 
 # ---- size formulas as text ----------------------------------------------------------------------
@@ -290,7 +311,7 @@ def _text(e: Expr) -> tuple[str, int]:
     if isinstance(e, Index):
         parts = [_slice_text(i) if isinstance(i, Slice) else _text(i)[0] for i in e.items]
         return f"{_wrap(e.value, _ATOM)}[{', '.join(parts) or '()'}]", _ATOM
-    if isinstance(e, Unary):
+    if isinstance(e, Unary) and e.op != "not":
         return e.op + _wrap(e.operand, _UNARY), _UNARY
     if isinstance(e, BinOp) and e.op in _PREC:
         prec = _PREC[e.op]

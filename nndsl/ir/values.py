@@ -74,6 +74,10 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
         case s.ListLit(items=items):
             vals = [evaluate(i, env) for i in items]
             return Value([v.py for v in vals], x.List(tuple(v.expr for v in vals)))
+        case s.Index(value=base, items=(item,)) if not isinstance(
+            item, (s.SliceExpr, s.EllipsisLit)
+        ):
+            return _item(e, evaluate(base, env), evaluate(item, env))
         case s.CallExpr() | s.Index():
             raise EvalError(
                 "calls and indexing compute tensors, which only a forward has",
@@ -82,6 +86,37 @@ def evaluate(e: s.Expr, env: dict[str, Value]) -> Value:
                 help="write a number, or a formula of numbers and parameters",
             )
     raise TypeError(f"not an expression: {e!r}")
+
+
+def _item(e: s.Index, table: Value, index: Value) -> Value:
+    """``[8, 16, 32][i]``: one value of a list or tuple; an index written as a number picks the
+    value's own expression (``widths[0]`` of a literal table is the literal).
+
+    >>> from nndsl.lang.parser import parse
+    >>> call = parse("model M(x: [4]) { Linear([8, 16, 32][i]) }").items[0].body[0].call
+    >>> v = evaluate(call.args[0].value, {"i": Value(2, x.Name("i"))})
+    >>> v.py, formula_text(v.expr)
+    (32, '[8, 16, 32][i]')
+    """
+    if not isinstance(table.py, (list, tuple)):
+        raise EvalError(
+            f"only a list or tuple of values can be indexed here, not {table.text}",
+            e.value.span,
+            code="E0106",
+            help="indexing that computes tensors belongs in a forward",
+        )
+    i = index.py
+    if isinstance(i, bool) or not isinstance(i, int):
+        raise EvalError(f"an index is an integer, not {index.text}", e.items[0].span, "E0106")
+    if not -len(table.py) <= i < len(table.py):
+        raise EvalError(
+            f"index {i} is out of range: the table has {len(table.py)} values",
+            e.items[0].span,
+            code="E0125",
+        )
+    if isinstance(index.expr, x.Lit) and isinstance(table.expr, (x.List, x.Tuple)):
+        return Value(table.py[i], table.expr.items[i])
+    return Value(table.py[i], x.Index(table.expr, (index.expr,)))
 
 
 def _need_number(v: Value, span: s.Span) -> None:

@@ -18,6 +18,7 @@ from nndsl.lang import syntax as s
 from nndsl.lang.fastparse import FastParser, GiveUp
 from nndsl.lang.lexical import table
 from nndsl.lang.parse_sections import SectionsToSyntax, _cover, _number, _span
+from nndsl.lang.parser_blocks import BlockSyntax
 from nndsl.lang.tables import fast_tables, lark_parser
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ def _fast_parser() -> FastParser | None:
         return None
 
 
-class _ToSyntax(SectionsToSyntax):
+class _ToSyntax(SectionsToSyntax, BlockSyntax):
     """Builds syntax nodes bottom-up while the LALR parser runs (no lark tree is kept): each
     method is called with the children of the rule it is named after, as lark's transformers are.
 

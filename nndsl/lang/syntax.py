@@ -24,7 +24,11 @@ from nndsl.lang.expr_syntax import (  # noqa: F401  (the expressions, re-exporte
     TupleLit,
     Unary,
 )
+from nndsl.lang.syntax_blocks import BoolOp, IfStmt, Not, SeqStmt
 from nndsl.util.frozen import frozen
+
+Cond = Expr | BoolOp | Not
+
 
 # ---- statements -----------------------------------------------------------------------------
 
@@ -76,7 +80,7 @@ class RepeatStmt:
     span: Span
 
 
-Stmt = LayerStmt | SharedStmt | UseStmt | RepeatStmt
+Stmt = LayerStmt | SharedStmt | UseStmt | RepeatStmt | SeqStmt | IfStmt
 
 
 # ---- forward --------------------------------------------------------------------------------
@@ -115,7 +119,7 @@ class While:
     span: Span
 
 
-FStmt = Assign | Return | While
+FStmt = Assign | Return | While | IfStmt
 
 
 @frozen
@@ -173,6 +177,8 @@ class Block:
     span: Span
     forward: Forward | None = None
     keyword: str = "block"  # or "layer": the same construct, named as the user wrote it
+    container: str | None = None  # `block B = Sequential { ... }`: the container as written
+    container_span: Span | None = None
 
 
 # ---- data and training ----------------------------------------------------------------------

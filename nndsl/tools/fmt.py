@@ -45,11 +45,11 @@ COMMENT_GAP = 2  # spaces at least between code and a trailing comment
 
 # Rules whose first token starts a statement (or a top-level section, or a line of a group).
 _STATEMENTS = frozenset(
-    """model block layer_expr data train layer_stmt shared_stmt repeat_stmt use_stmt
-    forward_expr forward_body assign return_stmt while_stmt data_assign setting optimizer
-    init_block init_rule init_value group freeze step init_from key_map""".split()
+    """model block layer_expr data train layer_stmt shared_stmt repeat_stmt use_stmt forward_expr
+    forward_body assign return_stmt while_stmt data_assign setting optimizer init_block init_rule
+    init_value group freeze step init_from key_map seq_block seq_stmt if_stmt fif_stmt""".split()
 )
-_ITEMS = frozenset("model block layer_expr data train".split())
+_ITEMS = frozenset("model block layer_expr data train seq_block".split())
 # Token types after which `(` or `[` is a call or an index, written without a space.
 _ADJOINS = frozenset({"NAME", "TRUE", "FALSE", "NONE", "FORWARD"})
 _OPENERS = table().brackets
@@ -203,9 +203,10 @@ def _breaks(toks: list[_Tok], notes: _Notes) -> None:
             j += 1
         if not any(t.nl == 2 for t in toks[j : i + 1]):
             toks[j].nl = 2
-    # A `{` goes up to the line before it, unless a comment ends that line.
+    # A `{` goes up to the line before it, unless a comment ends that line; so does `else`.
     for i, t in enumerate(toks):
-        if t.text == "{" and t.kind == "op" and i and t.nl and toks[i - 1].kind != "comment":
+        up = (t.text == "{" and t.kind == "op") or notes.types.get(t.start) == "ELSE"
+        if up and i and t.nl and toks[i - 1].kind != "comment":
             t.nl = 0
     # A body over several lines: `{` ends its line, `}` starts one; no blank line at either end.
     stack = []

@@ -372,10 +372,12 @@ def _local(item: s.Model | s.Block, word: str) -> Span | None:
     body = list(item.body)
     while body:
         st = body.pop(0)
-        if isinstance(st, (s.LayerStmt, s.SharedStmt, s.RepeatStmt)) and st.name == word:
+        if isinstance(st, (s.LayerStmt, s.SharedStmt, s.RepeatStmt, s.SeqStmt)) and st.name == word:
             return st.name_span
-        if isinstance(st, s.RepeatStmt):
+        if isinstance(st, (s.RepeatStmt, s.SeqStmt)):
             body.extend(st.body)
+        if isinstance(st, s.IfStmt):
+            body.extend((*st.body, *(st.orelse or ())))
     for p in getattr(item, "params", ()):
         if p.name == word:
             return p.span
