@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from nndsl.codegen.render import GENERATED_PREFIX, HASH_PREFIX, body_hash
@@ -112,6 +111,8 @@ def write_atomic(path: Path, text: str | bytes) -> None:
 
 
 def _replace(path: Path, text: str | bytes) -> None:
+    import tempfile  # here: a compile whose files are up to date writes none
+
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
     except OSError:
