@@ -341,9 +341,11 @@ def test_the_weights_have_their_sha256_beside_them_and_eval_checks_it(scripts, r
 def test_no_training_sample_left_by_val_fraction_is_an_error_before_any_file(scripts):
     """Every epoch's loss was nan, reported as "try a smaller learning rate"."""
     out = scripts / "all_held_out"
-    code, output = train(scripts, out, "--val-fraction", "1")
+    code, output = train(scripts, out, "--val-fraction", "0.9999")  # every sample, rounded
     assert code == 1 and "Traceback" not in output, output
-    assert "error: no batch to train on: the training data holds no sample" in output, output
+    assert "hold out all 1200 samples: none is left to train on" in output, output
+    code, output = train(scripts, out, "--val-fraction", "1")  # not a fraction to hold out
+    assert code == 1 and "error: --val-fraction and --test-fraction lie in [0, 1)" in output
     assert not (out / "config.json").exists()
 
 
