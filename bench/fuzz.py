@@ -1,6 +1,6 @@
 """By-hand fuzzing campaign of the nndsl compiler (not a test; run it from anywhere):
 
-    python bench/fuzz.py [--n 100000] [--seed 0] [--jobs 2] [--no-run]
+    python bench/fuzz.py [--n 100000] [--seed 0] [--jobs 2] [--no-run] [--train]
 
 Draws N inputs, half from the grammar (hypothesis' ``from_lark`` over grammar/nndsl.lark) and
 half mutations of examples/*.nn (tests/fuzzing.py has both generators), and holds each one to
@@ -8,7 +8,9 @@ the promise of ``tests/fuzzing.check_source``: ``analyze`` raises nothing; a ref
 errors at places in the file; an accepted one compiles to model and training code that parses,
 compiles, is black-stable and keeps to the allowed names, and each small enough model, run on
 random inputs of the predicted shapes, returns the predicted shapes and dtypes (``--no-run``
-skips running them).
+skips running them); with ``--train``, each train section of an accepted program also trains
+one optimizer step through its generated script, which must end normally or with a one-line
+error (``tests/fuzzing.check_training``).
 
 Reports the inputs tried (per generator), how many were accepted and how many models ran, the
 crashes (each input saved under build/fuzz/ beside a .txt with what went wrong) and the slowest
@@ -52,7 +54,8 @@ def _save(kind: str, text: str, error: str) -> str:
 class _Stats:
     def __init__(self, kind: str):
         self.kind = kind
-        self.tried = self.accepted = self.models = 0
+        self.tried = self.accepted = self.models = self.trained = 0
+        self.train_dir: Path | None = None  # where --train writes the scripts it runs
         self.crashes: list[tuple[str, str]] = []  # (summary, saved path)
         self.slowest = (0.0, "", 0.0)  # (CPU seconds, input, wall seconds)
         self.over = 0  # inputs slower than the limit
@@ -69,6 +72,9 @@ class _Stats:
                 self.accepted += 1
                 if run_models:
                     self.models += fuzzing.check_models(files["model.py"], result.program)
+                if self.train_dir is not None and result.program.trains:
+                    folder = self.train_dir / f"{self.tried}"
+                    self.trained += fuzzing.check_training(result, folder, base)
         except Exception as err:  # noqa: BLE001 - every failure is a finding to keep
             if isinstance(err, fuzzing._Timeout):
                 err = TimeoutError(f"no result after {HANG_S:.0f} s")
@@ -90,9 +96,10 @@ class _Stats:
 
 def _work(task: tuple[str, int, int, bool, float]) -> dict:
     """Run ``count`` inputs of one generator from ``seed``; returns the stats as a dict."""
-    kind, seed, count, run_models, slow = task
+    kind, seed, count, run_models, slow, train = task
     _setup()
     import random
+    import tempfile
 
     import fuzzing
     import torch
@@ -108,6 +115,8 @@ def _work(task: tuple[str, int, int, bool, float]) -> dict:
         (0.0, "", 0.0),
         0,
     )
+    if train:
+        stats.train_dir = Path(tempfile.mkdtemp(prefix="nndsl-fuzz-train-"))
     if kind == "mutation":
         rng = random.Random(seed)
         examples = fuzzing.example_texts()
@@ -136,6 +145,7 @@ def _work(task: tuple[str, int, int, bool, float]) -> dict:
         "tried": stats.tried,
         "accepted": stats.accepted,
         "models": stats.models,
+        "trained": stats.trained,
         "crashes": stats.crashes,
         "slowest": stats.slowest + (kind,),
         "over": stats.over,
@@ -149,16 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=max(1, (multiprocessing.cpu_count() or 1)))
     parser.add_argument("--slow", type=float, default=1.0, help="seconds an input may take")
     parser.add_argument("--no-run", action="store_true", help="do not build and run the models")
+    parser.add_argument("--train", action="store_true", help="train accepted programs one step")
     args = parser.parse_args(argv)
 
     tasks = []
     for i, start in enumerate(range(0, args.n, CHUNK)):
         count = min(CHUNK, args.n - start)
         kind = ("grammar", "mutation")[i % 2]
-        tasks.append((kind, args.seed + i, count, not args.no_run, args.slow))
-    totals = {
-        k: {"tried": 0, "accepted": 0, "models": 0, "over": 0} for k in ("grammar", "mutation")
-    }
+        tasks.append((kind, args.seed + i, count, not args.no_run, args.slow, args.train))
+    keys = ("tried", "accepted", "models", "trained", "over")
+    totals = {k: dict.fromkeys(keys, 0) for k in ("grammar", "mutation")}
     crashes: list[tuple[str, str]] = []
     slowest = (0.0, "", 0.0, "")  # CPU seconds, input, wall seconds, generator
     began = time.perf_counter()
@@ -169,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         for r in pool.imap_unordered(_work, tasks):
             t = totals[r["kind"]]
-            for key in ("tried", "accepted", "models", "over"):
+            for key in keys:
                 t[key] += r[key]
             crashes += r["crashes"]
             slowest = max(slowest, r["slowest"])
@@ -184,7 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind, t in totals.items():
         print(
             f"{kind:>9}: {t['tried']:,} tried, {t['accepted']:,} accepted, "
-            f"{t['models']:,} models run, {t['over']:,} slower than {args.slow} s"
+            f"{t['models']:,} models run, {t['trained']:,} sections trained one step, "
+            f"{t['over']:,} slower than {args.slow} s"
         )
     tried = sum(t["tried"] for t in totals.values())
     print(f"    total: {tried:,} inputs in {time.perf_counter() - began:,.0f} s")

@@ -89,6 +89,61 @@ def check_source(
     return result
 
 
+TRAIN_SECONDS = 20.0  # one optimizer step of a generated script, data loading included
+
+
+def check_training(result: Analysis, folder: Path, base: Path) -> int:
+    """Every train section of an accepted program trains one optimizer step through its
+    generated script, in this process, on the data the checker accepted (files read from
+    ``base``), in a run folder under ``folder``: it ends normally or with a one-line error
+    (a SystemExit whose code is a string starting with ``error:``), never with a traceback.
+    The number of sections trained."""
+    import importlib.util
+    import os
+
+    from nndsl.compiler import generate_kit
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model.py").write_text(generate(result.program, "fuzz.nn"), encoding="utf-8")
+    (folder / "trainkit.py").write_text(generate_kit(), encoding="utf-8")
+    data_dir = os.path.relpath(base, folder)
+    trained = 0
+    for t in result.program.trains:
+        script = folder / f"{t.script}.py"
+        script.write_text(generate_train(t, "fuzz.nn", "model", data_dir=data_dir), "utf-8")
+        saved = {n: sys.modules.pop(n, None) for n in ("model", "trainkit")}
+        sys.path.insert(0, str(folder))
+        try:
+            spec = importlib.util.spec_from_file_location(t.script, script)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            argv = ["--max-steps", "1", "--quiet", "--device", "cpu"]
+            argv += ["--out-dir", str(folder / f"run-{t.script}")]
+            with time_limit(TRAIN_SECONDS):
+                spec.loader.exec_module(module)
+                module.main(module.kit.parse_args(module.Config, None, argv))
+            trained += 1
+        except SystemExit as stop:
+            if not (isinstance(stop.code, str) and stop.code.startswith("error:")):
+                raise Finding(f"{t.script} exited with {stop.code!r}") from None
+            if "\n" in stop.code.strip():
+                raise Finding(
+                    f"{t.script} stopped with more than one line: {stop.code!r}"
+                ) from None
+        except _Timeout:
+            pass  # a slow step is not a broken promise; bench/fuzz.py reports the slowest
+        except Exception as err:
+            raise Finding(f"{t.script} failed with {type(err).__name__}: {err}") from err
+        finally:
+            sys.path.remove(str(folder))
+            sys.modules.pop(t.script, None)
+            for name, module_ in saved.items():
+                sys.modules.pop(name, None)
+                if module_ is not None:
+                    sys.modules[name] = module_
+    return trained
+
+
 def timed_compile(text: str, base: Path | None = None) -> tuple[float, float]:
     """CPU and wall seconds of analysing ``text`` and generating its files."""
     start, cpu = time.perf_counter(), time.process_time()

@@ -9,7 +9,15 @@ from datetime import timedelta
 
 import pytest
 import torch  # noqa: F401 - imported once here, not inside the first example's deadline
-from fuzzing import EXAMPLES_DIR, check_source, grammar, grammar_programs, mutate, mutations
+from fuzzing import (
+    EXAMPLES_DIR,
+    check_source,
+    check_training,
+    grammar,
+    grammar_programs,
+    mutate,
+    mutations,
+)
 from hypothesis import HealthCheck, given, settings
 
 from nndsl.lang.parser import _parser
@@ -56,3 +64,25 @@ def test_heavily_mutated_examples(seed):
     rng = random.Random(seed)
     for path in sorted(EXAMPLES_DIR.glob("*.nn")):
         check_source(mutate(path.read_text(encoding="utf-8"), rng, count=8), EXAMPLES_DIR)
+
+
+@pytest.mark.parametrize("seed", [0])
+def test_accepted_mutations_train_one_step(seed, tmp_path):
+    """Every program the checker accepts, with the data it accepted, trains one step through its
+    generated script without a traceback: each example, mutated by a fixed seed until it is
+    accepted again (or left as it is), then its train sections run for one step."""
+    import random
+
+    rng = random.Random(seed)
+    trained = 0
+    for i, path in enumerate(sorted(EXAMPLES_DIR.glob("*.nn"))):
+        text = path.read_text(encoding="utf-8")
+        for _ in range(20):  # a mutation the checker accepts, if one comes
+            mutated = mutate(text, rng, count=2)
+            if "train " in mutated and check_source(mutated, EXAMPLES_DIR, run_models=False).ok:
+                text = mutated
+                break
+        result = check_source(text, EXAMPLES_DIR, run_models=False)
+        if result.ok:
+            trained += check_training(result, tmp_path / f"{i}", EXAMPLES_DIR)
+    assert trained >= 15

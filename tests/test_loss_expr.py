@@ -220,3 +220,18 @@ def test_data_only_a_metric_reads_is_fed_and_bound_in_the_step(tmp_path):
     assert "size" in dict(t.data.returns) and "size" in t.step.feeds
     trained = nndsl.train(source, out=tmp_path / "run", quiet=True, device="cpu")
     assert trained.history[-1]["mae"] > 0
+
+
+def test_class_ids_beyond_the_scores_of_a_loss_expression_are_located(tmp_path):
+    """Found by one-step fuzzing: `cross_entropy(out, y)` in an expression took class ids 0..9
+    against scores of 8 classes and the run died in torch ("Target 8 is out of bounds")."""
+    import shutil
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    shutil.copytree(examples / "data", tmp_path / "data")
+    text = (examples / "digits_two_heads.nn").read_text(encoding="utf-8")
+    text = text.replace("classes = Linear(10)", "classes = Linear(8)")
+    found = analyze(text, tmp_path).diagnostics
+    assert [d.code for d in found if d.severity == "error"] == ["E0406"]
+    assert "holds class ids 0 .. 9, but `cross_entropy` is given scores of 8" in found[0].message

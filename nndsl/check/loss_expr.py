@@ -267,6 +267,17 @@ class LossExpr:
                 bnode.span,
                 help="`long(...)` them in the data section, or use a regression loss",
             )
+        classes = a.shape[1]
+        data = bnode.id if isinstance(bnode, s.Name) and bnode.id in self.data else None
+        rng = self.b.data.ranges.get(data) if data is not None else None
+        if rng is not None and isinstance(classes, int) and (rng[0] < 0 or rng[1] >= classes):
+            self.error(
+                "E0406",
+                f"`{data}` holds class ids {rng[0]} .. {rng[1]}, "
+                f"but `{name}` is given scores of {classes} classes (0 .. {classes - 1})",
+                bnode.span,
+                labels=(Label(anode.span, fmt_shape(a.shape)),),
+            )
 
     def convert(self, node, t: Tensor, dtype: str, name: str) -> None:
         """A data tensor a loss takes directly is fed in the dtype it takes (``y.long()``);

@@ -63,7 +63,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
     # ---- driver ---------------------------------------------------------------------------
 
     def run(self) -> ir.TrainIR:
-        loss, self.task, output = self.guard(self.loss, (None, None, ""))
+        loss, self.task, output = self.guard(self.loss, (None, self.named_task(), ""))
         metrics = self.guard(lambda: self.metrics(self.task), ())
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
         self.guard(lambda: training_batches(self, self.data))
@@ -195,6 +195,14 @@ class _Builder(DataRules, LossRules, HeldOutRules):
         self.scored = ((ex.Name("out"), ex.Name("y")), out)
         return tr.Call(spec.torch, bound.kwargs()), spec.extra, output
 
+    def named_task(self) -> str | None:
+        """The task of a loss named alone (``loss mse``); None for an expression."""
+        st = self.setting("loss")
+        if st is None or len(st.args) != 1 or is_expression(st.args[0].value):
+            return None
+        name = call_parts(st.args[0].value)[0]
+        return LOSSES[name].extra if name in LOSSES else None
+
     def output_range(self, loss: str, span) -> None:
         """E0419: ``bce`` on an output that may leave [0, 1], which torch would stop at."""
         links = self.r.links(self.model.name) if loss == "bce" else None
@@ -243,7 +251,8 @@ class _Builder(DataRules, LossRules, HeldOutRules):
             and a.value.func.id in METRIC_CALLS
         ]
         bare = {a.value.id for a in st.args if isinstance(a.value, s.Name)}
-        self.metric_exprs = self.metric_calls(calls, task, bare) if calls else ()
+        failed = self.loss_step is None and self.named_task() is None  # an expression that failed
+        self.metric_exprs = self.metric_calls(calls, task, bare) if calls and not failed else ()
         for a in st.args:
             if a.value in calls:
                 continue
@@ -252,7 +261,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
                 self.error("E0401", "unknown metric", a.span, help="metrics: " + every)
                 continue
             m = a.value.id
-            if task not in METRICS[m]:
+            if task is not None and task not in METRICS[m]:  # None: the loss failed
                 self.error(
                     "E0405",
                     f"`{m}` does not apply to this loss",
