@@ -14,6 +14,7 @@ from functools import cached_property
 
 from nndsl.ir.shapes import Shape, ShapeError, conv_out, normalize_dim, ntuple
 from nndsl.registry.args import ArgSpec
+from nndsl.registry.saves import Saved
 from nndsl.util.frozen import frozen
 from nndsl.util.naming import snake
 
@@ -63,6 +64,10 @@ class Layer:
     - ``rank_help``: the advice for an input of a rank it does not accept.
     - ``depth(a)``: how many layers it stands for in the checker's size limit (a recurrent
       layer's ``num_layers``); one when None.
+    - ``saves``: what autograd keeps of a call for the backward (:mod:`nndsl.registry.saves`);
+      ``autocast``: ``half`` for a layer autocast runs in half precision, ``float32`` for one it
+      runs in float32, empty for one that keeps its input's dtype. The ``view`` trait: its
+      output shares the input's memory.
     """
 
     name: str
@@ -92,6 +97,8 @@ class Layer:
     channels_last: bool = False
     rank_help: str | None = None
     depth: Callable[[dict], int] | None = None
+    saves: tuple[Saved, ...] = ()
+    autocast: str = ""
 
     @cached_property
     def ctor(self) -> str:

@@ -10,6 +10,7 @@ from nndsl.ir.training import Arg, value_of
 from nndsl.ir.values import EvalError, evaluate
 from nndsl.lang import syntax as s
 from nndsl.registry.args import REQUIRED, ArgSpec, bind
+from nndsl.registry.saves import ADAM_STATE, INPUT, Saved
 from nndsl.util.frozen import frozen
 
 
@@ -23,6 +24,8 @@ class Spec:
     doc: str
     extra: str = ""  # task of a loss; step of a scheduler; min rank of an init
     ordered: tuple[tuple[str, str], ...] = ()  # (a, b): the values must have a <= b
+    saves: tuple[Saved, ...] = ()  # a loss: what autograd keeps of it (nndsl.registry.saves)
+    state: tuple[tuple[str, int], ...] = ()  # an optimizer: its state (as saves.ADAM_STATE)
 
 
 def _lr(default: float) -> ArgSpec:
@@ -34,14 +37,17 @@ _EPS = ArgSpec("eps", "number", 1e-8, min=0, exclusive_min=True)
 _BETAS = ArgSpec("betas", "numbers", (0.9, 0.999), min=0, max=1, exclusive_max=True, length=2)
 
 LOSSES = {
-    "mse": Spec("mse", "F.mse_loss", (), "mean squared error", "regression"),
-    "l1": Spec("l1", "F.l1_loss", (), "mean absolute error", "regression"),
+    "mse": Spec("mse", "F.mse_loss", (), "mean squared error", "regression", saves=INPUT),
+    "l1": Spec(
+        "l1", "F.l1_loss", (), "mean absolute error", "regression", saves=(Saved("new", "input"),)
+    ),
     "smooth_l1": Spec(
         "smooth_l1",
         "F.smooth_l1_loss",
         (ArgSpec("beta", "number", 1.0, min=0),),
         "L1 with a quadratic zone of width beta",
         "regression",
+        saves=INPUT,
     ),
     "huber": Spec(
         "huber",
@@ -49,6 +55,7 @@ LOSSES = {
         (ArgSpec("delta", "number", 1.0, min=0, exclusive_min=True),),
         "quadratic within delta, linear outside",
         "regression",
+        saves=INPUT,
     ),
     "cross_entropy": Spec(
         "cross_entropy",
@@ -56,10 +63,23 @@ LOSSES = {
         (ArgSpec("label_smoothing", "number", 0.0, min=0, max=1),),
         "logits (B, C) against class ids (B,)",
         "classes",
+        saves=(Saved("new", "input"), Saved("input", index=1)),  # the log-softmax, the ids
     ),
-    "nll": Spec("nll", "F.nll_loss", (), "log-probabilities (B, C) against class ids", "classes"),
+    "nll": Spec(
+        "nll",
+        "F.nll_loss",
+        (),
+        "log-probabilities (B, C) against class ids",
+        "classes",
+        saves=INPUT,
+    ),
     "bce": Spec(
-        "bce", "F.binary_cross_entropy", (), "probabilities in 0..1 against 0/1 targets", "binary"
+        "bce",
+        "F.binary_cross_entropy",
+        (),
+        "probabilities in 0..1 against 0/1 targets",
+        "binary",
+        saves=INPUT,
     ),
     "bce_with_logits": Spec(
         "bce_with_logits",
@@ -67,6 +87,7 @@ LOSSES = {
         (),
         "logits against 0/1 targets (a sigmoid built in)",
         "binary_logits",
+        saves=INPUT,
     ),
 }
 
@@ -82,12 +103,14 @@ OPTIMIZERS = {
             ArgSpec("nesterov", "bool", False),
         ),
         "stochastic gradient descent, with momentum and Nesterov",
+        state=(("momentum", 1),),
     ),
     "adam": Spec(
         "adam",
         "torch.optim.Adam",
         (_lr(0.001), _BETAS, _EPS, _WD, ArgSpec("amsgrad", "bool", False)),
         "Adam",
+        state=ADAM_STATE,
     ),
     "adamw": Spec(
         "adamw",
@@ -100,6 +123,7 @@ OPTIMIZERS = {
             ArgSpec("amsgrad", "bool", False),
         ),
         "Adam with decoupled weight decay",
+        state=ADAM_STATE,
     ),
     "rmsprop": Spec(
         "rmsprop",
@@ -113,6 +137,7 @@ OPTIMIZERS = {
             ArgSpec("centered", "bool", False),
         ),
         "RMSprop",
+        state=(("", 1), ("momentum", 1), ("centered", 1)),  # square_avg, momentum_buffer, grad_avg
     ),
     "adagrad": Spec(
         "adagrad",
@@ -125,6 +150,7 @@ OPTIMIZERS = {
             ArgSpec("initial_accumulator_value", "number", 0.0, min=0),
         ),
         "Adagrad",
+        state=(("", 1),),  # sum
     ),
 }
 

@@ -61,10 +61,10 @@ def sized(shape, sizes: dict[str, int]) -> list[tuple[int, ...]]:
     """
     if isinstance(shape, ir.Results):
         return [t for x in shape for t in sized(x, sizes)]
-    return [] if shape is None else [tuple(_size(d, sizes) for d in shape)]
+    return [] if shape is None else [tuple(dim_size(d, sizes) for d in shape)]
 
 
-def _size(d, sizes: dict[str, int]) -> int:
+def dim_size(d, sizes: dict[str, int]) -> int:
     """One dim: an int, a symbol, or a product of symbols and ints (a merged ``T * 6``)."""
     if isinstance(d, int):
         return int(d)
