@@ -33,7 +33,7 @@ from nndsl.registry.layers import REGISTRY
 from nndsl.registry.operators import OPERATOR_AUTOCAST, OPERATOR_SAVES
 from nndsl.registry.saves import Saved
 from nndsl.tools.memory_units import units
-from nndsl.tools.summary_full import dim_size
+from nndsl.tools.sizes import dim_size
 
 BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "bool": 1}
 BYTES.update({"int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1})

@@ -22,15 +22,20 @@ from nndsl.tools.memory_saved import Held, Keep, Step, call_model
 HALF = {"bf16": "bfloat16", "fp16": "float16"}
 
 
-def saved_bytes(program: ir.ProgramIR, t: ir.TrainIR, batch: int, device: str = "cuda") -> int:
-    """The bytes autograd keeps at the start of the backward of a step of ``batch`` samples."""
+def saved_bytes(
+    program: ir.ProgramIR, t: ir.TrainIR, batch: int, device: str = "cuda", sizes=None
+) -> int:
+    """The bytes autograd keeps at the start of the backward of a step of ``batch`` samples
+    (``sizes``: the other sizes the shapes name, such as ``T``; raises UnknownSize for one
+    without a value)."""
+    sizes = {**(sizes or {}), "B": batch}
     if t.steps:
-        return max(_one(program, t, batch, device, s) for s in t.steps)
-    return _one(program, t, batch, device, None)
+        return max(_one(program, t, sizes, device, s) for s in t.steps)
+    return _one(program, t, sizes, device, None)
 
 
-def _one(program, t: ir.TrainIR, batch: int, device: str, model_step) -> int:
-    step = Step(program, {"B": batch}, device, HALF.get(t.precision, ""), frozenset(t.frozen))
+def _one(program, t: ir.TrainIR, sizes: dict, device: str, model_step) -> int:
+    step = Step(program, sizes, device, HALF.get(t.precision, ""), frozenset(t.frozen))
     env = _batch(program, t, step)
     if model_step is not None:
         classes = dict(t.models)
