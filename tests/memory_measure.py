@@ -2,10 +2,10 @@
 
 A train section's generated script is imported; its ``step`` (or each ``<name>_step`` of a
 section of several models) runs on the first ``batch`` samples of the section's own data,
-under ``torch.autograd.graph.saved_tensors_hooks``. The pack hook wraps every tensor autograd
-saves in a box it holds only weakly: a box still alive when the step has returned is a tensor
-the backward would read (one saved by a graph already freed, such as a ``detach``-ed model's,
-is gone). The measure is the bytes of the storages those tensors live in, each storage once
+under ``torch.autograd.graph.saved_tensors_hooks``. The pack hook gives autograd, for every
+tensor it saves, a box holding that tensor's storage, and keeps the box only weakly: a box
+still alive when the step has returned is a tensor the backward would read (one saved by a
+graph already freed, such as a ``detach``-ed model's, is gone). The measure is the bytes of the storages those tensors live in, each storage once
 (two views of one storage, or one tensor saved twice, count once), leaving out the storages
 of the models' parameters and buffers, which are not activations.
 """
@@ -25,7 +25,11 @@ from nndsl.compiler import generate_kit
 
 
 class _Box:
-    __slots__ = ("tensor", "__weakref__")
+    """What the pack hook gives autograd to keep: the storage alone (as autograd would keep
+    it), not the tensor, whose grad_fn would make a cycle with the box and keep a graph that
+    autograd frees (the backward is never run, so nothing unpacks it)."""
+
+    __slots__ = ("storage", "__weakref__")
 
 
 def saved_bytes(run, *held: nn.Module) -> tuple[int, object]:
@@ -36,20 +40,18 @@ def saved_bytes(run, *held: nn.Module) -> tuple[int, object]:
 
     def pack(t: torch.Tensor) -> _Box:
         box = _Box()
-        box.tensor = t
+        box.storage = t.untyped_storage()
         boxes.append(weakref.ref(box))
         return box
 
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: box.tensor):
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda box: None):
         got = run()
     own = {t.untyped_storage().data_ptr() for m in held for t in (*m.parameters(), *m.buffers())}
     storages = {}
     for ref in boxes:
         box = ref()
-        if box is not None:
-            storage = box.tensor.untyped_storage()
-            if storage.data_ptr() not in own:
-                storages[storage.data_ptr()] = storage.nbytes()
+        if box is not None and box.storage.data_ptr() not in own:
+            storages[box.storage.data_ptr()] = box.storage.nbytes()
     return sum(storages.values()), got
 
 
@@ -76,13 +78,14 @@ def load_scripts(path: Path, folder: Path) -> tuple[dict, object]:
     return modules, program
 
 
-def measure_section(module, t, path: Path, batch: int) -> int:
+def measure_section(module, t, path: Path, batch: int, each: bool = False):
     """What autograd keeps of a step of train section ``t`` (its script ``module``) on the
-    first ``batch`` samples of its data: the largest of its steps for a section of several."""
+    first ``batch`` samples of its data: the largest of its steps for a section of several
+    (``each``: a list, a step's each)."""
     torch.manual_seed(0)
     cfg = module.Config()
     if hasattr(cfg, "data_dir"):  # the data files' folder: the example's own
-        cfg.data_dir = str(path.parent)
+        cfg.data_dir = str(path.resolve().parent)
     data = getattr(module, f"load_{t.data.name}")(cfg)
     rows = torch.arange(batch) % len(next(iter(data.values())))  # a small set repeats
     batch_data = {k: v[rows] for k, v in data.items()}
@@ -96,10 +99,11 @@ def measure_section(module, t, path: Path, batch: int) -> int:
 
     if t.steps:
         models = nn.ModuleDict({key: getattr(module, cls)() for key, cls in t.models}).train()
-        return max(
+        kept = [
             saved_bytes(lambda s=s: run(getattr(module, f"{s.name}_step"), models), models)[0]
             for s in t.steps
-        )
+        ]
+        return kept if each else max(kept)
     model = getattr(module, t.model)().train()
     for name, p in model.named_parameters():
         p.requires_grad_(name not in t.frozen)

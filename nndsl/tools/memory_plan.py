@@ -260,7 +260,9 @@ def command(args, program: ir.ProgramIR, file: str, sizes: dict[str, int]) -> in
         memory = memory_size(args.device_memory)
         if memory is None:
             return _usage(f"--device-memory takes a size such as 80GB, not {args.device_memory!r}")
-    if args.nproc < 1:
+    nproc = 1 if args.nproc is None else args.nproc
+    strategy, device = args.strategy or "ddp", args.device or "cuda"
+    if nproc < 1:
         return _usage("--nproc must be at least 1")
     trains = [t for t in program.trains if args.model in (None, t.model, *dict(t.models).values())]
     if not trains:
@@ -269,10 +271,12 @@ def command(args, program: ir.ProgramIR, file: str, sizes: dict[str, int]) -> in
     out = []
     for t in trains:
         try:
-            p = plan(program, t, args.batch, args.nproc, args.strategy, args.device, sizes)
+            p = plan(program, t, args.batch, nproc, strategy, device, sizes)
         except PlanError as e:
             return _usage(str(e))
         except UnknownSize as e:
+            if e.name == "?":
+                return _usage(f"a shape in {t.model}'s activations has a size not known")
             return _usage(f"the activations need a size for {e.name}: give --size {e.name}=N")
         out.append(render(p, memory, args.device_memory))
     sys.stdout.write("\n".join(out))

@@ -30,11 +30,13 @@ def saved_bytes(
     without a value)."""
     sizes = {**(sizes or {}), "B": batch}
     if t.steps:
-        return max(_one(program, t, sizes, device, s) for s in t.steps)
-    return _one(program, t, sizes, device, None)
+        return max(step_bytes(program, t, sizes, device, s) for s in t.steps)
+    return step_bytes(program, t, sizes, device, None)
 
 
-def _one(program, t: ir.TrainIR, sizes: dict, device: str, model_step) -> int:
+def step_bytes(program, t: ir.TrainIR, sizes: dict, device: str, model_step) -> int:
+    """What one step keeps: ``model_step`` of a section of several models, or (None) the
+    section's own step; ``sizes`` has ``B``."""
     step = Step(program, sizes, device, HALF.get(t.precision, ""), frozenset(t.frozen))
     env = _batch(program, t, step)
     if model_step is not None:
@@ -45,7 +47,13 @@ def _one(program, t: ir.TrainIR, sizes: dict, device: str, model_step) -> int:
             elif isinstance(stmt, tr.LossCall):
                 env[stmt.local] = _loss(stmt.target, stmt.operands, env, step, classes)
         return step.total
-    outs = call_model(step, t.model, [env.get(k) for k in t.inputs])
+    inputs = [env.get(k) for k in t.inputs]
+    info = next(m for m in program.models if m.name == t.model)
+    for declared, held in zip(info.inputs, inputs):  # `x: [T, 1]` sized by the data
+        for dim, size in zip(declared.shape, held.shape if held is not None else ()):
+            if isinstance(dim, str) and dim.isidentifier():
+                step.sizes.setdefault(dim, size)
+    outs = call_model(step, t.model, inputs)
     if t.step is None:  # `loss mse`: the first output against `y`
         out = outs[0] if isinstance(outs, tuple) else outs
         env.update(out=out)
@@ -104,6 +112,13 @@ def _value(e, env: dict, step: Step, classes: dict):
         case ex.Call(func=ex.Name(id="len"), args=(arg,)):
             got = _value(arg, env, step, classes)
             return got.shape[0] if isinstance(got, Held) and got.shape else None
+        case ex.Call(func=ex.Attr(value=receiver, attr="detach")) if not isinstance(
+            receiver, ex.Name
+        ):  # what is detached of a value nothing else holds frees its graph: nothing kept
+            kept = dict(step.saved)
+            got = _method("detach", _value(receiver, env, step, classes), step)
+            step.saved = kept
+            return got
         case ex.Call(func=ex.Attr(value=receiver, attr=method)):
             return _method(method, _value(receiver, env, step, classes), step)
         case ex.BinOp(op=op, left=left, right=right):

@@ -13,6 +13,9 @@ DESCRIPTION = (
 )
 
 
+TRAIN_ONLY = ("nproc", "strategy", "device_memory", "device")  # flags that go with --train
+
+
 def add_flags(parser) -> None:
     parser.add_argument("file", help="the .nn source file")
     parser.add_argument(
@@ -38,13 +41,10 @@ def add_flags(parser) -> None:
         help="plan each train section's memory per device: parameters, gradients, optimizer "
         "state, saved activations and their total",
     )
-    parser.add_argument(
-        "--nproc", type=int, default=1, help="processes the batch is split over (default: 1)"
-    )
+    parser.add_argument("--nproc", type=int, help="processes the batch is split over (default: 1)")
     parser.add_argument(
         "--strategy",
         choices=("ddp", "fsdp"),
-        default="ddp",
         help="ddp: each process holds everything (default); fsdp: parameters, gradients and "
         "optimizer state sharded over the processes, one layer gathered at a time",
     )
@@ -56,7 +56,6 @@ def add_flags(parser) -> None:
     parser.add_argument(
         "--device",
         choices=("cuda", "cpu"),
-        default="cuda",
         help="whose kernels' saved tensors to count: dropout masks are 1 byte a value on cuda, "
         "the input's dtype on the cpu (default: cuda)",
     )

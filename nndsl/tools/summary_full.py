@@ -34,6 +34,7 @@ from nndsl.registry.layer_base import count_macs
 from nndsl.registry.layers import REGISTRY
 from nndsl.tools.sizes import UnknownSize, dim_size, human
 from nndsl.tools.summary import layer_table
+from nndsl.tools.summary_flags import TRAIN_ONLY
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 TENSOR_ROWS = ("Parameter", "Buffer")
@@ -182,6 +183,10 @@ def command(args, text: str, report) -> int:
             )
             return 2
         sizes[name] = int(value)
+    alone = [f"--{f.replace('_', '-')}" for f in TRAIN_ONLY if getattr(args, f) is not None]
+    if alone and not args.train:
+        print(f"nndsl: error: {alone[0]} goes with --train", file=sys.stderr)
+        return 2
     if args.batch is not None and args.batch < 1:
         print("nndsl: error: --batch must be at least 1", file=sys.stderr)
         return 2
