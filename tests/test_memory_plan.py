@@ -329,16 +329,83 @@ train Conv on img {
 """
 
 
-def test_bf16_activations_match_cpu_autocast(tmp_path):
+# attention in a stack and a hand-written forward, and convolutions, norms and pooling of
+# every kind the examples do not use
+LAYERS = """
+model Enc(tokens: [16] long) {
+    embed = Embedding(100, 32)
+    encoder = repeat 2 { TransformerEncoderLayer(4, dim_feedforward=64) }
+    norm = LayerNorm()
+    head = Linear(5)
+    forward {
+        h = norm(encoder(embed(tokens)))
+        return head(mean(h, 1))
+    }
+}
+
+model Attn(x: [10, 24]) {
+    attn = MultiheadAttention(4, dropout=0.1)
+    head = Linear(3)
+    forward {
+        a, _ = attn(x, x, x)
+        return head(a[:, 0, :])
+    }
+}
+
+model Pool(x: [3, 20, 20]) {
+    Conv2d(8, 3, padding=1, padding_mode="reflect") GroupNorm(2) SiLU()
+    AvgPool2d(2) Conv2d(16, 3) InstanceNorm2d(affine=true) ReLU()
+    AdaptiveAvgPool2d(1) Flatten() Dropout(0.2)
+    out = Linear(3)
+}
+
+data toks {
+    tokens = randint(0, 100, 256, 16)
+    y = randint(0, 5, 256)
+    batch 64
+}
+
+data seqs {
+    x = randn(256, 10, 24)
+    y = randint(0, 3, 256)
+    batch 64
+}
+
+data imgs {
+    x = randn(256, 3, 20, 20)
+    y = randint(0, 3, 256)
+    batch 32
+}
+
+train Enc on toks {
+    loss cross_entropy
+    optimizer adamw(lr=0.001)
+}
+
+train Attn on seqs {
+    loss cross_entropy
+    optimizer adam(lr=0.001)
+}
+
+train Pool on imgs {
+    loss cross_entropy
+    optimizer sgd(lr=0.1, momentum=0.9)
+}
+"""
+
+
+@pytest.mark.parametrize("source", [BF16, LAYERS], ids=["bf16", "layers"])
+def test_other_programs_activations_match_autograd(source, tmp_path):
     pytest.importorskip("torch")
     from memory_measure import example_sections as sections
     from memory_measure import measure_section
 
-    source = tmp_path / "half.nn"
-    source.write_text(BF16, encoding="utf-8")
-    for label, path, program, t, module in sections([source], tmp_path):
-        measured = measure_section(module, t, path, 64)
-        planned = saved_bytes(program, t, 64, "cpu")
+    file = tmp_path / "program.nn"
+    file.write_text(source, encoding="utf-8")
+    for label, path, program, t, module in sections([file], tmp_path):
+        batch = next(f.default for f in t.config if f.name == "batch_size")
+        measured = measure_section(module, t, path, batch)
+        planned = saved_bytes(program, t, batch, "cpu")
         assert abs(planned - measured) <= 0.15 * measured, (label, planned, measured)
 
 
