@@ -149,19 +149,9 @@ def _view_commands(sub, fmt: dict) -> None:
         "--format", choices=("dot", "mermaid"), help="the text format (default: from -o)"
     )
     gr.add_argument("--model", help="draw only this model (default: every model)")
-    sm = sub.add_parser(
-        "summary",
-        help="print each model's layers with parameters, MACs and activation memory",
-    )
-    sm.add_argument("file", help="the .nn source file")
-    sm.add_argument("--batch", type=int, default=64, help="the batch size B (default: 64)")
-    sm.add_argument("--model", help="summarise only this model (default: every model)")
-    sm.add_argument(
-        "--size",
-        action="append",
-        metavar="NAME=N",
-        help="a size for a symbol such as T; repeatable",
-    )
+    from nndsl.tools import summary_flags as sf  # declared beside the summary, as export's are
+
+    sf.add_flags(sub.add_parser("summary", help=sf.HELP, description=sf.DESCRIPTION))
 
 
 def _other_commands(sub) -> None:

@@ -20,6 +20,7 @@ from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value
 from nndsl.registry.args import ArgSpec, bind
 from nndsl.registry.operators import describe, is_int, is_number
+from nndsl.registry.saves import Saved
 from nndsl.util.frozen import frozen
 
 # ---- call forms ---------------------------------------------------------------------------------
@@ -122,6 +123,11 @@ class Func:
     ``rule`` takes the arguments' ``py`` by parameter name (defaults filled in) and gives the
     result's type; ``form`` writes the call. ``accepts``: the dtypes its first argument may
     have (``any``, ``nonbool`` or ``float``). ``example``: a call in the language.
+
+    For ``nndsl summary --train``: ``saves``, what autograd keeps of a call
+    (:mod:`nndsl.registry.saves`); ``grad``, whether a gradient flows through it; ``alias``,
+    ``view`` when the result shares its argument's memory, ``cast`` when it does unless the
+    dtype changes; ``autocast``, ``float32`` for a function autocast runs in float32.
     """
 
     name: str
@@ -131,6 +137,10 @@ class Func:
     doc: str
     accepts: str = "any"
     example: str = ""
+    saves: tuple[Saved, ...] = ()
+    grad: bool = True
+    alias: str = ""
+    autocast: str = ""
 
     def __post_init__(self) -> None:
         if not self.example:

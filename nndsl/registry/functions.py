@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable
 
 from nndsl.ir import expr as x
 from nndsl.ir import shape_rules as rules
-from nndsl.ir import tensors as t
 from nndsl.ir.shapes import Size
 from nndsl.ir.tensors import OpError, Tensor
 from nndsl.ir.values import Value, literal
+from nndsl.registry import function_rules as r
 from nndsl.registry.args import ArgSpec
 from nndsl.registry.calls import Func, Function, Method, Reduction, bind_call, check_dtype
 from nndsl.registry.functions_attention import ATTENTION_FUNCTIONS
+from nndsl.registry.saves import INPUT, OUTPUT, Saved
 from nndsl.util.naming import suggest
 
 
@@ -72,78 +72,6 @@ def _example_value(node: ast.expr) -> Value:
     return literal(ast.literal_eval(node))
 
 
-# ---- functions: type rules over the arguments -------------------------------------------------
-
-
-def _same(a: dict) -> Tensor:
-    return a["x"]
-
-
-def _floating(a: dict) -> Tensor:
-    return Tensor(a["x"].shape, t.to_float(a["x"].dtype))
-
-
-def _cast(dtype: str) -> Callable[[dict], Tensor]:
-    return lambda a: Tensor(a["x"].shape, dtype)
-
-
-def _along(a: dict) -> Tensor:
-    t.axis(a["dim"], a["x"].shape, "dim")
-    return a["x"]
-
-
-def _clamp(a: dict) -> Tensor:
-    bounds = [v for v in (a["min"], a["max"]) if v is not None]
-    if not bounds:
-        raise OpError("`clamp` needs `min`, `max` or both", help="e.g. `clamp(x, min=0)`")
-    return Tensor(a["x"].shape, t.result_type(a["x"], *bounds))
-
-
-def _pair(a: dict) -> Tensor:
-    return Tensor(t.broadcast(a["a"].shape, a["b"].shape), t.result_type(a["a"], a["b"]))
-
-
-def _where(a: dict) -> Tensor:
-    if a["cond"].dtype != "bool":
-        problem = f"`where` needs a bool condition, got {a['cond'].dtype}"
-        raise OpError(problem, help="make one with a comparison, e.g. `x > 0`", arg="cond")
-    shape = t.broadcast(t.broadcast(a["cond"].shape, a["a"].shape), a["b"].shape)
-    return Tensor(shape, t.result_type(a["a"], a["b"]))
-
-
-def _reduce(dtype: Callable[[str], str]) -> Callable[[dict], Tensor]:
-    return lambda a: Tensor(
-        rules.reduce_shape(a["x"].shape, a["dim"], a["keepdim"]), dtype(a["x"].dtype)
-    )
-
-
-def _prod(a: dict) -> Tensor:
-    if a["keepdim"] and a["dim"] is None:
-        raise OpError("`prod` keeps dims only along a given `dim`", arg="keepdim")
-    return _reduce(_wide)(a)
-
-
-def _kept(dtype: str) -> str:
-    return dtype
-
-
-def _wide(dtype: str) -> str:
-    return dtype if t.category(dtype) == 2 else "int64"
-
-
-def _shaped(shape_rule: Callable[..., tuple], *names: str) -> Callable[[dict], Tensor]:
-    """A rule that changes only the shape, as ``shape_rule(shape, *arguments)``."""
-    return lambda a: Tensor(shape_rule(a["x"].shape, *(a[n] for n in names)), a["x"].dtype)
-
-
-def _joined(shape_rule: Callable[[list, int], tuple]) -> Callable[[dict], Tensor]:
-    def rule(a: dict) -> Tensor:
-        shape = shape_rule([x.shape for x in a["tensors"]], a["dim"])
-        return Tensor(shape, t.result_type(*a["tensors"]))
-
-    return rule
-
-
 # ---- the table --------------------------------------------------------------------------------
 
 _X = (ArgSpec("x", "tensor"),)
@@ -162,75 +90,121 @@ _OVER = " over `dim` (all dims when none)"
 FUNCTIONS: dict[str, Func] = {
     f.name: f
     for f in (
-        Func("relu", _X, _same, Function("F.relu", ("x",)), "max(x, 0)", "nonbool"),
-        Func("gelu", _X, _same, Function("F.gelu", ("x",)), "Gaussian error linear unit", "float"),
-        Func("silu", _X, _same, Function("F.silu", ("x",)), "x * sigmoid(x)", "float"),
+        Func("relu", _X, r.same, Function("F.relu", ("x",)), "max(x, 0)", "nonbool", saves=OUTPUT),
         Func(
-            "sigmoid", _X, _floating, Function("torch.sigmoid", ("x",)), "1 / (1 + exp(-x))" + _FL
+            "gelu",
+            _X,
+            r.same,
+            Function("F.gelu", ("x",)),
+            "Gaussian error linear unit",
+            "float",
+            saves=INPUT,
         ),
-        Func("tanh", _X, _floating, Function("torch.tanh", ("x",)), "hyperbolic tangent" + _FL),
+        Func(
+            "silu", _X, r.same, Function("F.silu", ("x",)), "x * sigmoid(x)", "float", saves=INPUT
+        ),
+        Func(
+            "sigmoid",
+            _X,
+            r.floating,
+            Function("torch.sigmoid", ("x",)),
+            "1 / (1 + exp(-x))" + _FL,
+            saves=OUTPUT,
+        ),
+        Func(
+            "tanh",
+            _X,
+            r.floating,
+            Function("torch.tanh", ("x",)),
+            "hyperbolic tangent" + _FL,
+            saves=OUTPUT,
+        ),
         Func(
             "softmax",
             _SOFTMAX,
-            _along,
+            r.along,
             Function("F.softmax", ("x",), always=("dim",)),
             "exponentials scaled to sum to 1 along `dim`",
             "float",
             "softmax(x, dim=1)",
+            saves=OUTPUT,
+            autocast="float32",
         ),
         Func(
             "log_softmax",
             _SOFTMAX,
-            _along,
+            r.along,
             Function("F.log_softmax", ("x",), always=("dim",)),
             "the log of `softmax`, computed stably",
             "float",
             "log_softmax(x, dim=1)",
+            saves=OUTPUT,
+            autocast="float32",
         ),
-        Func("abs", _X, _same, Method("abs"), "absolute value", "nonbool"),
-        Func("exp", _X, _floating, Method("exp"), "e to the power x" + _FL),
-        Func("log", _X, _floating, Method("log"), "natural logarithm" + _FL),
-        Func("sqrt", _X, _floating, Method("sqrt"), "square root" + _FL),
-        Func("sin", _X, _floating, Method("sin"), "sine" + _FL),
-        Func("cos", _X, _floating, Method("cos"), "cosine" + _FL),
+        Func("abs", _X, r.same, Method("abs"), "absolute value", "nonbool", saves=INPUT),
+        Func(
+            "exp",
+            _X,
+            r.floating,
+            Method("exp"),
+            "e to the power x" + _FL,
+            saves=OUTPUT,
+            autocast="float32",
+        ),
+        Func(
+            "log",
+            _X,
+            r.floating,
+            Method("log"),
+            "natural logarithm" + _FL,
+            saves=INPUT,
+            autocast="float32",
+        ),
+        Func("sqrt", _X, r.floating, Method("sqrt"), "square root" + _FL, saves=OUTPUT),
+        Func("sin", _X, r.floating, Method("sin"), "sine" + _FL, saves=INPUT),
+        Func("cos", _X, r.floating, Method("cos"), "cosine" + _FL, saves=INPUT),
         Func(
             "clamp",
             _CLAMP,
-            _clamp,
+            r.clamp,
             Method("clamp", keywords=("min", "max")),
             "limit values to [min, max]; give one bound or both",
             example="clamp(x, min=0)",
+            saves=INPUT,
         ),
         Func(
             "maximum",
             _AB,
-            _pair,
+            r.pair,
             Function("torch.maximum", ("a", "b")),
             "the larger of a and b, element by element",
             example="maximum(a, b)",
+            saves=INPUT,
         ),
         Func(
             "minimum",
             _AB,
-            _pair,
+            r.pair,
             Function("torch.minimum", ("a", "b")),
             "the smaller of a and b, element by element",
             example="minimum(a, b)",
+            saves=INPUT,
         ),
         Func(
             "where",
             _WHERE,
-            _where,
+            r.where,
             Function("torch.where", ("cond", "a", "b")),
             "a where the bool `cond` is true, else b",
             example="where(mask, a, b)",
+            saves=(Saved("input", index=0),),
         ),
-        Func("float", _X, _cast("float32"), Method("float"), "convert to float32"),
-        Func("long", _X, _cast("int64"), Method("long"), "convert to int64"),
+        Func("float", _X, r.cast("float32"), Method("float"), "convert to float32", alias="cast"),
+        Func("long", _X, r.cast("int64"), Method("long"), "convert to int64", grad=False),
         Func(
             "mean",
             _REDUCE,
-            _reduce(_kept),
+            r.reduce(r.kept),
             Reduction("mean"),
             "mean" + _OVER,
             "float",
@@ -239,112 +213,126 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "sum",
             _REDUCE,
-            _reduce(_wide),
+            r.reduce(r.wide),
             Reduction("sum"),
             "sum" + _OVER + _WIDE,
             example="sum(x, dim=1)",
+            autocast="float32",
         ),
         Func(
             "prod",
             _REDUCE1,
-            _prod,
+            r.prod,
             Reduction("prod"),
             "product over one `dim` (all dims when none)" + _WIDE,
             example="prod(x, dim=1)",
+            saves=(*INPUT, *OUTPUT),
+            autocast="float32",
         ),
         Func(
             "amax",
             _REDUCE,
-            _reduce(_kept),
+            r.reduce(r.kept),
             Reduction("amax"),
             "largest value" + _OVER,
             example="amax(x, dim=1)",
+            saves=(*INPUT, *OUTPUT),
         ),
         Func(
             "amin",
             _REDUCE,
-            _reduce(_kept),
+            r.reduce(r.kept),
             Reduction("amin"),
             "smallest value" + _OVER,
             example="amin(x, dim=1)",
+            saves=(*INPUT, *OUTPUT),
         ),
         Func(
             "max",
             _REDUCE,
-            _reduce(_kept),
+            r.reduce(r.kept),
             Reduction("amax", "max"),
             "largest value" + _OVER + "; values only, as `amax`",
             example="max(x, dim=1)",
+            saves=(*INPUT, *OUTPUT),
         ),
         Func(
             "min",
             _REDUCE,
-            _reduce(_kept),
+            r.reduce(r.kept),
             Reduction("amin", "min"),
             "smallest value" + _OVER + "; values only, as `amin`",
             example="min(x, dim=1)",
+            saves=(*INPUT, *OUTPUT),
         ),
         Func(
             "argmax",
             _REDUCE1,
-            _reduce(lambda dtype: "int64"),
+            r.reduce(lambda dtype: "int64"),
             Reduction("argmax"),
             "int64 index of the largest value along `dim` (in the flattened tensor when none)",
             "nonbool",
             "argmax(x, dim=1)",
+            grad=False,
         ),
         Func(
             "reshape",
             (*_X, ArgSpec("sizes", "*size")),
-            _shaped(rules.reshape_shape, "sizes"),
+            r.shaped(rules.reshape_shape, "sizes"),
             Method("reshape", ("sizes",)),
             "the same elements in a new shape; one size may be -1",
             example="reshape(x, -1, 28, 28)",
+            alias="view",
         ),
         Func(
             "flatten",
             (*_X, ArgSpec("start_dim", "dim", 0), ArgSpec("end_dim", "dim", -1)),
-            _shaped(rules.flatten_shape, "start_dim", "end_dim"),
+            r.shaped(rules.flatten_shape, "start_dim", "end_dim"),
             Method("flatten", optional=("start_dim", "end_dim")),
             "merge dims `start_dim` to `end_dim` into one",
             example="flatten(x, 1)",
+            alias="view",
         ),
         Func(
             "transpose",
             (*_X, ArgSpec("dim0", "dim"), ArgSpec("dim1", "dim")),
-            _shaped(rules.transpose_shape, "dim0", "dim1"),
+            r.shaped(rules.transpose_shape, "dim0", "dim1"),
             Method("transpose", ("dim0", "dim1")),
             "swap two dims",
             example="transpose(x, 1, 2)",
+            alias="view",
         ),
         Func(
             "permute",
             (*_X, ArgSpec("dims", "*dim")),
-            _shaped(rules.permute_shape, "dims"),
+            r.shaped(rules.permute_shape, "dims"),
             Method("permute", ("dims",)),
             "reorder the dims, naming each once",
             example="permute(x, 0, 2, 1)",
+            alias="view",
         ),
         Func(
             "squeeze",
             _ONE_DIM,
-            _shaped(rules.squeeze_shape, "dim"),
+            r.shaped(rules.squeeze_shape, "dim"),
             Method("squeeze", ("dim",)),
             "remove `dim`, which must have size 1",
             example="squeeze(x, 1)",
+            alias="view",
         ),
         Func(
             "unsqueeze",
             _ONE_DIM,
-            _shaped(rules.unsqueeze_shape, "dim"),
+            r.shaped(rules.unsqueeze_shape, "dim"),
             Method("unsqueeze", ("dim",)),
             "insert a dim of size 1 at `dim`",
             example="unsqueeze(x, 1)",
+            alias="view",
         ),
         Func(
             "cat",
             _JOIN,
-            _joined(rules.cat_shape),
+            r.joined(rules.cat_shape),
             Function("torch.cat", ("tensors",), keywords=("dim",)),
             "join tensors along an existing `dim`",
             example="cat([a, b], dim=1)",
@@ -352,7 +340,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "stack",
             _JOIN,
-            _joined(rules.stack_shape),
+            r.joined(rules.stack_shape),
             Function("torch.stack", ("tensors",), keywords=("dim",)),
             "join equal-shaped tensors along a new `dim`",
             example="stack([a, b], dim=1)",
@@ -360,39 +348,45 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "zeros_like",
             _X,
-            _same,
+            r.same,
             Function("torch.zeros_like", ("x",)),
             "zeros of x's shape and dtype",
+            grad=False,
         ),
         Func(
             "ones_like",
             _X,
-            _same,
+            r.same,
             Function("torch.ones_like", ("x",)),
             "ones of x's shape and dtype",
+            grad=False,
         ),
         Func(
             "detach",
             _X,
-            _same,
+            r.same,
             Method("detach"),
             "the same values, through which no gradient flows back",
+            grad=False,
+            alias="view",
         ),
         Func(
             "randn_like",
             _X,
-            _same,
+            r.same,
             Function("torch.randn_like", ("x",)),
             "standard normal samples of x's shape and dtype",
             "float",
+            grad=False,
         ),
         Func(
             "rand_like",
             _X,
-            _same,
+            r.same,
             Function("torch.rand_like", ("x",)),
             "uniform samples in [0, 1) of x's shape and dtype",
             "float",
+            grad=False,
         ),
         *ATTENTION_FUNCTIONS,
     )

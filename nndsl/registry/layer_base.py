@@ -14,6 +14,7 @@ from functools import cached_property
 
 from nndsl.ir.shapes import Shape, ShapeError, conv_out, normalize_dim, ntuple
 from nndsl.registry.args import ArgSpec
+from nndsl.registry.saves import Saved
 from nndsl.util.frozen import frozen
 from nndsl.util.naming import snake
 
@@ -68,6 +69,10 @@ class Layer:
       ``call_rule(a, ins, dtype, kw)`` checks them (``ins``: the input shapes, ``dtype`` the
       first input's, ``kw`` the types of the keywords given) and gives the shape of an attention
       layer's weights, None when it returns none; it raises ShapeError naming the keyword.
+    - ``saves``: what autograd keeps of a call for the backward (:mod:`nndsl.registry.saves`);
+      ``autocast``: ``half`` for a layer autocast runs in half precision, ``float32`` for one it
+      runs in float32, empty for one that keeps its input's dtype. The ``view`` trait: its
+      output shares the input's memory.
     """
 
     name: str
@@ -99,6 +104,8 @@ class Layer:
     depth: Callable[[dict], int] | None = None
     call_keywords: tuple[Arg, ...] = ()
     call_rule: Callable[[dict, list, str, dict], Shape | None] | None = None
+    saves: tuple[Saved, ...] = ()
+    autocast: str = ""
 
     @cached_property
     def ctor(self) -> str:

@@ -12,8 +12,10 @@ from nndsl.registry.layer_base import (
     _no_tensors,
     _same,
 )
+from nndsl.registry.saves import INPUT, INPUT_AND_COPY, OUTPUT, Saved
 
 _INPLACE = Arg("inplace", "bool", False)  # torch's own flag: overwrite the input
+_CHANNEL_NOISE = (Saved("new", "instances", when="dropping"),)  # one value a channel
 
 # --- activations -----------------------------------------------------------------------------
 
@@ -23,12 +25,14 @@ RELU = _elementwise(
     _INPLACE,
     functional="F.relu",
     clips="[0, inf)",
+    saves=OUTPUT,
 )
 RELU6 = _elementwise(
     "ReLU6",
     "ReLU capped at 6, min(max(x, 0), 6), element-wise.",
     _INPLACE,
     functional="F.relu6",
+    saves=INPUT,
     prefix="relu6",
     clips="[0, 6]",
 )
@@ -38,6 +42,7 @@ LEAKY_RELU = _elementwise(
     Arg("negative_slope", "float", 0.01),
     _INPLACE,
     functional="F.leaky_relu",
+    saves=INPUT,
     positional=1,
     example="LeakyReLU(0.2)",
 )
@@ -47,6 +52,7 @@ ELU = _elementwise(
     Arg("alpha", "float", 1.0),
     _INPLACE,
     functional="F.elu",
+    saves=INPUT,
     clips="(-1, inf)",
 )
 GELU = _elementwise(
@@ -54,6 +60,7 @@ GELU = _elementwise(
     "Gaussian error linear unit x * Phi(x), element-wise; approximate='tanh' is faster.",
     Arg("approximate", "str", "none", choices=("none", "tanh")),
     functional="F.gelu",
+    saves=INPUT,
     clips="[-0.17, inf)",
 )
 SILU = _elementwise(
@@ -61,6 +68,7 @@ SILU = _elementwise(
     "Sigmoid linear unit (swish), x * sigmoid(x), element-wise.",
     _INPLACE,
     functional="F.silu",
+    saves=INPUT,
     clips="[-0.28, inf)",
 )
 HARDSWISH = _elementwise(
@@ -68,6 +76,7 @@ HARDSWISH = _elementwise(
     "Hard swish x * relu6(x + 3) / 6, a cheap SiLU, element-wise.",
     _INPLACE,
     functional="F.hardswish",
+    saves=INPUT,
     clips="[-0.375, inf)",
 )
 HARDSIGMOID = _elementwise(
@@ -75,6 +84,7 @@ HARDSIGMOID = _elementwise(
     "Piecewise-linear sigmoid relu6(x + 3) / 6, element-wise.",
     _INPLACE,
     functional="F.hardsigmoid",
+    saves=INPUT,
     clips="[0, 1]",
 )
 MISH = _elementwise(
@@ -82,6 +92,7 @@ MISH = _elementwise(
     "x * tanh(softplus(x)), a smooth ReLU, element-wise.",
     _INPLACE,
     functional="F.mish",
+    saves=INPUT,
     clips="[-0.31, inf)",
 )
 SELU = _elementwise(
@@ -89,6 +100,7 @@ SELU = _elementwise(
     "Scaled ELU, self-normalising with its fixed scale and alpha, element-wise.",
     _INPLACE,
     functional="F.selu",
+    saves=INPUT,
     clips="(-1.7581, inf)",
 )
 CELU = _elementwise(
@@ -97,6 +109,7 @@ CELU = _elementwise(
     Arg("alpha", "float", 1.0),
     _INPLACE,
     functional="F.celu",
+    saves=INPUT,
     example="CELU(0.5)",
     positional=1,
 )
@@ -119,22 +132,35 @@ HARDTANH = Layer(
     shape=_hardtanh_shape,
     tensors=_no_tensors,
     functional="F.hardtanh",
+    saves=INPUT,
     doc="x clamped to min_val .. max_val (-1 .. 1 by default), element-wise.",
     example="Hardtanh(-2, 2)",
 )
-SOFTSIGN = _elementwise("Softsign", "x / (1 + |x|), element-wise.", functional="F.softsign")
+SOFTSIGN = _elementwise(
+    "Softsign",
+    "x / (1 + |x|), element-wise.",
+    functional="F.softsign",
+    saves=INPUT_AND_COPY,  # x and 1 + |x|
+)
 LOG_SIGMOID = _elementwise(
     "LogSigmoid",
     "log(sigmoid(x)), computed stably, element-wise.",
     functional="F.logsigmoid",
+    saves=INPUT_AND_COPY,  # x and a buffer of its size
     clips="(-inf, 0)",
 )
-TANHSHRINK = _elementwise("Tanhshrink", "x - tanh(x), element-wise.", functional="F.tanhshrink")
+TANHSHRINK = _elementwise(
+    "Tanhshrink",
+    "x - tanh(x), element-wise.",
+    functional="F.tanhshrink",
+    saves=(Saved("new", "input"),),  # tanh(x)
+)
 HARDSHRINK = _elementwise(
     "Hardshrink",
     "x where |x| > lambd, else 0, element-wise.",
     Arg("lambd", "float", 0.5, min=0.0),
     functional="F.hardshrink",
+    saves=INPUT,
     positional=1,
 )
 SOFTSHRINK = _elementwise(
@@ -142,6 +168,7 @@ SOFTSHRINK = _elementwise(
     "x moved lambd towards 0, and 0 within lambd of it, element-wise.",
     Arg("lambd", "float", 0.5, min=0.0),
     functional="F.softshrink",
+    saves=INPUT,
     positional=1,
 )
 THRESHOLD = _elementwise(
@@ -151,6 +178,7 @@ THRESHOLD = _elementwise(
     Arg("value", "float"),
     _INPLACE,
     functional="F.threshold",
+    saves=INPUT,
     positional=2,
     example="Threshold(0.1, 0.0)",
 )
@@ -176,6 +204,8 @@ PRELU = Layer(
     doc="Leaky ReLU whose negative slope is learned: one, or one per channel (dim 1).",
     example="PReLU(16)",
     prefix="prelu",
+    saves=INPUT,
+    autocast="half",
 )
 
 
@@ -198,6 +228,7 @@ GLU = Layer(
     shape=_glu_shape,
     tensors=_no_tensors,
     functional="F.glu",
+    saves=INPUT,
     doc="Gated linear unit: the first half of dim times the sigmoid of the second half.",
     example="GLU()",
 )
@@ -205,11 +236,16 @@ SIGMOID = _elementwise(
     "Sigmoid",
     "Logistic sigmoid 1 / (1 + exp(-x)), element-wise.",
     functional="torch.sigmoid",
+    saves=OUTPUT,
     clips="(0, 1)",
     in_loss=("bce_with_logits",),
 )
 TANH = _elementwise(
-    "Tanh", "Hyperbolic tangent, element-wise.", functional="torch.tanh", clips="(-1, 1)"
+    "Tanh",
+    "Hyperbolic tangent, element-wise.",
+    functional="torch.tanh",
+    clips="(-1, 1)",
+    saves=OUTPUT,
 )
 
 
@@ -231,6 +267,8 @@ def _softmax(name: str, functional: str, doc: str, clips: str) -> Layer:
         example=f"{name}()",
         clips=clips,
         in_loss=("cross_entropy",),
+        saves=OUTPUT,
+        autocast="float32",
     )
 
 
@@ -252,6 +290,8 @@ SOFTPLUS = _elementwise(
     Arg("beta", "float", 1.0),
     Arg("threshold", "float", 20.0),
     functional="F.softplus",
+    saves=INPUT,
+    autocast="float32",
     clips="(0, inf)",
 )
 
@@ -264,6 +304,7 @@ DROPOUT = _elementwise(
     _INPLACE,
     positional=1,
     example="Dropout(0.1)",
+    saves=(Saved("new", "output", dtype="mask", when="dropping"),),
     traits=frozenset({"dropout"}),
 )
 ALPHA_DROPOUT = _elementwise(
@@ -273,6 +314,7 @@ ALPHA_DROPOUT = _elementwise(
     _INPLACE,
     positional=1,
     example="AlphaDropout(0.1)",
+    saves=(Saved("new", "input", when="dropping"),),  # its noise, in the input's dtype
     prefix="dropout",
     traits=frozenset({"dropout"}),
 )
@@ -286,6 +328,7 @@ DROPOUT1D = Layer(
     tensors=_no_tensors,
     doc="Zeroes whole channels of a sequence with probability p while training.",
     example="Dropout1d(0.2)",
+    saves=_CHANNEL_NOISE,
     prefix="dropout",
     traits=frozenset({"dropout"}),
 )
@@ -299,6 +342,7 @@ DROPOUT2D = Layer(
     tensors=_no_tensors,
     doc="Zeroes whole channels with probability p while training (spatial dropout).",
     example="Dropout2d(0.2)",
+    saves=_CHANNEL_NOISE,
     prefix="dropout",
     traits=frozenset({"dropout"}),
 )

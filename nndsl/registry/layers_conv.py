@@ -17,6 +17,7 @@ from nndsl.registry.layer_base import (
     numel,
 )
 from nndsl.registry.layer_base import size as _size
+from nndsl.registry.saves import Saved
 
 _LAYOUTS = {1: "(B, C, L)", 2: "(B, C, H, W)", 3: "(B, C, D, H, W)"}
 
@@ -96,6 +97,16 @@ def _conv_transpose_macs(t: dict, out: list, ins: list) -> int:
 _BIASED = frozenset({"biased"})
 
 
+# the input or, padded other than with zeros, the padded copy (and the input, which a reflection
+# or replication pad keeps for its own gradient); under autocast its weights' copy
+_CONV_SAVES = (
+    Saved("input", when="zero padded"),
+    Saved("new", "padded", when="padded"),
+    Saved("input", when="reflected"),
+    Saved("new", "weights"),
+)
+
+
 def _conv(nd: int, example: str) -> Layer:
     return Layer(
         name=f"Conv{nd}d",
@@ -110,6 +121,8 @@ def _conv(nd: int, example: str) -> Layer:
         prefix="conv",
         macs=_conv_macs,
         traits=_BIASED,
+        saves=_CONV_SAVES,
+        autocast="half",
         channels_last=nd == 2,  # convolutions run faster on NHWC images
     )
 
@@ -172,6 +185,8 @@ def _conv_transpose(nd: int, example: str) -> Layer:
         prefix="deconv",
         macs=_conv_transpose_macs,
         traits=_BIASED,
+        saves=_CONV_SAVES,
+        autocast="half",
     )
 
 

@@ -15,6 +15,7 @@ from nndsl.registry.layer_base import (
     _weight_bias,
     numel,
 )
+from nndsl.registry.saves import HALF_WEIGHTS, INPUT, TRAINED_INPUT
 
 # --- linear ----------------------------------------------------------------------------------
 
@@ -47,6 +48,8 @@ LINEAR = Layer(
     prefix="fc",
     macs=lambda t, out, ins: numel(out[:1]) * t["weight"][1],
     traits=frozenset({"biased"}),
+    saves=(*TRAINED_INPUT, HALF_WEIGHTS),
+    autocast="half",
 )
 
 # The checker passes a layer's first input only, so in1_features is inferred from it and
@@ -70,11 +73,15 @@ BILINEAR = Layer(
     doc="Bilinear map x1^T A x2 + b of two inputs; in1_features is inferred, in2_features is not.",
     example="Bilinear(16, 8)",
     macs=lambda t, out, ins: numel(out[:1]) * t["weight"][1] * t["weight"][2],
+    saves=(*INPUT, HALF_WEIGHTS),  # both inputs
+    autocast="half",
 )
 
 # --- shape -----------------------------------------------------------------------------------
 
-IDENTITY = _elementwise("Identity", "Passes the input through unchanged.")
+IDENTITY = _elementwise(
+    "Identity", "Passes the input through unchanged.", traits=frozenset({"view"})
+)
 
 
 def _flatten_shape(a: dict, x: Shape) -> Shape:
@@ -98,6 +105,7 @@ FLATTEN = Layer(
     functional="torch.flatten",
     doc="Flattens dims start_dim..end_dim into one, by default all but the batch.",
     example="Flatten()",
+    traits=frozenset({"view"}),
 )
 
 
@@ -145,6 +153,7 @@ UNFLATTEN = Layer(
     tensors=_no_tensors,
     doc="Splits dim into the sizes unflattened_size (one of them may be -1).",
     example="Unflatten(1, (32, 7, 7))",
+    traits=frozenset({"view"}),
 )
 
 # --- embedding -------------------------------------------------------------------------------
@@ -181,6 +190,7 @@ EMBEDDING = Layer(
     doc="Lookup table mapping token ids (long) to embedding_dim-vectors.",
     example="Embedding(10000, 128)",
     prefix="embed",
+    saves=TRAINED_INPUT,  # the ids
 )
 
 LINEAR_ENTRIES = (LINEAR, BILINEAR)

@@ -14,6 +14,7 @@ from nndsl.registry.layer_base import (
     _weight_bias,
     numel,
 )
+from nndsl.registry.saves import INPUT, NORM_STATS, Saved
 
 # --- normalisation ---------------------------------------------------------------------------
 
@@ -51,6 +52,7 @@ def _batch_norm(name: str, ranks: tuple[int, ...], layout: str) -> Layer:
         prefix="bn",
         macs=_norm_macs,
         traits=frozenset({"centres"}),
+        saves=(*INPUT, *NORM_STATS),
     )
 
 
@@ -80,9 +82,18 @@ def _instance_norm(nd: int, layout: str) -> Layer:
         prefix="norm",
         macs=_norm_macs,
         traits=frozenset({"centres"}),
+        saves=_INSTANCE_SAVES,
     )
 
 
+# a batch norm over (1, B * C, ...): the statistics, and the weights and running statistics
+# repeated for each sample
+_INSTANCE_SAVES = (
+    *INPUT,
+    Saved("new", "instances", 2, "float32"),
+    Saved("new", "instances", 1, "float32", when="affine"),
+    Saved("new", "instances", 2, "float32", when="tracking"),
+)
 INSTANCE_NORM1D = _instance_norm(1, "(B, C, L)")
 INSTANCE_NORM2D = _instance_norm(2, "(B, C, H, W)")
 
@@ -130,6 +141,8 @@ LAYER_NORM = Layer(
     example="LayerNorm()",
     prefix="norm",
     macs=_norm_macs,
+    saves=(*INPUT, Saved("new", "rows", 2, "float32")),  # the mean and inverse std of each row
+    autocast="float32",
 )
 
 
@@ -159,6 +172,8 @@ GROUP_NORM = Layer(
     example="GroupNorm(8)",
     prefix="norm",
     macs=_norm_macs,
+    saves=(*INPUT, Saved("new", "groups", 2, "float32")),
+    autocast="float32",
 )
 
 RMS_NORM = Layer(
@@ -177,6 +192,12 @@ RMS_NORM = Layer(
     example="RMSNorm()",
     prefix="norm",
     macs=_norm_macs,
+    # for the input's gradient x and each row's 1 / rms; for the weight's, x / rms
+    saves=(
+        Saved("input", when="input grad"),
+        Saved("new", "rows", 1, "float32", when="input grad"),
+        Saved("new", "input", when="affine"),
+    ),
 )
 
 NORM_ENTRIES = (

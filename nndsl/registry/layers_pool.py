@@ -8,6 +8,7 @@ from collections.abc import Callable
 from nndsl.ir.shapes import Shape, ShapeError, known, pool_out
 from nndsl.registry.layer_base import Arg, Layer, _check, _no_tensors, _tuple
 from nndsl.registry.layers_conv import _LAYOUTS
+from nndsl.registry.saves import INPUT, MAX_INDICES, Saved
 
 # --- pooling ---------------------------------------------------------------------------------
 
@@ -54,6 +55,7 @@ def _max_pool(nd: int, example: str) -> Layer:
         doc=f"{nd}-D max pooling over {_LAYOUTS[nd]}; stride defaults to kernel_size.",
         example=example,
         prefix="pool",
+        saves=MAX_INDICES,
     )
 
 
@@ -83,6 +85,7 @@ def _avg_pool(nd: int, example: str) -> Layer:
         doc=f"{nd}-D average pooling over {_LAYOUTS[nd]}; stride defaults to kernel_size.",
         example=example,
         prefix="pool",
+        saves=INPUT,
     )
 
 
@@ -112,6 +115,8 @@ def _adaptive(kind: str, nd: int, doc: str) -> Layer:
         doc=doc,
         example=f"Adaptive{kind}Pool{nd}d(1)",
         prefix="pool",
+        # to one value a channel, an average is a mean, which keeps nothing
+        saves=MAX_INDICES if kind == "Max" else (Saved("input", when="partial"),),
     )
 
 
@@ -171,6 +176,7 @@ def _pad(kind: str, nd: int) -> Layer:
         doc=f"{doc}; padding is one size or {sides}.",
         example=f"{kind}Pad{nd}d(1{', 0.5' if value else ''})",
         prefix="pad",
+        saves=INPUT if kind in ("Reflection", "Replication") else (),
     )
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from nndsl.ir.shapes import Dim, Shape, ShapeError, fmt_dim, fmt_shape
 from nndsl.ir.tensors import Tensor, dim_conflict
 from nndsl.registry.layer_base import Arg, Layer, TensorSpec, _check, _last, numel, size
+from nndsl.registry.saves import Saved
 
 # --- recurrent -------------------------------------------------------------------------------
 
@@ -69,6 +70,28 @@ def _rnn_args(*extra: Arg) -> tuple[Arg, ...]:
     )
 
 
+# What the CPU's kernels keep: RNN and GRU run a step at a time, keeping each layer's input
+# (once a direction) and a few (B, H) tensors a step; LSTM runs in oneDNN, which keeps the
+# input, every layer's outputs and states, and a workspace of about 5 * steps + 3 * states +
+# 7 * wide values (fitted: within 6% at a batch of 16 or more; oneDNN rounds its parts up to
+# 4 KiB pages, which at small sizes is most of it). Dropout between layers keeps a mask.
+_BETWEEN = Saved("new", "layer outputs", dtype="mask", when="dropping")  # dropout between layers
+_RNN_SAVES = {
+    "RNN": (Saved("new", "layer inputs"), Saved("new", "states"), _BETWEEN),
+    "GRU": (Saved("new", "layer inputs"), Saved("new", "steps", 7), _BETWEEN),
+    "LSTM": (
+        _BETWEEN,
+        Saved("new", "input"),
+        Saved("output"),
+        Saved("new", "layer outputs"),
+        Saved("new", "steps", 5),
+        Saved("new", "states", 3),
+        Saved("new", "wide", 7),
+        Saved("new", "hidden", 2),
+    ),
+}
+
+
 def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg, pair=False) -> Layer:
     return Layer(
         name=name,
@@ -86,6 +109,8 @@ def _rnn(name: str, gates: int, doc: str, example: str, *extra: Arg, pair=False)
         rank_help="a recurrent layer reads (B, T, features): "
         "give the input a time axis, e.g. `[T, 4]`",
         depth=lambda a: a["num_layers"],
+        saves=_RNN_SAVES[name],
+        autocast="half",
     )
 
 
@@ -248,6 +273,30 @@ def _encoder_call(a: dict, ins: list, dtype: str, kw: dict) -> None:
 _CAUSAL = Arg("is_causal", "bool", False)
 
 
+# Self-attention keeps its input, q, k, v and the output (4 inputs' worth) and a float32 value a
+# head and row; with dropout, the CPU computes it step by step, keeping q and k again and the
+# scores, their dropout mask and the dropped scores (CUDA's kernels drop in place).
+_ATTENTION_SAVES = (
+    Saved("input"),
+    Saved("new", "input", 4),
+    Saved("new", "head rows", 1, "float32"),
+    Saved("new", "input", 2, when="dropping", device="cpu"),
+    Saved("new", "scores", 2, when="dropping", device="cpu"),
+    Saved("new", "scores", 1, "mask", when="dropping", device="cpu"),
+    Saved("new", "weights"),
+)
+# The encoder layer: its self-attention, then its two norms (input and 2 statistics a token
+# each), the feed-forward's input, its activation and, with dropout, three dropout masks and
+# the dropped activation, which the second linear layer keeps.
+_ENCODER_SAVES = (
+    *_ATTENTION_SAVES,
+    Saved("new", "input", 3),
+    Saved("new", "tokens", 4, "float32"),
+    Saved("new", "ff"),
+    Saved("new", "input", 2, "mask", when="dropping"),
+    Saved("new", "ff", 1, "mask", when="dropping"),
+    Saved("new", "ff", 1, when="dropping"),
+)
 # kdim / vdim are left out: the stack calls it as self-attention, m(x, x, x).
 MULTIHEAD_ATTENTION = Layer(
     name="MultiheadAttention",
@@ -281,6 +330,8 @@ MULTIHEAD_ATTENTION = Layer(
         Arg("average_attn_weights", "bool", True),
     ),
     call_rule=_mha_call,
+    saves=_ATTENTION_SAVES,
+    autocast="half",
 )
 
 
@@ -328,6 +379,8 @@ TRANSFORMER_ENCODER_LAYER = Layer(
         _CAUSAL,
     ),
     call_rule=_encoder_call,
+    saves=_ENCODER_SAVES,
+    autocast="half",
 )
 
 RECURRENT_ENTRIES = (RNN, LSTM, GRU)

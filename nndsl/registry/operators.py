@@ -15,6 +15,20 @@ from nndsl.ir.expr import formula_text
 from nndsl.ir.shapes import Size, fmt_shape
 from nndsl.ir.tensors import ELLIPSIS, NEWAXIS, OpError, Slice, Tensor
 from nndsl.ir.values import Value
+from nndsl.registry.saves import INPUT, Saved
+
+# What autograd keeps of an operator for the backward (nndsl.registry.saves; one not here keeps
+# nothing: + and -, and an operand that is a number is no tensor to keep): a product or a matmul
+# keeps each operand for the other's gradient, a quotient its divisor and, for the divisor's
+# gradient, the dividend. ``@`` runs in half precision under autocast, ``**`` in float32; an
+# index is a view of its tensor.
+OPERATOR_SAVES = {
+    "*": (Saved("input", when="other grad"),),
+    "@": (Saved("input", when="other grad"),),
+    "/": (Saved("input", index=1), Saved("input", index=0, when="other grad")),
+    "**": INPUT,
+}
+OPERATOR_AUTOCAST = {"@": "half", "**": "float32"}
 
 
 def describe(py: object) -> str:

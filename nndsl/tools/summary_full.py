@@ -27,24 +27,17 @@ repeat or nested model is the sum of the layers inside; a shared layer counts at
 from __future__ import annotations
 
 import math
-import re
 
 from nndsl.check.parameters import model_tensors
 from nndsl.ir import nodes as ir
 from nndsl.registry.layer_base import count_macs
 from nndsl.registry.layers import REGISTRY
+from nndsl.tools.sizes import UnknownSize, dim_size, human
 from nndsl.tools.summary import layer_table
+from nndsl.tools.summary_flags import TRAIN_ONLY
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
 TENSOR_ROWS = ("Parameter", "Buffer")
-
-
-class UnknownSize(Exception):
-    """A shape names a size (such as ``T``) that was not given a value."""
-
-    def __init__(self, name: str):
-        super().__init__(name)
-        self.name = name
 
 
 def full_summary(program: ir.ProgramIR, batch: int, sizes: dict[str, int] | None = None) -> str:
@@ -61,21 +54,7 @@ def sized(shape, sizes: dict[str, int]) -> list[tuple[int, ...]]:
     """
     if isinstance(shape, ir.Results):
         return [t for x in shape for t in sized(x, sizes)]
-    return [] if shape is None else [tuple(_size(d, sizes) for d in shape)]
-
-
-def _size(d, sizes: dict[str, int]) -> int:
-    """One dim: an int, a symbol, or a product of symbols and ints (a merged ``T * 6``)."""
-    if isinstance(d, int):
-        return int(d)
-    if d is None or not re.fullmatch(r"[\w\s*()]+", d):  # unknown, or not a product
-        raise UnknownSize("?" if d is None else d)
-    size = 1
-    for factor in re.findall(r"\w+", d):
-        if not factor.isdigit() and factor not in sizes:
-            raise UnknownSize(factor)
-        size *= int(factor) if factor.isdigit() else sizes[factor]
-    return size
+    return [] if shape is None else [tuple(dim_size(d, sizes) for d in shape)]
 
 
 def _numel(shapes) -> int:
@@ -109,14 +88,6 @@ def _fmt(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
 
-def _human(n: float, units: tuple[str, ...], step: int) -> str:
-    for unit in units:
-        if abs(n) < step or unit == units[-1]:
-            return f"{n:.1f} {unit}" if unit != units[0] else f"{int(n)} {unit}"
-        n /= step
-    return ""
-
-
 def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None) -> str:
     rows = m.rows
     containers = _containers(rows)
@@ -144,11 +115,11 @@ def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = No
         f"  Buffers: {n['buffers']:,} values in {n['buffer_tensors']} tensors "
         "(running statistics and constants; not parameters)"
     )
-    short = f" ({_human(n['macs'], ('', 'K', 'M', 'G', 'T'), 1000)})" if n["macs"] >= 1000 else ""
+    short = f" ({human(n['macs'], ('', 'K', 'M', 'G', 'T'), 1000)})" if n["macs"] >= 1000 else ""
     out.append(f"  MACs (batch {batch}): {n['macs']:,}{short}{partial}")
     out.append(
         f"  Activation memory (batch {batch}): {n['memory']:,} bytes "
-        f"({_human(n['memory'], ('B', 'KiB', 'MiB', 'GiB'), 1024)}): every layer "
+        f"({human(n['memory'], ('B', 'KiB', 'MiB', 'GiB'), 1024)}): every layer "
         f"output, {dtype} ({DTYPE_BYTES[dtype]} bytes a value){partial}"
     )
     return "\n".join(out) + "\n"
@@ -212,13 +183,21 @@ def command(args, text: str, report) -> int:
             )
             return 2
         sizes[name] = int(value)
-    if args.batch < 1:
+    alone = [f"--{f.replace('_', '-')}" for f in TRAIN_ONLY if getattr(args, f) is not None]
+    if alone and not args.train:
+        print(f"nndsl: error: {alone[0]} goes with --train", file=sys.stderr)
+        return 2
+    if args.batch is not None and args.batch < 1:
         print("nndsl: error: --batch must be at least 1", file=sys.stderr)
         return 2
     result = analyze(text, Path(args.file).parent)
     report(result.diagnostics)
     if not result.ok:
         return 1
+    if args.train:
+        from nndsl.tools.memory_plan import command as train_command
+
+        return train_command(args, result.program, args.file, sizes)
     models = [m for m in result.program.models if args.model in (None, m.name)]
     if not models:
         names = ", ".join(m.name for m in result.program.models) or "none"
@@ -226,5 +205,6 @@ def command(args, text: str, report) -> int:
             f"nndsl: error: no model `{args.model}` in {args.file}; it has {names}", file=sys.stderr
         )
         return 2
-    sys.stdout.write("\n".join(model_summary(m, args.batch, sizes) for m in models))
+    batch = 64 if args.batch is None else args.batch
+    sys.stdout.write("\n".join(model_summary(m, batch, sizes) for m in models))
     return 0
