@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import io
 import json
 import math
 import random
@@ -27,7 +28,7 @@ import re
 import signal
 import sys
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from functools import lru_cache
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from compiled import BATCH, ROOT, SYMBOL_SIZE
 from nndsl.codegen.formatting import black_format
 from nndsl.compiler import Analysis, analyze, generate, generate_train
 from nndsl.diagnostics.core import render_json, render_short, render_text, source_lines
+from nndsl.run.needs import out_of_memory
 
 EXAMPLE_FILES = sorted((ROOT / "examples").glob("*.nn"))
 EXAMPLES_DIR = ROOT / "examples"
@@ -119,7 +121,7 @@ def check_training(result: Analysis, folder: Path, base: Path) -> int:
             sys.modules[spec.name] = module
             argv = ["--max-steps", "1", "--quiet", "--device", "cpu"]
             argv += ["--out-dir", str(folder / f"run-{t.script}")]
-            with time_limit(TRAIN_SECONDS):
+            with time_limit(TRAIN_SECONDS), redirect_stdout(io.StringIO()):
                 spec.loader.exec_module(module)
                 module.main(module.kit.parse_args(module.Config, None, argv))
             trained += 1
@@ -133,6 +135,8 @@ def check_training(result: Analysis, folder: Path, base: Path) -> int:
         except _Timeout:
             pass  # a slow step is not a broken promise; bench/fuzz.py reports the slowest
         except Exception as err:
+            if out_of_memory(err) is not None:  # what nndsl run says in one line
+                continue
             raise Finding(f"{t.script} failed with {type(err).__name__}: {err}") from err
         finally:
             sys.path.remove(str(folder))

@@ -352,3 +352,25 @@ def test_run_without_torch_says_how_to_get_it(tmp_path):
         'pip install "nndsl[run]"'
     )
     assert not (tmp_path / "run").exists()  # nothing written
+
+
+def test_a_run_out_of_memory_is_one_line(tmp_path, monkeypatch, capsys):
+    """The allocator's refusal (a 10**9-wide Linear, found by one-step fuzzing) ended in a
+    traceback; nndsl run says it in one line."""
+    from nndsl.cli import main
+    from nndsl.run import runner
+
+    def refuse(loader, module):
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate "
+            "memory: you tried to allocate 32000000000 bytes. Error code 12"
+        )
+
+    monkeypatch.setattr(runner, "_import_frozen", refuse)
+    code = main(["run", str(EXAMPLES / "add.nn"), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        "nndsl: error: out of memory (it asked for 32000000000 bytes): the model or a batch is "
+        "larger than this machine can hold; try a smaller --batch-size or a smaller model"
+    )

@@ -254,3 +254,14 @@ def test_an_archive_is_not_a_tensor(tmp_path):
     (found,) = errors(tmp_path, ['z = npz("d.npz")', "x = float(z)", 'y = z["images"][:, 0:1]'])
     assert at(found) == ("E0106", 6, 15) and "holds several arrays" in found.message
     assert found.help == 'pick one by name, e.g. `z["images"]`'
+
+
+def test_picking_from_an_empty_dim_is_located():
+    """Found by one-step fuzzing: `argmax(x[:, 10 ** 9:10], 1)` (an empty slice) checked clean
+    and the script died in torch ("Expected reduction dim 1 to have non-zero size")."""
+    from nndsl.compiler import analyze
+
+    text = "data d {\n    x = randn(64, 12)\n    y = argmax(x[:, 10 ** 9:10], 1)\n}\n"
+    found = [d for d in analyze(text).diagnostics if d.severity == "error"]
+    assert [(d.code, d.span.line) for d in found] == [("E0303", 3)]
+    assert "`argmax` of no values: dim 1 of (64, 0) has size 0" in found[0].message

@@ -25,7 +25,7 @@ from nndsl.api.core import (
     read_file,
 )
 from nndsl.ir import nodes as ir
-from nndsl.run.needs import torch_missing
+from nndsl.run.needs import out_of_memory, torch_missing
 
 
 def load(path) -> types.ModuleType:
@@ -164,6 +164,11 @@ def _main(script, cfg, model_file: Path, program: ir.ProgramIR, src: Source, mod
         where = explain(exit_, model_file, program, src.text, src.name, model)
         message = "\n".join(x for x in (exit_.code, where) if x)
         raise NNDSLError(message=message) from exit_
+    except (MemoryError, RuntimeError) as err:
+        memory = out_of_memory(err)
+        if memory is None:
+            raise
+        raise NNDSLError(message=memory) from err
 
 
 def _weights(net: types.ModuleType, t: ir.TrainIR, folder: Path):

@@ -33,6 +33,14 @@ def reduce_shape(shape: Shape, dim: int | tuple | None, keepdim: bool) -> Shape:
     return tuple(d for i, d in enumerate(shape) if i not in picked)
 
 
+def reduced_dims(shape: Shape, dim: int | tuple | None) -> tuple[int, ...]:
+    """The dims a reduction over ``dim`` takes away (every dim when None), counted from 0."""
+    if dim is None:
+        return tuple(range(len(shape)))
+    dims = tuple(dim) if isinstance(dim, (tuple, list)) else (dim,)
+    return tuple(axis(d, shape, "dim") for d in dims)
+
+
 def reshape_shape(shape: Shape, sizes: tuple) -> Shape:
     """The shape ``reshape`` gives; one size may be -1, the rest of the elements.
 

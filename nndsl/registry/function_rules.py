@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from nndsl.ir import shape_rules as rules
 from nndsl.ir import tensors as t
+from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import OpError, Tensor
 
 
@@ -50,6 +51,25 @@ def reduce(dtype: Callable[[str], str]) -> Callable[[dict], Tensor]:
     return lambda a: Tensor(
         rules.reduce_shape(a["x"].shape, a["dim"], a["keepdim"]), dtype(a["x"].dtype)
     )
+
+
+def picked(dtype: Callable[[str], str], name: str) -> Callable[[dict], Tensor]:
+    """A reduction that picks one of the values (``max``, ``argmax``...): there must be some,
+    where torch raises for an empty dim ("Expected reduction dim 1 to have non-zero size")."""
+    dims_of = rules.reduced_dims
+
+    def rule(a: dict) -> Tensor:
+        shape = a["x"].shape
+        for d in dims_of(shape, a["dim"]):
+            if d < len(shape) and shape[d] == 0:
+                raise OpError(
+                    f"`{name}` of no values: dim {d} of {fmt_shape(shape)} has size 0",
+                    help="pick a dim that holds values, or check the slice that emptied it",
+                    arg="x",
+                )
+        return reduce(dtype)(a)
+
+    return rule
 
 
 def prod(a: dict) -> Tensor:

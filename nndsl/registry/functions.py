@@ -232,7 +232,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "amax",
             _REDUCE,
-            r.reduce(r.kept),
+            r.picked(r.kept, "amax"),
             Reduction("amax"),
             "largest value" + _OVER,
             example="amax(x, dim=1)",
@@ -241,7 +241,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "amin",
             _REDUCE,
-            r.reduce(r.kept),
+            r.picked(r.kept, "amin"),
             Reduction("amin"),
             "smallest value" + _OVER,
             example="amin(x, dim=1)",
@@ -250,7 +250,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "max",
             _REDUCE,
-            r.reduce(r.kept),
+            r.picked(r.kept, "max"),
             Reduction("amax", "max"),
             "largest value" + _OVER + "; values only, as `amax`",
             example="max(x, dim=1)",
@@ -259,7 +259,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "min",
             _REDUCE,
-            r.reduce(r.kept),
+            r.picked(r.kept, "min"),
             Reduction("amin", "min"),
             "smallest value" + _OVER + "; values only, as `amin`",
             example="min(x, dim=1)",
@@ -268,7 +268,7 @@ FUNCTIONS: dict[str, Func] = {
         Func(
             "argmax",
             _REDUCE1,
-            r.reduce(lambda dtype: "int64"),
+            r.picked(lambda dtype: "int64", "argmax"),
             Reduction("argmax"),
             "int64 index of the largest value along `dim` (in the flattened tensor when none)",
             "nonbool",

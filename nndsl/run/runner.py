@@ -20,7 +20,7 @@ from nndsl.codegen import KIT_MODULE
 from nndsl.run import folder
 from nndsl.run.folder import MODEL_MODULE
 from nndsl.run.launch import torchrun
-from nndsl.run.needs import torch_missing
+from nndsl.run.needs import out_of_memory, torch_missing
 from nndsl.run.tracing import explain
 
 _FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval", "checkpoint_every")
@@ -140,6 +140,10 @@ def _execute(script: Path, argv: list[str], why) -> int:
         print(f"nndsl: error: training stopped: {err}", file=sys.stderr)
         return 1
     except Exception as err:
+        memory = out_of_memory(err)
+        if memory is not None:
+            print(f"nndsl: {memory}", file=sys.stderr)
+            return 1
         where = why(err)
         print(f"nndsl: training failed: {type(err).__name__}: {err}", file=sys.stderr)
         if where:
