@@ -250,8 +250,12 @@ def test_attention(batch, sizes, wrong, mask, causal):
     q, k, v = b + (L, E), b + (S, E), b + (S, Ev)
     if wrong == "k":
         k = b + (S, E + 1)
-    elif wrong == "v" and S > 1 and E > 1:  # else torch's CPU kernel lets any v pass
+    elif wrong == "v":  # refused as torch documents it, which its CPU kernels do not check
         v = b + (S + 1, Ev)
+        values, _, _ = bind_values([Tensor(x, "float32") for x in (q, k, v)], {}, _Atoms())
+        with pytest.raises(OpError, match="the key and value lengths"):
+            call("scaled_dot_product_attention", values, {})
+        return
     elif wrong == "batch" and b:
         v = (3,) + v[1:]
     kwargs: dict = {"is_causal": True} if causal else {}

@@ -261,7 +261,7 @@ class RefBlock(nn.Module):
 class RefGPT(nn.Module):
     """A character-level nanoGPT (its model.py, without dropout, which eval mode skips)."""
 
-    def __init__(self, vocab=65, block=64, n_embd=64, n_head=4, n_layer=2):
+    def __init__(self, vocab=62, block=64, n_embd=64, n_head=4, n_layer=2):
         super().__init__()
         self.wte, self.wpe = nn.Embedding(vocab, n_embd), nn.Embedding(block, n_embd)
         self.blocks = nn.Sequential(*(RefBlock(n_embd, n_head) for _ in range(n_layer)))
@@ -339,8 +339,8 @@ GRAPH_MODELS = [
     ),  # fmt: skip
     Graph(
         # the output projection is the token embedding: counted once
-        "gpt.nn", "GPT", RefGPT, lambda: (torch.randint(0, 65, (2, 16)),),
-        65 * 64 + 64 * 64 + 2 * (2 * 128 + 4 * LIN(64, 64) + LIN(64, 256) + LIN(256, 64)) + 128,
+        "gpt.nn", "GPT", RefGPT, lambda: (torch.randint(0, 62, (2, 16)),),
+        62 * 64 + 64 * 64 + 2 * (2 * 128 + 4 * LIN(64, 64) + LIN(64, 256) + LIN(256, 64)) + 128,
     ),  # fmt: skip
 ]
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from nndsl.check.data_expr import FILE_READERS, GENERATORS, DataExprRules
 from nndsl.check.data_files import ArchiveType, FileRules, TableType
 from nndsl.check.data_gen import GeneratorRules
+from nndsl.check.data_text import SEQUENCE_FUNCTIONS, TextRules
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -27,15 +28,15 @@ __all__ = [  # the generators and readers are named here too, for the tools
     "DATA_SETTINGS",
     "FILE_READERS",
     "GENERATORS",
+    "SEQUENCE_FUNCTIONS",
     "DataInfo",
     "DataRules",
     "data_table",
 ]
 
 # names the generated loader and Dataset use for themselves
-RESERVED = frozenset(
-    ("g", "cfg", "data_dir", "self", "idx", "torch", "np", "nn", "csv", "Path", "read_csv")
-)
+RESERVED = frozenset("g cfg data_dir torch np nn csv Path read_csv read_text VOCABULARY".split())
+STREAM_RESERVED = frozenset(("self", "idx"))  # names the Dataset of a streamed section uses
 _RANGES = {"batch": (1, MAX_INT), "seed": (0, MAX_INT)}  # what torch takes
 DATA_SETTINGS = (
     "batch",
@@ -60,7 +61,13 @@ class DataInfo:
     spans: dict[str, s.Span] = field(default_factory=dict)
     ranges: dict[str, tuple] = field(default_factory=dict)  # name -> (min, max) of the values
     body: list = field(default_factory=list)  # statements building the tensors
-    readers: set[str] = field(default_factory=set)  # csv, npy, npz, pt
+    readers: set[str] = field(default_factory=set)  # csv, npy, npz, pt, text
+    # the characters of the first text file read, whose ids the section's text files get,
+    # that file and its first character
+    vocabulary: str | None = None
+    text_file: str = ""
+    text_first: str = ""
+    sequences: set[str] = field(default_factory=set)  # tensors of text not cut into samples
     random: bool = False
     samples: int | None = None
     batch: int | None = None
@@ -83,7 +90,7 @@ class DataInfo:
     mixing: set[s.Span] = field(default_factory=set)
 
 
-class DataRules(DataExprRules, FileRules, GeneratorRules):
+class DataRules(DataExprRules, FileRules, GeneratorRules, TextRules):
     """Checks one ``data`` section; mixed into nothing, used by :mod:`nndsl.check.train`."""
 
     def __init__(self, diags: list[Diagnostic], base: Path | None):
@@ -113,7 +120,8 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
                 )
                 continue
             self.start_line(st)
-            if st.name in RESERVED or problem(st.name, "local"):
+            reserved = RESERVED | STREAM_RESERVED if info.stream else RESERVED
+            if st.name in reserved or problem(st.name, "local"):
                 why = problem(st.name, "local") or "the generated loader uses it"
                 self._error(
                     "E0110",
@@ -176,6 +184,8 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
         info.exprs[st.name] = st.value
         if isinstance(v.py, Tensor):
             info.tensors[st.name] = v.py
+            if self.sequence(st.value, info):
+                info.sequences.add(st.name)
             info.spans[st.name] = st.name_span
             if rng is not None:
                 info.ranges[st.name] = rng
@@ -306,9 +316,12 @@ class DataRules(DataExprRules, FileRules, GeneratorRules):
         info.classes = tuple(i.value for i in items)
 
     def _samples(self, info: DataInfo) -> None:
-        """Every tensor of a data section has the same first dim: the number of samples."""
+        """Every tensor of a data section has the same first dim: the number of samples, but
+        a sequence of text, which is not samples until ``windows`` cuts it."""
         first = None
         for name, t in info.tensors.items():
+            if name in info.sequences:
+                continue
             if not t.shape:
                 self._error(
                     "E0403",

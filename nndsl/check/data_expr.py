@@ -10,6 +10,7 @@ its values.
 from __future__ import annotations
 
 from nndsl.check.data_files import ArchiveType, TableType
+from nndsl.check.data_text import SEQUENCE_FUNCTIONS
 from nndsl.check.forward_types import index_item, op_span
 from nndsl.check.stream import mixes_samples
 from nndsl.diagnostics.core import Label, Reported
@@ -165,7 +166,7 @@ class DataExprRules:
             )
             raise Reported
         hint = suggest(name, env)
-        if name in GENERATORS or name in FILE_READERS or name in FUNCTIONS:
+        if name in (*GENERATORS, *FILE_READERS, *SEQUENCE_FUNCTIONS) or name in FUNCTIONS:
             hint = f"`{name}` is a function; call it"
         raise EvalError(f"`{name}` is not defined", e.span, help=hint)
 
@@ -192,6 +193,8 @@ class DataExprRules:
             return _made(info, e, self._read(name, e, args, kwargs, info))
         if name in GENERATORS:
             return self._generate(name, e, args, kwargs, info)
+        if name in SEQUENCE_FUNCTIONS:
+            return self._windows(e, env, info)
         if name in FUNCTIONS:
             vals = [self._arg(a.value, env, info) for a in args]
             kw = {k: self._arg(a.value, env, info) for k, a in kwargs.items()}
@@ -204,7 +207,7 @@ class DataExprRules:
             if why is not None:
                 info.mixing.add(e.span)  # `predict` rows cannot go through it one by one
             return out, None
-        hint = suggest(name, [*FILE_READERS, *GENERATORS, *FUNCTIONS])
+        hint = suggest(name, [*FILE_READERS, *GENERATORS, *SEQUENCE_FUNCTIONS, *FUNCTIONS])
         raise EvalError(f"unknown function `{name}`", e.func.span, "E0101", help=hint)
 
     def _seeded(self, name: str, like: Tensor, info) -> Value:

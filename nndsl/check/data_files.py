@@ -1,5 +1,6 @@
-"""The files a data section reads (``csv``, ``npy``, ``npz``, ``pt``), inspected at compile time
-without torch (:mod:`nndsl.datafiles.inspect`), and the columns and arrays picked from them."""
+"""The files a data section reads (``csv``, ``npy``, ``npz``, ``pt``, ``text``), inspected at
+compile time without torch (:mod:`nndsl.datafiles.inspect`), and the columns and arrays picked
+from them; text files are made into ids in :mod:`nndsl.check.data_text`."""
 
 from __future__ import annotations
 
@@ -64,6 +65,8 @@ class FileRules:
                     )
                 made = ex.call("torch.from_numpy", _native(ex.call("np.load", where), arr))
                 return _array(arr, made, lambda err: self._file_error(err, span))
+            if name == "text":
+                return self._text(inspect(rel, self.base), where, span, info)
             if name == "npz":
                 found = inspect(rel, self.base)
                 return Value(ArchiveType(found, rel, True), ex.call("np.load", where)), None

@@ -251,7 +251,7 @@ class LossExpr:
 
     def class_ids(self, name: str, out: tuple, target: tuple) -> None:
         (anode, a), (bnode, b) = out, target
-        if len(a.shape) < 2 or b.shape != (a.shape[0], *a.shape[2:]):
+        if len(a.shape) < 2 or not _same(b.shape, (a.shape[0], *a.shape[2:])):
             self.error(
                 "E0405",
                 f"`{name}` wants class scores (B, C, ...) and one class id per sample, but "

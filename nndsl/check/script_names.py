@@ -28,6 +28,7 @@ IMPORTS = frozenset("annotations dataclass Path torch nn F kit".split())
 # with one setting should not break when another changes).
 DEFINITIONS = frozenset(
     "SOURCE Config step build_optimizer init_weights main predict predict_input read_csv".split()
+    + "VOCABULARY read_text generate".split()
 )
 
 # The names ``main`` binds: its argument and its locals.

@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 from nndsl.check.data import DataInfo
 from nndsl.check.script_names import clash
-from nndsl.check.train_build import build
 from nndsl.check.train_steps import build_steps, steps_of
+from nndsl.check.train_text import build_text, refuse_generate, with_vocabulary
 from nndsl.diagnostics.core import Diagnostic, Label, Reported
 from nndsl.ir import graph as dg
 from nndsl.ir import nodes as ir
@@ -104,7 +104,8 @@ class TrainRules:
             )
             return None
         try:
-            t = build_steps(self, node, models, data, sets)
+            refuse_generate(self, sets)
+            t = with_vocabulary(self, build_steps(self, node, models, data, sets), data)
         except Reported:
             return None
         found = clash(t, node.model_span)
@@ -224,7 +225,7 @@ class TrainRules:
     # ---- the whole section --------------------------------------------------------------
 
     def _build(self, node: s.Train, model, data: DataInfo, sets: dict) -> ir.TrainIR:
-        return build(self, node, model, data, sets)
+        return build_text(self, node, model, data, sets)
 
 
 def _span_of(node) -> s.Span:

@@ -50,14 +50,12 @@ def main_lines(t: ir.TrainIR) -> list[str]:
         lines.append(f"scheduler = {call_code(t.scheduler.call)}")
     held_out = ["val_data", "test_data"] if t.test or t.test_fraction else ["val_data"]
     train = ", ".join(["model", "optimizer", "step", "data", *held_out, *options])
-    if t.predict is None:
+    after = ["    predict(model, run.device)"] if t.predict is not None else []
+    if t.generate is not None:
+        after.append("    generate(model, run.device, cfg.seed)")
+    if not after:
         return lines + [f"return run.train({train})"]
-    return lines + [
-        f"metrics = run.train({train})",
-        "if run.main:",
-        "    predict(model, run.device)",
-        "return metrics",
-    ]
+    return lines + [f"metrics = run.train({train})", "if run.main:", *after, "return metrics"]
 
 
 def data_lines(t: ir.TrainIR) -> list[str]:

@@ -17,6 +17,7 @@ from nndsl.codegen.text import WIDTH, comment_safe, packed, string_safe
 from nndsl.codegen.train_main import main_lines
 from nndsl.codegen.train_predict import predict_view
 from nndsl.codegen.train_steps import STEP_RETURNS, step_functions, steps_main, steps_options
+from nndsl.codegen.train_text import text_view
 from nndsl.codegen.train_values import (
     args_code,
     call_code,
@@ -24,6 +25,7 @@ from nndsl.codegen.train_values import (
     options_code,
     value_code,
 )
+from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir import training as tr
 from nndsl.registry.readers import uses_numpy
@@ -85,6 +87,7 @@ def train_view(t: ir.TrainIR, source_name: str, model_module: str, data_dir: str
         "functions": functions,
         "has_predict": t.predict is not None,
         **predict_view(t),
+        **text_view(t),
         "main_lines": main,
     }
 
@@ -238,6 +241,8 @@ def _loss_step(t: ir.TrainIR, step: tr.LossStep, call: str) -> list[str]:
 
 
 def _operand_code(e) -> str:
-    """An operand as code the metrics can apply a method to: a name, or in parentheses."""
+    """An operand as code the metrics can apply a method to: a name, a call, an attribute or
+    an index as it is, anything else in parentheses."""
     code = write(e)
-    return code if code.isidentifier() else f"({code})"
+    bare = code.isidentifier() or isinstance(e, (ex.Call, ex.Attr, ex.Index))
+    return code if bare else f"({code})"

@@ -1,15 +1,15 @@
 """Data files read at compile time: what a ``data`` section's files hold, before any training runs.
 
 This module owns the inspection layer between a ``data`` section and the checker: given a CSV,
-``.npy``, ``.npz`` or ``.pt`` file, it reports shapes, dtypes (the names of
+``.npy``, ``.npz``, ``.pt`` or text file, it reports shapes, dtypes (the names of
 :mod:`nndsl.ir.tensors`) and, for integer data, value ranges, without torch or numpy. Every
 problem with a file, however malformed, is a :class:`DataFileError` with a lowercase message
 that names the file as the user wrote it; no other exception escapes.
 
 CSV files are read in :mod:`nndsl.datafiles.csvfile`, numpy's formats in
-:mod:`nndsl.datafiles.binary` and torch's in :mod:`nndsl.datafiles.pt`, each imported only
-when such a file is read. Results are cached by path, modification time and size, so a file
-named several times is read once.
+:mod:`nndsl.datafiles.binary`, torch's in :mod:`nndsl.datafiles.pt` and text in
+:mod:`nndsl.datafiles.text`, each imported only when such a file is read. Results are cached
+by path, modification time and size, so a file named several times is read once.
 """
 
 from __future__ import annotations
@@ -91,3 +91,13 @@ def inspect_safetensors(
     from nndsl.datafiles import safetensors as datafiles_safetensors
 
     return cached("safetensors", path, base, datafiles_safetensors.read_safetensors)
+
+
+def inspect_text(path: str | os.PathLike, base: str | os.PathLike | None = None):
+    """Read a UTF-8 text file whole (at most 16 MiB): its number of characters, its vocabulary
+    (the sorted distinct characters, whose order gives the ids) and its first character, as a
+    :class:`nndsl.datafiles.text.TextFile`. ``\\r\\n`` and ``\\r`` count as ``\\n``, as Python
+    reads text; a file that is empty or not UTF-8 is refused."""
+    from nndsl.datafiles import text as datafiles_text
+
+    return cached("text", path, base, datafiles_text.read_text)

@@ -176,13 +176,14 @@ CODES: dict[str, Code] = {
             "E0403",
             "data",
             "rows of different lengths in a list, data tensors whose numbers of samples disagree, "
-            "or a single number as data",
+            "a single number as data, or a sequence of text fed as samples",
         ),
         Code(
             "E0404",
             "training",
             "data without a model input or `y`, samples of a shape the model does not take, float "
-            "data for an integer input, `predict` inputs of the wrong shape or dtype",
+            "data for an integer input, `predict` inputs of the wrong shape or dtype, `generate` "
+            "for data without text or a model that does not take and score characters",
         ),
         Code(
             "E0405",
@@ -251,7 +252,8 @@ CODES: dict[str, Code] = {
             "E0421",
             "data",
             "class names that are not distinct strings, or whose number differs from the "
-            "classes the model scores",
+            "classes the model scores; a text file with characters the data's vocabulary lacks, "
+            "or a model that scores another number of characters than the vocabulary holds",
         ),
         Code(
             "E0422",

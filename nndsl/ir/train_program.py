@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # a train section's values: imported by the stages that make 
         Call,
         Clip,
         Feed,
+        Generate,
         InitFrom,
         InitRule,
         LossStep,
@@ -121,3 +122,6 @@ class TrainIR:
     # `metrics f1` or the test data's confusion file reads it, and the names of its classes
     confusion: Expr | None = None
     class_names: tuple[str, ...] = ()
+    # the characters whose ids text files hold (`VOCABULARY` in the script), and `generate`
+    vocabulary: str = ""
+    generate: Generate | None = None

@@ -221,3 +221,19 @@ class InitFrom:
     partial: bool
     loaded: tuple[str, ...]
     fresh: tuple[str, ...]
+
+
+@frozen
+class Generate:
+    """``generate 300, temperature=0.8, top_k=10, start="\\n"``: the characters sampled after
+    training, one at a time after ``start``, each from the softmax of the model's last scores
+    divided by ``temperature``, among the ``top_k`` likeliest (0: all); the model sees at most
+    the last ``context`` characters, the length of the samples it was trained on. ``output``
+    picks the scores from what the model returns (``""`` or ``"[0]"``)."""
+
+    count: int
+    temperature: float
+    top_k: int
+    start: str
+    context: int
+    output: str = ""

@@ -11,6 +11,7 @@ from nndsl.ir.tensors import OpError, Tensor, dim_conflict
 from nndsl.registry.args import ArgSpec
 from nndsl.registry.calls import Func, Function, Method
 from nndsl.registry.operators import is_int
+from nndsl.registry.saves import INPUT, OUTPUT
 
 # ---- type rules ---------------------------------------------------------------------------------
 
@@ -192,5 +193,7 @@ ATTENTION_FUNCTIONS = (
         "(..., L, Ev); a bool `attn_mask` is true where q may attend",
         "float",
         "scaled_dot_product_attention(q, k, v, is_causal=true)",
+        # the fused kernels keep q, k, v and the output (and one float per query row)
+        saves=(*INPUT, *OUTPUT),
     ),
 )

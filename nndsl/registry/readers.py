@@ -1,8 +1,9 @@
-"""The data file readers a data section can call (``csv("t.csv")``, ``npy``, ``npz``, ``pt``),
-one entry each: how the file is inspected at compile time (:mod:`nndsl.datafiles.inspect`,
-without torch or numpy), what the training script reads it with, and whether a streamed
-section can read it row by row. The checker, the training script's imports and reserved names,
-the docs, the highlighter and the language server read this table."""
+"""The data file readers a data section can call (``csv("t.csv")``, ``npy``, ``npz``, ``pt``,
+``text``), one entry each: how the file is inspected at compile time
+(:mod:`nndsl.datafiles.inspect`, without torch or numpy), what the training script reads it
+with, and whether a streamed section can read it row by row. The checker, the training
+script's imports and reserved names, the docs, the highlighter and the language server read
+this table."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ READERS: dict[str, Reader] = {
         Reader("npy", True, True, "one numpy array"),
         Reader("npz", True, False, "numpy arrays by name"),
         Reader("pt", False, True, "a tensor, or tensors by name"),
+        Reader("text", False, False, "a UTF-8 text file: each character's id in its vocabulary"),
     )
 }
 STREAM_READERS = tuple(name for name, r in READERS.items() if r.stream)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 
-from nndsl.check.data import DATA_SETTINGS, FILE_READERS, GENERATORS
+from nndsl.check.data import DATA_SETTINGS, FILE_READERS, GENERATORS, SEQUENCE_FUNCTIONS
 from nndsl.lang.lexical import char_class, either, table
 from nndsl.registry.functions import FUNCTIONS
 from nndsl.registry.layers import REGISTRY
@@ -43,6 +43,7 @@ BUILTINS = tuple(
         set(FUNCTIONS)
         | set(GENERATORS)
         | set(FILE_READERS)
+        | set(SEQUENCE_FUNCTIONS)
         | set(LOSSES)
         | set(OPTIMIZERS)
         | set(SCHEDULERS)

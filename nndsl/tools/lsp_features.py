@@ -13,7 +13,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 
-from nndsl.check.data import DATA_SETTINGS, FILE_READERS, GENERATORS
+from nndsl.check.data import DATA_SETTINGS, FILE_READERS, GENERATORS, SEQUENCE_FUNCTIONS
 from nndsl.compiler import Analysis, analyze
 from nndsl.diagnostics.core import CompileError, Diagnostic
 from nndsl.diagnostics.span import Span
@@ -282,7 +282,8 @@ def completions(doc: Document, line: int, character: int) -> list[Item]:
             return [Item(n, "keyword") for n in DATA_SETTINGS]
         if re.search(r"=\s*\w*$", here):
             readers = [Item(n, "function", "reads a file") for n in FILE_READERS]
-            return readers + [Item(n, "function", f"torch.{n}") for n in GENERATORS]
+            cuts = [Item(n, "function", "Tensor.unfold") for n in SEQUENCE_FUNCTIONS]
+            return readers + [Item(n, "function", f"torch.{n}") for n in GENERATORS] + cuts
         return []
     if section in ("model", "block", "layer"):
         return _layers(doc)
