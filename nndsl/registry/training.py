@@ -248,8 +248,8 @@ INITS = {
 
 TRAIN_SETTINGS = tuple(
     """loss optimizer scheduler init epochs steps metrics log_every early_stop clip accumulate
-    checkpoint distributed device precision compile seed deterministic save predict freeze
-    samples""".split()
+    checkpoint checkpoint_activations distributed device precision compile seed deterministic
+    save predict freeze samples""".split()
 )
 METRICS = {"accuracy": ("classes", "binary", "binary_logits"), "mae": ("regression",)}
 
