@@ -379,6 +379,7 @@ class Loop:
         channels_last: tuple[str, ...] = (),  # the 4-D inputs kept in NHWC memory
         shuffle: bool = True,
         drop_last: bool = False,  # leave out a last, smaller training batch
+        checkpoint_activations: bool = False,  # recompute each block's in the backward
     ):
         cfg = run.cfg
         self.run, self.cfg = run, cfg
@@ -395,6 +396,8 @@ class Loop:
         # metrics.jsonl and TensorBoard, kept by the first process only
         self.log: Log | None = None
         self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        if checkpoint_activations:
+            checkpoint_blocks(model)
         self.net = self.wrap(model, compile)
         self.state = State(
             model=model,
@@ -1151,6 +1154,75 @@ def setup_distributed(cfg: Config) -> tuple[int, int, torch.device]:
         os.environ.setdefault("TORCH_GLOO_LAZY_INIT", "1")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size(), device
+
+
+def blocks(model: nn.Module) -> list[nn.Module]:
+    """The parts of `model` that activation checkpointing and sharding work on, in
+    order: the outermost submodules that hold parameters and are either of a class the
+    model's own module defines (a `block` of the program) or one copy of a `repeat` (an
+    element of an nn.Sequential)."""
+    own = defined_in(model)
+    found: list[tuple[str, nn.Module]] = []
+
+    def visit(module: nn.Module, prefix: str) -> None:
+        for name, child in module.named_children():
+            holds = next(child.parameters(), None) is not None
+            block = own in {c.__module__ for c in type(child).__mro__}
+            if holds and (block or isinstance(module, nn.Sequential)):
+                found.append((prefix + name, child))
+            else:
+                visit(child, f"{prefix}{name}.")
+
+    visit(model, "")
+    return [block for _, block in found]
+
+
+def defined_in(model: nn.Module) -> str:
+    """The module that defines the class of `model` (past the subclass FSDP makes of
+    it); "" for one of torch's own."""
+    for cls in type(model).__mro__:
+        if cls.__module__.split(".")[0] not in ("torch", "builtins"):
+            return cls.__module__
+    return ""
+
+
+def checkpoint_blocks(model: nn.Module) -> None:
+    """Recompute the activations inside each of the `blocks` of `model` in the backward
+    pass instead of keeping them (torch.utils.checkpoint): less memory for about one
+    more forward. The random state is replayed (dropout draws the same masks) and the
+    buffers are kept as the forward left them (batch norm counts each batch once), so
+    the gradients, weights and statistics are those of training without it."""
+    for block in blocks(model):
+        block.forward = checkpointed(block, block.forward)
+
+
+def checkpointed(block: nn.Module, forward: Callable) -> Callable:
+    """`forward` of `block`, its activations recomputed in the backward pass."""
+    from torch.utils.checkpoint import checkpoint
+
+    def contexts():  # the forward's, the recomputation's
+        return contextlib.nullcontext(), buffers_kept(block)
+
+    def run(*args, **kwargs):
+        if not torch.is_grad_enabled():  # no backward: nothing to recompute
+            return forward(*args, **kwargs)
+        return checkpoint(
+            forward, *args, use_reentrant=False, context_fn=contexts, **kwargs
+        )
+
+    return run
+
+
+@contextlib.contextmanager
+def buffers_kept(module: nn.Module):
+    """The buffers of `module` put back as they were once the block is done."""
+    kept = [(buffer, buffer.clone()) for buffer in module.buffers()]
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for buffer, value in kept:
+                buffer.copy_(value)
 
 
 def run_folder(cfg: Config, name: str) -> str:

@@ -16,7 +16,7 @@ from nndsl.check.train_data import DataRules
 from nndsl.check.train_heldout import HeldOutRules
 from nndsl.check.train_loss import LossRules
 from nndsl.check.train_params import _line, frozen, groups, init_rules, optimizer_ok
-from nndsl.check.train_settings import config_fields, other_settings, training_batches
+from nndsl.check.train_settings import config_fields, other_settings, processes, training_batches
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -112,7 +112,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
             drop_last=self.data.drop_last,
             shuffle=self.data.shuffle,
             table=self.table(optimizer.groups, frozen_names),
-            distributed=other["distributed"],
+            **processes(other),
             channels_last=channels_last(self.model, data),
             weights_dtype=weights_dtype(self.model),
             step=self.loss_step,

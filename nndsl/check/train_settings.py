@@ -39,6 +39,7 @@ def other_settings(b) -> dict:
     take("accumulate", lambda st: r._positive(st), 1)
     take("checkpoint", lambda st: r._positive(st), 0)
     take("distributed", lambda st: r._choice(st, ("none", "ddp")) == "ddp", False)
+    take("checkpoint_activations", lambda st: r._one(st, "bool"), False)
     take("device", lambda st: _device(b, st), "auto")
     take("precision", lambda st: r._choice(st, PRECISIONS), "fp32")
     take("compile", lambda st: r._one(st, "bool"), False)
@@ -48,10 +49,33 @@ def other_settings(b) -> dict:
     take("early_stop", lambda st: _early_stop(b, st), None)
     take("predict", lambda st: predict(b, st), None)
     try:
+        _with_steps(b, out)
+    except Reported:
+        b.failed = True
+    try:
         class_names(b)
     except Reported:
         b.failed = True
     return out
+
+
+def processes(other: dict) -> dict:
+    """The TrainIR fields of how a run uses several processes and its memory."""
+    names = ("distributed", "checkpoint_activations")
+    return {name: other[name] for name in names}
+
+
+def _with_steps(b, out: dict) -> None:
+    """`checkpoint_activations` works on one model: a train section of steps does not take
+    it."""
+    if out["checkpoint_activations"] and any(isinstance(st, s.Step) for st in b.node.stmts):
+        b.r._error(
+            "E0126",
+            "`checkpoint_activations` trains one model; a train section of steps does not take it",
+            b.setting("checkpoint_activations").span,
+            help="leave it out",
+        )
+        raise Reported
 
 
 def _clip(value: float) -> tr.Clip | None:

@@ -110,4 +110,6 @@ def train_options(t: ir.TrainIR) -> list[str]:
         options.append("shuffle=False")
     if t.drop_last:
         options.append("drop_last=True")
+    if t.checkpoint_activations:
+        options.append("checkpoint_activations=True")
     return options

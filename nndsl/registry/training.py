@@ -256,8 +256,8 @@ INITS = {
 
 TRAIN_SETTINGS = tuple(
     """loss optimizer scheduler init epochs steps metrics log_every early_stop clip accumulate
-    checkpoint distributed device precision compile seed deterministic save predict freeze
-    samples generate""".split()
+    checkpoint checkpoint_activations distributed device precision compile seed deterministic
+    save predict freeze samples generate""".split()
 )
 METRICS = {
     "accuracy": ("classes", "binary", "binary_logits"),
