@@ -1167,7 +1167,7 @@ def blocks(model: nn.Module) -> list[nn.Module]:
     def visit(module: nn.Module, prefix: str) -> None:
         for name, child in module.named_children():
             holds = next(child.parameters(), None) is not None
-            block = own in {c.__module__ for c in type(child).__mro__}
+            block = own in {c.__module__ for c in inspect.getmro(type(child))}
             if holds and (block or isinstance(module, nn.Sequential)):
                 found.append((prefix + name, child))
             else:
@@ -1180,7 +1180,7 @@ def blocks(model: nn.Module) -> list[nn.Module]:
 def defined_in(model: nn.Module) -> str:
     """The module that defines the class of `model` (past the subclass FSDP makes of
     it); "" for one of torch's own."""
-    for cls in type(model).__mro__:
+    for cls in inspect.getmro(type(model)):
         if cls.__module__.split(".")[0] not in ("torch", "builtins"):
             return cls.__module__
     return ""
