@@ -11,13 +11,14 @@ loss and its terms.
 
 from __future__ import annotations
 
-from nndsl.check.forward_types import bind_symbols, fits, shown
+from dataclasses import replace
+
+from nndsl.check.forward_types import bind_symbols, describe, fits, shown
 from nndsl.check.loss_expr import LossExpr
 from nndsl.check.loss_output import not_probabilities
 from nndsl.check.ranges import output_range
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import expr as ex
-from nndsl.ir import training as tr
 from nndsl.ir.shapes import fmt_shape
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
@@ -61,7 +62,7 @@ class StepExpr(LossExpr):
             self.error("E0420", f"`{st.name}` must be a tensor", st.value.span)
         new = self.calls[before:]
         if new and v.expr == ex.Name(new[-1].local):  # `real = bce(...)`: the call's own name
-            last = tr.LossCall(st.name, *_fields(new[-1])[1:])
+            last = replace(new[-1], local=st.name)
             self.calls[-1] = last
             self.flush(new[:-1])
             self.body.append(last)
@@ -78,7 +79,7 @@ class StepExpr(LossExpr):
         v = self.check(e)
         new = self.calls[before:]
         if len(new) == 1 and v.expr == ex.Name(new[0].local) and not self.taken("loss"):
-            new = [tr.LossCall("loss", *_fields(new[0])[1:])]  # `loss = F.mse_loss(...)`
+            new = [replace(new[0], local="loss")]  # `loss = F.mse_loss(...)`
             self.calls[-1] = new[0]
             v = Value(v.py, ex.Name("loss"))
         self.flush(new)
@@ -232,13 +233,3 @@ class StepExpr(LossExpr):
                 self.b.r.diags.append(found)
                 raise Reported
         return v
-
-
-def describe(v) -> str:
-    if isinstance(v, Tensor):
-        return f"{fmt_shape(v.shape)} {v.dtype}"
-    return "a number" if isinstance(v, (int, float)) else "several values"
-
-
-def _fields(call: tr.LossCall) -> tuple:
-    return (call.local, call.target, call.operands, call.kwargs, call.task, call.name)

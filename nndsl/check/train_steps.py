@@ -340,19 +340,7 @@ def _first_read(node: s.Train, data: dict) -> str | None:
     """The first data tensor the steps read, by its place in the text: the batch's size and
     device come from it."""
     for st in steps_of(node):
-        for name in _names(st):
+        for name in s.names_read(st.stmts):
             if name in data:
                 return name
     return None
-
-
-def _names(node):
-    if isinstance(node, s.Name):
-        yield node.id
-        return
-    if dataclasses.is_dataclass(node) and not isinstance(node, type):
-        for f in dataclasses.fields(node):
-            yield from _names(getattr(node, f.name))
-    elif isinstance(node, tuple):
-        for item in node:
-            yield from _names(item)

@@ -9,8 +9,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
-
 from nndsl.diagnostics.core import Label
 from nndsl.ir import nodes as ir
 from nndsl.lang import syntax as s
@@ -141,18 +139,4 @@ def unused_data(program: s.Program, checked: ir.ProgramIR, warn) -> None:
 
 def _names(e) -> set[str]:
     """The names an expression reads (a function's own name aside)."""
-    out: set[str] = set()
-    stack = [e]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, s.Name):
-            out.add(e.id)
-        elif isinstance(e, s.CallExpr):
-            stack.extend(a.value for a in e.args)
-            if not isinstance(e.func, s.Name):
-                stack.append(e.func)
-        elif isinstance(e, tuple):
-            stack.extend(e)
-        elif is_dataclass(e) and not isinstance(e, s.Span):
-            stack.extend(getattr(e, f.name) for f in fields(e))
-    return out
+    return set(s.names_read(e))

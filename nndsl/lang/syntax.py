@@ -6,6 +6,9 @@ Every node carries the :class:`Span` of the text it came from. Nothing after par
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import fields, is_dataclass
+
 from nndsl.diagnostics.span import Span  # noqa: F401  (every node carries one)
 from nndsl.lang.expr_syntax import (  # noqa: F401  (the expressions, re-exported)
     MAX_MAGNITUDE,
@@ -324,3 +327,21 @@ class Train:
 @frozen
 class Program:
     items: tuple[Model | Block | Data | Train, ...]
+
+
+def names_read(node) -> Iterator[str]:
+    """The names a node of the tree reads, in the order of the text (a called function's own
+    name aside: ``f(x)`` reads ``x``)."""
+    if isinstance(node, Name):
+        yield node.id
+    elif isinstance(node, CallExpr):
+        if not isinstance(node.func, Name):
+            yield from names_read(node.func)
+        for a in node.args:
+            yield from names_read(a.value)
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from names_read(item)
+    elif is_dataclass(node) and not isinstance(node, (type, Span)):
+        for f in fields(node):
+            yield from names_read(getattr(node, f.name))
