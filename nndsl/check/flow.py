@@ -168,6 +168,24 @@ def shown_dims(shape: tuple) -> tuple:
     return tuple(d.expr if _is_formula(d) else d for d in shape)
 
 
+def item_row(path: str, built: Built, ref, index: int, cur: Flow) -> ir.Row:
+    """The layer-table row of one item of a repeat or a sequence, built from ``cur``; ``ref``
+    is the shared layer it uses, None for a layer of its own (its slot is then ``index``)."""
+    return ir.Row(
+        path,
+        built.type,
+        built.out.shape,
+        built.params,
+        isinstance(built.module, ir.SharedRef),
+        tensors=built.tensors,
+        tied=built.tied,
+        slot=ref.slot if ref else index,
+        alias=ref.attr if ref else "",
+        line=built.line,
+        inputs=(cur.shape,),
+    )
+
+
 def nested_rows(rows: list[ir.Row], prefix: str) -> list[ir.Row]:
     """Rows of a sub-module, their module paths under ``prefix`` (functional rows have none)."""
     return [replace(r, path=r.path and f"{prefix}.{r.path}", depth=r.depth + 1) for r in rows]

@@ -12,7 +12,16 @@ from dataclasses import fields, is_dataclass, replace
 
 from nndsl.check.bind import eval_diag
 from nndsl.check.conditions import constant
-from nndsl.check.flow import MAX_REPEAT, Built, Flow, Scope, is_int, nested_rows, strip_var
+from nndsl.check.flow import (
+    MAX_REPEAT,
+    Built,
+    Flow,
+    Scope,
+    is_int,
+    item_row,
+    nested_rows,
+    strip_var,
+)
 from nndsl.check.record import recorded
 from nndsl.check.sizes import size_of
 from nndsl.ir import expr as x
@@ -64,20 +73,7 @@ class RepeatRules:
                 items.append(built.module)
                 suffix = f"{k}.{j}" if len(stmt.body) > 1 else f"{k}"
                 ref = sub.shared[inner.name] if isinstance(inner, s.UseStmt) else None
-                rows.append(
-                    ir.Row(
-                        suffix,
-                        built.type,
-                        built.out.shape,
-                        built.params,
-                        isinstance(built.module, ir.SharedRef),
-                        tensors=built.tensors,
-                        slot=ref.slot if ref else j,
-                        alias=ref.attr if ref else "",
-                        line=built.line,
-                        inputs=(cur.shape,),
-                    )
-                )
+                rows.append(item_row(suffix, built, ref, j, cur))
                 rows.extend(nested_rows(built.rows, suffix))
                 total += built.params
                 cur = built.out

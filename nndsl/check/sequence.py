@@ -20,6 +20,7 @@ from nndsl.check.flow import (
     block_input,
     export_dim,
     feature_value,
+    item_row,
     nested_rows,
     strip_var,
 )
@@ -116,20 +117,7 @@ class SequenceRules:
             )
             return None
         ref = scope.shared[inner.name] if isinstance(inner, s.UseStmt) else None
-        count.rows.append(
-            ir.Row(
-                str(k),
-                built.type,
-                built.out.shape,
-                built.params,
-                isinstance(built.module, ir.SharedRef),
-                tensors=built.tensors,
-                slot=ref.slot if ref else k,
-                alias=ref.attr if ref else "",
-                line=built.line,
-                inputs=(cur.shape,),
-            )
-        )
+        count.rows.append(item_row(str(k), built, ref, k, cur))
         count.rows.extend(nested_rows(built.rows, str(k)))
         count.params += built.params
         count.next += 1
