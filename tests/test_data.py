@@ -192,6 +192,23 @@ def test_the_targets_range_is_read_when_checked(tmp_path):
     assert [d.code for d in found] == ["E0402"] and "bad.pt['y']" in found[0].message
 
 
+def test_a_targets_range_follows_it_through_the_names_it_is_built_from(tmp_path):
+    """A target defined as another data tensor (or a part of one) keeps that tensor's range,
+    so labels out of the model's classes are found however the section names them."""
+    np.save(tmp_path / "x.npy", np.zeros((20, 2), dtype=np.float32))
+    np.save(tmp_path / "y.npy", np.arange(20) % 4)
+    for data in (
+        'x = npy("x.npy") labels = npy("y.npy") y = labels',
+        'x = npy("x.npy") labels = npy("y.npy") y = labels[0:20]',
+        "x = [[1.0, 2.0], [3.0, 4.0]] raw = [0, 3] y = raw",
+    ):
+        (found,) = diagnostics(tmp_path, data, "cross_entropy")
+        assert found.code == "E0406" and "class ids 0 .. 3" in found.message, data
+    # arithmetic on the labels gives a range the checker does not claim to know
+    data = 'x = npy("x.npy") labels = npy("y.npy") y = labels // 4'
+    assert diagnostics(tmp_path, data, "cross_entropy") == []
+
+
 def test_a_float_columns_range_is_read_for_binary_targets(tmp_path):
     (tmp_path / "t.csv").write_text("a,b,target\n0.5,1,0.0\n1.5,2,2.5\n", encoding="utf-8")
     data = 'table = csv("t.csv") x = table[:, 0:2] y = table[:, 2:3]'

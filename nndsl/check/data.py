@@ -187,8 +187,8 @@ class DataRules(DataExprRules, FileRules, GeneratorRules, TextRules):
             if self.sequence(st.value, info):
                 info.sequences.add(st.name)
             info.spans[st.name] = st.name_span
-            if rng is not None:
-                info.ranges[st.name] = rng
+            if rng is not None:  # for the loss checks, and for the names built from it
+                info.ranges[st.name] = self.ranges[st.name] = rng
             shape = tuple(v.py.shape)
             info.body.append(ex.Assign(target, v.expr, ex.Shown(shape) if shape else None))
             if info.plan is not None:
