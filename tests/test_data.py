@@ -204,7 +204,10 @@ def test_a_targets_range_follows_it_through_the_names_it_is_built_from(tmp_path)
     ):
         (found,) = diagnostics(tmp_path, data, "cross_entropy")
         assert found.code == "E0406" and "class ids 0 .. 3" in found.message, data
-    # arithmetic on the labels gives a range the checker does not claim to know
+    # and through the arithmetic that makes labels (classes of pairs: 0 .. 3 // 2 is 0 .. 1)
+    data = 'x = npy("x.npy") labels = npy("y.npy") y = labels // 2'
+    (found,) = diagnostics(tmp_path, data, "cross_entropy")
+    assert found.code == "E0406" and "class ids 0 .. 1" in found.message
     data = 'x = npy("x.npy") labels = npy("y.npy") y = labels // 4'
     assert diagnostics(tmp_path, data, "cross_entropy") == []
 

@@ -13,6 +13,7 @@ from nndsl.check.data_files import ArchiveType, TableType
 from nndsl.check.data_text import SEQUENCE_FUNCTIONS
 from nndsl.check.forward_types import index_item, op_span
 from nndsl.check.stream import mixes_samples
+from nndsl.check.value_ranges import binary_range, of_number, unary_range
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir.shapes import ShapeError, fmt_shape
@@ -61,12 +62,13 @@ class DataExprRules:
             case s.Name():
                 return self._name(e, env)
             case s.BinOp(op=op, left=left, right=right):
-                a = self._operand(left, env, info)
-                b = self._operand(right, env, info)
-                return self._op(lambda: binary(op, a, b), e, ((left, a), (right, b))), None
+                a, ra = self._ranged(left, env, info)
+                b, rb = self._ranged(right, env, info)
+                v = self._op(lambda: binary(op, a, b), e, ((left, a), (right, b)))
+                return v, binary_range(op, ra, rb)
             case s.Unary(op=op, operand=operand):
-                a = self._operand(operand, env, info)
-                return self._op(lambda: unary(op, a), e), None
+                a, ra = self._ranged(operand, env, info)
+                return self._op(lambda: unary(op, a), e), unary_range(op, ra)
             case s.Index(value=base, items=items):
                 b, rng = self._value(base, env, info)
                 if isinstance(b.py, TableType):
@@ -93,25 +95,16 @@ class DataExprRules:
                     help="write the number itself",
                 )
 
+    def _ranged(self, e, env, info) -> tuple[Value, tuple | None]:
+        """An operator's operand and the range of its values (a number's is itself)."""
+        v, rng = self._value(e, env, info)
+        _whole_file(e, v)
+        return v, of_number(v.py) if rng is None else rng
+
     def _operand(self, e, env, info) -> Value:
         """A value an operator or function takes: a tensor or a number, not a whole file."""
         v, _ = self._value(e, env, info)
-        name = e.id if isinstance(e, s.Name) else "t"
-        if isinstance(v.py, TableType):
-            raise EvalError(
-                f"{v.py.path} is a table of columns, not a tensor",
-                e.span,
-                "E0106",
-                help=f"pick its columns first, e.g. `{name}[:, 0:2]`",
-            )
-        if isinstance(v.py, ArchiveType):
-            first = min(v.py.arrays, default="name")
-            raise EvalError(
-                f"{v.py.path} holds several arrays, not one tensor",
-                e.span,
-                "E0106",
-                help=f'pick one by name, e.g. `{name}["{first}"]`',
-            )
+        _whole_file(e, v)
         return v
 
     def _literal(self, e: s.ListLit) -> tuple[Value, tuple | None]:
@@ -229,6 +222,26 @@ class DataExprRules:
                 return Value([v.py for v in vals], ex.List(exprs))
             return Value(tuple(v.py for v in vals), ex.Tuple(exprs))
         return self._operand(node, env, info)
+
+
+def _whole_file(e, v: Value) -> None:
+    """Raise where ``v``, an operand, is a whole table or archive rather than a tensor."""
+    name = e.id if isinstance(e, s.Name) else "t"
+    if isinstance(v.py, TableType):
+        raise EvalError(
+            f"{v.py.path} is a table of columns, not a tensor",
+            e.span,
+            "E0106",
+            help=f"pick its columns first, e.g. `{name}[:, 0:2]`",
+        )
+    if isinstance(v.py, ArchiveType):
+        first = min(v.py.arrays, default="name")
+        raise EvalError(
+            f"{v.py.path} holds several arrays, not one tensor",
+            e.span,
+            "E0106",
+            help=f'pick one by name, e.g. `{name}["{first}"]`',
+        )
 
 
 def _made(info, e, found: tuple) -> tuple:
