@@ -419,10 +419,14 @@ def test_index_code_and_symbols():
     assert code(index(r, (Slice(literal(1), literal(3)),))) == "r[1:3]"
     assert index(r, (Slice(literal(1), literal(3)),)).py.shape == (None, "T", 8)
     assert code(index(r, (Slice(None, None, literal(2)),))) == "r[::2]"
-    assert index(r, (Slice(literal(0)), literal(1), Slice(None, literal(4)))).py.shape == (
+    assert index(r, (Slice(literal(0)), literal(-1), Slice(None, literal(4)))).py.shape == (
         "B",
         4,
     )
+    # T is known only when the model runs: 0 and -1 fit any T, 1 only a T of 2 or more
+    with pytest.raises(OpError, match="fits only when T is more than 1") as err:
+        index(r, (Slice(), literal(1)))
+    assert err.value.arg == 1
 
 
 def test_index_errors_point_at_the_item():
@@ -478,8 +482,9 @@ def test_reshape_matches_torch(shape, sizes):
     [
         (("B", 784), (-1, 28, 28), ("B", 28, 28)),
         (("B", 28, 28), (-1, 784), ("B", 784)),
-        (("B", 784), (-1, 28), (None, 28)),
-        (("B", "T", 4), (-1, 4), (None, 4)),
+        (("B", 784), (-1, 28), ("B * 28", 28)),
+        (("B", "T", 4), (-1, 4), ("B * T", 4)),
+        ((6, 4, "B"), (-1, 6, 2), ("B * 2", 6, 2)),  # the batch need not come first
         ((None, 28), (-1, 784), (None, 784)),  # too little known to judge
     ],
 )

@@ -105,6 +105,8 @@ def op_span(err, e) -> s.Span:
     at fault, or the item of a list argument (``cat([a, b])``), else the whole expression."""
     if isinstance(e, s.BinOp) and err.arg in ("left", "right"):
         return getattr(e, err.arg).span
+    if isinstance(e, s.Index) and type(err.arg) is int and 0 <= err.arg < len(e.items):
+        return getattr(e.items[err.arg], "span", e.span)  # the index item at fault
     if isinstance(e, (s.Unary, s.Index)) and err.arg == "operand":
         return e.operand.span if isinstance(e, s.Unary) else e.value.span
     if isinstance(e, s.CallExpr) and err.arg is not None:

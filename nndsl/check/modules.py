@@ -187,6 +187,19 @@ class ModuleRules:
                 continue
             inferred = spec.infer(flow.shape)
             explicit = values[spec.name].py
+            if isinstance(inferred, str):  # a size known only at run time: it may differ
+                self._error(
+                    "E0301",
+                    f"{label} expects {spec.name}={explicit} but receives {inferred}, a size "
+                    "known only when the model runs",
+                    nodes[spec.name].span,
+                    label=f"expects {explicit}",
+                    labels=from_label(flow),
+                    help=f"a layer's size is fixed when it is built: give that dim the size "
+                    f"{explicit} where the input is declared, or bring a dim of size {explicit} "
+                    "there first (e.g. with `transpose`)",
+                )
+                raise Reported
             if known(inferred) and int(inferred) != explicit:
                 rest = [self._text(a.span) for a in call.args if a is not nodes[spec.name]]
                 self._error(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged, product
+from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged, product, summed
 from nndsl.ir.tensors import OpError, axis, dim_conflict, merge_dims
 
 
@@ -44,8 +44,8 @@ def reduced_dims(shape: Shape, dim: int | tuple | None) -> tuple[int, ...]:
 def reshape_shape(shape: Shape, sizes: tuple) -> Shape:
     """The shape ``reshape`` gives; one size may be -1, the rest of the elements.
 
-    >>> reshape_shape(("B", 784), (-1, 28, 28))
-    ('B', 28, 28)
+    >>> reshape_shape(("B", 784), (-1, 28, 28)), reshape_shape((6, 4, "B"), (-1, 6, 2))
+    (('B', 28, 28), ('B * 2', 6, 2))
     """
     holes = [i for i, s in enumerate(sizes) if s == -1]
     if len(holes) > 1:
@@ -104,7 +104,7 @@ def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target:
             f"a whole number only for some sizes",
             help=f"the other sizes must divide {have}; keep {names} in the -1",
         )
-    return unknown[0] if len(unknown) == 1 and have == target else None
+    return merged((*unknown, have // target) if have != target else tuple(unknown))
 
 
 def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:
@@ -249,7 +249,7 @@ def cat_shape(shapes: list, dim: int) -> Shape:
     k = axis(dim, first, "dim")
     out = _same_shapes(shapes, "cat", skip=k)
     sizes = [s[k] for s in shapes]
-    out[k] = sum(int(d) for d in sizes) if known(*sizes) else None
+    out[k] = summed(tuple(sizes))
     return tuple(out)
 
 

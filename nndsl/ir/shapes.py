@@ -146,6 +146,30 @@ def merged(dims: tuple) -> DimLike:
     )
 
 
+def summed(dims: tuple) -> DimLike:
+    """The size of dims joined end to end (cat): their sum, or with symbolic sizes among them
+    a formula of the sum, so ``cat`` of two ``(B, 4)`` along dim 0 is ``(B * 2, 4)``; None
+    where a size is not known at all.
+
+    >>> summed((3, 4)), summed(("B", "B")), summed(("T", 2, "B", 1)), summed(("T", None))
+    (7, 'B * 2', 'T + B + 3', None)
+    """
+    if any(d is None for d in dims):
+        return None
+    number = sum(int(d) for d in dims if not isinstance(d, str))
+    terms: dict[str, int] = {}
+    for d in dims:
+        if isinstance(d, str):
+            terms[d] = terms.get(d, 0) + 1
+    if not terms:
+        return number
+    parts = [
+        (t if t.isidentifier() else f"({t})") + (f" * {n}" if n > 1 else "")
+        for t, n in terms.items()
+    ]
+    return " + ".join(parts + ([str(number)] if number else []))
+
+
 def fmt_dim(d: DimLike) -> str:
     """How a dim reads in messages and shape comments.
 

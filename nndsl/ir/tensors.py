@@ -275,10 +275,20 @@ def index_shape(shape: Shape, items: tuple) -> Shape:
 
 
 def _check_index(size: DimLike, i: int, pos: int, k: int) -> None:
+    """An int index must be in range for every size the dim can have: any int for a known
+    size's range; for a size known only at run time (the batch, ``T``), 0 or -1, which every
+    size of at least 1 has."""
     if known(size) and not -size <= i < size:
         raise OpError(
             f"index {i} is out of range for dim {k}, which has size {size}",
             help=f"use an index from {-size} to {size - 1}" if size else None,
+            arg=pos,
+        )
+    if isinstance(size, str) and i not in (0, -1):
+        raise OpError(
+            f"index {i} of dim {k}, whose size {size} is known only when the model runs: "
+            f"it fits only when {size} is more than {i if i >= 0 else -i - 1}",
+            help="index with 0 or -1, which fit any size, or give the dim a fixed size",
             arg=pos,
         )
 

@@ -178,6 +178,13 @@ def complete_args(layer: Layer, given: dict, x: Shape) -> dict:
             out[arg.name] = given[arg.name]
         elif arg.infer is not None:
             value = arg.infer(x)
+            if isinstance(value, str):  # a size of the input known only at run time
+                raise ShapeError(
+                    f"cannot infer {arg.name} of {layer.name}: it is the input's size {value}, "
+                    "known only when the model runs, and a layer's size is fixed when it is built",
+                    help=_RUN_TIME_HELP,
+                    arg=arg.name,
+                )
             if not known(value):
                 raise ShapeError(
                     f"cannot infer {arg.name} of {layer.name}: that size of the input is not known",
@@ -195,6 +202,11 @@ def complete_args(layer: Layer, given: dict, x: Shape) -> dict:
             out[arg.name] = arg.default
     return out
 
+
+_RUN_TIME_HELP = (
+    "give that dim a fixed size where the input is declared, or bring a dim of fixed size "
+    "there first (e.g. with `transpose`)"
+)
 
 ALL: tuple[Layer, ...] = (
     *LINEAR_ENTRIES,  # Linear, Bilinear
