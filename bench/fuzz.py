@@ -2,8 +2,11 @@
 
     python bench/fuzz.py [--n 100000] [--seed 0] [--jobs 2] [--no-run] [--train]
 
-Draws N inputs, half from the grammar (hypothesis' ``from_lark`` over grammar/nndsl.lark) and
-half mutations of examples/*.nn (tests/fuzzing.py has both generators), and holds each one to
+Draws N inputs, a third from the grammar (hypothesis' ``from_lark`` over grammar/nndsl.lark), a
+third mutations of examples/*.nn (tests/fuzzing.py has both generators) and a third random
+forwards of shape-changing tensor code (tests/forward_fuzz.py, each accepted one run at three
+batch and symbolic sizes, every tensor it computes against its predicted shape and dtype),
+and holds each one to
 the promise of ``tests/fuzzing.check_source``: ``analyze`` raises nothing; a refused program has
 errors at places in the file; an accepted one compiles to model and training code that parses,
 compiles, is black-stable and keeps to the allowed names, and each small enough model, run on
@@ -33,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / "build" / "fuzz"
 CHUNK = 250  # inputs per task handed to a worker
+KINDS = ("grammar", "mutation", "forward")  # the generators, taking turns by chunk
 HANG_S = 60.0  # an input the compiler has not finished after this long is a crash (a hang)
 
 
@@ -61,6 +65,7 @@ class _Stats:
         self.over = 0  # inputs slower than the limit
 
     def one(self, text: str, base: Path | None, run_models: bool, slow: float) -> None:
+        import forward_fuzz
         import fuzzing
 
         self.tried += 1
@@ -70,7 +75,9 @@ class _Stats:
                 result = fuzzing.check_source(text, base, run_models=False, sources=files)
             if result.ok:
                 self.accepted += 1
-                if run_models:
+                if run_models and self.kind == "forward":
+                    self.models += forward_fuzz.run_forward(files["model.py"], result.program)
+                elif run_models:
                     self.models += fuzzing.check_models(files["model.py"], result.program)
                 if self.train_dir is not None and result.program.trains:
                     folder = self.train_dir / f"{self.tried}"
@@ -107,6 +114,10 @@ def _work(task: tuple[str, int, int, bool, float]) -> dict:
     torch.set_num_threads(1)  # idle threads spinning after a model ran would count as CPU time
     stats = _Stats(kind)
     _, example = fuzzing.example_texts()[0]  # warm up: imports and caches are not counted
+    if kind == "forward":
+        import forward_fuzz
+
+        example = forward_fuzz.forward_program(0)
     stats.one(example, fuzzing.EXAMPLES_DIR, run_models, slow)
     stats.tried, stats.accepted, stats.models, stats.slowest, stats.over = (
         0,
@@ -117,7 +128,12 @@ def _work(task: tuple[str, int, int, bool, float]) -> dict:
     )
     if train:
         stats.train_dir = Path(tempfile.mkdtemp(prefix="nndsl-fuzz-train-"))
-    if kind == "mutation":
+    if kind == "forward":
+        import forward_fuzz
+
+        for i in range(count):
+            stats.one(forward_fuzz.forward_program(seed * CHUNK + i), None, run_models, slow)
+    elif kind == "mutation":
         rng = random.Random(seed)
         examples = fuzzing.example_texts()
         for _ in range(count):
@@ -165,10 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     tasks = []
     for i, start in enumerate(range(0, args.n, CHUNK)):
         count = min(CHUNK, args.n - start)
-        kind = ("grammar", "mutation")[i % 2]
+        kind = KINDS[i % len(KINDS)]
         tasks.append((kind, args.seed + i, count, not args.no_run, args.slow, args.train))
     keys = ("tried", "accepted", "models", "trained", "over")
-    totals = {k: dict.fromkeys(keys, 0) for k in ("grammar", "mutation")}
+    totals = {k: dict.fromkeys(keys, 0) for k in KINDS}
     crashes: list[tuple[str, str]] = []
     slowest = (0.0, "", 0.0, "")  # CPU seconds, input, wall seconds, generator
     began = time.perf_counter()

@@ -86,3 +86,14 @@ def test_accepted_mutations_train_one_step(seed, tmp_path):
         if result.ok:
             trained += check_training(result, tmp_path / f"{i}", EXAMPLES_DIR)
     assert trained >= 15
+
+
+def test_generated_forwards_run_with_the_predicted_shapes():
+    """Random forwards of reshapes, dim views, indexing, broadcasting operators, reductions and
+    joins (tests/forward_fuzz.py), from fixed seeds: each accepted one runs at three batch and
+    symbolic sizes with the checker's shape and dtype for every tensor it computes. Most are
+    accepted, so the property is held to many programs, not to the few the checker lets by."""
+    from forward_fuzz import check_forward, forward_program
+
+    accepted = sum(check_forward(forward_program(seed)) for seed in range(120))
+    assert accepted >= 80
