@@ -40,13 +40,25 @@ def _line(text: str) -> int:
 def test_hover_in_a_block_shows_each_use():
     shown, _ = hover(Document(BLOCKS), _line("fc = Linear"), 10)
     assert "(B, 16) float32" in shown and "(B, 4) float32" in shown
-    assert "208 parameters (`a.fc`)" in shown and "68 parameters (`b.fc`)" in shown
+    assert "208 parameters (`a.fc`), 192 MACs per sample" in shown  # 12 * 16
+    assert "68 parameters (`b.fc`), 64 MACs per sample" in shown  # 16 * 4
+
+
+def test_hover_names_the_sizes_macs_depend_on():
+    text = "model Seq(x: [T, 8]) {\n    fc = Linear(4)\n}\n"
+    shown, _ = hover(Document(text), 1, 10)
+    assert "MACs depend on T" in shown
+    shown, _ = hover(Document(text), 0, 7)
+    assert "(layers with sizes T left out)" in shown
 
 
 def test_hover_on_a_call_in_a_forward_names_the_layer():
     line = _line("return b(a(x))")
     shown, where = hover(Document(BLOCKS), line, LINES[line].index("a(x)"))
-    assert shown == "**block Dense** `a` → `(B, 16)`\n\n208 parameters (`a`)"
+    macs = 12 * 16  # the Linear(16) inside, on 12 features; GELU and Dropout count none
+    assert (
+        shown == f"**block Dense** `a` → `(B, 16)`\n\n208 parameters (`a`), {macs} MACs per sample"
+    )
     assert where[0] == where[2] == line
 
 

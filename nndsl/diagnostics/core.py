@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import field
+from dataclasses import field, replace
 
 from nndsl.diagnostics import codes
 from nndsl.diagnostics.span import Span
 from nndsl.util.frozen import frozen
+from nndsl.util.naming import Suggestion
 
 # The exit codes of every nndsl command.
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -33,6 +34,16 @@ class Label:
 
 
 @frozen
+class Fix:
+    """The edit a diagnostic's help describes: the source in ``span`` becomes ``text`` (an
+    empty span inserts it, an empty text deletes). The language server offers it as a quick
+    fix; ``nndsl check --format json`` shows it."""
+
+    span: Span
+    text: str
+
+
+@frozen
 class Diagnostic:
     code: str
     message: str
@@ -42,6 +53,7 @@ class Diagnostic:
     labels: tuple[Label, ...] = ()
     help: str | None = None
     notes: tuple[str, ...] = field(default=())
+    fix: Fix | None = None  # set where the checker knows the replacement its help names
 
     def __post_init__(self) -> None:
         if not codes.known(self.code):
@@ -54,6 +66,29 @@ class CompileError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):
         super().__init__("; ".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics
+
+
+def with_fixes(diagnostics: list[Diagnostic], text: str) -> list[Diagnostic]:
+    """The diagnostics, each whose help suggests a name for a misspelt one given the fix that
+    writes it: where the source at its span starts with the misspelt name (``bais`` of
+    ``bais=true``, ``Relu`` of ``Relu()``), or with it in quotes."""
+    lines = None
+    out = []
+    for d in diagnostics:
+        hint, span = d.help, d.span
+        if d.fix is None and isinstance(hint, Suggestion) and span is not None:
+            lines = source_lines(text) if lines is None else lines
+            line = lines[span.line - 1] if span.line <= len(lines) else ""
+            end = span.end_column - 1 if span.end_line == span.line else len(line)
+            here = line[span.column - 1 : end]
+            skip = 1 if here[:1] == '"' else 0
+            rest = here[skip + len(hint.typo) :]
+            if here[skip:].startswith(hint.typo) and not (rest[:1].isalnum() or rest[:1] == "_"):
+                at = span.column + skip
+                fix = Fix(Span(span.line, at, span.line, at + len(hint.typo)), hint.name)
+                d = replace(d, fix=fix)
+        out.append(d)
+    return out
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
@@ -180,6 +215,19 @@ def to_dict(d: Diagnostic, filename: str) -> dict:
         ],
         "help": d.help,
         "notes": list(d.notes),
+        "fix": _fix_dict(d.fix),
+    }
+
+
+def _fix_dict(fix: Fix | None) -> dict | None:
+    if fix is None:
+        return None
+    s = fix.span
+    return {
+        "line": s.line,
+        "column": s.column,
+        "end": {"line": s.end_line, "column": s.end_column},
+        "text": fix.text,
     }
 
 

@@ -88,11 +88,14 @@ def _fmt(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
 
-def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None) -> str:
+def row_macs(
+    m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None
+) -> tuple[list[int | None], set[str]]:
+    """The MACs column of ``nndsl summary``: each row's MACs (a block, repeat or nested model
+    the sum of the layers inside; None where a size is unknown), and the unknown size names."""
     rows = m.rows
     containers = _containers(rows)
-    macs, memory, unknown = _per_row(rows, containers, {**(sizes or {}), "B": batch})
-    shown = list(macs)
+    shown, _, unknown = _per_row(rows, containers, {**(sizes or {}), "B": batch})
     for i in sorted(containers, reverse=True):  # a container sums the layers below it
         below = []
         for j in range(i + 1, len(rows)):
@@ -101,7 +104,12 @@ def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = No
             if rows[j].depth == rows[i].depth + 1:
                 below.append(shown[j])
         shown[i] = None if None in below else sum(below)
+    return shown, unknown
 
+
+def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None) -> str:
+    rows = m.rows
+    shown, unknown = row_macs(m, batch, sizes)
     cells = ["-" if r.type in TENSOR_ROWS else _fmt(shown[i]) for i, r in enumerate(rows)]
     out = layer_table(m, ("MACs", cells))
 
