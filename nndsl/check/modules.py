@@ -291,7 +291,7 @@ class ModuleRules:
             return None
         return Built(
             ir.SharedRef(info.attr),
-            Flow(tuple(out), flow.dtype, stmt.span),
+            Flow(tuple(out), layer.out_dtype or flow.dtype, stmt.span),  # Embedding: float
             0,
             layer.name,
             layer.call,

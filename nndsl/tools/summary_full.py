@@ -17,6 +17,8 @@ the ``macs`` of the layer's registry entry:
   2*L*S*E + L*E*E): the projections, the scores, the weighted sum and the output projection.
 - ``TransformerEncoderLayer`` (dim_feedforward F): the self-attention above with S = L, plus
   B * 2 * L * E * F for the feed-forward layers, plus its two LayerNorms.
+- ``TransformerDecoderLayer``: its self-attention (S = L), its attention over the memory (S the
+  memory's length), the feed-forward layers and its three LayerNorms.
 - ``BatchNorm*``, ``LayerNorm``, ``GroupNorm``: numel(out) (a scale and shift per element).
 - Everything else (activations, pooling, dropout, reshaping, ``Embedding`` lookups): 0.
 
