@@ -281,7 +281,8 @@ def test_quick_fixes_rewrite_what_the_help_names(client, tmp_path):
 FIXABLE = {
     "E0301": "model A(x: [3]) {\n    fc = Linear(3136, 16, bias=false)\n}\n",
     "E0101": "model A(x: [3]) {\n    Linear(4)\n    ReLU\n}\n",
-    "E0102": "model A(x: [3]) {\n    Linear(4, bais=false)\n}\n",
+    "E0102": "model A(x: [3]) {\n    Linear(4, bais=false)\n}\n",  # the name, not the value
+    "E0126": 'model A(x: [3]) {\n    GELU(approximate="tanhh")\n}\n',  # inside the quotes
     "E0117": "model A(x: [3]) {\n    fc = Linear(4)\n    forward(x) {\n        return fc(x)\n    }\n}\n",
     "E0120": (
         "model A(x: [3]) {\n    w = param([3, 3])\n    forward {\n        return x @ w.weight\n"
