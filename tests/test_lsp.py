@@ -282,6 +282,7 @@ FIXABLE = {
     "E0301": "model A(x: [3]) {\n    fc = Linear(3136, 16, bias=false)\n}\n",
     "E0101": "model A(x: [3]) {\n    Linear(4)\n    ReLU\n}\n",
     "E0102": "model A(x: [3]) {\n    Linear(4, bais=false)\n}\n",  # the name, not the value
+    "E0106": "block H(n) {\n    Linear((n + 1)/2)\n}\nmodel A(x: [3]) {\n    H(7)\n}\n",  # //
     "E0126": 'model A(x: [3]) {\n    GELU(approximate="tanhh")\n}\n',  # inside the quotes
     "E0117": "model A(x: [3]) {\n    fc = Linear(4)\n    forward(x) {\n        return fc(x)\n    }\n}\n",
     "E0120": (

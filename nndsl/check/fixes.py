@@ -57,3 +57,12 @@ def call_at(program: s.Program, span: s.Span) -> s.Call | None:
         elif is_dataclass(node) and not isinstance(node, s.Span):
             stack.extend(getattr(node, f.name) for f in fields(node))
     return None
+
+
+def floor_division(e: s.Expr) -> Fix | None:
+    """``a / b`` as ``a // b``: the ``/`` between the operands (a parenthesis may sit there
+    too, which the spans of the operands leave out)."""
+    if not isinstance(e, s.BinOp) or e.op != "/":
+        return None
+    left, right = e.left.span, e.right.span
+    return Fix(s.Span(left.end_line, left.end_column, right.line, right.column), "//", old="/")

@@ -37,10 +37,12 @@ class Label:
 class Fix:
     """The edit a diagnostic's help describes: the source in ``span`` becomes ``text`` (an
     empty span inserts it, an empty text deletes). The language server offers it as a quick
-    fix; ``nndsl check --format json`` shows it."""
+    fix; ``nndsl check --format json`` shows it. With ``old``, ``span`` is a region that holds
+    ``old`` once, and :func:`with_fixes` narrows the fix to it."""
 
     span: Span
     text: str
+    old: str = ""  # where the checker knows only a region: the text in it to replace
 
 
 @frozen
@@ -69,26 +71,46 @@ class CompileError(Exception):
 
 
 def with_fixes(diagnostics: list[Diagnostic], text: str) -> list[Diagnostic]:
-    """The diagnostics, each whose help suggests a name for a misspelt one given the fix that
-    writes it: where the source at its span starts with the misspelt name (``bais`` of
-    ``bais=true``, ``Relu`` of ``Relu()``), or with it in quotes."""
-    lines = None
+    """The diagnostics with their fixes made exact against the source: one whose help
+    suggests a name for a misspelt one gets the fix that writes it, where the source at its
+    span starts with the misspelt name (``bais`` of ``bais=true``, ``Relu`` of ``Relu()``) or
+    with it in quotes; a fix of a region (``old``) is narrowed to the one ``old`` in it, and
+    dropped where there is not exactly one."""
+    if not diagnostics:
+        return diagnostics
+    lines = source_lines(text)
     out = []
     for d in diagnostics:
-        hint, span = d.help, d.span
-        if d.fix is None and isinstance(hint, Suggestion) and span is not None:
-            lines = source_lines(text) if lines is None else lines
-            line = lines[span.line - 1] if span.line <= len(lines) else ""
-            end = span.end_column - 1 if span.end_line == span.line else len(line)
-            here = line[span.column - 1 : end]
-            skip = 1 if here[:1] == '"' else 0
-            rest = here[skip + len(hint.typo) :]
-            if here[skip:].startswith(hint.typo) and not (rest[:1].isalnum() or rest[:1] == "_"):
-                at = span.column + skip
-                fix = Fix(Span(span.line, at, span.line, at + len(hint.typo)), hint.name)
-                d = replace(d, fix=fix)
+        if d.fix is not None and d.fix.old:
+            d = replace(d, fix=_narrowed(d.fix, lines))
+        elif d.fix is None and isinstance(d.help, Suggestion) and d.span is not None:
+            d = replace(d, fix=_suggested(d.help, d.span, lines))
         out.append(d)
     return out
+
+
+def _on_line(span: Span, lines: list[str]) -> str:
+    """The source of ``span`` on its first line."""
+    line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+    return line[span.column - 1 : span.end_column - 1 if span.end_line == span.line else None]
+
+
+def _suggested(hint: Suggestion, span: Span, lines: list[str]) -> Fix | None:
+    here = _on_line(span, lines)
+    skip = 1 if here[:1] == '"' else 0
+    rest = here[skip + len(hint.typo) :]
+    if not here[skip:].startswith(hint.typo) or rest[:1].isalnum() or rest[:1] == "_":
+        return None
+    at = span.column + skip
+    return Fix(Span(span.line, at, span.line, at + len(hint.typo)), hint.name)
+
+
+def _narrowed(fix: Fix, lines: list[str]) -> Fix | None:
+    span, here = fix.span, _on_line(fix.span, lines)
+    if span.end_line != span.line or here.count(fix.old) != 1:
+        return None
+    at = span.column + here.index(fix.old)
+    return Fix(Span(span.line, at, span.line, at + len(fix.old)), fix.text)
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
