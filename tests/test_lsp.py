@@ -153,6 +153,32 @@ def _summary_macs(path: Path, capsys) -> tuple[dict[str, str], str]:
     return rows, total
 
 
+def test_changes_in_quick_succession_check_the_last_only(client, tmp_path):
+    path = tmp_path / "typing.nn"
+    uri = path.as_uri()
+    _open(client, path, BAD)
+    texts = [BAD.replace("Relu", "Relu" + "u" * n) for n in (1, 2)] + [BAD.replace("Relu", "ReLU")]
+    bodies = []
+    for version, text in enumerate(texts, start=2):  # one write: keystrokes faster than a check
+        change = {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"text": text}],
+        }
+        message = {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": change}
+        body = json.dumps(message).encode()
+        bodies.append(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    client.proc.stdin.write(b"".join(bodies))
+    client.proc.stdin.flush()
+    published = client.notification("textDocument/publishDiagnostics", uri)
+    assert published["version"] == 4 and [d["code"] for d in published["diagnostics"]] == ["E0301"]
+    change = {"textDocument": {"uri": uri, "version": 5}, "contentChanges": [{"text": BAD}]}
+    client.send("textDocument/didChange", change)
+    versions = []  # every publish until version 5's: none for the changes left behind
+    while not versions or versions[-1] != 5:
+        versions.append(client.notification("textDocument/publishDiagnostics", uri)["version"])
+    assert versions == [5]
+
+
 def test_hover_shows_shape_dtype_parameters_and_macs(client, tmp_path, capsys):
     path = tmp_path / "add.nn"
     _open(client, path, ADD)
