@@ -95,3 +95,13 @@ def test_quick_fix_only_where_help_names_a_replacement():
     (fix,) = quick_fixes(doc, 0, len(LINES))
     assert fix[:3] == ("Replace with `GELU`", (2, 4, 2, 8), "GELU")
     assert quick_fixes(Document(BLOCKS.replace("Linear(width)", "Linear(width, 3, 4)")), 0, 9) == []
+
+
+def test_completion_of_a_declared_layers_call_keywords():
+    text = (
+        "model D(tgt: [T, 8], memory: [S, 8]) {\n    dec = TransformerDecoderLayer(2)\n"
+        "    forward {\n        return dec(tgt, memory, tgt_mask=none, \n    }\n}\n"
+    )
+    line = text.splitlines()[3]
+    found = {i.label for i in completions(Document(text), 3, len(line))}
+    assert {"memory_mask=", "tgt_is_causal="} <= found and "tgt_mask=" not in found

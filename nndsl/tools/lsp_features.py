@@ -103,7 +103,8 @@ def _open_call(text: str) -> str | None:
 
 def completions(doc: Document, line: int, character: int) -> list[Item]:
     """What may be written at the cursor: a layer's, loss's or optimizer's arguments inside its
-    call, a train or data section's settings and their values, or layers and blocks."""
+    call (and in a forward, the keywords of a declared layer's call), a train or data
+    section's settings and their values, or layers and blocks."""
     prefix = "\n".join(
         doc.lines[:line] + [doc.lines[line][:character] if line < len(doc.lines) else ""]
     )
@@ -112,7 +113,11 @@ def completions(doc: Document, line: int, character: int) -> list[Item]:
     here = prefix.rsplit("\n", 1)[-1]
     callee = _open_call(prefix[sections[-1].start() :] if sections else prefix)
     if callee is not None:
-        return _arguments(callee, section, here) or _block_arguments(doc, callee, here)
+        return (
+            _arguments(callee, section, here)
+            or _block_arguments(doc, callee, here)
+            or _call_keywords(doc, callee, here)
+        )
     if section == "train":
         setting = re.match(r"\s*(\w+)\s+\w*$", here)
         if setting and setting[1] in _TRAIN_TABLES:
@@ -173,6 +178,22 @@ def _block_arguments(doc: Document, callee: str, here: str) -> list[Item]:
         Item(f"{p.name}=", "property", f"parameter of {callee}", insert=f"{p.name}=")
         for p in params
         if p.name not in given
+    ]
+
+
+def _call_keywords(doc: Document, callee: str, here: str) -> list[Item]:
+    """The keywords a forward may pass to the layer declared as ``callee = Layer(...)``
+    (``tgt_mask=`` for a TransformerDecoderLayer), read from the text, which may not parse
+    while a call is being written."""
+    declared = re.search(rf"^\s*{re.escape(callee)}\s*=\s*(\w+)\s*\(", doc.text, re.M)
+    layer = REGISTRY.get(declared[1]) if declared else None
+    if layer is None:
+        return []
+    given = set(re.findall(r"(\w+)\s*=", here))
+    return [
+        Item(f"{a.name}=", "property", f"{a.kind} = {a.default!r}", insert=f"{a.name}=")
+        for a in layer.call_keywords
+        if a.name not in given
     ]
 
 

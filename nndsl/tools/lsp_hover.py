@@ -26,7 +26,8 @@ def _type_text(t) -> str:
 
 def hover(doc: Document, line: int, character: int) -> tuple[str, Range] | None:
     """Markdown for the layer, operation, input or model under the cursor: its inferred
-    shape and dtype, and a layer's parameters; None elsewhere or while the program has errors."""
+    shape and dtype, and a layer's, block's or model's parameters and MACs; None elsewhere or
+    while the program has errors."""
     program = doc.analysis.program
     if program is None:
         return None
