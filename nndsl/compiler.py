@@ -12,7 +12,14 @@ from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from nndsl.check.checker import check
-from nndsl.diagnostics.core import CompileError, Diagnostic, has_errors, normalize_newlines, sort
+from nndsl.diagnostics.core import (
+    CompileError,
+    Diagnostic,
+    has_errors,
+    normalize_newlines,
+    sort,
+    with_fixes,
+)
 from nndsl.ir import nodes as ir
 from nndsl.lang import lexical
 from nndsl.lang import syntax as s
@@ -47,13 +54,13 @@ def analyze(text: str, base: Path | None = None) -> Analysis:
                 return Analysis(None, [deep])
             checked, diagnostics = check(program, text, base)
         except CompileError as err:
-            return Analysis(None, err.diagnostics)
+            return Analysis(None, with_fixes(err.diagnostics, text))
         except RecursionError:
             return Analysis(None, [_too_deep(_deepest(program), "")])
     finally:
         if enabled:
             gc.enable()
-    diagnostics = sort(diagnostics)
+    diagnostics = with_fixes(sort(diagnostics), text)
     return Analysis(None if has_errors(diagnostics) else checked, diagnostics)
 
 

@@ -213,6 +213,61 @@ def test_encoder_keywords():
     assert err.code == "E0303" and "`src_mask`" in err.message
 
 
+DECODER = """
+model D(tgt: [T, 8], memory: [S, 8]) {
+    dec = TransformerDecoderLayer(2, dim_feedforward=16)
+    forward {
+        later = triu(ones(T, T), diagonal=1) > 0
+        return %s
+    }
+}
+"""
+
+
+def test_decoder_takes_the_target_the_memory_and_keywords():
+    code, program = compiled(
+        DECODER % "dec(tgt, memory, tgt_mask=later, tgt_is_causal=true, memory_mask=none)"
+    )
+    assert "tgt, memory, tgt_mask=later, tgt_is_causal=True, memory_mask=None\n" in code
+    model = load_module(code, "t")["D"]().eval()
+    reference = torch.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, batch_first=True)
+    assert program.models[0].total_params == sum(p.numel() for p in reference.parameters())
+    reference.load_state_dict(model.dec.state_dict())
+    tgt, memory = torch.randn(2, 5, 8), torch.randn(2, 7, 8)
+    mask = torch.nn.Transformer.generate_square_subsequent_mask(5) < 0
+    want = reference.eval()(tgt, memory, tgt_mask=mask, tgt_is_causal=True)
+    assert torch.allclose(model(tgt, memory), want)
+
+
+@pytest.mark.parametrize(
+    "call, code, words",
+    [
+        ("dec(tgt, memory, tgt_is_causal=true)", "E0303", "only as a hint with `tgt_mask`"),
+        ("dec(tgt, memory, memory_mask=later)", "E0303", "(T, S)"),
+        ("dec(tgt, memory[:, :, 0:4])", "E0303", "needs (B, S, 8)"),
+        ("dec(tgt, memory[:, 0])", "E0302", "3-D"),
+        ("dec(tgt)", "E0118", "takes 2 inputs"),
+        ("dec(tgt, memory, src_mask=later)", "E0102", "no keyword `src_mask`"),
+    ],
+)
+def test_decoder_mistakes(call, code, words):
+    err = failure(DECODER % call)
+    assert err.code == code and words in err.message, err.message
+
+
+def test_decoder_memory_of_the_wrong_size_is_pointed_at():
+    err = failure(DECODER % "dec(tgt, memory[:, :, 0:4])")
+    line = (DECODER % "dec(tgt, memory[:, :, 0:4])").splitlines()[err.span.line - 1]
+    assert line[err.span.column - 1 : err.span.end_column - 1] == "memory[:, :, 0:4]"
+
+
+def test_a_shared_embedding_called_again_makes_floats():
+    compiled(
+        "model M(a: [S] long, b: [T] long) { embed = Embedding(10, 4)  fc = Linear(2)"
+        "  forward { return embed(a), fc(embed(b)) } }"
+    )
+
+
 # ---- scaled_dot_product_attention, masks ------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ import nndsl.ir.shapes
 import nndsl.registry.layer_base
 import nndsl.registry.layers
 import nndsl.registry.layers_act
+import nndsl.registry.layers_attn
 import nndsl.registry.layers_conv
 import nndsl.registry.layers_dense
 import nndsl.registry.layers_norm
@@ -315,8 +316,33 @@ CASES: dict[str, list[tuple[dict, tuple]]] = {
             ("B", 3, 16),
         ),
         ({"nhead": 1}, ("B", 2, 6)),
+        ({"nhead": 2, "activation": "gelu", "dropout": 0.0}, ("B", 4, 8)),
+    ],
+    "TransformerDecoderLayer": [  # the memory: second_shape below
+        ({"nhead": 2, "dim_feedforward": 32}, ("B", 5, 8)),
+        (
+            {
+                "nhead": 4,
+                "dim_feedforward": 16,
+                "activation": "gelu",
+                "norm_first": True,
+                "bias": False,
+                "dropout": 0.0,
+            },
+            ("B", 3, 16),
+        ),
+        ({"nhead": 1, "dropout": 0.2}, ("B", 2, 6)),
     ],
 }
+
+
+def second_shape(layer: Layer, a: dict, shape: tuple) -> tuple:
+    """The second input of a layer that takes two: Bilinear's (*, in2_features), a decoder's
+    memory (B, S, d_model), longer than the target."""
+    if layer.name == "Bilinear":
+        return (*shape[:-1], a["in2_features"])
+    return (shape[0], shape[1] + 2, a["d_model"])
+
 
 CASE_LIST = [
     pytest.param(name, given, shape, id=f"{name}-{i}")
@@ -374,7 +400,7 @@ def build_and_run(
         elif layer.call == "attention":
             y = m(x, x, x, need_weights=False)[0]
         elif layer.inputs == 2:
-            y = m(x, torch.randn(*shape[:-1], a["in2_features"]))
+            y = m(x, torch.randn(second_shape(layer, a, shape)))
         else:
             y = m(x)
     return m, y
@@ -575,6 +601,7 @@ def test_errors(name, given, shape, words, arg, torch_rejects):
         nndsl.registry.layers_pool,
         nndsl.registry.layers_conv,
         nndsl.registry.layers_seq,
+        nndsl.registry.layers_attn,
     ],
     ids=lambda m: m.__name__,
 )

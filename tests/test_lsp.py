@@ -139,19 +139,76 @@ def test_a_change_publishes_again(client, tmp_path):
     assert client.notification("textDocument/publishDiagnostics", uri)["diagnostics"] == []
 
 
-def test_hover_shows_shape_dtype_and_parameters(client, tmp_path):
+def _summary_macs(path: Path, capsys) -> tuple[dict[str, str], str]:
+    """Each layer's MACs and the model's total, as `nndsl summary --batch 1` prints them."""
+    capsys.readouterr()
+    assert cli(["summary", str(path), "--batch", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    rows = {
+        line.split()[0]: line.split()[-1]
+        for line in out
+        if line.startswith("  ") and line[2:3] != " "
+    }
+    total = next(line for line in out if "MACs (batch 1)" in line).split(": ")[1].split()[0]
+    return rows, total
+
+
+def test_changes_in_quick_succession_check_the_last_only(client, tmp_path):
+    path = tmp_path / "typing.nn"
+    uri = path.as_uri()
+    _open(client, path, BAD)
+    texts = [BAD.replace("Relu", "Relu" + "u" * n) for n in (1, 2)] + [BAD.replace("Relu", "ReLU")]
+    bodies = []
+    for version, text in enumerate(texts, start=2):  # one write: keystrokes faster than a check
+        change = {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"text": text}],
+        }
+        message = {"jsonrpc": "2.0", "method": "textDocument/didChange", "params": change}
+        body = json.dumps(message).encode()
+        bodies.append(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+    client.proc.stdin.write(b"".join(bodies))
+    client.proc.stdin.flush()
+    published = client.notification("textDocument/publishDiagnostics", uri)
+    assert published["version"] == 4 and [d["code"] for d in published["diagnostics"]] == ["E0301"]
+    change = {"textDocument": {"uri": uri, "version": 5}, "contentChanges": [{"text": BAD}]}
+    client.send("textDocument/didChange", change)
+    versions = []  # every publish until version 5's: none for the changes left behind
+    while not versions or versions[-1] != 5:
+        versions.append(client.notification("textDocument/publishDiagnostics", uri)["version"])
+    assert versions == [5]
+
+
+def test_hover_shows_shape_dtype_parameters_and_macs(client, tmp_path, capsys):
     path = tmp_path / "add.nn"
     _open(client, path, ADD)
     line = ADD.splitlines().index(
         "    hidden = Linear(8)    # in_features 2 is inferred from the input"
     )
+    macs, total = _summary_macs(path, capsys)
     shown = client.request("textDocument/hover", _at(path.as_uri(), line, 16))
     text = shown["contents"]["value"]
     assert "Linear" in text and "(B, 8) float32" in text and "24 parameters" in text
+    assert f"{macs['hidden']} MACs per sample" in text
     assert shown["range"]["start"] == {"line": line, "character": 13}
     model = client.request("textDocument/hover", _at(path.as_uri(), line - 1, 8))
     assert "(B, 2) float32 → (B, 1) float32" in model["contents"]["value"]
+    assert f"33 parameters, {total} MACs per sample" in model["contents"]["value"]
     assert client.request("textDocument/hover", _at(path.as_uri(), line + 20, 0)) is None
+
+
+def test_hover_on_resnet18_counts_the_macs_of_summary(client, tmp_path, capsys):
+    text = (ROOT / "examples" / "resnet18.nn").read_text(encoding="utf-8")
+    path = tmp_path / "resnet18.nn"
+    _open(client, path, text)
+    macs, total = _summary_macs(path, capsys)
+    lines = text.splitlines()
+    model = next(i for i, x in enumerate(lines) if x.startswith("model "))
+    shown = client.request("textDocument/hover", _at(path.as_uri(), model, 7))
+    assert f"{total} MACs per sample" in shown["contents"]["value"]
+    fc = next(i for i, x in enumerate(lines) if x.strip().startswith("fc = "))
+    shown = client.request("textDocument/hover", _at(path.as_uri(), fc, lines[fc].index("Linear")))
+    assert f"{macs['fc']} MACs per sample" in shown["contents"]["value"]
 
 
 def test_completion_from_the_registries(client, tmp_path):
@@ -198,19 +255,93 @@ def test_formatting_is_fmt(client, tmp_path):
     assert [e["newText"] for e in edits] == [format_source(text)]
 
 
-def test_quick_fix_from_help(client, tmp_path):
-    path = tmp_path / "fix.nn"
-    diagnostics = _open(client, path, BAD)["diagnostics"]
-    whole = {"start": {"line": 0, "character": 0}, "end": {"line": 4, "character": 0}}
+def _edited(text: str, edits: list[dict]) -> str:
+    """``text`` with the LSP text edits applied (ranges of the original text)."""
+    lines = text.split("\n")
+
+    def offset(p: dict) -> int:
+        return sum(len(x) + 1 for x in lines[: p["line"]]) + p["character"]
+
+    for e in sorted(edits, key=lambda e: offset(e["range"]["start"]), reverse=True):
+        start, end = offset(e["range"]["start"]), offset(e["range"]["end"])
+        text = text[:start] + e["newText"] + text[end:]
+    return text
+
+
+def _fixes(client: Client, path: Path, text: str) -> tuple[list[dict], list[dict]]:
+    """The diagnostics published for ``text`` and the quick fixes offered for them all."""
+    diagnostics = _open(client, path, text)["diagnostics"]
+    whole = {
+        "start": {"line": 0, "character": 0},
+        "end": {"line": len(text.splitlines()), "character": 0},
+    }
     params = {
         "textDocument": {"uri": path.as_uri()},
         "range": whole,
         "context": {"diagnostics": diagnostics},
     }
-    actions = client.request("textDocument/codeAction", params)
+    return diagnostics, client.request("textDocument/codeAction", params)
+
+
+def _change(client: Client, path: Path, text: str, version: int) -> list[dict]:
+    uri = path.as_uri()
+    change = {"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}
+    client.send("textDocument/didChange", change)
+    return client.notification("textDocument/publishDiagnostics", uri)["diagnostics"]
+
+
+def test_quick_fixes_rewrite_what_the_help_names(client, tmp_path):
+    path = tmp_path / "fix.nn"
+    diagnostics, actions = _fixes(client, path, BAD)
+    assert [a["kind"] for a in actions] == ["quickfix", "quickfix"]
+    assert [a["diagnostics"][0]["code"] for a in actions] == [d["code"] for d in diagnostics]
+    edits = [e for a in actions for e in a["edit"]["changes"][path.as_uri()]]
+    assert [e["newText"] for e in edits] == ["Linear(4)", "ReLU"]
+    assert edits[0]["range"]["start"] == {"line": 1, "character": 4}  # the whole call
+    assert actions[0]["title"] == "Replace with `Linear(4)`"
+    fixed = _edited(BAD, edits)
+    assert fixed == "model Bad(x: [2]) {\n    Linear(4)\n    ReLU()\n}\n"
+    assert _change(client, path, fixed, 2) == []
+
+
+FIXABLE = {
+    "E0301": "model A(x: [3]) {\n    fc = Linear(3136, 16, bias=false)\n}\n",
+    "E0101": "model A(x: [3]) {\n    Linear(4)\n    ReLU\n}\n",
+    "E0102": "model A(x: [3]) {\n    Linear(4, bais=false)\n}\n",  # the name, not the value
+    "E0106": "block H(n) {\n    Linear((n + 1)/2)\n}\nmodel A(x: [3]) {\n    H(7)\n}\n",  # //
+    "E0126": 'model A(x: [3]) {\n    GELU(approximate="tanhh")\n}\n',  # inside the quotes
+    "E0117": "model A(x: [3]) {\n    fc = Linear(4)\n    forward(x) {\n        return fc(x)\n    }\n}\n",
+    "E0120": (
+        "model A(x: [3]) {\n    w = param([3, 3])\n    forward {\n        return x @ w.weight\n"
+        "    }\n}\n"
+    ),
+    "W0105": "model A(x: [3]) {\n    Linear(4)\n    BatchNorm1d()\n}\n",
+}
+
+
+@pytest.mark.parametrize("code", sorted(FIXABLE))
+def test_each_quick_fix_clears_its_diagnostic(client, tmp_path, code):
+    path = tmp_path / f"{code}.nn"
+    diagnostics, actions = _fixes(client, path, FIXABLE[code])
+    assert code in [d["code"] for d in diagnostics]
     (action,) = actions
-    (edit,) = action["edit"]["changes"][path.as_uri()]
-    assert edit["newText"] == "ReLU" and edit["range"]["start"] == {"line": 2, "character": 4}
+    assert action["diagnostics"][0]["code"] == code
+    fixed = _edited(FIXABLE[code], action["edit"]["changes"][path.as_uri()])
+    assert _change(client, path, fixed, 2) == []
+
+
+def test_check_json_shows_the_fix(tmp_path, capsys):
+    path = tmp_path / "bad.nn"
+    path.write_text(BAD, encoding="utf-8")
+    assert cli(["check", str(path), "--format", "json"]) == 1
+    fixes = [d["fix"] for d in json.loads(capsys.readouterr().err)]
+    assert fixes[0] == {
+        "line": 2,
+        "column": 5,
+        "end": {"line": 2, "column": 17},
+        "text": "Linear(4)",
+    }
+    assert fixes[1]["text"] == "ReLU"
 
 
 def test_without_pygls_the_command_says_what_to_install():

@@ -40,13 +40,25 @@ def _line(text: str) -> int:
 def test_hover_in_a_block_shows_each_use():
     shown, _ = hover(Document(BLOCKS), _line("fc = Linear"), 10)
     assert "(B, 16) float32" in shown and "(B, 4) float32" in shown
-    assert "208 parameters (`a.fc`)" in shown and "68 parameters (`b.fc`)" in shown
+    assert "208 parameters (`a.fc`), 192 MACs per sample" in shown  # 12 * 16
+    assert "68 parameters (`b.fc`), 64 MACs per sample" in shown  # 16 * 4
+
+
+def test_hover_names_the_sizes_macs_depend_on():
+    text = "model Seq(x: [T, 8]) {\n    fc = Linear(4)\n}\n"
+    shown, _ = hover(Document(text), 1, 10)
+    assert "MACs depend on T" in shown
+    shown, _ = hover(Document(text), 0, 7)
+    assert "(layers with sizes T left out)" in shown
 
 
 def test_hover_on_a_call_in_a_forward_names_the_layer():
     line = _line("return b(a(x))")
     shown, where = hover(Document(BLOCKS), line, LINES[line].index("a(x)"))
-    assert shown == "**block Dense** `a` → `(B, 16)`\n\n208 parameters (`a`)"
+    macs = 12 * 16  # the Linear(16) inside, on 12 features; GELU and Dropout count none
+    assert (
+        shown == f"**block Dense** `a` → `(B, 16)`\n\n208 parameters (`a`), {macs} MACs per sample"
+    )
     assert where[0] == where[2] == line
 
 
@@ -83,3 +95,13 @@ def test_quick_fix_only_where_help_names_a_replacement():
     (fix,) = quick_fixes(doc, 0, len(LINES))
     assert fix[:3] == ("Replace with `GELU`", (2, 4, 2, 8), "GELU")
     assert quick_fixes(Document(BLOCKS.replace("Linear(width)", "Linear(width, 3, 4)")), 0, 9) == []
+
+
+def test_completion_of_a_declared_layers_call_keywords():
+    text = (
+        "model D(tgt: [T, 8], memory: [S, 8]) {\n    dec = TransformerDecoderLayer(2)\n"
+        "    forward {\n        return dec(tgt, memory, tgt_mask=none, \n    }\n}\n"
+    )
+    line = text.splitlines()[3]
+    found = {i.label for i in completions(Document(text), 3, len(line))}
+    assert {"memory_mask=", "tgt_is_causal="} <= found and "tgt_mask=" not in found

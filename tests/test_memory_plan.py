@@ -427,7 +427,11 @@ def _layer_source(name: str, given: dict, shape: tuple) -> str:
     args = ", ".join(f"{k}={_literal(v)}" for k, v in given.items())
     dims = ", ".join(str(d) for d in shape[1:])
     if layer.inputs == 2:
-        other = ", ".join(str(d) for d in (*shape[1:-1], given["in2_features"]))
+        from test_layers import apply_rules, second_shape
+
+        other = ", ".join(
+            str(d) for d in second_shape(layer, apply_rules(layer, given, shape)[0], shape)[1:]
+        )
         return (
             f"model M(x: [{dims}], x2: [{other}]) {{\n    b = {name}({args})\n"
             "    forward { return b(x, x2) }\n}"
@@ -454,7 +458,7 @@ def _measure_layer(name: str, given: dict, shape: tuple, grad: bool, batch: int)
     """(bytes autograd keeps, the layer's inputs as Held) of one call of a registry layer."""
     torch = pytest.importorskip("torch")
     from memory_measure import saved_bytes as measured_bytes
-    from test_layers import NAMESPACE, apply_rules, emitted_call, make_input
+    from test_layers import NAMESPACE, apply_rules, emitted_call, make_input, second_shape
 
     layer = REGISTRY[name]
     a, _, _ = apply_rules(layer, given, shape)
@@ -463,7 +467,7 @@ def _measure_layer(name: str, given: dict, shape: tuple, grad: bool, batch: int)
     x = make_input(layer, a, tuple(batch if d == "B" else d for d in shape))
     ins = [x.requires_grad_(grad) if x.is_floating_point() else x]
     if layer.inputs == 2:
-        ins.append(torch.randn(*x.shape[:-1], a["in2_features"], requires_grad=grad))
+        ins.append(torch.randn(second_shape(layer, a, tuple(x.shape)), requires_grad=grad))
     if layer.call == "rnn":
         got = measured_bytes(lambda: m(x), m)
     elif layer.call == "attention":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from nndsl.check.fixes import floor_division
 from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -134,7 +135,10 @@ def layer_args(
             continue
         problem = check_value(spec.name, spec.kind, value.py, spec.min, spec.max, spec.choices)
         if problem:
-            diags.append(Diagnostic(problem[0], problem[1], node.value.span, help=problem[2]))
+            fix = floor_division(node.value) if problem[0] == "E0106" and problem[2] else None
+            diags.append(
+                Diagnostic(problem[0], problem[1], node.value.span, help=problem[2], fix=fix)
+            )
             ok = False
             continue
         values[name] = value

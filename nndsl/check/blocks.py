@@ -12,6 +12,7 @@ import re
 from dataclasses import replace
 
 from nndsl.check.bind import eval_diag, match_args
+from nndsl.check.fixes import name_forward_input
 from nndsl.check.flow import (
     Built,
     Flow,
@@ -134,6 +135,7 @@ class BlockRules:
                 f"the forward of {block.keyword} `{block.name}` must name its inputs",
                 block.forward.span,
                 help="write `forward(x) { ... }`",
+                fix=name_forward_input(block.forward),
             )
             return None
         required = [p for p in fparams if p.default is None]

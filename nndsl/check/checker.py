@@ -14,6 +14,7 @@ from dataclasses import replace
 from functools import partial
 
 from nndsl.check.blocks import BlockRules
+from nndsl.check.fixes import drop_forward_params
 from nndsl.check.flow import (
     Flow,
     Scope,
@@ -204,6 +205,7 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, G
                 "a model's forward takes the inputs its header declares",
                 model.forward.span,
                 help="write `forward { ... }`",
+                fix=drop_forward_params(self.lines, model.forward),
             )
             return None
         inputs = []

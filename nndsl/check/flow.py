@@ -281,8 +281,11 @@ def too_large(label: str, out: tuple, params: int) -> str | None:
 
 
 def second_input(layer: Layer, given: dict, second: Flow, label: str) -> None:
-    """Bilinear's in2_features: inferred from the second input, or checked against it."""
+    """The second input's rank, and Bilinear's in2_features: inferred from the second input,
+    or checked against it (the rule of the layer's call checks any other's second input)."""
     check_rank(layer, second.shape)
+    if not any(a.name == "in2_features" for a in layer.args):
+        return
     size = second.shape[-1]
     if "in2_features" not in given:
         given["in2_features"] = size if known(size) else None

@@ -143,7 +143,11 @@ class CallRules:
         try:
             return layer.call_rule(info.args, [f.shape for f in flows], flows[0].dtype, kw)
         except ShapeError as err:
-            span = next((a.span for a in e.args if a.name == err.arg), e.span)
+            # the keyword it names, or else the input ``item`` counts (a decoder's memory)
+            inputs = [a for a in e.args if a.name is None]
+            span = next((a.span for a in e.args if err.arg and a.name == err.arg), e.span)
+            if err.arg is None and err.item is not None and err.item < len(inputs):
+                span = inputs[err.item].span
             self._error("E0303", err.message, span, help=err.help)
             raise Reported from None
 

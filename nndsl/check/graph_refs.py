@@ -11,7 +11,7 @@ from dataclasses import replace
 from nndsl.check.flow import Built, Scope
 from nndsl.check.graph_expr import Graph
 from nndsl.check.parameters import TENSOR_ROWS
-from nndsl.diagnostics.core import Reported
+from nndsl.diagnostics.core import Fix, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, Size, fmt_shape
@@ -110,7 +110,13 @@ class RefRules:
             raise Reported
         if decl.kind != "module":
             what = "parameter" if decl.kind == "param" else "constant"
-            self._error("E0120", f"`{head}` is a {what} itself", e.span, help=f"write `{head}`")
+            self._error(
+                "E0120",
+                f"`{head}` is a {what} itself",
+                e.span,
+                help=f"write `{head}`",
+                fix=Fix(e.span, head),
+            )
             raise Reported
         if decl.shared.module is None:
             self._error(

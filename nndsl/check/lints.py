@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
 
+from nndsl.check.fixes import call_at, set_argument
 from nndsl.check.unused import unused_data, unused_outputs
 from nndsl.diagnostics.core import Diagnostic, Label
 from nndsl.ir import expr as ex
@@ -44,7 +45,7 @@ def lint(program: s.Program, checked: ir.ProgramIR) -> list[Diagnostic]:
 
     flows = {name: _Flow(g) for name, g in checked.graphs.links().items()}
     for flow in flows.values():
-        _bias_before_norm(flow, warn)
+        _bias_before_norm(flow, warn, program)
         tail = flow.tail()
         if tail is not None and "dropout" in _entry(tail).traits:
             warn(
@@ -131,7 +132,7 @@ class _Flow:
         return node if node is not None and node.kind in ("layer", "op") else None
 
 
-def _bias_before_norm(flow: _Flow, warn) -> None:
+def _bias_before_norm(flow: _Flow, warn, program: s.Program) -> None:
     """W0105: a biased layer whose output only a batch norm reads."""
     for norm in flow.nodes.values():
         if norm.kind != "layer" or "centres" not in _entry(norm).traits:
@@ -147,7 +148,13 @@ def _bias_before_norm(flow: _Flow, warn) -> None:
             first.span,
             labels=(Label(norm.span, "subtracts the mean, bias included"),),
             help=f"write `bias=false` in the {first.name}: batch norm adds a bias of its own",
+            fix=_bias_fix(program, first.span),
         )
+
+
+def _bias_fix(program: s.Program, span: s.Span):
+    call = call_at(program, span) if span is not None else None
+    return None if call is None else set_argument(call, "bias", "false")
 
 
 def _loss_after_tail(t: ir.TrainIR, node: s.Train, flow: _Flow, warn) -> None:

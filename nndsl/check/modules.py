@@ -21,7 +21,7 @@ from nndsl.check.graph_refs import split_ties
 from nndsl.check.layer_memo import memo_key
 from nndsl.check.memory import dtype_refused
 from nndsl.check.record import recorded
-from nndsl.diagnostics.core import CompileError, Diagnostic, Label, Reported
+from nndsl.diagnostics.core import CompileError, Diagnostic, Fix, Label, Reported
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim, MissingArgument, RankError, ShapeError, fmt_shape, known
 from nndsl.lang import syntax as s
@@ -201,15 +201,17 @@ class ModuleRules:
                 )
                 raise Reported
             if known(inferred) and int(inferred) != explicit:
-                rest = [self._text(a.span) for a in call.args if a is not nodes[spec.name]]
+                rest = [a.span for a in call.args if a is not nodes[spec.name]]
+                written = f"{call.name}({', '.join(self._text(r) for r in rest)})"
+                one_line = all(r.end_line == r.line for r in (call.span, *rest))
                 self._error(
                     "E0301",
                     f"{label} expects {spec.name}={explicit} but receives {int(inferred)}",
                     nodes[spec.name].span,
                     label=f"expects {explicit}",
                     labels=from_label(flow),
-                    help=f"write `{call.name}({', '.join(rest)})` "
-                    f"and let nndsl infer {int(inferred)}",
+                    help=f"write `{written}` and let nndsl infer {int(inferred)}",
+                    fix=Fix(call.span, written) if one_line else None,
                 )
                 raise Reported
 
@@ -302,7 +304,7 @@ class ModuleRules:
             return None
         return Built(
             ir.SharedRef(info.attr),
-            Flow(tuple(out), flow.dtype, stmt.span),
+            Flow(tuple(out), layer.out_dtype or flow.dtype, stmt.span),  # Embedding: float
             0,
             layer.name,
             layer.call,
@@ -326,6 +328,7 @@ class ModuleRules:
                 f"`{stmt.name}` needs parentheses",
                 stmt.span,
                 help=f"write `{stmt.name}()`",
+                fix=Fix(stmt.span, f"{stmt.name}()"),
             )
         else:
             hint = suggest(stmt.name, list(scope.shared) + list(REGISTRY) + list(self.blocks))

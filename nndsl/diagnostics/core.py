@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import field
+from dataclasses import field, replace
 
 from nndsl.diagnostics import codes
 from nndsl.diagnostics.span import Span
 from nndsl.util.frozen import frozen
+from nndsl.util.naming import Suggestion
 
 # The exit codes of every nndsl command.
 EXIT_OK, EXIT_DIAGNOSTICS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -33,6 +34,18 @@ class Label:
 
 
 @frozen
+class Fix:
+    """The edit a diagnostic's help describes: the source in ``span`` becomes ``text`` (an
+    empty span inserts it, an empty text deletes). The language server offers it as a quick
+    fix; ``nndsl check --format json`` shows it. With ``old``, ``span`` is a region that holds
+    ``old`` once, and :func:`with_fixes` narrows the fix to it."""
+
+    span: Span
+    text: str
+    old: str = ""  # where the checker knows only a region: the text in it to replace
+
+
+@frozen
 class Diagnostic:
     code: str
     message: str
@@ -42,6 +55,7 @@ class Diagnostic:
     labels: tuple[Label, ...] = ()
     help: str | None = None
     notes: tuple[str, ...] = field(default=())
+    fix: Fix | None = None  # set where the checker knows the replacement its help names
 
     def __post_init__(self) -> None:
         if not codes.known(self.code):
@@ -54,6 +68,49 @@ class CompileError(Exception):
     def __init__(self, diagnostics: list[Diagnostic]):
         super().__init__("; ".join(d.message for d in diagnostics))
         self.diagnostics = diagnostics
+
+
+def with_fixes(diagnostics: list[Diagnostic], text: str) -> list[Diagnostic]:
+    """The diagnostics with their fixes made exact against the source: one whose help
+    suggests a name for a misspelt one gets the fix that writes it, where the source at its
+    span starts with the misspelt name (``bais`` of ``bais=true``, ``Relu`` of ``Relu()``) or
+    with it in quotes; a fix of a region (``old``) is narrowed to the one ``old`` in it, and
+    dropped where there is not exactly one."""
+    if not diagnostics:
+        return diagnostics
+    lines = source_lines(text)
+    out = []
+    for d in diagnostics:
+        if d.fix is not None and d.fix.old:
+            d = replace(d, fix=_narrowed(d.fix, lines))
+        elif d.fix is None and isinstance(d.help, Suggestion) and d.span is not None:
+            d = replace(d, fix=_suggested(d.help, d.span, lines))
+        out.append(d)
+    return out
+
+
+def _on_line(span: Span, lines: list[str]) -> str:
+    """The source of ``span`` on its first line."""
+    line = lines[span.line - 1] if 0 < span.line <= len(lines) else ""
+    return line[span.column - 1 : span.end_column - 1 if span.end_line == span.line else None]
+
+
+def _suggested(hint: Suggestion, span: Span, lines: list[str]) -> Fix | None:
+    here = _on_line(span, lines)
+    skip = 1 if here[:1] == '"' else 0
+    rest = here[skip + len(hint.typo) :]
+    if not here[skip:].startswith(hint.typo) or rest[:1].isalnum() or rest[:1] == "_":
+        return None
+    at = span.column + skip
+    return Fix(Span(span.line, at, span.line, at + len(hint.typo)), hint.name)
+
+
+def _narrowed(fix: Fix, lines: list[str]) -> Fix | None:
+    span, here = fix.span, _on_line(fix.span, lines)
+    if span.end_line != span.line or here.count(fix.old) != 1:
+        return None
+    at = span.column + here.index(fix.old)
+    return Fix(Span(span.line, at, span.line, at + len(fix.old)), fix.text)
 
 
 def has_errors(diagnostics: list[Diagnostic]) -> bool:
@@ -180,6 +237,19 @@ def to_dict(d: Diagnostic, filename: str) -> dict:
         ],
         "help": d.help,
         "notes": list(d.notes),
+        "fix": _fix_dict(d.fix),
+    }
+
+
+def _fix_dict(fix: Fix | None) -> dict | None:
+    if fix is None:
+        return None
+    s = fix.span
+    return {
+        "line": s.line,
+        "column": s.column,
+        "end": {"line": s.end_line, "column": s.end_column},
+        "text": fix.text,
     }
 
 

@@ -3,7 +3,7 @@
 The registry itself, and the conventions entries follow, are in :mod:`nndsl.registry.layers`; the
 entries live in ``layers_dense`` (linear, shape, embedding), ``layers_act`` (activation,
 dropout), ``layers_norm`` (normalisation), ``layers_conv`` (convolution), ``layers_pool``
-(pooling, padding, resampling) and ``layers_seq`` (recurrent, attention).
+(pooling, padding, resampling), ``layers_seq`` (recurrent) and ``layers_attn`` (attention).
 """
 
 from __future__ import annotations

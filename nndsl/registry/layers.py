@@ -5,9 +5,9 @@ The checker reads ``args``, ``ranks``, ``shape``, ``tensors``, ``state``, ``weig
 ``positional``, ``functional``, ``call``, ``stack_inputs`` and ``stack_kwargs``; the training
 script reads ``channels_last``; the docs and summary read ``doc`` and ``macs``. No other
 module keeps a table of layer names. Adding a layer is adding one entry (in ``layers_dense``,
-``layers_act``, ``layers_norm``, ``layers_conv``, ``layers_pool`` or ``layers_seq``, next to its
-family, and in its family's tuple of entries, which ``ALL`` below lists), and adding its cases
-to ``tests/test_layers.py``.
+``layers_act``, ``layers_norm``, ``layers_conv``, ``layers_pool``, ``layers_seq`` or
+``layers_attn``, next to its family, and in its family's tuple of entries, which ``ALL`` below
+lists), and adding its cases to ``tests/test_layers.py``.
 The types :class:`Arg` and :class:`Layer` live in ``layers_base`` and are re-exported here.
 
 Conventions for entries:
@@ -56,6 +56,12 @@ from nndsl.registry.layers_act import (
     SOFTPLUS,
     TANH,
 )
+from nndsl.registry.layers_attn import (
+    ATTENTION_ENTRIES,
+    MULTIHEAD_ATTENTION,
+    TRANSFORMER_DECODER_LAYER,
+    TRANSFORMER_ENCODER_LAYER,
+)
 from nndsl.registry.layers_conv import (
     CONV1D,
     CONV2D,
@@ -89,15 +95,7 @@ from nndsl.registry.layers_pool import (
     POOL_ENTRIES,
     RESAMPLE_ENTRIES,
 )
-from nndsl.registry.layers_seq import (
-    ATTENTION_ENTRIES,
-    GRU,
-    LSTM,
-    MULTIHEAD_ATTENTION,
-    RECURRENT_ENTRIES,
-    RNN,
-    TRANSFORMER_ENCODER_LAYER,
-)
+from nndsl.registry.layers_seq import GRU, LSTM, RECURRENT_ENTRIES, RNN
 
 __all__ = [
     "REQUIRED",
@@ -143,6 +141,7 @@ __all__ = [
     "LSTM",
     "GRU",
     "MULTIHEAD_ATTENTION",
+    "TRANSFORMER_DECODER_LAYER",
     "TRANSFORMER_ENCODER_LAYER",
 ]
 
@@ -220,7 +219,7 @@ ALL: tuple[Layer, ...] = (
     *PAD_ENTRIES,  # ZeroPad, ConstantPad, ReflectionPad, ReplicationPad; 1d and 2d
     *RESAMPLE_ENTRIES,  # Upsample, PixelShuffle, PixelUnshuffle
     *RECURRENT_ENTRIES,  # RNN, LSTM, GRU
-    *ATTENTION_ENTRIES,  # MultiheadAttention, TransformerEncoderLayer
+    *ATTENTION_ENTRIES,  # MultiheadAttention, TransformerEncoderLayer, TransformerDecoderLayer
 )
 REGISTRY: dict[str, Layer] = {layer.name: layer for layer in ALL}
 assert len(REGISTRY) == len(ALL), "two registry entries share a name"

@@ -15,18 +15,21 @@ tensor whose size is given in units of the call's sizes. The units (``size``):
   layer's input width, ``hidden`` B * H, ``layer inputs`` the input once per direction and each
   later layer's input, ``layer outputs`` the outputs of every layer but the last;
 - attention (query (B, L, E), keys S long, h heads, F = dim_feedforward): ``scores``
-  B * h * L * S, ``head rows`` B * h * L, ``ff`` B * L * F, ``tokens`` B * L.
+  B * h * L * S, ``self scores`` B * h * L * L, ``keys`` the values of the second input (a
+  decoder's memory), ``head rows`` B * h * L, ``ff`` B * L * F, ``tokens`` B * L.
 
 ``dtype`` is the fresh tensor's: "" the call's own (the input's, or what autocast computes it
 in), ``float32``, ``int64``, ``bool``, or ``mask``: a dropout mask, bool on CUDA and in the
 input's dtype on the CPU. ``when`` says when it is kept (empty: whenever autograd records the
 call, that is when an input or a parameter of it needs a gradient): ``trained`` its parameters
 train; ``input grad`` its input needs a gradient; ``other grad`` (an operator's operand) the
-other operand needs one; ``dropping`` its dropout probability is above 0; ``affine`` it has
-parameters; ``tracking`` it tracks running statistics; ``zero padded``, ``padded``: its
-padding_mode is zeros, is not; ``reflected`` it is reflect or replicate and its input needs a
-gradient; ``partial`` an adaptive pooling to more than one value a channel. ``device`` is ``cpu``
-or ``cuda`` for what only that device's kernels keep. ``index`` picks one input (-1: each).
+other operand needs one; ``dropping`` its dropout probability is above 0, ``no dropout`` it is
+0; ``undropped gelu`` a Transformer block's activation is gelu (which keeps its input) and its
+dropout 0; ``affine`` it has parameters; ``tracking`` it tracks running statistics; ``zero
+padded``, ``padded``: its padding_mode is zeros, is not; ``reflected`` it is reflect or replicate
+and its input needs a gradient; ``partial`` an adaptive pooling to more than one value a
+channel. ``device`` is ``cpu`` or ``cuda`` for what only that device's kernels keep. ``index``
+picks one input (-1: each).
 """
 
 from __future__ import annotations

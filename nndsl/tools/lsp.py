@@ -1,11 +1,12 @@
 """``nndsl lsp``: a language server over stdio, with pygls (the ``lsp`` extra).
 
 Diagnostics as you type (the checker of ``nndsl check``, with its codes and ranges), hover with
-the inferred shape, dtype and parameters of a layer or value, completion of layers, arguments,
-losses, optimizers, schedulers, init functions and data readers from the registries, go to
-definition for layers, blocks, models and data sections, formatting by ``nndsl fmt``, and quick
-fixes where a diagnostic's help names a replacement. :mod:`nndsl.tools.lsp_features` computes
-each answer and :mod:`nndsl.tools.lsp_server` speaks the protocol.
+the inferred shape, dtype, parameters and MACs of a layer or value, completion of layers,
+arguments, losses, optimizers, schedulers, init functions and data readers from the registries,
+go to definition for layers, blocks, models and data sections, formatting by ``nndsl fmt``, and
+quick fixes: the fix a diagnostic carries where its help names a replacement.
+:mod:`nndsl.tools.lsp_features` computes each answer and :mod:`nndsl.tools.lsp_server` speaks
+the protocol.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ editor's position units."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 from importlib import metadata
 from pathlib import Path
 
@@ -59,12 +61,21 @@ def _version() -> str:
 
 def _handler(method):
     """A function calling ``method`` (pygls marks the functions it registers, which a bound
-    method cannot carry)."""
+    method cannot carry); a coroutine function for a coroutine method."""
+    if inspect.iscoroutinefunction(method):
+
+        async def waiting(params):
+            return await method(params)
+
+        return waiting
 
     def handler(params):
         return method(params)
 
     return handler
+
+
+SETTLE_S = 0.02  # how long a change waits for the next before its document is checked
 
 
 class _Handlers:
@@ -111,8 +122,13 @@ class _Handlers:
     def did_open(self, params: t.DidOpenTextDocumentParams) -> None:
         self.publish(params.text_document.uri)
 
-    def did_change(self, params: t.DidChangeTextDocumentParams) -> None:
-        self.publish(params.text_document.uri)
+    async def did_change(self, params: t.DidChangeTextDocumentParams) -> None:
+        """Diagnostics for the document as changed, unless a later change has come in the
+        meantime (typing sends one a keystroke): only the latest version is checked."""
+        await asyncio.sleep(SETTLE_S)
+        uri = params.text_document.uri
+        if self.ls.workspace.get_text_document(uri).version == params.text_document.version:
+            self.publish(uri)
 
     def did_close(self, params: t.DidCloseTextDocumentParams) -> None:
         self.documents.pop(params.text_document.uri, None)

@@ -331,6 +331,8 @@ class Keep:
             "trained": self.params > 0,
             "input grad": first is not None and first.grad,
             "dropping": (a.get("p", a.get("dropout")) or 0) > 0,
+            "no dropout": not (a.get("p", a.get("dropout")) or 0) > 0,
+            "undropped gelu": a.get("activation") == "gelu" and not (a.get("dropout") or 0) > 0,
             "affine": bool(a.get("affine", a.get("elementwise_affine"))),
             "tracking": bool(a.get("track_running_stats")),
             "zero padded": a.get("padding_mode", "zeros") == "zeros",

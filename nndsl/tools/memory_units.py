@@ -48,7 +48,7 @@ def _padded(shape: tuple, args: Mapping) -> int:
 
 
 _RECURRENT = ("steps", "states", "wide", "hidden", "layer inputs", "layer outputs")
-_ATTENTION = ("scores", "head rows", "ff", "tokens")
+_ATTENTION = ("scores", "self scores", "keys", "head rows", "ff", "tokens")
 
 
 def _recurrent(size: str, shape: tuple, args: Mapping, out) -> int:
@@ -69,13 +69,15 @@ def _recurrent(size: str, shape: tuple, args: Mapping, out) -> int:
 
 
 def _attention(size: str, operands: list, shape: tuple, args: Mapping) -> int:
-    """Attention units: the query (B, L, E), keys S long."""
+    """Attention units: the query (B, L, E), keys S long (a second operand, or the query)."""
     b, length = (shape + (1, 1))[:2]
     keys = [o for o in operands if o is not None]
     source = keys[1].shape[1] if len(keys) > 1 and len(keys[1].shape) > 1 else length
     heads = int(args.get("num_heads") or args.get("nhead") or 1)
     return {
         "scores": b * heads * length * source,
+        "self scores": b * heads * length * length,
+        "keys": math.prod(keys[1].shape) if len(keys) > 1 else math.prod(shape),
         "head rows": b * heads * length,
         "ff": b * length * int(args.get("dim_feedforward", 2048)),
         "tokens": b * length,

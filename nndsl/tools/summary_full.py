@@ -17,6 +17,8 @@ the ``macs`` of the layer's registry entry:
   2*L*S*E + L*E*E): the projections, the scores, the weighted sum and the output projection.
 - ``TransformerEncoderLayer`` (dim_feedforward F): the self-attention above with S = L, plus
   B * 2 * L * E * F for the feed-forward layers, plus its two LayerNorms.
+- ``TransformerDecoderLayer``: its self-attention (S = L), its attention over the memory (S the
+  memory's length), the feed-forward layers and its three LayerNorms.
 - ``BatchNorm*``, ``LayerNorm``, ``GroupNorm``: numel(out) (a scale and shift per element).
 - Everything else (activations, pooling, dropout, reshaping, ``Embedding`` lookups): 0.
 
@@ -88,11 +90,14 @@ def _fmt(n: int | None) -> str:
     return "?" if n is None else f"{n:,}"
 
 
-def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None) -> str:
+def row_macs(
+    m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None
+) -> tuple[list[int | None], set[str]]:
+    """The MACs column of ``nndsl summary``: each row's MACs (a block, repeat or nested model
+    the sum of the layers inside; None where a size is unknown), and the unknown size names."""
     rows = m.rows
     containers = _containers(rows)
-    macs, memory, unknown = _per_row(rows, containers, {**(sizes or {}), "B": batch})
-    shown = list(macs)
+    shown, _, unknown = _per_row(rows, containers, {**(sizes or {}), "B": batch})
     for i in sorted(containers, reverse=True):  # a container sums the layers below it
         below = []
         for j in range(i + 1, len(rows)):
@@ -101,7 +106,12 @@ def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = No
             if rows[j].depth == rows[i].depth + 1:
                 below.append(shown[j])
         shown[i] = None if None in below else sum(below)
+    return shown, unknown
 
+
+def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = None) -> str:
+    rows = m.rows
+    shown, unknown = row_macs(m, batch, sizes)
     cells = ["-" if r.type in TENSOR_ROWS else _fmt(shown[i]) for i, r in enumerate(rows)]
     out = layer_table(m, ("MACs", cells))
 

@@ -112,11 +112,30 @@ class Namespace:
         return self.fresh(prefix or snake(type_name))
 
 
-def suggest(name: str, candidates) -> str | None:
+class Suggestion(str):
+    """The text of a ``did you mean`` hint that also carries the misspelt name (``typo``) and
+    the name it suggests: a diagnostic whose help it is rewrites the one as the other where its
+    span starts with it (:func:`nndsl.diagnostics.core.with_fixes`)."""
+
+    name: str
+    typo: str
+
+    def __new__(cls, text: str, name: str, typo: str):
+        self = super().__new__(cls, text)
+        self.name, self.typo = name, typo
+        return self
+
+    def __getnewargs__(self):
+        return (str(self), self.name, self.typo)
+
+
+def suggest(name: str, candidates) -> Suggestion | None:
     """A ``did you mean`` hint for a misspelt name.
 
     >>> suggest("Conv2D", ["Conv1d", "Conv2d", "Linear"])
     'did you mean `Conv2d`?'
+    >>> suggest("Conv2D", ["Conv2d"]).name
+    'Conv2d'
     """
     pool = list(candidates)
     folded = {c.lower(): c for c in pool}
@@ -126,4 +145,4 @@ def suggest(name: str, candidates) -> str | None:
 
         close = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
         match = close[0] if close else None
-    return f"did you mean `{match}`?" if match else None
+    return Suggestion(f"did you mean `{match}`?", match, name) if match else None
