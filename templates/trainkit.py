@@ -1435,6 +1435,28 @@ def load_sharded_checkpoint(path: Path, state: State) -> dict:
     return rest
 
 
+def load_sharded_weights(model: nn.Module, path: Path) -> None:
+    """The model's weights in the sharded checkpoint `path`, whole, into `model` (by
+    every process); a folder that is not such ends the run, saying why."""
+    import torch.distributed.checkpoint as dcp
+
+    why = sharded_damage(path)
+    if why is None:
+        state = model.state_dict()
+        try:
+            with one_process_quiet():
+                dcp.load(
+                    {"model": state},
+                    checkpoint_id=path,
+                    no_dist=not dist.is_initialized(),
+                )
+            model.load_state_dict(state)
+        except Exception as err:  # another model, files torch did not write
+            why = unreadable(err)
+    if why is not None:
+        raise SystemExit(f"error: cannot load the weights in {path}: {why}")
+
+
 def resume_sharded(state: State, run: Run) -> None:
     """`resume` from the newest whole sharded checkpoint in the run folder."""
     say = print if run.main else (lambda *args, **kwargs: None)
@@ -1501,7 +1523,7 @@ def start_run(folder: Path, cfg: Config) -> str:
     run gets a new one and refuses a folder that holds a run already: the two runs'
     checkpoints and weights would replace each other's."""
     config = folder / "config.json"
-    if not config.exists() and not any(folder.glob("checkpoint-*.pt")):
+    if not config.exists() and not any(folder.glob("checkpoint-*")):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # a read-only disk, a file where a folder would be
@@ -1574,6 +1596,8 @@ def load_weights(model: nn.Module, path: str, device: torch.device) -> None:
     """Weights a script saved (or the model's in a checkpoint), into `model`, once they
     match the SHA-256 recorded beside them, if any; a file that is not such ends the
     run, saying why."""
+    if Path(path).is_dir():
+        return load_sharded_weights(model, Path(path))
     why = damage(Path(path), required=False)
     try:
         if why is None:

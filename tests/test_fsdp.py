@@ -116,6 +116,16 @@ def assert_close(a: dict, b: dict, atol: float) -> None:
         torch.testing.assert_close(a[name], tensor, rtol=0, atol=atol)
 
 
+def load_kit(folder):
+    path = folder / "trainkit.py"
+    path.write_text(generate_kit(), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("trainkit_fsdp", path)
+    kit = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = kit  # its dataclasses look themselves up there
+    spec.loader.exec_module(kit)
+    return kit
+
+
 @pytest.fixture(scope="module")
 def single(folder):
     proc = launch(folder, folder / "single", 0)
@@ -156,6 +166,21 @@ def test_two_sharded_processes_train_as_one(folder, single, double):
     # the first process tested the best weights, gathered, as one process does
     one = (folder / "single" / "test_metrics.json").read_text()
     assert (double / "test_metrics.json").read_text() == one
+
+
+def test_eval_reads_the_weights_of_a_sharded_checkpoint(tmp_path, folder, double):
+    kit = load_kit(tmp_path)
+    spec = importlib.util.spec_from_file_location("fsdp_model_eval", folder / "model.py")
+    model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model)
+    net, last = model.Net(), double / "checkpoint-000000018"  # the final state
+    kit.load_weights(net, str(last), torch.device("cpu"))
+    assert_close(net.state_dict(), weights(double), atol=0)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(last, damaged)
+    (damaged / "__1_0.distcp").write_bytes(b"cut short")
+    with pytest.raises(SystemExit, match="__1_0.distcp differs from its SHA-256"):
+        kit.load_weights(net, str(damaged), torch.device("cpu"))
 
 
 def test_a_killed_rank_resumes_to_the_same_weights_bit_for_bit(folder, double):
@@ -201,12 +226,7 @@ def one_process_group():
 def test_sharding_gathers_in_bf16_keeps_float32_shards_and_repoints_the_optimizer(
     tmp_path, one_process_group
 ):
-    path = tmp_path / "trainkit.py"
-    path.write_text(generate_kit(), encoding="utf-8")
-    spec = importlib.util.spec_from_file_location("trainkit_fsdp", path)
-    kit = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = kit  # its dataclasses look themselves up there
-    spec.loader.exec_module(kit)
+    kit = load_kit(tmp_path)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
     before = {k: v.clone() for k, v in model.state_dict().items()}
