@@ -44,7 +44,6 @@ import os
 import pickle
 import random
 import re
-import shutil
 import signal
 import sys
 import time
@@ -1324,7 +1323,7 @@ def save_sharded_checkpoint(state: State, run: Run) -> Path:
     path = run.folder / f"checkpoint-{state.step:09d}"
     tmp = path.with_name(path.name + ".tmp")
     if run.main:
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_checkpoint(tmp)
     if run.world > 1:
         dist.barrier()  # every process has finished the step
     model, optimizer = get_state_dict(state.model, state.optimizer)
@@ -1347,13 +1346,13 @@ def save_sharded_checkpoint(state: State, run: Run) -> Path:
             save_synced(rest, tmp / "state.pt")
             sums = [f"{sha256(f)}  {f.name}\n" for f in sorted(tmp.iterdir())]
             write_text(tmp / SHARDED_FILES, "".join(sums))
-            shutil.rmtree(path, ignore_errors=True)  # one passed over by --resume
+            remove_checkpoint(path)  # one passed over by --resume
             os.replace(tmp, path)
         except OSError as err:
             raise SystemExit(cannot_write(path, err)) from None
         older = [p for p in sharded_checkpoints(run.folder) if p.name <= path.name]
         for old in older[: -max(run.cfg.keep_checkpoints, 2)]:
-            shutil.rmtree(old, ignore_errors=True)
+            remove_checkpoint(old)
     if run.world > 1:
         dist.barrier()
     return path
@@ -1365,6 +1364,14 @@ def one_process_quiet():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "torch.distributed is disabled")
         yield
+
+
+def remove_checkpoint(path: Path) -> None:
+    """The sharded checkpoint folder `path`, removed (its files hold no folders)."""
+    with contextlib.suppress(OSError):
+        for file in path.iterdir():
+            file.unlink(missing_ok=True)
+        path.rmdir()
 
 
 def sharded_checkpoints(folder: Path) -> list[Path]:
@@ -1462,7 +1469,7 @@ def resume_sharded(state: State, run: Run) -> None:
     say = print if run.main else (lambda *args, **kwargs: None)
     if run.main:
         for stale in run.folder.glob("checkpoint-*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)  # a save that never finished
+            remove_checkpoint(stale)  # a save that never finished
     found = sharded_checkpoints(run.folder)[::-1]
     for path in found:
         try:
