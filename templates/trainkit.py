@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import csv
 import hashlib
 import inspect
@@ -47,6 +48,7 @@ import signal
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -294,7 +296,9 @@ class Run:
                 return metrics
             return {**metrics, **held_out.report(self.cfg.eval, None, val_data, sums)}
         batch_count(size(data), self.cfg.batch_size, loop.drop_last)  # before any file
-        if self.cfg.resume:
+        if self.cfg.resume and loop.sharded:
+            resume_sharded(loop.state, self)
+        elif self.cfg.resume:
             resume(loop.state, self.folder)
         if self.world > 1:
             dist.barrier()  # every process has seen the folder before it is written
@@ -314,6 +318,9 @@ class Run:
                 raise SystemExit(130)
             loop.save_checkpoint()  # the final state: --resume --epochs N trains on
             tested = {}
+            whole = loop.whole()  # sharded: the first process goes on with it
+            if whole is not None:
+                loop.state.model = whole
             if self.main:
                 tested = held_out.best(val_data) if loop.single else {}
                 self._finish(loop, save, samples, tested, held_out.written)
@@ -380,6 +387,7 @@ class Loop:
         shuffle: bool = True,
         drop_last: bool = False,  # leave out a last, smaller training batch
         checkpoint_activations: bool = False,  # recompute each block's in the backward
+        distributed: str = "ddp",  # or "fsdp": the model sharded over the processes
     ):
         cfg = run.cfg
         self.run, self.cfg = run, cfg
@@ -396,6 +404,11 @@ class Loop:
         # metrics.jsonl and TensorBoard, kept by the first process only
         self.log: Log | None = None
         self.autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
+        # fsdp: checkpoints of shards; with several processes, the model sharded
+        self.sharded = distributed == "fsdp"
+        self.fsdp = self.sharded and run.world > 1 and not cfg.eval
+        if self.fsdp:
+            self.replica = fully_sharded(model, optimizer, precision, run.main)
         if checkpoint_activations:
             checkpoint_blocks(model)
         self.net = self.wrap(model, compile)
@@ -418,7 +431,8 @@ class Loop:
         backward of each model an iteration)."""
         if self.single:
             net = torch.compile(model) if compile else model
-            return DistributedDataParallel(model) if self.run.world > 1 else net
+            ddp = self.run.world > 1 and not self.fsdp
+            return DistributedDataParallel(model) if ddp else net
         if self.run.world > 1:  # every process starts from the first one's weights
             for tensor in model.state_dict().values():
                 dist.broadcast(tensor, 0)
@@ -509,8 +523,9 @@ class Loop:
         monitored = metrics[monitor] if monitor else None
         if monitor and (state.best is None or monitored < state.best):
             state.best, state.best_epoch = monitored, state.epoch
+            whole = self.whole()  # sharded: gathered by every process
             if run.main:
-                save_weights(state.model, run.folder / "best.pt")
+                save_weights(whole, run.folder / "best.pt")
         if isinstance(state.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             state.scheduler.step(monitored)
         elif state.scheduler is not None and self.scheduler_every == "epoch":
@@ -684,7 +699,16 @@ class Loop:
         measure(
             self.state.pending, self.state.sums
         )  # so that a resumed run adds up the same batches
+        if self.sharded:
+            return save_sharded_checkpoint(self.state, self.run)
         return save_checkpoint(self.state, self.run)
+
+    def whole(self) -> nn.Module | None:
+        """The model with all its weights: itself or, sharded, its replica holding them
+        on the first process (every process must call this; None on the others)."""
+        if not self.fsdp:
+            return self.state.model
+        return gathered(self.state.model, self.replica, self.run.device)
 
 
 class HeldOut:
@@ -847,6 +871,7 @@ def refuse_with_steps(steps: list[TrainStep], options: dict) -> None:
         "accumulate": options.get("accumulate", 1) > 1,
         "a scheduler": options.get("scheduler") is not None,
         "early stopping": options.get("early_stop") is not None,
+        "distributed fsdp": options.get("distributed") == "fsdp",
     }
     for what, given in refused.items():
         if given:
@@ -1225,6 +1250,261 @@ def buffers_kept(module: nn.Module):
                 buffer.copy_(value)
 
 
+# ---- distributed fsdp: a model sharded over the processes, and its checkpoints ----
+# With `distributed fsdp`, torchrun's processes each hold a 1/N shard of the parameters,
+# gradients and optimizer state (FSDP2's fully_shard, one unit per block), and every
+# process writes its shards of a checkpoint (torch.distributed.checkpoint), a folder
+# checkpoint-<step>/ that any number of processes can resume from.
+
+SHARDED_FILES = "checkpoint.sha256"  # the SHA-256 of each file of a sharded checkpoint
+
+
+def fully_sharded(
+    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str, main: bool
+) -> nn.Module | None:
+    """Shard `model` over the processes: fully_shard each of its `blocks`, then the
+    model, from the first process's weights; `optimizer`, which has no state yet, then
+    holds the shards (its state is made sharded at its first step). With bf16 the
+    parameters are gathered in bfloat16 and the gradients reduced in float32, the
+    shards (the master weights) staying float32. Returns, on the first process, a copy
+    of the model with its parameters on the meta device, into which `gathered` puts
+    the whole weights (None on the others)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
+    for tensor in model.state_dict().values():  # every process starts the same
+        dist.broadcast(tensor, 0)
+    replica = None
+    if main:
+        memo = {
+            id(p): nn.Parameter(p.detach().to("meta"), p.requires_grad)
+            for p in model.parameters()
+        }
+        replica = copy.deepcopy(model, memo)
+    names = {id(p): name for name, p in model.named_parameters()}
+    policy = MixedPrecisionPolicy()
+    if precision == "bf16":
+        policy = MixedPrecisionPolicy(
+            param_dtype=torch.bfloat16, reduce_dtype=torch.float32
+        )
+    for block in blocks(model):
+        fully_shard(block, mp_policy=policy)
+    fully_shard(model, mp_policy=policy)
+    shards = dict(model.named_parameters())
+    for group in optimizer.param_groups:
+        group["params"] = [shards[names[id(p)]] for p in group["params"]]
+    return replica
+
+
+def gathered(model: nn.Module, replica: nn.Module | None, device) -> nn.Module | None:
+    """The whole weights of the sharded `model`, gathered from every process (each must
+    call this) into `replica` on `device`; None on the processes without one."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        get_model_state_dict,
+    )
+
+    options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+    whole = get_model_state_dict(model, options=options)
+    if replica is None:
+        return None
+    replica.load_state_dict(whole, assign=True)
+    return replica.to(device)
+
+
+def save_sharded_checkpoint(state: State, run: Run) -> Path:
+    """The checkpoint of a sharded model: the model's and optimizer's shards written by
+    every process (torch.distributed.checkpoint, whose metadata is written last, once
+    all are), the rest of the State by the first, into checkpoint-<step>.tmp/; then the
+    SHA-256 of each file, and the folder renamed checkpoint-<step>/. The newest few
+    are kept."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict
+
+    path = run.folder / f"checkpoint-{state.step:09d}"
+    tmp = path.with_name(path.name + ".tmp")
+    if run.main:
+        remove_checkpoint(tmp)
+    if run.world > 1:
+        dist.barrier()  # every process has finished the step
+    model, optimizer = get_state_dict(state.model, state.optimizer)
+    with one_process_quiet():
+        dcp.save(
+            {"model": model, "optimizer": optimizer},
+            checkpoint_id=tmp,
+            no_dist=run.world == 1,
+        )
+    if run.main:
+        rest = {
+            "generator": state.generator.get_state(),
+            "rng": random_states(),
+            "made_with": {**made_with(run.device), "processes": run.world},
+            **{key: getattr(state, key) for key in _KEPT},
+        }
+        if state.scheduler is not None:
+            rest["scheduler"] = state.scheduler.state_dict()
+        try:
+            save_synced(rest, tmp / "state.pt")
+            sums = [f"{sha256(f)}  {f.name}\n" for f in sorted(tmp.iterdir())]
+            write_text(tmp / SHARDED_FILES, "".join(sums))
+            remove_checkpoint(path)  # one passed over by --resume
+            os.replace(tmp, path)
+        except OSError as err:
+            raise SystemExit(cannot_write(path, err)) from None
+        older = [p for p in sharded_checkpoints(run.folder) if p.name <= path.name]
+        for old in older[: -max(run.cfg.keep_checkpoints, 2)]:
+            remove_checkpoint(old)
+    if run.world > 1:
+        dist.barrier()
+    return path
+
+
+@contextlib.contextmanager
+def one_process_quiet():
+    """Without torch.distributed's warning that one process saves or loads alone."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "torch.distributed is disabled")
+        yield
+
+
+def remove_checkpoint(path: Path) -> None:
+    """The sharded checkpoint folder `path`, removed (its files hold no folders)."""
+    with contextlib.suppress(OSError):
+        for file in path.iterdir():
+            file.unlink(missing_ok=True)
+        path.rmdir()
+
+
+def sharded_checkpoints(folder: Path) -> list[Path]:
+    """The sharded checkpoints in `folder`, oldest first."""
+    found = folder.glob("checkpoint-*")
+    return sorted(p for p in found if p.is_dir() and p.suffix != ".tmp")
+
+
+def sharded_damage(path: Path) -> str | None:
+    """Why the sharded checkpoint `path` is not whole; None when it is."""
+    if not (path / ".metadata").is_file():
+        return "its .metadata is missing: its save did not finish"
+    try:
+        lines = (path / SHARDED_FILES).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return f"its {SHARDED_FILES} is missing: its save did not finish"
+    for line in lines:
+        digest, _, name = line.partition("  ")
+        try:
+            if sha256(path / name) != digest:
+                return f"{name} differs from its SHA-256 in {SHARDED_FILES}: damaged"
+        except OSError as err:
+            return f"cannot read {name}: {err.strerror or err}"
+    return None
+
+
+def load_sharded_checkpoint(path: Path, state: State) -> dict:
+    """The sharded checkpoint `path` into `state` (every process reads its shards, as
+    many processes as wrote it or not); what else it holds is returned. A ValueError
+    says why it cannot be resumed from."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
+    why = sharded_damage(path)
+    if why is not None:
+        raise ValueError(why)
+    try:
+        rest = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load fails in many ways on a file it did not write
+        raise ValueError(unreadable(err)) from None
+    needed = ("generator", "rng", "made_with", *_KEPT)
+    if not isinstance(rest, dict) or not set(needed) <= rest.keys():
+        raise ValueError("it is not a checkpoint a training script wrote")
+    if state.run_id and rest["run_id"] != state.run_id:
+        raise ValueError(
+            f"it belongs to run {rest['run_id']}, not to run {state.run_id}"
+        )
+    model, optimizer = get_state_dict(state.model, state.optimizer)
+    shards = {"model": model, "optimizer": optimizer}
+    try:
+        with one_process_quiet():
+            dcp.load(shards, checkpoint_id=path, no_dist=not dist.is_initialized())
+        set_state_dict(
+            state.model,
+            state.optimizer,
+            model_state_dict=shards["model"],
+            optim_state_dict=shards["optimizer"],
+        )
+        if state.scheduler is not None:
+            state.scheduler.load_state_dict(rest["scheduler"])
+    except (KeyError, RuntimeError, ValueError) as err:
+        why = unreadable(err) if not isinstance(err, KeyError) else f"no {err}"
+        raise ValueError(f"it does not fit this model and optimizer: {why}") from None
+    for key in _KEPT:
+        setattr(state, key, rest[key])
+    state.generator.set_state(rest["generator"])
+    restore_random_states(rest["rng"])
+    return rest
+
+
+def load_sharded_weights(model: nn.Module, path: Path) -> None:
+    """The model's weights in the sharded checkpoint `path`, whole, into `model` (by
+    every process); a folder that is not such ends the run, saying why."""
+    import torch.distributed.checkpoint as dcp
+
+    why = sharded_damage(path)
+    if why is None:
+        state = model.state_dict()
+        try:
+            with one_process_quiet():
+                dcp.load(
+                    {"model": state},
+                    checkpoint_id=path,
+                    no_dist=not dist.is_initialized(),
+                )
+            model.load_state_dict(state)
+        except Exception as err:  # another model, files torch did not write
+            why = unreadable(err)
+    if why is not None:
+        raise SystemExit(f"error: cannot load the weights in {path}: {why}")
+
+
+def resume_sharded(state: State, run: Run) -> None:
+    """`resume` from the newest whole sharded checkpoint in the run folder."""
+    say = print if run.main else (lambda *args, **kwargs: None)
+    if run.main:
+        for stale in run.folder.glob("checkpoint-*.tmp"):
+            remove_checkpoint(stale)  # a save that never finished
+    found = sharded_checkpoints(run.folder)[::-1]
+    for path in found:
+        try:
+            rest = load_sharded_checkpoint(path, state)
+            break
+        except ValueError as err:
+            say(f"warning: not resuming from {path}: {err}", file=sys.stderr)
+    else:
+        if found:
+            raise SystemExit(
+                f"error: no checkpoint in {run.folder} can be resumed from; start "
+                "again in another --out-dir"
+            )
+        say(
+            f"no checkpoint in {run.folder}; starting from the beginning",
+            file=sys.stderr,
+        )
+        return
+    now = {**made_with(run.device), "processes": run.world}
+    for key, then in rest["made_with"].items():
+        if now.get(key) != then:
+            say(
+                f"warning: the checkpoint was written with {key} {then}, this run has "
+                f"{now.get(key)}; the result may differ from an uninterrupted run",
+                file=sys.stderr,
+            )
+    say(
+        f"resuming from {path} (epoch {state.epoch}, step {state.step})",
+        file=sys.stderr,
+    )
+
+
+# ---- end of distributed fsdp ------------------------------------------------------
+
+
 def run_folder(cfg: Config, name: str) -> str:
     """--out-dir; else a new runs/<name>/<date-time>, or the newest for --resume."""
     if cfg.out_dir or cfg.eval:
@@ -1250,7 +1530,7 @@ def start_run(folder: Path, cfg: Config) -> str:
     run gets a new one and refuses a folder that holds a run already: the two runs'
     checkpoints and weights would replace each other's."""
     config = folder / "config.json"
-    if not config.exists() and not any(folder.glob("checkpoint-*.pt")):
+    if not config.exists() and not any(folder.glob("checkpoint-*")):
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as err:  # a read-only disk, a file where a folder would be
@@ -1323,6 +1603,8 @@ def load_weights(model: nn.Module, path: str, device: torch.device) -> None:
     """Weights a script saved (or the model's in a checkpoint), into `model`, once they
     match the SHA-256 recorded beside them, if any; a file that is not such ends the
     run, saying why."""
+    if Path(path).is_dir():
+        return load_sharded_weights(model, Path(path))
     why = damage(Path(path), required=False)
     try:
         if why is None:

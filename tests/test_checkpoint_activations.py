@@ -136,7 +136,7 @@ def test_checkpoint_activations_takes_a_bool():
     assert errors == ["`checkpoint_activations` takes a bool"]
 
 
-@pytest.mark.parametrize("setting", ["checkpoint_activations true"])
+@pytest.mark.parametrize("setting", ["checkpoint_activations true", "distributed fsdp"])
 def test_a_train_section_of_steps_refuses_it(setting):
     text = (ROOT / "examples" / "digits_gan.nn").read_text(encoding="utf-8")
     at = text.rindex("}")

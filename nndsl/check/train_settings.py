@@ -38,7 +38,7 @@ def other_settings(b) -> dict:
     take("clip", lambda st: _clip(float(r._positive(st, "number", 0))), None)
     take("accumulate", lambda st: r._positive(st), 1)
     take("checkpoint", lambda st: r._positive(st), 0)
-    take("distributed", lambda st: r._choice(st, ("none", "ddp")) == "ddp", False)
+    take("distributed", lambda st: r._choice(st, ("none", "ddp", "fsdp")), "none")
     take("checkpoint_activations", lambda st: r._one(st, "bool"), False)
     take("device", lambda st: _device(b, st), "auto")
     take("precision", lambda st: r._choice(st, PRECISIONS), "fp32")
@@ -48,8 +48,10 @@ def other_settings(b) -> dict:
     take("save", lambda st: _save(b, st), "model.pt")
     take("early_stop", lambda st: _early_stop(b, st), None)
     take("predict", lambda st: predict(b, st), None)
+    out["fsdp"], out["distributed"] = out["distributed"] == "fsdp", out["distributed"] != "none"
     try:
         _with_steps(b, out)
+        _sharded(b, out)
     except Reported:
         b.failed = True
     try:
@@ -61,7 +63,7 @@ def other_settings(b) -> dict:
 
 def processes(other: dict) -> dict:
     """The TrainIR fields of how a run uses several processes and its memory."""
-    names = ("distributed", "checkpoint_activations")
+    names = ("distributed", "fsdp", "checkpoint_activations")
     return {name: other[name] for name in names}
 
 
@@ -76,6 +78,22 @@ def _with_steps(b, out: dict) -> None:
             help="leave it out",
         )
         raise Reported
+
+
+def _sharded(b, out: dict) -> None:
+    """`distributed fsdp` shards one model's parameters, gradients and optimizer state, in
+    float32 or bf16 (fp16's GradScaler does not take sharded gradients)."""
+    st, steps = b.setting("distributed"), any(isinstance(x, s.Step) for x in b.node.stmts)
+    if not out["fsdp"] or not (steps or out["precision"] == "fp16"):
+        return
+    message = (
+        "`distributed fsdp` shards one model; a train section of steps does not take it"
+        if steps
+        else "`distributed fsdp` trains in precision fp32 or bf16, not fp16"
+    )
+    help = "use `distributed ddp`" if steps else "use `precision bf16`, or `distributed ddp`"
+    b.r._error("E0126", message, st.args[0].span, help=help)
+    raise Reported
 
 
 def _clip(value: float) -> tr.Clip | None:

@@ -112,4 +112,6 @@ def train_options(t: ir.TrainIR) -> list[str]:
         options.append("drop_last=True")
     if t.checkpoint_activations:
         options.append("checkpoint_activations=True")
+    if t.fsdp:
+        options.append('distributed="fsdp"')
     return options

@@ -93,6 +93,7 @@ class TrainIR:
     table: tuple[tuple[str, tuple, str, str], ...] = ()
     source_sha256: str = ""  # of the .nn text, recorded with the final weights
     distributed: bool = False  # DDP-ready: one process per rank under torchrun
+    fsdp: bool = False  # `distributed fsdp`: parameters, gradients, optimizer state sharded
     checkpoint_activations: bool = False  # each block's recomputed in the backward pass
     # the 4-D inputs of a model with 2-D convolutions, kept in channels-last (NHWC) memory
     channels_last: tuple[str, ...] = ()

@@ -102,7 +102,7 @@ def _run_id(run_dir: Path) -> str | None:
         except (OSError, ValueError, AttributeError):
             recorded = None
         return recorded if isinstance(recorded, str) else ""
-    return "" if any(run_dir.glob("checkpoint-*.pt")) else None
+    return "" if any(run_dir.glob("checkpoint-*")) else None  # .pt files, or fsdp folders
 
 
 def _body(text_or_path: str | Path) -> str:

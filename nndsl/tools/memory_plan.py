@@ -69,12 +69,15 @@ def plan(
     t: ir.TrainIR,
     batch: int | None = None,
     nproc: int = 1,
-    strategy: str = "ddp",
+    strategy: str | None = None,
     device: str = "cuda",
     sizes: dict[str, int] | None = None,
 ) -> Plan:
     """The figures of train section ``t`` for a global ``batch`` (default: the section's) over
-    ``nproc`` processes; raises PlanError when the batch does not split evenly over them."""
+    ``nproc`` processes, each holding everything (``ddp``) or a shard (``fsdp``; default: as the
+    section's ``distributed`` says); raises PlanError when the batch does not split evenly over
+    them."""
+    strategy = strategy or ("fsdp" if t.fsdp else "ddp")
     config = {f.name: f.default for f in t.config}
     batch = batch or int(config.get("batch_size", 32))
     if batch % nproc:
@@ -122,9 +125,11 @@ def _weight_rows(out: Plan, t: ir.TrainIR, models, config: dict, shard: int) -> 
     out.rows.append(
         ("Optimizer state", _shard(state * wbytes, shard), f"{state:,} values: {about}{cut}")
     )
-    if shard > 1:
+    if shard > 1:  # under bf16, gathered in bfloat16 (the kit's MixedPrecisionPolicy)
         unit, values = _largest_unit(models)
-        out.rows.append(("Gathered layer", values * wbytes, f"{unit}, whole while it runs"))
+        half = t.precision == "bf16"
+        note = f"{unit}, whole while it runs" + (", in bfloat16" if half else "")
+        out.rows.append(("Gathered layer", values * (BYTES["bfloat16"] if half else wbytes), note))
 
 
 def _shard(nbytes: int, shard: int) -> int:
@@ -261,7 +266,7 @@ def command(args, program: ir.ProgramIR, file: str, sizes: dict[str, int]) -> in
         if memory is None:
             return _usage(f"--device-memory takes a size such as 80GB, not {args.device_memory!r}")
     nproc = 1 if args.nproc is None else args.nproc
-    strategy, device = args.strategy or "ddp", args.device or "cuda"
+    strategy, device = args.strategy, args.device or "cuda"
     if nproc < 1:
         return _usage("--nproc must be at least 1")
     trains = [t for t in program.trains if args.model in (None, t.model, *dict(t.models).values())]

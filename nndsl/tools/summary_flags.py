@@ -45,8 +45,9 @@ def add_flags(parser) -> None:
     parser.add_argument(
         "--strategy",
         choices=("ddp", "fsdp"),
-        help="ddp: each process holds everything (default); fsdp: parameters, gradients and "
-        "optimizer state sharded over the processes, one layer gathered at a time",
+        help="ddp: each process holds everything; fsdp: parameters, gradients and optimizer "
+        "state sharded over the processes, one layer gathered at a time (default: as the train "
+        "section's `distributed` says, else ddp)",
     )
     parser.add_argument(
         "--device-memory",

@@ -1,0 +1,289 @@
+"""`distributed fsdp`: the model sharded over torchrun's processes (FSDP2's fully_shard, one
+unit per block or repeated block, then the model), gloo on the CPU, and its checkpoints
+written by every process with torch.distributed.checkpoint.
+
+Two processes must end with the weights of one process on the same global batches, within
+1e-6 (measured: at most 1.2e-7 after 18 Adam steps; the reduce-scatter adds the two halves'
+gradients in another order than one process does). A rank killed mid-run and restarted
+resumes to the uninterrupted two-process weights bit for bit; a checkpoint written by two
+processes resumes in one; a checkpoint without its metadata is passed over for the one
+before. The weights file is the whole, unsharded state_dict the model file loads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from compiled import NET_AND_PAIRS
+
+from nndsl.cli import main as nndsl
+from nndsl.compiler import analyze, generate_kit
+from nndsl.tools.memory_plan import plan
+
+SOURCE = """
+block Layer {
+    Linear(32) Tanh()
+}
+model Net(x: [16]) {
+    Linear(32)
+    body = repeat 2 { Layer() }
+    out = Linear(4)
+}
+data d {
+    x = randn(512, 16)
+    y = argmax(x[:, 0:4], 1)
+    batch 64
+    split 0.125
+    test 0.125
+}
+train Net on d {
+    loss cross_entropy
+    optimizer adam(lr=0.01)
+    metrics accuracy
+    epochs 3
+    checkpoint 4
+    distributed fsdp
+}
+"""
+
+# Runs the generated script's main, writing which modules were sharded; with KILL_AT,
+# rank 1 kills itself at that batch of its first attempt.
+DRIVER = textwrap.dedent("""
+    import importlib.util, os, signal, sys
+    from pathlib import Path
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    spec = importlib.util.spec_from_file_location("train_net", "train_net.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["train_net"] = module
+    spec.loader.exec_module(module)
+    kit = module.kit
+    cfg = kit.parse_args(module.Config, None, sys.argv[1:])
+    init, check = kit.Loop.__init__, kit.Loop.stop_if_not_finite
+    kill_at = int(os.environ.get("KILL_AT", "0"))
+    first = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
+    calls = []
+
+    def init_and_list(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        from torch.distributed.fsdp import FSDPModule
+        units = [n or "." for n, m in self.state.model.named_modules()
+                 if isinstance(m, FSDPModule)]
+        Path(cfg.out_dir, f"units-{self.run.rank}.txt").write_text(" ".join(units))
+
+    def check_and_maybe_die(self, *args):  # called once per batch on the CPU
+        calls.append(1)
+        if kill_at and first and os.environ.get("RANK") == "1" and len(calls) == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+        check(self, *args)
+
+    kit.Loop.__init__, kit.Loop.stop_if_not_finite = init_and_list, check_and_maybe_die
+    module.main(cfg)
+    """)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fsdp")
+    (folder / "net.nn").write_text(SOURCE, encoding="utf-8")
+    assert nndsl(["compile", str(folder / "net.nn"), "-o", str(folder / "model.py")]) == 0
+    (folder / "driver.py").write_text(DRIVER, encoding="utf-8")
+    return folder
+
+
+def launch(folder, out, nproc: int, *extra, env=None) -> subprocess.CompletedProcess:
+    """The driver under torchrun as `nproc` processes; with nproc 0, as one plain process."""
+    torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *extra]
+    cmd = [sys.executable, *(torchrun if nproc else []), "driver.py", "--out-dir", str(out),
+           "--quiet", "--resume"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
+    return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+
+
+def weights(out) -> dict:
+    return torch.load(out / "model.pt", weights_only=True)
+
+
+def assert_close(a: dict, b: dict, atol: float) -> None:
+    assert a.keys() == b.keys()
+    for name, tensor in b.items():
+        torch.testing.assert_close(a[name], tensor, rtol=0, atol=atol)
+
+
+def load_kit(folder):
+    path = folder / "trainkit.py"
+    path.write_text(generate_kit(), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("trainkit_fsdp", path)
+    kit = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = kit  # its dataclasses look themselves up there
+    spec.loader.exec_module(kit)
+    return kit
+
+
+@pytest.fixture(scope="module")
+def single(folder):
+    proc = launch(folder, folder / "single", 0)
+    assert proc.returncode == 0, proc.stderr
+    return weights(folder / "single")
+
+
+@pytest.fixture(scope="module")
+def double(folder):
+    proc = launch(folder, folder / "double", 2)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return folder / "double"
+
+
+@pytest.fixture(scope="module")
+def killed(folder):
+    """A two-process run whose rank 1 died at batch 13, after the checkpoint of step 12."""
+    out = folder / "killed"
+    proc = launch(folder, out, 2, env={"KILL_AT": "13"})
+    assert proc.returncode != 0
+    assert (out / "checkpoint-000000012" / ".metadata").is_file(), proc.stderr[-3000:]
+    return out
+
+
+def test_two_sharded_processes_train_as_one(folder, single, double):
+    for rank in (0, 1):  # the model, and each copy of the repeat
+        assert (double / f"units-{rank}.txt").read_text() == ". body.0 body.1"
+    assert_close(weights(double), single, atol=1e-6)
+    # the weights file is whole: the model file's class loads it, strictly
+    spec = importlib.util.spec_from_file_location("fsdp_model", folder / "model.py")
+    model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model)
+    model.Net().load_state_dict(weights(double))
+    # the newest two checkpoints are kept; every process wrote its shards of each
+    checkpoints = sorted(double.glob("checkpoint-*"))
+    assert [c.name for c in checkpoints] == ["checkpoint-000000016", "checkpoint-000000018"]
+    for checkpoint in checkpoints:
+        names = {p.name for p in checkpoint.iterdir()}
+        assert {".metadata", "__0_0.distcp", "__1_0.distcp", "state.pt"} <= names
+    # the first process tested the best weights, gathered, as one process does
+    one = json.loads((folder / "single" / "test_metrics.json").read_text())
+    two = json.loads((double / "test_metrics.json").read_text())
+    assert two.pop("classes") == one.pop("classes") and two == pytest.approx(one)
+
+
+def test_eval_reads_the_weights_of_a_sharded_checkpoint(tmp_path, folder, double):
+    kit = load_kit(tmp_path)
+    spec = importlib.util.spec_from_file_location("fsdp_model_eval", folder / "model.py")
+    model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model)
+    net, last = model.Net(), double / "checkpoint-000000018"  # the final state
+    kit.load_weights(net, str(last), torch.device("cpu"))
+    assert_close(net.state_dict(), weights(double), atol=0)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(last, damaged)
+    (damaged / "__1_0.distcp").write_bytes(b"cut short")
+    with pytest.raises(SystemExit, match="__1_0.distcp differs from its SHA-256"):
+        kit.load_weights(net, str(damaged), torch.device("cpu"))
+
+
+def test_a_killed_rank_resumes_to_the_same_weights_bit_for_bit(folder, double):
+    out = folder / "restarted"
+    proc = launch(folder, out, 2, "--max-restarts=1", env={"KILL_AT": "13"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"resuming from {out}/checkpoint-000000012 (epoch 2, step 12)" in proc.stderr
+    assert_close(weights(out), weights(double), atol=0)
+
+
+def test_a_checkpoint_of_two_processes_resumes_in_one(folder, single, killed):
+    out = folder / "resharded"
+    shutil.copytree(killed, out)
+    proc = launch(folder, out, 0)
+    assert proc.returncode == 0, proc.stderr
+    assert f"resuming from {out}/checkpoint-000000012" in proc.stderr
+    assert "written with processes 2, this run has 1" in proc.stderr
+    assert_close(weights(out), single, atol=1e-6)
+
+
+def test_a_checkpoint_without_metadata_is_passed_over(folder, single, killed):
+    out = folder / "unfinished"
+    shutil.copytree(killed, out)
+    (out / "checkpoint-000000012" / ".metadata").unlink()
+    proc = launch(folder, out, 0)
+    assert proc.returncode == 0, proc.stderr
+    newest = out / "checkpoint-000000012"
+    assert f"not resuming from {newest}: its .metadata is missing" in proc.stderr
+    assert f"resuming from {out}/checkpoint-000000008 (epoch 2, step 8)" in proc.stderr
+    assert_close(weights(out), single, atol=1e-6)
+
+
+@pytest.fixture()
+def one_process_group():
+    """A process group of one, in this process (fully_shard needs one)."""
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def test_sharding_gathers_in_bf16_keeps_float32_shards_and_repoints_the_optimizer(
+    tmp_path, one_process_group
+):
+    kit = load_kit(tmp_path)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    replica = kit.fully_sharded(model, optimizer, "bf16", main=True)
+    assert all(p.device.type == "meta" for p in replica.parameters())
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    assert [id(p) for p in held] == [id(p) for p in model.parameters()]
+    seen = []
+    model[0].register_forward_hook(lambda m, args, out: seen.append(out.dtype))
+    model(torch.randn(3, 4)).sum().backward()
+    optimizer.step()
+    assert seen == [torch.bfloat16]  # computed in bfloat16 ...
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # ... kept in float32
+    whole = kit.gathered(model, replica, torch.device("cpu"))
+    assert whole is replica and whole.state_dict().keys() == before.keys()
+    assert not torch.equal(whole[0].weight, before["0.weight"])  # the trained weights
+
+
+def fsdp(settings: str) -> str:
+    return NET_AND_PAIRS + f"train Net on pairs {{ loss mse {settings} }}"
+
+
+def test_the_script_asks_the_kit_to_shard(tmp_path):
+    (tmp_path / "net.nn").write_text(fsdp("distributed fsdp"), encoding="utf-8")
+    assert nndsl(["compile", str(tmp_path / "net.nn"), "-o", str(tmp_path / "model.py")]) == 0
+    assert 'distributed="fsdp"' in (tmp_path / "train_net.py").read_text()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            "distributed fsdp precision fp16",
+            "`distributed fsdp` trains in precision fp32 or " "bf16, not fp16",
+        ),
+        ("distributed zero", "`distributed` is one of none, ddp, fsdp; got `zero`"),
+    ],
+)
+def test_what_fsdp_refuses(extra, message):
+    result = analyze(fsdp(extra))
+    assert [d.message for d in result.diagnostics if d.severity == "error"] == [message]
+
+
+def test_the_memory_plan_shards_what_the_section_says():
+    result = analyze(fsdp("distributed fsdp"))
+    program = result.program
+    (t,) = program.trains
+    sharded, whole = plan(program, t, nproc=2), plan(program, t, nproc=2, strategy="ddp")
+    figures = {name: b for name, b, _ in sharded.rows}
+    assert sharded.strategy == "fsdp" and whole.strategy == "ddp"
+    assert figures["Parameters"] < dict((n, b) for n, b, _ in whole.rows)["Parameters"]
+    result = analyze(fsdp("distributed fsdp precision bf16"))
+    (t,) = result.program.trains
+    gathered = {name: b for name, b, _ in plan(result.program, t, nproc=2).rows}
+    assert gathered["Gathered layer"] * 2 == figures["Gathered layer"]  # bfloat16, not float32
