@@ -255,7 +255,9 @@ def export_dim(d, mapping: dict[str, str]):
         return code if IDENT.fullmatch(code) or code.isdigit() else f"({code})"
 
     text = IDENT.sub(sub, d.expr)
-    return plain(d) if missing else Dim(int(d), text)
+    if missing or ("+" in text and not IDENT.search(text)):
+        return plain(d)  # a sum of constants (64 + 32) reads best as its value
+    return Dim(int(d), text)
 
 
 def annotation(v: object) -> str:

@@ -22,6 +22,7 @@ from nndsl.check.flow import (
     nested_rows,
     strip_var,
 )
+from nndsl.check.progression import Growth, in_loop
 from nndsl.check.record import recorded
 from nndsl.check.sizes import size_of
 from nndsl.ir import expr as x
@@ -48,6 +49,7 @@ class RepeatRules:
         iterations, rows, total = [], [], 0
         out = flow
         before = self.built
+        growth = Growth(strip_var(flow.shape, code_var), code_var, count.expr)
         for k in range(count.py):
             if k == 1:  # the first iteration's size says what the others will build
                 per_iteration = self.built - before
@@ -78,9 +80,10 @@ class RepeatRules:
                 total += built.params
                 cur = built.out
             iterations.append(tuple(items))
-            out = Flow(cur.shape, cur.dtype, stmt.span)
-        out = Flow(strip_var(out.shape, code_var), out.dtype, stmt.span)
-        module = _merge(iterations, count.expr, code_var, scope.ns)
+            out = Flow(growth.after(strip_var(out.shape, code_var), cur.shape), cur.dtype)
+        shape = growth.last(strip_var(out.shape, code_var), count.expr)
+        out = Flow(shape, out.dtype, stmt.span)
+        module = _merge(iterations, count.expr, code_var, scope.ns, growth.loop_sizes())
         return Built(module, out, total, f"repeat {count.py}", rows=rows)
 
     def _repeat_count(self, stmt: s.RepeatStmt, scope: Scope) -> Value | None:
@@ -131,9 +134,18 @@ class RepeatRules:
         return self._build(inner.call, cur, sub, None)
 
 
-def _merge(iterations: list[tuple], count: x.Expr, var: str, ns: Namespace) -> ir.RepeatNew:
-    """One loop for all iterations, hoisting per-iteration argument values into lists."""
+def _merge(
+    iterations: list[tuple], count: x.Expr, var: str, ns: Namespace, sizes: list = ()
+) -> ir.RepeatNew:
+    """One loop for all iterations, hoisting per-iteration argument values into lists;
+    ``sizes``: (first, step) of the sizes that grow by one step at every iteration
+    (:mod:`nndsl.check.progression`), written as a formula of the loop variable."""
     first = iterations[0]
+    index = "i" if var == "_" else var
+    if sizes:
+        iterations = [_grown(it, k, sizes, index) for k, it in enumerate(iterations)]
+        var = index if iterations[0] != first else var
+        first = iterations[0]
     if all(it == first for it in iterations):
         return ir.RepeatNew(count, var, first)
     if any(len(it) != len(first) for it in iterations):  # an `if` chose other layers
@@ -146,6 +158,21 @@ def _merge(iterations: list[tuple], count: x.Expr, var: str, ns: Namespace) -> i
             return _written_out(iterations, var)
         items.append(merged)
     return ir.RepeatNew(count, "i" if var == "_" else var, tuple(items), tuple(lists))
+
+
+def _grown(items: tuple, k: int, sizes: list, index: str) -> tuple:
+    """Iteration ``k``'s items, each constructor argument that is a growing size there
+    written for every iteration (``in_channels + i * growth``)."""
+    out = []
+    for m in items:
+        if isinstance(m, (ir.LayerNew, ir.BlockNew)):
+            args = []
+            for a in m.args:
+                value = in_loop(a.value, k, sizes, index)
+                args.append(a if value is None else ir.Arg(a.name, value))
+            m = replace(m, args=tuple(args))
+        out.append(m)
+    return tuple(out)
 
 
 _ONE = x.Lit(1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged, product
+from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged, product, total
 from nndsl.ir.tensors import OpError, axis, dim_conflict, merge_dims
 
 
@@ -249,7 +249,7 @@ def cat_shape(shapes: list, dim: int) -> Shape:
     k = axis(dim, first, "dim")
     out = _same_shapes(shapes, "cat", skip=k)
     sizes = [s[k] for s in shapes]
-    out[k] = sum(int(d) for d in sizes) if known(*sizes) else None
+    out[k] = total(tuple(sizes)) if known(*sizes) else None
     return tuple(out)
 
 
