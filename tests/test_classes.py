@@ -107,6 +107,9 @@ block Wide(n) = Sequential {
     Conv2d(16, 1)
     repeat n { DenseLayer(8, bn_size=1) }
 }
+block Pyramid(n) = Sequential {
+    repeat n as i { Conv2d(4 * 2 ** i, 3, padding=1) ReLU() }
+}
 """
 
 
@@ -114,33 +117,41 @@ block Wide(n) = Sequential {
     "uses, classes",
     [
         # a graph-style block whose repeat grows, at counts 3, 1, 0 and another growth
-        ("a = Stage(3, 4) b = Stage(1, 4) c = Stage(0, 4) d = Stage(2, 6)", ["Stage"]),
+        (
+            "a = Stage(3, 4) b = Stage(1, 4) c = Stage(0, 4) d = Stage(2, 6)",
+            ["Stage", "DenseLayer"],
+        ),
         # a sequence block, at count 0 first and at other image sizes
-        ("a = Dense(0, 4) b = Dense(2, 4) MaxPool2d(2) c = Dense(3, 2)", ["Dense"]),
+        ("a = Dense(0, 4) b = Dense(2, 4) MaxPool2d(2) c = Dense(3, 2)", ["Dense", "DenseLayer"]),
         # widths of constants in a block whose count is a parameter
-        ("a = Wide(2) b = Wide(3)", ["Wide"]),
+        ("a = Wide(2) b = Wide(3)", ["Wide", "DenseLayer"]),
+        # widths of the loop variable, read by the next copy, at counts 1 first, 3 and 2
+        ("a = Pyramid(1) b = Pyramid(3) c = Pyramid(2)", ["Pyramid"]),
         # the layer itself, at several input sizes, in a model's loop
-        ("repeat 3 { DenseLayer(4) } DenseLayer(2)", []),
+        ("repeat 3 { DenseLayer(4) } DenseLayer(2)", ["DenseLayer"]),
     ],
 )
 def test_a_block_used_at_several_sizes_is_one_class(uses, classes):
     source = DENSE_LAYER + STAGES + f"model M(x: [3, 8, 8]) {{ Conv2d(8, 1) {uses} }}"
     code, program = _compiled(source)
-    assert sorted(_classes(code)) == sorted(["DenseLayer", *classes, "M"])
+    assert sorted(_classes(code)) == sorted([*classes, "M"])
     assert not re.search(r"\w+_\d+\(", code.split("class M")[0])  # no copy written out
     _run(code, program)
 
 
 def test_a_class_is_right_for_counts_no_use_gives():
-    source = DENSE_LAYER + STAGES + "model M(x: [3, 8, 8]) { a = Stage(2, 4) b = Wide(1) }"
-    code, program = _compiled(source)
+    uses = "a = Stage(2, 4) b = Wide(1) c = Pyramid(2)"
+    code, program = _compiled(DENSE_LAYER + STAGES + f"model M(x: [3, 8, 8]) {{ {uses} }}")
     namespace = _run(code, program)
     for n in (0, 1, 5):
         stage = namespace["Stage"](6, n, 3).eval()
         wide = namespace["Wide"](6, n).eval()
+        x = torch.randn(2, 6, 4, 4)
         with torch.no_grad():
-            assert stage(torch.randn(2, 6, 4, 4)).shape == (2, 6 + n * 3, 4, 4)
-            assert wide(torch.randn(2, 6, 4, 4)).shape == (2, 16 + n * 8, 4, 4)
+            assert stage(x).shape == (2, 6 + n * 3, 4, 4)
+            assert wide(x).shape == (2, 16 + n * 8, 4, 4)
+            if n:
+                assert namespace["Pyramid"](6, n)(x).shape == (2, 4 * 2 ** (n - 1), 4, 4)
 
 
 def test_a_layer_whose_comments_differ_is_one_class():

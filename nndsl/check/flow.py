@@ -255,8 +255,8 @@ def export_dim(d, mapping: dict[str, str]):
         return code if IDENT.fullmatch(code) or code.isdigit() else f"({code})"
 
     text = IDENT.sub(sub, d.expr)
-    if missing or ("+" in text and not IDENT.search(text)):
-        return plain(d)  # a sum of constants (64 + 32) reads best as its value
+    if missing or (any(op in text for op in "+-(") and not IDENT.search(text)):
+        return plain(d)  # constants added or grouped (64 + 32) read best as their value
     return Dim(int(d), text)
 
 

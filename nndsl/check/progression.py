@@ -127,6 +127,42 @@ class Growth:
         return [(expr_of(self.first[p]), step) for p, step in sorted(self.steps.items())]
 
 
+def carried(shape: tuple, var: str, count: x.Expr) -> tuple:
+    """The sizes one copy of a repeat made, as the next copy reads them: one that names the
+    loop variable written of the copy before (``16 * 2 ** (i - 1)``), so that the loop holds
+    for any count; where the count is a number, its value (a list of sizes serves it)."""
+    return _renamed(shape, var, f"({var} - 1)" if type(count) is not x.Lit else None)
+
+
+def leaving(shape: tuple, var: str, count: x.Expr) -> tuple:
+    """What leaves a repeat: a size that names the loop variable written of the last copy
+    (``16 * 2 ** (n - 1)``) where the count is a parameter, else its value."""
+    text = x.formula_text(count) if type(count) is not x.Lit else None
+    return _renamed(shape, var, text and f"({_atom(text)} - 1)")
+
+
+def first_only(first: tuple, then: tuple, var: str) -> list[tuple[x.Expr, x.Expr]]:
+    """Of a repeat that made one copy, whose count is a parameter: (size at that copy, size
+    the next copy would read) of each size that names the loop variable there, so that the
+    loop reads as it does at the uses that make more copies."""
+    pattern = re.compile(rf"\b{re.escape(var)}\b")
+    return [
+        (x.of_dim(a), x.of_dim(b))
+        for a, b in zip(first, then)
+        if known(a, b) and getattr(b, "expr", None) and pattern.search(b.expr)
+    ]
+
+
+def _renamed(shape: tuple, var: str, new: str | None) -> tuple:
+    pattern = re.compile(rf"\b{re.escape(var)}\b")
+    out = []
+    for d in shape:
+        if isinstance(d, Dim) and d.expr and pattern.search(d.expr):
+            d = Dim(int(d), pattern.sub(new, d.expr)) if new else Dim(int(d))
+        out.append(d)
+    return tuple(out)
+
+
 def in_loop(value: x.Expr, k: int, sizes: list, index: str) -> x.Expr | None:
     """A constructor argument of copy ``k`` that is one of the growing ``sizes`` there, written
     for every copy (``in_channels + i * growth``); None when it is none of them."""

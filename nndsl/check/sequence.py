@@ -25,7 +25,7 @@ from nndsl.check.flow import (
     strip_var,
 )
 from nndsl.check.forward_types import type_text
-from nndsl.check.progression import Growth
+from nndsl.check.progression import Growth, carried, first_only, leaving
 from nndsl.check.record import recorded
 from nndsl.check.repeat import least_size, merge_iterations
 from nndsl.ir import expr as x
@@ -149,17 +149,22 @@ class SequenceRules:
             if stmt.var:
                 env[stmt.var] = Value(k, x.Name(var))
             sub = Scope(env=env, ns=scope.ns, shared=scope.shared, named=scope.named)
-            start = Flow(strip_var(cur.shape, var), cur.dtype)
+            start = Flow(cur.shape if k else strip_var(cur.shape, var), cur.dtype)
             made = self._seq_items(stmt.body, start, sub, count)
             if made is None:
                 return None
             items, cur = made
-            cur = Flow(growth.after(start.shape, cur.shape), cur.dtype)
+            grown = growth.after(start.shape, cur.shape)
+            cur = Flow(carried(grown, var, times.expr), cur.dtype)
             iterations.append(tuple(items))
-        cur = Flow(growth.last(strip_var(cur.shape, var), times.expr), cur.dtype, stmt.span)
+        if iterations:
+            cur = Flow(leaving(grown, var, times.expr), cur.dtype)
+        cur = Flow(growth.last(cur.shape, times.expr), cur.dtype, stmt.span)
         if not iterations:
             return [ir.Splice(ir.RepeatNew(times.expr, var, ir.UNSEEN))], cur
-        merged = merge_iterations(iterations, times.expr, var, scope.ns, growth.loop_sizes())
+        one = len(iterations) == 1
+        then = first_only(growth.first, carried(grown, var, times.expr), var) if one else ()
+        merged = merge_iterations(iterations, times.expr, var, scope.ns, growth.loop_sizes(), then)
         return [ir.Splice(merged)], cur
 
     def _seq_if(self, stmt: s.IfStmt, cur: Flow, scope: Scope, count: Numbering):
