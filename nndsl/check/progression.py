@@ -72,7 +72,7 @@ class Growth:
         self.var = var
         # sizes of constants that grow by a constant: a formula only where the count is a
         # parameter (a model's list of sizes serves its one count)
-        self.numeric = type(count) is not x.Lit
+        self.numeric = free(count)
         self.steps: dict[int, str] = {}
         self.copies = 0
 
@@ -127,17 +127,28 @@ class Growth:
         return [(expr_of(self.first[p]), step) for p, step in sorted(self.steps.items())]
 
 
+def free(count: x.Expr) -> bool:
+    """Whether a repeat's count is a formula of parameters (``n``, ``blocks - 1``), which
+    another use may give another value, not a number.
+
+    >>> free(x.Name("n")), free(x.Lit(3)), free(x.BinOp("*", x.Lit(2), x.Lit(3)))
+    (True, False, False)
+    """
+    text = x.formula_text(count)
+    return text is not None and re.search(r"[A-Za-z_]", text) is not None
+
+
 def carried(shape: tuple, var: str, count: x.Expr) -> tuple:
     """The sizes one copy of a repeat made, as the next copy reads them: one that names the
     loop variable written of the copy before (``16 * 2 ** (i - 1)``), so that the loop holds
     for any count; where the count is a number, its value (a list of sizes serves it)."""
-    return _renamed(shape, var, f"({var} - 1)" if type(count) is not x.Lit else None)
+    return _renamed(shape, var, f"({var} - 1)" if free(count) else None)
 
 
 def leaving(shape: tuple, var: str, count: x.Expr) -> tuple:
     """What leaves a repeat: a size that names the loop variable written of the last copy
     (``16 * 2 ** (n - 1)``) where the count is a parameter, else its value."""
-    text = x.formula_text(count) if type(count) is not x.Lit else None
+    text = x.formula_text(count) if free(count) else None
     return _renamed(shape, var, text and f"({_atom(text)} - 1)")
 
 
