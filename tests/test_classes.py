@@ -107,6 +107,7 @@ block Wide(n) = Sequential {
     Conv2d(16, 1)
     repeat n { DenseLayer(8, bn_size=1) }
 }
+block Convs(n) = Sequential { repeat n { Conv2d(8, 3, padding=1) } }
 block Pyramid(n) = Sequential {
     repeat n as i { Conv2d(4 * 2 ** i, 3, padding=1) ReLU() }
 }
@@ -127,6 +128,8 @@ block Pyramid(n) = Sequential {
         ("a = Wide(2) b = Wide(3)", ["Wide", "DenseLayer"]),
         # widths of the loop variable, read by the next copy, at counts 1 first, 3 and 2
         ("a = Pyramid(1) b = Pyramid(3) c = Pyramid(2)", ["Pyramid"]),
+        # a size only the first copy reads otherwise, at counts 1 and 3
+        ("a = Convs(1) b = Convs(3)", ["Convs"]),
         # the layer itself, at several input sizes, in a model's loop
         ("repeat 3 { DenseLayer(4) } DenseLayer(2)", ["DenseLayer"]),
     ],
@@ -140,7 +143,7 @@ def test_a_block_used_at_several_sizes_is_one_class(uses, classes):
 
 
 def test_a_class_is_right_for_counts_no_use_gives():
-    uses = "a = Stage(2, 4) b = Wide(1) c = Pyramid(2)"
+    uses = "a = Stage(2, 4) b = Wide(1) c = Pyramid(2) d = Convs(1)"
     code, program = _compiled(DENSE_LAYER + STAGES + f"model M(x: [3, 8, 8]) {{ {uses} }}")
     namespace = _run(code, program)
     for n in (0, 1, 5):
@@ -152,6 +155,7 @@ def test_a_class_is_right_for_counts_no_use_gives():
             assert wide(x).shape == (2, 16 + n * 8, 4, 4)
             if n:
                 assert namespace["Pyramid"](6, n)(x).shape == (2, 4 * 2 ** (n - 1), 4, 4)
+                assert namespace["Convs"](6, n)(x).shape == (2, 8, 4, 4)
 
 
 def test_a_layer_whose_comments_differ_is_one_class():

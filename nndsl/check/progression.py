@@ -152,15 +152,16 @@ def leaving(shape: tuple, var: str, count: x.Expr) -> tuple:
     return _renamed(shape, var, text and f"({_atom(text)} - 1)")
 
 
-def first_only(first: tuple, then: tuple, var: str) -> list[tuple[x.Expr, x.Expr]]:
+def first_only(first: tuple, then: tuple, count: x.Expr) -> list[tuple[x.Expr, x.Expr]]:
     """Of a repeat that made one copy, whose count is a parameter: (size at that copy, size
-    the next copy would read) of each size that names the loop variable there, so that the
-    loop reads as it does at the uses that make more copies."""
-    pattern = re.compile(rf"\b{re.escape(var)}\b")
+    the next copy would read) of each size that differs between them, so that the loop reads
+    as it does at the uses that make more copies, and holds for any count."""
+    if not free(count):
+        return []
     return [
         (x.of_dim(a), x.of_dim(b))
         for a, b in zip(first, then)
-        if known(a, b) and getattr(b, "expr", None) and pattern.search(b.expr)
+        if known(a, b) and x.of_dim(a) != x.of_dim(b)
     ]
 
 

@@ -83,7 +83,7 @@ class RepeatRules:
             iterations.append(tuple(items))
             made = growth.after(start, cur.shape)
             out = Flow(carried(made, code_var, count.expr), cur.dtype)
-        then = first_only(growth.first, out.shape, code_var) if count.py == 1 else ()
+        then = first_only(growth.first, out.shape, count.expr) if count.py == 1 else ()
         shape = growth.last(leaving(made, code_var, count.expr), count.expr)
         out = Flow(shape, out.dtype, stmt.span)
         module = _merge(iterations, count.expr, code_var, scope.ns, growth.loop_sizes(), then)

@@ -163,7 +163,7 @@ class SequenceRules:
         if not iterations:
             return [ir.Splice(ir.RepeatNew(times.expr, var, ir.UNSEEN))], cur
         one = len(iterations) == 1
-        then = first_only(growth.first, carried(grown, var, times.expr), var) if one else ()
+        then = first_only(growth.first, carried(grown, var, times.expr), times.expr) if one else ()
         merged = merge_iterations(iterations, times.expr, var, scope.ns, growth.loop_sizes(), then)
         return [ir.Splice(merged)], cur
 
