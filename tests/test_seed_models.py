@@ -177,6 +177,37 @@ def tiny_encoder() -> nn.Module:
     )
 
 
+class DenseLayer(nn.Module):
+    # torchvision's _DenseLayer (models/densenet.py), without its dropout and checkpointing
+    def __init__(self, num_input_features: int, growth_rate: int, bn_size: int):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(num_input_features)
+        self.conv1 = nn.Conv2d(num_input_features, bn_size * growth_rate, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * growth_rate)
+        self.conv2 = nn.Conv2d(bn_size * growth_rate, growth_rate, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        y = self.conv1(torch.relu(self.norm1(x)))
+        y = self.conv2(torch.relu(self.norm2(y)))
+        return torch.cat([x, y], 1)
+
+
+def densenet_bc() -> nn.Module:
+    # DenseNet-BC for CIFAR: three dense blocks, growth 12, transitions halving the channels
+    layers: list[nn.Module] = [nn.Conv2d(3, 24, 3, padding=1, bias=False)]
+    features = 24
+    for i, num_layers in enumerate((6, 6, 6)):
+        for k in range(num_layers):
+            layers.append(DenseLayer(features + k * 12, 12, 4))
+        features += num_layers * 12
+        if i < 2:
+            layers += [nn.BatchNorm2d(features), nn.ReLU()]
+            layers += [nn.Conv2d(features, features // 2, 1, bias=False), nn.AvgPool2d(2, 2)]
+            features //= 2
+    layers += [nn.BatchNorm2d(features), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    return nn.Sequential(*layers, nn.Linear(features, 10))
+
+
 # ---- the table -----------------------------------------------------------------------------
 
 
@@ -201,6 +232,14 @@ def _rand(*shape):
 LIN = lambda i, o: i * o + o  # noqa: E731  -- weights and biases of nn.Linear(i, o)
 NORM = lambda n: 2 * n  # noqa: E731  -- weight and bias of nn.BatchNorm1d(n), nn.LayerNorm(n)
 MORVAN_DROPOUT = LIN(1, N_H) + LIN(N_H, N_H) + LIN(N_H, 1)  # Dropout has no parameters
+# a dense layer of c input channels: two batch norms, a 1x1 and a 3x3 convolution, no biases
+DENSE = lambda c, g=12: NORM(c) + c * 4 * g + NORM(4 * g) + 4 * g * g * 9  # noqa: E731
+DENSENET_BC = (
+    3 * 24 * 9
+    + sum(DENSE(24 + k * 12) for k in range(6)) + NORM(96) + 96 * 48
+    + sum(DENSE(48 + k * 12) for k in range(6)) + NORM(120) + 120 * 60
+    + sum(DENSE(60 + k * 12) for k in range(6)) + NORM(132) + LIN(132, 10)
+)  # fmt: skip
 # in_proj (q, k, v), out_proj, linear1, linear2, norm1, norm2
 ENCODER_LAYER = (3 * 64 * 64 + 3 * 64) + LIN(64, 64) + LIN(64, 128) + LIN(128, 64) + 2 * NORM(64)
 
@@ -239,6 +278,7 @@ SEEDS = [
         _rand(4, 1), LIN(1, 10) + 7 * LIN(10, 10) + LIN(10, 1),
         unused=("bn_input.",),  # Morvan builds bn_input unconditionally; do_bn=False skips it
     ),  # fmt: skip
+    Seed("densenet.nn", "DenseNetBC", densenet_bc, _rand(2, 3, 32, 32), DENSENET_BC),
     Seed(
         "transformer.nn", "TinyEncoder", tiny_encoder,
         lambda: torch.randint(0, 1000, (2, 32)),

@@ -28,7 +28,7 @@ from nndsl.check.flow import (
 from nndsl.check.record import recorded
 from nndsl.ir import expr as x
 from nndsl.ir import nodes as ir
-from nndsl.ir.shapes import expr_of
+from nndsl.ir.shapes import expr_of, known
 from nndsl.ir.tensors import Tensor
 from nndsl.ir.values import EvalError, Value, evaluate
 from nndsl.lang import syntax as s
@@ -208,10 +208,24 @@ class BlockRules:
 
     def _specialise(self, block, body, params, values, shape) -> tuple[str, list[str]]:
         """The class serving this use (whose input has ``shape``): one whose body this use's
-        fits, or a new one (:class:`nndsl.check.unify.ClassBook`)."""
+        fits, or a new one (:class:`nndsl.check.unify.ClassBook`). A class takes the input
+        sizes its code reads; a use that leaves part of the code unbuilt (a ``repeat`` 0
+        times) takes them all, as the uses that build it do, or may share a class that
+        does."""
         text = repr((body.members, body.steps, body.body, body.items))
         dims = input_dims(len(shape))
+        fuller = [n for n in dims if n not in params and known(shape[dims[n]])]
+        if "Unseen()" in text:
+            return self._class_for(block, body, params, values, shape, fuller, True), fuller
         inferred = [n for n in dims if re.search(rf"\b{n}\b", text) and n not in params]
+        if fuller != inferred:
+            name = self._class_for(block, body, params, values, shape, fuller, False)
+            if name is not None:
+                return name, fuller
+        return self._class_for(block, body, params, values, shape, inferred, True), inferred
+
+    def _class_for(self, block, body, params, values, shape, inferred, create: bool):
+        dims = input_dims(len(shape))
         decls = [ir.ParamDecl(n, "int", None) for n in inferred]
         for p in block.params:
             default = params[p.name]
@@ -224,12 +238,14 @@ class BlockRules:
         key = (body, repr(sorted(given.items())))
         name = self.block_classes.get(key)
         if name is None:
-            name, new = self.class_book.add(block.name, body, given, self.class_names)
+            name, new = self.class_book.add(block.name, body, given, self.class_names, create)
+            if name is None:
+                return None
             if new:
                 self.class_names.add(name)
                 self.out_classes.append(name)  # written out once every use is known
             self.block_classes[key] = name
-        return name, inferred
+        return name
 
 
 def _export(t, mapping: dict, span):

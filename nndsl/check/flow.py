@@ -255,7 +255,9 @@ def export_dim(d, mapping: dict[str, str]):
         return code if IDENT.fullmatch(code) or code.isdigit() else f"({code})"
 
     text = IDENT.sub(sub, d.expr)
-    return plain(d) if missing else Dim(int(d), text)
+    if missing or (any(op in text for op in "+-(") and not IDENT.search(text)):
+        return plain(d)  # constants added or grouped (64 + 32) read best as their value
+    return Dim(int(d), text)
 
 
 def annotation(v: object) -> str:

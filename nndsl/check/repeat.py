@@ -22,6 +22,7 @@ from nndsl.check.flow import (
     nested_rows,
     strip_var,
 )
+from nndsl.check.progression import Growth, carried, first_only, in_loop, leaving
 from nndsl.check.record import recorded
 from nndsl.check.sizes import size_of
 from nndsl.ir import expr as x
@@ -48,6 +49,7 @@ class RepeatRules:
         iterations, rows, total = [], [], 0
         out = flow
         before = self.built
+        growth = Growth(strip_var(flow.shape, code_var), code_var, count.expr)
         for k in range(count.py):
             if k == 1:  # the first iteration's size says what the others will build
                 per_iteration = self.built - before
@@ -56,7 +58,8 @@ class RepeatRules:
             if stmt.var:
                 env[stmt.var] = Value(k, x.Name(code_var))
             sub = Scope(env=env, ns=scope.ns, shared=scope.shared, named=scope.named)
-            cur = Flow(strip_var(out.shape, code_var), out.dtype, out.span)  # k-1's sizes
+            start = out.shape if k else strip_var(out.shape, code_var)  # k-1's sizes
+            cur = Flow(start, out.dtype, out.span)
             items = []
             for j, inner in enumerate(stmt.body):
                 built = self._repeat_item(inner, cur, sub)
@@ -78,9 +81,12 @@ class RepeatRules:
                 total += built.params
                 cur = built.out
             iterations.append(tuple(items))
-            out = Flow(cur.shape, cur.dtype, stmt.span)
-        out = Flow(strip_var(out.shape, code_var), out.dtype, stmt.span)
-        module = _merge(iterations, count.expr, code_var, scope.ns)
+            made = growth.after(start, cur.shape)
+            out = Flow(carried(made, code_var, count.expr), cur.dtype)
+        then = first_only(growth.first, out.shape, count.expr) if count.py == 1 else ()
+        shape = growth.last(leaving(made, code_var, count.expr), count.expr)
+        out = Flow(shape, out.dtype, stmt.span)
+        module = _merge(iterations, count.expr, code_var, scope.ns, growth.loop_sizes(), then)
         return Built(module, out, total, f"repeat {count.py}", rows=rows)
 
     def _repeat_count(self, stmt: s.RepeatStmt, scope: Scope) -> Value | None:
@@ -131,9 +137,26 @@ class RepeatRules:
         return self._build(inner.call, cur, sub, None)
 
 
-def _merge(iterations: list[tuple], count: x.Expr, var: str, ns: Namespace) -> ir.RepeatNew:
-    """One loop for all iterations, hoisting per-iteration argument values into lists."""
+def _merge(
+    iterations: list[tuple],
+    count: x.Expr,
+    var: str,
+    ns: Namespace,
+    sizes: list = (),
+    then: list = (),
+) -> ir.RepeatNew:
+    """One loop for all iterations, hoisting per-iteration argument values into lists;
+    ``sizes``: (first, step) of the sizes that grow by one step at every iteration
+    (:mod:`nndsl.check.progression`), written as a formula of the loop variable; ``then``:
+    for one iteration, (its size, the size a next one would read) of the others."""
     first = iterations[0]
+    index = "i" if var == "_" else var
+    if sizes:
+        iterations = [_grown(it, k, sizes, index) for k, it in enumerate(iterations)]
+    if then and len(iterations) == 1:
+        iterations = [_first_only(iterations[0], then, index)]
+    if iterations[0] != first:
+        var, first = index, iterations[0]
     if all(it == first for it in iterations):
         return ir.RepeatNew(count, var, first)
     if any(len(it) != len(first) for it in iterations):  # an `if` chose other layers
@@ -146,6 +169,35 @@ def _merge(iterations: list[tuple], count: x.Expr, var: str, ns: Namespace) -> i
             return _written_out(iterations, var)
         items.append(merged)
     return ir.RepeatNew(count, "i" if var == "_" else var, tuple(items), tuple(lists))
+
+
+def _grown(items: tuple, k: int, sizes: list, index: str) -> tuple:
+    """Iteration ``k``'s items, each constructor argument that is a growing size there
+    written for every iteration (``in_channels + i * growth``)."""
+    return _args_as(items, lambda v: in_loop(v, k, sizes, index))
+
+
+def _first_only(items: tuple, then: list, index: str) -> tuple:
+    """The items of a loop's one iteration, each argument that is a size of it which the
+    iterations after it would read another way written for both (``c if i == 0 else d``)."""
+    first = x.BinOp("==", x.Name(index), x.Lit(0))
+    later = dict(then)
+    return _args_as(items, lambda v: x.IfExp(first, v, later[v]) if v in later else None)
+
+
+def _args_as(items: tuple, rewrite) -> tuple:
+    """``items``, each constructor argument of a layer or block written as ``rewrite`` gives
+    it (where it gives one)."""
+    out = []
+    for m in items:
+        if isinstance(m, (ir.LayerNew, ir.BlockNew)):
+            args = []
+            for a in m.args:
+                value = rewrite(a.value)
+                args.append(a if value is None else ir.Arg(a.name, value))
+            m = replace(m, args=tuple(args))
+        out.append(m)
+    return tuple(out)
 
 
 _ONE = x.Lit(1)

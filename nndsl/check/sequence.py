@@ -25,6 +25,7 @@ from nndsl.check.flow import (
     strip_var,
 )
 from nndsl.check.forward_types import type_text
+from nndsl.check.progression import Growth, carried, first_only, leaving
 from nndsl.check.record import recorded
 from nndsl.check.repeat import least_size, merge_iterations
 from nndsl.ir import expr as x
@@ -140,6 +141,7 @@ class SequenceRules:
         var = local(stmt.var) if stmt.var else "_"
         self._refuse_beyond(stmt.span, self.built + times.py * least_size(stmt.body, scope.env))
         iterations, before = [], self.built
+        growth = Growth(strip_var(cur.shape, var), var, times.expr)
         for k in range(times.py):
             if k == 1:
                 self._refuse_beyond(stmt.span, self.built + (self.built - before) * times.py)
@@ -147,17 +149,23 @@ class SequenceRules:
             if stmt.var:
                 env[stmt.var] = Value(k, x.Name(var))
             sub = Scope(env=env, ns=scope.ns, shared=scope.shared, named=scope.named)
-            made = self._seq_items(
-                stmt.body, Flow(strip_var(cur.shape, var), cur.dtype), sub, count
-            )
+            start = Flow(cur.shape if k else strip_var(cur.shape, var), cur.dtype)
+            made = self._seq_items(stmt.body, start, sub, count)
             if made is None:
                 return None
             items, cur = made
+            grown = growth.after(start.shape, cur.shape)
+            cur = Flow(carried(grown, var, times.expr), cur.dtype)
             iterations.append(tuple(items))
-        cur = Flow(strip_var(cur.shape, var), cur.dtype, stmt.span)
+        if iterations:
+            cur = Flow(leaving(grown, var, times.expr), cur.dtype)
+        cur = Flow(growth.last(cur.shape, times.expr), cur.dtype, stmt.span)
         if not iterations:
             return [ir.Splice(ir.RepeatNew(times.expr, var, ir.UNSEEN))], cur
-        return [ir.Splice(merge_iterations(iterations, times.expr, var, scope.ns))], cur
+        one = len(iterations) == 1
+        then = first_only(growth.first, carried(grown, var, times.expr), times.expr) if one else ()
+        merged = merge_iterations(iterations, times.expr, var, scope.ns, growth.loop_sizes(), then)
+        return [ir.Splice(merged)], cur
 
     def _seq_if(self, stmt: s.IfStmt, cur: Flow, scope: Scope, count: Numbering):
         """An ``if`` inside a sequence: the children of the branch its condition chooses."""

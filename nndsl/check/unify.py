@@ -6,32 +6,22 @@ chooses, and no copy of a ``repeat`` 0 times: those parts are :data:`ir.UNSEEN` 
 body. Two uses share a class when their bodies agree wherever both built something; the class
 then holds what either built (what no use builds is left out when the class is written). Uses
 may also differ in the spatial sizes of their tensors (the dims after the channels of an
-image), which only shape comments show: the class's comments then write those sizes as
-``H`` and ``W`` (``D``, ``H``, ``W`` in 3-D), or as a formula of them and of the block's
-parameters that holds at every use (``H // stride``), or ``?``.
+image) or in any size only a shape comment shows: a comment never keeps two uses apart, it
+is written once for all of them (:mod:`nndsl.check.comments`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, is_dataclass
 
-from nndsl.check.sizes import formula_for, size_of
+from nndsl.check.comments import Resolver, ShownUses, symbols
+from nndsl.check.sizes import size_of
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
-from nndsl.util.frozen import frozen
-
-_SPATIAL = {4: ("H", "W"), 5: ("D", "H", "W")}  # the names of an image's sizes, by rank
 
 
 class Clash(Exception):
     """Two class bodies that no one class can serve."""
-
-
-@frozen
-class ShownUses:
-    """A shape comment while uses are merged: each use's dims, by its number."""
-
-    uses: tuple[tuple[int, tuple], ...]
 
 
 def per_use(body, use: int):
@@ -78,12 +68,15 @@ class _Unifier:
             raise Clash
         if kind is ShownUses:
             return self._shown(a, b)
+        if kind is ir.RepeatNew and ir.UNSEEN in (a.items, b.items):  # a repeat 0 times
+            seen = b if a.items is ir.UNSEEN else a
+            return _with(seen, count=self(a.count, b.count))
         if kind is tuple:
             return self._items(a, b)
         if kind is ir.ClassDef:
             return self._class(a, b)
         if kind is ir.Step:
-            merged = self._fields(a, b)
+            merged = self._fields(a, _with(b, changed=a.changed))
             return merged if a.changed == b.changed else _with(merged, changed=True)
         if is_dataclass(a) and kind is not ex.Lit and a != b:
             return self._fields(a, b)
@@ -131,18 +124,7 @@ class _Unifier:
         rank = len(a.uses[0][1])
         if any(len(d) != rank for _, d in a.uses + b.uses):
             raise Clash
-        uses = a.uses + b.uses
-        envs = dict(enumerate(self.old))
-        envs[b.uses[0][0]] = self.new
-        for p in range(rank):
-            column = [(u, d[p]) for u, d in uses]
-            if all(d == column[0][1] for _, d in column):
-                continue
-            if formula_for(column, envs) is not None:
-                continue
-            if rank not in _SPATIAL or p < 2 or not all(isinstance(d, int) for _, d in column):
-                raise Clash  # a comment that differs elsewhere than in the spatial sizes
-        return ShownUses(uses)
+        return ShownUses(a.uses + b.uses)  # dims that differ: a formula, or `?` (comments)
 
 
 _SIZES = (ex.Lit, ex.Name, ex.BinOp, ex.Unary, ex.Formula, ex.Index)
@@ -182,10 +164,12 @@ class ClassBook:
         self.records: dict[str, _Record] = {}
         self.by_block: dict[str, list[str]] = {}
 
-    def add(self, block: str, body: ir.ClassDef, values: dict, taken: set) -> tuple[str, bool]:
+    def add(
+        self, block: str, body: ir.ClassDef, values: dict, taken: set, create: bool = True
+    ) -> tuple[str | None, bool]:
         """The class that serves this use (``values``: its parameters' values), and whether it
         is new: one made before whose body this one fits, or one named after ``block`` and not
-        ``taken``."""
+        ``taken`` (None where ``create`` is false)."""
         for name in self.by_block.get(block, ()):
             record = self.records[name]
             try:
@@ -195,6 +179,8 @@ class ClassBook:
             record.body = merged
             record.uses.append(values)
             return name, False
+        if not create:
+            return None, False
         name, n = block, 1
         while name in self.records or (name != block and name in taken):
             n += 1
@@ -206,8 +192,8 @@ class ClassBook:
     def final(self, name: str) -> ir.ClassDef:
         """The class as it is written: its comments resolved for all its uses."""
         record = self.records[name]
-        symbols = _symbols(record.body.in_shape[0] if record.body.in_shape else None)
-        resolve = _Resolver(symbols, record.uses)
+        found = symbols(record.body.in_shape[0] if record.body.in_shape else None)
+        resolve = Resolver(found, record.uses)
         body = resolve(record.body)
         return _with(specialised(body, _decided(body)), name=name)
 
@@ -262,82 +248,6 @@ def specialised(value, decided: dict):
     if is_dataclass(value) and not isinstance(value, (type, ex.Lit, ex.Unseen)):
         return _rebuild(value, lambda v: specialised(v, decided))
     return value
-
-
-def _symbols(first) -> list[tuple[str, int, dict]]:
-    """(text, position, value at each use) of the input's spatial sizes: a name where the uses
-    differ, the number where they agree."""
-    if type(first) is not ShownUses:
-        return []
-    rank = len(first.uses[0][1])
-    out = []
-    for i, name in enumerate(_SPATIAL.get(rank, ())):
-        values = {u: d[i + 2] for u, d in first.uses}
-        if not all(isinstance(v, int) for v in values.values()):
-            continue
-        text = name if len(set(values.values())) > 1 else str(next(iter(values.values())))
-        out.append((text, i + 2, values))
-    return out
-
-
-class _Resolver:
-    """Each ShownUses made a Shown: dims the uses agree on as they are, the others a formula
-    that holds at every use."""
-
-    def __init__(self, symbols: list, uses: list):
-        self.symbols = symbols
-        self.uses = uses
-
-    def __call__(self, body):
-        if type(body) is ShownUses:
-            return self._shown(body)
-        if type(body) is tuple:
-            return tuple(self(b) for b in body)
-        if is_dataclass(body) and not isinstance(body, (type, ex.Lit, ex.Unseen)):
-            return _rebuild(body, self)
-        return body
-
-    def _shown(self, su: ShownUses) -> ex.Shown:
-        first = su.uses[0][1]
-        dims = []
-        envs = dict(enumerate(self.uses))
-        for p, d in enumerate(first):
-            column = [(u, ds[p]) for u, ds in su.uses]
-            if all(c == d for _, c in column):
-                dims.append(d)
-                continue
-            fit = formula_for(column, envs)
-            dims.append(fit if fit is not None else self._formula(dict(column), p))
-        return ex.Shown(tuple(dims))
-
-    def _formula(self, values: dict, p: int) -> str:
-        order = sorted(self.symbols, key=lambda s: s[1] != p)
-        for text, _, sv in order:
-            if all(values[u] == sv[u] for u in values):
-                return text
-        params = [
-            (name, {u: self.uses[u].get(name) for u in values})
-            for name in (self.uses[0] if self.uses else {})
-            if name not in ("in_features", "in_channels")  # sizes, not what strides by
-        ]
-        params = [(n, q) for n, q in params if all(_positive(v) for v in q.values())]
-        for text, _, sv in order:
-            for name, q in params:
-                if all(sv[u] // q[u] == values[u] for u in values):
-                    return f"{text} // {name}"
-                if all(sv[u] * q[u] == values[u] for u in values):
-                    return f"{text} * {name}"
-            u0 = next(iter(values))
-            a, b = sv[u0], values[u0]
-            if b and a % b == 0 and all(sv[u] // (a // b) == values[u] for u in values):
-                return f"{text} // {a // b}"
-            if a and b % a == 0 and all(sv[u] * (b // a) == values[u] for u in values):
-                return f"{text} * {b // a}"
-        return "?"
-
-
-def _positive(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v > 0
 
 
 def ordered(classes: list[ir.ClassDef]) -> list[ir.ClassDef]:

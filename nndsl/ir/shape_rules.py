@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from collections import Counter
 
-from nndsl.ir.shapes import DimLike, Shape, fmt_dim, fmt_shape, known, merged, product, summed
+from nndsl.ir.shapes import (
+    DimLike,
+    Shape,
+    fmt_dim,
+    fmt_shape,
+    known,
+    merged,
+    product,
+    summed,
+    total,
+)
 from nndsl.ir.tensors import OpError, axis, dim_conflict, merge_dims
 
 
@@ -249,7 +259,7 @@ def cat_shape(shapes: list, dim: int) -> Shape:
     k = axis(dim, first, "dim")
     out = _same_shapes(shapes, "cat", skip=k)
     sizes = [s[k] for s in shapes]
-    out[k] = summed(tuple(sizes))
+    out[k] = total(tuple(sizes)) if known(*sizes) else summed(tuple(sizes))
     return tuple(out)
 
 

@@ -117,12 +117,28 @@ def product(dims: tuple) -> DimLike:
     value = 1
     for d in dims:
         value *= int(d)
-    parts = []
-    for d in dims:
-        text = expr_of(d)
-        if text != "1":  # a literal factor of one says nothing
-            parts.append(f"({text})" if any(op in text for op in "+-") else text)
+    parts = [t for t in map(expr_of, dims) if t != "1"]  # a factor of one says nothing
+    if len(parts) > 1:
+        parts = [f"({t})" if any(op in t for op in "+-") else t for t in parts]
     return Dim(value, " * ".join(parts) or "1")
+
+
+def total(dims: tuple) -> DimLike:
+    """The sum of known dims, written as a sum when a term is named (``in_channels + growth``),
+    so that a size concatenated from parameters keeps its formula.
+
+    >>> t = total((Dim(64, "in_channels"), Dim(32, "growth")))
+    >>> t, t.expr, total((Dim(4, "w"), Dim(4, "w"))).expr, total((3, 4)).expr is None
+    (96, 'in_channels + growth', '2 * w', True)
+    """
+    value = sum(int(d) for d in dims)
+    if all(getattr(d, "expr", None) is None for d in dims):
+        return Dim(value)
+    parts = [expr_of(d) for d in dims if expr_of(d) != "0"]
+    if len(parts) > 1 and len(set(parts)) == 1:  # cat([x, x]): twice its size
+        one = parts[0]
+        return Dim(value, f"{len(parts)} * {one if one.isidentifier() else f'({one})'}")
+    return Dim(value, " + ".join(parts) or "0")
 
 
 def merged(dims: tuple) -> DimLike:
