@@ -119,6 +119,7 @@ class StackRules:
                     out.code() != flow.code() or out.dtype != flow.dtype,
                     span.line,
                     *built.stack_call(),
+                    check=built.declared,
                 )
             )
             path = "" if use_func else attr
