@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import partial
 
 from nndsl.check.blocks import BlockRules
-from nndsl.check.escape import EscapeRules
+from nndsl.check.escape import EscapeRules, stray_declarations
 from nndsl.check.flow import (
     Flow,
     Scope,
@@ -71,7 +71,7 @@ class Checker(
         self.layer_memo: dict[tuple, tuple] = {}  # registry layers built, by memo_key
         # the classes of Python files beside the source, by name: (module, where imported)
         self.imported, self.imports = read_imports(program.items, base, self.diags)
-        self.escaped = False  # a torch module or function, or an imported class, is used
+        self.diags += stray_declarations(program.items)
 
     # ---- driver -------------------------------------------------------------------------
 

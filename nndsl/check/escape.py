@@ -7,9 +7,11 @@ by its spelling."""
 
 from __future__ import annotations
 
+from dataclasses import fields, is_dataclass
+
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import Built, Flow
-from nndsl.diagnostics.core import Reported
+from nndsl.diagnostics.core import Diagnostic, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
 from nndsl.ir.shapes import Dim
@@ -81,7 +83,6 @@ class EscapeRules:
         shape = self._declared(call.shape, flow.shape, scope.env)
         if args is None or shape is None:
             return None
-        self.escaped = True
         what = f"{attr} ({name})" if attr else name
         check = ir.ShapeCheck(_positions(shape, flow.shape, call.shape), call.span.line, what)
         return Built(
@@ -208,7 +209,6 @@ class EscapeRules:
             tuple(v.expr for v in args),
             tuple((k, v.expr) for k, v in kwargs),
         )
-        self.escaped = True
         return Value(Tensor(shape, first.dtype), self._checked(call, shape, e.span.line, name, g))
 
     def _forward_shape(self, node, first: tuple, g) -> tuple:
@@ -250,6 +250,29 @@ class EscapeRules:
             else:
                 sizes.append(ex.NONE)
         return ex.Call(ex.Name(HELPER), (value, ex.Tuple(tuple(sizes)), ex.Lit(line), ex.Lit(what)))
+
+
+def stray_declarations(items: tuple) -> list[Diagnostic]:
+    """E0133 for each ``-> shape`` in a data or train section, where no call declares one."""
+    out, todo = [], [i for i in items if isinstance(i, (s.Data, s.Train))]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, tuple):
+            todo.extend(node)
+            continue
+        if not is_dataclass(node) or isinstance(node, s.Span):
+            continue
+        if isinstance(node, s.CallExpr) and node.declared is not None:
+            out.append(
+                Diagnostic(
+                    "E0133",
+                    "a declared shape belongs to a torch function called in a forward",
+                    node.declared.span,
+                    help="remove `-> ...`",
+                )
+            )
+        todo.extend(getattr(node, f.name) for f in fields(node))
+    return out
 
 
 def _positions(shape: tuple, given: tuple, node) -> tuple | None:
