@@ -149,6 +149,14 @@ def test_run_copies_the_file_into_the_run_folder_and_trains(folder, tmp_path_fac
     assert "from layers import ScaleShift" in (out / "model.py").read_text(encoding="utf-8")
 
 
+def test_compile_elsewhere_notes_the_file_to_copy(folder, capsys):
+    out = folder / "elsewhere" / "model.py"
+    assert nndsl_main(["compile", str(folder / "net.nn"), "-o", str(out), "--no-train"]) == 0
+    assert "model.py imports layers.py, which is not beside it" in capsys.readouterr().err
+    assert nndsl_main(["compile", str(folder / "net.nn"), "-o", str(folder / "m.py")]) == 0
+    assert "layers.py" not in capsys.readouterr().err  # beside the .nn, it is beside the model
+
+
 def test_the_checker_reads_the_file_but_never_runs_it(tmp_path):
     marker = tmp_path / "ran"
     (tmp_path / "layers.py").write_text(
