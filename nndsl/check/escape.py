@@ -11,6 +11,7 @@ from dataclasses import fields, is_dataclass
 
 from nndsl.check.bind import eval_diag
 from nndsl.check.flow import Built, Flow
+from nndsl.check.record import recorded
 from nndsl.diagnostics.core import Diagnostic, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -66,6 +67,7 @@ class EscapeRules:
     """Torch modules and functions by name, and imported classes (mixed into
     :class:`nndsl.check.checker.Checker`)."""
 
+    @recorded("escape", "after")
     def _escape(self, call: s.Call, flow: Flow, scope, attr: str | None) -> Built | None:
         """A torch module or an imported class where a body uses it."""
         name = call.name
