@@ -84,10 +84,11 @@ def check_source(
     if sources is not None:
         sources.update(files, seconds=time.perf_counter() - start, cpu=time.process_time() - cpu)
     check_diagnostics(result, text)
+    own = {i.module for i in result.program.imports} if result.ok else set()
     for name, code in files.items():
-        check_generated(code, name)
+        check_generated(code, name, own)
     if files and run_models:
-        check_models(files["model.py"], result.program)
+        check_models(files["model.py"], result.program, base)
     return result
 
 
@@ -108,12 +109,15 @@ def check_training(result: Analysis, folder: Path, base: Path) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.py").write_text(generate(result.program, "fuzz.nn"), encoding="utf-8")
     (folder / "trainkit.py").write_text(generate_kit(), encoding="utf-8")
+    own = [i.module for i in result.program.imports]  # copied beside the model, as nndsl run
+    for module in own:
+        (folder / f"{module}.py").write_bytes((base / f"{module}.py").read_bytes())
     data_dir = os.path.relpath(base, folder)
     trained = 0
     for t in result.program.trains:
         script = folder / f"{t.script}.py"
         script.write_text(generate_train(t, "fuzz.nn", "model", data_dir=data_dir), "utf-8")
-        saved = {n: sys.modules.pop(n, None) for n in ("model", "trainkit")}
+        saved = {n: sys.modules.pop(n, None) for n in ("model", "trainkit", *own)}
         sys.path.insert(0, str(folder))
         try:
             spec = importlib.util.spec_from_file_location(t.script, script)
@@ -185,8 +189,9 @@ def generated_sources(result: Analysis) -> dict[str, str]:
     return sources
 
 
-def check_generated(code: str, name: str = "model.py") -> ast.Module:
-    """Generated code parses and compiles, is black-stable and stays inside the allowed names."""
+def check_generated(code: str, name: str = "model.py", own: set = frozenset()) -> ast.Module:
+    """Generated code parses and compiles, is black-stable and stays inside the allowed names;
+    ``own``: the modules of the program's files of classes, which the model may import."""
     try:
         tree = ast.parse(code)
         compile(code, name, "exec")
@@ -195,13 +200,13 @@ def check_generated(code: str, name: str = "model.py") -> ast.Module:
     body = code.split("\n", 3)[3]
     if black_format(body, cache=False) != body:  # black over the whole file: the pieces add up
         raise Finding(f"black would change {name}")
-    problems = name_problems(tree)
+    problems = name_problems(tree, own)
     if problems:
         raise Finding(f"{name}: {'; '.join(problems[:5])}")
     return tree
 
 
-def name_problems(tree: ast.AST) -> list[str]:
+def name_problems(tree: ast.AST, own: set = frozenset()) -> list[str]:
     """Imports outside torch, numpy, the standard library and the model module (and, inside a
     function, the optional extras the templates try); names neither
     defined in the file nor among the builtins the templates use; forbidden attributes."""
@@ -226,7 +231,7 @@ def name_problems(tree: ast.AST) -> list[str]:
             )
             if isinstance(node, ast.ImportFrom):
                 roots.append((node.module or "").split(".")[0])
-            allowed = ALLOWED_IMPORTS | (OPTIONAL_IMPORTS if id(node) not in top else set())
+            allowed = ALLOWED_IMPORTS | (OPTIONAL_IMPORTS if id(node) not in top else own)
             out += [f"imports {r}" for r in roots if r not in allowed]
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             if node.id not in defined and node.id not in TEMPLATE_BUILTINS:
@@ -332,10 +337,11 @@ def _too_big(info) -> bool:
     return False
 
 
-def check_models(code: str, program) -> int:
-    """Build and run each model that is small enough; returns how many ran."""
+def check_models(code: str, program, base: Path | None = None) -> int:
+    """Build and run each model that is small enough; returns how many ran. The model imports
+    the program's files of classes from ``base``."""
     import torch
-    from compiled import load_module, structure_text
+    from compiled import load_module, structure_text, uncounted
 
     from nndsl.check.memory import weights_dtype
 
@@ -347,7 +353,7 @@ def check_models(code: str, program) -> int:
     for info in program.models:
         if _too_big(info):
             continue
-        namespace = namespace or load_module(code, "fuzz")
+        namespace = namespace or load_module(code, "fuzz", base)
         torch.manual_seed(0)
         inputs = []
         for t in info.inputs:
@@ -363,7 +369,10 @@ def check_models(code: str, program) -> int:
         model = namespace[info.name]().eval()
         if weights_dtype(info):  # as the training script builds it
             model = model.to(dtypes[weights_dtype(info)])
-        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        outside = uncounted(model, info)
+        params = sum(
+            p.numel() for p in model.parameters() if p.requires_grad and id(p) not in outside
+        )
         if params != info.total_params:
             raise Finding(
                 f"{info.name}: torch counts {params} parameters, the checker {info.total_params}"

@@ -256,3 +256,24 @@ def test_the_messages_name_a_hostile_source_file_safely(folder):
     ast.parse(code)
     [line] = [line for line in code.splitlines() if "where = " in line]
     assert ast.literal_eval(line.split(" = ", 1)[1]) == 'we"ird\\{x}.nn'  # a plain string
+
+
+SHARED_CLASS = """
+block Unit(planes) {
+    conv = Conv2d(planes, 3, padding=1)
+    clip = torch.nn.Hardtanh() -> [planes, 4, 4]
+    forward(x) { return torch.nn.functional.relu6(clip(conv(x))) -> [planes, 4, 4] }
+}
+block Flat(planes) { Conv2d(planes, 3, padding=1)  torch.nn.Hardtanh() -> [planes, 4, 4] }
+model M(x: [3, 4, 4]) { a = Unit(4)  b = Unit(8)  c = Flat(4)  d = Flat(8) }
+"""
+
+
+def test_a_size_of_the_blocks_parameters_is_read_from_self_so_one_class_serves(tmp_path):
+    code = generate(analyze(SHARED_CLASS, tmp_path).program, "m.nn")
+    assert re.findall(r"^class (\w+)", code, re.M) == ["Unit", "Flat", "M"]
+    assert code.count("self.planes = planes") == 2 and "(B, self.planes, 4, 4)" in code
+    assert "# (B, planes, 4, 4)" in code and "# (B, self." not in code
+    namespace: dict = {}
+    exec(compile(code, "m.py", "exec"), namespace)
+    assert namespace["M"]()(torch.randn(2, 3, 4, 4)).shape == (2, 8, 4, 4)

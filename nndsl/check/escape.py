@@ -7,6 +7,7 @@ by its spelling."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields, is_dataclass
 
 from nndsl.check.bind import eval_diag
@@ -86,7 +87,8 @@ class EscapeRules:
         if args is None or shape is None:
             return None
         what = f"{attr} ({name})" if attr else name
-        check = ir.ShapeCheck(_positions(shape, flow.shape, call.shape), call.span.line, what)
+        sizes = self._stack_sizes(shape, flow.shape, call.shape, scope)
+        check = ir.ShapeCheck(sizes, call.span.line, what)
         return Built(
             ir.LayerNew(name if imported else emitted(name), args),
             flow.then(shape, flow.dtype, call.span),
@@ -99,11 +101,7 @@ class EscapeRules:
         if name.startswith("torch."):
             return None
         head = name.split(".", 1)[0]
-        return (
-            f"import a class from a Python file beside the .nn: " f'`from "{head}.py" import ...`'
-            if "." not in head
-            else None
-        )
+        return f'import a class from a Python file beside the .nn: `from "{head}.py" import ...`'
 
     def _no_shape(self, name: str, span: s.Span) -> None:
         self._error(
@@ -231,7 +229,8 @@ class EscapeRules:
                 raise Reported
             else:
                 text = ex.formula_text(v.expr)
-                dim = Dim(v.py, text if text is not None and not text.isdigit() else None)
+                text = None if text is None or text.isdigit() else text.replace("self.", "")
+                dim = Dim(v.py, text)
             if dim == "B" and "B" in dims:
                 self._bad_shape("`B` (the batch) appears twice", item.span)
                 raise Reported
@@ -242,16 +241,43 @@ class EscapeRules:
 
     def _checked(self, value: ex.Expr, shape: tuple, line: int, what: str, g) -> ex.Expr:
         """``checked_shape(value, (B, 64), line, what)``: the value, once the forward has found
-        it of the declared shape; a size the forward cannot read is None, any size."""
+        it of the declared shape; a size the forward cannot read is None, any size, and one
+        computed from the block's parameters reads them from ``self``."""
         sizes = []
         for d in shape:
             if isinstance(d, str) and d in g.symbols:
                 sizes.append(self._size_value(d, g).expr)
             elif isinstance(d, int):
-                sizes.append(ex.Lit(int(d)))
+                kept = _on_self(d, g.scope.env)
+                if kept is not None:
+                    g.stored.update(kept[0])
+                sizes.append(ex.Lit(int(d)) if kept is None else kept[1])
             else:
                 sizes.append(ex.NONE)
         return ex.Call(ex.Name(HELPER), (value, ex.Tuple(tuple(sizes)), ex.Lit(line), ex.Lit(what)))
+
+    def _stack_sizes(self, shape: tuple, given: tuple, node, scope) -> tuple | None:
+        """A stack's check of a declared shape: None for ``same`` (the input's own shape), else
+        per dim an int, a size formula of the parameters the class keeps, the index of the
+        input's dim of that symbol (``B``: 0), or None."""
+        if isinstance(node, s.Name):
+            return None
+        out = []
+        kept_names = {m.attr for m in scope.members if m is not None}
+        for d in shape:
+            if isinstance(d, str):
+                out.append(("dim", given.index(d)) if d in given else None)
+                continue
+            kept = _on_self(d, scope.env)
+            if kept is None:
+                out.append(int(d))
+                continue
+            for name in kept[0]:
+                if name not in kept_names:
+                    kept_names.add(name)
+                    scope.members.append(ir.Member(name, ir.Stored(name)))
+            out.append(kept[1])
+        return tuple(out)
 
 
 def stray_declarations(items: tuple) -> list[Diagnostic]:
@@ -277,15 +303,17 @@ def stray_declarations(items: tuple) -> list[Diagnostic]:
     return out
 
 
-def _positions(shape: tuple, given: tuple, node) -> tuple | None:
-    """A stack's check of a declared shape: None for ``same`` (the input's own shape), else per
-    dim an int, the index of the input's dim of that symbol (``B``: 0), or None."""
-    if isinstance(node, s.Name):
+_WORD = re.compile(r"[A-Za-z_]\w*")
+
+
+def _on_self(d, env: dict) -> tuple[set[str], ex.Formula] | None:
+    """A size computed from constructor parameters (``planes * 2``), read from the attributes
+    the class keeps of them (``self.planes * 2``), with those parameters; None for another."""
+    text = getattr(d, "expr", None)
+    if not text or text.isdigit():
         return None
-    out = []
-    for d in shape:
-        if isinstance(d, str):
-            out.append(("dim", given.index(d)) if d in given else None)
-        else:
-            out.append(int(d))
-    return tuple(out)
+    params = {v.expr.id for v in env.values() if isinstance(v.expr, ex.Name)}
+    names = set(_WORD.findall(text))
+    if not names or not names <= params:
+        return None
+    return names, ex.Formula(_WORD.sub(lambda m: f"self.{m.group()}", text))

@@ -188,6 +188,7 @@ def item_row(path: str, built: Built, ref, index: int, cur: Flow) -> ir.Row:
         alias=ref.attr if ref else "",
         line=built.line,
         inputs=(cur.shape,),
+        counted=built.declared is None,
     )
 
 

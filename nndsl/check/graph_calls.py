@@ -225,6 +225,7 @@ class CallRules:
                 slot=info.slot,
                 line=decl.span.line,
                 inputs=tuple(f.shape for f in flows),
+                counted=built.declared is None,
             )
         )
         if built.rows:

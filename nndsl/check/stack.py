@@ -136,6 +136,7 @@ class StackRules:
                     slot=slot,
                     line=built.line,
                     inputs=(flow.shape,),
+                    counted=built.declared is None,
                 )
             )
             if built.rows:

@@ -323,12 +323,18 @@ def _checked(call: str, check: ir.ShapeCheck, src: str) -> str:
     if check.sizes is None:
         sizes = f"{src}.shape"
     else:
-        parts = [
-            "None" if n is None else f"{src}.shape[{n[1]}]" if isinstance(n, tuple) else str(n)
-            for n in check.sizes
-        ]
+        parts = [_size(n, src) for n in check.sizes]
         sizes = f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
     return f"{CHECK_HELPER}({call}, {sizes}, {check.line}, {write(Lit(check.text))})"
+
+
+def _size(n, src: str) -> str:
+    """One size of a declared shape as a stack's check reads it."""
+    if n is None:
+        return "None"
+    if isinstance(n, tuple):
+        return f"{src}.shape[{n[1]}]"
+    return str(n) if isinstance(n, int) else write(n)
 
 
 def body_hash(body: str) -> str:

@@ -107,9 +107,10 @@ class Member:
 class ShapeCheck:
     """The output shape a torch module or an imported class is declared to return (``-> same``,
     ``-> [64, 8, 8]``), which the generated forward checks when it runs. ``sizes``: one per
-    dim, an int, ``("dim", i)`` for the size of the input's dim ``i`` (a symbol such as ``B``),
-    or None for any size; None for the input's own shape (``same``). ``line``: the source line;
-    ``text`` what the message says was declared."""
+    dim, an int, a size formula of the parameters the class keeps (``self.planes``),
+    ``("dim", i)`` for the size of the input's dim ``i`` (a symbol such as ``B``), or None for
+    any size; None for the input's own shape (``same``). ``line``: the source line; ``text``
+    names the layer in the message."""
 
     sizes: tuple | None
     line: int
@@ -219,6 +220,7 @@ class Row:
     line: int = 0
     inputs: tuple[tuple, ...] = ()
     tied: tuple[str, ...] = ()  # kinds among ``tensors`` that are another module's parameter
+    counted: bool = True  # False: a torch module's or imported class's, not known to nndsl
 
     @property
     def shape_text(self) -> str:
