@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -105,7 +106,7 @@ def test_the_models_run_with_the_shapes_the_checker_gave(folder):
     module = nndsl.load(folder / "net.nn")  # imports layers.py from beside the .nn
     assert module.Net()(torch.randn(5, 3, 8, 8)).shape == (5, 2)
     assert module.Seq()(torch.randn(2, 7, 6)).shape == (2, 7, 6)
-    assert "layers" not in __import__("sys").modules  # read fresh at every load
+    assert "layers" not in sys.modules  # read fresh at every load
 
 
 def test_a_wrong_declared_shape_stops_the_forward_at_its_line(folder):
@@ -223,6 +224,10 @@ IMPORT_ERRORS = [
     ('"missing.py"', "ScaleShift", "E0134"),
     ('"torch.py"', "ScaleShift", "E0134"),
     ('"math.py"', "ScaleShift", "E0134"),
+    ('"__init__.py"', "ScaleShift", "E0134"),
+    ('"class.py"', "ScaleShift", "E0134"),
+    ('"train_m.py"', "ScaleShift", "E0134"),
+    ('"lay\\x00ers.py"', "ScaleShift", "E0134"),
     ('"broken.py"', "ScaleShift", "E0134"),
     ('"layers.py"', "ScaleShif", "E0135"),
     ('"layers.py"', "Linear", "E0135"),

@@ -71,6 +71,9 @@ def _module(item: s.Import, base: Path | None, diags) -> tuple[str, set[str]] | 
         )
         return None
     name = path[:-3]
+    if name.startswith("__"):
+        refuse(f"`{path}` is a name Python keeps for itself", help="rename the file")
+        return None
     if keyword.iskeyword(name) or name in TAKEN_MODULES or name in sys.stdlib_module_names:
         refuse(
             f"a file named `{path}` would hide the module `{name}`",
