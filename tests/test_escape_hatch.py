@@ -282,3 +282,8 @@ def test_a_size_of_the_blocks_parameters_is_read_from_self_so_one_class_serves(t
     namespace: dict = {}
     exec(compile(code, "m.py", "exec"), namespace)
     assert namespace["M"]()(torch.randn(2, 3, 4, 4)).shape == (2, 8, 4, 4)
+
+
+def test_a_torch_call_keeps_its_keywords_last(tmp_path):
+    source = "model M(x: [4]) {\n    forward { return torch.roll(x, shifts=1, 1) -> same }\n}\n"
+    assert ("E0104", 2, 22) in _codes(source, tmp_path)

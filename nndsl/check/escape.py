@@ -100,8 +100,10 @@ class EscapeRules:
     def _torch_help(self, name: str) -> str | None:
         if name.startswith("torch."):
             return None
-        head = name.split(".", 1)[0]
-        return f'import a class from a Python file beside the .nn: `from "{head}.py" import ...`'
+        return (
+            "for a class of your own, import it from a Python file beside the .nn: "
+            '`from "layers.py" import MyLayer`'
+        )
 
     def _no_shape(self, name: str, span: s.Span) -> None:
         self._error(
@@ -190,8 +192,12 @@ class EscapeRules:
         if e.declared is None:
             self._no_shape(name, e.span)
             raise Reported
+        named = [a for a in e.args if a.name is not None]
+        if named and e.args[-len(named) :] != tuple(named):
+            self._error("E0104", "a positional argument after a keyword argument", e.span)
+            raise Reported
         args = [self._fx(a.value, g) for a in e.args if a.name is None]
-        kwargs = tuple((a.name, self._fx(a.value, g)) for a in e.args if a.name is not None)
+        kwargs = tuple((a.name, self._fx(a.value, g)) for a in named)
         self._no_maybe(*[(v, a.value) for v, a in zip([*args, *(v for _, v in kwargs)], e.args)])
         tensors = [v.py for v in args + [v for _, v in kwargs] if isinstance(v.py, Tensor)]
         if not tensors:
