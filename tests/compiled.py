@@ -90,6 +90,13 @@ def load_module(code: str, name: str, folder: Path | None = None) -> dict:
     return namespace
 
 
+def escapes(path: Path) -> bool:
+    """Whether the program of ``path`` uses torch modules by name or imported classes, whose
+    parameters and saved activations the checker takes on the program's word (not counted)."""
+    program = analyze(path.read_text(encoding="utf-8"), path.parent).program
+    return bool(program.imports) or any(not r.counted for m in program.models for r in m.rows)
+
+
 def uncounted(model, info) -> set[int]:
     """The ids of the parameters of a model's torch modules and imported classes, which the
     checker does not count."""
