@@ -258,7 +258,16 @@ def _compile(args, text: str) -> int:
         files.append((out.parent / f"{KIT_MODULE}.py", generate_kit()))
     from nndsl.codegen.outputs import write_or_compare
 
-    return write_or_compare(files, check=args.check, show=args.diff, force=args.force)
+    code = write_or_compare(files, check=args.check, show=args.diff, force=args.force)
+    if code == EXIT_OK and out.parent.resolve() != source.parent.resolve():
+        for imp in result.program.imports:  # the model imports it from beside itself
+            if not (out.parent / f"{imp.module}.py").is_file():
+                print(
+                    f"nndsl: note: {out.name} imports {imp.module}.py, which is not beside "
+                    f"it: copy it from {source.parent / f'{imp.module}.py'}",
+                    file=sys.stderr,
+                )
+    return code
 
 
 def _run(args, text: str) -> int:

@@ -128,7 +128,7 @@ def generate(program: ir.ProgramIR, filename: str, *, format: bool = True) -> st
     """Generated module text for a checked program."""
     from nndsl.codegen import render as codegen
 
-    return _finish(codegen.render(program), filename, format)
+    return _finish(codegen.render(program, filename), filename, format)
 
 
 def generate_train(
@@ -167,7 +167,7 @@ def compile_source(text: str, filename: str, *, format: bool = True) -> str:
         result = analyze(text)
         if not result.ok:
             raise CompileError(result.diagnostics)
-        body = codegen.render(result.program)
+        body = codegen.render(result.program, filename)
         del result
     finally:
         if enabled:

@@ -78,11 +78,34 @@ def structure_text(value) -> str:
     return shape_text(tuple(value.shape))
 
 
-def load_module(code: str, name: str) -> dict:
-    """Execute generated code (our own output) and return its namespace."""
+def load_module(code: str, name: str, folder: Path | None = None) -> dict:
+    """Execute generated code (our own output) and return its namespace; the Python files it
+    imports classes from are found in ``folder`` (the source's)."""
+    from nndsl.util.user_modules import importable
+
     namespace: dict = {"__name__": f"generated_{name}"}
-    exec(compile(code, f"<generated {name}>", "exec"), namespace)
+    own = re.findall(r"^from (\w+) import", code, re.M)
+    with importable(folder or Path.cwd(), [m for m in own if m != "torch"]):
+        exec(compile(code, f"<generated {name}>", "exec"), namespace)
     return namespace
+
+
+def escapes(path: Path) -> bool:
+    """Whether the program of ``path`` uses torch modules by name or imported classes, whose
+    parameters and saved activations the checker takes on the program's word (not counted)."""
+    program = analyze(path.read_text(encoding="utf-8"), path.parent).program
+    return bool(program.imports) or any(not r.counted for m in program.models for r in m.rows)
+
+
+def uncounted(model, info) -> set[int]:
+    """The ids of the parameters of a model's torch modules and imported classes, which the
+    checker does not count."""
+    return {
+        id(p)
+        for r in info.rows
+        if not r.counted and r.path
+        for p in model.get_submodule(r.path).parameters()
+    }
 
 
 def train_scripts(path: Path) -> list[tuple[str, str]]:

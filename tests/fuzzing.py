@@ -84,10 +84,11 @@ def check_source(
     if sources is not None:
         sources.update(files, seconds=time.perf_counter() - start, cpu=time.process_time() - cpu)
     check_diagnostics(result, text)
+    own = {i.module for i in result.program.imports} if result.ok else set()
     for name, code in files.items():
-        check_generated(code, name)
+        check_generated(code, name, own)
     if files and run_models:
-        check_models(files["model.py"], result.program)
+        check_models(files["model.py"], result.program, base)
     return result
 
 
@@ -105,8 +106,11 @@ def check_training(result: Analysis, folder: Path, base: Path) -> int:
 
     from nndsl.compiler import generate_kit
 
+    model_code = generate(result.program, "fuzz.nn")
+    if escapes(model_code):  # as check_models: the program's word, taken as given
+        return 0
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model.py").write_text(generate(result.program, "fuzz.nn"), encoding="utf-8")
+    (folder / "model.py").write_text(model_code, encoding="utf-8")
     (folder / "trainkit.py").write_text(generate_kit(), encoding="utf-8")
     data_dir = os.path.relpath(base, folder)
     trained = 0
@@ -185,8 +189,9 @@ def generated_sources(result: Analysis) -> dict[str, str]:
     return sources
 
 
-def check_generated(code: str, name: str = "model.py") -> ast.Module:
-    """Generated code parses and compiles, is black-stable and stays inside the allowed names."""
+def check_generated(code: str, name: str = "model.py", own: set = frozenset()) -> ast.Module:
+    """Generated code parses and compiles, is black-stable and stays inside the allowed names;
+    ``own``: the modules of the program's files of classes, which the model may import."""
     try:
         tree = ast.parse(code)
         compile(code, name, "exec")
@@ -195,13 +200,13 @@ def check_generated(code: str, name: str = "model.py") -> ast.Module:
     body = code.split("\n", 3)[3]
     if black_format(body, cache=False) != body:  # black over the whole file: the pieces add up
         raise Finding(f"black would change {name}")
-    problems = name_problems(tree)
+    problems = name_problems(tree, own)
     if problems:
         raise Finding(f"{name}: {'; '.join(problems[:5])}")
     return tree
 
 
-def name_problems(tree: ast.AST) -> list[str]:
+def name_problems(tree: ast.AST, own: set = frozenset()) -> list[str]:
     """Imports outside torch, numpy, the standard library and the model module (and, inside a
     function, the optional extras the templates try); names neither
     defined in the file nor among the builtins the templates use; forbidden attributes."""
@@ -226,7 +231,7 @@ def name_problems(tree: ast.AST) -> list[str]:
             )
             if isinstance(node, ast.ImportFrom):
                 roots.append((node.module or "").split(".")[0])
-            allowed = ALLOWED_IMPORTS | (OPTIONAL_IMPORTS if id(node) not in top else set())
+            allowed = ALLOWED_IMPORTS | (OPTIONAL_IMPORTS if id(node) not in top else own)
             out += [f"imports {r}" for r in roots if r not in allowed]
         elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
             if node.id not in defined and node.id not in TEMPLATE_BUILTINS:
@@ -332,10 +337,16 @@ def _too_big(info) -> bool:
     return False
 
 
-def check_models(code: str, program) -> int:
-    """Build and run each model that is small enough; returns how many ran."""
+def check_models(code: str, program, base: Path | None = None) -> int:
+    """Build and run each model that is small enough; returns how many ran. The model imports
+    the program's files of classes from ``base``. None runs in a program that uses torch
+    modules or functions by name or classes of its own: their arguments and shapes are the
+    program's word, which the checker takes as given (a mutated one can be wrong)."""
     import torch
-    from compiled import load_module, structure_text
+    from compiled import load_module, structure_text, uncounted
+
+    if escapes(code):
+        return 0
 
     from nndsl.check.memory import weights_dtype
 
@@ -347,7 +358,7 @@ def check_models(code: str, program) -> int:
     for info in program.models:
         if _too_big(info):
             continue
-        namespace = namespace or load_module(code, "fuzz")
+        namespace = namespace or load_module(code, "fuzz", base)
         torch.manual_seed(0)
         inputs = []
         for t in info.inputs:
@@ -363,7 +374,10 @@ def check_models(code: str, program) -> int:
         model = namespace[info.name]().eval()
         if weights_dtype(info):  # as the training script builds it
             model = model.to(dtypes[weights_dtype(info)])
-        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        outside = uncounted(model, info)
+        params = sum(
+            p.numel() for p in model.parameters() if p.requires_grad and id(p) not in outside
+        )
         if params != info.total_params:
             raise Finding(
                 f"{info.name}: torch counts {params} parameters, the checker {info.total_params}"
@@ -381,6 +395,12 @@ def check_models(code: str, program) -> int:
         _dtypes(out, info.returns, dtypes, info.name)
         ran += 1
     return ran
+
+
+def escapes(code: str) -> bool:
+    """Whether a generated model uses torch modules or functions by name, or imported classes:
+    layers whose arguments and output shapes the checker takes on the program's word."""
+    return "def checked_shape(" in code or bool(re.search(r"^from (?!torch)\w+ import", code, re.M))
 
 
 def _structure(value):

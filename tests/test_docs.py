@@ -49,6 +49,7 @@ def doc_data(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("docs")
     shutil.copytree(ROOT / "examples" / "data", folder / "data")
     shutil.copytree(ROOT / "examples" / "weights", folder / "weights")  # for `init from`
+    shutil.copy(ROOT / "examples" / "custom_layers.py", folder)  # for `from "custom_layers.py"`
     table = np.loadtxt(folder / "data" / "digits.csv", delimiter=",", skiprows=1)
     images = table[:, :64].reshape(-1, 8, 8).astype(np.float32)
     labels = table[:, 64].astype(np.int64)
@@ -92,7 +93,7 @@ def test_doc_training_example_trains(kind, source, doc_data, tmp_path, capsys):
 
 
 CONSTRUCTS = ["Files, comments, white space", "Models", "Layers and arguments", "Blocks", "Repeat",
-              "Sequences", "Conditions: `if`", "Shared layers", "Forward: connecting layers by hand", "Custom layers", "Loops",
+              "Sequences", "Conditions: `if`", "Shared layers", "Forward: connecting layers by hand", "Custom layers", "Torch layers and your own classes", "Loops",
               "Recurrent state", "Models inside models", *TRAINING[:4]]  # fmt: skip
 
 

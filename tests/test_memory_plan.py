@@ -38,7 +38,7 @@ import subprocess
 import sys
 
 import pytest
-from compiled import EXAMPLES, ROOT
+from compiled import EXAMPLES, ROOT, escapes
 
 import nndsl.tools.memory_plan
 from nndsl.cli import main
@@ -50,6 +50,7 @@ from nndsl.tools.memory_saved import Held, Step, call_model
 from nndsl.tools.memory_step import saved_bytes
 
 TRAINED = [p for p in EXAMPLES if "\ntrain " in p.read_text(encoding="utf-8")]
+MEASURED = [p for p in TRAINED if not escapes(p)]  # the plan counts nothing for escape layers
 NET = """
 model Net(x: [20]) {
     hidden = Linear(64)
@@ -238,12 +239,12 @@ def example_sections(tmp_path_factory):
     pytest.importorskip("torch")
     from memory_measure import example_sections as sections
 
-    return {label: rest for label, *rest in sections(TRAINED, tmp_path_factory.mktemp("mem"))}
+    return {label: rest for label, *rest in sections(MEASURED, tmp_path_factory.mktemp("mem"))}
 
 
 def _labels() -> list[str]:
     labels = []
-    for path in TRAINED:
+    for path in MEASURED:
         for t in analyze(path.read_text(encoding="utf-8"), path.parent).program.trains:
             labels.append(f"{path.stem}:{'+'.join(c for _, c in t.models) or t.model}")
     return labels

@@ -208,6 +208,25 @@ def densenet_bc() -> nn.Module:
     return nn.Sequential(*layers, nn.Linear(features, 10))
 
 
+class ScaleShift(nn.Module):
+    # examples/custom_layers.py's class, as its file writes it
+    def __init__(self, channels: int):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(channels, 1, 1))
+        self.shift = nn.Parameter(torch.zeros(channels, 1, 1))
+
+    def forward(self, x):
+        return x * self.scale + self.shift
+
+
+def digits_custom() -> nn.Module:
+    # the digits CNN with a class of one's own and torch modules nndsl has no entry for
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), ScaleShift(16), nn.Hardtanh(-2, 2), nn.Mish(),
+        nn.AdaptiveMaxPool2d(2), nn.Flatten(), nn.Linear(16 * 2 * 2, 10),
+    )  # fmt: skip
+
+
 # ---- the table -----------------------------------------------------------------------------
 
 
@@ -262,6 +281,10 @@ SEEDS = [
         (1 * 16 * 9 + 16) + (16 * 32 * 9 + 32) + LIN(32 * 4 * 4, 64) + LIN(64, 10),
     ),  # fmt: skip
     Seed("iris.nn", "IrisMLP", iris_mlp, _rand(2, 4), LIN(4, 16) + LIN(16, 3)),
+    Seed(
+        "custom_layer.nn", "DigitsCustom", digits_custom, _rand(2, 1, 8, 8),
+        (1 * 16 * 9 + 16) + 2 * 16 + LIN(16 * 2 * 2, 10),
+    ),  # fmt: skip
     Seed("digits_mlp.nn", "DigitsMLP", digits_mlp, _rand(2, 64), LIN(64, 128) + LIN(128, 10)),
     Seed("digit_pairs.nn", "DigitPairs", lambda: nn.Sequential(nn.Linear(64, 128), nn.ReLU(),
          nn.Linear(128, 5)), _rand(2, 64), LIN(64, 128) + LIN(128, 5)),
@@ -293,7 +316,8 @@ def generated(example: str) -> dict:
     """The namespace of the example's generated module (compiled once per example)."""
     if example not in _GENERATED:
         code, _ = compile_file(ROOT / "examples" / example)
-        _GENERATED[example] = load_module(code, example.removesuffix(".nn"))
+        folder = ROOT / "examples"  # where custom_layer.nn's classes are
+        _GENERATED[example] = load_module(code, example.removesuffix(".nn"), folder)
     return _GENERATED[example]
 
 

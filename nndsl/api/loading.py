@@ -26,6 +26,7 @@ from nndsl.api.core import (
 )
 from nndsl.ir import nodes as ir
 from nndsl.run.needs import out_of_memory, torch_missing
+from nndsl.util.user_modules import importable
 
 
 def load(path) -> types.ModuleType:
@@ -58,7 +59,8 @@ def _load(src: Source) -> tuple[types.ModuleType, ir.ProgramIR]:
     digest = hashlib.sha256(src.text.encode()).hexdigest()[:12]
     prefix = "_nndsl_" + re.sub(r"\W", "_", Path(src.name).stem) + "_" + digest
     folder = src.folder.resolve()
-    model = _execute(f"{prefix}_{MODEL_MODULE}", files.pop(f"{MODEL_MODULE}.py"), folder, src)
+    with importable(folder, [i.module for i in program.imports]):  # `from layers import ...`
+        model = _execute(f"{prefix}_{MODEL_MODULE}", files.pop(f"{MODEL_MODULE}.py"), folder, src)
     modules = {MODEL_MODULE: model}  # for the scripts' `from model import AddNet`
     kit_text = files.pop(f"{KIT_MODULE}.py", None)
     if kit_text is not None:  # and their `import trainkit as kit`

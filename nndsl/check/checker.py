@@ -14,6 +14,7 @@ from dataclasses import replace
 from functools import partial
 
 from nndsl.check.blocks import BlockRules
+from nndsl.check.escape import EscapeRules, stray_declarations
 from nndsl.check.fixes import drop_forward_params
 from nndsl.check.flow import (
     Flow,
@@ -23,6 +24,7 @@ from nndsl.check.flow import (
 )
 from nndsl.check.forward_types import annotation_of, shown, tensor_infos
 from nndsl.check.graph import GraphRules
+from nndsl.check.imports import read_imports
 from nndsl.check.memory import mixed_floats
 from nndsl.check.modules import ModuleRules
 from nndsl.check.record import Recorder, links, recorded
@@ -47,7 +49,9 @@ def check(program: s.Program, source: str, base=None) -> tuple[ir.ProgramIR, lis
     return Checker(program, source, base).run()
 
 
-class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, GraphRules):
+class Checker(
+    StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, GraphRules, EscapeRules
+):
     def __init__(self, program: s.Program, source: str, base=None):
         self.program = program
         self.base = base
@@ -66,6 +70,9 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, G
         self.model_infos: dict[str, ir.ModelInfo | None] = {}
         self.rec = Recorder()  # each model's dataflow graph
         self.layer_memo: dict[tuple, tuple] = {}  # registry layers built, by memo_key
+        # the classes of Python files beside the source, by name: (module, where imported)
+        self.imported, self.imports = read_imports(program.items, base, self.diags)
+        self.diags += stray_declarations(program.items)
 
     # ---- driver -------------------------------------------------------------------------
 
@@ -79,7 +86,9 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, G
         ok = not any(d.severity == "error" for d in self.diags)
         graphs = self.rec.finish() if ok else ir.Dataflow()
         classes = [self.class_book.final(c) if isinstance(c, str) else c for c in self.out_classes]
-        checked = ir.ProgramIR(tuple(ordered(classes)), tuple(infos), trains, graphs, datas)
+        checked = ir.ProgramIR(
+            tuple(ordered(classes)), tuple(infos), trains, graphs, datas, self.imports
+        )
         if ok:
             from nndsl.check.lints import lint  # warnings only: the IR stays as it is
 
@@ -137,6 +146,8 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, G
         self.trains_defs: list[s.Train] = []
         data_seen: dict[str, s.Span] = {}
         for item in self.program.items:
+            if isinstance(item, s.Import):
+                continue
             if isinstance(item, s.Train):
                 self.trains_defs.append(item)
                 continue
@@ -166,12 +177,13 @@ class Checker(StackRules, ModuleRules, BlockRules, RepeatRules, SequenceRules, G
                     help=f"give the {kind_of(item)} another name",
                 )
                 continue
-            if item.name in seen:
+            first = seen.get(item.name) or self.imported.get(item.name, (None, None))[1]
+            if first is not None:
                 self._error(
                     "E0113",
                     f"`{item.name}` is defined twice",
                     item.name_span,
-                    labels=(Label(seen[item.name], "first defined here"),),
+                    labels=(Label(first, "first defined here"),),
                 )
                 continue
             seen[item.name] = item.name_span

@@ -12,7 +12,7 @@ from nndsl.ir.shapes import MAX_INT, Dim, ShapeError, fmt_shape, known
 from nndsl.ir.values import Value
 from nndsl.lang import syntax as s
 from nndsl.registry.layers import Layer, check_rank
-from nndsl.util.naming import Namespace
+from nndsl.util.naming import Namespace, snake
 
 MAX_REPEAT = 10_000
 
@@ -73,6 +73,7 @@ class Shared:
     rows: list = field(default_factory=list)  # the first use's summary rows of sub-modules
     module: ir.ModuleNew | None = None
     result: object = None  # a graph-style block's return type, when not `out`
+    declared: ir.ShapeCheck | None = None  # the output shape its declaration declares
 
 
 @dataclass
@@ -107,11 +108,15 @@ class Built:
     tensors: tuple = ()  # a registry layer's parameters and buffers (Layer.tensors)
     entry: Layer | None = None  # a registry layer's entry
     tied: tuple[str, ...] = ()  # the kinds of its tensors that are another layer's (tied)
+    declared: ir.ShapeCheck | None = None  # a torch module's or imported class's output shape
 
     @property
     def prefix(self) -> str:
-        """The start of its attribute names; empty for a block's (its snake-case name)."""
-        return self.entry.attr_prefix if self.entry is not None else ""
+        """The start of its attribute names; empty for a block's (its snake-case name); a
+        torch module's from its class (``torch.nn.Hardtanh``: ``hardtanh``)."""
+        if self.entry is None:
+            return snake(self.type.rsplit(".", 1)[-1]) if "." in self.type else ""
+        return self.entry.attr_prefix
 
     def stack_call(self) -> tuple[int, tuple[ir.Arg, ...]]:
         """How a stack calls it: the input that many times, then these keyword arguments."""
@@ -183,6 +188,7 @@ def item_row(path: str, built: Built, ref, index: int, cur: Flow) -> ir.Row:
         alias=ref.attr if ref else "",
         line=built.line,
         inputs=(cur.shape,),
+        counted=built.declared is None,
     )
 
 

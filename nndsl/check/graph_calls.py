@@ -30,6 +30,17 @@ class CallRules:
             )
             raise Reported
         name = e.func.id
+        if "." in name:
+            return self._torch_call(e, g)
+        if e.declared is not None:
+            self._error(
+                "E0133",
+                f"`{name}` has a shape nndsl works out: it takes no declared shape",
+                e.declared.span,
+                help="remove `-> ...`; only a torch function declares one, "
+                "and a torch module or an imported class where it is declared",
+            )
+            raise Reported
         decl = g.decls.get(name)
         if decl is not None:
             return self._call_decl(decl, e, g)
@@ -94,7 +105,11 @@ class CallRules:
         else:
             result = tensor_of(out)
         kwargs = tuple((k, v.expr) for k, v in keywords.items())
-        return Value(result, ex.Call(ex.self_attr(decl.name), tuple(passed), kwargs))
+        value = ex.Call(ex.self_attr(decl.name), tuple(passed), kwargs)
+        if built.declared is not None:
+            check = built.declared
+            value = self._checked(value, out.shape, check.line, check.text, g)
+        return Value(result, value)
 
     def _call_keywords(self, decl: Decl, layer, e: s.CallExpr, g: Graph) -> dict[str, Value]:
         """The keyword arguments of a layer's call (``attn_mask=m``), each of a kind its forward
@@ -214,6 +229,7 @@ class CallRules:
                 slot=info.slot,
                 line=decl.span.line,
                 inputs=tuple(f.shape for f in flows),
+                counted=built.declared is None,
             )
         )
         if built.rows:

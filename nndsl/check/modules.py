@@ -77,6 +77,16 @@ class ModuleRules:
     def _build_module(
         self, call: s.Call, flow: Flow, scope: Scope, attr: str | None, extra: tuple = ()
     ) -> Built | None:
+        if "." in call.name or call.name in self.imported:
+            return self._escape(call, flow, scope, attr)
+        if call.shape is not None:
+            self._error(
+                "E0133",
+                f"`{call.name}` has a shape nndsl works out: it takes no declared shape",
+                call.shape.span,
+                help="remove `-> ...`; only a torch module or an imported class declares one",
+            )
+            return None
         layer = REGISTRY.get(call.name)
         if layer is not None:
             return self._layer(call, layer, flow, scope.env, attr, extra)
@@ -250,6 +260,7 @@ class ModuleRules:
                 return None
             info.module, info.first, info.in_shape = built.module, node.span, flow.shape
             info.out, info.rows, info.result = built.out, built.rows, built.result
+            info.declared = built.declared
             info.layer, info.args = REGISTRY.get(info.decl.call.name), built.args
             info.owner[info.slot] = ir.Member(info.attr, built.module)
             return replace(built, func=None)
@@ -278,6 +289,7 @@ class ModuleRules:
                 info.decl.call.name,
                 rows=again,
                 result=info.result,
+                declared=info.declared,
             )
         # a registry layer: its fixed arguments must fit the new input
         try:

@@ -5,7 +5,7 @@ become nodes, and values bound to names, changed in loops or returned become edg
 from __future__ import annotations
 
 from nndsl.check.flow import Flow
-from nndsl.check.record_parts import Cluster
+from nndsl.check.record_parts import Cluster, Node
 from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
 from nndsl.ir.nodes import TensorInfo
@@ -57,6 +57,16 @@ class ForwardRecording:
             self._name(frag, decl.name)
         self.made = frag
         return built
+
+    def escape(self, built, call, flow, scope, attr) -> None:
+        """A torch module or an imported class, built: a layer node of its full name."""
+        if built is not None:
+            node = Node(
+                len(self.nodes), "layer", call.name, self.frames[-1].cluster, span=call.span
+            )
+            node.args = {}
+            self.nodes.append(node)
+            self.made = node
 
     def fx(self, e, value, g) -> None:
         """After the checker typed ``e``: what produced it."""
@@ -130,7 +140,7 @@ class ForwardRecording:
                         producer, seen = self.expr.get(id(a.value), (None, None))
                         self.connect(producer, seen and seen.py, frag.input(i))
                     return frag.out
-                if name in FUNCTIONS:
+                if name in FUNCTIONS or "." in name:  # a built-in or a torch function
                     keys = [a.name or i for i, a in enumerate(e.args)]
                     return self._op(name, [a.value for a in e.args], value, e, keys)
         return None

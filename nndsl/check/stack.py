@@ -119,6 +119,7 @@ class StackRules:
                     out.code() != flow.code() or out.dtype != flow.dtype,
                     span.line,
                     *built.stack_call(),
+                    check=built.declared,
                 )
             )
             path = "" if use_func else attr
@@ -135,6 +136,7 @@ class StackRules:
                     slot=slot,
                     line=built.line,
                     inputs=(flow.shape,),
+                    counted=built.declared is None,
                 )
             )
             if built.rows:

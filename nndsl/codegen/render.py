@@ -11,9 +11,11 @@ import re
 from functools import lru_cache
 
 from nndsl.codegen import KIT_MODULE
+from nndsl.codegen.escape import CHECK_HELPER, checked_shape_source, user_imports
 from nndsl.codegen.expr import shown_text, statements, write
 from nndsl.codegen.text import PACK_OVER, WIDTH, comment_safe, packed, string_safe  # noqa: F401
 from nndsl.ir import nodes as ir
+from nndsl.ir.expr import Lit
 from nndsl.util.cache import cache_folder
 from nndsl.util.resources import resource_dir
 from nndsl.util.version import VERSION
@@ -54,15 +56,19 @@ def _bytecode_cache():
     return jinja2.FileSystemBytecodeCache(str(folder / "jinja"))
 
 
-def render(program: ir.ProgramIR) -> str:
+def render(program: ir.ProgramIR, source_name: str = "") -> str:
     """The module source, before formatting and without the header: the imports, then each
     class (written here rather than by a template: a model-only compile then needs no Jinja,
-    whose import is a sixth of a compile's start-up)."""
+    whose import is a sixth of a compile's start-up). ``source_name``: the file the messages
+    of declared shapes name."""
     classes = [_class_view(c) for c in program.classes]
     uses_functional = any(re.search(r"\bF\.", line) for c in classes for line in c["forward_lines"])
     out = ["import torch\n", "import torch.nn as nn\n"]
     if uses_functional:
         out.append("import torch.nn.functional as F\n")
+    out += user_imports(program.imports, [line for c in classes for line in c["init_lines"]])
+    if any(f"{CHECK_HELPER}(" in line for c in classes for line in c["forward_lines"]):
+        out.append(checked_shape_source(source_name))
     for c in classes:
         out.append(f"\n\nclass {c['name']}({c['base']}):\n    \"\"\"{c['doc']}\"\"\"\n\n")
         out.append(f"    def __init__({c['signature']}):\n")
@@ -294,6 +300,8 @@ def _forward(c: ir.ClassDef) -> list[str]:
         else:
             call = f"self.{step.target}({', '.join([src] * step.inputs)}"
             call += f", {_args(step.kwargs)})" if step.kwargs else ")"
+        if step.check is not None:
+            call = _checked(call, step.check, src)
         comment = f"  # {shown_text(step.shape)}" if step.changed or last else ""
         if step.call == "each":  # a ModuleList: its layers one after another
             if src != "x":
@@ -308,6 +316,25 @@ def _forward(c: ir.ClassDef) -> list[str]:
             if last:
                 lines.append("return x")
     return lines
+
+
+def _checked(call: str, check: ir.ShapeCheck, src: str) -> str:
+    """A stack's call of a layer whose output shape is declared, checked when it runs."""
+    if check.sizes is None:
+        sizes = f"{src}.shape"
+    else:
+        parts = [_size(n, src) for n in check.sizes]
+        sizes = f"({', '.join(parts)}{',' if len(parts) == 1 else ''})"
+    return f"{CHECK_HELPER}({call}, {sizes}, {check.line}, {write(Lit(check.text))})"
+
+
+def _size(n, src: str) -> str:
+    """One size of a declared shape as a stack's check reads it."""
+    if n is None:
+        return "None"
+    if isinstance(n, tuple):
+        return f"{src}.shape[{n[1]}]"
+    return str(n) if isinstance(n, int) else write(n)
 
 
 def body_hash(body: str) -> str:

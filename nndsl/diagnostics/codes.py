@@ -141,6 +141,35 @@ CODES: dict[str, Code] = {
             "an `if` where it cannot choose layers: in a stack outside a `Sequential`, in a "
             "`repeat`, around another `if` or a `param` among declarations",
         ),
+        Code(
+            "E0131",
+            "names",
+            "a dotted name that is not a torch module (`torch.nn.Hardtanh`) where a body "
+            "declares a layer, or not a torch function (`torch.flip`) in a forward",
+        ),
+        Code(
+            "E0132",
+            "shapes",
+            "a torch module or function, or an imported class, without its declared output "
+            "shape (`-> same`, `-> [64, 8, 8]`)",
+        ),
+        Code(
+            "E0133",
+            "shapes",
+            "a declared output shape that is not `same` or a list of sizes, or one after a "
+            "layer or function whose shape nndsl works out",
+        ),
+        Code(
+            "E0134",
+            "names",
+            "an import of a file that is not a Python file beside the .nn, is missing, cannot "
+            "be read or parsed, or would hide a module",
+        ),
+        Code(
+            "E0135",
+            "names",
+            "an imported class that its file does not define, or whose name is taken",
+        ),
         Code("E0301", "shapes", "an explicit size that disagrees with the input"),
         Code("E0302", "shapes", "an input of the wrong rank"),
         Code("E0303", "shapes", "any other shape a layer, operator or function cannot take"),

@@ -104,6 +104,28 @@ class Member:
 
 
 @frozen
+class ShapeCheck:
+    """The output shape a torch module or an imported class is declared to return (``-> same``,
+    ``-> [64, 8, 8]``), which the generated forward checks when it runs. ``sizes``: one per
+    dim, an int, a size formula of the parameters the class keeps (``self.planes``),
+    ``("dim", i)`` for the size of the input's dim ``i`` (a symbol such as ``B``), or None for
+    any size; None for the input's own shape (``same``). ``line``: the source line; ``text``
+    names the layer in the message."""
+
+    sizes: tuple | None
+    line: int
+    text: str
+
+
+@frozen
+class Import:
+    """``from layers import MyNorm``: classes of a Python file beside the source."""
+
+    module: str
+    names: tuple[str, ...]
+
+
+@frozen
 class Step:
     """One line of a stack-style ``forward``.
 
@@ -123,6 +145,7 @@ class Step:
     line: int
     inputs: int = 1
     kwargs: tuple[Arg, ...] = ()
+    check: ShapeCheck | None = None  # a declared output shape, checked when the forward runs
 
 
 @frozen
@@ -197,6 +220,7 @@ class Row:
     line: int = 0
     inputs: tuple[tuple, ...] = ()
     tied: tuple[str, ...] = ()  # kinds among ``tensors`` that are another module's parameter
+    counted: bool = True  # False: a torch module's or imported class's, not known to nndsl
 
     @property
     def shape_text(self) -> str:
@@ -286,3 +310,4 @@ class ProgramIR:
     # each model's dataflow by name (nndsl.ir.graph); not part of what compares
     graphs: Dataflow = field(default_factory=Dataflow, compare=False)
     datas: tuple[DataTable, ...] = ()  # every data section, in the order of the file
+    imports: tuple[Import, ...] = ()  # classes of Python files beside the source

@@ -68,11 +68,14 @@ class ListLit:
 
 @frozen
 class CallExpr:
-    """``f(a, b=c)`` inside an expression: a layer call or a built-in function in a forward."""
+    """``f(a, b=c)`` inside an expression: a layer call or a built-in function in a forward.
+    ``declared``: the output shape written after ``->`` (``torch.flip(x, [1]) -> same``), which
+    only a call of a torch function has."""
 
     func: Expr
     args: tuple[Arg, ...]
     span: Span
+    declared: Expr | None = None
 
 
 @frozen

@@ -19,6 +19,7 @@ _TOKEN_WORDS = {
     "INT": "an integer",
     "FLOAT": "a number",
     "STRING": "a string",
+    "DOTTED": "a name",  # torch.nn.Hardtanh, wte.weight: a name, as far as a reader can tell
     "LPAR": "`(`",
     "RPAR": "`)`",
     "LBRACE": "`{`",
@@ -45,6 +46,8 @@ def _describe(names: set[str], parser: Lark) -> str:
         words = [w for w in words if w not in operators] + ["an operator"]
     closers = ["`)`", "`]`", "`}`", "`,`"]
     ordered = [w for w in closers if w in words] + sorted(set(words) - set(closers))
+    if len(ordered) > 6 and "`->`" in ordered:  # a declared shape, which may follow any call
+        ordered.remove("`->`")
     return ", ".join(ordered[:6] + (["..."] if len(ordered) > 6 else []))
 
 

@@ -107,6 +107,9 @@ class _ToSyntax(SectionsToSyntax, BlockSyntax):
     def call_expr(self, c):
         return s.CallExpr(c[0], c[1] or (), _cover(c[0], c[2]))
 
+    def declared_call(self, c):
+        return s.CallExpr(c[0], c[1] or (), _cover(c[0], c[4]), c[4])
+
     def index(self, c):
         return s.Index(c[0], c[2], _cover(c[0], c[3]))
 
@@ -143,8 +146,15 @@ class _ToSyntax(SectionsToSyntax, BlockSyntax):
         )
 
     def call(self, c):
-        name = c[0]
-        return s.Call(name.value, c[1] or (), _span(name), _cover(name, c[2]))
+        name, args, rpar, _arrow, shape = c
+        end = rpar if shape is None else shape
+        return s.Call(name.value, args or (), _span(name), _cover(name, end), shape)
+
+    def import_stmt(self, c):
+        keyword, path, _import, *names = c
+        last = [n for n in names if n is not None][-1]
+        names = tuple((n.value, _span(n)) for n in names if n is not None)
+        return s.Import(path.value, path.span, names, _cover(keyword, last))
 
     def layer_stmt(self, c):
         name, call = c

@@ -38,10 +38,15 @@ Cond = Expr | BoolOp | Not
 
 @frozen
 class Call:
+    """``Linear(8)`` in a body; ``name`` may be dotted (``torch.nn.Hardtanh``). ``shape``: the
+    output shape written after ``->`` (``same``, ``[64, 8, 8]``), which a torch module or an
+    imported class must have."""
+
     name: str
     args: tuple[Arg, ...]
     name_span: Span
     span: Span
+    shape: Expr | None = None
 
 
 @frozen
@@ -182,6 +187,17 @@ class Block:
     keyword: str = "block"  # or "layer": the same construct, named as the user wrote it
     container: str | None = None  # `block B = Sequential { ... }`: the container as written
     container_span: Span | None = None
+
+
+@frozen
+class Import:
+    """``from "layers.py" import MyNorm, Gate``: classes of a Python file beside the .nn that
+    bodies may use as layers; ``names`` as (name, span) pairs."""
+
+    path: str
+    path_span: Span
+    names: tuple[tuple[str, Span], ...]
+    span: Span
 
 
 # ---- data and training ----------------------------------------------------------------------
@@ -326,7 +342,7 @@ class Train:
 
 @frozen
 class Program:
-    items: tuple[Model | Block | Data | Train, ...]
+    items: tuple[Model | Block | Data | Train | Import, ...]
 
 
 def names_read(node) -> Iterator[str]:

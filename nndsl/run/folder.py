@@ -44,17 +44,26 @@ def copy_name(source_name: str) -> str:
     return source_name if source_name.endswith(".nn") else source_name + ".nn"
 
 
-def prepare(run_dir: Path, files: list[tuple[Path, str]], source: str, continuing: bool) -> None:
+def prepare(
+    run_dir: Path,
+    files: list[tuple[Path, str]],
+    source: str,
+    continuing: bool,
+    copies: list[tuple[Path, str]] = (),
+) -> None:
     """Check ``run_dir`` and write ``files`` (the model first, then the training script, its
-    support module and last the source's copy) into it; ``continuing`` for ``--resume`` and
-    ``--eval``, which use the run already there. Raises Refused, and writes nothing, when the
-    folder must not be used."""
+    support module and last the source's copy) into it, then ``copies``: the Python files the
+    program imports classes from, which the model imports from beside it; ``continuing`` for
+    ``--resume`` and ``--eval``, which use the run already there. Raises Refused, and writes
+    nothing, when the folder must not be used."""
     generated = plan(files[:-1])
     _check(run_dir, generated, source, continuing)
     for p in generated:
         if p.changes:
             write_atomic(p.path, p.text)
     write_atomic(*files[-1])
+    for path, text in copies:
+        write_atomic(path, text)
 
 
 def _check(run_dir: Path, generated: list[Planned], source: str, continuing: bool) -> None:

@@ -76,6 +76,7 @@ def run(args, text: str, report) -> int:
             lambda err, model_file=model_file, model=t.model: explain(
                 err, model_file, result.program, text, source.name, model
             ),
+            _modules(result.program),
         )
         if code:
             return code  # a failed or interrupted run ends the command
@@ -95,8 +96,24 @@ def _write_sources(run_dir: Path, t, program, source: Path, text: str, args) -> 
         (run_dir / f"{KIT_MODULE}.py", generate_kit()),
         (run_dir / folder.copy_name(source.name), text),
     ]
-    folder.prepare(run_dir, files, source.name, bool(args.resume or args.eval))
+    copies = [
+        (run_dir / f"{m}.py", _user_file(source.parent / f"{m}.py")) for m in _modules(program)
+    ]
+    folder.prepare(run_dir, files, source.name, bool(args.resume or args.eval), copies)
     return script
+
+
+def _modules(program) -> list[str]:
+    """The modules of the Python files beside the source that the model imports classes from."""
+    return [i.module for i in program.imports]
+
+
+def _user_file(path: Path) -> str:
+    """The text of a Python file the model imports from, to be copied beside it."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise folder.Refused(f"cannot copy {path.name} into the run folder: {err}") from None
 
 
 def _argv(args, run_dir: Path) -> list[str]:
@@ -113,11 +130,13 @@ def _argv(args, run_dir: Path) -> list[str]:
     return argv
 
 
-def _execute(script: Path, argv: list[str], why) -> int:
+def _execute(script: Path, argv: list[str], why, modules: list[str] = ()) -> int:
     """Import the script from its folder and run ``main(parse_args(argv))``; the exit code.
+    ``modules``: those of the user's files the model imports, read fresh from the run folder.
     ``why(err)`` says where in the source a failure came from, or None."""
     script_dir = str(script.parent.resolve())
-    saved = {name: sys.modules.pop(name, None) for name in (MODEL_MODULE, KIT_MODULE)}
+    fresh = (MODEL_MODULE, KIT_MODULE, *modules)
+    saved = {name: sys.modules.pop(name, None) for name in fresh}
     sys.path.insert(0, script_dir)
     try:
         spec = importlib.util.spec_from_file_location(script.stem, script)

@@ -43,13 +43,13 @@ from nndsl.lang.tables import lark_parser
 INDENT = "    "
 COMMENT_GAP = 2  # spaces at least between code and a trailing comment
 
+_ITEMS = frozenset("model block layer_expr data train seq_block import_stmt".split())
 # Rules whose first token starts a statement (or a top-level section, or a line of a group).
-_STATEMENTS = frozenset(
-    """model block layer_expr data train layer_stmt shared_stmt repeat_stmt use_stmt forward_expr
-    forward_body assign return_stmt while_stmt data_assign setting optimizer init_block init_rule
-    init_value group freeze step init_from key_map seq_block seq_stmt if_stmt fif_stmt""".split()
+_STATEMENTS = _ITEMS | frozenset(
+    """layer_stmt shared_stmt repeat_stmt use_stmt forward_expr forward_body assign return_stmt
+    while_stmt data_assign setting optimizer init_block init_rule init_value group freeze step
+    init_from key_map seq_stmt if_stmt fif_stmt""".split()
 )
-_ITEMS = frozenset("model block layer_expr data train seq_block".split())
 # Token types after which `(` or `[` is a call or an index, written without a space.
 _ADJOINS = frozenset({"NAME", "TRUE", "FALSE", "NONE", "FORWARD"})
 _OPENERS = table().brackets

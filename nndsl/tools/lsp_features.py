@@ -212,7 +212,7 @@ def definition(doc: Document, line: int, character: int) -> Range | None:
         if local is not None:
             return span_range(local)
     for item in tree.items:
-        if not isinstance(item, s.Train) and item.name == word:
+        if not isinstance(item, (s.Train, s.Import)) and item.name == word:
             return span_range(item.name_span)
     return None
 

@@ -49,8 +49,15 @@ def _table(title: str, head: tuple, rows: list) -> str:
 def model_table(m: ir.ModelInfo) -> str:
     """A model's layer table and its parameter total, as ``nndsl check`` prints them."""
     out = layer_table(m)
-    out.append(f"  Total params: {m.total_params:,} (shared weights counted once)")
+    out.append(f"  Total params: {m.total_params:,} (shared weights counted once{uncounted(m)})")
     return "\n".join(out) + "\n"
+
+
+def uncounted(m: ir.ModelInfo) -> str:
+    """What a model's parameter total leaves out: the torch modules and imported classes,
+    whose parameters nndsl cannot know without running them."""
+    types = sorted({r.type for r in m.rows if not r.counted})
+    return f"; not counting those of {', '.join(types)}" if types else ""
 
 
 def layer_table(m: ir.ModelInfo, extra: tuple[str, list[str]] | None = None) -> list[str]:
@@ -64,9 +71,13 @@ def layer_table(m: ir.ModelInfo, extra: tuple[str, list[str]] | None = None) -> 
             r.type,
             r.shape_text,
             (
-                "(shared)"
-                if r.shared and not r.params
-                else "(tied)" if r.tied and not r.params else f"{r.params:,}"
+                "?"
+                if not r.counted
+                else (
+                    "(shared)"
+                    if r.shared and not r.params
+                    else "(tied)" if r.tied and not r.params else f"{r.params:,}"
+                )
             ),
         ]
         for r in m.rows

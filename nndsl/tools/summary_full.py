@@ -35,7 +35,7 @@ from nndsl.ir import nodes as ir
 from nndsl.registry.layer_base import count_macs
 from nndsl.registry.layers import REGISTRY
 from nndsl.tools.sizes import UnknownSize, dim_size, human
-from nndsl.tools.summary import layer_table
+from nndsl.tools.summary import layer_table, uncounted
 from nndsl.tools.summary_flags import TRAIN_ONLY
 
 DTYPE_BYTES = {"float64": 8, "float32": 4, "float16": 2, "bfloat16": 2}
@@ -118,7 +118,7 @@ def model_summary(m: ir.ModelInfo, batch: int, sizes: dict[str, int] | None = No
     n = totals(m, batch, sizes)
     dtype = n["dtype"]
     partial = f" (layers with sizes {', '.join(sorted(unknown))} left out)" if unknown else ""
-    out.append(f"  Total params: {n['params']:,} (shared weights counted once)")
+    out.append(f"  Total params: {n['params']:,} (shared weights counted once{uncounted(m)})")
     out.append(f"  Trainable params: {n['trainable']:,}")
     out.append(f"  Non-trainable params: {n['non_trainable']:,}")
     out.append(

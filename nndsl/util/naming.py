@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 
 # Names the generated module itself binds or relies on.
-MODULE_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super"})
+MODULE_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super", "checked_shape"})
 
 # Attributes and methods of torch.nn.Module, which a layer attribute must not replace.
 MODULE_MEMBERS = frozenset(

@@ -39,6 +39,7 @@ from nndsl.run.export.errors import (
     first_line,
     where,
 )
+from nndsl.util.user_modules import importable
 
 SEED = 0  # the fresh initialisation exported without --weights, and the example inputs
 
@@ -152,7 +153,8 @@ def _instantiate(req: Request, info: ir.ModelInfo) -> tuple[torch.nn.Module, Pat
     module = types.ModuleType(name)
     module.__file__ = filename
     sys.modules[name] = module
-    exec(builtins.compile(code, filename, "exec"), module.__dict__)
+    with importable(req.folder.resolve(), [i.module for i in req.program.imports]):
+        exec(builtins.compile(code, filename, "exec"), module.__dict__)
     with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
         torch.manual_seed(SEED)
         model = getattr(module, info.name)()
