@@ -414,8 +414,8 @@ class Loop:
             run_id=run.run_id,
             last_loss=None if self.single else {},
         )
-        # the processes' stop signals, all-reduced over gloo (not the device): the vote
-        # under way (its work, tensor and step), the step of the next, the last one's time
+        # the processes' stop signals, all-reduced over gloo (not the device): the
+        # vote under way (its work, tensor, step), the next one's step, the last's time
         self.votes = dist.new_group(backend="gloo") if run.world > 1 else None
         self.vote: tuple | None = None
         self.vote_at, self.voted = 0, None
