@@ -709,8 +709,8 @@ class Loop:
             now = time.perf_counter()
             gap = 1
             if self.voted is not None:
-                per_step = (now - self.voted[0]) / max(state.step - self.voted[1], 1)
-                gap = min(max(int(VOTE_EVERY_S / per_step), 1), 1000)
+                took, steps = now - self.voted[0], state.step - self.voted[1]
+                gap = min(max(int(VOTE_EVERY_S * steps / max(took, 1e-6)), 1), 1000)
             self.voted = (now, state.step)
             ballot = torch.tensor([state.asked, gap])
             work = dist.all_reduce(ballot, dist.ReduceOp.MAX, self.votes, async_op=True)
