@@ -214,6 +214,8 @@ def test_slurm_writes_where_it_is_told(folder, tmp_path):
         (["--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "h:70000"],
          "--rdzv-endpoint 'h:70000' is not HOST:PORT"),  # fmt: skip
         (["--nproc", "0"], "--nproc must be at least 1, not 0"),
+        (["--nnodes", "2", "--node-rank", "0", "--rdzv-endpoint", "h:1", "--out", ""],
+         "--nnodes 2 needs --out, a run folder that every node sees"),  # fmt: skip
         (["--slurm", "--node-rank", "0"], "--slurm starts every node itself"),
         (["--slurm", "--max-restarts", "1"], "--slurm writes a batch script: leave out"),
     ],

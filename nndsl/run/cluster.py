@@ -67,6 +67,11 @@ def nodes(args) -> Nodes | None:
             f"--nnodes {count} needs --node-rank (this machine's, 0 to {count - 1}) and "
             "--rdzv-endpoint HOST:PORT (where node 0 can be reached), the same on every node"
         )
+    if not args.out:
+        raise Invalid(
+            f"--nnodes {count} needs --out, a run folder that every node sees (each would "
+            "make a runs/<model>/<date-time> of its own)"
+        )
     if not 0 <= rank < count:
         raise Invalid(f"--node-rank must be from 0 to {count - 1}, not {rank}")
     match = _ENDPOINT.fullmatch(endpoint)
