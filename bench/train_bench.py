@@ -95,7 +95,9 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
     epochs of the same loop with ``Loop.stopping`` replaced by a look at the flag (what one
     process does), interleaved, order rotated, both processes starting each epoch together;
     the median of the per-round ratios has the target vote/plain <= 1.02. A vote's round
-    trip, waited for, is shown beside the time of a step.
+    trip, waited for, is shown beside the time of a step, and the share of the epochs spent in
+    ``Loop.stopping``: what the vote costs a process, which a busy machine's noise in whole
+    epochs can hide.
 
 --profile CASE is for chasing a MISS: each piece of a batch timed alone (the training step, the
 accuracy, the shuffle, ``kit.memory_batches``, ``Loop.batches``, ``kit.keep``/``kit.measure``,
@@ -1231,15 +1233,23 @@ def _vote_worker(folder: Path, rounds: int) -> int:
                                                "--device", "cpu"])  # fmt: skip
     runner = runner_loop(module, what_main_trains(module, cfg))
     loop = runner.loop
-    voting = loop.stopping
+    voting, inside = loop.stopping, [0.0]  # the kit's, and the time spent in it
+
+    def timed_vote() -> bool:
+        began = time.perf_counter()
+        try:
+            return voting()
+        finally:
+            inside[0] += time.perf_counter() - began
 
     def plain() -> bool:  # one process's check: the flag, no all-reduce
         loop.state.stop = loop.state.asked
         return bool(loop.state.stop)
 
-    variants = {"vote": voting, "plain": plain}
+    variants = {"vote": timed_vote, "plain": plain}
     times = {name: [] for name in variants}
     for r in range(rounds + 1):  # the first round warms up
+        inside[0] = inside[0] if r != 1 else 0.0
         names = list(variants)[r % 2 :] + list(variants)[: r % 2]
         for name in names:
             loop.stopping = variants[name]
@@ -1275,6 +1285,8 @@ def _vote_worker(folder: Path, rounds: int) -> int:
     row("vote / plain", f"{ratio:.3f}", f"<= {VOTE_MAX}", verdict(ok),
         f"median of {rounds} rounds; ratio of medians {vote_s / plain_s:.3f}, of the fastest "
         f"{min(times['vote']) / min(times['plain']):.3f}")  # fmt: skip
+    share = inside[0] / sum(times["vote"])
+    row("in Loop.stopping, of the epoch", f"{share:.2%}", note="with the vote, warm-up left out")
     row("a vote's round trip, waited for", f"{alone_us:.0f} us",
         note=f"a step takes {step_us:.0f} us; one vote every 0.2 s or so")  # fmt: skip
     (folder / "verdict.txt").write_text(verdict(ok))
