@@ -5,6 +5,7 @@
     python bench/train_bench.py --profile mlp-b64 # where the runner's time goes, for a MISS
     python bench/train_bench.py --quick --profile cnn  # the same, 3 rounds: a smoke run
     python bench/train_bench.py --phases [--startup-rounds 7]  # (a0) alone
+    python bench/train_bench.py --stop-vote [--rounds 21]   # (c) alone
 
 Everything runs on the CPU with torch's default thread count, in rounds that interleave the
 variants (their order rotated), and the ratios with a verdict are medians over the rounds of the
@@ -87,6 +88,17 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
     runner/hand >= 0.98 in every case (the kit carries no overhead over the same loop written by
     hand); runner/lightning for reference.
 
+(c) only with --stop-vote: what agreeing on a stop costs two processes (torchrun, gloo, one
+    thread each) of mlp-b64 (the smallest step per batch, where a per-step cost shows most),
+    8,192 samples, one ``Loop`` per process: epochs of ``train_one_epoch`` as the kit runs it
+    (every 0.2 s or so, a vote: an all-reduce of the stop signals, read a step later) against
+    epochs of the same loop with ``Loop.stopping`` replaced by a look at the flag (what one
+    process does), interleaved, order rotated, both processes starting each epoch together;
+    the median of the per-round ratios has the target vote/plain <= 1.02. A vote's round
+    trip, waited for, is shown beside the time of a step, and the share of the epochs spent in
+    ``Loop.stopping``: what the vote costs a process, which a busy machine's noise in whole
+    epochs can hide.
+
 --profile CASE is for chasing a MISS: each piece of a batch timed alone (the training step, the
 accuracy, the shuffle, ``kit.memory_batches``, ``Loop.batches``, ``kit.keep``/``kit.measure``,
 ``loss.item()``, ``Loop.stop_if_not_finite``, ``Loop.forward`` over the step, the channels-last
@@ -129,6 +141,7 @@ EXAMPLES = REPO / "examples"
 STARTUP_MAX_S = 0.3
 PREMADE_MIN = 0.95
 HAND_MIN = 0.98
+VOTE_MAX = 1.02  # epoch time with the stop vote over without, two processes
 TUTORIAL_MIN = {"mlp-b64": 1.4, "mlp-b256": 2.5, "cnn": 1.1}
 BUSY_CORES = 0.15  # a run during which other processes used more CPU than this is set aside
 MIN_CLEAN = 3  # fewer undisturbed runs than this: use them all and flag the figure
@@ -1191,7 +1204,99 @@ def profile(name: str, samples: int | None, rounds: int) -> None:
     print(text[text.index("   ncalls") :].rstrip())
 
 
+def stop_vote(rounds: int) -> bool:
+    """(c): two processes under torchrun run ``_vote_worker``; rank 0 prints the figures and
+    exits 1 on a MISS."""
+    print("(c) the stop vote of two processes (gloo), mlp-b64, 8,192 samples")
+    folder = BUILD / "stop_vote"
+    source = MLP_SOURCE.format(n=8192)
+    compile_case(source, "mlp.nn", folder)
+    worker = [__file__, "--vote-worker", str(folder), str(rounds)]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                "--nproc_per_node=2", *worker]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+    verdict_file = folder / "verdict.txt"
+    verdict_file.unlink(missing_ok=True)
+    if subprocess.run(torchrun, env=env).returncode != 0 or not verdict_file.exists():
+        raise SystemExit("(c): the two processes failed")
+    return verdict_file.read_text() == "ok"
+
+
+def _vote_worker(folder: Path, rounds: int) -> int:
+    """One process of (c): its Loop, epochs with and without the vote, interleaved."""
+    import torch
+    import torch.distributed as dist
+
+    module = import_script(next(folder.glob("train_*.py")))
+    kit = module.kit
+    cfg = kit.parse_args(module.Config, None, ["--out-dir", str(folder / "out"), "--quiet",
+                                               "--device", "cpu"])  # fmt: skip
+    runner = runner_loop(module, what_main_trains(module, cfg))
+    loop = runner.loop
+    voting, inside = loop.stopping, [0.0]  # the kit's, and the time spent in it
+
+    def timed_vote() -> bool:
+        began = time.perf_counter()
+        try:
+            return voting()
+        finally:
+            inside[0] += time.perf_counter() - began
+
+    def plain() -> bool:  # one process's check: the flag, no all-reduce
+        loop.state.stop = loop.state.asked
+        return bool(loop.state.stop)
+
+    variants = {"vote": timed_vote, "plain": plain}
+    times = {name: [] for name in variants}
+    for r in range(rounds + 1):  # the first round warms up
+        inside[0] = inside[0] if r != 1 else 0.0
+        names = list(variants)[r % 2 :] + list(variants)[: r % 2]
+        for name in names:
+            loop.stopping = variants[name]
+            dist.barrier()
+            began = time.perf_counter()
+            runner()
+            if r:
+                times[name].append(time.perf_counter() - began)
+    calls = 2000  # a vote's all-reduce, waited for: a round trip between the processes
+    dist.barrier()
+    began = time.perf_counter()
+    for _ in range(calls):
+        dist.all_reduce(torch.tensor([0, 1]), dist.ReduceOp.MAX, loop.votes)
+    alone_us = (time.perf_counter() - began) / calls * 1e6
+    loop.stopping = voting
+    loop.settle()
+    if loop.run.rank != 0:
+        return 0
+    ratio = statistics.median(v / p for v, p in zip(times["vote"], times["plain"]))
+    vote_s, plain_s = statistics.median(times["vote"]), statistics.median(times["plain"])
+    step_us = min(times["plain"]) / loop.state.step * (rounds + 1) * 2 * 1e6
+    ok = ratio <= VOTE_MAX
+    row(
+        "epoch, with the vote",
+        f"{vote_s * 1000:.1f} ms",
+        note=f"fastest {min(times['vote']) * 1000:.1f}",
+    )
+    row(
+        "epoch, without",
+        f"{plain_s * 1000:.1f} ms",
+        note=f"fastest {min(times['plain']) * 1000:.1f}",
+    )
+    row("vote / plain", f"{ratio:.3f}", f"<= {VOTE_MAX}", verdict(ok),
+        f"median of {rounds} rounds; ratio of medians {vote_s / plain_s:.3f}, of the fastest "
+        f"{min(times['vote']) / min(times['plain']):.3f}")  # fmt: skip
+    share = inside[0] / sum(times["vote"])
+    row("in Loop.stopping, of the epoch", f"{share:.2%}", note="with the vote, warm-up left out")
+    row("a vote's round trip, waited for", f"{alone_us:.0f} us",
+        note=f"a step takes {step_us:.0f} us; one vote every 0.2 s or so")  # fmt: skip
+    (folder / "verdict.txt").write_text(verdict(ok))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--vote-worker"]:  # a process of (c), by torchrun
+        sys.path.insert(0, str(REPO))
+        return _vote_worker(Path(sys.argv[2]), int(sys.argv[3]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--rounds", type=int, help="undisturbed interleaved rounds (>= 7; default 21)"
@@ -1220,6 +1325,11 @@ def main(argv: list[str] | None = None) -> int:
         choices=CASE_NAMES,
         help="profile one case instead: " + ", ".join(CASE_NAMES),
     )
+    parser.add_argument(
+        "--stop-vote",
+        action="store_true",
+        help="only (c): the cost of agreeing on a stop, two processes under torchrun",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
     rounds = args.rounds or (1 if quick else 21)
@@ -1232,6 +1342,10 @@ def main(argv: list[str] | None = None) -> int:
     if samples is not None and samples < 256:
         parser.error("--samples must be at least 256")
 
+    if args.stop_vote:
+        sys.path.insert(0, str(REPO))
+        BUILD.mkdir(parents=True, exist_ok=True)
+        return 0 if stop_vote(rounds) else 1
     if args.phases:  # before importing torch here: each round is a fresh process anyway
         BUILD.mkdir(parents=True, exist_ok=True)
         return 0 if startup_phases(max(startup_rounds, 3), patience) else 1

@@ -188,7 +188,8 @@ class State:
     record: float | None = None  # the best value of the early-stopping metric
     stale: int = 0  # epochs since it improved
     last_loss: float | dict | None = None  # the last finite loss (of each TrainStep)
-    stop: bool = False  # set by Ctrl-C: save a checkpoint and leave after this step
+    asked: int = 0  # the signal that asked this process to stop (Ctrl-C, SIGTERM...)
+    stop: int = 0  # the signal every process saves a checkpoint and leaves after
 
 
 # what a checkpoint holds of the State, besides the model, the optimizer and the RNGs
@@ -308,14 +309,17 @@ class Run:
         try:
             with interrupt_saves(loop.state):
                 loop.fit(data, val_data)
+                loop.settle()
             if loop.state.stop:
                 path = loop.save_checkpoint()
+                code, how = stopped(loop.state.stop)
                 self.print(
-                    f"interrupted at epoch {loop.state.epoch}, step {loop.state.step}; "
-                    f"saved {path}. Continue with --resume.",
+                    f"{how} at epoch {loop.state.epoch}, step {loop.state.step}; "
+                    f"saved {path}. Continue with --resume"
+                    + (f" (exit {code}: requeue the run)." if code == REQUEUE else "."),
                     file=sys.stderr,
                 )
-                raise SystemExit(130)
+                raise SystemExit(code)
             loop.save_checkpoint()  # the final state: --resume --epochs N trains on
             tested = {}
             whole = loop.whole()  # sharded: the first process goes on with it
@@ -423,6 +427,11 @@ class Loop:
             run_id=run.run_id,
             last_loss=None if self.single else {},
         )
+        # the processes' stop signals, all-reduced over gloo (not the device): the
+        # vote under way (its work, tensor, step), the next one's step, the last's time
+        self.votes = dist.new_group(backend="gloo") if run.world > 1 else None
+        self.vote: tuple | None = None
+        self.vote_at, self.voted = 0, None
 
     def wrap(self, model: nn.Module, compile: bool) -> nn.Module:
         """What the steps call: the model, compiled or in DistributedDataParallel. With
@@ -594,7 +603,7 @@ class Loop:
                     print(f"  step {state.step}: {losses}", flush=True)
             if cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
-            if state.stop or (cfg.max_steps and state.step >= cfg.max_steps):
+            if self.stopping() or (cfg.max_steps and state.step >= cfg.max_steps):
                 break
         if bar is not None:
             bar.close()
@@ -694,6 +703,48 @@ class Loop:
             "check the data for NaNs.",
             layer,
         )
+
+    def stopping(self) -> bool:
+        """After an optimizer step: whether every process stops now, at a signal one of
+        them was sent. With several, a vote starts an all-reduce of the signals asked,
+        which the next step reads (done by then: no process waits for the device or
+        for a round trip), about every VOTE_EVERY_S (every step when steps are slower);
+        the steps to the next vote are all-reduced with it, so every process votes,
+        and stops, at the same step."""
+        state = self.state
+        if self.votes is None:
+            state.stop = state.asked
+            return bool(state.stop)
+        if self.vote is not None and state.step > self.vote[2]:
+            work, ballot, _ = self.vote
+            work.wait()
+            state.stop, self.vote = int(ballot[0]), None
+            self.vote_at = state.step + int(ballot[1]) - 1
+        if self.vote is None and state.step >= self.vote_at:
+            now = time.perf_counter()
+            gap = 1
+            if self.voted is not None:
+                took, steps = now - self.voted[0], state.step - self.voted[1]
+                gap = min(max(int(VOTE_EVERY_S * steps / max(took, 1e-6)), 1), 1000)
+            self.voted = (now, state.step)
+            ballot = torch.tensor([state.asked, gap])
+            work = dist.all_reduce(ballot, dist.ReduceOp.MAX, self.votes, async_op=True)
+            self.vote = (work, ballot, state.step)
+        return bool(state.stop)
+
+    def settle(self) -> None:
+        """After training: one last vote, waited for, so that every process leaves the
+        same way (and none with an all-reduce under way)."""
+        state = self.state
+        if self.votes is None:
+            state.stop = state.asked
+            return
+        if self.vote is not None:
+            self.vote[0].wait()
+            self.vote = None
+        ballot = torch.tensor([state.asked])
+        dist.all_reduce(ballot, dist.ReduceOp.MAX, self.votes)
+        state.stop = int(ballot[0])
 
     def save_checkpoint(self) -> Path:
         measure(
@@ -991,6 +1042,7 @@ def stream_batches(
         sampler=sampler,
         num_workers=workers,
         pin_memory=torch.cuda.is_available(),
+        worker_init_fn=ignore_stop_signals if workers else None,
     )
 
 
@@ -2109,22 +2161,53 @@ def _restore(state: State, checkpoint: dict) -> None:
     restore_random_states(checkpoint["rng"])
 
 
+# the exit code after SIGTERM or SIGUSR1 (a scheduler's "stop now" or "time is nearly
+# up"): a checkpoint was saved and --resume continues; EX_TEMPFAIL of sysexits.h, "a
+# temporary failure: try again later", which a scheduler can be told to requeue on
+REQUEUE = 75
+# how often, in seconds, several processes agree on whether to stop (Loop.stopping)
+VOTE_EVERY_S = 0.2
+STOP_SIGNALS = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGUSR1")
+    if hasattr(signal, name)
+)
+
+
+def stopped(signum: int) -> tuple[int, str]:
+    """The exit code and the words for a run stopped at `signum`: 130 after Ctrl-C,
+    REQUEUE after a scheduler's SIGTERM or SIGUSR1."""
+    if signum == signal.SIGINT:
+        return 130, "interrupted"
+    return REQUEUE, f"stopped by {signal.Signals(signum).name}"
+
+
+def ignore_stop_signals(worker: int = 0) -> None:
+    """In a data-loading process: SIGTERM and SIGUSR1 are the training process's to act
+    on (a scheduler may send them to every process of a job)."""
+    for signum in STOP_SIGNALS:
+        if signum != signal.SIGINT:  # Ctrl-C: the DataLoader's workers ignore it
+            signal.signal(signum, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def interrupt_saves(state: State):
-    """While training, Ctrl-C asks for a checkpoint after the current step; a second one
-    quits."""
+    """While training, Ctrl-C, SIGTERM and SIGUSR1 ask for a checkpoint after the
+    current step (`Loop.stopping`), then the exit code of `stopped`; a Ctrl-C after
+    any of them quits."""
 
     def handler(signum, frame):
-        if state.stop:
+        if signum == signal.SIGINT and state.asked:
             raise KeyboardInterrupt
-        state.stop = True
+        state.asked = state.asked or signum
 
     try:
-        previous = signal.signal(signal.SIGINT, handler)
-    except ValueError:  # not the main thread: leave Ctrl-C as it is
+        previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    except ValueError:  # not the main thread: leave the signals as they are
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)

@@ -76,9 +76,11 @@ def train(
     interrupt_at: int | None = None,
     max_file_size: int | None = None,
     plain: bool = False,
+    signum: int = signal.SIGINT,
 ):
     """Run the script, forked from the server (plain: as `python train_net.py`); with kill_at,
-    SIGKILL it once it has logged that step (or SIGINT with interrupt_at); with max_file_size,
+    SIGKILL it once it has logged that step (or send it `signum` with interrupt_at); with
+    max_file_size,
     writing a larger file fails as on a full disk (EFBIG). Returns the process's exit code and
     its output."""
     argv = ["train_net.py", "--out-dir", str(out), "--log-every", "1", *flags]
@@ -97,7 +99,7 @@ def train(
             proc.send_signal(signal.SIGKILL)
             break
         if step is not None and interrupt_at is not None and step >= interrupt_at:
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             interrupt_at = None
     lines += proc.stdout.readlines()
     return proc.wait(timeout=300), "".join(lines)
@@ -195,6 +197,23 @@ def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(scripts, reference):
     assert same(final_state(out), reference)
     assert logged(out) == logged(scripts / "reference")
     assert (out / "loss.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGUSR1], ids=["TERM", "USR1"])
+def test_a_schedulers_signal_saves_a_checkpoint_and_exits_to_be_requeued(
+    scripts, reference, signum
+):
+    """SIGTERM (a scheduler stopping the job) and SIGUSR1 (its warning of the time limit) end
+    the run as Ctrl-C does, after the current step, with the exit code a scheduler requeues
+    on; resuming ends with the uninterrupted run's weights."""
+    out = scripts / f"stopped-{signum.name}"
+    code, output = train(scripts, out, interrupt_at=23, signum=signum)
+    assert code == 75, output
+    assert f"stopped by {signum.name} at epoch 1, step " in output
+    assert "(exit 75: requeue the run)" in output and "Traceback" not in output
+    assert train(scripts, out, "--resume")[0] == 0
+    assert same(final_state(out), reference)
+    assert logged(out) == logged(scripts / "reference")
 
 
 def test_a_save_killed_midway_leaves_only_loadable_checkpoints(scripts):

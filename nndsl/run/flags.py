@@ -12,7 +12,9 @@ def add_run_command(sub, fmt: dict) -> None:
         description="Compile in memory, write the sources into a run folder and train there. A "
         "folder holds one run (a new run refuses another's): model.py, train_<model>.py, "
         "config.json, metrics.csv, metrics.jsonl, loss.png, the weights, checkpoints with their "
-        "SHA-256.",
+        "SHA-256. Ctrl-C saves a checkpoint after the current step and exits 130; SIGTERM and "
+        "SIGUSR1 do the same and exit 75, for a scheduler to requeue the run (--resume "
+        "continues it).",
     )
     r.add_argument("file", help="the .nn source file")
     r.add_argument(
@@ -54,5 +56,38 @@ def add_run_command(sub, fmt: dict) -> None:
         help="with --nproc: restart the processes up to K times after a failure, resuming "
         "from the newest checkpoint",
     )
+    _add_cluster_flags(r)
     r.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
     r.add_argument("--format", **fmt)
+
+
+def _add_cluster_flags(r) -> None:
+    """Several machines: torchrun's rendezvous, or a Slurm batch script."""
+    r.add_argument(
+        "--nnodes",
+        type=int,
+        metavar="N",
+        help="train on N machines, --nproc processes each (torchrun): run the same command on "
+        "every one, with its --node-rank and node 0's --rdzv-endpoint",
+    )
+    r.add_argument(
+        "--node-rank",
+        type=int,
+        metavar="K",
+        help="with --nnodes: this machine's number, 0 to N-1; node 0 holds rank 0, which writes "
+        "the checkpoints (the run folder must be one that every node sees)",
+    )
+    r.add_argument(
+        "--rdzv-endpoint",
+        metavar="HOST:PORT",
+        help="with --nnodes: where node 0 can be reached, the same on every node",
+    )
+    r.add_argument(
+        "--slurm",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="write a Slurm batch script (to PATH, default <run folder>/slurm.sh) that trains "
+        "on --nnodes nodes of --nproc processes, resuming from the newest checkpoint each time "
+        "it starts and requeued when Slurm warns of the time limit; it is not submitted",
+    )

@@ -17,7 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from nndsl.codegen import KIT_MODULE
-from nndsl.run import folder
+from nndsl.run import cluster, folder
 from nndsl.run.folder import MODEL_MODULE
 from nndsl.run.launch import torchrun
 from nndsl.run.needs import out_of_memory, torch_missing
@@ -28,9 +28,15 @@ _FLAGS = ("epochs", "max_steps", "device", "seed", "batch_size", "lr", "eval", "
 
 def run(args, text: str, report) -> int:
     from nndsl.compiler import analyze
-    from nndsl.diagnostics.core import EXIT_DIAGNOSTICS, EXIT_OK, EXIT_USAGE
+    from nndsl.diagnostics.core import EXIT_DIAGNOSTICS, EXIT_USAGE
 
     source = Path(args.file)
+    try:
+        nodes = cluster.nodes(args)
+        _check_slurm(args)
+    except cluster.Invalid as err:
+        print(f"nndsl: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     result = analyze(text, source.parent)
     report(result.diagnostics)
     if not result.ok:
@@ -53,8 +59,24 @@ def run(args, text: str, report) -> int:
             f"nndsl: error: {args.file} {why}; add `train Model on data {{ ... }}`", file=sys.stderr
         )
         return EXIT_USAGE
+    if args.slurm and len(trains) > 1:
+        print(
+            f"nndsl: error: {args.file} has {len(trains)} train sections: write their batch "
+            "scripts into their run folders (--slurm without a path), or choose one with --model",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    return _train_all(args, trains, result, source, text, nodes)
+
+
+def _train_all(args, trains, result, source: Path, text: str, nodes) -> int:
+    """Each train section in its run folder: in process, under torchrun, or (--slurm) only a
+    batch script; the first failure's exit code ends them."""
+    from nndsl.diagnostics.core import EXIT_OK, EXIT_USAGE
+
     for t in trains:
-        if args.nproc and args.nproc > 1:
+        several = (args.nproc or 1) > 1 or nodes is not None or args.slurm is not None
+        if several:
             t = replace(t, distributed=True)
         try:
             run_dir = folder.locate(args, t.model, len(trains) > 1)
@@ -64,23 +86,52 @@ def run(args, text: str, report) -> int:
             return EXIT_USAGE
         print(f"{t.model}: run folder {run_dir}", file=sys.stderr)
         argv = _argv(args, run_dir)
-        if t.distributed and args.nproc and args.nproc > 1:
-            code = torchrun(script, argv, args.nproc, args.max_restarts or 0)
-            if code:
-                return code
-            continue
-        model_file = (run_dir / f"{MODEL_MODULE}.py").resolve()
-        code = _execute(
-            script,
-            argv,
-            lambda err, model_file=model_file, model=t.model: explain(
-                err, model_file, result.program, text, source.name, model
-            ),
-            _modules(result.program),
-        )
+        if args.slurm is not None:
+            code = _write_slurm(args, script, argv, t.model, run_dir)
+        elif several:
+            code = torchrun(script, argv, args.nproc or 1, args.max_restarts or 0, nodes)
+        else:
+            model_file = (run_dir / f"{MODEL_MODULE}.py").resolve()
+            code = _execute(
+                script,
+                argv,
+                lambda err, model_file=model_file, model=t.model: explain(
+                    err, model_file, result.program, text, source.name, model
+                ),
+                _modules(result.program),
+            )
         if code:
             return code  # a failed or interrupted run ends the command
     return EXIT_OK
+
+
+def _check_slurm(args) -> None:
+    """--slurm writes a batch script and trains nowhere: no flag of a run on this machine."""
+    if args.slurm is None:
+        return
+    for flag in ("eval", "max_restarts"):
+        if getattr(args, flag) is not None:
+            raise cluster.Invalid(
+                f"--slurm writes a batch script: leave out --{flag.replace('_', '-')}"
+            )
+
+
+def _write_slurm(args, script: Path, argv: list[str], model: str, run_dir: Path) -> int:
+    """--slurm: the batch script of the run in ``run_dir``, written where it belongs."""
+    from nndsl.codegen.outputs import write_atomic
+    from nndsl.diagnostics.core import EXIT_USAGE
+
+    path = cluster.slurm_path(args, run_dir)
+    argv = argv if "--resume" in argv else [*argv, "--resume"]  # every start continues
+    text = cluster.slurm_script(script, argv, model, args.nnodes or 1, args.nproc or 1)
+    try:
+        write_atomic(path, text)
+        path.chmod(0o755)
+    except OSError as err:
+        print(f"nndsl: error: cannot write {path}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{model}: wrote {path}; submit it with: sbatch {path}", file=sys.stderr)
+    return 0
 
 
 def _write_sources(run_dir: Path, t, program, source: Path, text: str, args) -> Path:
