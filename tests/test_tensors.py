@@ -525,3 +525,31 @@ def test_reshape_that_fits_only_some_batches_is_refused(shape, sizes, message):
             break
     else:
         raise AssertionError("torch takes this reshape at every batch tried")
+
+
+def test_slices_of_sizes_known_at_run_time():
+    """All but the first or the last of a run-time size is one less, at every size; other
+    slices of it have a size the checker does not know."""
+    r = typed(("B", "T", 8), code="r")
+    assert index(r, (Slice(), Slice(literal(1)))).py.shape == ("B", "T - 1", 8)
+    assert index(r, (Slice(), Slice(None, literal(-1)))).py.shape == ("B", "T - 1", 8)
+    assert index(r, (Slice(), Slice(literal(2)))).py.shape == ("B", None, 8)
+    both = typed(("B * 2", 8), code="both")
+    assert index(both, (Slice(literal(1)),)).py.shape == ("(B * 2) - 1", 8)
+
+
+@pytest.mark.parametrize(
+    "shape, sizes, expected",
+    [
+        (("B * 2", "T"), (-1, 2), ("B * T", 2)),  # the 2 of B * 2 is a known factor
+        (("B * 2", "T"), (-1, 5), None),  # 2 B T / 5: not for every B and T
+        (("T + 4", 6), (-1, 3), ("(T + 4) * 2", 3)),  # a sum is a size of its own
+        (("T + 4", 6), (-1, 4), None),
+    ],
+)
+def test_reshape_of_formula_sizes(shape, sizes, expected):
+    if expected is None:
+        with pytest.raises(OpError, match="a whole number only for some sizes"):
+            reshape_shape(shape, sizes)
+    else:
+        assert reshape_shape(shape, sizes) == expected

@@ -98,9 +98,10 @@ def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target:
     """The -1 of a reshape of a shape with sizes only known at run time (the batch, ``T``): it
     must fit whatever they are, so the known sizes must divide what the input has."""
     there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
-    names = " x ".join(fmt_dim(d) for d in unknown)
-    if not have or not all(isinstance(d, str) and d.isidentifier() for d in unknown):
+    if not have or any(d is None for d in unknown):
         return None  # an empty input, or sizes computed earlier that say too little to judge
+    unknown, have = _factored(unknown, have)
+    names = " x ".join(fmt_dim(d) for d in unknown)
     if -1 not in sizes:
         raise OpError(
             f"{there}: that fits only when {names} is {target / have:g}",
@@ -115,6 +116,22 @@ def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target:
             help=f"the other sizes must divide {have}; keep {names} in the -1",
         )
     return merged((*unknown, have // target) if have != target else tuple(unknown))
+
+
+def _factored(unknown: list, have: int) -> tuple[list, int]:
+    """Sizes known only at run time split into their symbols and their number: ``B * 2`` is
+    ``B`` and a factor 2 of what the input is known to hold. A formula of another form (``T +
+    4``) stays whole, as a size of its own: the -1 fits it when the numbers alone divide."""
+    names: list = []
+    for d in unknown:
+        factors = str(d).split(" * ")
+        if all(f.isidentifier() or f.isdigit() for f in factors):
+            names += [f for f in factors if f.isidentifier()]
+            for f in factors:
+                have *= int(f) if f.isdigit() else 1
+        else:
+            names.append(d)
+    return names, have
 
 
 def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:

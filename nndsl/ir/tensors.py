@@ -298,4 +298,12 @@ def _slice_dim(size: DimLike, s: slice, pos: int) -> DimLike:
         raise OpError("a slice step must be greater than zero", arg=pos)
     if s.start in (None, 0) and s.stop is None and s.step in (None, 1):
         return size
-    return len(range(size)[s]) if known(size) else None
+    if known(size):
+        return len(range(size)[s])
+    if isinstance(size, str) and s.step in (None, 1) and (s.start, s.stop) in _ONE_OFF:
+        # all but the first or the last: one less, for every size of at least 1
+        return f"{size if size.isidentifier() else f'({size})'} - 1"
+    return None
+
+
+_ONE_OFF = ((1, None), (None, -1), (0, -1))  # x[:, 1:], x[:, :-1]
