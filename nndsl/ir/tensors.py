@@ -121,6 +121,13 @@ def broadcast(a: Shape, b: Shape, what: str | None = None) -> Shape:
         if x == 1 or y == 1:
             out.append(x if y == 1 else y)
             continue
+        if (x is None) != (y is None):  # one size not known: they may not fit
+            raise OpError(
+                f"{what}: dim {i} is {fmt_dim(x)} and {fmt_dim(y)}, and `?`, a size the "
+                "checker does not know, may be neither 1 nor the other",
+                help="make that size known first: slice a size known only at run time "
+                "with `1:`, `:-1` or `:` (or index it with 0 or -1)",
+            )
         why = dim_conflict(x, y)
         if why is not None:
             raise OpError(f"{what}: dim {i} is {fmt_dim(x)} and {fmt_dim(y)}{why}")
@@ -300,10 +307,14 @@ def _slice_dim(size: DimLike, s: slice, pos: int) -> DimLike:
         return size
     if known(size):
         return len(range(size)[s])
-    if isinstance(size, str) and s.step in (None, 1) and (s.start, s.stop) in _ONE_OFF:
-        # all but the first or the last: one less, for every size of at least 1
-        return f"{size if size.isidentifier() else f'({size})'} - 1"
+    if isinstance(size, str) and s.step in (None, 1):
+        if (s.start, s.stop) in _ONE_OFF:  # all but the first or the last: one less
+            return f"{size if size.isidentifier() else f'({size})'} - 1"
+        if (s.start, s.stop) in _ONE:  # the first or the last alone
+            return 1
     return None
 
 
+# the slices of a size known only at run time whose length is known for every size of 1 or more
 _ONE_OFF = ((1, None), (None, -1), (0, -1))  # x[:, 1:], x[:, :-1]
+_ONE = ((None, 1), (0, 1), (-1, None))  # x[:, :1], x[:, -1:]
