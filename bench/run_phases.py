@@ -81,11 +81,11 @@ class _Loader:
         loop = module.kit.Loop
         forward = loop.forward
 
-        def first_forward(self, batch):
+        def first_forward(self, *args, **kwargs):
             if loop.forward is first_forward:
                 loop.forward = forward
                 mark("main() to the first training step")
-            return forward(self, batch)
+            return forward(self, *args, **kwargs)
 
         loop.forward = first_forward
 
