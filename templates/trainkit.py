@@ -361,6 +361,26 @@ class Run:
             f"metrics.jsonl{plotted}{best}"
         )
 
+    def predictions(self, header: list[str], rows: list[list]) -> None:
+        """A data section's predictions, a row per sample, as predictions.csv in the run
+        folder (each row also printed when there are at most 10); --eval without
+        --out-dir has no folder, and prints them as CSV."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        if self.cfg.eval and not self.cfg.out_dir:
+            print(out.getvalue(), end="")
+            return
+        path = self.folder / "predictions.csv"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_text(path, out.getvalue())
+        if len(rows) <= 10 and not self.cfg.quiet:
+            for row in rows:
+                shown = ", ".join(f"{k} {rounded(v)}" for k, v in zip(header, row))
+                print(f"predict {shown}")
+        print(f"predictions of {len(rows):,} samples: {path}")
+
     def total_steps(self, data, accumulate: int = 1, drop_last: bool = False) -> int:
         """The optimizer steps of the whole run: --max-steps, or --epochs of `data`."""
         batches = batch_count(size(data), self.cfg.batch_size, drop_last)
@@ -1732,9 +1752,12 @@ def draw_figures(conn, run_end) -> None:
 
 
 def rounded(values):
-    """Numbers (in nested lists) to 4 significant digits, for printing."""
+    """Numbers (in nested lists) to 4 significant digits, for printing; whole numbers
+    and names as they are."""
     if isinstance(values, list):
         return [rounded(v) for v in values]
+    if isinstance(values, (int, str)):
+        return values
     return float(f"{values:.4g}")
 
 
