@@ -1687,7 +1687,11 @@ class Figures:
             ends = (theirs, self.conn)
             self.worker = context.Process(target=draw_figures, args=ends)
             self.worker.daemon = True
-            self.worker.start()
+            try:
+                self.worker.start()
+            except OSError:  # no memory or processes left for it: drawn here
+                self.worker = None
+                self.close()
             theirs.close()
 
     def draw(self, kind: str, path: Path, *args) -> None:
@@ -1717,13 +1721,15 @@ class Figures:
         return {path.name for (_, path, _), ok in zip(figures, done) if ok is True}
 
     def close(self) -> None:
+        """Stop the worker: it has drawn what `wait` sent, or the run ends without
+        figures (it failed, or was interrupted), and the worker has nothing to write."""
         if self.conn is not None:
             self.conn.close()
             self.conn = None
         if self.worker is not None:
-            self.worker.join(1)
             if self.worker.is_alive():
                 self.worker.terminate()
+            self.worker.join()
             self.worker = None
 
 

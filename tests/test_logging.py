@@ -252,7 +252,7 @@ def draw(model):
 def test_a_worker_draws_every_figure_while_the_run_goes_on(kit, alone, tmp_path):
     pytest.importorskip("matplotlib")
     drawn, worker = figures(kit, tmp_path, start=True)
-    assert worker is not None and worker.exitcode == 0  # it drew them, and is gone
+    assert worker is not None and not worker.is_alive()  # it drew them, and is gone
     assert drawn == {"loss.png", "test_confusion.png", "samples.png"}
     for name in drawn:
         assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
@@ -288,3 +288,18 @@ def test_without_matplotlib_the_worker_draws_nothing_and_says_so(kit, alone, tmp
         monkeypatch.setitem(sys.modules, name, None)
     drawn, worker = figures(kit, tmp_path, start=True)
     assert worker is not None and drawn == set() and not list(tmp_path.iterdir())
+
+
+def test_a_worker_that_cannot_start_leaves_the_figures_to_the_run(
+    kit, alone, tmp_path, monkeypatch
+):
+    import multiprocessing.process
+
+    def refused(process):
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refused)
+    figs = kit.Figures(start=True)
+    assert figs.worker is None and figs.conn is None
+    figs.draw("loss", tmp_path / "loss.png", history(4, 10))
+    assert figs.wait() == {"loss.png"} and (tmp_path / "loss.png").exists()
