@@ -857,17 +857,17 @@ def startup_phases(rounds: int, patience: float) -> bool:
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     median = lambda values: statistics.median(values) * 1000  # noqa: E731 - ms
     names = [name for name, _, _ in runs[0]["phases"]]
-    last = names[-1]  # the epoch and what follows it: for reference
+    last = names[-2:]  # the epoch and what follows it: for reference
     for i, name in enumerate(names):
         seconds, gc_s = (median(run["phases"][i][k] for run in runs) for k in (1, 2))
-        note = "reference" if name == last else ""
+        note = "reference" if name in last else ""
         row(f"  {name}", f"{seconds:.0f} ms", note=f"gc {gc_s:.0f} ms {note}".rstrip())
     for module in runs[0]["torch"]:
         seconds, gc_s = (median(run["torch"][module][k] for run in runs) for k in (0, 1))
         row(f"    of which torch's {module}", f"{seconds:.0f} ms", note=f"gc {gc_s:.0f} ms")
 
     def own(run) -> tuple[float, float]:
-        counted = [p for p in run["phases"] if p[0] != last]
+        counted = [p for p in run["phases"] if p[0] not in last]
         torch_s = [t for t in run["torch"].values()]
         return (
             sum(p[1] for p in counted) - sum(t[0] for t in torch_s),
