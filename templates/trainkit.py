@@ -236,8 +236,9 @@ class Run:
         self.folder = Path(folder)
         # only the first process's id is written; a resumed run's is its folder's
         self.run_id = "" if cfg.eval else start_run(self.folder, cfg)
-        # the plots' worker imports matplotlib while this process trains
-        self.figures = Figures(start=self.main and not cfg.eval)
+        # the plots' worker imports matplotlib while this process trains; not beside
+        # several processes, where it would look like one more to torchrun's watchers
+        self.figures = Figures(start=self.world == 1 and not cfg.eval)
 
     def print(self, *args, **kwargs) -> None:
         if self.main:
