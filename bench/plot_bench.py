@@ -7,8 +7,8 @@ cpu``, 300 epochs of 3 steps by default), each a fresh process, in rounds that i
 variants (their order rotated, so a busy moment of a shared machine falls on each in turn):
 
   none     matplotlib made unimportable: no plot, the baseline
-  plot     as shipped: loss.png drawn after training with matplotlib.figure and the Agg
-           canvas (no pyplot)
+  plot     as shipped: loss.png drawn with matplotlib.figure and the Agg canvas (no
+           pyplot), by the worker the run forks as it starts (kit.Figures)
   pyplot   the plot as it was drawn before (matplotlib.pyplot, tight_layout), for reference
 
 For each variant it prints the median over the rounds of (its wall time - none's in the same
@@ -64,7 +64,7 @@ DRIVER = textwrap.dedent("""
         return True
 
     if variant == "pyplot":
-        trainkit.plot = pyplot_plot
+        trainkit.Figures.DRAW["loss"] = pyplot_plot
     runpy.run_path("train_addnet.py", run_name="__main__")
 """)
 

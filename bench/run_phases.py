@@ -11,11 +11,11 @@ the seconds of each phase and the garbage collection inside it. The phases: impo
 ``generate`` (model.py), ``generate_train`` (the script), ``generate_kit``; writing the run
 folder; executing the script (its imports: torch, the model and kit modules); its ``main`` up
 to the first training step (the first ``Loop.forward``: the command line, the run folder's
-files, the data, the model, the optimizer); then the epoch and what follows it (the weights,
-metrics, the plot), for reference. ``torch`` is where its own imports go: ``import torch``
-(inside the script's execution) and ``torch._dynamo`` (which torch imports when the script
-makes its first optimizer, inside ``main``), the seconds and garbage collection of each: what
-any PyTorch script pays.
+files, the data, the model, the optimizer); then, for reference, the epoch (``Loop.fit``) and
+what follows it (the weights, metrics, the plot). ``torch`` is where its own imports go:
+``import torch`` (inside the script's execution) and ``torch._dynamo`` (which torch imports
+when the script makes its first optimizer, inside ``main``), the seconds and garbage
+collection of each: what any PyTorch script pays.
 
 It imports nothing before nndsl but what a fresh ``python`` has, so that nndsl's imports are
 timed as a user's run pays them. FOLDER must not hold a run yet.
@@ -81,13 +81,21 @@ class _Loader:
         loop = module.kit.Loop
         forward = loop.forward
 
-        def first_forward(self, batch):
+        def first_forward(self, *args, **kwargs):
             if loop.forward is first_forward:
                 loop.forward = forward
                 mark("main() to the first training step")
-            return forward(self, batch)
+            return forward(self, *args, **kwargs)
 
         loop.forward = first_forward
+        fit = loop.fit
+
+        def timed_fit(self, *args, **kwargs):
+            result = fit(self, *args, **kwargs)
+            mark("the epoch")
+            return result
+
+        loop.fit = timed_fit
 
 
 class _TorchImports:
@@ -145,7 +153,7 @@ def main(argv):
     runner._execute = timed_execute
     argv = ["run", source, "--out", folder, "--epochs", "1", "--quiet", *flags]
     code = nndsl.cli.main(argv)
-    mark("the epoch, weights, metrics, plot")
+    mark("after it: weights, metrics, plot")
     gc.callbacks.remove(_on_gc)
     phases = [
         (phase, end - begin, gc1 - gc0)

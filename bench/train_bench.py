@@ -6,6 +6,7 @@
     python bench/train_bench.py --quick --profile cnn  # the same, 3 rounds: a smoke run
     python bench/train_bench.py --phases [--startup-rounds 7]  # (a0) alone
     python bench/train_bench.py --stop-vote [--rounds 21]   # (c) alone
+    python bench/train_bench.py --plot [--startup-rounds 7]    # (a3) alone
 
 Everything runs on the CPU with torch's default thread count, in rounds that interleave the
 variants (their order rotated), and the ratios with a verdict are medians over the rounds of the
@@ -42,6 +43,10 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
          metrics.csv, loss.png) is shown for reference: it also pays torch's first-optimizer
          cost (building one imports ``torch._dynamo``), which any PyTorch script pays, and
          matplotlib's import.
+    (a3) only with --plot: what the plots add to a run's wall time (target <= 0.2 s):
+         ``nndsl run examples/add.nn --epochs 1`` as shipped (loss.png drawn) and with
+         matplotlib made unimportable (no plot), fresh processes, interleaved; the median
+         over the rounds of the per-round difference.
 (b) training throughput, samples/s of one epoch. Four loops per case (five with Lightning),
     same model class, same initial weights, same data tensors, same number of samples, one
     warm-up epoch each:
@@ -139,6 +144,7 @@ BUILD = REPO / "build" / "train_bench"
 EXAMPLES = REPO / "examples"
 
 STARTUP_MAX_S = 0.3
+PLOT_MAX_S = 0.2  # what the plots may add to a run's wall time
 PREMADE_MIN = 0.95
 HAND_MIN = 0.98
 VOTE_MAX = 1.02  # epoch time with the stop vote over without, two processes
@@ -864,17 +870,17 @@ def startup_phases(rounds: int, patience: float) -> bool:
         runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     median = lambda values: statistics.median(values) * 1000  # noqa: E731 - ms
     names = [name for name, _, _ in runs[0]["phases"]]
-    last = names[-1]  # the epoch and what follows it: for reference
+    last = names[-2:]  # the epoch and what follows it: for reference
     for i, name in enumerate(names):
         seconds, gc_s = (median(run["phases"][i][k] for run in runs) for k in (1, 2))
-        note = "reference" if name == last else ""
+        note = "reference" if name in last else ""
         row(f"  {name}", f"{seconds:.0f} ms", note=f"gc {gc_s:.0f} ms {note}".rstrip())
     for module in runs[0]["torch"]:
         seconds, gc_s = (median(run["torch"][module][k] for run in runs) for k in (0, 1))
         row(f"    of which torch's {module}", f"{seconds:.0f} ms", note=f"gc {gc_s:.0f} ms")
 
     def own(run) -> tuple[float, float]:
-        counted = [p for p in run["phases"] if p[0] != last]
+        counted = [p for p in run["phases"] if p[0] not in last]
         torch_s = [t for t in run["torch"].values()]
         return (
             sum(p[1] for p in counted) - sum(t[0] for t in torch_s),
@@ -889,6 +895,56 @@ def startup_phases(rounds: int, patience: float) -> bool:
         f"{total:.0f} ms",
         f"< {STARTUP_MAX_S} s",
         verdict(ok),
+    )
+    return ok
+
+
+# a run with matplotlib made unimportable: no plot, the baseline of (a3)
+WITHOUT_MATPLOTLIB = (
+    "import runpy, sys; sys.modules['matplotlib'] = None; "
+    "runpy.run_module('nndsl', run_name='__main__', alter_sys=True)"
+)
+
+
+def plot_cost(rounds: int, patience: float) -> bool:
+    """(a3) what the plots add to a run's wall time: `nndsl run examples/add.nn --epochs 1`
+    with matplotlib installed (loss.png drawn) and with it made unimportable (no plot),
+    interleaved, each a fresh process; the median over the rounds of the per-round
+    difference."""
+    print(f"(a3) the loss plot's cost, `nndsl run examples/add.nn --epochs 1`, {rounds} rounds")
+    run = ["run", "examples/add.nn", "--epochs", "1", "--quiet", "--out"]
+    variants = {"plot": [sys.executable, "-m", "nndsl"], "none": [sys.executable, "-c"]}
+    variants["none"].append(WITHOUT_MATPLOTLIB)
+    runs: dict[str, list[tuple[float, float]]] = {"plot": [], "none": []}
+    try:
+        for r in range(rounds + 1):  # the first round warms the file cache, not counted
+            for name in ("plot", "none") if r % 2 == 0 else ("none", "plot"):
+                folder = BUILD / "plot_cost" / f"{name}{r}"
+                shutil.rmtree(folder, ignore_errors=True)
+                wait_quiet(patience)
+                cmd = [*variants[name], *run, str(folder.relative_to(REPO))]
+                wall, other, _ = timed(lambda cmd=cmd: run_process(cmd))
+                if (folder / "loss.png").exists() != (name == "plot"):
+                    raise RuntimeError(f"{name}: loss.png {'not ' * (name == 'plot')}written")
+                if r:
+                    runs[name].append((wall, other))
+    except RuntimeError as err:
+        print(f"  failed: {err}")
+        return False
+    for name in ("none", "plot"):
+        median, n, busy = clean_median(runs[name])
+        note = f"{n} runs" + (", machine busy: unreliable" if busy else "")
+        row(
+            f"{name}: {'no plot' if name == 'none' else 'loss.png'}",
+            f"{median * 1000:.0f} ms",
+            note=note,
+        )
+    diffs = [p[0] - n[0] for p, n in zip(runs["plot"], runs["none"])]
+    added = statistics.median(diffs)
+    ok = added <= PLOT_MAX_S
+    spread_note = f"per round {min(diffs) * 1000:+.0f} to {max(diffs) * 1000:+.0f} ms"
+    row(
+        "  the plot adds", f"{added * 1000:+.0f} ms", f"<= {PLOT_MAX_S} s", verdict(ok), spread_note
     )
     return ok
 
@@ -1320,6 +1376,11 @@ def main(argv: list[str] | None = None) -> int:
         help="only (a0): the phases of `nndsl run examples/add.nn` up to its first training step",
     )
     parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="only (a3): what the loss plot adds to `nndsl run examples/add.nn --epochs 1`",
+    )
+    parser.add_argument(
         "--profile",
         metavar="CASE",
         choices=CASE_NAMES,
@@ -1349,6 +1410,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.phases:  # before importing torch here: each round is a fresh process anyway
         BUILD.mkdir(parents=True, exist_ok=True)
         return 0 if startup_phases(max(startup_rounds, 3), patience) else 1
+    if args.plot:
+        BUILD.mkdir(parents=True, exist_ok=True)
+        return 0 if plot_cost(max(startup_rounds, 3), patience) else 1
     sys.path.insert(0, str(REPO))  # the checkout's nndsl, even when it is not installed
     began = time.perf_counter()
     import torch

@@ -40,12 +40,14 @@ import io
 import itertools
 import json
 import math
+import multiprocessing
 import os
 import pickle
 import random
 import re
 import signal
 import sys
+import threading
 import time
 import uuid
 import warnings
@@ -237,6 +239,9 @@ class Run:
         self.folder = Path(folder)
         # only the first process's id is written; a resumed run's is its folder's
         self.run_id = "" if cfg.eval else start_run(self.folder, cfg)
+        # the plots' worker imports matplotlib while this process trains; not beside
+        # several processes, where it would look like one more to torchrun's watchers
+        self.figures = Figures(start=self.world == 1 and not cfg.eval)
 
     def print(self, *args, **kwargs) -> None:
         if self.main:
@@ -295,7 +300,9 @@ class Run:
             self.print("  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
             if not self.main:
                 return metrics
-            return {**metrics, **held_out.report(self.cfg.eval, None, val_data, sums)}
+            tested = held_out.report(self.cfg.eval, None, val_data, sums)
+            self.figures.wait()
+            return {**metrics, **tested}
         batch_count(size(data), self.cfg.batch_size, loop.drop_last)  # before any file
         if self.cfg.resume and loop.sharded:
             resume_sharded(loop.state, self)
@@ -329,6 +336,7 @@ class Run:
                 tested = held_out.best(val_data) if loop.single else {}
                 self._finish(loop, save, samples, tested, held_out.written)
         finally:
+            self.figures.close()
             if loop.log is not None:
                 loop.log.close()
         if self.world > 1:
@@ -341,17 +349,20 @@ class Run:
         """The final weights, the plot, the samples, and where they are (and the files
         of the held-out data)."""
         state = loop.state
+        self.figures.draw("loss", self.folder / "loss.png", state.history)
+        if samples is not None:
+            pixels = sample_pixels(state.model, samples)
+            self.figures.draw("samples", self.folder / "samples.png", *pixels)
         save_weights(state.model, self.folder / save)
         save_safetensors(state.model, self.folder / save, self.source)
-        drawn = plot(state.history, self.folder / "loss.png")
-        sampled = samples is not None and draw_samples(
-            state.model, samples, self.folder / "samples.png"
-        )
+        drawn = self.figures.wait()  # the PNGs drawn, once they are whole
+        sampled = "samples.png" in drawn
+        written = [n for n in written if not n.endswith(".png") or n in drawn]
         last = {**state.history[-1], **tested}
         if self.cfg.quiet:
             print("  ".join(f"{k} {v:.4g}" for k, v in last.items()))
             return
-        plotted = f"; plot: {self.folder}/loss.png" if drawn else ""
+        plotted = f"; plot: {self.folder}/loss.png" if "loss.png" in drawn else ""
         if sampled:
             plotted += f"; samples: {self.folder}/samples.png"
         best = f"; best epoch {state.best_epoch} (best.pt)" if loop.single else ""
@@ -361,6 +372,26 @@ class Run:
             f"weights: {self.folder / save}; metrics: {self.folder}/metrics.csv, "
             f"metrics.jsonl{plotted}{best}"
         )
+
+    def predictions(self, header: list[str], rows: list[list]) -> None:
+        """A data section's predictions, a row per sample, as predictions.csv in the run
+        folder (each row also printed when there are at most 10); --eval without
+        --out-dir has no folder, and prints them as CSV."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+        if self.cfg.eval and not self.cfg.out_dir:
+            print(out.getvalue(), end="")
+            return
+        path = self.folder / "predictions.csv"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_text(path, out.getvalue())
+        if len(rows) <= 10 and not self.cfg.quiet:
+            for row in rows:
+                shown = ", ".join(f"{k} {rounded(v)}" for k, v in zip(header, row))
+                print(f"predict {shown}")
+        print(f"predictions of {len(rows):,} samples: {path}")
 
     def total_steps(self, data, accumulate: int = 1, drop_last: bool = False) -> int:
         """The optimizer steps of the whole run: --max-steps, or --epochs of `data`."""
@@ -831,9 +862,11 @@ class HeldOut:
             self.write("test_metrics.json", json.dumps(report, indent=2) + "\n")
         if matrix is not None:
             self.write(f"{part}_confusion.csv", confusion_csv(matrix, names))
-            png = f"{part}_confusion.png"
-            if draw_confusion(matrix, names, title, run.folder / png):
-                self.written.append(png)
+            png = f"{part}_confusion.png"  # listed, once drawn (Run._finish)
+            run.figures.draw(
+                "confusion", run.folder / png, matrix.tolist(), names, title
+            )
+            self.written.append(png)
 
     def names(self, matrix: torch.Tensor) -> list[str]:
         """The classes' names, or their ids when there are none for each."""
@@ -867,13 +900,13 @@ def confusion_csv(matrix: torch.Tensor, names: list[str]) -> str:
     return out.getvalue()
 
 
-def confusion_figure(matrix: torch.Tensor, names: list[str], title: str):
-    """A matplotlib Figure (drawn by Agg, without pyplot) of a confusion matrix, with
-    the count in each cell (up to 30 classes)."""
+def confusion_figure(matrix: torch.Tensor | list, names: list[str], title: str):
+    """A matplotlib Figure (drawn by Agg, without pyplot) of a confusion matrix (or its
+    counts as lists), with the count in each cell (up to 30 classes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    counts = matrix.tolist()
+    counts = matrix.tolist() if isinstance(matrix, torch.Tensor) else matrix
     n = len(counts)
     side = min(3 + 0.4 * n, 12)  # inches
     fig = Figure(figsize=(side, side), dpi=100)
@@ -901,7 +934,9 @@ def confusion_figure(matrix: torch.Tensor, names: list[str], title: str):
     return fig
 
 
-def draw_confusion(matrix: torch.Tensor, names: list[str], title: str, path: Path):
+def draw_confusion(
+    matrix: torch.Tensor | list, names: list[str], title: str, path: Path
+) -> bool:
     """confusion_figure as the PNG `path`; False without matplotlib."""
     try:
         figure = confusion_figure(matrix, names, title)
@@ -1941,13 +1976,9 @@ def sample_grid(images: torch.Tensor) -> torch.Tensor:
     return grid.reshape(c, rows * (h + 1), cols * (w + 1))[:, :-1, :-1]
 
 
-def draw_samples(models: nn.Module, samples: Callable, path: Path) -> bool:
-    """`samples(models)`, run without gradients in eval mode, as the PNG `path`
-    (sample_grid); False without matplotlib."""
-    try:
-        from matplotlib.image import imsave
-    except ImportError:
-        return False
+def sample_pixels(models: nn.Module, samples: Callable) -> tuple:
+    """`samples(models)`, run without gradients in eval mode, tiled (sample_grid): the
+    pixels of samples.png and how imsave colours them (`draw_samples`)."""
     training = models.training
     models.eval()
     try:
@@ -1956,17 +1987,118 @@ def draw_samples(models: nn.Module, samples: Callable, path: Path) -> bool:
     finally:
         models.train(training)
     if len(grid) == 1:
-        pixels, colours = grid[0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1}
-    else:
-        pixels, colours = grid.permute(1, 2, 0).numpy(), {}
+        return grid[0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1}
+    return grid.permute(1, 2, 0).numpy(), {}
+
+
+def draw_samples(pixels, colours: dict, path: Path) -> bool:
+    """sample_pixels as the PNG `path`; False without matplotlib."""
+    try:
+        from matplotlib.image import imsave
+    except ImportError:
+        return False
     write_atomic(path, lambda tmp: imsave(tmp, pixels, format="png", **colours))
     return True
 
 
+class Figures:
+    """The PNGs of a run (loss.png, the confusion matrix, samples.png), drawn by a
+    worker process forked as the run starts: it imports matplotlib on another core while
+    the run trains, draws each figure `draw` hands it, and `wait` collects which were
+    drawn. Where there is no fork, beside other threads (which fork could leave holding
+    a lock in the worker), or once the worker fails, this process draws them. A PNG is
+    written whole or not at all, and none without matplotlib."""
+
+    DRAW = {"loss": plot, "confusion": draw_confusion, "samples": draw_samples}
+
+    def __init__(self, start: bool):
+        self.worker = self.conn = None
+        self.sent: list[tuple] = []
+        # a fork copies this thread alone: another could hold a lock it never frees
+        alone = sys.platform == "linux" and threading.active_count() == 1
+        if start and alone:
+            context = multiprocessing.get_context("fork")
+            self.conn, theirs = context.Pipe()
+            ends = (theirs, self.conn)
+            self.worker = context.Process(target=draw_figures, args=ends)
+            self.worker.daemon = True
+            try:
+                self.worker.start()
+            except OSError:  # no memory or processes left for it: drawn here
+                self.worker = None
+                self.close()
+            theirs.close()
+
+    def draw(self, kind: str, path: Path, *args) -> None:
+        """Draw the figure `kind` (a key of DRAW) of `args` as the PNG `path`."""
+        self.sent.append((kind, path, args))
+        if self.conn is not None:
+            with contextlib.suppress(OSError):  # a failed worker: `wait` draws it
+                self.conn.send((kind, str(path), args))
+
+    def wait(self) -> set[str]:
+        """The names of the PNGs drawn since the last `wait`, once they are written."""
+        figures, self.sent = self.sent, []
+        done = None
+        if self.conn is not None and figures:
+            try:
+                self.conn.send(None)
+                if self.conn.poll(60):  # a worker stuck that long: drawn here
+                    done = self.conn.recv()
+            except (OSError, EOFError):
+                pass
+            self.close()
+        if done is None:
+            done = [_drawn(*figure) for figure in figures]
+        for result in done:
+            if isinstance(result, BaseException):  # such as a disk refusing the file
+                raise result
+        return {path.name for (_, path, _), ok in zip(figures, done) if ok is True}
+
+    def close(self) -> None:
+        """Stop the worker: it has drawn what `wait` sent, or the run ends without
+        figures (it failed, or was interrupted), and the worker has nothing to write."""
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.worker is not None:
+            if self.worker.is_alive():
+                self.worker.terminate()
+            self.worker.join()
+            self.worker = None
+
+
+def _drawn(kind: str, path: Path, args: tuple) -> bool | BaseException:
+    """Figures.DRAW[kind](*args, path), or what it raised."""
+    try:
+        return Figures.DRAW[kind](*args, Path(path))
+    except (Exception, SystemExit) as err:
+        return err
+
+
+def draw_figures(conn, run_end) -> None:
+    """The figures' worker: matplotlib imported (and its fonts loaded) by drawing an
+    empty plot, then each figure sent until None, and which were drawn sent back.
+    `run_end` is the run's end of the pipe, which the worker closes: once the run is
+    gone, the pipe is closed and the worker leaves."""
+    run_end.close()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the run's to handle
+    with contextlib.suppress(ImportError):
+        loss_figure([{"epoch": 1, "loss": 1.0}]).savefig(io.BytesIO(), format="png")
+    done = []
+    with contextlib.suppress(EOFError):  # the run is gone: so is its worker
+        for kind, path, args in iter(conn.recv, None):
+            done.append(_drawn(kind, Path(path), args))
+        conn.send(done)
+
+
 def rounded(values):
-    """Numbers (in nested lists) to 4 significant digits, for printing."""
+    """Numbers (in nested lists) to 4 significant digits, for printing; whole numbers
+    and names as they are."""
     if isinstance(values, list):
         return [rounded(v) for v in values]
+    if isinstance(values, (int, str)):
+        return values
     return float(f"{values:.4g}")
 
 

@@ -73,9 +73,11 @@ def test_doc_example(kind, source, doc_data):
 
 @pytest.mark.parametrize("kind, source", list(_snippets()))
 def test_doc_data_is_trained_on(kind, source):
-    """An example with a data section trains a model on it, as a real file would."""
+    """An example with a data section trains a model on it (or predicts it), as a real file
+    would."""
     for name in re.findall(r"^data (\w+)", source, re.M):
-        assert re.search(rf"^train [\w, ]+ on {name}\b", source, re.M), f"data {name} is not used"
+        used = rf"^train [\w, ]+ on {name}\b|^\s+predict {name}$"
+        assert re.search(used, source, re.M), f"data {name} is not used"
 
 
 TRAIN_SNIPPETS = [p for p in _snippets() if p.values[0] == "nn" and "\ntrain " in p.values[1]]

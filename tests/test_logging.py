@@ -215,3 +215,91 @@ def test_a_plot_the_system_refuses_ends_the_run_naming_it(kit, tmp_path):
     (tmp_path / "file").write_text("", encoding="utf-8")
     with pytest.raises(SystemExit, match=r"error: cannot write .*file/loss.png"):
         kit.plot(history(4, 10), tmp_path / "file" / "loss.png")
+
+
+# ---- the figures' worker -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def alone(kit, monkeypatch):
+    """A process the figures' worker may fork from, as a run's is: one thread (pytest's own
+    helpers may have left others)."""
+    monkeypatch.setattr(kit.threading, "active_count", lambda: 1)
+    if sys.platform != "linux":
+        pytest.skip("the worker is forked on Linux only")
+
+
+def figures(kit, folder, start: bool) -> tuple:
+    """Every figure of a run drawn by kit.Figures into `folder`: (the names drawn, the
+    worker it had)."""
+    import torch
+
+    figs = kit.Figures(start=start)
+    worker = figs.worker
+    figs.draw("loss", folder / "loss.png", history(4, 1000))
+    matrix = torch.tensor([[3, 1], [0, 4]])
+    figs.draw("confusion", folder / "test_confusion.png", matrix.tolist(), ["a", "b"], "test")
+    figs.draw("samples", folder / "samples.png", *kit.sample_pixels(torch.nn.Identity(), draw))
+    return figs.wait(), worker
+
+
+def draw(model):
+    import torch
+
+    return model(torch.rand(3, 4, 4))
+
+
+def test_a_worker_draws_every_figure_while_the_run_goes_on(kit, alone, tmp_path):
+    pytest.importorskip("matplotlib")
+    drawn, worker = figures(kit, tmp_path, start=True)
+    assert worker is not None and not worker.is_alive()  # it drew them, and is gone
+    assert drawn == {"loss.png", "test_confusion.png", "samples.png"}
+    for name in drawn:
+        assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_without_a_worker_the_same_figures_are_drawn_here(kit, tmp_path):
+    pytest.importorskip("matplotlib")
+    drawn, worker = figures(kit, tmp_path, start=False)
+    assert worker is None and drawn == {"loss.png", "test_confusion.png", "samples.png"}
+
+
+def test_a_worker_that_died_leaves_its_figures_to_the_run(kit, alone, tmp_path):
+    pytest.importorskip("matplotlib")
+    figs = kit.Figures(start=True)
+    figs.worker.kill()
+    figs.worker.join()
+    figs.draw("loss", tmp_path / "loss.png", history(4, 10))
+    assert figs.wait() == {"loss.png"} and (tmp_path / "loss.png").exists()
+
+
+def test_a_png_the_system_refuses_in_the_worker_ends_the_run_naming_it(kit, alone, tmp_path):
+    pytest.importorskip("matplotlib")
+    (tmp_path / "file").write_text("", encoding="utf-8")
+    figs = kit.Figures(start=True)
+    figs.draw("loss", tmp_path / "file" / "loss.png", history(4, 10))
+    with pytest.raises(SystemExit, match=r"error: cannot write .*file/loss.png"):
+        figs.wait()
+
+
+def test_without_matplotlib_the_worker_draws_nothing_and_says_so(kit, alone, tmp_path, monkeypatch):
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.image"):
+        monkeypatch.setitem(sys.modules, name, None)
+    drawn, worker = figures(kit, tmp_path, start=True)
+    assert worker is not None and drawn == set() and not list(tmp_path.iterdir())
+
+
+def test_a_worker_that_cannot_start_leaves_the_figures_to_the_run(
+    kit, alone, tmp_path, monkeypatch
+):
+    import multiprocessing.process
+
+    def refused(process):
+        raise OSError("no processes left")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refused)
+    figs = kit.Figures(start=True)
+    assert figs.worker is None and figs.conn is None
+    figs.draw("loss", tmp_path / "loss.png", history(4, 10))
+    assert figs.wait() == {"loss.png"} and (tmp_path / "loss.png").exists()

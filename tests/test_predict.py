@@ -3,6 +3,7 @@ their shape and dtype, the names of `classes`, and what the generated script pri
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import shutil
 import sys
@@ -320,3 +321,84 @@ def test_binary_outputs_print_the_probability_and_class(loss, tmp_path, capsys):
     assert probs.shape == (1,) and probs.item() == pytest.approx(p)
     name = "large" if p > 0.5 else "small"
     assert line == f"predict [5.1, 3.5, 1.4, 0.2] -> probability {p:.3f}, {name}"
+
+
+# ---- `predict other`: the samples of a data section ------------------------------------------
+
+NEW_IRIS = """
+data new_iris {
+    table = csv("data/iris.csv")
+    x = table[:, 0:4][0:N]
+}
+"""
+
+
+def iris_section(n: int = 12, classes: str = 'classes ["setosa", "versicolor", "virginica"]'):
+    source = iris(classes).replace("predict [[5.1, 3.5, 1.4, 0.2]]", "predict new_iris")
+    return source + NEW_IRIS.replace("N", str(n))
+
+
+def test_a_data_section_is_predicted_by_its_model_input_alone():
+    result = check(iris_section())
+    assert result.ok, [d.message for d in result.diagnostics]
+    t = result.program.trains[0]
+    assert t.predict.data.name == "new_iris" and t.predict.kind == "softmax"
+    assert t.predict_data.name == "new_iris" and t.predict_data.samples == 12
+    assert [name for name, _ in t.predict_data.returns] == ["x"]  # no targets needed
+    assert not any(d.code == "W0402" for d in result.diagnostics)  # the section is used
+
+
+def test_an_unknown_section_or_one_without_the_input_is_located():
+    source = iris_section().replace("predict new_iris", "predict new_irs")
+    assert errors(source) == [("E0401", *place(source, "new_irs"))]
+    source = iris_section().replace("    x = table[:, 0:4][0:12]", "    z = table[:, 0:4]")
+    assert [code for code, _, _ in errors(source)] == ["E0404"]
+    source = iris_section().replace("[0:12]\n", "\n    stream true\n")
+    assert errors(source)[0] == ("E0106", *place(source, "new_iris"))  # the name in `predict`
+
+
+def test_the_predictions_of_a_section_go_to_predictions_csv(tmp_path, capsys):
+    import torch
+
+    module = load(iris_section(n=12), tmp_path)
+    module.main(module.Config(epochs=1, out_dir=str(tmp_path / "r"), quiet=True))
+    printed = capsys.readouterr().out
+    with open(tmp_path / "r" / "predictions.csv", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["sample", "class", "probability"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(12))  # every sample, a batch at a time
+    assert {r[1] for r in rows[1:]} <= {"setosa", "versicolor", "virginica"}
+    assert all(1 / 3 <= float(r[2]) <= 1 for r in rows[1:])
+    assert f"predictions of 12 samples: {tmp_path / 'r' / 'predictions.csv'}" in printed
+    # a few samples are also printed, each with its class and probability
+    module = load(iris_section(n=3), tmp_path / "few")
+    torch.manual_seed(0)
+    model = module.Iris()
+    run = module.kit.Run(module.Config(out_dir=str(tmp_path / "few" / "r")), "iris")
+    probs = module.predict(model, run, module.Config())
+    lines = capsys.readouterr().out.splitlines()
+    assert probs.shape == (3, 3) and len(lines) == 4
+    assert lines[0].startswith("predict sample 0, class ") and "probability 0." in lines[0]
+
+
+def test_eval_without_a_folder_prints_the_predictions_as_csv(tmp_path, capsys):
+    module = load(iris_section(n=5, classes=""), tmp_path)
+    module.main(module.Config(epochs=1, out_dir=str(tmp_path / "r"), quiet=True))
+    capsys.readouterr()
+    module.main(module.Config(eval=str(tmp_path / "r" / "model.pt")))
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("sample,class,probability")
+    assert [line.split(",")[0] for line in out[at + 1 :]] == ["0", "1", "2", "3", "4"]
+    assert all(line.split(",")[1] in "012" for line in out[at + 1 :])  # class ids, unnamed
+
+
+def test_the_test_data_predicted_is_loaded_by_its_one_loader():
+    source = iris_section().replace(
+        '    classes ["setosa"', '    test new_iris\n    classes ["setosa"'
+    )
+    source = source.replace("[0:12]\n", '[0:12]\n    y = table[:, "species"][0:12]\n')  # tested too
+    result = check(source)
+    assert result.ok, [d.message for d in result.diagnostics]
+    script = generate_train(result.program.trains[0], "p.nn", "model")
+    assert script.count("def load_new_iris(") == 1
+    assert 'x = load_new_iris(cfg)["x"]' in script and "predict(model, run, cfg)" in script

@@ -98,12 +98,13 @@ class Checker(
     def _trains(self) -> tuple[tuple[ir.TrainIR, ...], tuple[ir.DataTable, ...]]:
         """The train sections, and the data sections as ``nndsl check`` lists them."""
         from nndsl.check.data import DataRules, data_table
+        from nndsl.check.predict import predicted_sections
         from nndsl.check.train import TrainRules
 
         data_rules = DataRules(self.diags, self.base)
         datas = {d.name: data_rules.data(d) for d in self.data_defs}
         used = {t.data for t in self.trains_defs} | {d.validation for d in datas.values()}
-        used |= {d.test_data for d in datas.values()}
+        used |= {d.test_data for d in datas.values()} | predicted_sections(self.trains_defs)
         for d in self.data_defs:
             if d.name not in used:
                 self._warn(

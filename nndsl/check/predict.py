@@ -42,14 +42,23 @@ class _Trace:
 
 
 def predict(b, st: s.Setting) -> tr.Predict:
-    """``predict [[10, 11]]``: rows checked against what they are rows of."""
-    if len(st.args) != 1 or not isinstance(st.args[0].value, s.ListLit):
-        b.r._error("E0106", "`predict` takes a list of inputs, e.g. `predict [[10, 11]]`", st.span)
+    """``predict [[10, 11]]``: rows checked against what they are rows of; ``predict other``:
+    the samples of the data section ``other``, checked against the model's input."""
+    named = len(st.args) == 1 and isinstance(st.args[0].value, s.Name)
+    if len(st.args) != 1 or not (named or isinstance(st.args[0].value, s.ListLit)):
+        b.r._error(
+            "E0106",
+            "`predict` takes a list of inputs, e.g. `predict [[10, 11]]`, or names a data "
+            "section, e.g. `predict new_digits`",
+            st.span,
+        )
         raise Reported
     inputs = [t for t in b.model.inputs if not t.optional]
     if len(inputs) != 1:
         b.r._error("E0106", "`predict` works for models with one input", st.span)
         raise Reported
+    if named:
+        return tr.Predict(tr.Seq((), "list"), "", *_shown(b), data=_section(b, st))
     node, want = st.args[0].value, inputs[0]
     shape, ints, _, _ = nested_shape(evaluate(node, {}).py, node.span)
     rows, shown = _rows(node), _shown(b)
@@ -70,6 +79,35 @@ def predict(b, st: s.Setting) -> tr.Predict:
         )
         raise Reported
     return _from_source(b, trace, want, rows, shape, ints, node.span, shown)
+
+
+def _section(b, st: s.Setting):
+    """The loader of the data section ``predict other`` names: the model's input alone (no
+    targets), from a section held in memory."""
+    name = st.args[0].value
+    other = b.r._data(name.id, name.span)
+    if other is None:
+        raise Reported
+    if other.stream:
+        b.r._error(
+            "E0106",
+            f"`predict` takes a data section held in memory, but data `{other.name}` is streamed",
+            name.span,
+            help="predict a section that reads its files whole, or list rows",
+        )
+        raise Reported
+    return b.data_code(other, other.span, targets=False)
+
+
+def predicted_sections(trains) -> set[str]:
+    """The data sections that train sections name in ``predict other``."""
+    return {
+        st.args[0].value.id
+        for t in trains
+        for st in t.stmts
+        if isinstance(st, s.Setting) and st.name == "predict" and len(st.args) == 1
+        if isinstance(st.args[0].value, s.Name)
+    }
 
 
 def _from_source(b, trace: _Trace, want, rows, shape, ints, span, shown) -> tr.Predict:

@@ -60,7 +60,7 @@ def distinct_rows(code: ir.DataCode, *others: ir.DataCode | None) -> ir.DataCode
 
 def reserved(t: ir.TrainIR) -> frozenset[str]:
     """Every name the training script of ``t`` binds at module level or in ``main``."""
-    datas = [d for d in (t.data, t.validation, t.test) if d is not None]
+    datas = [d for d in (t.data, t.validation, t.test, t.predict_data) if d is not None]
     names = set(FIXED)
     names.update(f"load_{d.name}" for d in datas)
     names.update(d.row_class for d in datas if d.stream)

@@ -90,7 +90,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
             summary=self.summary(optimizer.call.target, other),
             data=data,
             validation=val,
-            readers=self.readers(val, held_out["test"]),
+            readers=self.readers(val, held_out["test"], other["predict"]),
             inputs=tuple(t.name for t in self.model.inputs if not t.optional),
             output=output,
             config=self.config(lr, other, has_val) + self.start_field(loaded),
@@ -131,11 +131,13 @@ class _Builder(DataRules, LossRules, HeldOutRules):
         val = other and self.guard(lambda: self.data_code(other, other.span))
         return val and distinct_rows(val, data)
 
-    def readers(self, val, test=None) -> tuple[str, ...]:
-        """The file readers the training, validation and test data use."""
+    def readers(self, val, test=None, predict=None) -> tuple[str, ...]:
+        """The file readers the training, validation, test and predicted data use."""
         other = set() if val is None else self.r.datas[self.data.validation].readers
         if test is not None:
             other = other | self.r.datas[self.data.test_data].readers
+        if predict is not None and predict.data is not None:
+            other = other | self.r.datas[predict.data.name].readers
         return tuple(sorted(self.data.readers | other))
 
     def table(self, groups: tuple[tr.OptimizerGroup, ...], frozen: tuple = ()) -> tuple:

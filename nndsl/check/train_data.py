@@ -23,7 +23,9 @@ class DataRules:
         """The model inputs the data feeds by name."""
         return self.model.inputs
 
-    def data_code(self, data: DataInfo, span) -> ir.DataCode:
+    def data_code(self, data: DataInfo, span, targets: bool = True) -> ir.DataCode:
+        """The loader of ``data``: the model's inputs and (unless not ``targets``) what the
+        loss reads."""
         returns = []
         for inp in self.model_feeds():
             if inp.optional:
@@ -31,6 +33,8 @@ class DataRules:
             returns.append(
                 (inp.name, self.feed(data, inp.name, Tensor(inp.shape, inp.dtype), span))
             )
+        if not targets:
+            return self._code(data, returns)
         feeds = self.loss_feeds  # a loss expression: what it reads
         if feeds is not None:
             for name, dtype in feeds.items():
@@ -49,6 +53,9 @@ class DataRules:
             raise Reported
         if feeds is None:
             returns.append((TARGET, self.target_code(data)))
+        return self._code(data, returns)
+
+    def _code(self, data: DataInfo, returns: list) -> ir.DataCode:
         if data.samples is None:
             raise Reported
         plan, stream = data.plan, data.plan is not None

@@ -116,6 +116,8 @@ def unused_data(program: s.Program, checked: ir.ProgramIR, warn) -> None:
         for d in (t.data, t.validation, t.test):
             if d is not None:
                 needed.setdefault(d.name, set()).update(inputs | reads)
+        if t.predict_data is not None:  # predicted: only the model's input is read
+            needed.setdefault(t.predict_data.name, set()).update(inputs)
     for d in program.items:
         if not isinstance(d, s.Data) or d.name not in needed:
             continue

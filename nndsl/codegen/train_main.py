@@ -50,7 +50,10 @@ def main_lines(t: ir.TrainIR) -> list[str]:
         lines.append(f"scheduler = {call_code(t.scheduler.call)}")
     held_out = ["val_data", "test_data"] if t.test or t.test_fraction else ["val_data"]
     train = ", ".join(["model", "optimizer", "step", "data", *held_out, *options])
-    after = ["    predict(model, run.device)"] if t.predict is not None else []
+    after = []
+    if t.predict is not None:
+        given = "run, cfg" if t.predict.data is not None else "run.device"
+        after.append(f"    predict(model, {given})")
     if t.generate is not None:
         after.append("    generate(model, run.device, cfg.seed)")
     if not after:

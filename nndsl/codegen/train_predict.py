@@ -15,7 +15,20 @@ def predict_view(t: ir.TrainIR) -> dict:
     p = t.predict
     if p is None:
         return {"predict_rows": "", "predict_dtype": "", "predict_input": []}
+    if p.data is not None:
+        name = p.data.name
+        return {
+            "predict_signature": "run: kit.Run, cfg: Config",
+            "predict_rows_line": f'x = load_{name}(cfg)["{t.inputs[0]}"]',
+            "predict_input": [],
+            "predict_doc": _PREDICT_DOCS[p.kind].replace(
+                "the inputs of the train section's `predict`.",
+                f"data `{name}` (predictions.csv).",
+            ),
+            "predict_lines": _data_lines(t, p),
+        }
     return {
+        "predict_signature": "device: torch.device",
         "predict_rows": value_code(p.rows),
         # a long list of rows (the 64 pixels of an image) packed, not a number per line
         "predict_rows_line": packed(f"rows = {value_code(p.rows)}", 4, WIDTH - 4),
@@ -93,3 +106,33 @@ def _predict_lines(t: ir.TrainIR, p: tr.Predict) -> list[str]:
         lines.append("for x, p, k in zip(rows, probs.tolist(), (probs > 0.5).long().tolist()):")
         shown = "probabilities {kit.rounded(p)}, classes {k}"
     return lines + [f'    print(f"predict {{x}} -> {shown}")', "return probs"]
+
+
+def _data_lines(t: ir.TrainIR, p: tr.Predict) -> list[str]:
+    """The body of ``predict`` for ``predict other``: the outputs of every sample, a batch at a
+    time, each sample's row of predictions.csv."""
+    named = bool(p.classes) and p.single
+    lines = [f"classes = {value_code(tr.Seq(p.classes, 'list'))}"] if named else []
+    lines.append(f"batches = [model(b.to(run.device)){t.output} for b in x.split(cfg.batch_size)]")
+    if p.kind == "values":
+        return lines + [
+            "outputs = torch.cat(batches)",
+            'names = [f"output_{j}" for j in range(outputs[0].numel())]',
+            "rows = [[i, *y] for i, y in enumerate(outputs.flatten(1).tolist())]",
+            'run.predictions(["sample", *names], rows)',
+            "return outputs",
+        ]
+    if p.kind in ("softmax", "exp"):
+        lines += [f"probs = torch.cat(batches){_SHOWN[p.kind]}", "best, ids = probs.max(1)"]
+        lines.append("found = zip(ids.tolist(), best.tolist())")
+        header = '"class", "probability"' if p.single else '"classes", "probabilities"'
+        row = "[i, classes[k], p]" if named else "[i, k, p]"
+        lines.append(f"rows = [{row} for i, (k, p) in enumerate(found)]")
+    else:
+        flat = ".reshape(-1)" if p.single else ""
+        lines.append(f"probs = torch.cat(batches){_SHOWN[p.kind]}{flat}")
+        lines.append("found = zip(probs.tolist(), (probs > 0.5).long().tolist())")
+        header = '"probability", "class"' if p.single else '"probabilities", "classes"'
+        row = "[i, p, classes[k]]" if named else "[i, p, k]"
+        lines.append(f"rows = [{row} for i, (p, k) in enumerate(found)]")
+    return lines + [f'run.predictions(["sample", {header}], rows)', "return probs"]

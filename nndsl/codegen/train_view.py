@@ -131,7 +131,9 @@ def _imports(t: ir.TrainIR) -> dict:
 
 def _data(t: ir.TrainIR) -> dict:
     """The loaders, one per data section."""
-    datas = [d for d in (t.data, t.validation, t.test) if d is not None]
+    datas = [d for d in (t.data, t.validation, t.test, t.predict_data) if d is not None]
+    # each section once: the data `predict` names may be the training or held-out data
+    datas = [d for i, d in enumerate(datas) if d.name not in {e.name for e in datas[:i]}]
     return {
         "datas": [_data_view(d, bool(t.readers)) for d in datas],
         "csv": "csv" in t.readers,

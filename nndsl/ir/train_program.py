@@ -127,3 +127,8 @@ class TrainIR:
     # the characters whose ids text files hold (`VOCABULARY` in the script), and `generate`
     vocabulary: str = ""
     generate: Generate | None = None
+
+    @property
+    def predict_data(self) -> DataCode | None:
+        """The loader of the data section ``predict other`` names."""
+        return self.predict.data if self.predict is not None else None

@@ -126,7 +126,8 @@ class Predict:
     the tensor ``name`` holds them (made from the list ``param``; ``shape``, that of a row;
     ``source``, the data tensor they are rows of, "" for a file read or columns inside a line),
     ``steps`` (statements of :mod:`nndsl.ir.expr`) make the input from it and ``feed``
-    converts it for the model."""
+    converts it for the model. ``predict other`` names a data section instead, whose samples
+    are predicted: ``data`` is its loader, of the model's input alone (``rows`` are empty)."""
 
     rows: Seq
     dtype: str
@@ -139,6 +140,7 @@ class Predict:
     shape: tuple = ()
     steps: tuple = ()
     feed: Feed | None = None
+    data: object = None  # a train_program.DataCode, which imports this module
 
 
 @frozen
