@@ -508,3 +508,15 @@ def test_a_section_of_steps_takes_no_test_data(tmp_path):
     examples = Path(__file__).resolve().parent.parent / "examples"
     errors = [d for d in analyze(source, examples).diagnostics if d.severity == "error"]
     assert [d.code for d in errors] == ["E0423"] and "holds `test`" in errors[0].message
+
+
+def test_a_held_out_classifier_whose_scores_do_not_fit_is_a_diagnostic():
+    """A head too small for the classes (and the f1 and test split that need its confusion
+    matrix) crashed the checker after reporting E0406: the confusion matrix read the type of
+    scores that had failed."""
+    from compiled import ROOT
+
+    source = (ROOT / "examples" / "iris.nn").read_text(encoding="utf-8")
+    result = analyze(source.replace("out = Linear(3)", "out = Linear(2)"), ROOT / "examples")
+    assert not result.ok
+    assert {"E0406", "E0421"} <= {d.code for d in result.diagnostics}

@@ -46,6 +46,8 @@ class HeldOutRules:
         if self.task not in CLASSIFIERS or not ("f1" in metrics or tested):
             return None
         (scores, targets), kind = self.scored
+        if kind is None:
+            return None  # the scores had an error of their own, reported where they are
         if self.task != "classes":
             cut = ex.Lit(0) if self.task == "binary_logits" else ex.Lit(0.5)
             predicted, targets = ex.BinOp(">", scores, cut), ex.BinOp(">", targets, ex.Lit(0.5))
