@@ -98,8 +98,13 @@ def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target:
     """The -1 of a reshape of a shape with sizes only known at run time (the batch, ``T``): it
     must fit whatever they are, so the known sizes must divide what the input has."""
     there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
-    if not have or any(d is None for d in unknown):
-        return None  # an empty input, or sizes computed earlier that say too little to judge
+    _no_unknown(shape, there)
+    if not have:  # an empty input, whatever the sizes known at run time are
+        if -1 in sizes and target == 0:
+            raise OpError(f"{there}: with a size of 0 the -1 could be anything")
+        if -1 not in sizes and target:
+            raise OpError(f"{there}: the input holds no values, the shape {target}")
+        return 0
     unknown, have = _factored(unknown, have)
     names = " x ".join(fmt_dim(d) for d in unknown)
     if -1 not in sizes:
@@ -116,6 +121,18 @@ def _fill_symbolic(shape: Shape, sizes: tuple, unknown: list, have: int, target:
             help=f"the other sizes must divide {have}; keep {names} in the -1",
         )
     return merged((*unknown, have // target) if have != target else tuple(unknown))
+
+
+def _no_unknown(shape: Shape, there: str) -> None:
+    """Raise where a size of ``shape`` is not known (``?``): whether a reshape of it fits
+    cannot be told."""
+    if None in shape:
+        raise OpError(
+            f"{there}: dim {shape.index(None)} has a size the checker does not know (`?`), "
+            "which may not fit",
+            help="make that size known first: slice a size known only at run time with `1:`, "
+            "`:-1` or `:` (or index it with 0 or -1)",
+        )
 
 
 def _factored(unknown: list, have: int) -> tuple[list, int]:
@@ -144,9 +161,11 @@ def _reshape_named(shape: Shape, sizes: tuple, hole: bool) -> Shape:
     ('B * 2', 'T', 16)
     """
     there = f"cannot reshape {fmt_shape(shape)} to {fmt_shape(sizes)}"
-    ours = [_factors(d) for d in shape]
+    _no_unknown(shape, there)
+    # a formula of another form than a product (`T - 1`) is a size of its own
+    ours = [_factors(d) or ([d], 1) for d in shape]
     theirs = [_factors(s) for s in sizes if s != -1]
-    if None in ours or None in theirs:
+    if None in theirs:
         return tuple(None if s == -1 else s for s in sizes)  # sizes too vague to judge
     names = [n for named, _ in ours for n in named]
     rest = Counter(names)

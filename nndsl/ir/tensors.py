@@ -291,6 +291,14 @@ def _check_index(size: DimLike, i: int, pos: int, k: int) -> None:
             help=f"use an index from {-size} to {size - 1}" if size else None,
             arg=pos,
         )
+    if size is None:
+        raise OpError(
+            f"index {i} of dim {k}, whose size the checker does not know (`?`): it may not be "
+            "there",
+            help="make that size known first: slice a size known only at run time with `1:`, "
+            "`:-1` or `:`",
+            arg=pos,
+        )
     if isinstance(size, str) and i not in (0, -1):
         raise OpError(
             f"index {i} of dim {k}, whose size {size} is known only when the model runs: "
