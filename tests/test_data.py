@@ -210,6 +210,13 @@ def test_a_targets_range_follows_it_through_the_names_it_is_built_from(tmp_path)
     assert found.code == "E0406" and "class ids 0 .. 1" in found.message
     data = 'x = npy("x.npy") labels = npy("y.npy") y = labels // 4'
     assert diagnostics(tmp_path, data, "cross_entropy") == []
+    # and the positions argmax gives: 0 .. 1 of two features, 0 .. 0 of one
+    (found,) = diagnostics(tmp_path, 'x = npy("x.npy") y = argmax(x, 1)', "cross_entropy")
+    assert found.code == "E0406" and "class ids 0 .. 1" in found.message
+    assert (
+        diagnostics(tmp_path, 'x = npy("x.npy") y = argmax(x[:, 0:1], dim=1)', "cross_entropy")
+        == []
+    )
 
 
 def test_a_float_columns_range_is_read_for_binary_targets(tmp_path):

@@ -69,3 +69,15 @@ def test_numbers_and_unknowns():
     assert binary_range("+", None, (1, 1)) is None
     assert binary_range("*", (0, 1e308), (10, 10)) is None  # beyond a float: not claimed
     assert unary_range("-", (1, 4)) == (-4, -1) and unary_range("-", None) is None
+
+
+def test_function_ranges():
+    from nndsl.check.value_ranges import call_range
+
+    assert call_range("argmax", (100, 19), 1, None) == (0, 18)
+    assert call_range("argmax", (100, 19), -1, None) == (0, 18)
+    assert call_range("argmax", (4, 5), None, None) == (0, 19)
+    assert call_range("argmax", ("B", 5), None, None) is None  # a size known at run time
+    assert call_range("long", (4,), None, (-1.5, 2.7)) == (-1, 2)
+    assert call_range("float", (4,), None, (0, 3)) == (0, 3)
+    assert call_range("exp", (4,), None, (0, 3)) is None

@@ -13,7 +13,7 @@ from nndsl.check.data_files import ArchiveType, TableType
 from nndsl.check.data_text import SEQUENCE_FUNCTIONS
 from nndsl.check.forward_types import index_item, op_span
 from nndsl.check.stream import mixes_samples
-from nndsl.check.value_ranges import binary_range, of_number, unary_range
+from nndsl.check.value_ranges import binary_range, call_range, of_number, unary_range
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir.shapes import ShapeError, fmt_shape
@@ -189,7 +189,14 @@ class DataExprRules:
         if name in SEQUENCE_FUNCTIONS:
             return self._windows(e, env, info)
         if name in FUNCTIONS:
-            vals = [self._arg(a.value, env, info) for a in args]
+            first = None  # the first argument's range, from its one evaluation
+            vals = []
+            for a in args:
+                if not vals and not isinstance(a.value, (s.ListLit, s.TupleLit)):
+                    v, first = self._ranged(a.value, env, info)
+                    vals.append(v)
+                else:
+                    vals.append(self._arg(a.value, env, info))
             kw = {k: self._arg(a.value, env, info) for k, a in kwargs.items()}
             out = self._op(lambda: call_function(name, vals, kw), e)
             if name in SEEDED:
@@ -199,7 +206,7 @@ class DataExprRules:
                 raise EvalError(why[0], e.span, "E0409", help=why[1])
             if why is not None:
                 info.mixing.add(e.span)  # `predict` rows cannot go through it one by one
-            return out, None
+            return out, _call_range(name, vals, kw, first)
         hint = suggest(name, [*FILE_READERS, *GENERATORS, *SEQUENCE_FUNCTIONS, *FUNCTIONS])
         raise EvalError(f"unknown function `{name}`", e.func.span, "E0101", help=hint)
 
@@ -222,6 +229,14 @@ class DataExprRules:
                 return Value([v.py for v in vals], ex.List(exprs))
             return Value(tuple(v.py for v in vals), ex.Tuple(exprs))
         return self._operand(node, env, info)
+
+
+def _call_range(name: str, vals: list, kw: dict, first: tuple | None) -> tuple | None:
+    """The range of a function's values, from its tensor and its `dim` (positional or not)."""
+    if not vals or not isinstance(vals[0].py, Tensor):
+        return None
+    dim = kw["dim"].py if "dim" in kw else vals[1].py if len(vals) > 1 else None
+    return call_range(name, tuple(vals[0].py.shape), dim, first)
 
 
 def _whole_file(e, v: Value) -> None:

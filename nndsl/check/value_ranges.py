@@ -88,3 +88,20 @@ _RULES = {
     "//": _divide(operator.floordiv),
     "%": _modulo,
 }
+
+
+def call_range(name: str, shape: tuple, dim, first: Range | None) -> Range | None:
+    """The range of a function's values where it is known: ``argmax`` gives positions along
+    ``dim`` (in the whole tensor without one), ``float`` and ``long`` keep their operand's
+    range ``first`` (``long`` truncates toward zero, as torch does)."""
+    if name == "argmax":
+        if dim is None:
+            count = math.prod(shape) if all(isinstance(n, int) for n in shape) else 0
+        elif isinstance(dim, int) and -len(shape) <= dim < len(shape):
+            count = shape[dim] if isinstance(shape[dim], int) else 0
+        else:
+            count = 0
+        return (0, count - 1) if count > 0 else None
+    if name in ("float", "long") and first is not None:
+        return (math.trunc(first[0]), math.trunc(first[1])) if name == "long" else first
+    return None
