@@ -466,3 +466,14 @@ def test_function_rows():
     for _, doc, example in rows:
         ast.parse(write(example))
         assert doc and "\n" not in doc
+
+
+@pytest.mark.parametrize("fn", ["min", "max", "amax", "amin", "argmax"])
+def test_picking_reductions_need_a_size_that_cannot_be_0(fn):
+    """min, max and argmax of no values raise in torch: over a dim whose size the checker does
+    not know (`?`, e.g. `h[:, 2:]` of T), it cannot promise there are any."""
+    with pytest.raises(OpError, match="may have no values"):
+        call(fn, [x_(("B", None))], {})
+    with pytest.raises(OpError, match="may have no values"):
+        call(fn, [x_(("B", None, 4))], {"dim": literal(1)})
+    assert call(fn, [x_(("B", None, 4))], {"dim": literal(2)}).py.shape == ("B", None)

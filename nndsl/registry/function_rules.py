@@ -67,6 +67,14 @@ def picked(dtype: Callable[[str], str], name: str) -> Callable[[dict], Tensor]:
                     help="pick a dim that holds values, or check the slice that emptied it",
                     arg="x",
                 )
+            if d < len(shape) and shape[d] is None:
+                raise OpError(
+                    f"`{name}` may have no values: dim {d} of {fmt_shape(shape)} has a size the "
+                    "checker does not know (`?`), which may be 0",
+                    help="make that size known first: slice a size known only at run time "
+                    "with `1:`, `:-1` or `:`",
+                    arg="x",
+                )
         return reduce(dtype)(a)
 
     return rule
