@@ -210,6 +210,10 @@ def test_a_targets_range_follows_it_through_the_names_it_is_built_from(tmp_path)
     assert found.code == "E0406" and "class ids 0 .. 1" in found.message
     data = 'x = npy("x.npy") labels = npy("y.npy") y = labels // 4'
     assert diagnostics(tmp_path, data, "cross_entropy") == []
+    # rand is below 1, so long(rand * 1) is 0 (and * 2 is 0 .. 1)
+    assert diagnostics(tmp_path, "x = rand(20, 2) y = long(x[:, 0] * 1)", "cross_entropy") == []
+    (found,) = diagnostics(tmp_path, "x = rand(20, 2) y = long(x[:, 0] * 2)", "cross_entropy")
+    assert found.code == "E0406" and "class ids 0 .. 1" in found.message
     # and the positions argmax gives: 0 .. 1 of two features, 0 .. 0 of one
     (found,) = diagnostics(tmp_path, 'x = npy("x.npy") y = argmax(x, 1)', "cross_entropy")
     assert found.code == "E0406" and "class ids 0 .. 1" in found.message

@@ -102,7 +102,8 @@ class GeneratorRules:
         random = name in ("randn", "rand")
         info.random = info.random or random
         made = ex.Call(ex.dotted(f"torch.{name}"), _lits(dims), (("generator", _G),) * random)
-        rng = {"zeros": (0, 0), "ones": (1, 1), "rand": (0, 1)}.get(name)
+        # rand is in [0, 1): its largest float32 is 1 - 2**-24, so `long(rand(...) * 5)` is 0 .. 4
+        rng = {"zeros": (0, 0), "ones": (1, 1), "rand": (0, 1 - 2**-24)}.get(name)
         return Value(Tensor(tuple(dims), "float32"), made), rng
 
     def _dims(self, dims, e) -> None:
