@@ -303,3 +303,17 @@ def test_a_worker_that_cannot_start_leaves_the_figures_to_the_run(
     assert figs.worker is None and figs.conn is None
     figs.draw("loss", tmp_path / "loss.png", history(4, 10))
     assert figs.wait() == {"loss.png"} and (tmp_path / "loss.png").exists()
+
+
+def test_a_run_inside_a_daemonic_process_draws_its_figures_itself(
+    kit, alone, tmp_path, monkeypatch
+):
+    """A run started in a multiprocessing pool's worker (a daemonic process, which may not
+    start processes) failed at its start: the figures' worker's start raised."""
+    import multiprocessing
+
+    monkeypatch.setitem(multiprocessing.current_process()._config, "daemon", True)
+    figs = kit.Figures(start=True)
+    assert figs.worker is None and figs.conn is None
+    figs.draw("loss", tmp_path / "loss.png", history(4, 10))
+    assert figs.wait() == ({"loss.png"} if importlib.util.find_spec("matplotlib") else set())
