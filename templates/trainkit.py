@@ -2014,8 +2014,8 @@ class Figures:
     def __init__(self, start: bool):
         self.worker = self.conn = None
         self.sent: list[tuple] = []
-        # a fork copies this thread alone: another could hold a lock it never frees; and a
-        # daemonic process (a multiprocessing pool's worker) may not start processes
+        # a fork copies this thread alone: another could hold a lock it never frees;
+        # and a daemonic process (a pool's worker) may not start processes
         alone = sys.platform == "linux" and threading.active_count() == 1
         if start and alone and not multiprocessing.current_process().daemon:
             context = multiprocessing.get_context("fork")
