@@ -574,6 +574,11 @@ class Loop:
         rule = self.early_stop
         if rule is None:
             return False
+        if rule.metric not in metrics:  # --val-fraction 0, or one that holds out none
+            raise SystemExit(
+                f"error: early stopping watches {rule.metric}, but no samples are held "
+                "out to validate on: raise --val-fraction"
+            )
         watched = metrics[rule.metric]
         sign = 1 if rule.mode == "max" else -1
         if state.record is None or sign * (watched - state.record) > rule.min_delta:

@@ -390,6 +390,8 @@ REGRESSIONS = [
     # no training batch: every epoch's loss was nan, reported as "try a smaller learning rate"
     ("split_holds_out_all", train(data="    split 0.9"), "E0418"),
     ("split_leaves_one", train(data="    split 0.75"), None),
+    # a split that rounds to no sample: early stopping on val_accuracy raised a KeyError
+    ("split_holds_out_none", train(data="    split 0.1"), "E0125"),
     ("split_of_two_holds_out_both", train(data="    split 0.8").replace("[[1, 2], [3, 4], [5, 6], [7, 8]]", "[[1, 2], [3, 4]]").replace("[[3], [7], [11], [15]]", "[[3], [7]]"), "E0418"),
     ("drop_last_drops_the_only_batch", train(data="    drop_last true").replace("batch 2", "batch 8"), "E0418"),
     ("drop_last_keeps_a_full_batch", train(data="    drop_last true").replace("batch 2", "batch 4"), None),

@@ -636,3 +636,24 @@ def test_conv_models_train_in_channels_last_memory(tmp_path, capsys):
     (tmp_path / "mlp").mkdir()
     mlp = load_scripts(EXAMPLES[0].parent / "mlp.nn", tmp_path / "mlp")["train_mlp"]
     assert "channels_last" not in Path(mlp.__file__).read_text(encoding="utf-8")
+
+
+def test_early_stopping_without_validation_samples_is_one_line(tmp_path):
+    """`--val-fraction 0` under `early_stop val_loss` ended in a KeyError after the first
+    epoch; it is a one-line error naming the flag."""
+    import subprocess
+    import sys
+
+    source = tmp_path / "net.nn"
+    source.write_text(
+        NET_AND_PAIRS + "train Net on pairs { loss mse epochs 3 early_stop val_loss }\n",
+        encoding="utf-8",
+    )
+    source.write_text(source.read_text(encoding="utf-8").replace("batch 2", "batch 2 split 0.5"))
+    assert nndsl(["compile", str(source), "-o", str(tmp_path / "model.py")]) == 0
+    proc = subprocess.run(
+        [sys.executable, "train_net.py", "--val-fraction", "0", "--out-dir", "r", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "early stopping watches val_loss" in proc.stderr and "Traceback" not in proc.stderr

@@ -179,6 +179,15 @@ def training_batches(b, data) -> None:
         if fraction and (name == "test" or data.validation is None)
     }
     left, batch = data.samples - sum(held.values()), data.batch or min(64, data.samples)
+    if held.get("split") == 0:  # the fraction rounds to no sample at all
+        b.error(
+            "E0125",
+            f"`split {data.split}` of {data.samples} samples holds out none "
+            f"({data.split} x {data.samples} rounds to 0): there is nothing to validate on",
+            data.setting_spans["split"],
+            help="hold out a fraction that is at least one sample, or add samples",
+        )
+        raise Reported
     if left <= 0:
         which = " and ".join(f"`{n} {getattr(data, n)}`" for n in held)
         verb = "hold" if len(held) > 1 else "holds"
