@@ -16,7 +16,6 @@ from nndsl.ir.shapes import (
     merged,
     product,
     summed,
-    total,
 )
 from nndsl.ir.tensors import OpError, axis, dim_conflict, merge_dims
 
@@ -295,7 +294,7 @@ def cat_shape(shapes: list, dim: int) -> Shape:
     k = axis(dim, first, "dim")
     out = _same_shapes(shapes, "cat", skip=k)
     sizes = [s[k] for s in shapes]
-    out[k] = total(tuple(sizes)) if known(*sizes) else summed(tuple(sizes))
+    out[k] = summed(tuple(sizes))
     return tuple(out)
 
 

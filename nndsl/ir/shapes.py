@@ -172,6 +172,8 @@ def summed(dims: tuple) -> DimLike:
     """
     if any(d is None for d in dims):
         return None
+    if known(*dims):  # numbers, each perhaps with the formula it was written as
+        return total(dims)
     number = sum(int(d) for d in dims if not isinstance(d, str))
     terms: dict[str, int] = {}
     for d in dims:
