@@ -298,6 +298,7 @@ class Run:
             sums = loop.sums(val_data if val_data is not None else data)
             metrics = summarize(sums)
             self.print("  ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
+            self.leave()  # the rest is the first process's alone
             if not self.main:
                 return metrics
             tested = held_out.report(self.cfg.eval, None, val_data, sums)
@@ -326,6 +327,7 @@ class Run:
                     + (f" (exit {code}: requeue the run)." if code == REQUEUE else "."),
                     file=sys.stderr,
                 )
+                self.leave()
                 raise SystemExit(code)
             loop.save_checkpoint()  # the final state: --resume --epochs N trains on
             tested = {}
@@ -339,9 +341,14 @@ class Run:
             self.figures.close()
             if loop.log is not None:
                 loop.log.close()
-        if self.world > 1:
-            dist.destroy_process_group()
+        self.leave()
         return {**loop.state.history[-1], **tested}
+
+    def leave(self) -> None:
+        """With several processes, leave the process group once every collective is done
+        (a process that exits without leaving it can abort in gloo's threads)."""
+        if self.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
 
     def _finish(
         self, loop: Loop, save: str, samples, tested: dict, written: list[str]

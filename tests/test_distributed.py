@@ -250,3 +250,26 @@ def test_a_killed_torchrun_is_reported_and_its_workers_stopped(tmp_path):
     assert "torchrun was killed by SIGKILL; the 2 worker processes it left were stopped" in output
     assert f"The checkpoints in {out} are whole" in output
     assert not left
+
+
+def test_nproc_evaluates_weights_named_from_where_it_runs(tmp_path):
+    """`--eval` with a path relative to the user's folder (torchrun's processes start in the
+    run folder), and a failure in the processes ends in their one-line error, not in
+    torchrun's traceback."""
+    (tmp_path / "net.nn").write_text(SOURCE, encoding="utf-8")
+    assert nndsl(["run", str(tmp_path / "net.nn"), "--out", str(tmp_path / "r"),
+                  "--epochs", "1", "--quiet"]) == 0  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(sys.path))
+    runs = {}
+    for weights in ("r/model.pt", "r/missing.pt"):
+        argv = ["run", "net.nn", "--out", "e", "--nproc", "2", "--eval", weights]
+        runs[weights] = subprocess.run(
+            [sys.executable, "-m", "nndsl", *argv],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+    good, bad = runs["r/model.pt"], runs["r/missing.pt"]
+    assert good.returncode == 0, good.stderr[-3000:]
+    assert "test_accuracy" in good.stdout
+    assert bad.returncode == 1, bad.stderr[-3000:]
+    assert "error: cannot load the weights in" in bad.stderr
+    assert "Traceback" not in bad.stderr and "ChildFailedError" not in bad.stderr

@@ -29,10 +29,13 @@ _PASSED_ON = tuple(
     for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1")
     if hasattr(signal, name)
 )
-# torchrun's own main, ended by a signal, or by workers that stopped to be requeued, with an
-# exit code instead of a traceback (torchrun's log lines still say what it did). A worker that
-# exits first has torchrun SIGTERM the others, which may be leaving too: their checkpoint is
-# written before any of them leaves.
+# torchrun's own main, ended by a signal, by workers that stopped to be requeued, or by a worker
+# that failed, with an exit code instead of torchrun's traceback (its log lines still say what
+# it did). A worker that exits with a code of its own has said why (the kit's one-line error,
+# or a traceback of its own): the run exits with that code. A worker killed by a signal says
+# nothing, so its rank and the signal are said here. A worker that exits first has torchrun
+# SIGTERM the others, which may be leaving too: their checkpoint is written before any of them
+# leaves.
 _AGENT = f"""import signal, sys
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
@@ -43,9 +46,17 @@ except SignalException as err:
     sys.exit(128 + int(err.sigval))
 except ChildFailedError as err:
     codes = {{f.exitcode for f in err.failures.values()}}
-    if {REQUEUE} not in codes or not codes <= {{{REQUEUE}, -signal.SIGTERM}}:
-        raise
-    sys.exit({REQUEUE})
+    if {REQUEUE} in codes and codes <= {{{REQUEUE}, -signal.SIGTERM}}:
+        sys.exit({REQUEUE})
+    rank, first = err.get_first_failure()
+    if first.exitcode > 0:
+        sys.exit(first.exitcode)
+    try:
+        how = signal.Signals(-first.exitcode).name
+    except ValueError:
+        how = f"signal {{-first.exitcode}}"
+    print(f"nndsl: error: training process {{rank}} was killed by {{how}}", file=sys.stderr)
+    sys.exit(1)
 """
 
 

@@ -173,6 +173,8 @@ def _argv(args, run_dir: Path) -> list[str]:
     for flag in _FLAGS:
         value = getattr(args, flag, None)
         if value is not None:
+            if flag == "eval":  # torchrun's processes start in the run folder
+                value = Path(value).resolve()
             argv += ["--" + flag.replace("_", "-"), str(value)]
     if args.quiet:
         argv.append("--quiet")
