@@ -345,9 +345,11 @@ class Run:
         return {**loop.state.history[-1], **tested}
 
     def leave(self) -> None:
-        """With several processes, leave the process group once every collective is done
-        (a process that exits without leaving it can abort in gloo's threads)."""
+        """With several processes, leave the process group together, once every
+        collective is done: a process that exits without leaving it, or leaves it while
+        another still talks to it, can abort in gloo's threads ("terminate called")."""
         if self.world > 1 and dist.is_initialized():
+            dist.barrier()
             dist.destroy_process_group()
 
     def _finish(
