@@ -7,11 +7,10 @@ class's parameters that holds at every use (``in_channels + growth``, ``H // str
 
 from __future__ import annotations
 
-from dataclasses import fields, is_dataclass
-
 from nndsl.check.sizes import formula_for, size_of
 from nndsl.ir import expr as ex
 from nndsl.util.frozen import frozen
+from nndsl.util.tree import field_names, rebuilt
 
 SPATIAL = {4: ("H", "W"), 5: ("D", "H", "W")}  # the names of an image's sizes, by rank
 
@@ -52,8 +51,9 @@ class Resolver:
             return self._shown(body)
         if type(body) is tuple:
             return tuple(self(b) for b in body)
-        if is_dataclass(body) and not isinstance(body, (type, ex.Lit, ex.Unseen)):
-            return _rebuild(body, self)
+        kind = type(body)
+        if field_names(kind) is not None and kind is not ex.Lit and kind is not ex.Unseen:
+            return rebuilt(body, self)
         return body
 
     def _shown(self, su: ShownUses) -> ex.Shown:
@@ -133,7 +133,3 @@ def _candidates(names: list, env: dict, size: int):
 
 def _positive(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v > 0
-
-
-def _rebuild(value, fn):
-    return type(value)(**{f.name: fn(getattr(value, f.name)) for f in fields(value)})

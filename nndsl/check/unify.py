@@ -12,12 +12,13 @@ is written once for all of them (:mod:`nndsl.check.comments`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass
 
 from nndsl.check.comments import Resolver, ShownUses, symbols
 from nndsl.check.sizes import size_of
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
+from nndsl.util.tree import children, field_names, rebuilt, with_fields
 
 
 class Clash(Exception):
@@ -30,8 +31,8 @@ def per_use(body, use: int):
         return ShownUses(((use, body.dims),))
     if type(body) is tuple:
         return tuple(per_use(b, use) for b in body)
-    if is_dataclass(body) and not isinstance(body, (type, ex.Lit, ex.Unseen)):
-        return _rebuild(body, lambda v: per_use(v, use))
+    if _walked(body):
+        return rebuilt(body, lambda v: per_use(v, use))
     return body
 
 
@@ -78,7 +79,7 @@ class _Unifier:
         if kind is ir.Step:
             merged = self._fields(a, _with(b, changed=a.changed))
             return merged if a.changed == b.changed else _with(merged, changed=True)
-        if is_dataclass(a) and kind is not ex.Lit and a != b:
+        if field_names(kind) is not None and kind is not ex.Lit and a != b:
             return self._fields(a, b)
         if a != b:
             raise Clash
@@ -92,7 +93,8 @@ class _Unifier:
         return _with(merged, members=merged.members + stored)
 
     def _fields(self, a, b):
-        return type(a)(**{f.name: self(getattr(a, f.name), getattr(b, f.name)) for f in fields(a)})
+        names = field_names(type(a))
+        return type(a)(**{n: self(getattr(a, n), getattr(b, n)) for n in names})
 
     def _items(self, a: tuple, b: tuple) -> tuple:
         """Two lists of statements or items; a list ending in UNSEEN (what follows a branch
@@ -138,14 +140,13 @@ def _split(members: tuple) -> tuple[tuple, tuple]:
     return members[:n], members[n:]
 
 
-def _rebuild(value, fn):
-    return type(value)(**{f.name: fn(getattr(value, f.name)) for f in fields(value)})
+_with = with_fields
 
 
-def _with(value, **changes):
-    kw = {f.name: getattr(value, f.name) for f in fields(value)}
-    kw.update(changes)
-    return type(value)(**kw)
+def _walked(value) -> bool:
+    """Whether the walkers go into ``value``: a node of the IR, not a literal or UNSEEN."""
+    kind = type(value)
+    return field_names(kind) is not None and kind is not ex.Lit and kind is not ex.Unseen
 
 
 # ---- the classes of a program --------------------------------------------------------------
@@ -222,8 +223,8 @@ def _decided(body) -> dict:
             if ir.UNSEEN in (then, orelse):
                 found.setdefault(value.cond, set()).add(then is not ir.UNSEEN)
             stack += [then, orelse]
-        elif is_dataclass(value) and not isinstance(value, (type, ex.Lit, ex.Unseen)):
-            stack.extend(getattr(value, f.name) for f in fields(value))
+        elif _walked(value):
+            stack.extend(children(value))
     return {cond: values.pop() for cond, values in found.items() if len(values) == 1}
 
 
@@ -245,8 +246,8 @@ def specialised(value, decided: dict):
         return tuple(out)
     if type(value) is ir.CondNew and value.cond in decided:
         return specialised(value.then if decided[value.cond] else value.orelse, decided)
-    if is_dataclass(value) and not isinstance(value, (type, ex.Lit, ex.Unseen)):
-        return _rebuild(value, lambda v: specialised(v, decided))
+    if _walked(value):
+        return rebuilt(value, lambda v: specialised(v, decided))
     return value
 
 
@@ -272,8 +273,8 @@ def _built(value) -> set[str]:
         return {value.class_name}.union(*(_built(a) for a in value.args))
     if type(value) is tuple:
         return set().union(*(_built(v) for v in value)) if value else set()
-    if is_dataclass(value) and not isinstance(value, (type, ex.Lit)) and not _leaf(value):
-        return set().union(*(_built(getattr(value, f.name)) for f in fields(value)))
+    if field_names(type(value)) is not None and type(value) is not ex.Lit and not _leaf(value):
+        return set().union(*(_built(v) for v in children(value)))
     return set()
 
 
