@@ -1135,10 +1135,12 @@ def pieces(lp: Loops) -> None:
         / batches,
         "kit.keep() each batch + kit.measure() of 256": best_us(kept, 5) / 256,
         "loss.item()": best_us(loss.item, 200),
-        "Loop.stop_if_not_finite(loss, batch)": best_us(
-            lambda: loop.stop_if_not_finite(loss, batch), 200
+        "Loop.stop_if_not_finite(loss, batch, step)": best_us(
+            lambda: loop.stop_if_not_finite(loss, batch, loop.steps[0]), 200
         ),
-        "Loop.forward(batch) over the step itself": best_us(lambda: loop.forward(batch), 20)
+        "Loop.forward(step, batch) over the step itself": best_us(
+            lambda: loop.forward(loop.steps[0].fn, batch), 20
+        )
         - best_us(lambda: lp.trained.step(loop.net, batch), 20),
     }
     if lp.nhwc:
