@@ -265,7 +265,14 @@ def squeeze_shape(shape: Shape, dim: int) -> Shape:
     if not shape:
         return ()
     size = shape[k]
-    if size is not None and size != 1:
+    if size is None:  # torch removes it only where it turns out to be 1
+        raise OpError(
+            f"dim {dim} of {fmt_shape(shape)} has a size known only when the model runs, so "
+            "squeeze may or may not remove it",
+            help="index it (`x[:, 0]`) where it is always 1, or leave the dim in",
+            arg="dim",
+        )
+    if size != 1:
         detail = (
             f"{size} is not known to be 1" if isinstance(size, str) else "squeeze would do nothing"
         )
