@@ -318,6 +318,8 @@ class Run:
             with interrupt_saves(loop.state):
                 loop.fit(data, val_data)
                 loop.settle()
+                if not loop.state.stop:
+                    loop.stop_if_diverged()
             if loop.state.stop:
                 path = loop.save_checkpoint()
                 code, how = stopped(loop.state.stop)
@@ -570,7 +572,8 @@ class Loop:
         run."""
         state, run = self.state, self.run
         monitored = metrics[monitor] if monitor else None
-        if monitor and (state.best is None or monitored < state.best):
+        better = monitor and (state.best is None or monitored < state.best)
+        if better and math.isfinite(monitored):  # a NaN is never the best
             state.best, state.best_epoch = monitored, state.epoch
             whole = self.whole()  # sharded: gathered by every process
             if run.main:
@@ -747,6 +750,40 @@ class Loop:
             "are in the newest checkpoint. Try a smaller learning rate, `clip`, or "
             "check the data for NaNs.",
             layer,
+        )
+
+    def stop_if_diverged(self) -> None:
+        """After the last step, whose update no later loss check sees: stop before the
+        weights are saved or used if it made one of them NaN or infinite, or the last
+        epoch's losses (on the validation data: made after that update) are not finite.
+        Every process agrees."""
+        state = self.state
+        bad = [
+            name
+            for name, p in state.model.named_parameters()
+            if not bool(torch.isfinite(getattr(p, "_local_tensor", p)).all())
+        ]
+        last = state.history[-1] if state.history else {}
+        losses = [
+            f"{key} is {value}"
+            for key, value in last.items()
+            if key.startswith(("loss", "val_loss")) and not math.isfinite(value)
+        ]
+        flag = torch.tensor([float(bool(bad or losses))])
+        if self.votes is not None:
+            dist.all_reduce(flag, dist.ReduceOp.MAX, self.votes)
+        if not flag.item():
+            return
+        if bad:
+            more = f" and {len(bad) - 1} more" if bad[1:] else ""
+            what = f"the weights are not finite (`{bad[0]}`{more})"
+        else:
+            what = f"the last epoch's {' and '.join(losses) or 'losses are not finite'}"
+        raise NonFiniteLoss(
+            f"error: {what} after step {state.step}, the last step: the weights have "
+            "diverged, and are not saved as the final ones. Try a smaller learning "
+            "rate, or `clip`.",
+            None,
         )
 
     def stopping(self) -> bool:
