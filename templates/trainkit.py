@@ -651,7 +651,10 @@ class Loop:
         batch is the `last` one of an optimizer step) its update; the terms of all."""
         terms = None
         for step in self.steps:
-            got = self.forward(step.fn, batch)
+            try:
+                got = self.forward(step.fn, batch)
+            except ValueError as err:
+                raise one_sample_error(err, batch, self.run.world) from None
             loss = got[step.key]
             if check:
                 self.stop_if_not_finite(loss, batch, step)
@@ -1096,6 +1099,29 @@ def to_channels_last(data: Batch | None, keys: tuple[str, ...]) -> Batch | None:
     return {
         k: v.contiguous(memory_format=nhwc) if k in keys else v for k, v in data.items()
     }
+
+
+def one_sample_error(err: ValueError, batch: Batch, world: int) -> Exception:
+    """A norm layer's refusal of a batch too small to train on, as a one-line error with
+    the fix; any other ValueError as it is."""
+    text = str(err)
+    if not text.startswith(
+        ("Expected more than 1 value per", "Expected more than 1 spatial")
+    ):
+        return err
+    n = len(next(iter(batch.values())))
+    where = f" per process ({world} processes)" if world > 1 else ""
+    if "spatial" in text:
+        return SystemExit(
+            "error: an instance norm needs more than one position per channel to "
+            f"train, but the model gives it one ({text.split('got ')[-1]})"
+        )
+    return SystemExit(
+        f"error: a training batch of {n} sample{'s' * (n != 1)}{where} leaves a batch "
+        "norm one value per channel, which torch refuses in training: choose a "
+        "--batch-size that leaves no batch of one sample, or set drop_last in the data "
+        "section"
+    )
 
 
 def shard(batch: Batch, rank: int, world: int) -> Batch:

@@ -17,6 +17,7 @@ from nndsl.check.train_heldout import HeldOutRules
 from nndsl.check.train_loss import LossRules
 from nndsl.check.train_params import _line, frozen, groups, init_rules, optimizer_ok
 from nndsl.check.train_settings import config_fields, other_settings, processes, training_batches
+from nndsl.check.train_sizes import data_sizes
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -66,7 +67,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
         loss, self.task, output = self.guard(self.loss, (None, self.named_task(), ""))
         metrics = self.guard(lambda: self.metrics(self.task), ())
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
-        self.guard(lambda: training_batches(self, self.data))
+        self.guard(lambda: training_batches(self, self.data) or data_sizes(self, self.data))
         val = self.validation(data)
         held_out = self.held_out(data, val, metrics)
         optimizer = self.guard(self.optimizer, None)
