@@ -205,3 +205,93 @@ def test_batch_size_1_on_the_command_line_is_one_line(tmp_path):
         run + ["--out-dir", "b"], cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def ids_program(read: str = "emb(idx)", rows: int = 5, ids: str = "randint(0, 10, 20, 8)") -> str:
+    return (
+        f"model M(idx: [T] long) {{\n    emb = Embedding({rows}, 16)\n    out = Linear(10)\n"
+        f"    forward {{\n        return out({read})\n    }}\n}}\n"
+        f"data d {{\n    idx = {ids}\n    y = randint(0, 10, 20, 8)\n    batch 4\n}}\n"
+        "train M on d { loss cross_entropy(flatten(out, 0, 1), flatten(y)) epochs 1 }\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        (ids_program(), "ids 0 .. 9 (`idx` holds 0 .. 9 in data `d`)"),
+        (ids_program("emb(idx - 5)"), "ids -5 .. 4"),
+        (ids_program("emb(idx + 1)", rows=10), "ids 1 .. 10"),
+        (ids_program(rows=10), None),
+        (ids_program("emb(idx % 5)"), None),  # its range, [0, 5], is only a bound
+        (ids_program("emb(idx // 2)"), None),
+        (ids_program(ids="randint(0, 10, 20, 8) // 2"), None),
+        (ids_program(ids="randint(0, 10, 20, 8) + 1", rows=10), "ids 1 .. 10"),
+    ],
+)
+def test_data_fed_ids_against_the_rows(tmp_path, source, expected):
+    """Ids the data holds are checked as the positions `arange(T)` makes; a range that is only
+    a bound on the values (after `%` or `//`) refuses nothing."""
+    result = check_source(source, tmp_path)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if expected is None:
+        assert result.ok, [f"{d.code} {d.message}" for d in errors]
+        assert check_training(result, tmp_path / "run", tmp_path) == 1
+        return
+    assert [d.code for d in errors] == ["E0426"] and expected in errors[0].message, errors
+    if "-5" not in expected:
+        fixed = _fixed(source, errors[0].fix)
+        assert analyze(fixed).ok, fixed
+
+
+POSITIONS = """model M(idx: [T] long) {
+    emb = Embedding(10, 16)
+    pe = Embedding(8, 16)
+    out = Linear(10)
+    forward {
+        return out(emb(idx) + pe(arange(T)))
+    }
+}
+data d {
+    idx = randint(0, 10, 20, 8)
+    y = randint(0, 10, 20, 8)
+    batch 4
+}
+data more {
+    idx = randint(0, 10, 6, LENGTH)
+}
+train M on d {
+    loss cross_entropy(flatten(out, 0, 1), flatten(y))
+    epochs 1
+    PREDICT
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "length, predict, expected",
+    [
+        (8, "predict [[1, 2, 3, 4, 5, 6, 7, 8, 9, 1]]", "T is 10 in `predict`"),
+        (8, "predict [[1, 2, 3, 4, 5, 6, 7, 8]]", None),
+        (
+            8,
+            "predict [[1, 2, 3, 4, 5, 6, 7, 12]]",
+            "`idx` holds 0 .. 9 in data `d` and 1 .. 12 in `predict`",
+        ),
+        (12, "predict more", "T is 12 in data `more`"),
+        (6, "predict more", None),
+    ],
+)
+def test_what_predict_feeds_fixes_the_sizes_too(tmp_path, length, predict, expected):
+    """Rows to predict after training, or a data section to predict, of another length than
+    the training samples: the IndexError came after the whole training run."""
+    source = POSITIONS.replace("LENGTH", str(length)).replace("PREDICT", predict)
+    result = check_source(source, tmp_path)
+    errors = [d for d in result.diagnostics if d.severity == "error"]
+    if expected is None:
+        assert result.ok, [f"{d.code} {d.message}" for d in errors]
+        return
+    assert [d.code for d in errors] == ["E0426"] and expected in errors[0].message, errors
+    predict_line = next(i for i, t in enumerate(source.splitlines(), 1) if "predict" in t)
+    if "predict [" in predict:
+        assert predict_line in {label.span.line for label in errors[0].labels}

@@ -34,12 +34,22 @@ class Found:
 
 
 class Sizes:
-    """The values each size known only at run time takes where the data fixes it
-    (``{"T": (64,)}``: the samples' length), and the names a range has read of them."""
+    """What the data fixes of a model's run: the values each size known only at run time
+    takes (``{"T": (64,)}``: the samples' length) and the range of each input's values the
+    data holds (``{"idx": Interval(0, 61)}``), and those a range has read (``read`` the
+    sizes, ``fed`` the inputs)."""
 
-    def __init__(self, values: dict[str, tuple[int, ...]]):
-        self.values = values
+    def __init__(self, values: dict[str, tuple[int, ...]], inputs: dict | None = None):
+        self.values, self.inputs = values, inputs or {}
         self.read: set[str] = set()
+        self.fed: set[str] = set()
+
+    def input(self, node) -> Found:
+        """An input node's range: what the data feeds it, where known."""
+        if node.attr in self.inputs:
+            self.fed.add(node.attr)
+            return Found(self.inputs[node.attr], node)
+        return Found(UNBOUNDED, node)
 
     def interval(self, formula: str) -> Interval:
         """The values of a size formula (``T - 1``) over every value of its sizes; unbounded
@@ -183,6 +193,8 @@ def _pads(name: str) -> bool:
 
 
 def _transfer(node, inputs: list[Found], sizes: Sizes | None = None) -> Found:
+    if node is not None and node.kind == "input" and sizes is not None:
+        return sizes.input(node)
     if node is None or node.kind in ("input", "tensor"):
         return Found(UNBOUNDED, node)
     if node.kind == "layer":

@@ -67,7 +67,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
         loss, self.task, output = self.guard(self.loss, (None, self.named_task(), ""))
         metrics = self.guard(lambda: self.metrics(self.task), ())
         data = self.guard(lambda: self.data_code(self.data, self.node.data_span))
-        self.guard(lambda: training_batches(self, self.data) or data_sizes(self, self.data))
+        self.guard(lambda: training_batches(self, self.data))
         val = self.validation(data)
         held_out = self.held_out(data, val, metrics)
         optimizer = self.guard(self.optimizer, None)
@@ -81,7 +81,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
             raise Reported
         optimizer, lr = optimizer
         has_val = val is not None or self.data.split > 0
-        self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
+        self.guard(lambda: self.settled(other, metrics, has_val))
         if self.failed:
             raise Reported
         return ir.TrainIR(
@@ -215,6 +215,12 @@ class _Builder(DataRules, LossRules, HeldOutRules):
         if found is not None:
             self.r.diags.append(found)
             raise Reported
+
+    def settled(self, other: dict, metrics: tuple, has_val: bool) -> None:
+        """The checks that need every setting: what early stopping watches, then the data's
+        sizes against the layers (E0425, E0426)."""
+        self.watched(other["early_stop"], metrics, has_val)
+        data_sizes(self, other)
 
     def watched(self, early_stop, metrics: tuple, has_val: bool) -> None:
         """early_stop watches something the run measures."""

@@ -312,8 +312,8 @@ CODES: dict[str, Code] = {
         Code(
             "E0426",
             "training",
-            "an `Embedding` read at ids beyond its rows once the sizes the data fixes are known "
-            "(`wpe(arange(T))` with fewer than `T` rows)",
+            "an `Embedding` read at ids beyond its rows: ids the data holds, or positions such as "
+            "`arange(T)` once the data fixes `T`",
         ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
