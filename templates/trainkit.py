@@ -653,8 +653,11 @@ class Loop:
         for step in self.steps:
             try:
                 got = self.forward(step.fn, batch)
-            except ValueError as err:
-                raise one_sample_error(err, batch, self.run.world) from None
+            except Exception as err:  # torch.compile wraps it in an error of its own
+                stop = one_sample_error(err, batch, self.run.world)
+                if stop is None:
+                    raise
+                raise stop from None
             loss = got[step.key]
             if check:
                 self.stop_if_not_finite(loss, batch, step)
@@ -1101,21 +1104,19 @@ def to_channels_last(data: Batch | None, keys: tuple[str, ...]) -> Batch | None:
     }
 
 
-def one_sample_error(err: ValueError, batch: Batch, world: int) -> Exception:
+def one_sample_error(err: Exception, batch: Batch, world: int) -> SystemExit | None:
     """A norm layer's refusal of a batch too small to train on, as a one-line error with
-    the fix; any other ValueError as it is."""
+    the fix; None for any other error."""
     text = str(err)
-    if not text.startswith(
-        ("Expected more than 1 value per", "Expected more than 1 spatial")
-    ):
-        return err
-    n = len(next(iter(batch.values())))
-    where = f" per process ({world} processes)" if world > 1 else ""
-    if "spatial" in text:
+    if "Expected more than 1 spatial element when training" in text:
         return SystemExit(
             "error: an instance norm needs more than one position per channel to "
-            f"train, but the model gives it one ({text.split('got ')[-1]})"
+            "train, but the model gives it one"
         )
+    if "Expected more than 1 value per channel when training" not in text:
+        return None
+    n = len(next(iter(batch.values())))
+    where = f" per process ({world} processes)" if world > 1 else ""
     return SystemExit(
         f"error: a training batch of {n} sample{'s' * (n != 1)}{where} leaves a batch "
         "norm one value per channel, which torch refuses in training: choose a "
