@@ -3,8 +3,10 @@
 - E0425: a batch norm trained on a batch of one sample where that leaves one value per channel
   (``BatchNorm1d`` over ``(B, C)``), which torch refuses in training; an instance norm over one
   spatial element, which it refuses at any batch.
-- E0426: an ``Embedding`` read at ids beyond its rows once the sizes known only at run time
-  take the values the data gives them (``wpe(arange(T))`` with ``T`` the samples' length).
+- E0426: an ``Embedding`` read at ids beyond its rows: ids the data holds, or positions once
+  the sizes known only at run time take the values the data gives them (``wpe(arange(T))``
+  with ``T`` the samples' length), from the training data, its validation and test data and
+  what ``predict`` feeds. Only a range whose ends the values reach refuses (:func:`_reached`).
 """
 
 from __future__ import annotations
