@@ -663,7 +663,13 @@ class Loop:
         batch is the `last` one of an optimizer step) its update; the terms of all."""
         terms = None
         for step in self.steps:
-            got = self.forward(step.fn, batch)
+            try:
+                got = self.forward(step.fn, batch)
+            except Exception as err:  # torch.compile wraps it in an error of its own
+                stop = one_sample_error(err, batch, self.run.world)
+                if stop is None:
+                    raise
+                raise stop from None
             loss = got[step.key]
             if check:
                 self.stop_if_not_finite(loss, batch, step)
@@ -1142,6 +1148,27 @@ def to_channels_last(data: Batch | None, keys: tuple[str, ...]) -> Batch | None:
     return {
         k: v.contiguous(memory_format=nhwc) if k in keys else v for k, v in data.items()
     }
+
+
+def one_sample_error(err: Exception, batch: Batch, world: int) -> SystemExit | None:
+    """A norm layer's refusal of a batch too small to train on, as a one-line error with
+    the fix; None for any other error."""
+    text = str(err)
+    if "Expected more than 1 spatial element when training" in text:
+        return SystemExit(
+            "error: an instance norm needs more than one position per channel to "
+            "train, but the model gives it one"
+        )
+    if "Expected more than 1 value per channel when training" not in text:
+        return None
+    n = len(next(iter(batch.values())))
+    where = f" per process ({world} processes)" if world > 1 else ""
+    return SystemExit(
+        f"error: a training batch of {n} sample{'s' * (n != 1)}{where} leaves a batch "
+        "norm one value per channel, which torch refuses in training: choose a "
+        "--batch-size that leaves no batch of one sample, or set drop_last in the data "
+        "section"
+    )
 
 
 def shard(batch: Batch, rank: int, world: int) -> Batch:

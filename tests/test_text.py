@@ -267,8 +267,9 @@ def test_generate_checks_its_options_against_the_vocabulary(folder, setting, cod
 
 
 def test_generate_needs_text_and_a_model_that_scores_its_characters(folder):
+    # 9 rows for the 9 ids, 8 scores: (`Embedding(8, 8)` reads ids past its rows, E0426 too)
     found, at = the_error(folder, program(train="    generate 20\n",
-                                          model=MODEL.replace("9, 9", "8, 8")))  # fmt: skip
+                                          model=MODEL.replace("9, 9", "9, 8")))  # fmt: skip
     assert (found.code, at) == ("E0421", "generate 20")
     assert found.message == "`Chars` scores 8 characters, but the vocabulary of words.txt holds 9"
     numbers = "idx = randint(0, 9, 30, 16)\n    y = randint(0, 9, 30, 16)\n"

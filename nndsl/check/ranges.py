@@ -13,8 +13,11 @@ the layers is claimed. The node that decided the range comes with it, for messag
 
 from __future__ import annotations
 
+import itertools
 import math
+import re
 
+from nndsl.check.sizes import size_of
 from nndsl.ir import graph as dg
 from nndsl.ir.ranges import INF, UNBOUNDED, Interval
 from nndsl.registry.functions import FUNCTIONS
@@ -28,6 +31,50 @@ class Found:
 
     interval: Interval
     origin: dg.LinkNode | None
+
+
+class Sizes:
+    """What the data fixes of a model's run: the values each size known only at run time
+    takes (``{"T": (64,)}``: the samples' length) and the range of each input's values the
+    data holds (``{"idx": Interval(0, 61)}``), and those a range has read (``read`` the
+    sizes, ``fed`` the inputs)."""
+
+    def __init__(self, values: dict[str, tuple[int, ...]], inputs: dict | None = None):
+        self.values, self.inputs = values, inputs or {}
+        self.read: set[str] = set()
+        self.fed: set[str] = set()
+
+    def input(self, node) -> Found:
+        """An input node's range: what the data feeds it, where known."""
+        if node.attr in self.inputs:
+            self.fed.add(node.attr)
+            return Found(self.inputs[node.attr], node)
+        return Found(UNBOUNDED, node)
+
+    def interval(self, formula: str) -> Interval:
+        """The values of a size formula (``T - 1``) over every value of its sizes; unbounded
+        where one of them is not fixed.
+
+        >>> Sizes({"T": (8, 64)}).interval("T - 1")
+        Interval(lo=7, hi=63)
+        """
+        names = sorted(set(_NAME.findall(formula)))
+        if not names or any(n not in self.values for n in names):
+            return UNBOUNDED
+        if math.prod(len(self.values[n]) for n in names) > _COMBINATIONS:
+            return UNBOUNDED
+        found = [
+            size_of(formula, dict(zip(names, each)))
+            for each in itertools.product(*(self.values[n] for n in names))
+        ]
+        if not found or None in found:
+            return UNBOUNDED
+        self.read.update(names)
+        return Interval(min(found), max(found))
+
+
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_COMBINATIONS = 256
 
 
 def first_output(links: dg.Links) -> int | None:
@@ -46,10 +93,12 @@ def output_range(links: dg.Links) -> Found:
     return Found(UNBOUNDED, None) if node is None else value_range(links, node)
 
 
-def value_range(links: dg.Links, node_id: int) -> Found:
+def value_range(links: dg.Links, node_id: int, sizes: Sizes | None = None) -> Found:
     """The range of what ``node_id`` makes. Iterative, so that a model of many thousand layers
     needs no deep recursion; a value that depends on itself (a loop, a shared layer applied to
-    its own output) is unbounded where it comes round again."""
+    its own output) is unbounded where it comes round again. ``sizes``: the values the sizes
+    known only at run time take (``T`` of the data's samples); without them a size such as
+    ``arange(T)``'s is unbounded."""
     done: dict[int, Found] = {}
     open_: set[int] = set()
     stack = [node_id]
@@ -70,7 +119,7 @@ def value_range(links: dg.Links, node_id: int) -> Found:
             done[n] = Found(UNBOUNDED, node)
         else:
             inputs = [done.get(p, Found(UNBOUNDED, None)) for p in reads]
-            done[n] = _transfer(node, inputs)
+            done[n] = _transfer(node, inputs, sizes)
         stack.pop()
     return done[node_id]
 
@@ -143,13 +192,15 @@ def _pads(name: str) -> bool:
     return name.startswith(("ZeroPad", "ConstantPad", "AvgPool")) or name == "Upsample"
 
 
-def _transfer(node, inputs: list[Found]) -> Found:
+def _transfer(node, inputs: list[Found], sizes: Sizes | None = None) -> Found:
+    if node is not None and node.kind == "input" and sizes is not None:
+        return sizes.input(node)
     if node is None or node.kind in ("input", "tensor"):
         return Found(UNBOUNDED, node)
     if node.kind == "layer":
         return _passed(node, inputs, _layer(node, _hull(inputs)))
     if node.kind == "op":
-        return _passed(node, inputs, _op(node, inputs))
+        return _passed(node, inputs, _op(node, inputs, sizes))
     return _passed(node, inputs, _hull(inputs))
 
 
@@ -205,9 +256,9 @@ _ZERO = Interval(0, 0)
 _AVERAGING = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear")
 
 
-def _op(node, inputs: list[Found]) -> Interval:
+def _op(node, inputs: list[Found], sizes: Sizes | None = None) -> Interval:
     name = node.name
-    operands = _Operands(node, inputs)
+    operands = _Operands(node, inputs, sizes)
     if not isinstance(name, str) or name == "[]":  # an index: what it picks of its tensor
         return operands.get(0)
     if name in _FIXED_OPS:
@@ -230,8 +281,9 @@ class _Operands:
     """An op's operands, by position (operators) or by parameter name (functions): a number
     as itself, a tensor as the hull of the ranges its input edges bring."""
 
-    def __init__(self, node, inputs: list[Found]):
+    def __init__(self, node, inputs: list[Found], sizes: Sizes | None = None):
         a = node.args or {}
+        formulas = a.get("formulas", {}) if sizes is not None else {}
         spec = FUNCTIONS.get(node.name) if isinstance(node.name, str) else None
         names = {i: p.name for i, p in enumerate(spec.params)} if spec else {}
         edges: dict = {}
@@ -240,7 +292,9 @@ class _Operands:
         complete = len(a.get("in", ())) == len(inputs)
         self.values: dict = {}
         for key in a.get("keys", ()):
-            if key in a:
+            if key in formulas:
+                value = sizes.interval(formulas[key])
+            elif key in a:
                 number = a[key]
                 known = isinstance(number, (int, float)) and math.isfinite(number)
                 value = Interval(number, number) if known else UNBOUNDED
@@ -308,7 +362,14 @@ def _both(o: _Operands, pick) -> Interval:
     return Interval(pick(a.lo, b.lo), pick(a.hi, b.hi))
 
 
+def _arange(o: _Operands) -> Interval:
+    """``arange(n)``: 0 .. n - 1 (no value at all for an n below 1)."""
+    n = o.get("n")
+    return Interval(0, max(n.hi - 1, 0)) if n.hi < INF else Interval(0, INF)
+
+
 _FUNCTIONS = {
+    "arange": _arange,
     "abs": _abs,
     "exp": lambda o: o.get("x").image(math.exp),
     "log": _nonnegative(lambda v: -INF if v == 0 else math.log(v)),

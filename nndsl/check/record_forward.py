@@ -9,6 +9,7 @@ from nndsl.check.record_parts import Cluster, Node
 from nndsl.ir import expr as ex
 from nndsl.ir import graph as dg
 from nndsl.ir.nodes import TensorInfo
+from nndsl.ir.shapes import Size
 from nndsl.ir.tensors import Tensor
 from nndsl.lang import syntax as s
 from nndsl.registry.functions import FUNCTIONS
@@ -195,7 +196,8 @@ class ForwardRecording:
         """An operator, index or function node. Its ``args`` say what the value ranges of
         :mod:`nndsl.check.ranges` need: ``keys`` every operand's position (or keyword), ``in``
         the operand each input edge comes from, and under an operand's key its number, or
-        None where a tensor operand has no known producer."""
+        None where a tensor operand has no known producer; ``formulas`` the formula of each
+        operand that is a size known only at run time (``T - 1``)."""
         if not has_tensor(value.py):
             return None
         n = self.node("op", label, span=e.span)
@@ -207,6 +209,8 @@ class ForwardRecording:
             if seen is None:
                 args[key] = None
                 continue
+            if isinstance(seen.py, Size):  # `arange(T - 1)`: its formula, for the ranges
+                args.setdefault("formulas", {})[key] = str(seen.py)
             if isinstance(seen.py, (int, float)):
                 args[key] = seen.py
             elif not _complete(producer):

@@ -17,6 +17,7 @@ from nndsl.check.train_heldout import HeldOutRules
 from nndsl.check.train_loss import LossRules
 from nndsl.check.train_params import _line, frozen, groups, init_rules, optimizer_ok
 from nndsl.check.train_settings import config_fields, other_settings, processes, training_batches
+from nndsl.check.train_sizes import data_sizes
 from nndsl.diagnostics.core import Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import nodes as ir
@@ -80,7 +81,7 @@ class _Builder(DataRules, LossRules, HeldOutRules):
             raise Reported
         optimizer, lr = optimizer
         has_val = val is not None or self.data.split > 0
-        self.guard(lambda: self.watched(other["early_stop"], metrics, has_val))
+        self.guard(lambda: self.settled(other, metrics, has_val))
         if self.failed:
             raise Reported
         return ir.TrainIR(
@@ -214,6 +215,12 @@ class _Builder(DataRules, LossRules, HeldOutRules):
         if found is not None:
             self.r.diags.append(found)
             raise Reported
+
+    def settled(self, other: dict, metrics: tuple, has_val: bool) -> None:
+        """The checks that need every setting: what early stopping watches, then the data's
+        sizes against the layers (E0425, E0426)."""
+        self.watched(other["early_stop"], metrics, has_val)
+        data_sizes(self, other)
 
     def watched(self, early_stop, metrics: tuple, has_val: bool) -> None:
         """early_stop watches something the run measures."""

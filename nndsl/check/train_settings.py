@@ -167,18 +167,30 @@ def _early_stop(b, st: s.Setting) -> tuple[str, str, int, float]:
     return metric, mode, patience, delta
 
 
+def _held_out(data) -> dict[str, int]:
+    """The samples ``split`` and ``test`` hold out, as the training script rounds them."""
+    return {
+        name: round(data.samples * fraction)
+        for name, fraction in (("split", data.split), ("test", data.test))
+        if fraction and (name == "test" or data.validation is None)
+    }
+
+
+def training_samples(data) -> tuple[int, int]:
+    """The samples left to train on once ``split`` and ``test`` hold theirs out, and the
+    batch (the script's default: at most 64)."""
+    left = data.samples - sum(_held_out(data).values())
+    return left, data.batch or min(64, data.samples)
+
+
 def training_batches(b, data) -> None:
     """E0418 when the training data leaves no batch to train on: ``split`` and ``test`` hold
     out every sample, or ``drop_last`` drops the only, incomplete batch (an epoch's loss would
     be nan)."""
     if data.samples is None:
         return
-    held = {
-        name: round(data.samples * fraction)
-        for name, fraction in (("split", data.split), ("test", data.test))
-        if fraction and (name == "test" or data.validation is None)
-    }
-    left, batch = data.samples - sum(held.values()), data.batch or min(64, data.samples)
+    held = _held_out(data)
+    left, batch = training_samples(data)
     if held.get("split") == 0:  # the fraction rounds to no sample at all
         b.error(
             "E0125",

@@ -303,6 +303,18 @@ CODES: dict[str, Code] = {
             "`init from` weights that do not fit the model: a file that cannot be read, keys "
             "the model lacks, tensors of another shape, or tensors it lacks without `partial`",
         ),
+        Code(
+            "E0425",
+            "training",
+            "a batch of one sample for a batch norm that then sees one value per channel "
+            "(`batch 1`, or a last batch of one), or an instance norm over one position",
+        ),
+        Code(
+            "E0426",
+            "training",
+            "an `Embedding` read at ids beyond its rows: ids the data holds, or positions such as "
+            "`arange(T)` once the data fixes `T`",
+        ),
         Code("W0101", "names", "a shared or declared layer never used"),
         Code("W0102", "names", "a block or layer definition never used"),
         Code("W0103", "names", "a value computed in a forward and never used"),
