@@ -247,6 +247,21 @@ class Run:
         if self.main:
             print(*args, **kwargs)
 
+    @contextlib.contextmanager
+    def init_device(self):
+        """Where a model that `distributed fsdp` shards is built: with several processes
+        the first builds it whole on the CPU, its init drawn there, and the others on
+        the meta device, which holds no memory (`fully_sharded` then gives each process
+        its shard of the first's weights); alone or with --eval, on the CPU, then moved
+        to this run's device as any model. Yields the device to move the model to."""
+        if self.world == 1 or self.cfg.eval:
+            yield self.device
+        elif self.main:
+            yield torch.device("cpu")
+        else:
+            with torch.device("meta"):
+                yield torch.device("meta")
+
     def train(
         self,
         model: nn.Module,
@@ -443,7 +458,9 @@ class Loop:
         self.sharded = distributed == "fsdp"
         self.fsdp = self.sharded and run.world > 1 and not cfg.eval
         if self.fsdp:
-            self.replica = fully_sharded(model, optimizer, precision, run.main)
+            self.replica = fully_sharded(
+                model, optimizer, precision, run.device, run.main
+            )
         if checkpoint_activations:
             checkpoint_blocks(model)
         self.net = self.wrap(model, compile)
@@ -1352,19 +1369,34 @@ SHARDED_FILES = "checkpoint.sha256"  # the SHA-256 of each file of a sharded che
 
 
 def fully_sharded(
-    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str, main: bool
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    precision: str,
+    device: torch.device,
+    main: bool,
 ) -> nn.Module | None:
-    """Shard `model` over the processes: fully_shard each of its `blocks`, then the
-    model, from the first process's weights; `optimizer`, which has no state yet, then
-    holds the shards (its state is made sharded at its first step). With bf16 the
-    parameters are gathered in bfloat16 and the gradients reduced in float32, the
+    """Shard `model`, built by `Run.init_device` (whole on the CPU in the first process,
+    on the meta device in the others), over the processes on `device`. The first takes
+    its whole state_dict and moves its model to the meta device too (tied weights stay
+    tied); each process then fully_shards each of its `blocks` and the model, allocates
+    its shards (to_empty) and receives the first's weights into them one tensor at a
+    time (set_model_state_dict(..., broadcast_from_rank0=True)), then the buffers the
+    state_dict leaves out, then the first's random states. A device never holds more
+    than its shards and one whole tensor; the first process's host memory holds the
+    whole model once, from the build until it is sent. `optimizer`, which has no state
+    yet, then holds the shards (its state is made sharded at its first step). With bf16
+    the parameters are gathered in bfloat16 and the gradients reduced in float32, the
     shards (the master weights) staying float32. Returns, on the first process, a copy
     of the model with its parameters on the meta device, into which `gathered` puts
     the whole weights (None on the others)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+    )
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    for tensor in model.state_dict().values():  # every process starts the same
-        dist.broadcast(tensor, 0)
+    kept = model.state_dict()  # the first's: its weights, on the CPU
+    loose = {n: b for n, b in model.named_buffers() if n not in kept}
     replica = None
     if main:
         memo = {
@@ -1372,6 +1404,12 @@ def fully_sharded(
             for p in model.parameters()
         }
         replica = copy.deepcopy(model, memo)
+        swap = torch.__future__.get_swap_module_params_on_conversion()
+        torch.__future__.set_swap_module_params_on_conversion(True)  # the same objects
+        try:
+            model.to("meta")
+        finally:
+            torch.__future__.set_swap_module_params_on_conversion(swap)
     names = {id(p): name for name, p in model.named_parameters()}
     policy = MixedPrecisionPolicy()
     if precision == "bf16":
@@ -1381,6 +1419,18 @@ def fully_sharded(
     for block in blocks(model):
         fully_shard(block, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
+    model.to_empty(device=device)
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, kept if main else {}, options=options)
+    with torch.no_grad():
+        for name, value in loose.items():  # non-persistent buffers
+            buffer = model.get_buffer(name)
+            if main:
+                buffer.copy_(value)
+            dist.broadcast(buffer, 0)
+    states = [random_states()]  # the others did not draw the init
+    dist.broadcast_object_list(states, 0)
+    restore_random_states(states[0])
     shards = dict(model.named_parameters())
     for group in optimizer.param_groups:
         group["params"] = [shards[names[id(p)]] for p in group["params"]]
@@ -1754,6 +1804,8 @@ def init_from(
         problems.append(f"it lacks {', '.join(missing[:3])}")
     if problems:
         raise SystemExit(f"error: {path} does not fit the model: {'; '.join(problems)}")
+    if all(tensor.is_meta for tensor in own.values()):
+        return  # Run.init_device's: it is given the first process's weights
     model.load_state_dict(renamed, strict=False)
 
 

@@ -66,7 +66,8 @@ DRIVER = textwrap.dedent("""
     spec.loader.exec_module(module)
     kit = module.kit
     cfg = kit.parse_args(module.Config, None, sys.argv[1:])
-    init, check = kit.Loop.__init__, kit.Loop.stop_if_not_finite
+    init, check, shard = kit.Loop.__init__, kit.Loop.stop_if_not_finite, kit.fully_sharded
+    import torch
     kill_at = int(os.environ.get("KILL_AT", "0"))
     first = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") == "0"
     calls = []
@@ -74,9 +75,24 @@ DRIVER = textwrap.dedent("""
     def init_and_list(self, *args, **kwargs):
         init(self, *args, **kwargs)
         from torch.distributed.fsdp import FSDPModule
-        units = [n or "." for n, m in self.state.model.named_modules()
-                 if isinstance(m, FSDPModule)]
+        model = self.state.model
+        units = [n or "." for n, m in model.named_modules() if isinstance(m, FSDPModule)]
         Path(cfg.out_dir, f"units-{self.run.rank}.txt").write_text(" ".join(units))
+        if os.environ.get("BUILD_ONLY"):  # the weights as built, then stop
+            tied = model.get_parameter("head.weight") is model.get_parameter("wte.weight")
+            Path(cfg.out_dir, f"tied-{self.run.rank}.txt").write_text(str(tied))
+            draw = str(torch.rand(1).item())  # the random state after the build
+            Path(cfg.out_dir, f"draw-{self.run.rank}.txt").write_text(draw)
+            whole = self.whole()
+            if whole is not None:
+                torch.save(whole.state_dict(), Path(cfg.out_dir, "built.pt"))
+            self.run.figures.close()
+            raise SystemExit(0)
+
+    def shard_and_note(model, *args):  # the devices each process built the model on
+        on = sorted({t.device.type for t in [*model.parameters(), *model.buffers()]})
+        Path(cfg.out_dir, f"built-{os.environ.get('RANK', '0')}.txt").write_text(" ".join(on))
+        return shard(model, *args)
 
     def check_and_maybe_die(self, *args):  # called once per batch on the CPU
         calls.append(1)
@@ -85,17 +101,79 @@ DRIVER = textwrap.dedent("""
         check(self, *args)
 
     kit.Loop.__init__, kit.Loop.stop_if_not_finite = init_and_list, check_and_maybe_die
+    kit.fully_sharded = shard_and_note
     module.main(cfg)
     """)
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fsdp")
-    (folder / "net.nn").write_text(SOURCE, encoding="utf-8")
+# Init rules, a tied weight, BatchNorm's buffers and a `const` one: what the first process
+# builds and sends into the others' shards.
+BUILT = """
+block Layer {
+    Linear(32) Tanh()
+}
+model Net(x: [8] long) {
+    wte = Embedding(16, 32)
+    scale = const([32], init=rand)
+    norm = BatchNorm1d(32)
+    body = repeat 2 { Layer() }
+    head = Linear(16, bias=false, weight=wte.weight)
+    forward {
+        h = body(wte(x) * scale)
+        return head(transpose(norm(transpose(h, 1, 2)), 1, 2))
+    }
+}
+data d {
+    x = long(rand(256, 8) * 16)
+    y = long(rand(256, 8) * 16)
+    batch 32
+}
+train Net on d {
+    loss cross_entropy(flatten(out, 0, 1), flatten(y))
+    optimizer adam(lr=0.01)
+    init {
+        Linear.weight ~ normal(0, 0.02)
+        Linear.bias ~ uniform(-0.1, 0.1)
+        Embedding.weight ~ normal(0, 0.5)
+    }
+    distributed fsdp
+}
+"""
+
+
+def compiled_folder(folder, source: str):
+    (folder / "net.nn").write_text(source, encoding="utf-8")
     assert nndsl(["compile", str(folder / "net.nn"), "-o", str(folder / "model.py")]) == 0
     (folder / "driver.py").write_text(DRIVER, encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return compiled_folder(tmp_path_factory.mktemp("fsdp"), SOURCE)
+
+
+def test_only_the_first_process_builds_the_whole_model(tmp_path):
+    compiled_folder(tmp_path, BUILT)
+    assert "with run.init_device() as device:" in (tmp_path / "train_net.py").read_text()
+    build = {"BUILD_ONLY": "1"}
+    one = launch(tmp_path, tmp_path / "one", 0, env=build)
+    assert one.returncode == 0, one.stderr
+    two = launch(tmp_path, tmp_path / "two", 2, env=build)
+    assert two.returncode == 0, two.stderr[-3000:]
+    # the others built on the meta device: no parameter or buffer of theirs was whole
+    assert (tmp_path / "two" / "built-0.txt").read_text() == "cpu"
+    assert (tmp_path / "two" / "built-1.txt").read_text() == "meta"
+    draw = (tmp_path / "one" / "draw-0.txt").read_text()
+    for rank in (0, 1):  # the tie survives the meta device, sharding and to_empty
+        assert (tmp_path / "two" / f"tied-{rank}.txt").read_text() == "True"
+        # every process goes on from the random state of one that built the model
+        assert (tmp_path / "two" / f"draw-{rank}.txt").read_text() == draw
+    # gathered from the shards: bit for bit the model one process builds, buffers too
+    built = torch.load(tmp_path / "two" / "built.pt", weights_only=True)
+    alone = torch.load(tmp_path / "one" / "built.pt", weights_only=True)
+    assert {"scale", "norm.running_var", "norm.num_batches_tracked"} <= alone.keys()
+    assert_close(built, alone, atol=0)
 
 
 def launch(folder, out, nproc: int, *extra, env=None) -> subprocess.CompletedProcess:
@@ -233,9 +311,14 @@ def test_sharding_gathers_in_bf16_keeps_float32_shards_and_repoints_the_optimize
     kit = load_kit(tmp_path)
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Tanh(), torch.nn.Linear(8, 2))
+    model[1].register_buffer("loose", torch.randn(3), persistent=False)  # not in state_dict
     before = {k: v.clone() for k, v in model.state_dict().items()}
+    loose = model[1].loose.clone()
     optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
-    replica = kit.fully_sharded(model, optimizer, "bf16", main=True)
+    replica = kit.fully_sharded(model, optimizer, "bf16", torch.device("cpu"), main=True)
+    assert torch.equal(model[1].loose, loose)  # sent as the state_dict is
+    for name, tensor in model.state_dict().items():  # the shards of one process: whole
+        assert torch.equal(tensor.full_tensor(), before[name])
     assert all(p.device.type == "meta" for p in replica.parameters())
     held = [p for group in optimizer.param_groups for p in group["params"]]
     assert [id(p) for p in held] == [id(p) for p in model.parameters()]
