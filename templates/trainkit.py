@@ -320,7 +320,7 @@ class Run:
             return {**metrics, **tested}
         batch_count(size(data), self.cfg.batch_size, loop.drop_last)  # before any file
         if self.cfg.resume and loop.sharded:
-            resume_sharded(loop.state, self)
+            resume_sharded(loop.state, self, loop.votes)
         elif self.cfg.resume:
             resume(loop.state, self.folder)
         if self.world > 1:
@@ -1540,27 +1540,42 @@ def sharded_damage(path: Path) -> str | None:
     return None
 
 
-def load_sharded_checkpoint(path: Path, state: State) -> dict:
+def load_sharded_checkpoint(path: Path, state: State, group=None) -> dict:
     """The sharded checkpoint `path` into `state` (every process reads its shards, as
     many processes as wrote it or not); what else it holds is returned. A ValueError
-    says why it cannot be resumed from."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-
-    why = sharded_damage(path)
+    says why it cannot be resumed from: the same on every process (of `group`), even
+    when only one of them found the fault, so that none is left waiting for the others
+    in a collective they have left."""
+    rest, why = None, sharded_damage(path)
+    if why is None:
+        try:
+            rest = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        except Exception as err:  # torch.load fails in many ways on files of others
+            why = unreadable(err)
+    needed = ("generator", "rng", "made_with", *_KEPT)
+    if why is None and (not isinstance(rest, dict) or not set(needed) <= rest.keys()):
+        why = "it is not a checkpoint a training script wrote"
+    if why is None and state.run_id and rest["run_id"] != state.run_id:
+        why = f"it belongs to run {rest['run_id']}, not to run {state.run_id}"
+    why = agreed(why, group)  # before the collective reads
+    if why is None:
+        why = agreed(load_shards(path, state, rest), group)
     if why is not None:
         raise ValueError(why)
-    try:
-        rest = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load fails in many ways on a file it did not write
-        raise ValueError(unreadable(err)) from None
-    needed = ("generator", "rng", "made_with", *_KEPT)
-    if not isinstance(rest, dict) or not set(needed) <= rest.keys():
-        raise ValueError("it is not a checkpoint a training script wrote")
-    if state.run_id and rest["run_id"] != state.run_id:
-        raise ValueError(
-            f"it belongs to run {rest['run_id']}, not to run {state.run_id}"
-        )
+    for key in _KEPT:
+        setattr(state, key, rest[key])
+    state.generator.set_state(rest["generator"])
+    restore_random_states(rest["rng"])
+    return rest
+
+
+def load_shards(path: Path, state: State, rest: dict) -> str | None:
+    """The model's and optimizer's shards in the checkpoint `path` (and the scheduler
+    in `rest`) into `state`; why they do not fit, or None."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.api import CheckpointException
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
     model, optimizer = get_state_dict(state.model, state.optimizer)
     shards = {"model": model, "optimizer": optimizer}
     try:
@@ -1574,22 +1589,54 @@ def load_sharded_checkpoint(path: Path, state: State) -> dict:
         )
         if state.scheduler is not None:
             state.scheduler.load_state_dict(rest["scheduler"])
+    except CheckpointException as err:
+        if err.args[0] == "read":  # the step that failed: "plan" or "read"
+            return f"its shards cannot be read: {failure(err)}"
+        return f"it does not fit this model and optimizer: {failure(err)}"
     except (KeyError, RuntimeError, ValueError) as err:
-        why = unreadable(err) if not isinstance(err, KeyError) else f"no {err}"
-        raise ValueError(f"it does not fit this model and optimizer: {why}") from None
-    for key in _KEPT:
-        setattr(state, key, rest[key])
-    state.generator.set_state(rest["generator"])
-    restore_random_states(rest["rng"])
-    return rest
+        return f"it does not fit this model and optimizer: {failure(err)}"
+    return None
+
+
+def failure(err: BaseException) -> str:
+    """Why a load failed, on one line; for torch.distributed.checkpoint's failure of
+    several processes (the same on each), the first one's reason."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    if isinstance(err, CheckpointException) and err.failures:
+        rank, (cause, _) = min(err.failures.items())
+        why = failure(cause)
+        if isinstance(cause, (pickle.UnpicklingError, EOFError)):
+            why = "a shard file is damaged or cut short"
+        every = len(err.failures) == (
+            dist.get_world_size() if dist.is_initialized() else 1
+        )
+        return why if every else f"{why} (process {rank})"
+    return f"no {err}" if isinstance(err, KeyError) else unreadable(err)
+
+
+def agreed(why: str | None, group=None) -> str | None:
+    """`why` one process of `group` (by default, all) cannot go on, the same on each
+    (gathered from every process: the first one's reason, naming it when the others
+    had none); None when none has one."""
+    if not dist.is_initialized() or dist.get_world_size(group) == 1:
+        return why
+    whys: list[str | None] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(whys, why, group=group)
+    failed = [(rank, w) for rank, w in enumerate(whys) if w is not None]
+    if not failed:
+        return None
+    rank, first = failed[0]
+    return first if len(failed) == len(whys) else f"{first} (process {rank})"
 
 
 def load_sharded_weights(model: nn.Module, path: Path) -> None:
     """The model's weights in the sharded checkpoint `path`, whole, into `model` (by
-    every process); a folder that is not such ends the run, saying why."""
+    every process); a folder that is not such ends every process, saying why."""
     import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.api import CheckpointException
 
-    why = sharded_damage(path)
+    why = agreed(sharded_damage(path))  # before the collective reads
     if why is None:
         state = model.state_dict()
         try:
@@ -1600,27 +1647,32 @@ def load_sharded_weights(model: nn.Module, path: Path) -> None:
                     no_dist=not dist.is_initialized(),
                 )
             model.load_state_dict(state)
-        except Exception as err:  # another model, files torch did not write
-            why = unreadable(err)
+        except (CheckpointException, Exception) as err:  # another model, other files
+            why = failure(err)
+        why = agreed(why)
     if why is not None:
         raise SystemExit(f"error: cannot load the weights in {path}: {why}")
 
 
-def resume_sharded(state: State, run: Run) -> None:
-    """`resume` from the newest whole sharded checkpoint in the run folder."""
+def resume_sharded(state: State, run: Run, group=None) -> None:
+    """`resume` from the newest whole sharded checkpoint in the run folder, the same
+    for every process: the checkpoints the first one finds, each passed over by all
+    when one process cannot read it."""
     say = print if run.main else (lambda *args, **kwargs: None)
     if run.main:
         for stale in run.folder.glob("checkpoint-*.tmp"):
             remove_checkpoint(stale)  # a save that never finished
-    found = sharded_checkpoints(run.folder)[::-1]
-    for path in found:
+    found = [sharded_checkpoints(run.folder)[::-1]]
+    if run.world > 1:
+        dist.broadcast_object_list(found, 0, group=group)
+    for path in found[0]:
         try:
-            rest = load_sharded_checkpoint(path, state)
+            rest = load_sharded_checkpoint(path, state, group)
             break
         except ValueError as err:
             say(f"warning: not resuming from {path}: {err}", file=sys.stderr)
     else:
-        if found:
+        if found[0]:
             raise SystemExit(
                 f"error: no checkpoint in {run.folder} can be resumed from; start "
                 "again in another --out-dir"

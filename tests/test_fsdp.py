@@ -12,9 +12,11 @@ before. The weights file is the whole, unsharded state_dict the model file loads
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -102,6 +104,10 @@ DRIVER = textwrap.dedent("""
 
     kit.Loop.__init__, kit.Loop.stop_if_not_finite = init_and_list, check_and_maybe_die
     kit.fully_sharded = shard_and_note
+    damage, blind = kit.sharded_damage, os.environ.get("BLIND", "checkpoint-").split(":")
+    if os.environ.get("RANK", "0") == os.environ.get("BLIND_RANK"):  # as on a disk of its own
+        kit.sharded_damage = lambda path: (
+            "its .metadata is missing" if path.name.startswith(tuple(blind)) else damage(path))
     module.main(cfg)
     """)
 
@@ -176,13 +182,13 @@ def test_only_the_first_process_builds_the_whole_model(tmp_path):
     assert_close(built, alone, atol=0)
 
 
-def launch(folder, out, nproc: int, *extra, env=None) -> subprocess.CompletedProcess:
+def launch(folder, out, nproc: int, *extra, env=None, timeout=600) -> subprocess.CompletedProcess:
     """The driver under torchrun as `nproc` processes; with nproc 0, as one plain process."""
     torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *extra]
     cmd = [sys.executable, *(torchrun if nproc else []), "driver.py", "--out-dir", str(out),
            "--quiet", "--resume"]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
-    return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def weights(out) -> dict:
@@ -293,6 +299,58 @@ def test_a_checkpoint_without_metadata_is_passed_over(folder, single, killed):
     assert f"not resuming from {newest}: its .metadata is missing" in proc.stderr
     assert f"resuming from {out}/checkpoint-000000008 (epoch 2, step 8)" in proc.stderr
     assert_close(weights(out), single, atol=1e-6)
+
+
+def checkpoints(out) -> list:
+    return sorted(p for p in out.glob("checkpoint-*") if p.suffix != ".tmp")
+
+
+# One process's view of a checkpoint may differ from the others' (each node's own disk); it
+# used to load another checkpoint than they did, or none, and leave them waiting (measured:
+# rank 0 resumed from step 12, rank 1 from step 8, and both hung).
+def test_a_checkpoint_one_process_cannot_read_is_passed_over_by_all(folder, double, killed):
+    out = folder / "half-blind"
+    shutil.copytree(killed, out)
+    blind = {"BLIND_RANK": "1", "BLIND": "checkpoint-000000012"}
+    proc = launch(folder, out, 2, env=blind, timeout=200)  # not waiting for each other
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    newest = out / "checkpoint-000000012"
+    warning = f"not resuming from {newest}: its .metadata is missing (process 1)"
+    assert proc.stderr.count(warning) == 1  # said by the first process
+    assert f"resuming from {out}/checkpoint-000000008 (epoch 2, step 8)" in proc.stderr
+    assert_close(weights(out), weights(double), atol=0)
+
+
+def test_checkpoints_one_process_cannot_read_end_every_process(folder, killed):
+    out = folder / "blind"
+    shutil.copytree(killed, out)
+    proc = launch(folder, out, 2, env={"BLIND_RANK": "1"}, timeout=120)
+    assert proc.returncode != 0
+    for path in checkpoints(out):  # passed over by every process, then the end
+        assert f"not resuming from {path}: its .metadata is missing (process 1)" in proc.stderr
+    assert_ends_every_process(proc, f"error: no checkpoint in {out} can be resumed from")
+
+
+def assert_ends_every_process(proc, message: str) -> None:
+    """Each of the two processes ended on `message`, without a traceback of its own."""
+    assert proc.stderr.count(message) == 2, proc.stderr[-3000:]
+    assert not re.search(r"\[rank\d\]: Traceback", proc.stderr)
+
+
+def test_a_shard_that_cannot_be_read_ends_every_process(folder, killed):
+    out = folder / "unreadable"
+    shutil.copytree(killed, out)
+    for checkpoint in checkpoints(out):  # damaged, and its SHA-256 made to agree
+        shard = checkpoint / "__1_0.distcp"
+        shard.write_bytes(bytes(shard.stat().st_size))
+        files = sorted(f for f in checkpoint.iterdir() if f.suffix != ".sha256")
+        sums = [f"{hashlib.sha256(f.read_bytes()).hexdigest()}  {f.name}\n" for f in files]
+        (checkpoint / "checkpoint.sha256").write_text("".join(sums))
+    proc = launch(folder, out, 2, timeout=120)
+    assert proc.returncode != 0
+    for path in checkpoints(out):  # DCP's failure, the same for both processes
+        assert f"not resuming from {path}: its shards cannot be read: " in proc.stderr
+    assert_ends_every_process(proc, f"error: no checkpoint in {out} can be resumed from")
 
 
 @pytest.fixture()
