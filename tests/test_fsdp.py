@@ -24,7 +24,7 @@ import textwrap
 
 import pytest
 import torch
-from compiled import NET_AND_PAIRS
+from compiled import NET_AND_PAIRS, ROOT
 
 from nndsl.cli import main as nndsl
 from nndsl.compiler import analyze, generate_kit
@@ -62,9 +62,10 @@ DRIVER = textwrap.dedent("""
     import importlib.util, os, signal, sys
     from pathlib import Path
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    spec = importlib.util.spec_from_file_location("train_net", "train_net.py")
+    script = os.environ.get("SCRIPT", "train_net.py")
+    spec = importlib.util.spec_from_file_location(script[:-3], script)
     module = importlib.util.module_from_spec(spec)
-    sys.modules["train_net"] = module
+    sys.modules[script[:-3]] = module
     spec.loader.exec_module(module)
     kit = module.kit
     cfg = kit.parse_args(module.Config, None, sys.argv[1:])
@@ -182,11 +183,12 @@ def test_only_the_first_process_builds_the_whole_model(tmp_path):
     assert_close(built, alone, atol=0)
 
 
-def launch(folder, out, nproc: int, *extra, env=None, timeout=600) -> subprocess.CompletedProcess:
-    """The driver under torchrun as `nproc` processes; with nproc 0, as one plain process."""
+def launch(folder, out, nproc: int, *extra, env=None, args=(), timeout=600):
+    """The driver under torchrun as `nproc` processes; with nproc 0, as one plain process;
+    `args` for the script."""
     torchrun = ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *extra]
     cmd = [sys.executable, *(torchrun if nproc else []), "driver.py", "--out-dir", str(out),
-           "--quiet", "--resume"]  # fmt: skip
+           "--quiet", "--resume", *args]  # fmt: skip
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
     return subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout)
 
@@ -351,6 +353,30 @@ def test_a_shard_that_cannot_be_read_ends_every_process(folder, killed):
     for path in checkpoints(out):  # DCP's failure, the same for both processes
         assert f"not resuming from {path}: its shards cannot be read: " in proc.stderr
     assert_ends_every_process(proc, f"error: no checkpoint in {out} can be resumed from")
+
+
+# examples/sharded_gpt.nn at a reduced size: 32 wide instead of 4096, 2 blocks of 4 heads
+# instead of 32 of 32 (its full 6.4 billion parameters are never built by the tests); the rest
+# is the example's own code, data and settings, for 4 optimizer steps.
+REDUCED = {"4096)": "32)", "repeat 32 { Block(32) }": "repeat 2 { Block(4) }"}
+
+
+def test_the_sharded_example_trains_at_a_reduced_size_as_one_process(tmp_path):
+    source = (ROOT / "examples" / "sharded_gpt.nn").read_text(encoding="utf-8")
+    for full, reduced in REDUCED.items():
+        assert full in source
+        source = source.replace(full, reduced)
+    (tmp_path / "data").mkdir()
+    shutil.copy(ROOT / "examples" / "data" / "sonnets.txt", tmp_path / "data")
+    compiled_folder(tmp_path, source)
+    run = {"env": {"SCRIPT": "train_shardedgpt.py"}, "args": ("--max-steps", "4")}
+    one = launch(tmp_path, tmp_path / "one", 0, **run)
+    assert one.returncode == 0, one.stderr
+    two = launch(tmp_path, tmp_path / "two", 2, **run)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert (tmp_path / "two" / "units-1.txt").read_text() == ". blocks.0 blocks.1"
+    assert (tmp_path / "two" / "built-1.txt").read_text() == "meta"
+    assert_close(weights(tmp_path / "two"), weights(tmp_path / "one"), atol=1e-6)
 
 
 @pytest.fixture()
