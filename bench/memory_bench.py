@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
-from compiled import EXAMPLES  # noqa: E402
+from compiled import BUILT  # noqa: E402  (not the examples too large to build)
 from memory_measure import example_sections, measure_section  # noqa: E402
 
 from nndsl.tools.memory_step import saved_bytes  # noqa: E402
@@ -33,7 +33,7 @@ def rows(batch: int | None) -> list[tuple[str, int, int, int, int]]:
     train section."""
     out = []
     with tempfile.TemporaryDirectory() as folder:
-        for label, path, program, t, module in example_sections(EXAMPLES, Path(folder)):
+        for label, path, program, t, module in example_sections(BUILT, Path(folder)):
             b = batch or next(f.default for f in t.config if f.name == "batch_size")
             planned, cuda = (saved_bytes(program, t, b, device) for device in ("cpu", "cuda"))
             out.append((label, b, planned, measure_section(module, t, path, b), cuda))

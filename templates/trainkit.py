@@ -247,6 +247,21 @@ class Run:
         if self.main:
             print(*args, **kwargs)
 
+    @contextlib.contextmanager
+    def init_device(self):
+        """Where a model that `distributed fsdp` shards is built: with several processes
+        the first builds it whole on the CPU, its init drawn there, and the others on
+        the meta device, which holds no memory (`fully_sharded` then gives each process
+        its shard of the first's weights); alone or with --eval, on the CPU, then moved
+        to this run's device as any model. Yields the device to move the model to."""
+        if self.world == 1 or self.cfg.eval:
+            yield self.device
+        elif self.main:
+            yield torch.device("cpu")
+        else:
+            with torch.device("meta"):
+                yield torch.device("meta")
+
     def train(
         self,
         model: nn.Module,
@@ -306,7 +321,7 @@ class Run:
             return {**metrics, **tested}
         batch_count(size(data), self.cfg.batch_size, loop.drop_last)  # before any file
         if self.cfg.resume and loop.sharded:
-            resume_sharded(loop.state, self)
+            resume_sharded(loop.state, self, loop.votes)
         elif self.cfg.resume:
             resume(loop.state, self.folder)
         if self.world > 1:
@@ -454,7 +469,9 @@ class Loop:
         self.sharded = distributed == "fsdp"
         self.fsdp = self.sharded and run.world > 1 and not cfg.eval
         if self.fsdp:
-            self.replica = fully_sharded(model, optimizer, precision, run.main)
+            self.replica = fully_sharded(
+                model, optimizer, precision, run.device, run.main
+            )
         if checkpoint_activations:
             checkpoint_blocks(model)
         self.net = self.wrap(model, compile)
@@ -1425,19 +1442,34 @@ SHARDED_FILES = "checkpoint.sha256"  # the SHA-256 of each file of a sharded che
 
 
 def fully_sharded(
-    model: nn.Module, optimizer: torch.optim.Optimizer, precision: str, main: bool
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    precision: str,
+    device: torch.device,
+    main: bool,
 ) -> nn.Module | None:
-    """Shard `model` over the processes: fully_shard each of its `blocks`, then the
-    model, from the first process's weights; `optimizer`, which has no state yet, then
-    holds the shards (its state is made sharded at its first step). With bf16 the
-    parameters are gathered in bfloat16 and the gradients reduced in float32, the
+    """Shard `model`, built by `Run.init_device` (whole on the CPU in the first process,
+    on the meta device in the others), over the processes on `device`. The first takes
+    its whole state_dict and moves its model to the meta device too (tied weights stay
+    tied); each process then fully_shards each of its `blocks` and the model, allocates
+    its shards (to_empty) and receives the first's weights into them one tensor at a
+    time (set_model_state_dict(..., broadcast_from_rank0=True)), then the buffers the
+    state_dict leaves out, then the first's random states. A device never holds more
+    than its shards and one whole tensor; the first process's host memory holds the
+    whole model once, from the build until it is sent. `optimizer`, which has no state
+    yet, then holds the shards (its state is made sharded at its first step). With bf16
+    the parameters are gathered in bfloat16 and the gradients reduced in float32, the
     shards (the master weights) staying float32. Returns, on the first process, a copy
     of the model with its parameters on the meta device, into which `gathered` puts
     the whole weights (None on the others)."""
+    from torch.distributed.checkpoint.state_dict import (
+        StateDictOptions,
+        set_model_state_dict,
+    )
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 
-    for tensor in model.state_dict().values():  # every process starts the same
-        dist.broadcast(tensor, 0)
+    kept = model.state_dict()  # the first's: its weights, on the CPU
+    loose = {n: b for n, b in model.named_buffers() if n not in kept}
     replica = None
     if main:
         memo = {
@@ -1445,6 +1477,12 @@ def fully_sharded(
             for p in model.parameters()
         }
         replica = copy.deepcopy(model, memo)
+        swap = torch.__future__.get_swap_module_params_on_conversion()
+        torch.__future__.set_swap_module_params_on_conversion(True)  # the same objects
+        try:
+            model.to("meta")
+        finally:
+            torch.__future__.set_swap_module_params_on_conversion(swap)
     names = {id(p): name for name, p in model.named_parameters()}
     policy = MixedPrecisionPolicy()
     if precision == "bf16":
@@ -1454,6 +1492,18 @@ def fully_sharded(
     for block in blocks(model):
         fully_shard(block, mp_policy=policy)
     fully_shard(model, mp_policy=policy)
+    model.to_empty(device=device)
+    options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True)
+    set_model_state_dict(model, kept if main else {}, options=options)
+    with torch.no_grad():
+        for name, value in loose.items():  # non-persistent buffers
+            buffer = model.get_buffer(name)
+            if main:
+                buffer.copy_(value)
+            dist.broadcast(buffer, 0)
+    states = [random_states()]  # the others did not draw the init
+    dist.broadcast_object_list(states, 0)
+    restore_random_states(states[0])
     shards = dict(model.named_parameters())
     for group in optimizer.param_groups:
         group["params"] = [shards[names[id(p)]] for p in group["params"]]
@@ -1563,27 +1613,42 @@ def sharded_damage(path: Path) -> str | None:
     return None
 
 
-def load_sharded_checkpoint(path: Path, state: State) -> dict:
+def load_sharded_checkpoint(path: Path, state: State, group=None) -> dict:
     """The sharded checkpoint `path` into `state` (every process reads its shards, as
     many processes as wrote it or not); what else it holds is returned. A ValueError
-    says why it cannot be resumed from."""
-    import torch.distributed.checkpoint as dcp
-    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
-
-    why = sharded_damage(path)
+    says why it cannot be resumed from: the same on every process (of `group`), even
+    when only one of them found the fault, so that none is left waiting for the others
+    in a collective they have left."""
+    rest, why = None, sharded_damage(path)
+    if why is None:
+        try:
+            rest = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        except Exception as err:  # torch.load fails in many ways on files of others
+            why = unreadable(err)
+    needed = ("generator", "rng", "made_with", *_KEPT)
+    if why is None and (not isinstance(rest, dict) or not set(needed) <= rest.keys()):
+        why = "it is not a checkpoint a training script wrote"
+    if why is None and state.run_id and rest["run_id"] != state.run_id:
+        why = f"it belongs to run {rest['run_id']}, not to run {state.run_id}"
+    why = agreed(why, group)  # before the collective reads
+    if why is None:
+        why = agreed(load_shards(path, state, rest), group)
     if why is not None:
         raise ValueError(why)
-    try:
-        rest = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load fails in many ways on a file it did not write
-        raise ValueError(unreadable(err)) from None
-    needed = ("generator", "rng", "made_with", *_KEPT)
-    if not isinstance(rest, dict) or not set(needed) <= rest.keys():
-        raise ValueError("it is not a checkpoint a training script wrote")
-    if state.run_id and rest["run_id"] != state.run_id:
-        raise ValueError(
-            f"it belongs to run {rest['run_id']}, not to run {state.run_id}"
-        )
+    for key in _KEPT:
+        setattr(state, key, rest[key])
+    state.generator.set_state(rest["generator"])
+    restore_random_states(rest["rng"])
+    return rest
+
+
+def load_shards(path: Path, state: State, rest: dict) -> str | None:
+    """The model's and optimizer's shards in the checkpoint `path` (and the scheduler
+    in `rest`) into `state`; why they do not fit, or None."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.api import CheckpointException
+    from torch.distributed.checkpoint.state_dict import get_state_dict, set_state_dict
+
     model, optimizer = get_state_dict(state.model, state.optimizer)
     shards = {"model": model, "optimizer": optimizer}
     try:
@@ -1597,22 +1662,54 @@ def load_sharded_checkpoint(path: Path, state: State) -> dict:
         )
         if state.scheduler is not None:
             state.scheduler.load_state_dict(rest["scheduler"])
+    except CheckpointException as err:
+        if err.args[0] == "read":  # the step that failed: "plan" or "read"
+            return f"its shards cannot be read: {failure(err)}"
+        return f"it does not fit this model and optimizer: {failure(err)}"
     except (KeyError, RuntimeError, ValueError) as err:
-        why = unreadable(err) if not isinstance(err, KeyError) else f"no {err}"
-        raise ValueError(f"it does not fit this model and optimizer: {why}") from None
-    for key in _KEPT:
-        setattr(state, key, rest[key])
-    state.generator.set_state(rest["generator"])
-    restore_random_states(rest["rng"])
-    return rest
+        return f"it does not fit this model and optimizer: {failure(err)}"
+    return None
+
+
+def failure(err: BaseException) -> str:
+    """Why a load failed, on one line; for torch.distributed.checkpoint's failure of
+    several processes (the same on each), the first one's reason."""
+    from torch.distributed.checkpoint.api import CheckpointException
+
+    if isinstance(err, CheckpointException) and err.failures:
+        rank, (cause, _) = min(err.failures.items())
+        why = failure(cause)
+        if isinstance(cause, (pickle.UnpicklingError, EOFError)):
+            why = "a shard file is damaged or cut short"
+        every = len(err.failures) == (
+            dist.get_world_size() if dist.is_initialized() else 1
+        )
+        return why if every else f"{why} (process {rank})"
+    return f"no {err}" if isinstance(err, KeyError) else unreadable(err)
+
+
+def agreed(why: str | None, group=None) -> str | None:
+    """`why` one process of `group` (by default, all) cannot go on, the same on each
+    (gathered from every process: the first one's reason, naming it when the others
+    had none); None when none has one."""
+    if not dist.is_initialized() or dist.get_world_size(group) == 1:
+        return why
+    whys: list[str | None] = [None] * dist.get_world_size(group)
+    dist.all_gather_object(whys, why, group=group)
+    failed = [(rank, w) for rank, w in enumerate(whys) if w is not None]
+    if not failed:
+        return None
+    rank, first = failed[0]
+    return first if len(failed) == len(whys) else f"{first} (process {rank})"
 
 
 def load_sharded_weights(model: nn.Module, path: Path) -> None:
     """The model's weights in the sharded checkpoint `path`, whole, into `model` (by
-    every process); a folder that is not such ends the run, saying why."""
+    every process); a folder that is not such ends every process, saying why."""
     import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.api import CheckpointException
 
-    why = sharded_damage(path)
+    why = agreed(sharded_damage(path))  # before the collective reads
     if why is None:
         state = model.state_dict()
         try:
@@ -1623,27 +1720,32 @@ def load_sharded_weights(model: nn.Module, path: Path) -> None:
                     no_dist=not dist.is_initialized(),
                 )
             model.load_state_dict(state)
-        except Exception as err:  # another model, files torch did not write
-            why = unreadable(err)
+        except (CheckpointException, Exception) as err:  # another model, other files
+            why = failure(err)
+        why = agreed(why)
     if why is not None:
         raise SystemExit(f"error: cannot load the weights in {path}: {why}")
 
 
-def resume_sharded(state: State, run: Run) -> None:
-    """`resume` from the newest whole sharded checkpoint in the run folder."""
+def resume_sharded(state: State, run: Run, group=None) -> None:
+    """`resume` from the newest whole sharded checkpoint in the run folder, the same
+    for every process: the checkpoints the first one finds, each passed over by all
+    when one process cannot read it."""
     say = print if run.main else (lambda *args, **kwargs: None)
     if run.main:
         for stale in run.folder.glob("checkpoint-*.tmp"):
             remove_checkpoint(stale)  # a save that never finished
-    found = sharded_checkpoints(run.folder)[::-1]
-    for path in found:
+    found = [sharded_checkpoints(run.folder)[::-1]]
+    if run.world > 1:
+        dist.broadcast_object_list(found, 0, group=group)
+    for path in found[0]:
         try:
-            rest = load_sharded_checkpoint(path, state)
+            rest = load_sharded_checkpoint(path, state, group)
             break
         except ValueError as err:
             say(f"warning: not resuming from {path}: {err}", file=sys.stderr)
     else:
-        if found:
+        if found[0]:
             raise SystemExit(
                 f"error: no checkpoint in {run.folder} can be resumed from; start "
                 "again in another --out-dir"
@@ -1827,6 +1929,8 @@ def init_from(
         problems.append(f"it lacks {', '.join(missing[:3])}")
     if problems:
         raise SystemExit(f"error: {path} does not fit the model: {'; '.join(problems)}")
+    if all(tensor.is_meta for tensor in own.values()):
+        return  # Run.init_device's: it is given the first process's weights
     model.load_state_dict(renamed, strict=False)
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import torch  # noqa: F401 - imported once here, not inside the first example's deadline
 from fuzzing import (
+    EXAMPLE_FILES,
     EXAMPLES_DIR,
     check_source,
     check_training,
@@ -62,7 +63,7 @@ def test_heavily_mutated_examples(seed):
     import random
 
     rng = random.Random(seed)
-    for path in sorted(EXAMPLES_DIR.glob("*.nn")):
+    for path in EXAMPLE_FILES:
         check_source(mutate(path.read_text(encoding="utf-8"), rng, count=8), EXAMPLES_DIR)
 
 
@@ -75,7 +76,7 @@ def test_accepted_mutations_train_one_step(seed, tmp_path):
 
     rng = random.Random(seed)
     trained = 0
-    for i, path in enumerate(sorted(EXAMPLES_DIR.glob("*.nn"))):
+    for i, path in enumerate(EXAMPLE_FILES):
         text = path.read_text(encoding="utf-8")
         for _ in range(20):  # a mutation the checker accepts, if one comes
             mutated = mutate(text, rng, count=2)

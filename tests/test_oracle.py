@@ -8,8 +8,8 @@ from collections import defaultdict
 import pytest
 import torch
 from compiled import (
+    BUILT,
     CASES,
-    EXAMPLES,
     compile_file,
     concrete,
     expected_text,
@@ -61,7 +61,7 @@ def _recorder(into: list):
     return hook
 
 
-@pytest.mark.parametrize("path", EXAMPLES + CASES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", BUILT + CASES, ids=lambda p: p.stem)
 def test_forward_matches_checker(path):
     code, program = compile_file(path)
     namespace = load_module(code, path.stem, path.parent)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from compiled import EXAMPLES, compile_file, load_module, uncounted
+from compiled import EXAMPLES, compile_file, load_module, shapes_only, uncounted
 
 from nndsl.cli import main
 from nndsl.compiler import analyze
@@ -24,7 +24,8 @@ def test_parameter_counts_match_torch(path):
     code, program = compile_file(path)
     namespace = load_module(code, path.stem, path.parent)
     for info in program.models:
-        model = namespace[info.name]()
+        with shapes_only(path):
+            model = namespace[info.name]()
         n = totals(info, 8)
         outside = uncounted(model, info)  # a torch module's or imported class's, not known
         params = [p for p in model.parameters() if id(p) not in outside]

@@ -67,6 +67,8 @@ def reserved(t: ir.TrainIR) -> frozenset[str]:
     if t.steps:  # a section of several models: its step functions and what main binds
         names.update(f"{st.name}_step" for st in t.steps)
         names.update(("models", "steps", "samples"))
+    if t.fsdp:  # `with run.init_device() as device:` builds the model
+        names.add("device")
     readers = set(t.readers)
     if uses_numpy(readers):
         names.add("np")

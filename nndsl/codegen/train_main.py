@@ -23,7 +23,15 @@ def main_lines(t: ir.TrainIR) -> list[str]:
     if t.channels_last:
         lines.append("# channels-last (NHWC) weights, as the images: faster convolutions")
         to.append("memory_format=torch.channels_last")
-    lines.append(f"model = {t.model}().to({', '.join(to)})")
+    if t.fsdp:  # the devices of several processes would each hold the whole model
+        to[0] = "device"
+        lines += [
+            "# sharded over several processes: only the first builds the whole model",
+            "with run.init_device() as device:",
+            f"    model = {t.model}().to({', '.join(to)})",
+        ]
+    else:
+        lines.append(f"model = {t.model}().to({', '.join(to)})")
     if t.init:
         lines.append("init_weights(model)")
     if t.init_from is not None:
