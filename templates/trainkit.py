@@ -242,6 +242,10 @@ class Run:
         # the plots' worker imports matplotlib while this process trains; not beside
         # several processes, where it would look like one more to torchrun's watchers
         self.figures = Figures(start=self.world == 1 and not cfg.eval)
+        # the model as trained, whole: with `distributed fsdp` over several processes,
+        # the first one's copy holding the weights gathered from every shard (None on
+        # the others), set by `train`
+        self.model: nn.Module | None = None
 
     def print(self, *args, **kwargs) -> None:
         if self.main:
@@ -308,6 +312,7 @@ class Run:
 
     def _train(self, loop: Loop, data, val_data, save: str, held_out, samples=None):
         data, val_data = loop.place(data), loop.place(val_data)
+        self.model = loop.state.model
         if self.cfg.eval:
             load_weights(loop.state.model, self.cfg.eval, self.device)
             sums = loop.sums(val_data if val_data is not None else data)
@@ -351,6 +356,7 @@ class Run:
             whole = loop.whole()  # sharded: the first process goes on with it
             if whole is not None:
                 loop.state.model = whole
+            self.model = whole
             if self.main:
                 tested = held_out.best(val_data) if loop.single else {}
                 self._finish(loop, save, samples, tested, held_out.written)

@@ -53,6 +53,7 @@ train Net on d {
     epochs 3
     checkpoint 4
     distributed fsdp
+    predict [[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]]
 }
 """
 
@@ -217,6 +218,7 @@ def load_kit(folder):
 def single(folder):
     proc = launch(folder, folder / "single", 0)
     assert proc.returncode == 0, proc.stderr
+    (folder / "single" / "stdout.txt").write_text(proc.stdout, encoding="utf-8")
     return weights(folder / "single")
 
 
@@ -224,6 +226,7 @@ def single(folder):
 def double(folder):
     proc = launch(folder, folder / "double", 2)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    (folder / "double" / "stdout.txt").write_text(proc.stdout, encoding="utf-8")
     return folder / "double"
 
 
@@ -256,6 +259,10 @@ def test_two_sharded_processes_train_as_one(folder, single, double):
     one = json.loads((folder / "single" / "test_metrics.json").read_text())
     two = json.loads((double / "test_metrics.json").read_text())
     assert two.pop("classes") == one.pop("classes") and two == pytest.approx(one)
+    # and predicted with the whole weights (the sharded model would wait for the others)
+    said = [(out / "stdout.txt").read_text().splitlines() for out in (folder / "single", double)]
+    predicted = [[line for line in lines if line.startswith("predict ")] for lines in said]
+    assert len(predicted[0]) == 1 and predicted[1] == predicted[0]
 
 
 def test_eval_reads_the_weights_of_a_sharded_checkpoint(tmp_path, folder, double):

@@ -59,6 +59,8 @@ def main_lines(t: ir.TrainIR) -> list[str]:
     held_out = ["val_data", "test_data"] if t.test or t.test_fraction else ["val_data"]
     train = ", ".join(["model", "optimizer", "step", "data", *held_out, *options])
     after = []
+    if t.fsdp and (t.predict is not None or t.generate is not None):
+        after.append("    model = run.model  # whole: the weights gathered from every shard")
     if t.predict is not None:
         given = "run, cfg" if t.predict.data is not None else "run.device"
         after.append(f"    predict(model, {given})")
