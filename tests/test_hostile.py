@@ -380,6 +380,10 @@ REGRESSIONS = [
     ("plateau_factor_1", train("scheduler reduce_on_plateau(factor=1)"), "E0125"),
     ("uniform_reversed", train("init { hidden.weight ~ uniform(1, 0) }"), "E0125"),
     ("trunc_normal_a_above_default_b", train("init { out.weight ~ trunc_normal(a=3) }"), "E0125"),
+    # past float32: torch's update refused it ("cannot be converted to type float")
+    ("lr_past_float32", train("optimizer sgd(lr=1e39)"), "E0125"),
+    ("weight_decay_past_float32", train("optimizer adamw(weight_decay=10 ** 40)"), "E0125"),
+    ("lr_just_within_float32", train("optimizer sgd(lr=3e38)"), None),
     ("seed_2_63", train("seed 9223372036854775808"), "E0125"),
     ("epochs_2_64", train("epochs 18446744073709551616"), "E0125"),
     ("batch_2_63", train().replace("batch 2", "batch 9223372036854775808"), "E0125"),

@@ -26,6 +26,7 @@ class _Required:
         return "REQUIRED"
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # torch refuses a larger scalar with float32 tensors
 REQUIRED = _Required()  # the default of an argument that must be given (or, for a layer, inferred)
 
 
@@ -103,6 +104,11 @@ class ArgSpec:
         infinite or NaN number (``1e400`` is inf) never is. ``what`` names it in the message."""
         if isinstance(v, float) and not math.isfinite(v):
             return f"{what} must be a finite number, got {v}"
+        if self.base in ("number", "numbers") and abs(v) > FLOAT32_MAX:
+            return (
+                f"{what} must be at most {FLOAT32_MAX:.7g} in size, the largest float32, "
+                f"got {v:.4g}: torch cannot use it with float32 weights"
+            )
         low = self.min is not None and (v <= self.min if self.exclusive_min else v < self.min)
         high = self.max is not None and (v >= self.max if self.exclusive_max else v > self.max)
         if not (low or high):
