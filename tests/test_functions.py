@@ -399,6 +399,16 @@ def test_symbolic_shapes():
         call("cat", [V([x.py, Tensor(("B", 5, 4), "float32")], "[x, y]")], {})
 
 
+def test_cat_of_a_size_known_only_at_run_time_against_another_is_refused():
+    """`t1[..., :3]` of (2, B) is (2, ?), which may not be B: the checker took the cat of
+    (2, ?) and (2, B) along dim 0 for (4, B) (found by the forward fuzzer)."""
+    with pytest.raises(OpError, match="may not be the other") as err:
+        call("cat", [V([x_((2, None)).py, x_((2, "B")).py], "[t2, t0]")], {"dim": literal(0)})
+    assert "make that size known first" in err.value.help
+    same = call("cat", [V([x_((2, None)).py, x_((3, None)).py], "[a, b]")], {"dim": literal(0)})
+    assert same.py.shape == (5, None)
+
+
 def test_squeeze_of_a_size_known_only_at_run_time_is_refused():
     """`x[..., :3]` of (B, T) is (B, ?): torch's squeeze removes that dim only where T < 2, so
     neither shape can be promised (found by the forward fuzzer: the checker took it as 1)."""

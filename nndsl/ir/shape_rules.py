@@ -17,7 +17,7 @@ from nndsl.ir.shapes import (
     product,
     summed,
 )
-from nndsl.ir.tensors import OpError, axis, dim_conflict, merge_dims
+from nndsl.ir.tensors import KNOWN_FIRST, OpError, axis, dim_conflict, merge_dims
 
 
 def reduce_shape(shape: Shape, dim: int | tuple | None, keepdim: bool) -> Shape:
@@ -333,10 +333,14 @@ def _same_shapes(shapes: list, name: str, skip: int | None) -> list:
             )
         for j, (x, y) in enumerate(zip(out, s)):
             why = None if j == skip else dim_conflict(x, y)
+            unknown = j != skip and (x is None) != (y is None)
+            if unknown:
+                why = ", and `?`, a size the checker does not know, may not be the other"
             if why is not None:
                 raise OpError(
                     f"`{name}` needs equal sizes{where}: item {i} is {fmt_shape(s)} but item 0 "
                     f"is {fmt_shape(first)}, dim {j} is {fmt_dim(y)} and {fmt_dim(x)}{why}",
+                    help=KNOWN_FIRST if unknown else None,
                     arg="tensors",
                     item=i,
                 )

@@ -107,6 +107,13 @@ def axis(d: int, shape: Shape, arg: object, extra: int = 0) -> int:
     return d % n
 
 
+# the help where a `?` size meets another that it may not be
+KNOWN_FIRST = (
+    "make that size known first: slice a size known only at run time with `1:`, `:-1` or `:` "
+    "(or index it with 0 or -1)"
+)
+
+
 def broadcast(a: Shape, b: Shape, what: str | None = None) -> Shape:
     """The broadcast of two shapes, aligned from the right.
 
@@ -125,8 +132,7 @@ def broadcast(a: Shape, b: Shape, what: str | None = None) -> Shape:
             raise OpError(
                 f"{what}: dim {i} is {fmt_dim(x)} and {fmt_dim(y)}, and `?`, a size the "
                 "checker does not know, may be neither 1 nor the other",
-                help="make that size known first: slice a size known only at run time "
-                "with `1:`, `:-1` or `:` (or index it with 0 or -1)",
+                help=KNOWN_FIRST,
             )
         why = dim_conflict(x, y)
         if why is not None:
