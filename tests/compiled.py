@@ -10,7 +10,7 @@ from nndsl.compiler import analyze, generate
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((ROOT / "examples").glob("*.nn"))
 # Examples whose full size is for a cluster (billions of parameters): the tests compile, check
-# and plan them but never build their models; test_sharded_gpt.py trains one at a reduced size.
+# and plan them but never build their models; test_fsdp.py trains one at a reduced size.
 UNBUILT = {"sharded_gpt.nn"}
 BUILT = [p for p in EXAMPLES if p.name not in UNBUILT]  # the examples tests may instantiate
 
