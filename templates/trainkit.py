@@ -1762,17 +1762,7 @@ def resume_sharded(state: State, run: Run, group=None) -> None:
         )
         return
     now = {**made_with(run.device), "processes": run.world}
-    for key, then in rest["made_with"].items():
-        if now.get(key) != then:
-            say(
-                f"warning: the checkpoint was written with {key} {then}, this run has "
-                f"{now.get(key)}; the result may differ from an uninterrupted run",
-                file=sys.stderr,
-            )
-    say(
-        f"resuming from {path} (epoch {state.epoch}, step {state.step})",
-        file=sys.stderr,
-    )
+    resumed(path, state, rest["made_with"], now, say)
 
 
 # ---- end of distributed fsdp ------------------------------------------------------
@@ -2445,15 +2435,20 @@ def resume(state: State, folder: Path) -> None:
             f"error: no checkpoint in {folder} can be resumed from; start again in "
             "another --out-dir"
         )
-    now = made_with(device)
-    for key, then in checkpoint["made_with"].items():
-        if now.get(key) != then:
-            print(
-                f"warning: the checkpoint was written with {key} {then}, this run has "
+    resumed(path, state, checkpoint["made_with"], made_with(device), print)
+
+
+def resumed(path: Path, state: State, then: dict, now: dict, say) -> None:
+    """Say (with `say`) where the run resumes from, and what differs between what the
+    checkpoint was written with (`then`) and this run (`now`)."""
+    for key, was in then.items():
+        if now.get(key) != was:
+            say(
+                f"warning: the checkpoint was written with {key} {was}, this run has "
                 f"{now.get(key)}; the result may differ from an uninterrupted run",
                 file=sys.stderr,
             )
-    print(
+    say(
         f"resuming from {path} (epoch {state.epoch}, step {state.step})",
         file=sys.stderr,
     )

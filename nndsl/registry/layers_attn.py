@@ -18,6 +18,16 @@ def _heads_ok(a: dict, dim: str, heads: str) -> None:
     )
 
 
+def _heads_divide(dim: str, heads: str):
+    """The shape rule of an attention layer: the input's shape, once ``heads`` divides ``dim``."""
+
+    def shape(a: dict, x):
+        _heads_ok(a, dim, heads)
+        return x
+
+    return shape
+
+
 def _attention_tensors(e: int, bias: bool, bias_kv: bool = False) -> tuple[TensorSpec, ...]:
     """in_proj (3 e x e), bias_k and bias_v, then out_proj (e x e), as torch registers them.
 
@@ -185,7 +195,7 @@ MULTIHEAD_ATTENTION = Layer(
     positional=2,
     ranks=(3,),
     layout="(B, T, embed_dim)",
-    shape=lambda a, x: (_heads_ok(a, "embed_dim", "num_heads"), x)[1],
+    shape=_heads_divide("embed_dim", "num_heads"),
     tensors=lambda a: _attention_tensors(a["embed_dim"], a["bias"], a["add_bias_kv"]),
     call="attention",
     doc="Multi-head self-attention over (B, T, E), batch first; embed_dim is inferred.",
@@ -239,7 +249,7 @@ TRANSFORMER_ENCODER_LAYER = Layer(
     positional=2,
     ranks=(3,),
     layout="(B, T, d_model)",
-    shape=lambda a, x: (_heads_ok(a, "d_model", "nhead"), x)[1],
+    shape=_heads_divide("d_model", "nhead"),
     tensors=_encoder_tensors,
     doc="Transformer encoder block (self-attention + feed-forward), batch first; "
     "d_model is inferred.",
@@ -352,7 +362,7 @@ TRANSFORMER_DECODER_LAYER = Layer(
     ranks=(3,),
     layout="(B, T, d_model) and (B, S, d_model)",
     inputs=2,
-    shape=lambda a, x: (_heads_ok(a, "d_model", "nhead"), x)[1],
+    shape=_heads_divide("d_model", "nhead"),
     tensors=_decoder_tensors,
     doc="Transformer decoder block (self-attention, attention over the memory, feed-forward), "
     "batch first, called as dec(tgt, memory) in a forward; d_model is inferred.",
