@@ -495,6 +495,8 @@ class Loop:
         # the processes' stop signals, all-reduced over gloo (not the device): the
         # vote under way (its work, tensor, step), the next one's step, the last's time
         self.votes = dist.new_group(backend="gloo") if run.world > 1 else None
+        if self.votes is not None:  # every process has made it before any uses it: a
+            dist.barrier()  # restarted one could otherwise reach a peer's dead address
         self.vote: tuple | None = None
         self.vote_at, self.voted = 0, None
 
