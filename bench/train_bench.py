@@ -66,9 +66,9 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
                 ``running_loss += loss.item()`` per batch, on a model in the default layout.
       hand      the kit's loop written by hand and run the same way: one seeded randperm
                 ``index_select`` per epoch, split into views (channels-last images converted
-                per batch), a step returning a dict of 0-dim tensors (the loss, the accuracy)
-                per batch, ``loss.item()`` checked before each backward (as the kit does on
-                the CPU), the scalars kept detached and reduced every 256 batches. Its warm-up
+                per batch), a step returning a dict (the 0-dim loss, each sample's right or
+                wrong) per batch, ``loss.item()`` checked before each backward (as the kit does
+                on the CPU), the values kept detached and reduced every 256 batches. Its warm-up
                 epoch must reproduce the runner's loss and accuracy (same order, same updates).
       lightning only when ``lightning`` or ``pytorch_lightning`` is importable (it is never a
                 dependency; the loop is left out otherwise): a LightningModule logging the
@@ -419,13 +419,14 @@ def runner_loop(module, trained: Trained, model=None, optimizer=None):
 
 
 def hand_step(model, xb, yb, accuracy: bool) -> dict:
-    """The train section's step, written by hand: cross-entropy, and the accuracy."""
+    """The train section's step, written by hand: cross-entropy, and whether each sample's
+    class is right."""
     import torch.nn.functional as F
 
     out = model(xb)
     terms = {"loss": F.cross_entropy(out, yb)}
     if accuracy:
-        terms["accuracy"] = (out.argmax(1) == yb).float().mean()
+        terms["accuracy"] = out.argmax(1) == yb
     return terms
 
 
@@ -476,10 +477,10 @@ def tutorial_loop(model, optimizer, x, y, bs: int, seed: int):
 
 def hand_loop(model, optimizer, x, y, bs: int, seed: int, accuracy: bool, nhwc: bool):
     """The kit's loop written by hand: one seeded randperm and index_select gather per epoch,
-    split into views (channels-last images converted per batch), the step's dict of 0-dim
-    tensors per batch, the loss checked with ``.item()`` before each backward (as the kit does
-    on the CPU), and the scalars kept detached and reduced, weighted by the batch's samples,
-    every 256 batches and at the end."""
+    split into views (channels-last images converted per batch), the step's dict per batch (the
+    0-dim loss, each sample's right or wrong), the loss checked with ``.item()`` before each
+    backward (as the kit does on the CPU), and the values kept detached and reduced every 256
+    batches and at the end: the loss weighted by the batch's samples, the rights counted."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
@@ -489,8 +490,12 @@ def hand_loop(model, optimizer, x, y, bs: int, seed: int, accuracy: bool, nhwc: 
         pending.clear()
         weights = torch.tensor(sizes, dtype=torch.float64)
         for key in kept[0]:
-            values = torch.stack([terms[key] for terms in kept]).double()
-            sums[key] = sums.get(key, 0.0) + (values * weights).sum()
+            if key == "loss":  # a batch mean: weighted by the batch's samples
+                values = torch.stack([terms[key] for terms in kept]).double()
+                sums[key] = sums.get(key, 0.0) + (values * weights).sum()
+            else:  # right or wrong, sample by sample: counted
+                values = torch.cat([terms[key] for terms in kept]).double()
+                sums[key] = sums.get(key, 0.0) + values.sum()
 
     def hand():
         model.train()
@@ -675,7 +680,9 @@ class Loops:
         with torch.no_grad():
             theirs = step(model, {"x": xb, "y": yb})
             ours = hand_step(model, xb, yb, self.accuracy)
-        same = list(theirs) == list(ours) and all(torch.allclose(theirs[k], ours[k]) for k in ours)
+        same = list(theirs) == list(ours) and all(
+            torch.allclose(theirs[k].double(), ours[k].double()) for k in ours
+        )
         if not same:
             raise SystemExit(
                 f"{self.case.name}: the script's step gives {sorted(theirs)}, the hand-written "
@@ -1116,8 +1123,8 @@ def pieces(lp: Loops) -> None:
     shuffled = {k: v.index_select(0, torch.randperm(n)) for k, v in data.items()}
     cost = {
         "train step: forward, loss, backward, step, zero_grad": best_us(step, 20),
-        "the step's accuracy (argmax, ==, float, mean)": best_us(
-            lambda: (m(xb).argmax(1) == yb).float().mean(), 20
+        "the step's accuracy (argmax, ==)": best_us(
+            lambda: m(xb).argmax(1) == yb, 20
         )
         - best_us(lambda: m(xb), 20),
         "shuffle: randperm + index_select once an epoch, per batch": best_us(

@@ -7,13 +7,15 @@ matplotlib, safetensors and tensorboard when they are installed).
     run = Run(cfg, "net", source=("net.nn", SOURCE_SHA256))
     metrics = run.train(model, optimizer, step, data, val_data, save="net.pt")
 
-`step(model, batch)` returns the batch's loss under "loss" and any other 0-dim tensors
-to report (metrics, loss terms): each is averaged over the samples of an epoch. A value
-under a key beginning with "counts/" is a confusion matrix instead (`confusion`: int64,
-C x C, a row per true class, a column per predicted one), which is summed over the
-epoch, not averaged: "counts/f1" (or "counts/f1/<head>") reports "f1" ("f1/<head>"),
-the F1 score of the summed matrix (`f1_score`), and the first such matrix of the test
-data (or, without test data, of the validation data) is written out after training.
+`step(model, batch)` returns the batch's loss under "loss" and any other tensors to
+report: 0-dim ones (loss terms) and metrics of each sample (`out.argmax(1) == y`, the
+accuracy), whose mean is the batch's; each is averaged over the samples of an epoch.
+A value under a key beginning with "counts/" is a confusion matrix instead
+(`confusion`: int64, C x C, a row per true class, a column per predicted one), which
+is summed over the epoch, not averaged: "counts/f1" (or "counts/f1/<head>") reports
+"f1" ("f1/<head>"), the F1 score of the summed matrix (`f1_score`), and the first such
+matrix of the test data (or, without test data, of the validation data) is written
+out after training.
 
     metrics = run.train(model, optimizer, step, data, val_data, test_data)
 
@@ -543,16 +545,20 @@ class Loop:
     def batches(
         self, data, batch_size: int, generator, drop_last: bool
     ) -> Iterator[Batch]:
+        """The batches of `data` on the device (the images `channels_last` converted),
+        in the order `generator` shuffles (in order without one)."""
         if isinstance(data, dict):
-            for batch in memory_batches(data, batch_size, generator, drop_last):
-                yield to_channels_last(batch, self.channels_last)
-            return
-        workers = getattr(self.cfg, "workers", 0)
-        for batch in stream_batches(data, batch_size, generator, workers, drop_last):
-            batch = {
-                k: v.to(self.run.device, non_blocking=True) for k, v in batch.items()
-            }
-            yield to_channels_last(batch, self.channels_last)
+            rows = memory_batches(data, batch_size, generator, drop_last)
+        else:
+            workers = getattr(self.cfg, "workers", 0)
+            rows = stream_batches(data, batch_size, generator, workers, drop_last)
+            rows = (
+                {k: v.to(self.run.device, non_blocking=True) for k, v in batch.items()}
+                for batch in rows
+            )
+        if not self.channels_last:
+            return rows
+        return (to_channels_last(batch, self.channels_last) for batch in rows)
 
     def fit(self, data, val_data) -> None:
         """Epoch after epoch until --epochs, --max-steps, early stopping or Ctrl-C."""
@@ -650,13 +656,14 @@ class Loop:
         for i, batch in enumerate(
             itertools.islice(rows, state.batch, None), start=state.batch
         ):
-            samples = len(next(iter(batch.values())))  # of all the processes
+            samples = n = next(iter(batch.values())).shape[0]  # of all the processes
             if run.world > 1:
                 batch = shard(batch, run.rank, run.world)
+                n = next(iter(batch.values())).shape[0]  # of this one
             last = (i + 1) % self.accumulate == 0 or i + 1 == count
             terms = self.train_batch(batch, i % check == 0, last)
             state.batch = i + 1
-            keep(state.pending, state.sums, terms, len(next(iter(batch.values()))))
+            keep(state.pending, state.sums, terms, n)
             if self.log is not None:
                 self.log.samples += samples
             if bar is not None:
@@ -1201,30 +1208,53 @@ def shard(batch: Batch, rank: int, world: int) -> Batch:
     return {k: v.tensor_split(world)[rank] for k, v in batch.items()}
 
 
+HELD = 1 << 22  # elements of per-sample values that may wait to be added up
+
+
 def keep(pending: list, sums: dict, terms: dict[str, torch.Tensor], n: int) -> None:
-    """Hold a batch's loss and metrics (detached) until 256 batches wait, then add them
-    up."""
-    pending.append((n, {k: v.detach() for k, v in terms.items()}))
-    if len(pending) >= 256:
+    """Hold a batch's loss and metrics (detached) until 256 batches wait, or their
+    per-sample values hold `HELD` elements, then add them up."""
+    kept = {k: v.detach() for k, v in terms.items()}
+    pending.append((n, kept))
+    if (
+        len(pending) >= 256
+        or len(pending) * max(map(torch.numel, kept.values())) > HELD
+    ):
         measure(pending, sums)
 
 
 def measure(pending: list, sums: dict) -> None:
-    """Add the pending batches' values, each weighted by its samples, to `sums` (and
-    their counts, unweighted): one reduction for many batches, without waiting for the
-    device."""
+    """Add the pending batches' values to `sums`, each batch's mean weighted by its
+    samples (and their counts, unweighted): one reduction for many batches, without
+    waiting for the device. A value of more than one element (a metric of each sample,
+    `out.argmax(1) == y`) counts as the mean of its elements."""
     if not pending:
         return
     sizes, terms = zip(*pending)
     pending.clear()
     for key in terms[0]:
+        values = [t[key] for t in terms]
         if key.startswith(COUNTS):
-            sums[key] = sums.get(key, 0) + torch.stack([t[key] for t in terms]).sum(0)
-            continue
-        values = torch.stack([t[key] for t in terms]).double()
-        weights = torch.tensor(sizes, dtype=torch.float64, device=values.device)
-        sums[key] = sums.get(key, 0.0) + (values * weights).sum()
+            total = torch.stack(values).sum(0)
+        else:
+            total = weighted_total(values, sizes)
+        sums[key] = sums.get(key, 0) + total
     sums["samples"] = sums.get("samples", 0) + sum(sizes)
+
+
+def weighted_total(values: list[torch.Tensor], sizes: tuple[int, ...]) -> torch.Tensor:
+    """The sum over batches of each batch's mean value times its samples, in float64:
+    one stack (all 0-dim) or one concatenation for all of them."""
+    device = values[0].device
+    if all(v.dim() == 0 for v in values):
+        weights = torch.tensor(sizes, dtype=torch.float64, device=device)
+        return (torch.stack(values).double() * weights).sum()
+    counts = [v.numel() for v in values]
+    flat = torch.cat([v.reshape(-1) for v in values]).double()
+    shares = [n / max(count, 1) for n, count in zip(sizes, counts)]
+    weights = torch.tensor(shares, dtype=torch.float64, device=device)
+    repeats = torch.tensor(counts, device=device)
+    return (flat * weights.repeat_interleave(repeats, output_size=len(flat))).sum()
 
 
 def summarize(sums: dict, across_ranks: bool = False) -> dict[str, float]:
@@ -1988,7 +2018,8 @@ class Log:
         samples per second since the last row."""
         names = [k for k in terms if not k.startswith(COUNTS)]
         # one wait for the device, for all the values together
-        values = torch.stack([terms[k].detach().float() for k in names]).tolist()
+        means = [terms[k].detach().float().mean() for k in names]
+        values = torch.stack(means).tolist()
         row = {"step": state.step, "epoch": state.epoch}
         row.update((k, v if math.isfinite(v) else None) for k, v in zip(names, values))
         rates = [float(group["lr"]) for group in state.optimizer.param_groups]

@@ -81,6 +81,64 @@ def test_f1_of_counts_summed_over_batches_is_the_macro_f1_of_all_predictions(kit
     assert abs(sum(batches) / len(batches) - metrics["f1"]) > 1e-4
 
 
+def test_metrics_of_each_sample_average_as_the_batch_means_weighted_by_samples(kit):
+    """A step's per-sample values (`out.argmax(1) == y`, per-token ones of sequences whose
+    length varies by batch) count as each batch's mean, weighted by its samples, as a 0-dim
+    mean does; the same numbers whether added up every batch or in one reduction."""
+    g = torch.Generator().manual_seed(1)
+    batches = []
+    for n, t in ((64, 5), (64, 7), (13, 3)):  # the last batch smaller, its sequences shorter
+        right = torch.rand(n, generator=g) < 0.7
+        tokens = torch.rand(n, t, generator=g) < 0.4
+        error = torch.rand(n, 2, generator=g)
+        batches.append((n, right, tokens, error))
+    want = {"loss": 0.0, "accuracy": 0.0, "token_accuracy": 0.0, "mae": 0.0}
+    pending, sums, each = [], {}, {}
+    for n, right, tokens, error in batches:
+        terms = {
+            "loss": error.mean(),
+            "accuracy": right,
+            "token_accuracy": tokens,
+            "mae": error,
+        }
+        for key, value in terms.items():
+            want[key] += value.double().mean().item() * n
+        kit.keep(pending, sums, terms, n)
+        kit.measure([(n, terms)], each)  # added up batch by batch
+    kit.measure(pending, sums)
+    samples = sum(b[0] for b in batches)
+    got, one_by_one = kit.summarize(sums), kit.summarize(each)
+    assert list(got) == list(want)
+    for key, total in want.items():
+        assert got[key] == pytest.approx(total / samples, abs=1e-12)
+        assert one_by_one[key] == pytest.approx(total / samples, abs=1e-12)
+    # the right answers of the first batch: the mean of 64 booleans, counted exactly
+    alone: dict = {}
+    kit.measure([(64, {"accuracy": batches[0][1]})], alone)
+    assert kit.summarize(alone)["accuracy"] == batches[0][1].sum().item() / 64
+
+
+def test_per_sample_values_wait_only_until_they_hold_held_elements(kit):
+    """Outputs as large as images are added up long before 256 batches wait, so that the
+    pending values never hold much more than `HELD` elements."""
+    big = torch.zeros(4, kit.HELD // 16)  # a quarter of HELD per batch
+    pending, sums = [], {}
+    for _ in range(3):
+        kit.keep(pending, sums, {"loss": torch.tensor(1.0), "mae": big}, 4)
+    assert len(pending) == 3 and not sums
+    kit.keep(pending, sums, {"loss": torch.tensor(1.0), "mae": big}, 4)
+    assert len(pending) == 4  # exactly HELD elements wait: not more than HELD
+    kit.keep(pending, sums, {"loss": torch.tensor(1.0), "mae": big}, 4)
+    assert pending == [] and sums["samples"] == 20
+    assert kit.summarize(sums) == {"loss": 1.0, "mae": 0.0}
+    small = {"loss": torch.tensor(2.0), "accuracy": torch.ones(64, dtype=torch.bool)}
+    for _ in range(255):
+        kit.keep(pending, sums, small, 64)
+    assert len(pending) == 255  # small values wait for 256 batches
+    kit.keep(pending, sums, small, 64)
+    assert pending == []
+
+
 def test_f1_of_two_classes_is_the_f1_of_class_1(kit):
     targets = torch.tensor([1, 1, 1, 0, 0, 0, 0, 1])
     predicted = torch.tensor([1, 0, 0, 0, 1, 0, 0, 1])

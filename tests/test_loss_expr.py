@@ -63,7 +63,7 @@ def test_named_outputs_data_and_weights_become_the_step():
     assert "mse = F.mse_loss(out1, size)" in step
     assert '"loss": cross_entropy + 0.5 * mse + 0.01 * out2.mean()' in step
     assert '"loss/cross_entropy": cross_entropy' in step and '"loss/out2": out2.mean()' in step
-    assert '"accuracy": (logits.argmax(1) == y).float().mean()' in step  # the first loss's
+    assert '"accuracy": logits.argmax(1) == y' in step  # the first loss's
 
 
 def test_targets_are_fed_in_the_dtype_their_loss_takes():
@@ -163,9 +163,9 @@ def test_metrics_per_head_as_calls():
     result = analyze(source)
     assert result.ok, render_text(result.diagnostics, source, "h.nn")
     code = generate_train(result.program.trains[0], "h.nn", "model")
-    assert '"top2": (logits.topk(2, 1).indices == y.unsqueeze(1)).any(1).float().mean()' in code
-    assert '"mae": (out1.float() - size).abs().mean()' in code
-    assert '"accuracy": (logits.argmax(1) == y).float().mean()' in code
+    assert '"top2": (logits.topk(2, 1).indices == y.unsqueeze(1)).any(1)' in code
+    assert '"mae": (out1.float() - size).abs()' in code
+    assert '"accuracy": logits.argmax(1) == y' in code
 
 
 def test_with_a_loss_named_alone_metric_calls_read_out_and_y():
@@ -175,7 +175,7 @@ def test_with_a_loss_named_alone_metric_calls_read_out_and_y():
     result = analyze(source)
     assert result.ok, render_text(result.diagnostics, source, "h.nn")
     code = generate_train(result.program.trains[0], "h.nn", "model")
-    assert '"top3": (out.topk(3, 1).indices == y.unsqueeze(1)).any(1).float().mean()' in code
+    assert '"top3": (out.topk(3, 1).indices == y.unsqueeze(1)).any(1)' in code
     bad = source.replace("top_k(out, y, k=3)", "mae(out1, size)")
     found = [(d.code, d.message) for d in analyze(bad).diagnostics if d.severity == "error"]
     assert found and found[0][0] == "E0108", found  # only `out` and `y` are bound there

@@ -1,10 +1,10 @@
 """Metrics written as calls over the model's outputs and the data, as a loss expression's
 operands are: ``metrics accuracy(logits, y), mae(out1, ink), top_k(logits, y, k=5)``.
 
-Each becomes the expression of its mean over one batch, which the training script's step
-returns beside the loss (the support module averages it over the epoch's samples); ``f1``
-becomes the batch's confusion matrix instead, which the support module adds up over the epoch
-and scores.
+Each becomes the expression of its value for each sample of a batch (``out.argmax(1) == y``),
+which the training script's step returns beside the loss (the support module averages it over
+the epoch's samples, in one reduction for many batches); ``f1`` becomes the batch's confusion
+matrix instead, which the support module adds up over the epoch and scores.
 """
 
 from __future__ import annotations
@@ -20,15 +20,11 @@ from nndsl.lang import syntax as s
 METRIC_CALLS = ("accuracy", "mae", "top_k", "multilabel_accuracy", "f1")
 
 
-def _mean(e: ex.Expr) -> ex.Expr:
-    return ex.method(ex.method(e, "float"), "mean")
-
-
 class MetricExpr(LossExpr):
     """One metric written as a call over outputs and data, as a loss's operands are."""
 
     def metric(self, e: s.CallExpr) -> tuple[str, ex.Expr, str]:
-        """(its kind and the name it reads, the expression of its batch mean, its key)."""
+        """(its key, the expression of its value for each sample, the name it reads)."""
         name = e.func.id
         given = [a for a in e.args if a.name is None]
         kw = {a.name: a for a in e.args if a.name is not None}
@@ -69,9 +65,7 @@ class MetricExpr(LossExpr):
 
     def code(self, name: str, a: Value, b: Value, kw: dict, e) -> ex.Expr:
         if name == "mae":
-            return ex.method(
-                ex.method(ex.BinOp("-", ex.method(a.expr, "float"), b.expr), "abs"), "mean"
-            )
+            return ex.method(ex.BinOp("-", ex.method(a.expr, "float"), b.expr), "abs")
         if name == "top_k":
             k = self.k = self.number(kw.get("k"), name, 5, integer=True)
             classes = a.py.shape[1]
@@ -81,10 +75,10 @@ class MetricExpr(LossExpr):
             hit = ex.method(
                 ex.BinOp("==", top, ex.method(b.expr, "unsqueeze", ex.Lit(1))), "any", ex.Lit(1)
             )
-            return _mean(hit)
+            return hit
         classes = b.py.dtype not in FLOAT_DTYPES and len(a.py.shape) >= 2
         if name == "accuracy" and classes:
-            return _mean(ex.BinOp("==", ex.method(a.expr, "argmax", ex.Lit(1)), b.expr))
+            return ex.BinOp("==", ex.method(a.expr, "argmax", ex.Lit(1)), b.expr)
         if name == "f1" and classes:
             return self.confusion(a, b.expr, e)
         t = self.number(kw.get("threshold"), name, 0.5)
@@ -93,8 +87,8 @@ class MetricExpr(LossExpr):
             return ex.call("kit.confusion", *hits, ex.Lit(2))
         same = ex.BinOp("==", ex.BinOp(">", a.expr, ex.Lit(t)), ex.BinOp(">", b.expr, ex.Lit(0.5)))
         if name == "multilabel_accuracy":
-            return _mean(ex.method(same, "all", ex.Lit(-1)))
-        return _mean(same)
+            return ex.method(same, "all", ex.Lit(-1))
+        return same
 
     def confusion(self, a: Value, targets: ex.Expr, e) -> ex.Expr:
         """The batch's confusion matrix of class scores ``a`` and class ids ``targets``."""
