@@ -156,6 +156,14 @@ def test_rows_of_the_wrong_width_are_located_with_what_they_are_rows_of():
     assert (d.labels[0].span.line, d.labels[0].span.column) == place(source, "table[:, 0:64]")
 
 
+def test_rows_of_an_input_whose_data_failed_leave_only_the_data_error():
+    """Without its file the data section cannot say what the rows become: its own error is
+    the one reported, not a second one about the rows' shape."""
+    source = digits("x = reshape(table[:, 0:64], -1, 1, 8, 8) / 16")
+    missing = source.replace("data/digits.csv", "data/no_such_digits.csv")
+    assert errors(missing) == [("E0402", *place(missing, '"data/no_such'))]
+
+
 def test_fractions_for_whole_number_rows_are_refused():
     source = small("raw = [[1, 2], [3, 4], [5, 6]]\n    x = raw * 2", "[[1.5, 2]]")
     assert errors(source) == [("E0404", *place(source, "[[1.5"))]

@@ -60,6 +60,8 @@ def predict(b, st: s.Setting) -> tr.Predict:
     if named:
         return tr.Predict(tr.Seq((), "list"), "", *_shown(b), data=_section(b, st))
     node, want = st.args[0].value, inputs[0]
+    if want.name in b.data.failed:  # its error is reported: what the rows become is unknown
+        raise Reported
     shape, ints, _, _ = nested_shape(evaluate(node, {}).py, node.span)
     rows, shown = _rows(node), _shown(b)
     trace = _trace(b.data, want.name)
