@@ -1123,9 +1123,7 @@ def pieces(lp: Loops) -> None:
     shuffled = {k: v.index_select(0, torch.randperm(n)) for k, v in data.items()}
     cost = {
         "train step: forward, loss, backward, step, zero_grad": best_us(step, 20),
-        "the step's accuracy (argmax, ==)": best_us(
-            lambda: m(xb).argmax(1) == yb, 20
-        )
+        "the step's accuracy (argmax, ==)": best_us(lambda: m(xb).argmax(1) == yb, 20)
         - best_us(lambda: m(xb), 20),
         "shuffle: randperm + index_select once an epoch, per batch": best_us(
             lambda: {k: v.index_select(0, torch.randperm(n, generator=g)) for k, v in data.items()},

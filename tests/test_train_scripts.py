@@ -321,6 +321,42 @@ def test_values_at_the_edges_of_their_ranges_train(tmp_path):
     assert final["loss"] == final["loss"]
 
 
+@pytest.mark.parametrize("optimizer", ["sgd(lr=0.05, momentum=0.9)", "adam(lr=0.01)"])
+def test_a_fused_optimizer_trains_as_the_default_one_does_up_to_rounding(optimizer, tmp_path):
+    """`fused=true` reaches torch's constructor as written, and its training ends where the
+    default implementation's does, to float rounding."""
+    finals, lines = [], []
+    for fused in (False, True):
+        written = optimizer.replace(")", ", fused=true)") if fused else optimizer
+        source = tmp_path / f"fused_{fused}.nn"
+        source.write_text(
+            BOUNDS_SOURCE.replace("adam(lr=0.01, betas=(0, 0.999))", written),
+            encoding="utf-8",
+        )
+        folder = tmp_path / str(fused)
+        folder.mkdir()
+        module = load_scripts(source, folder)["train_net"]
+        text = Path(module.__file__).read_text(encoding="utf-8")
+        lines.append(next(line for line in text.splitlines() if "torch.optim." in line))
+        args = ("--epochs", "5", "--out-dir", str(folder / "o"), "--quiet")
+        finals.append(module.main(parse(module, *args))["loss"])
+    assert lines[1] == lines[0][:-1] + ", fused=True)" and "fused" not in lines[0]
+    assert finals[1] == pytest.approx(finals[0], rel=1e-4)
+
+
+def test_fused_belongs_to_the_optimizer_not_a_group():
+    source = NET_AND_PAIRS + (
+        "train Net on pairs {\n    loss mse\n    optimizer adam(lr=0.01) {\n"
+        "        hidden.weight: fused=true\n    }\n}\n"
+    )
+    from nndsl.compiler import analyze
+
+    result = analyze(source)
+    (d,) = [d for d in result.diagnostics if d.severity == "error"]
+    assert d.code == "E0413" and "`adam(..., fused=true)`" in d.help
+    assert (d.span.line, d.span.column) == (16, 24)
+
+
 def test_an_init_given_only_a_later_argument_passes_it_by_name(tmp_path):
     """`normal(std=0.01)` once became `nn.init.normal_(w, 0.01)`: a mean of 0.01 and std 1."""
     import torch

@@ -8,6 +8,8 @@ tensor is initialised once, by the last rule that selects it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from nndsl.diagnostics.core import Label, Reported
 from nndsl.ir import expr as ex
 from nndsl.ir import training as tr
@@ -76,8 +78,19 @@ def groups(b, spec, group_nodes) -> tuple[tr.OptimizerGroup, ...]:
     tensors = trainable(b)
     owner: dict[str, s.Group] = {}
     out = []
+    # a group takes every argument of its optimizer but `fused`, the whole optimizer's
+    spec = replace(spec, args=tuple(a for a in spec.args if a.name != "fused"))
     allowed = {a.name for a in spec.args}
     for g in group_nodes:
+        fused = next((a for a in g.args if a.name == "fused"), None)
+        if fused is not None:
+            b.error(
+                "E0413",
+                "`fused` chooses how the whole optimizer updates, not one group",
+                fused.span,
+                help=f"set it on the optimizer: `{spec.name}(..., fused=true)`",
+            )
+            continue
         picked = _resolve(b, tensors, g.selectors)
         try:
             bound = bind_spec(spec, g.args, spec.name)

@@ -243,7 +243,7 @@ CODES: dict[str, Code] = {
             "training",
             "settings or arguments that exclude each other: `split` with `validation`, `test` "
             "naming the data itself or its validation data, `nesterov` without momentum or with "
-            "dampening",
+            "dampening, `fused` for one optimizer group",
         ),
         Code(
             "E0414",

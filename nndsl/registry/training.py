@@ -73,6 +73,11 @@ LOSSES = {
     ),
 }
 
+# PyTorch's fused implementation (on the CPU, CUDA and MPS; Adagrad's is the CPU's alone, so it
+# has none here): one kernel updates every parameter, a few times faster on the CPU, equal to
+# the default's updates up to float rounding, not bit for bit
+_FUSED = ArgSpec("fused", "bool", False)
+
 OPTIMIZERS = {
     "sgd": Spec(
         "sgd",
@@ -83,6 +88,7 @@ OPTIMIZERS = {
             ArgSpec("dampening", "number", 0.0, min=0),
             _WD,
             ArgSpec("nesterov", "bool", False),
+            _FUSED,
         ),
         "stochastic gradient descent, with momentum and Nesterov",
         state=(("momentum", 1),),
@@ -90,7 +96,7 @@ OPTIMIZERS = {
     "adam": Spec(
         "adam",
         "torch.optim.Adam",
-        (_lr(0.001), _BETAS, _EPS, _WD, ArgSpec("amsgrad", "bool", False)),
+        (_lr(0.001), _BETAS, _EPS, _WD, ArgSpec("amsgrad", "bool", False), _FUSED),
         "Adam",
         state=ADAM_STATE,
     ),
@@ -103,6 +109,7 @@ OPTIMIZERS = {
             _EPS,
             ArgSpec("weight_decay", "number", 0.01, min=0),
             ArgSpec("amsgrad", "bool", False),
+            _FUSED,
         ),
         "Adam with decoupled weight decay",
         state=ADAM_STATE,
