@@ -1243,16 +1243,18 @@ def measure(pending: list, sums: dict) -> None:
 
 
 def weighted_total(values: list[torch.Tensor], sizes: tuple[int, ...]) -> torch.Tensor:
-    """The sum over batches of each batch's mean value times its samples, in float64:
-    one stack (all 0-dim) or one concatenation for all of them."""
+    """The sum over batches of each batch's mean value times its samples, in float64
+    (float32 on MPS, which has no float64): one stack (all 0-dim) or one concatenation
+    for all of them."""
     device = values[0].device
+    dtype = torch.float32 if device.type == "mps" else torch.float64
     if all(v.dim() == 0 for v in values):
-        weights = torch.tensor(sizes, dtype=torch.float64, device=device)
-        return (torch.stack(values).double() * weights).sum()
+        weights = torch.tensor(sizes, dtype=dtype, device=device)
+        return (torch.stack(values).to(dtype) * weights).sum()
     counts = [v.numel() for v in values]
-    flat = torch.cat([v.reshape(-1) for v in values]).double()
+    flat = torch.cat([v.reshape(-1) for v in values]).to(dtype)
     shares = [n / max(count, 1) for n, count in zip(sizes, counts)]
-    weights = torch.tensor(shares, dtype=torch.float64, device=device)
+    weights = torch.tensor(shares, dtype=dtype, device=device)
     repeats = torch.tensor(counts, device=device)
     return (flat * weights.repeat_interleave(repeats, output_size=len(flat))).sum()
 
