@@ -61,6 +61,9 @@ is printed, and so are the ratio of the medians and of the fastest epochs as cro
                 layout the runner feeds the model: channels-last images for the CNN); the loop
                 is forward + loss + backward + step + zero_grad, nothing else (no shuffling, no
                 metrics).
+      premade+metric  (for reference, where the program measures accuracy) the premade loop
+                with the step's own metric computed each batch (``out.argmax(1) == y``) and
+                dropped: what the runner adds beyond the work its program asks for.
       tutorial  the classic PyTorch tutorial loop: ``DataLoader(TensorDataset(x, y), batch_size,
                 shuffle=True)``, forward, loss, backward, step, zero_grad and
                 ``running_loss += loss.item()`` per batch, on a model in the default layout.
@@ -430,8 +433,10 @@ def hand_step(model, xb, yb, accuracy: bool) -> dict:
     return terms
 
 
-def premade_loop(model, optimizer, x, y, bs: int):
-    """The physical limit: batches ready in a list; forward, loss, backward, step, zero_grad."""
+def premade_loop(model, optimizer, x, y, bs: int, accuracy: bool = False):
+    """The physical limit: batches ready in a list; forward, loss, backward, step, zero_grad.
+    With `accuracy`, the step's own work too: `hand_step`'s dict, each sample's right or wrong
+    (computed, then dropped)."""
     import torch.nn.functional as F
 
     ready = [(xb.clone(), yb.clone()) for xb, yb in zip(x.split(bs), y.split(bs))]
@@ -439,7 +444,10 @@ def premade_loop(model, optimizer, x, y, bs: int):
     def premade():
         model.train()
         for xb, yb in ready:
-            loss = F.cross_entropy(model(xb), yb)
+            if accuracy:
+                loss = hand_step(model, xb, yb, True)["loss"]
+            else:
+                loss = F.cross_entropy(model(xb), yb)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
@@ -663,6 +671,7 @@ class Loops:
         self.variants = {
             "runner": runner,
             "premade": loop(premade_loop, x, y, bs),
+            **({"premade+metric": loop(premade_loop, x, y, bs, True)} if self.accuracy else {}),
             "tutorial": loop(tutorial_loop, plain["x"], plain["y"], bs, seed, layout=False),
             "hand": loop(hand_loop, x, y, bs, seed, self.accuracy, self.nhwc),
         }
