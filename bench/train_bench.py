@@ -1256,12 +1256,16 @@ def profile(name: str, samples: int | None, rounds: int) -> None:
             us = best[level, real] / batches * 1e6
             cells.append(f"{us:10.1f} {us - best['premade', real] / batches * 1e6:+7.1f}")
         print(f"  {level:<44} {'  '.join(cells)}")
-    tiny = {k: best[k, False] - best["premade", False] for k in ("runner", LEVELS[-1])}
+    tiny = {k: best[k, False] - best["premade", False] for k in ("runner", *LEVELS)}
     premade = best["premade", True]
+    metric = ""
+    if lp.accuracy:  # the step's own metric counted as work: premade+metric of (b)
+        with_metric = premade + tiny[LEVELS[3]] - tiny[LEVELS[2]]
+        metric = f", runner / premade+metric {with_metric / (premade + tiny['runner']):.3f}x"
     print(
         f"  the model's premade epoch plus the loops' own costs: runner / premade "
         f"{premade / (premade + tiny['runner']):.3f}x, runner / hand "
-        f"{(premade + tiny[LEVELS[-1]]) / (premade + tiny['runner']):.3f}x"
+        f"{(premade + tiny[LEVELS[-1]]) / (premade + tiny['runner']):.3f}x{metric}"
     )
     prof = cProfile.Profile()
     runner = loops["runner", True]
