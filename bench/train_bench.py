@@ -498,7 +498,7 @@ def hand_loop(model, optimizer, x, y, bs: int, seed: int, accuracy: bool, nhwc: 
         pending.clear()
         weights = torch.tensor(sizes, dtype=torch.float64)
         for key in kept[0]:
-            if key == "loss":  # a batch mean: weighted by the batch's samples
+            if kept[0][key].dim() == 0:  # a batch mean: weighted by the batch's samples
                 values = torch.stack([terms[key] for terms in kept]).double()
                 sums[key] = sums.get(key, 0.0) + (values * weights).sum()
             else:  # right or wrong, sample by sample: counted
